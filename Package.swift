@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "mcp-attestation",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "AttestCore", targets: ["AttestCore"]),
+        .library(name: "SpecKit", targets: ["SpecKit"]),
+        .executable(name: "attest", targets: ["attest"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]),
+        .systemLibrary(
+            name: "CCmarkGFM", path: "Sources/CCmarkGFM", pkgConfig: "libcmark-gfm",
+            providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"]), .brew(["cmark-gfm"])]),
+        .target(
+            name: "AttestCore",
+            dependencies: ["CSodium", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "SpecKit", dependencies: ["AttestCore", "CCmarkGFM"]),
+        .target(name: "AttestOps", dependencies: ["AttestCore", "SpecKit"]),
+        .executableTarget(
+            name: "attest",
+            dependencies: [
+                "AttestCore", "SpecKit", "AttestOps",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(
+            name: "AttestCoreTests", dependencies: ["AttestCore"]),
+        .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps"]),
+    ]
+)

@@ -1,0 +1,2 @@
+import AttestCore
+import SpecKit

@@ -1,0 +1,3 @@
+import ArgumentParser
+import AttestCore
+print(JCS.format(1e21))
