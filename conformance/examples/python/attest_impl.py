@@ -9,7 +9,7 @@ Protocol (driven by `attest conformance --impl "<command>"`):
 * per process: `attest_impl.py <op>` reads one JSON object
   `{"context": {...}, "input": {...}}` from stdin and writes one JSON object
   `{"result": "valid", "output": {...}}` or `{"result": "invalid", "error": "CODE"}`
-  to stdout, then exits 0. Exit code 3 means "this op is not supported".
+  (plus an optional free-text "message") to stdout, then exits 0. Exit code 3 means "this op is not supported".
 * JSONL: `attest_impl.py --jsonl` reads one request per line,
   `{"op": ..., "context": ..., "input": ...}`, and answers each with one line of the
   same shape (or `{"unsupported": true}`), flushing after every line. EOF ends it.
@@ -353,9 +353,16 @@ def canonicalize(value) -> bytes:
 
 def _parse_with_context(context: dict, inp: dict):
     data = from_hex(field(inp, "data"), "data")
-    max_bytes = context.get("max_bytes", DEFAULT_MAX_BYTES)
-    max_depth = context.get("max_depth", DEFAULT_MAX_DEPTH)
-    return parse_strict_json(data, max_bytes=max_bytes, max_depth=max_depth)
+    limits = {}
+    for name, default in (("max_bytes", DEFAULT_MAX_BYTES), ("max_depth", DEFAULT_MAX_DEPTH)):
+        value = context.get(name)
+        if value is None:
+            value = default
+        # bool is an int subclass in Python; true/false is not a limit.
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise BadRequest(f"context {name} is not a non-negative integer")
+        limits[name] = value
+    return parse_strict_json(data, **limits)
 
 
 def op_json_parse(context: dict, inp: dict) -> dict:
@@ -681,7 +688,8 @@ def handle(op: str, request) -> dict:
     except OpError as e:
         if DEBUG:
             print(f"{op}: {e}", file=sys.stderr)
-        return {"result": "invalid", "error": e.code}
+        # "message" is optional and free text; the runner shows it next to a failure.
+        return {"result": "invalid", "error": e.code, "message": str(e)}
     return {"result": "valid", "output": output}
 
 
@@ -719,11 +727,11 @@ def run_jsonl() -> int:
             if DEBUG:
                 print(e, file=sys.stderr)
             response = {"unsupported": True}
-        except (BadRequest, ValueError) as e:
+        except Exception as e:  # BadRequest, ValueError (line is not JSON), or a bug
             # Not part of the protocol: the runner counts it as a failure, and the
-            # stream stays in step.
-            print(f"bad request: {e}", file=sys.stderr)
-            response = {"result": "error", "message": str(e)}
+            # stream stays in step for the next request.
+            print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+            response = {"result": "error", "message": f"{type(e).__name__}: {e}"}
         sys.stdout.write(_dump(response) + "\n")
         sys.stdout.flush()
     return 0

@@ -1,0 +1,190 @@
+import AttestCore
+import Foundation
+
+/// `attest check`: the spec against itself and against an implementation.
+public struct SpecCheck: Sendable {
+    public struct VectorRun: Sendable {
+        public let vector: Vector
+        public let verdict: Verdict
+    }
+
+    public let spec: Spec
+    public private(set) var diagnostics: [Diagnostic]
+    public private(set) var runs: [VectorRun] = []
+    public private(set) var registry: [String: TableRow] = [:]
+    public private(set) var excluded: [String: TableRow] = [:]
+
+    /// - Parameters:
+    ///   - implementationCodes: the error codes the implementation can raise; they must
+    ///     equal the registry's.
+    ///   - executor: runs the vectors; nil skips running them.
+    ///   - vectorsDirectory: the committed `vectors/` to check for drift; nil skips it.
+    public init(spec: Spec, implementationCodes: Set<String>?, executor: OpExecutor?, vectorsDirectory: URL?) {
+        self.spec = spec
+        self.diagnostics = spec.diagnostics
+        checkRegistry(implementationCodes)
+        checkVectors()
+        checkExclusions()
+        checkReferences()
+        if let executor { run(executor) }
+        checkCoverage()
+        if let vectorsDirectory { diagnostics += VectorFiles.drift(spec, in: vectorsDirectory) }
+    }
+
+    public var passed: Bool { diagnostics.isEmpty }
+
+    private var requirementIDs: Set<String> { Set(spec.requirements.map(\.id)) }
+
+    private mutating func checkRegistry(_ implementationCodes: Set<String>?) {
+        let tables = spec.tables("errors")
+        if tables.isEmpty {
+            diagnostics.append(Diagnostic(.registry, "spec/errors.md", 0, "no error registry table (<!-- table: errors -->)"))
+        }
+        for table in tables {
+            for row in table.rows {
+                let code = row["code"]
+                if registry[code] != nil {
+                    diagnostics.append(Diagnostic(.registry, table.file, row.line, "duplicate registry code \(code)"))
+                }
+                registry[code] = row
+            }
+        }
+        guard let implementationCodes, !tables.isEmpty else { return }
+        let file = tables[0].file
+        for code in implementationCodes.subtracting(registry.keys).sorted() {
+            diagnostics.append(Diagnostic(.registry, file, 0, "the implementation raises \(code), which the registry lacks"))
+        }
+        for code in Set(registry.keys).subtracting(implementationCodes).sorted() {
+            diagnostics.append(Diagnostic(.registry, file, registry[code]!.line,
+                "registry code \(code) is not raised by the implementation"))
+        }
+    }
+
+    private mutating func checkVectors() {
+        var byID: [String: Vector] = [:]
+        let ids = requirementIDs
+        for vector in spec.vectors {
+            for problem in VectorSchema.violations(vector.json) {
+                diagnostics.append(Diagnostic(.vector, vector.file, vector.line, "vector \(vector.id): \(problem)"))
+            }
+            if let first = byID[vector.id] {
+                diagnostics.append(Diagnostic(.vector, vector.file, vector.line,
+                    "duplicate vector id \(vector.id) (first at \(first.file):\(first.line))"))
+            } else {
+                byID[vector.id] = vector
+            }
+            for id in vector.covers where !ids.contains(id) {
+                diagnostics.append(Diagnostic(.vector, vector.file, vector.line, "vector \(vector.id) covers unknown requirement \(id)"))
+            }
+            for code in [vector.expectedError].compactMap({ $0 }) + vector.expectedErrorAnyOf where registry[code] == nil {
+                diagnostics.append(Diagnostic(.vector, vector.file, vector.line, "vector \(vector.id) expects \(code), which is not in the registry"))
+            }
+        }
+        for vector in spec.vectors {
+            guard let base = vector.base else { continue }
+            guard let baseVector = byID[base] else {
+                diagnostics.append(Diagnostic(.vector, vector.file, vector.line, "vector \(vector.id): base \(base) does not exist"))
+                continue
+            }
+            if !baseVector.expectsValid {
+                diagnostics.append(Diagnostic(.vector, vector.file, vector.line, "vector \(vector.id): base \(base) is not a valid vector"))
+            }
+            if baseVector.op != vector.op {
+                diagnostics.append(Diagnostic(.vector, vector.file, vector.line,
+                    "vector \(vector.id): base \(base) has op \(baseVector.op), not \(vector.op)"))
+            }
+        }
+    }
+
+    private mutating func checkExclusions() {
+        let ids = Set(spec.requirements.map(\.id))
+        for table in spec.tables("exclusions") {
+            for row in table.rows {
+                let id = row["requirement"]
+                if !ids.contains(id) {
+                    diagnostics.append(Diagnostic(.coverage, table.file, row.line, "exclusion names unknown requirement \(id)"))
+                }
+                excluded[id] = row
+            }
+        }
+        let retired = Set(spec.rows("retired").map { $0["id"] })
+        for requirement in spec.requirements where retired.contains(requirement.id) {
+            diagnostics.append(Diagnostic(.requirement, requirement.file, requirement.line,
+                "[\(requirement.id)] is retired; IDs are never reused"))
+        }
+    }
+
+    nonisolated(unsafe) static let requirementToken = #/[A-Z]{2,5}-[0-9]{3}/#
+
+    /// Threat-model and other cross-reference tables name requirements and vectors that must exist.
+    private mutating func checkReferences() {
+        let ids = requirementIDs
+        let vectorIDs = Set(spec.vectors.map(\.id))
+        for kind in ["cosai", "owasp", "attacks", "claims", "media-types"] {
+            for table in spec.tables(kind) {
+                for row in table.rows {
+                    for column in ["requirements", "requirement"] {
+                        for match in row[column].matches(of: Self.requirementToken) where !ids.contains(String(match.0)) {
+                            diagnostics.append(Diagnostic(.reference, table.file, row.line,
+                                "table '\(kind)' names unknown requirement \(match.0)"))
+                        }
+                    }
+                    for token in Self.listTokens(row["vectors"]) where !vectorIDs.contains(token) {
+                        diagnostics.append(Diagnostic(.reference, table.file, row.line, "table '\(kind)' names unknown vector \(token)"))
+                    }
+                }
+            }
+        }
+        let statuses: Set<String> = ["enforced and evidenced", "evidenced only", "out of scope"]
+        for table in spec.tables("cosai") + spec.tables("owasp") {
+            for row in table.rows where !statuses.contains(row["status"].lowercased()) {
+                diagnostics.append(Diagnostic(.reference, table.file, row.line,
+                    "status '\(row["status"])' is not one of: \(statuses.sorted().joined(separator: ", "))"))
+            }
+        }
+    }
+
+    /// Vector ids in a cell: comma- or space-separated tokens that look like ids; `-`
+    /// and prose in parentheses are ignored.
+    static func listTokens(_ cell: String) -> [String] {
+        cell.split(whereSeparator: { $0 == "," || $0 == " " })
+            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "`;")) }
+            .filter { !$0.isEmpty && $0 != "-" && $0.contains("-") && $0 == $0.lowercased()
+                      && $0.first!.isLetter && !$0.contains("(") && !$0.contains(")") }
+    }
+
+    private mutating func run(_ executor: OpExecutor) {
+        var verdicts: [String: Verdict] = [:]
+        runs = spec.vectors.map { vector in
+            let verdict = vector.judge(executor.execute(op: vector.op, context: vector.context, input: vector.input))
+            verdicts[vector.id] = verdict
+            return VectorRun(vector: vector, verdict: verdict)
+        }
+        for run in runs {
+            if case .fail(let why) = run.verdict {
+                diagnostics.append(Diagnostic(.result, run.vector.file, run.vector.line, "vector \(run.vector.id) fails: \(why)"))
+            }
+            if let base = run.vector.base, let baseVerdict = verdicts[base], baseVerdict != .pass {
+                diagnostics.append(Diagnostic(.result, run.vector.file, run.vector.line,
+                    "vector \(run.vector.id): its base \(base) does not pass, so the negative proves nothing"))
+            }
+        }
+    }
+
+    /// Requirement ID -> covering vector ids.
+    public var coverage: [String: [String]] {
+        var map: [String: [String]] = [:]
+        for vector in spec.vectors { for id in vector.covers { map[id, default: []].append(vector.id) } }
+        return map
+    }
+
+    private mutating func checkCoverage() {
+        let covered = coverage
+        for requirement in spec.requirements where requirement.keyword.isAbsolute {
+            if covered[requirement.id] == nil && excluded[requirement.id] == nil {
+                diagnostics.append(Diagnostic(.coverage, requirement.file, requirement.line,
+                    "[\(requirement.id)] \(requirement.keyword.rawValue) has no covering vector and no exclusion"))
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import AttestCore
+import AttestOps
+import Foundation
+import SpecKit
+
+@main
+struct Attest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attest",
+        abstract: "MCP agent attestation and enforcement evidence: the executable spec and its reference implementation.",
+        subcommands: [Check.self, Vectors.self, Impl.self, Conformance.self, Bench.self])
+}
+
+/// Options shared by the commands that read the spec.
+struct SpecLocation: ParsableArguments {
+    @Option(help: "Repository root holding spec/ and vectors/.")
+    var root: String = "."
+
+    var rootURL: URL { URL(fileURLWithPath: root) }
+
+    func read() throws -> Spec { try SpecReader.read(root: rootURL) }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the spec against itself and run every vector through the Swift implementation.")
+
+    @OptionGroup var location: SpecLocation
+
+    func run() throws {
+        let start = Date()
+        let spec = try location.read()
+        let check = SpecCheck(spec: spec, implementationCodes: ReferenceOps.errorCodes, executor: ReferenceOps(),
+                              vectorsDirectory: location.rootURL.appendingPathComponent("vectors"))
+        print(check.summary(elapsed: Date().timeIntervalSince(start)))
+        if !check.passed { throw ExitCode(1) }
+    }
+}
+
+struct Vectors: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Extract the spec's vectors into vectors/, or check them for drift.")
+
+    @OptionGroup var location: SpecLocation
+    @Flag(help: "Regenerate vectors/ from the spec.") var write = false
+    @Flag(help: "Fail if vectors/ differs from what extraction produces (the default).") var check = false
+
+    func run() throws {
+        let spec = try location.read()
+        let directory = location.rootURL.appendingPathComponent("vectors")
+        if write {
+            try VectorFiles.write(spec, to: directory)
+            print("wrote \(spec.vectors.count) vectors in \(Set(spec.vectors.map(\.document)).count) files to vectors/")
+            return
+        }
+        let drift = VectorFiles.drift(spec, in: directory)
+        drift.forEach { print($0) }
+        if !drift.isEmpty { throw ExitCode(1) }
+        print("vectors/: in sync with the spec (\(spec.vectors.count) vectors)")
+    }
+}
+
+/// The Swift implementation speaking the conformance protocol.
+struct Impl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one op of the conformance protocol (request on stdin), or serve JSON lines with --jsonl.")
+
+    @Argument(help: "The op to run.") var op: String?
+    @Flag(help: "Read one request per line until end of input.") var jsonl = false
+
+    func run() throws {
+        let ops = ReferenceOps()
+        if jsonl {
+            while let line = readLine(strippingNewline: true) {
+                let response: JSONValue
+                do {
+                    let request = try StrictJSONParser().parse(line)
+                    response = ops.execute(op: request["op"]?.stringValue ?? "",
+                                           context: request["context"]?.objectValue ?? [:],
+                                           input: request["input"]?.objectValue ?? [:]).response
+                } catch {
+                    response = Outcome.failure("request line: \(error)").response
+                }
+                // Unbuffered: the runner waits for each line.
+                FileHandle.standardOutput.write(Data((response.serialized(pretty: false) + "\n").utf8))
+            }
+            return
+        }
+        guard let op else { throw ValidationError("name an op, or pass --jsonl") }
+        let input = FileHandle.standardInput.readDataToEndOfFile()
+        let request = try StrictJSONParser().parse(Array(input))
+        let outcome = ops.execute(op: op, context: request["context"]?.objectValue ?? [:],
+                                  input: request["input"]?.objectValue ?? [:])
+        if outcome == .unsupported { throw ExitCode(3) }
+        print(outcome.response.serialized(pretty: false))
+        if case .failure = outcome { throw ExitCode(2) }
+    }
+}
+
+struct Conformance: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the spec's vectors against any implementation through the conformance protocol.")
+
+    @OptionGroup var location: SpecLocation
+    @Option(help: "Command that runs the implementation; the op (or --jsonl) is appended.") var impl: String
+    @Flag(help: "Keep one process alive and stream one request per line.") var jsonl = false
+    @Option(name: .customLong("document"), help: "Only vectors of this document (repeatable).") var documents: [String] = []
+    @Option(name: .customLong("op"), help: "Only vectors of this op (repeatable).") var ops: [String] = []
+    @Option(help: "Expected-failures baseline (JSON).") var baseline: String?
+    @Option(help: "Seconds allowed per vector.") var timeout: Double = 10
+    @Option(help: "Directory for results.json, junit.xml and summary.md.") var out: String = ".build/conformance"
+
+    func run() throws {
+        let spec = try location.read()
+        let vectors = spec.vectors.filter {
+            (documents.isEmpty || documents.contains($0.document)) && (ops.isEmpty || ops.contains($0.op))
+        }
+        let expected = try baseline.map { try ConformanceRun.loadBaseline(URL(fileURLWithPath: $0)) } ?? []
+        let executor: OpExecutor
+        var jsonlExecutor: JSONLinesExecutor? = nil
+        if jsonl {
+            jsonlExecutor = try JSONLinesExecutor(command: impl, timeout: timeout)
+            executor = jsonlExecutor!
+        } else {
+            executor = PerProcessExecutor(command: impl, timeout: timeout)
+        }
+        let run = ConformanceRun(spec: spec, vectors: vectors, executor: executor, implementation: impl,
+                                 mode: jsonl ? "jsonl" : "per-process", baseline: expected)
+        jsonlExecutor?.close()
+        try run.write(to: URL(fileURLWithPath: out), requirements: spec.requirements)
+        let rate = Double(run.results.count) / max(run.seconds, 1e-9)
+        print("conformance (\(run.mode)): \(impl)")
+        print("  \(run.results.count) vectors: \(run.count("pass")) pass, \(run.count("fail")) fail, \(run.count("skip")) skip"
+              + String(format: " in %.2f s (%.0f vectors/s)", run.seconds, rate))
+        for r in run.results {
+            if case .fail(let why) = r.verdict { print("  \(r.expectedFailure ? "expected-fail" : "FAIL") \(r.vector.id): \(why)") }
+        }
+        for id in run.staleBaselineEntries { print("  STALE baseline entry \(id): it passes or no longer exists; remove it") }
+        print("  reports: \(out)/results.json, junit.xml, summary.md")
+        print("  verdict: \(run.passed ? "PASS" : "FAIL")")
+        if !run.passed { throw ExitCode(1) }
+    }
+}

@@ -1,3 +1,0 @@
-import ArgumentParser
-import AttestCore
-print(JCS.format(1e21))

@@ -1,0 +1,568 @@
+#!/usr/bin/env python3
+"""Self-test of attest_impl.py against public known answers and hand-written cases.
+
+Run: python3 selftest.py   (last line: "N passed, M failed"; exit 1 on any failure)
+
+External vectors are read from ../../../Tests/AttestCoreTests/ExternalVectors/ when
+that directory exists, else from /work/shared/external (override with
+ATTEST_EXTERNAL_VECTORS=<dir>). Both have the layout described in shared/external's
+README: rfc-values.json, jcs/, wycheproof/, cctv-ed25519/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
+import attest_impl as impl  # noqa: E402
+
+IMPL = HERE / "attest_impl.py"
+
+
+def vectors_dir() -> Path:
+    if os.environ.get("ATTEST_EXTERNAL_VECTORS"):
+        return Path(os.environ["ATTEST_EXTERNAL_VECTORS"])
+    local = HERE / "../../../Tests/AttestCoreTests/ExternalVectors"
+    return local.resolve() if local.is_dir() else Path("/work/shared/external")
+
+
+VECTORS = vectors_dir()
+passed = 0
+failures: list[str] = []
+
+
+def check(name: str, ok: bool, detail: str = "") -> None:
+    global passed
+    if ok:
+        passed += 1
+    else:
+        failures.append(f"{name}: {detail}" if detail else name)
+
+
+def call(op: str, inp: dict, context: dict | None = None) -> dict:
+    return impl.handle(op, {"context": context or {}, "input": inp})
+
+
+def expect_invalid(name: str, op: str, inp: dict, code: str, context: dict | None = None) -> None:
+    got = call(op, inp, context)
+    got.pop("message", None)  # optional free text
+    check(name, got == {"result": "invalid", "error": code}, f"expected {code}, got {got}")
+
+
+def expect_valid(name: str, op: str, inp: dict, output: dict | None = None, context: dict | None = None) -> dict:
+    got = call(op, inp, context)
+    ok = got.get("result") == "valid" and (output is None or got.get("output") == output)
+    check(name, ok, f"expected valid {output}, got {got}")
+    return got.get("output", {})
+
+
+def load_json(relative: str):
+    return json.loads((VECTORS / relative).read_bytes())
+
+
+# --- RFC 8032 §7.1 and RFC 8037 Appendix A ---------------------------------------------
+
+
+def test_rfc_values() -> None:
+    rfc = load_json("rfc-values.json")
+    for t in rfc["rfc8032_section_7_1"]:
+        out = call("signature.sign", {"alg": "Ed25519", "seed": t["secret_key_hex"], "message": t["message_hex"]})
+        check(f"{t['id']} sign", out.get("output") == {
+            "public_key": t["public_key_hex"], "signature": t["signature_hex"], "signed_bytes": t["message_hex"]}, str(out))
+        inp = {"alg": "Ed25519", "public_key": t["public_key_hex"], "message": t["message_hex"], "signature": t["signature_hex"]}
+        expect_valid(f"{t['id']} verify", "signature.verify", inp, {})
+        tampered = dict(inp, message=t["message_hex"] + "00")
+        expect_invalid(f"{t['id']} verify tampered", "signature.verify", tampered, "SIG_INVALID")
+
+    a = {e["id"]: e for e in rfc["rfc8037_appendix_a"]}
+    a3 = a["rfc8037-A.3"]
+    expect_valid("rfc8037-A.3 thumbprint", "jwk.thumbprint", {"jwk": a["rfc8037-A.2"]["jwk"]},
+                 {"thumbprint": a3["thumbprint"], "canonical": a3["canonical_json"].encode().hex()})
+    check("rfc8037-A.3 sha256", impl.hashlib.sha256(a3["canonical_json"].encode()).hexdigest() == a3["sha256_hex"])
+    expect_invalid("rfc8037-A.1 private JWK", "jwk.thumbprint", {"jwk": a["rfc8037-A.1"]["jwk"]}, "JWK_PRIVATE_MATERIAL")
+
+
+# --- RFC 8785 (cyberphone testdata and the ES6 number file) ----------------------------
+
+
+def test_jcs_testdata() -> None:
+    for path in sorted((VECTORS / "jcs/testdata/input").glob("*.json")):
+        expected = (VECTORS / "jcs/testdata/output" / path.name).read_bytes()
+        data = path.read_bytes().hex()
+        expect_valid(f"jcs {path.name} json.parse", "json.parse", {"data": data}, {"canonical": expected.hex()})
+        expect_valid(f"jcs {path.name} jcs.canonicalize", "jcs.canonicalize", {"data": data},
+                     {"canonical": expected.hex(), "sha256": impl.hashlib.sha256(expected).hexdigest()})
+
+
+def test_es6_numbers() -> None:
+    # One check for the whole file: each line "hex-bits,expected". The double must
+    # serialize to `expected`, and parsing `expected` must give it back.
+    path = VECTORS / "jcs/es6testfile100k.txt"
+    bad = []
+    lines = 0
+    with path.open() as f:
+        for line in f:
+            bits, expected = line.rstrip("\n").split(",")
+            value = struct.unpack(">d", int(bits, 16).to_bytes(8, "big"))[0]
+            lines += 1
+            if impl.canonicalize(value).decode() != expected:
+                bad.append(line.strip())
+            elif impl.canonicalize(impl.parse_strict_json(expected.encode())).decode() != expected:
+                bad.append("reparse " + line.strip())
+    check(f"es6testfile100k ({lines} numbers)", not bad and lines == 100000, f"{len(bad)} wrong, first {bad[:3]}")
+
+
+# --- Ed25519 policy: Wycheproof and CCTV ------------------------------------------------
+
+
+def backends() -> list[tuple[str, bool]]:
+    # Both Ed25519 backends must give libsodium's verdicts; PyNaCl only if installed.
+    return ([("pynacl", True)] if impl.HAVE_NACL else []) + [("pyca+checks", False)]
+
+
+def test_wycheproof() -> None:
+    data = load_json("wycheproof/testvectors_v1/ed25519_test.json")
+    for group in data["testGroups"]:
+        pk = group["publicKey"]["pk"]
+        for t in group["tests"]:
+            want_valid = t["result"] == "valid"
+            got = call("signature.verify", {"alg": "Ed25519", "public_key": pk, "message": t["msg"], "signature": t["sig"]})
+            check(f"wycheproof tc{t['tcId']} op", (got["result"] == "valid") == want_valid, str(got))
+            sig = bytes.fromhex(t["sig"])
+            if len(sig) == 64:  # the op rejects other lengths before any backend runs
+                for name, use_nacl in backends():
+                    ok = impl.ed25519_verify_libsodium_policy(bytes.fromhex(pk), bytes.fromhex(t["msg"]), sig, use_nacl)
+                    check(f"wycheproof tc{t['tcId']} {name}", ok == want_valid)
+
+
+def test_cctv() -> None:
+    vectors = load_json("cctv-ed25519/ed25519vectors.json")
+    verdicts = {v["number"]: v["libsodium"] for v in load_json("cctv-ed25519/libsodium-verdicts.json")["vectors"]}
+    check("cctv vector count", len(vectors) == 914 and len(verdicts) == 914)
+    for v in vectors:
+        want = verdicts[v["number"]] == "accept"
+        msg = v["msg"].encode("utf-8")  # msg is text, not hex
+        got = call("signature.verify", {"alg": "Ed25519", "public_key": v["key"], "message": msg.hex(), "signature": v["sig"]})
+        check(f"cctv {v['number']} op", (got["result"] == "valid") == want, f"{v['flags']} {got}")
+        for name, use_nacl in backends():
+            ok = impl.ed25519_verify_libsodium_policy(bytes.fromhex(v["key"]), msg, bytes.fromhex(v["sig"]), use_nacl)
+            check(f"cctv {v['number']} {name}", ok == want, str(v["flags"]))
+
+
+# --- Strict JSON: hand-written cases ------------------------------------------------------
+
+
+def j(text: str | bytes) -> dict:
+    return {"data": (text.encode("utf-8") if isinstance(text, str) else text).hex()}
+
+
+def test_json_errors() -> None:
+    cases = [
+        # (name, data, code, context)
+        ("too large", "[1,2]", "JSON_TOO_LARGE", {"max_bytes": 4}),
+        ("too large beats BOM", b"\xef\xbb\xbf{}", "JSON_TOO_LARGE", {"max_bytes": 4}),
+        ("BOM", b"\xef\xbb\xbf{}", "JSON_BYTE_ORDER_MARK", None),
+        ("BOM beats bad UTF-8", b"\xef\xbb\xbf\xff", "JSON_BYTE_ORDER_MARK", None),
+        ("encoded surrogate", b'["\xed\xa0\x80"]', "JSON_LONE_SURROGATE", None),
+        ("encoded low surrogate", b'"\xed\xbf\xbf"', "JSON_LONE_SURROGATE", None),
+        ("truncated encoded surrogate", b'"\xed\xa0', "JSON_INVALID_UTF8", None),
+        ("overlong", b'"\xc0\xaf"', "JSON_INVALID_UTF8", None),
+        ("overlong 3-byte", b'"\xe0\x80\xaf"', "JSON_INVALID_UTF8", None),
+        ("above U+10FFFF", b'"\xf4\x90\x80\x80"', "JSON_INVALID_UTF8", None),
+        ("truncated 3-byte", b'"\xe2\x82"', "JSON_INVALID_UTF8", None),
+        ("stray continuation", b'"\x80"', "JSON_INVALID_UTF8", None),
+        ("byte FF", b"[\xff]", "JSON_INVALID_UTF8", None),
+        ("bad UTF-8 first wins", b'["\xc0\xaf", "\xed\xa0\x80"]', "JSON_INVALID_UTF8", None),
+        ("surrogate first wins", b'["\xed\xa0\x80", "\xc0\xaf"]', "JSON_LONE_SURROGATE", None),
+        ("UTF-8 beats syntax", b"}\xff", "JSON_INVALID_UTF8", None),
+        ("empty", "", "JSON_SYNTAX", None),
+        ("only whitespace", " \n", "JSON_SYNTAX", None),
+        ("trailing comma array", "[1,]", "JSON_SYNTAX", None),
+        ("trailing comma object", '{"a":1,}', "JSON_SYNTAX", None),
+        ("leading zero", "01", "JSON_SYNTAX", None),
+        ("negative leading zero", "-01", "JSON_SYNTAX", None),
+        ("lone minus", "-", "JSON_SYNTAX", None),
+        ("plus sign", "+1", "JSON_SYNTAX", None),
+        ("bare fraction", ".5", "JSON_SYNTAX", None),
+        ("dot without digits", "1.", "JSON_SYNTAX", None),
+        ("dot then exponent", "1.e5", "JSON_SYNTAX", None),
+        ("exponent without digits", "1e", "JSON_SYNTAX", None),
+        ("exponent sign only", "1e+", "JSON_SYNTAX", None),
+        ("NaN", "NaN", "JSON_SYNTAX", None),
+        ("Infinity", "-Infinity", "JSON_SYNTAX", None),
+        ("hex number", "0x10", "JSON_SYNTAX", None),
+        ("missing comma", "[1 2]", "JSON_SYNTAX", None),
+        ("raw tab in string", '"a\tb"', "JSON_SYNTAX", None),
+        ("raw NUL in string", '"a\x00"', "JSON_SYNTAX", None),
+        ("bad escape", '"\\x41"', "JSON_SYNTAX", None),
+        ("bad \\u digit", '"\\u12G4"', "JSON_SYNTAX", None),
+        ("\\u with sign", '"\\u+123"', "JSON_SYNTAX", None),
+        ("truncated \\u", '"\\u00', "JSON_SYNTAX", None),
+        ("unterminated string", '"abc', "JSON_SYNTAX", None),
+        ("single quotes", "'a'", "JSON_SYNTAX", None),
+        ("unquoted name", "{a:1}", "JSON_SYNTAX", None),
+        ("missing colon", '{"a" 1}', "JSON_SYNTAX", None),
+        ("truncated literal", "tru", "JSON_SYNTAX", None),
+        ("wrong literal", "nul1", "JSON_SYNTAX", None),
+        ("capital literal", "True", "JSON_SYNTAX", None),
+        ("trailing data", "[1]x", "JSON_SYNTAX", None),
+        ("two documents", "{} {}", "JSON_SYNTAX", None),
+        ("unclosed array", "[1,2", "JSON_SYNTAX", None),
+        ("NBSP is not whitespace", "\u00a0[]", "JSON_SYNTAX", None),
+        ("form feed is not whitespace", "[\x0c]", "JSON_SYNTAX", None),
+        ("comment", "[] // x", "JSON_SYNTAX", None),
+        ("65 levels", "[" * 65 + "]" * 65, "JSON_TOO_DEEP", None),
+        ("object depth", '{"a":{"b":{}}}', "JSON_TOO_DEEP", {"max_depth": 2}),
+        ("depth 0 allows no container", "[]", "JSON_TOO_DEEP", {"max_depth": 0}),
+        ("too deep before the syntax error", "[1,[[", "JSON_TOO_DEEP", {"max_depth": 2}),
+        ("syntax before the depth", "[x,[[[", "JSON_SYNTAX", {"max_depth": 2}),
+        ("deep unclosed", "[" * 100000, "JSON_TOO_DEEP", None),
+        ("duplicate", '{"a":1,"a":2}', "JSON_DUPLICATE_MEMBER", None),
+        ("duplicate after unescaping", '{"a":1,"\\u0061":2}', "JSON_DUPLICATE_MEMBER", None),
+        ("duplicate before missing colon", '{"a":1,"a" 2}', "JSON_DUPLICATE_MEMBER", None),
+        ("duplicate nested", '[{"x":{"k":1,"k":1}}]', "JSON_DUPLICATE_MEMBER", None),
+        ("syntax before duplicate", '{"a":01,"a":2}', "JSON_SYNTAX", None),
+        ("lone high escape", '"\\uD800"', "JSON_LONE_SURROGATE", None),
+        ("lone low escape", '"\\uDC00"', "JSON_LONE_SURROGATE", None),
+        ("high then letter", '"\\uD800x"', "JSON_LONE_SURROGATE", None),
+        ("high then non-low escape", '"\\uD800\\u0041"', "JSON_LONE_SURROGATE", None),
+        ("high then high", '"\\uDBFF\\uDBFF"', "JSON_LONE_SURROGATE", None),
+        ("high then truncated escape", '"\\uD800\\u00', "JSON_SYNTAX", None),
+        ("lone surrogate in a name", '{"\\uDFFF":1}', "JSON_LONE_SURROGATE", None),
+        ("overflow", "1e309", "JSON_NUMBER_OUT_OF_RANGE", None),
+        ("negative overflow", "[-1E400]", "JSON_NUMBER_OUT_OF_RANGE", None),
+        ("overflow just above max", "1.7976931348623159e308", "JSON_NUMBER_OUT_OF_RANGE", None),
+        ("long integer overflow", "1" + "0" * 400, "JSON_NUMBER_OUT_OF_RANGE", None),
+        ("underflow", "1e-400", "JSON_NUMBER_OUT_OF_RANGE", None),
+        ("negative underflow", "-0.0000001e-330", "JSON_NUMBER_OUT_OF_RANGE", None),
+        ("underflow below half the least subnormal", "2e-324", "JSON_NUMBER_OUT_OF_RANGE", None),
+        ("syntax inside number wins over range", "9" * 400 + "e", "JSON_SYNTAX", None),
+        ("range before trailing data", "1e999x", "JSON_NUMBER_OUT_OF_RANGE", None),
+        ("number before surrogate", '[1e999,"\\uD800"]', "JSON_NUMBER_OUT_OF_RANGE", None),
+        ("surrogate before number", '["\\uD800",1e999]', "JSON_LONE_SURROGATE", None),
+    ]
+    for name, data, code, context in cases:
+        expect_invalid(f"json {name}", "json.parse", j(data), code, context)
+        expect_invalid(f"jcs {name}", "jcs.canonicalize", j(data), code, context)
+
+
+def test_json_valid() -> None:
+    cases = [
+        # (name, data, canonical, context)
+        ("exactly max_bytes", "[1,2]", "[1,2]", {"max_bytes": 5}),
+        ("64 levels", "[" * 64 + "]" * 64, "[" * 64 + "]" * 64, None),
+        ("depth limit from context", "[[]]", "[[]]", {"max_depth": 2}),
+        ("scalar top level", " 42 ", "42", None),
+        ("string top level", '"x"', '"x"', None),
+        ("literals", "[true,false,null]", "[true,false,null]", None),
+        ("sorted members", '{"b":1,"a":[]}', '{"a":[],"b":1}', None),
+        ("whitespace", ' \t\r\n{ "a" : [ 1 , 2 ] }\n', '{"a":[1,2]}', None),
+        ("1.0", "1.0", "1", None),
+        ("-0", "-0", "0", None),
+        ("zero with huge exponent", "0e-999999", "0", None),
+        ("zero with digits", "-0.000e+5", "0", None),
+        ("exponent", "1E2", "100", None),
+        ("1e21", "1e21", "1e+21", None),
+        ("1e-7", "0.0000001", "1e-7", None),
+        ("big integer", "123456789012345678901234", "1.2345678901234569e+23", None),
+        ("2^53+1 rounds", "9007199254740993", "9007199254740992", None),
+        ("max double", "1.7976931348623157e308", "1.7976931348623157e+308", None),
+        ("just below overflow midpoint", "1.7976931348623158e308", "1.7976931348623157e+308", None),
+        ("least subnormal", "4.9e-324", "5e-324", None),
+        ("escapes", '"\\"\\\\\\/\\b\\f\\n\\r\\t"', '"\\"\\\\/\\b\\f\\n\\r\\t"', None),
+        ("control escapes", '"\\u0000\\u001f\\u007f"', '"\\u0000\\u001f\x7f"', None),
+        ("unicode escape", '"\\u00e9"', '"\u00e9"', None),
+        ("surrogate pair", '"\\uD83D\\uDE00"', '"\U0001F600"', None),
+        ("noncharacters", '"\\uFFFF\\uFDD0\U0010FFFF"', '"\uffff\ufdd0\U0010ffff"', None),
+        ("no normalization", '{"\u00e9":1,"e\u0301":2}', '{"e\u0301":2,"\u00e9":1}', None),
+        # U+1F600 sorts before U+FF01 by UTF-16 code units (D83D < FF01), not by code point.
+        ("UTF-16 member order", '{"\uff01":1,"\U0001F600":2}', '{"\U0001F600":2,"\uff01":1}', None),
+    ]
+    for name, data, canonical, context in cases:
+        expect_valid(f"json valid {name}", "json.parse", j(data), {"canonical": canonical.encode().hex()}, context)
+    big = "[" + ",".join(["1.5"] * 200000) + "]"  # about 800 kB, under the 1 MiB default
+    expect_valid("json 800 kB array", "json.parse", j(big), {"canonical": big.encode().hex()})
+
+
+# --- base64url, sha256 -------------------------------------------------------------------------
+
+
+def test_base64url() -> None:
+    valid = [("", ""), ("AA", "00"), ("AAA", "0000"), ("AAAA", "000000"), ("AQ", "01"), ("AAE", "0001"),
+             ("-w", "fb"), ("_w", "ff"), ("_-8", "ffef"), ("SGVsbG8", "48656c6c6f")]
+    for encoded, hexbytes in valid:
+        expect_valid(f"b64 decode {encoded!r}", "base64url.decode", {"encoded": encoded}, {"bytes": hexbytes})
+        expect_valid(f"b64 encode {hexbytes!r}", "base64url.encode", {"bytes": hexbytes}, {"encoded": encoded})
+    invalid = [
+        ("AA==", "B64_PADDING"), ("A A", "B64_WHITESPACE"), ("AA\n", "B64_WHITESPACE"), ("\tAA", "B64_WHITESPACE"),
+        ("AA\r", "B64_WHITESPACE"), ("A+", "B64_INVALID_CHARACTER"), ("A/", "B64_INVALID_CHARACTER"),
+        ("A\u00e9", "B64_INVALID_CHARACTER"), ("A.", "B64_INVALID_CHARACTER"),
+        ("A=+", "B64_PADDING"), ("+=", "B64_INVALID_CHARACTER"), (" =", "B64_WHITESPACE"),
+        ("=", "B64_PADDING"), ("A", "B64_INVALID_LENGTH"), ("AAAAA", "B64_INVALID_LENGTH"),
+        ("AAAAB", "B64_INVALID_LENGTH"), ("AB", "B64_NONZERO_TRAILING_BITS"), ("AAB", "B64_NONZERO_TRAILING_BITS"),
+        ("-_", "B64_NONZERO_TRAILING_BITS"), ("AAAAAR", "B64_NONZERO_TRAILING_BITS"),
+    ]
+    for encoded, code in invalid:
+        expect_invalid(f"b64 decode {encoded!r}", "base64url.decode", {"encoded": encoded}, code)
+    for n in range(0, 40):  # round trip over every length mod 3
+        data = bytes(range(200, 200 + n % 56))
+        enc = call("base64url.encode", {"bytes": data.hex()})["output"]["encoded"]
+        check(f"b64 round trip {n}", call("base64url.decode", {"encoded": enc})["output"]["bytes"] == data.hex()
+              and "=" not in enc)
+
+
+def test_sha256() -> None:
+    expect_valid("sha256 empty", "sha256.digest", {"data": ""},
+                 {"digest": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"})
+    expect_valid("sha256 abc", "sha256.digest", {"data": "616263"},
+                 {"digest": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"})
+
+
+# --- signature.verify / signature.sign ----------------------------------------------------
+
+
+TEST1_SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+TEST1_PK = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+TEST2_PK = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
+
+
+def test_signatures() -> None:
+    msg = b"payload".hex()
+    signed = call("signature.sign", {"alg": "Ed25519", "seed": TEST1_SEED, "message": msg, "domain": "test"})["output"]
+    want_bytes = (b"MCP-ATTEST-v1:test\x00payload").hex()
+    check("domain signed_bytes", signed["signed_bytes"] == want_bytes, signed["signed_bytes"])
+    base = {"alg": "Ed25519", "public_key": TEST1_PK, "message": msg, "signature": signed["signature"]}
+    expect_valid("verify with domain", "signature.verify", dict(base, domain="test"), {})
+    expect_invalid("verify without domain", "signature.verify", base, "SIG_INVALID")
+    expect_invalid("verify other domain", "signature.verify", dict(base, domain="receipt"), "SIG_INVALID")
+    expect_invalid("verify empty domain", "signature.verify", dict(base, domain=""), "SIG_INVALID")
+    expect_valid("verify raw signed bytes", "signature.verify", dict(base, message=want_bytes), {})
+    expect_invalid("unknown alg", "signature.verify", dict(base, alg="EdDSA"), "ALG_UNSUPPORTED")
+    expect_invalid("alg not a string", "signature.verify", dict(base, alg=["Ed25519"]), "ALG_UNSUPPORTED")
+    expect_invalid("alg before key", "signature.verify", dict(base, alg="ed25519", public_key="00"), "ALG_UNSUPPORTED")
+    expect_invalid("short key", "signature.verify", dict(base, public_key=TEST1_PK[:-2]), "KEY_INVALID")
+    expect_invalid("key before sig length", "signature.verify", dict(base, public_key="", signature="00"), "KEY_INVALID")
+    expect_invalid("long sig", "signature.verify", dict(base, signature=signed["signature"] + "00"), "SIG_LENGTH")
+    expect_invalid("empty sig", "signature.verify", dict(base, signature=""), "SIG_LENGTH")
+    expect_invalid("sign unknown alg", "signature.sign", {"alg": "Ed448", "seed": TEST1_SEED, "message": ""}, "ALG_UNSUPPORTED")
+    expect_invalid("sign short seed", "signature.sign", {"alg": "Ed25519", "seed": "00" * 31, "message": ""}, "KEY_INVALID")
+    # S + L is the same scalar mod L: libsodium (and the protocol) reject it as non-canonical.
+    sig = bytes.fromhex(signed["signature"])
+    s_plus_l = (int.from_bytes(sig[32:], "little") + impl._L).to_bytes(32, "little")
+    expect_invalid("non-canonical S", "signature.verify", dict(base, domain="test", signature=(sig[:32] + s_plus_l).hex()), "SIG_INVALID")
+
+
+def test_mldsa() -> None:
+    if not impl.HAVE_MLDSA:
+        got = None
+        try:
+            call("signature.sign", {"alg": "ML-DSA-65", "seed": "00" * 32, "message": ""})
+        except impl.Unsupported:
+            got = "unsupported"
+        check("ML-DSA-65 unsupported without the library", got == "unsupported")
+        return
+    seed = bytes(range(32)).hex()
+    msg = b"hello".hex()
+    out = call("signature.sign", {"alg": "ML-DSA-65", "seed": seed, "message": msg, "domain": "test"})["output"]
+    check("mldsa key length", len(out["public_key"]) == 2 * 1952)
+    check("mldsa sig length", len(out["signature"]) == 2 * 3309)
+    # Known answer for xi = 00 01 .. 1f: SHA-256 of the public key, from pyca/cryptography
+    # 48.0.0 and, independently, dilithium-py 1.5.1's ML_DSA_65.key_derive (equal keys;
+    # each verified the other's signatures).
+    check("mldsa key from seed (known answer)", impl.hashlib.sha256(bytes.fromhex(out["public_key"])).hexdigest()
+          == "d666806e11cee19a7c989f7445f90dd419cf4d2d51db8c0fdb4c0f0a542238c9")
+    again = call("signature.sign", {"alg": "ML-DSA-65", "seed": seed, "message": msg})["output"]
+    check("mldsa key from seed is deterministic", again["public_key"] == out["public_key"])
+    base = {"alg": "ML-DSA-65", "public_key": out["public_key"], "message": msg, "signature": out["signature"], "domain": "test"}
+    expect_valid("mldsa verify", "signature.verify", base, {})
+    nodomain = {k: v for k, v in base.items() if k != "domain"}
+    expect_valid("mldsa verify no domain", "signature.verify", dict(nodomain, signature=again["signature"]), {})
+    expect_invalid("mldsa wrong domain", "signature.verify", nodomain, "SIG_INVALID")
+    flipped = bytearray.fromhex(out["signature"])
+    flipped[100] ^= 1
+    expect_invalid("mldsa tampered", "signature.verify", dict(base, signature=flipped.hex()), "SIG_INVALID")
+    expect_invalid("mldsa short key", "signature.verify", dict(base, public_key=out["public_key"][:-2]), "KEY_INVALID")
+    expect_invalid("mldsa Ed25519-sized key", "signature.verify", dict(base, public_key=TEST1_PK), "KEY_INVALID")
+    expect_invalid("mldsa sig length", "signature.verify", dict(base, signature=out["signature"][:-2]), "SIG_LENGTH")
+    expect_invalid("mldsa Ed25519-sized sig", "signature.verify", dict(base, signature="00" * 64), "SIG_LENGTH")
+    expect_invalid("mldsa short seed", "signature.sign", {"alg": "ML-DSA-65", "seed": "00", "message": ""}, "KEY_INVALID")
+    # And its JWK form.
+    pub = impl.b64url_encode(bytes.fromhex(out["public_key"]))
+    canonical = json.dumps({"alg": "ML-DSA-65", "kty": "AKP", "pub": pub}, separators=(",", ":")).encode()
+    tp = impl.b64url_encode(impl.hashlib.sha256(canonical).digest())
+    expect_valid("AKP thumbprint", "jwk.thumbprint", {"jwk": {"kty": "AKP", "alg": "ML-DSA-65", "pub": pub}},
+                 {"thumbprint": tp, "canonical": canonical.hex()})
+    expect_valid("AKP with kid/use/key_ops", "jwk.thumbprint", {"jwk": {
+        "kty": "AKP", "alg": "ML-DSA-65", "pub": pub, "kid": tp, "use": "sig", "key_ops": ["verify"]}})
+    expect_invalid("AKP short pub", "jwk.thumbprint", {"jwk": {"kty": "AKP", "alg": "ML-DSA-65", "pub": pub[:-4]}},
+                   "JWK_INVALID_MEMBER")
+
+
+# --- JWK / JWKS ------------------------------------------------------------------------------
+
+
+X1 = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+TP1 = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+X2 = impl.b64url_encode(bytes.fromhex(TEST2_PK))
+
+
+def okp(**extra) -> dict:
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": X1}
+    jwk.update(extra)
+    return {k: v for k, v in jwk.items() if v is not None}
+
+
+def test_jwk() -> None:
+    expect_valid("jwk all optional members", "jwk.thumbprint",
+                 {"jwk": okp(kid=TP1, use="sig", key_ops=["verify"], alg="Ed25519")})
+    invalid = [
+        ("not an object", ["x"], "JWK_INVALID_MEMBER"),
+        ("d", okp(d="AA"), "JWK_PRIVATE_MATERIAL"),
+        ("priv beats unknown", okp(priv="AA", foo=1), "JWK_PRIVATE_MATERIAL"),
+        ("k without kty", {"k": "AA"}, "JWK_PRIVATE_MATERIAL"),
+        ("no kty", {"crv": "Ed25519", "x": X1}, "JWK_MISSING_MEMBER"),
+        ("kty not a string", okp(kty=1), "JWK_INVALID_MEMBER"),
+        ("kty RSA", {"kty": "RSA", "n": "AQAB", "e": "AQAB"}, "JWK_UNSUPPORTED_KEY_TYPE"),
+        ("kty EC", {"kty": "EC"}, "JWK_UNSUPPORTED_KEY_TYPE"),
+        ("crv X25519", okp(crv="X25519"), "JWK_UNSUPPORTED_KEY_TYPE"),
+        ("no crv", okp(crv=None), "JWK_MISSING_MEMBER"),
+        ("crv not a string", okp(crv=["Ed25519"]), "JWK_INVALID_MEMBER"),
+        ("no x", okp(x=None), "JWK_MISSING_MEMBER"),
+        ("x not a string", okp(x=5), "JWK_INVALID_MEMBER"),
+        ("x padded", okp(x=X1 + "="), "JWK_INVALID_MEMBER"),
+        ("x standard alphabet", okp(x=X1.replace("_", "/")), "JWK_INVALID_MEMBER"),
+        ("x trailing bits", okp(x=X1[:-1] + "p"), "JWK_INVALID_MEMBER"),
+        ("x bad before unknown", okp(x="A", foo=1), "JWK_INVALID_MEMBER"),
+        ("unknown member", okp(foo=1), "JWK_UNKNOWN_MEMBER"),
+        ("x5c is unknown", okp(x5c=[]), "JWK_UNKNOWN_MEMBER"),
+        ("pub in OKP", okp(pub=X1), "JWK_UNKNOWN_MEMBER"),
+        ("unknown beats alg", okp(alg="EdDSA", foo=1), "JWK_UNKNOWN_MEMBER"),
+        ("unknown beats length", okp(x="AAAA", foo=1), "JWK_UNKNOWN_MEMBER"),
+        ("alg EdDSA", okp(alg="EdDSA"), "JWK_INVALID_MEMBER"),
+        ("alg not a string", okp(alg=1), "JWK_INVALID_MEMBER"),
+        ("use enc", okp(use="enc"), "JWK_INVALID_MEMBER"),
+        ("use not a string", okp(use=["sig"]), "JWK_INVALID_MEMBER"),
+        ("key_ops sign", okp(key_ops=["sign"]), "JWK_INVALID_MEMBER"),
+        ("key_ops two", okp(key_ops=["verify", "verify"]), "JWK_INVALID_MEMBER"),
+        ("key_ops string", okp(key_ops="verify"), "JWK_INVALID_MEMBER"),
+        ("key_ops empty", okp(key_ops=[]), "JWK_INVALID_MEMBER"),
+        ("x 31 bytes", okp(x=impl.b64url_encode(bytes(31))), "JWK_INVALID_MEMBER"),
+        ("x 33 bytes", okp(x=impl.b64url_encode(bytes(33))), "JWK_INVALID_MEMBER"),
+        ("wrong kid", okp(kid=TP1[:-1] + "A"), "JWK_INVALID_MEMBER"),
+        ("kid not a string", okp(kid=1), "JWK_INVALID_MEMBER"),
+        ("length beats kid", okp(x="AAAA", kid="x"), "JWK_INVALID_MEMBER"),
+        ("AKP without alg", {"kty": "AKP", "pub": X1}, "JWK_MISSING_MEMBER"),
+        ("AKP ML-DSA-44", {"kty": "AKP", "alg": "ML-DSA-44", "pub": X1}, "JWK_UNSUPPORTED_KEY_TYPE"),
+        ("AKP without pub", {"kty": "AKP", "alg": "ML-DSA-65"}, "JWK_MISSING_MEMBER"),
+        ("AKP with x", {"kty": "AKP", "alg": "ML-DSA-65", "pub": X1, "x": X1}, "JWK_UNKNOWN_MEMBER"),
+        ("AKP short pub", {"kty": "AKP", "alg": "ML-DSA-65", "pub": X1}, "JWK_INVALID_MEMBER"),
+    ]
+    for name, jwk, code in invalid:
+        expect_invalid(f"jwk {name}", "jwk.thumbprint", {"jwk": jwk}, code)
+
+
+def test_jwks() -> None:
+    tp2 = call("jwk.thumbprint", {"jwk": okp(x=X2)})["output"]["thumbprint"]
+    expect_valid("jwks two keys", "jwks.parse", {"jwks": {"keys": [okp(), okp(x=X2, kid=tp2)]}}, {"kids": [TP1, tp2]})
+    expect_valid("jwks empty", "jwks.parse", {"jwks": {"keys": []}}, {"kids": []})
+    sixty_four = [okp(x=impl.b64url_encode(bytes([i]) * 32)) for i in range(64)]
+    check("jwks 64 keys", len(call("jwks.parse", {"jwks": {"keys": sixty_four}})["output"]["kids"]) == 64)
+    invalid = [
+        ("not an object", [okp()], "JWK_MISSING_MEMBER"),
+        ("no keys", {}, "JWK_MISSING_MEMBER"),
+        ("no keys, other member", {"foo": []}, "JWK_MISSING_MEMBER"),
+        ("extra member", {"keys": [], "foo": 1}, "JWK_UNKNOWN_MEMBER"),
+        ("keys not an array", {"keys": okp()}, "JWK_INVALID_MEMBER"),
+        ("65 keys", {"keys": sixty_four + [okp()]}, "JWKS_TOO_MANY_KEYS"),
+        ("65 bad keys", {"keys": [1] * 65}, "JWKS_TOO_MANY_KEYS"),
+        ("bad key", {"keys": [okp(), okp(use="enc")]}, "JWK_INVALID_MEMBER"),
+        ("key not an object", {"keys": [okp(), "x"]}, "JWK_INVALID_MEMBER"),
+        ("duplicate", {"keys": [okp(), okp(x=X2), okp(kid=TP1)]}, "JWKS_DUPLICATE_KID"),
+        ("bad key after duplicate wins", {"keys": [okp(), okp(), okp(d="AA")]}, "JWK_PRIVATE_MATERIAL"),
+    ]
+    for name, jwks, code in invalid:
+        expect_invalid(f"jwks {name}", "jwks.parse", {"jwks": jwks}, code)
+
+
+# --- The stdin/stdout protocol, in both modes ----------------------------------------------
+
+
+def run(args: list[str], stdin: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(IMPL), *args], input=stdin.encode(), capture_output=True, timeout=60)
+
+
+def test_protocol() -> None:
+    req = json.dumps({"context": {}, "input": {"data": "616263"}})
+    p = run(["sha256.digest"], req)
+    check("process: valid", p.returncode == 0 and json.loads(p.stdout) == {
+        "result": "valid", "output": {"digest": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}},
+        f"{p.returncode} {p.stdout!r} {p.stderr!r}")
+    p = run(["json.parse"], json.dumps({"context": {}, "input": {"data": b"[01]".hex()}}))
+    check("process: invalid", p.returncode == 0 and {k: v for k, v in json.loads(p.stdout).items() if k != "message"}
+          == {"result": "invalid", "error": "JSON_SYNTAX"}, f"{p.returncode} {p.stdout!r}")
+    p = run(["json.parse"], json.dumps({"input": {"data": b"[[1]]".hex()}, "context": {"max_depth": 1}}))
+    check("process: context", p.returncode == 0 and json.loads(p.stdout)["error"] == "JSON_TOO_DEEP", f"{p.stdout!r}")
+    p = run(["merkle.inclusion"], req)
+    check("process: unknown op exits 3", p.returncode == 3 and p.stdout == b"", f"{p.returncode} {p.stdout!r}")
+    p = run(["sha256.digest"], json.dumps({"input": {"data": "xyz"}}))
+    check("process: bad hex is a harness error", p.returncode not in (0, 3), f"{p.returncode}")
+
+    # JSONL: send one line, wait for its answer before sending the next (this fails by
+    # timeout if the implementation does not flush after each line).
+    proc = subprocess.Popen([sys.executable, str(IMPL), "--jsonl"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    lines = [
+        ({"op": "sha256.digest", "context": {}, "input": {"data": ""}}, {"result": "valid", "output": {
+            "digest": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}}),
+        ({"op": "no.such.op", "context": {}, "input": {}}, {"unsupported": True}),
+        ({"op": "base64url.decode", "context": {}, "input": {"encoded": "AB"}}, {"result": "invalid", "error": "B64_NONZERO_TRAILING_BITS"}),
+        ({"op": "json.parse", "context": {"max_bytes": 1}, "input": {"data": "5b5d"}}, {"result": "invalid", "error": "JSON_TOO_LARGE"}),
+        ({"op": "sha256.digest", "context": {}, "input": {"data": "0"}}, "error"),  # bad hex: a harness error line
+        ({"op": "json.parse", "context": {"max_depth": None}, "input": {"data": "5b5d"}}, {"result": "valid", "output": {"canonical": "5b5d"}}),
+        ({"op": "jwk.thumbprint", "context": {}, "input": {"jwk": okp()}}, {"result": "valid", "output": {
+            "thumbprint": TP1, "canonical": ('{"crv":"Ed25519","kty":"OKP","x":"%s"}' % X1).encode().hex()}}),
+    ]
+    for i, (request, expected) in enumerate(lines):
+        proc.stdin.write((json.dumps(request) + "\n").encode())
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        answer = json.loads(proc.stdout.readline()) if ready else "timeout"
+        if expected == "error" and isinstance(answer, dict):
+            answer = answer.get("result")
+        if isinstance(answer, dict):
+            answer.pop("message", None)
+        check(f"jsonl line {i}", answer == expected, f"{answer}")
+    proc.stdin.close()
+    rest = proc.stdout.read()
+    check("jsonl: exit 0 at EOF", proc.wait(timeout=30) == 0 and rest == b"", f"{proc.returncode} {rest!r}")
+
+
+def main() -> int:
+    print(f"vectors: {VECTORS}")
+    print(f"Ed25519 backend: {'PyNaCl (libsodium)' if impl.HAVE_NACL else 'pyca/cryptography + libsodium checks'}; "
+          f"ML-DSA-65: {'yes' if impl.HAVE_MLDSA else 'unsupported'}")
+    for test in (test_rfc_values, test_jcs_testdata, test_es6_numbers, test_wycheproof, test_cctv,
+                 test_json_errors, test_json_valid, test_base64url, test_sha256, test_signatures,
+                 test_mldsa, test_jwk, test_jwks, test_protocol):
+        before_pass, before_fail = passed, len(failures)
+        try:
+            test()
+        except Exception as e:  # a crash in one group is a failure, not the end of the run
+            failures.append(f"{test.__name__} crashed: {type(e).__name__}: {e}")
+        print(f"  {test.__name__}: {passed - before_pass} passed, {len(failures) - before_fail} failed")
+    for failure in failures[:50]:
+        print(f"FAIL {failure}")
+    print(f"{passed} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
