@@ -386,21 +386,21 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(text: str) -> bytes:
     # Character by character, left to right: the first bad character decides the code.
-    for c in text:
+    for offset, c in enumerate(text):
         if c in _B64URL_VALUE:
             continue
         if c == "=":
-            raise OpError("B64_PADDING")
+            raise OpError("B64_PADDING", f"'=' at offset {offset}")
         if c in " \t\r\n":
-            raise OpError("B64_WHITESPACE")
-        raise OpError("B64_INVALID_CHARACTER", f"{c!r} is not in the base64url alphabet")
+            raise OpError("B64_WHITESPACE", f"whitespace at offset {offset}")
+        raise OpError("B64_INVALID_CHARACTER", f"{c!r} at offset {offset} is not in the base64url alphabet")
     if len(text) % 4 == 1:
-        raise OpError("B64_INVALID_LENGTH")
+        raise OpError("B64_INVALID_LENGTH", f"length {len(text)} leaves a single trailing character")
     # The last character of a 2- or 3-character group carries 4 or 2 unused low bits;
     # they must be zero, or one byte string would have several encodings.
     unused_bits = {0: 0, 2: 4, 3: 2}[len(text) % 4]
     if unused_bits and _B64URL_VALUE[text[-1]] & ((1 << unused_bits) - 1):
-        raise OpError("B64_NONZERO_TRAILING_BITS")
+        raise OpError("B64_NONZERO_TRAILING_BITS", "the unused low bits of the last character are not zero")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
