@@ -3,7 +3,7 @@
 
 Run: python3 selftest.py   (last line: "N passed, M failed"; exit 1 on any failure)
 
-External vectors are read from ../../../Tests/AttestCoreTests/ExternalVectors/ when
+External vectors are read from ../../../Tests/ExternalVectors/ when
 that directory exists, else from /work/shared/external (override with
 ATTEST_EXTERNAL_VECTORS=<dir>). Both have the layout described in shared/external's
 README: rfc-values.json, jcs/, wycheproof/, cctv-ed25519/.
@@ -30,7 +30,7 @@ IMPL = HERE / "attest_impl.py"
 def vectors_dir() -> Path:
     if os.environ.get("ATTEST_EXTERNAL_VECTORS"):
         return Path(os.environ["ATTEST_EXTERNAL_VECTORS"])
-    local = HERE / "../../../Tests/AttestCoreTests/ExternalVectors"
+    local = HERE / "../../../Tests/ExternalVectors"
     return local.resolve() if local.is_dir() else Path("/work/shared/external")
 
 
