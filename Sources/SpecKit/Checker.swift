@@ -80,6 +80,13 @@ public struct SpecCheck: Sendable {
                 diagnostics.append(Diagnostic(.vector, vector.file, vector.line, "vector \(vector.id) expects \(code), which is not in the registry"))
             }
         }
+        let tabledOps = Set(spec.rows("ops").map { $0["op"] })
+        if !tabledOps.isEmpty {
+            for vector in spec.vectors where !tabledOps.contains(vector.op) {
+                diagnostics.append(Diagnostic(.vector, vector.file, vector.line,
+                    "vector \(vector.id) uses op \(vector.op), which the ops table does not define"))
+            }
+        }
         for vector in spec.vectors {
             guard let base = vector.base else { continue }
             guard let baseVector = byID[base] else {

@@ -85,9 +85,9 @@ public final class JSONLinesExecutor: OpExecutor, @unchecked Sendable {
 
     public func close() {
         try? stdinHandle.close()
-        if process.isRunning {
-            process.waitUntilExit()
-        }
+        // A process that stopped answering is not waited for.
+        if broken != nil && process.isRunning { process.terminate() }
+        if process.isRunning { process.waitUntilExit() }
     }
 
     public func execute(op: String, context: JSONObject, input: JSONObject) -> Outcome {

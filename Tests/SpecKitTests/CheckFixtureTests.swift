@@ -1,0 +1,238 @@
+import AttestCore
+import AttestOps
+import Foundation
+import SpecKit
+import Testing
+
+/// A minimal spec that passes every check; each test breaks it in one way and asserts
+/// the exact problem `attest check` reports, with its line.
+let fixture = """
+# Fixture
+
+<!-- table: errors -->
+| code | meaning | raised by | json-rpc |
+| --- | --- | --- | --- |
+| `JSON_SYNTAX` | not JSON | fixture.md | -31000 |
+| `JSON_TOO_DEEP` | too deep | fixture.md | -31000 |
+
+[FIX-001] A parser MUST reject text that is not JSON.
+
+[FIX-002] A parser SHOULD say where the error is.
+
+```json vector
+{"id":"fix-valid","op":"json.parse","description":"An object parses.","covers":["FIX-001"],
+ "input":{"data":"7b7d"},"expected":{"result":"valid","output":{"canonical":"7b7d"}}}
+```
+
+```json vector
+{"id":"fix-invalid","op":"json.parse","description":"A truncated object is rejected.","covers":["FIX-001"],
+ "input":{"data":"7b"},"expected":{"result":"invalid","error":"JSON_SYNTAX"},
+ "base":"fix-valid","mutation":"closing brace removed"}
+```
+
+"""
+
+func check(_ markdown: String, codes: Set<String> = ["JSON_SYNTAX", "JSON_TOO_DEEP"], extra: [MarkdownDocument] = [],
+           vectorsDirectory: URL? = nil) -> SpecCheck {
+    let spec = SpecReader.read(documents: [MarkdownDocument(path: "spec/fixture.md", source: markdown)] + extra)
+    return SpecCheck(spec: spec, implementationCodes: codes, executor: ReferenceOps(), vectorsDirectory: vectorsDirectory)
+}
+
+/// Asserts that the check fails with exactly one problem of `kind` containing `text`, at `line` when given.
+func expectProblem(_ c: SpecCheck, _ kind: Diagnostic.Kind, _ text: String, line: Int? = nil,
+                   sourceLocation: SourceLocation = #_sourceLocation) {
+    let matching = c.diagnostics.filter { $0.kind == kind && $0.message.contains(text) }
+    #expect(!c.passed, sourceLocation: sourceLocation)
+    #expect(matching.count == 1, "problems: \(c.diagnostics)", sourceLocation: sourceLocation)
+    if let line, let first = matching.first {
+        #expect(first.line == line, "\(first)", sourceLocation: sourceLocation)
+    }
+}
+
+func lineOf(_ needle: String, in text: String) -> Int {
+    (text.components(separatedBy: "\n").firstIndex { $0.contains(needle) } ?? -1) + 1
+}
+
+@Suite("attest check on broken fixture specs")
+struct CheckFixtureTests {
+    @Test("the unbroken fixture passes (positive control)")
+    func control() {
+        let c = check(fixture)
+        #expect(c.passed, "\(c.diagnostics)")
+        #expect(c.spec.requirements.count == 2)
+        #expect(c.spec.vectors.count == 2)
+        #expect(c.runs.allSatisfy { $0.verdict == .pass })
+    }
+
+    @Test("duplicate requirement ID")
+    func duplicateID() {
+        let broken = fixture + "[FIX-001] A parser MUST reject again.\n"
+        expectProblem(check(broken), .requirement, "duplicate requirement ID [FIX-001]", line: lineOf("reject again", in: broken))
+    }
+
+    @Test("malformed requirement ID")
+    func malformedID() {
+        let broken = fixture + "[FIX-01] A parser MUST be strict.\n"
+        expectProblem(check(broken), .requirement, "malformed requirement ID [FIX-01]", line: lineOf("FIX-01]", in: broken))
+    }
+
+    @Test("requirement with no keyword")
+    func noKeyword() {
+        expectProblem(check(fixture + "[FIX-003] A parser rejects text.\n"), .keyword, "has no BCP 14 keyword")
+    }
+
+    @Test("requirement with two keywords")
+    func twoKeywords() {
+        expectProblem(check(fixture + "[FIX-003] A parser MUST reject and SHOULD log.\n"), .keyword, "has 2 BCP 14 keywords")
+    }
+
+    @Test("uppercase keyword outside a requirement, in prose and in a table cell")
+    func strayKeyword() {
+        expectProblem(check(fixture + "Parsers MUST be strict.\n"), .keyword, "MUST outside a requirement")
+        expectProblem(check(fixture + "\n| a | b |\n| - | - |\n| x | SHOULD |\n"), .keyword, "SHOULD outside a requirement")
+        // Lowercase and code spans are fine.
+        #expect(check(fixture + "Parsers must be strict; `MUST` is a keyword.\n").passed)
+    }
+
+    @Test("vector breaking the schema")
+    func schema() {
+        let broken = fixture.replacingOccurrences(of: #""description":"An object parses.","#, with: "")
+        expectProblem(check(broken), .vector, #"missing "description""#)
+        let unknown = fixture.replacingOccurrences(of: #""id":"fix-valid","#, with: #""id":"fix-valid","note":1,"#)
+        expectProblem(check(unknown), .vector, #"unknown member "note""#)
+    }
+
+    @Test("vector covering an unknown requirement")
+    func unknownCovers() {
+        let broken = fixture.replacingOccurrences(of: #""covers":["FIX-001"],"#, with: #""covers":["FIX-009"],"#)
+        #expect(check(broken).diagnostics.contains { $0.message.contains("covers unknown requirement FIX-009") })
+    }
+
+    @Test("vector with an error code not in the registry")
+    func unknownCode() {
+        let broken = fixture.replacingOccurrences(of: #""error":"JSON_SYNTAX""#, with: #""error":"JSON_NOPE""#)
+        #expect(check(broken).diagnostics.contains { $0.kind == .vector && $0.message.contains("JSON_NOPE, which is not in the registry") })
+    }
+
+    @Test("duplicate vector id")
+    func duplicateVector() {
+        let broken = fixture.replacingOccurrences(of: #""id":"fix-invalid""#, with: #""id":"fix-valid""#)
+        #expect(check(broken).diagnostics.contains { $0.message.contains("duplicate vector id fix-valid") })
+    }
+
+    @Test("vector JSON with a duplicate member is refused by the strict parser")
+    func vectorJSON() {
+        let broken = fixture.replacingOccurrences(of: #""op":"json.parse","description":"An object"#,
+                                                  with: #""op":"json.parse","op":"json.parse","description":"An object"#)
+        expectProblem(check(broken), .vector, "JSON_DUPLICATE_MEMBER")
+    }
+
+    @Test("MUST without a vector or exclusion; SHOULD is only reported")
+    func coverage() {
+        let broken = fixture + "[FIX-003] A parser MUST NOT accept NaN.\n"
+        expectProblem(check(broken), .coverage, "[FIX-003] MUST NOT has no covering vector", line: lineOf("FIX-003", in: broken))
+        let excluded = broken + "\n<!-- table: exclusions -->\n| requirement | reason |\n| --- | --- |\n| FIX-003 | tested elsewhere |\n"
+        #expect(check(excluded).passed)
+        let unknownExclusion = fixture + "\n<!-- table: exclusions -->\n| requirement | reason |\n| --- | --- |\n| FIX-404 | x |\n"
+        expectProblem(check(unknownExclusion), .coverage, "exclusion names unknown requirement FIX-404")
+    }
+
+    @Test("tables: unknown kind, unknown column, missing column, empty cell, pragma without table")
+    func tables() {
+        expectProblem(check(fixture + "<!-- table: nonsense -->\n| a |\n| - |\n| x |\n"), .table, "unknown table kind 'nonsense'")
+        let extraColumn = fixture.replacingOccurrences(of: "| code | meaning | raised by | json-rpc |\n| --- | --- | --- | --- |",
+                                                       with: "| code | meaning | raised by | json-rpc | notes |\n| --- | --- | --- | --- | --- |")
+        #expect(check(extraColumn).diagnostics.contains { $0.kind == .table && $0.message.contains("unknown column 'notes'") })
+        let missing = fixture + "\n<!-- table: exclusions -->\n| requirement |\n| --- |\n| FIX-001 |\n"
+        expectProblem(check(missing), .table, "missing column 'reason'")
+        let empty = fixture + "\n<!-- table: exclusions -->\n| requirement | reason |\n| --- | --- |\n| FIX-001 |  |\n"
+        expectProblem(check(empty), .table, "empty cell in column 'reason'", line: lineOf("| FIX-001 |  |", in: empty))
+        expectProblem(check(fixture + "<!-- table: exclusions -->\n\nSome text.\n"), .table, "is not followed by a table")
+    }
+
+    @Test("a negative vector whose base does not pass proves nothing")
+    func baseMustPass() {
+        let broken = fixture.replacingOccurrences(of: #""output":{"canonical":"7b7d"}"#, with: #""output":{"canonical":"7b20"}"#)
+        let c = check(broken)
+        #expect(c.diagnostics.contains { $0.kind == .result && $0.message.contains("fix-valid fails") })
+        #expect(c.diagnostics.contains { $0.kind == .result && $0.message.contains("its base fix-valid does not pass") })
+        let missingBase = fixture.replacingOccurrences(of: #""base":"fix-valid""#, with: #""base":"fix-gone""#)
+        #expect(check(missingBase).diagnostics.contains { $0.message.contains("base fix-gone does not exist") })
+        let invalidBase = fixture.replacingOccurrences(of: #""base":"fix-valid""#, with: #""base":"fix-invalid""#)
+        #expect(check(invalidBase).diagnostics.contains { $0.message.contains("base fix-invalid is not a valid vector") })
+    }
+
+    @Test("a vector the implementation fails")
+    func failingVector() {
+        let broken = fixture.replacingOccurrences(of: #""error":"JSON_SYNTAX""#, with: #""error":"JSON_TOO_DEEP""#)
+        expectProblem(check(broken), .result, "expected error JSON_TOO_DEEP, got JSON_SYNTAX")
+    }
+
+    @Test("registry and implementation codes are compared both ways")
+    func registry() {
+        expectProblem(check(fixture, codes: ["JSON_SYNTAX", "JSON_TOO_DEEP", "JSON_BYTE_ORDER_MARK"]), .registry,
+                      "raises JSON_BYTE_ORDER_MARK, which the registry lacks")
+        expectProblem(check(fixture, codes: ["JSON_SYNTAX"]), .registry, "JSON_TOO_DEEP is not raised by the implementation")
+    }
+
+    @Test("retired IDs are never reused")
+    func retired() {
+        let broken = fixture + "\n<!-- table: retired -->\n| id | retired in | reason |\n| --- | --- | --- |\n| FIX-001 | draft-01 | merged |\n"
+        expectProblem(check(broken), .requirement, "[FIX-001] is retired")
+    }
+
+    @Test("threat tables name requirements and vectors that exist")
+    func references() {
+        let threat = MarkdownDocument(path: "threat-model/attacks.md", source: """
+            <!-- table: attacks -->
+            | id | attack | attacker controls | expected code | vectors | tests |
+            | --- | --- | --- | --- | --- | --- |
+            | ATK-001 | truncation | the bytes | JSON_SYNTAX | fix-invalid, fix-gone | FIX-001 |
+
+            """)
+        expectProblem(check(fixture, extra: [threat]), .reference, "unknown vector fix-gone")
+    }
+
+    @Test("vectors/ drift: missing, changed and stale files")
+    func drift() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("drift-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let spec = SpecReader.read(documents: [MarkdownDocument(path: "spec/fixture.md", source: fixture)])
+        try VectorFiles.write(spec, to: dir)
+        #expect(check(fixture, vectorsDirectory: dir).passed)
+        let changed = fixture.replacingOccurrences(of: "A truncated object", with: "An unterminated object")
+        let changedCheck = check(changed, vectorsDirectory: dir)
+        #expect(Set(changedCheck.diagnostics.filter { $0.kind == .drift }.map(\.file))
+                == ["vectors/fixture.json", "vectors/index.json"])
+        try Data("{}".utf8).write(to: dir.appendingPathComponent("old.json"))
+        expectProblem(check(fixture, vectorsDirectory: dir), .drift, "no longer produced")
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("old.json"))
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("fixture.json"))
+        expectProblem(check(fixture, vectorsDirectory: dir), .drift, "missing")
+    }
+
+    @Test("the real spec passes, with every absolute requirement covered")
+    func realSpec() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let spec = try SpecReader.read(root: root)
+        let c = SpecCheck(spec: spec, implementationCodes: ReferenceOps.errorCodes, executor: ReferenceOps(),
+                          vectorsDirectory: root.appendingPathComponent("vectors"))
+        #expect(c.passed, "\(c.diagnostics)")
+        #expect(c.spec.vectors.count >= 160)
+    }
+
+    @Test("the published JSON Schema's rules and the Swift validator agree on the keyword set")
+    func schemaFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let schema = try StrictJSONParser().parse(Array(try Data(contentsOf: root.appendingPathComponent("spec/vector.schema.json"))))
+        #expect(Set(schema["properties"]!.objectValue!.names) == VectorSchema.members)
+        #expect(Set(schema["properties"]!["expected"]!["properties"]!.objectValue!.names) == VectorSchema.expectedMembers)
+    }
+
+    @Test("keyword scanning matches whole words, MUST NOT as one")
+    func keywords() {
+        #expect(Keyword.occurrences(in: "it MUST NOT fail") == [.mustNot])
+        #expect(Keyword.occurrences(in: "MUSTARD and MAYBE") == [])
+        #expect(Keyword.occurrences(in: "NOT RECOMMENDED, MAY") == [.notRecommended, .may])
+    }
+}
