@@ -8,7 +8,7 @@ RESULTS    ?= .build/conformance
 
 .PHONY: all deps build check site test swift-test conformance python-test bench clean
 
-all: check site
+all: check
 
 deps:
 	@scripts/ensure-deps.sh

@@ -28,7 +28,7 @@ let package = Package(
         .executableTarget(
             name: "attest",
             dependencies: [
-                "AttestCore", "SpecKit", "AttestOps",
+                "AttestCore", "SpecKit", "AttestOps", "CSodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(
