@@ -6,12 +6,16 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "AttestCore", targets: ["AttestCore"]),
+        .library(name: "AttestIdentity", targets: ["AttestIdentity"]),
+        .library(name: "AttestEvidence", targets: ["AttestEvidence"]),
         .library(name: "SpecKit", targets: ["SpecKit"]),
         .executable(name: "attest", targets: ["attest"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -23,16 +27,23 @@ let package = Package(
         .target(
             name: "AttestCore",
             dependencies: ["CSodium", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "SpecKit", dependencies: ["AttestCore", "CCmarkGFM"]),
-        .target(name: "AttestOps", dependencies: ["AttestCore", "SpecKit"]),
+        .target(
+            name: "AttestIdentity",
+            dependencies: ["AttestCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "AttestEvidence", dependencies: ["AttestCore"]),
+        .target(
+            name: "SpecKit",
+            dependencies: ["AttestCore", "CCmarkGFM", .product(name: "Mustache", package: "swift-mustache")]),
+        .target(name: "AttestOps", dependencies: ["AttestCore", "AttestIdentity", "AttestEvidence", "SpecKit"]),
         .executableTarget(
             name: "attest",
             dependencies: [
-                "AttestCore", "SpecKit", "AttestOps", "CSodium",
+                "AttestCore", "AttestIdentity", "AttestEvidence", "SpecKit", "AttestOps", "CSodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(
-            name: "AttestCoreTests", dependencies: ["AttestCore"]),
+        .testTarget(name: "AttestCoreTests", dependencies: ["AttestCore"]),
+        .testTarget(name: "AttestIdentityTests", dependencies: ["AttestIdentity", "AttestCore"]),
+        .testTarget(name: "AttestEvidenceTests", dependencies: ["AttestEvidence", "AttestCore"]),
         .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps"]),
     ]
 )
