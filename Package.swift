@@ -41,9 +41,10 @@ let package = Package(
                 "AttestCore", "AttestIdentity", "AttestEvidence", "SpecKit", "AttestOps", "CSodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "AttestCoreTests", dependencies: ["AttestCore"]),
-        .testTarget(name: "AttestIdentityTests", dependencies: ["AttestIdentity", "AttestCore"]),
-        .testTarget(name: "AttestEvidenceTests", dependencies: ["AttestEvidence", "AttestCore"]),
+        .target(name: "TestSupport", dependencies: ["AttestCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "AttestCoreTests", dependencies: ["AttestCore", "TestSupport"]),
+        .testTarget(name: "AttestIdentityTests", dependencies: ["AttestIdentity", "AttestCore", "TestSupport"]),
+        .testTarget(name: "AttestEvidenceTests", dependencies: ["AttestEvidence", "AttestCore", "TestSupport"]),
         .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps"]),
     ]
 )

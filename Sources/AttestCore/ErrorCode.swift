@@ -31,4 +31,11 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case jwkPrivateMaterial = "JWK_PRIVATE_MATERIAL"
     case jwksDuplicateKeyID = "JWKS_DUPLICATE_KID"
     case jwksTooManyKeys = "JWKS_TOO_MANY_KEYS"
+
+    // Merkle trees (spec/merkle.md)
+    case merkleIndexOutOfRange = "MRK_INDEX_OUT_OF_RANGE"
+    case merkleHashLength = "MRK_HASH_LENGTH"
+    case merkleSizeOrder = "MRK_SIZE_ORDER"
+    case merkleInclusionInvalid = "MRK_INCLUSION_INVALID"
+    case merkleConsistencyInvalid = "MRK_CONSISTENCY_INVALID"
 }

@@ -133,6 +133,14 @@ extension JSONValue {
         return Int64(n.value)
     }
 
+    /// The value as an unsigned 64-bit integer read exactly from its source text, when
+    /// that text is a plain non-negative integer literal (`18446744073709551615` reads
+    /// exactly although no double holds it).
+    public var unsignedValue: UInt64? {
+        guard case .number(let n) = self else { return nil }
+        return UInt64(n.source)
+    }
+
     public subscript(name: String) -> JSONValue? { objectValue?[name] }
 
     /// A short name for the value's type, used in messages.
