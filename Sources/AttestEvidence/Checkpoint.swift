@@ -1,0 +1,149 @@
+import AttestCore
+import Foundation
+
+/// Signed tree heads in the C2SP tlog-checkpoint format, signed as C2SP signed notes
+/// with Ed25519, so existing transparency tooling reads them.
+///
+/// ```
+/// <origin>\n<tree size>\n<base64 root hash>\n
+/// \n
+/// — <key name> <base64(key ID ‖ signature)>\n
+/// ```
+///
+/// The signed message is the note text (the three body lines, each ending in a line
+/// feed). The key ID is the first four bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key).
+public struct Checkpoint: Equatable, Sendable {
+    public let origin: String
+    public let size: UInt64
+    public let root: [UInt8]
+
+    public init(origin: String, size: UInt64, root: [UInt8]) {
+        self.origin = origin
+        self.size = size
+        self.root = root
+    }
+
+    public var body: String { "\(origin)\n\(size)\n\(Data(root).base64EncodedString())\n" }
+
+    /// A key that signs checkpoints: a note key name and an Ed25519 key.
+    public struct Signer: Sendable {
+        public let name: String
+        public let key: Ed25519.PrivateKey
+        public init(name: String, key: Ed25519.PrivateKey) {
+            self.name = name
+            self.key = key
+        }
+        public var verifier: NoteVerifier { NoteVerifier(name: name, key: key.publicKey) }
+    }
+
+    public func signed(by signers: [Signer]) -> String {
+        var text = body + "\n"
+        for signer in signers {
+            let signature = try! signer.key.signRaw(Array(body.utf8))
+            text += "\u{2014} \(signer.name) \(Data(signer.verifier.keyID + signature).base64EncodedString())\n"
+        }
+        return text
+    }
+
+    /// Parses and verifies a signed checkpoint: at least one signature by a trusted
+    /// key for this origin must verify; signatures by unknown keys are ignored (C2SP
+    /// signed-note rule); a signature by a trusted key that does not verify is an error.
+    public static func verify(_ note: String, trusted: [NoteVerifier], origin expectedOrigin: String? = nil)
+        throws(AttestError) -> Checkpoint
+    {
+        guard note.utf8.count <= 1 << 16, !note.utf8.contains(0) else {
+            throw AttestError(.checkpointMalformed, "note is too large or contains a NUL byte")
+        }
+        guard let split = note.range(of: "\n\n") else {
+            throw AttestError(.checkpointMalformed, "note has no blank line before its signatures")
+        }
+        let body = String(note[..<split.lowerBound]) + "\n"
+        let signatureBlock = note[split.upperBound...]
+        let lines = body.dropLast().split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count >= 3, let size = UInt64(lines[1]), String(size) == lines[1],
+              let root = Data(base64Encoded: String(lines[2])), root.count == 32,
+              Data(root).base64EncodedString() == lines[2], !lines[0].isEmpty
+        else {
+            throw AttestError(.checkpointMalformed, "body is not origin, decimal size and base64 root hash")
+        }
+        let checkpoint = Checkpoint(origin: String(lines[0]), size: size, root: Array(root))
+        if let expectedOrigin, checkpoint.origin != expectedOrigin {
+            throw AttestError(.checkpointOriginMismatch, "origin \"\(checkpoint.origin)\" is not \"\(expectedOrigin)\"")
+        }
+        guard signatureBlock.hasSuffix("\n") else {
+            throw AttestError(.checkpointMalformed, "signature block does not end with a line feed")
+        }
+        var verified = false
+        for line in signatureBlock.dropLast().split(separator: "\n", omittingEmptySubsequences: false) {
+            guard line.hasPrefix("\u{2014} ") else {
+                throw AttestError(.checkpointMalformed, "signature line does not start with an em dash")
+            }
+            let parts = line.dropFirst(2).split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 2, let blob = Data(base64Encoded: String(parts[1])), blob.count >= 5 else {
+                throw AttestError(.checkpointMalformed, "signature line is not '— name base64'")
+            }
+            let name = String(parts[0])
+            let keyID = Array(blob.prefix(4))
+            guard let verifier = trusted.first(where: { $0.name == name && $0.keyID == keyID }) else { continue }
+            do {
+                try verifier.key.verifyRaw(signature: Array(blob.dropFirst(4)), message: Array(body.utf8))
+            } catch {
+                throw AttestError(.checkpointSignatureInvalid, "signature by trusted key \(name) does not verify")
+            }
+            verified = true
+        }
+        guard verified else {
+            throw AttestError(.checkpointNoTrustedSignature, "no signature by a trusted key for \(checkpoint.origin)")
+        }
+        return checkpoint
+    }
+}
+
+/// A C2SP note verifier key: name, key ID and Ed25519 public key. Its text form is
+/// `name+hex(key ID)+base64(0x01 ‖ public key)`.
+public struct NoteVerifier: Sendable, Equatable {
+    public let name: String
+    public let key: Ed25519.PublicKey
+
+    public init(name: String, key: Ed25519.PublicKey) {
+        self.name = name
+        self.key = key
+    }
+
+    public var keyID: [UInt8] {
+        Array(SHA256.hash(Array(name.utf8) + [0x0A, 0x01] + key.rawRepresentation).prefix(4))
+    }
+
+    public var text: String { "\(name)+\(Hex.encode(keyID))+\(Data([0x01] + key.rawRepresentation).base64EncodedString())" }
+
+    public init(text: String) throws(AttestError) {
+        let parts = text.split(separator: "+", omittingEmptySubsequences: false)
+        guard parts.count == 3, let blob = Data(base64Encoded: String(parts[2])), blob.count == 33, blob.first == 0x01 else {
+            throw AttestError(.keyInvalid, "note verifier key is not name+keyid+base64(0x01 ‖ Ed25519 key)")
+        }
+        self.init(name: String(parts[0]), key: try Ed25519.PublicKey(raw: Array(blob.dropFirst())))
+        guard Hex.encode(keyID) == parts[1] else {
+            throw AttestError(.keyInvalid, "note verifier key ID does not match its name and key")
+        }
+    }
+}
+
+/// Rules between checkpoints of one log, seen in order of publication.
+public enum CheckpointHistory {
+    /// A later checkpoint must not shrink the log, and two checkpoints of one size must
+    /// have one root; growth must be proven by a consistency proof.
+    public static func checkSuccessor(_ earlier: Checkpoint, _ later: Checkpoint, consistency proof: [[UInt8]])
+        throws(AttestError)
+    {
+        if later.size < earlier.size {
+            throw AttestError(.checkpointRollback, "checkpoint of size \(later.size) follows one of size \(earlier.size)")
+        }
+        if later.size == earlier.size {
+            guard later.root == earlier.root else {
+                throw AttestError(.checkpointEquivocation, "two checkpoints of size \(later.size) with different roots")
+            }
+            return
+        }
+        try Merkle.verifyConsistency(size1: earlier.size, size2: later.size, root1: earlier.root, root2: later.root, proof: proof)
+    }
+}

@@ -1,0 +1,124 @@
+import AttestCore
+
+/// One decision of the portal (spec/receipt.md). The receipt binds its payload without
+/// carrying it: `request` and `response` are salted commitments, so the hash chain and
+/// signatures can be checked by any auditor, and a payload disclosed with its salt can
+/// be checked against the commitment by those given it.
+public struct Receipt: Sendable {
+    public enum Decision: String, Sendable { case allow = "ALLOW", deny = "DENY", phantom = "PHANTOM" }
+
+    public static let typeName = "mcp-attest/receipt/v1"
+    public static let genesis = [UInt8](repeating: 0, count: 32)
+    static let members: Set<String> = ["type", "log", "seq", "time", "prev", "artifact", "session", "agent", "method",
+                                       "tool", "decision", "code", "request", "response", "sig"]
+
+    public let json: JSONObject
+    public let log: String
+    public let seq: UInt64
+    public let time: Int64
+    public let prev: [UInt8]
+    public let artifact: String
+    public let tool: String?
+    public let method: String
+    public let agentSubject: String
+    public let agentKey: String
+    public let decision: Decision
+    public let code: String?
+    public let requestCommitment: [UInt8]
+    public let responseCommitment: [UInt8]
+    public let signature: [UInt8]
+    public let keyID: String
+    /// JCS of the receipt without `sig`: the signed payload, the chain link preimage and the Merkle leaf data.
+    public let canonical: [UInt8]
+
+    public init(json value: JSONValue) throws(AttestError) {
+        guard case .object(let o) = value else { throw malformed("a receipt is a JSON object") }
+        for name in o.names where !Self.members.contains(name) { throw malformed("unknown member \"\(name)\"") }
+        guard o["type"]?.stringValue == Self.typeName else { throw malformed("\"type\" is \(Self.typeName)") }
+        json = o
+        log = try text(o, "log")
+        guard let seq = o["seq"]?.integerValue, seq >= 0 else { throw malformed("\"seq\" is a non-negative integer") }
+        self.seq = UInt64(seq)
+        guard let time = o["time"]?.integerValue, time >= 0 else { throw malformed("\"time\" is an integer in seconds") }
+        self.time = time
+        prev = try digest(o, "prev")
+        artifact = try text(o, "artifact")
+        _ = try text(o, "session")
+        guard let agent = o["agent"]?.objectValue, let sub = agent["sub"]?.stringValue, let jkt = agent["jkt"]?.stringValue,
+              agent.count == 2 else { throw malformed("\"agent\" is {sub, jkt}") }
+        agentSubject = sub
+        agentKey = jkt
+        method = try text(o, "method")
+        tool = o["tool"] == nil ? nil : try text(o, "tool")
+        guard let d = o["decision"]?.stringValue, let decision = Decision(rawValue: d) else {
+            throw malformed("\"decision\" is ALLOW, DENY or PHANTOM")
+        }
+        self.decision = decision
+        code = o["code"] == nil ? nil : try text(o, "code")
+        guard (decision == .allow) == (code == nil) else { throw malformed("a DENY or PHANTOM receipt carries a code; an ALLOW does not") }
+        requestCommitment = try digest(o, "request")
+        responseCommitment = try digest(o, "response")
+        guard let sig = o["sig"]?.objectValue, sig.count == 3, sig["alg"]?.stringValue == "Ed25519",
+              let kid = sig["kid"]?.stringValue, let value = sig["value"]?.stringValue,
+              let signature = try? Base64URL.decode(value) else {
+            throw malformed("\"sig\" is {alg: Ed25519, kid, value}")
+        }
+        keyID = kid
+        self.signature = signature
+        var unsigned = o
+        unsigned["sig"] = nil
+        canonical = JCS.canonicalize(.object(unsigned))
+    }
+
+    /// The chain link of this receipt, which the next receipt's `prev` names.
+    public var link: [UInt8] { SHA256.hash(canonical) }
+    public var leafHash: MerkleHash { Merkle.leafHash(canonical) }
+
+    public func verifySignature(_ key: Ed25519.PublicKey) throws(AttestError) {
+        guard signature.count == Ed25519.signatureLength,
+              key.isValid(signature: signature, message: SignatureDomain.receipt.signedBytes(canonical)) else {
+            throw AttestError(.receiptSignatureInvalid, "receipt \(seq): signature does not verify with the log key")
+        }
+    }
+
+    /// Builds and signs a receipt from its fields (everything but `sig`).
+    public static func sign(_ fields: JSONObject, key: Ed25519.PrivateKey) throws(AttestError) -> Receipt {
+        var o = fields
+        o["type"] = .string(typeName)
+        o["sig"] = nil
+        let signature = try key.sign(JCS.canonicalize(.object(o)), domain: .receipt)
+        o["sig"] = ["alg": "Ed25519", "kid": .string(key.publicKey.thumbprint), "value": .string(Base64URL.encode(signature))]
+        return try Receipt(json: .object(o))
+    }
+
+    /// SHA-256("MCP-ATTEST-v1:commitment" ‖ 0x00 ‖ salt ‖ JCS(payload)).
+    public static func commitment(salt: [UInt8], payload: JSONValue) -> [UInt8] {
+        SHA256.hash(Array("MCP-ATTEST-v1:commitment".utf8) + [0] + salt + JCS.canonicalize(payload))
+    }
+
+    /// Checks a disclosed payload and salt against this receipt's commitment.
+    public func checkDisclosure(request: JSONValue?, requestSalt: [UInt8]?, response: JSONValue?, responseSalt: [UInt8]?)
+        throws(AttestError)
+    {
+        if let request, let requestSalt, Self.commitment(salt: requestSalt, payload: request) != requestCommitment {
+            throw AttestError(.receiptCommitmentMismatch, "receipt \(seq): disclosed request does not match its commitment")
+        }
+        if let response, let responseSalt, Self.commitment(salt: responseSalt, payload: response) != responseCommitment {
+            throw AttestError(.receiptCommitmentMismatch, "receipt \(seq): disclosed response does not match its commitment")
+        }
+    }
+}
+
+private func malformed(_ message: String) -> AttestError { AttestError(.receiptMalformed, message) }
+
+private func text(_ o: JSONObject, _ name: String) throws(AttestError) -> String {
+    guard let s = o[name]?.stringValue, !s.isEmpty else { throw malformed("\"\(name)\" is a non-empty string") }
+    return s
+}
+
+private func digest(_ o: JSONObject, _ name: String) throws(AttestError) -> [UInt8] {
+    guard let s = o[name]?.stringValue, let d = try? Base64URL.decode(s), d.count == 32 else {
+        throw malformed("\"\(name)\" is a base64url SHA-256 digest")
+    }
+    return d
+}
