@@ -6,9 +6,9 @@ ATTEST     := .build/debug/attest
 SITE_DIR   ?= _site
 RESULTS    ?= .build/conformance
 
-.PHONY: all deps build check site test swift-test conformance python-test bench clean
+.PHONY: all deps build check site test swift-test conformance conformance-quick python-test bench clean
 
-all: check
+all: check conformance-quick site
 
 deps:
 	@scripts/ensure-deps.sh
@@ -20,7 +20,7 @@ check: build
 	$(ATTEST) check
 
 site: build
-	$(ATTEST) site --out $(SITE_DIR)
+	$(ATTEST) site --out $(SITE_DIR) --results $(RESULTS)
 
 test: deps
 	@scripts/ensure-deps.sh --python
@@ -34,7 +34,16 @@ conformance: build
 	$(ATTEST) conformance --impl "python3 conformance/examples/python/attest_impl.py" \
 	    --baseline conformance/examples/python/expected-failures.json --out $(RESULTS)/python
 
-python-test: build
+# Both implementations in JSON lines mode: the results the site's traceability matrix shows.
+conformance-quick: build
+	@python3 -c 'import nacl, cryptography, rfc8785' 2>/dev/null || \
+	    python3 -m pip install -q --disable-pip-version-check -r conformance/examples/python/requirements.txt
+	$(ATTEST) conformance --jsonl --impl "$(ATTEST) impl" --out $(RESULTS)/swift-jsonl
+	$(ATTEST) conformance --jsonl --impl "python3 conformance/examples/python/attest_impl.py" \
+	    --baseline conformance/examples/python/expected-failures.json --out $(RESULTS)/python-jsonl
+
+# The browser tests of the site (Tests/python/test_site_browser.py) need it built.
+python-test: build site
 	python3 -m pytest -q Tests/python
 
 bench: deps

@@ -85,6 +85,7 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case portalConstraintViolated = "PTL_CONSTRAINT_VIOLATED"
     case portalRateLimited = "PTL_RATE_LIMITED"
     case portalSubjectMismatch = "PTL_SUBJECT_MISMATCH"
+    case portalUpstreamDrift = "PTL_UPSTREAM_DRIFT"
 
     // Tokens (spec/token.md): the compact JWS envelope, attestation tokens, operator attestations
     case jwsTooLarge = "JWS_TOO_LARGE"

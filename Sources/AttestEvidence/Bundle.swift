@@ -20,6 +20,13 @@ public enum BundleFormat {
         public let receipts: String
         public let checkpoints: String
         public let payloads: String?
+
+        public init(origin: String, receipts: String, checkpoints: String, payloads: String?) {
+            self.origin = origin
+            self.receipts = receipts
+            self.checkpoints = checkpoints
+            self.payloads = payloads
+        }
     }
 
     public struct Manifest: Sendable {

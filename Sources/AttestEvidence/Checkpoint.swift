@@ -117,7 +117,8 @@ public struct NoteVerifier: Sendable, Equatable {
     public var text: String { "\(name)+\(Hex.encode(keyID))+\(Data([0x01] + key.rawRepresentation).base64EncodedString())" }
 
     public init(text: String) throws(AttestError) {
-        let parts = text.split(separator: "+", omittingEmptySubsequences: false)
+        // The key is standard base64, which may itself contain "+": split at the first two only.
+        let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, let blob = Data(base64Encoded: String(parts[2])), blob.count == 33, blob.first == 0x01 else {
             throw AttestError(.keyInvalid, "note verifier key is not name+keyid+base64(0x01 ‖ Ed25519 key)")
         }

@@ -50,14 +50,14 @@ public enum MandateChain {
         guard child.logOrigin == parent.logOrigin else {
             throw AttestError(.mandateLogMismatch, "mandate \(child.id) writes to another log than its parent")
         }
-        for (name, policy) in child.tools {
-            guard let parentPolicy = parent.tools[name] else {
-                throw AttestError(.mandateWidensTools, "mandate \(child.id) allows tool \(name), which its parent does not")
-            }
-            try checkArguments(policy, narrows: parentPolicy, tool: name)
-            guard narrows(policy.rateLimit, parentPolicy.rateLimit) else {
-                throw AttestError(.mandateWidensRateLimit, "mandate \(child.id) raises the rate limit of \(name)")
-            }
+        for name in child.tools.keys.sorted() where parent.tools[name] == nil {
+            throw AttestError(.mandateWidensTools, "mandate \(child.id) allows tool \(name), which its parent does not")
+        }
+        for name in child.tools.keys.sorted() {
+            try checkArguments(child.tools[name]!, narrows: parent.tools[name]!, tool: name)
+        }
+        for name in child.tools.keys.sorted() where !narrows(child.tools[name]!.rateLimit, parent.tools[name]!.rateLimit) {
+            throw AttestError(.mandateWidensRateLimit, "mandate \(child.id) raises the rate limit of \(name)")
         }
         guard narrows(child.rateLimit, parent.rateLimit) else {
             throw AttestError(.mandateWidensRateLimit, "mandate \(child.id) raises the overall rate limit")

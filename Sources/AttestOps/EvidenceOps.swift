@@ -1,7 +1,148 @@
 import AttestCore
 import AttestEvidence
+import Foundation
 
-/// Ops of the evidence documents: artifact, mandate, receipt, merkle, checkpoint, bundle.
+/// Ops of the evidence documents: merkle, checkpoint, artifact, mandate, receipt, bundle.
 enum EvidenceOps {
-    static let ops: [ReferenceOps.Op] = []
+    static let ops: [ReferenceOps.Op] = [
+        .init(name: "merkle.root", document: "merkle") { args in
+            let leaves = try args.array("leaves").map { try hexValue($0) }
+            return ["root": .string(MerkleTree(leafHashes: leaves.map(Merkle.leafHash)).root().description)]
+        },
+        .init(name: "merkle.inclusion", document: "merkle") { args in
+            try Merkle.verifyInclusion(index: try args.unsigned("index"), treeSize: try args.unsigned("tree_size"),
+                                       leafHash: try args.hex("leaf_hash"), proof: try args.array("proof").map(hexValue),
+                                       root: try args.hex("root"))
+            return [:]
+        },
+        .init(name: "merkle.consistency", document: "merkle") { args in
+            try Merkle.verifyConsistency(size1: try args.unsigned("size1"), size2: try args.unsigned("size2"),
+                                         root1: try args.hex("root1"), root2: try args.hex("root2"),
+                                         proof: try args.array("proof").map(hexValue))
+            return [:]
+        },
+        .init(name: "checkpoint.verify", document: "checkpoint") { args in
+            let c = try Checkpoint.verify(try args.string("note"), trusted: try verifiers(args), origin: try args.optionalString("origin"))
+            return ["origin": .string(c.origin), "size": .number(JSONNumber(Double(c.size))), "root": .string(Hex.encode(c.root))]
+        },
+        .init(name: "checkpoint.successor", document: "checkpoint") { args in
+            let trusted = try verifiers(args)
+            let earlier = try Checkpoint.verify(try args.string("earlier"), trusted: trusted)
+            let later = try Checkpoint.verify(try args.string("later"), trusted: trusted)
+            try CheckpointHistory.checkSuccessor(earlier, later, consistency: try args.array("consistency").map(hexValue))
+            return [:]
+        },
+        .init(name: "artifact.verify", document: "artifact") { args in
+            let chain = try args.array("chain").map { v throws(AttestError) in try Artifact(json: v) }
+            let authorities = Set(try args.array("authorities").compactMap(\.stringValue))
+            let effective = try MandateChain.verify(chain, trustedAuthorities: authorities)
+            return ["digest": .string(effective.digest), "id": .string(effective.id)]
+        },
+        .init(name: "artifact.evaluate", document: "artifact") { args in
+            let artifact = try Artifact(json: try args.value("artifact"))
+            var engine = PolicyEngine(artifact: artifact)
+            for call in try args.array("history") {
+                guard let tool = call["tool"]?.stringValue, let time = call["time"]?.integerValue else {
+                    throw OpInputError(description: "history entries are {tool, time}")
+                }
+                engine.recordAllowed(tool: tool, time: time)
+            }
+            let call = try args.value("call")
+            guard let tool = call["tool"]?.stringValue, let time = call["time"]?.integerValue else {
+                throw OpInputError(description: "call is {tool, arguments, time}")
+            }
+            if let code = engine.evaluate(tool: tool, arguments: call["arguments"]?.objectValue ?? [:], time: time) {
+                throw AttestError(code, "the artifact denies this call")
+            }
+            return ["decision": "ALLOW"]
+        },
+        .init(name: "receipt.verify", document: "receipt") { args in
+            let receipt = try Receipt(json: try args.value("receipt"))
+            let key = try NoteVerifier(text: try args.string("log_key")).key
+            guard receipt.keyID == key.thumbprint else { throw AttestError(.receiptKeyUntrusted, "receipt is not signed by the log key") }
+            try receipt.verifySignature(key)
+            return ["canonical": .string(Hex.encode(receipt.canonical)), "link": .string(Hex.encode(receipt.link)),
+                    "leaf_hash": .string(receipt.leafHash.description)]
+        },
+        .init(name: "receipt.disclosure", document: "receipt") { args in
+            let receipt = try Receipt(json: try args.value("receipt"))
+            let requestSalt = try args.optionalString("request_salt").map { s throws(AttestError) in try Base64URL.decode(s) }
+            let responseSalt = try args.optionalString("response_salt").map { s throws(AttestError) in try Base64URL.decode(s) }
+            try receipt.checkDisclosure(request: args.input["request"], requestSalt: requestSalt,
+                                        response: args.input["response"], responseSalt: responseSalt)
+            if let name = args.input["request"]?["name"]?.stringValue, name != receipt.tool {
+                throw AttestError(.receiptCommitmentMismatch, "disclosed request names another tool")
+            }
+            return [:]
+        },
+        .init(name: "bundle.verify", document: "bundle") { args in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-op-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try writeBundle(args, to: directory)
+            let trust = BundleVerifier.Trust(
+                authorities: Set(try args.contextArray("authorities").compactMap(\.stringValue)),
+                logKeys: try args.contextArray("log_keys").map { v throws(AttestError) in try NoteVerifier(text: v.stringValue ?? "") },
+                now: try args.contextInt64("now"))
+            let report = BundleVerifier(trust: trust).verify(bundle: directory)
+            if let f = report.failure {
+                throw AttestError(f.code, (f.seq.map { "seq \($0): " } ?? "") + f.message)
+            }
+            return ["receipts": .number(JSONNumber(report.receipts))]
+        },
+    ]
+
+    static func hexValue(_ v: JSONValue) throws -> [UInt8] {
+        guard let s = v.stringValue, let b = Hex.decode(s) else { throw OpInputError(description: "expected a hex string") }
+        return b
+    }
+
+    static func verifiers(_ args: OpArguments) throws -> [NoteVerifier] {
+        try args.array("trusted").map { v throws(AttestError) in try NoteVerifier(text: v.stringValue ?? "") }
+    }
+
+    /// Lays out an in-vector bundle (`artifacts`, `logs[].receipts/checkpoints/payloads` as JSON values) as a directory.
+    static func writeBundle(_ args: OpArguments, to directory: URL) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        func jsonl(_ values: [JSONValue]) -> Data { Data(values.map { $0.serialized(pretty: false) + "\n" }.joined().utf8) }
+        try jsonl(try args.array("artifacts")).write(to: directory.appendingPathComponent("artifacts.jsonl"))
+        var entries: [BundleFormat.LogEntry] = []
+        for (i, log) in try args.array("logs").enumerated() {
+            let dir = "logs/\(i)"
+            try fm.createDirectory(at: directory.appendingPathComponent(dir), withIntermediateDirectories: true)
+            try jsonl(log["receipts"]?.arrayValue ?? []).write(to: directory.appendingPathComponent("\(dir)/receipts.jsonl"))
+            try jsonl(log["checkpoints"]?.arrayValue ?? []).write(to: directory.appendingPathComponent("\(dir)/checkpoints.jsonl"))
+            var payloads: String? = nil
+            if let p = log["payloads"]?.arrayValue {
+                payloads = "\(dir)/payloads.jsonl"
+                try jsonl(p).write(to: directory.appendingPathComponent(payloads!))
+            }
+            entries.append(.init(origin: log["origin"]?.stringValue ?? "", receipts: "\(dir)/receipts.jsonl",
+                                 checkpoints: "\(dir)/checkpoints.jsonl", payloads: payloads))
+        }
+        let manifest = BundleFormat.Manifest(artifacts: "artifacts.jsonl", logs: entries)
+        try Data(manifest.json.serialized().utf8).write(to: directory.appendingPathComponent("manifest.json"))
+    }
+}
+
+extension OpArguments {
+    func array(_ name: String) throws -> [JSONValue] {
+        guard let a = try value(name).arrayValue else { throw OpInputError(description: "input \"\(name)\" is not an array") }
+        return a
+    }
+
+    func unsigned(_ name: String) throws -> UInt64 {
+        guard let n = try value(name).unsignedValue else { throw OpInputError(description: "input \"\(name)\" is not an unsigned integer") }
+        return n
+    }
+
+    func contextArray(_ name: String) throws -> [JSONValue] {
+        guard let a = context[name]?.arrayValue else { throw OpInputError(description: "context \"\(name)\" is not an array") }
+        return a
+    }
+
+    func contextInt64(_ name: String) throws -> Int64 {
+        guard let n = context[name]?.integerValue else { throw OpInputError(description: "context \"\(name)\" is not an integer") }
+        return n
+    }
 }

@@ -9,7 +9,9 @@ struct Attest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attest",
         abstract: "MCP agent attestation and enforcement evidence: the executable spec and its reference implementation.",
-        subcommands: [Check.self, Vectors.self, Impl.self, Conformance.self, Bench.self])
+        subcommands: [Check.self, Vectors.self, Impl.self, Conformance.self, Bench.self, Site.self,
+                      ArtifactCommand.self, MandateCommand.self, LogCommand.self, BundleCommand.self,
+                      TokenCommand.self])
 }
 
 /// Options shared by the commands that read the spec.

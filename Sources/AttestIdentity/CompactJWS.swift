@@ -1,0 +1,187 @@
+import AttestCore
+
+/// The three JWS object types of the protocol. Each has its own `typ`, its own set of
+/// header parameters and its own size limit (spec/token.md, spec/proof.md).
+public struct JWSType: Sendable, Hashable {
+    /// The `typ` value, without the optional `application/` prefix.
+    public let typ: String
+    /// How the header names the signing key: `kid` (a thumbprint looked up in a trusted
+    /// key set) or `jwk` (the key itself, bound elsewhere by its thumbprint).
+    public let keyParameter: String
+    public let maxBytes: Int
+
+    public static let token = JWSType(typ: "agent-attestation+jwt", keyParameter: "kid", maxBytes: 8192)
+    public static let proof = JWSType(typ: "agent-proof+jwt", keyParameter: "jwk", maxBytes: 16384)
+    public static let operatorAttestation = JWSType(typ: "operator-attestation+jwt", keyParameter: "kid", maxBytes: 8192)
+}
+
+/// The `alg` header values a verifier may meet. `EdDSA` is RFC 8037's polymorphic name,
+/// deprecated by RFC 9864; it is accepted only when the verifier opts in, and then only
+/// with an Ed25519 key.
+public enum JWSAlgorithm: String, Sendable {
+    case ed25519 = "Ed25519"
+    case mldsa65 = "ML-DSA-65"
+    case legacyEdDSA = "EdDSA"
+
+    /// The suite whose key this `alg` requires.
+    public var suite: SignatureAlgorithm {
+        switch self {
+        case .ed25519, .legacyEdDSA: .ed25519
+        case .mldsa65: .mldsa65
+        }
+    }
+}
+
+/// A compact JWS (RFC 7515 §7.1) read strictly: three segments of strict base64url,
+/// header and payload through ``StrictJSONParser``, and a closed set of header
+/// parameters. Parsing checks only the envelope; the caller picks the key and calls
+/// ``verifySignature(with:failure:)``.
+public struct CompactJWS: Sendable {
+    public let type: JWSType
+    public let algorithm: JWSAlgorithm
+    public let header: JSONObject
+    public let payload: JSONObject
+    /// The ASCII bytes `header-segment "." payload-segment`, which the signature covers.
+    public let signingInput: [UInt8]
+    public let signature: [UInt8]
+
+    static let forbiddenEveryType: Set<String> = ["jku", "x5u", "x5c", "x5t", "x5t#S256"]
+
+    /// Parses and checks the envelope in the order of spec/token.md (envelope steps).
+    public static func parse(_ compact: String, as type: JWSType, acceptLegacyEdDSA: Bool = false) throws(AttestError) -> CompactJWS {
+        let bytes = Array(compact.utf8)
+        guard bytes.count <= type.maxBytes else {
+            throw AttestError(.jwsTooLarge, "\(type.typ) is \(bytes.count) bytes; the limit is \(type.maxBytes)")
+        }
+        let segments = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard segments.count == 3 else {
+            throw AttestError(.jwsMalformed, "a compact JWS has 3 segments, not \(segments.count)")
+        }
+        let headerBytes = try Base64URL.decode(utf8: segments[0])
+        let payloadBytes = try Base64URL.decode(utf8: segments[1])
+        let signature = try Base64URL.decode(utf8: segments[2])
+        let parser = StrictJSONParser(limits: .init(maxBytes: type.maxBytes, maxDepth: 16))
+        guard case .object(let header) = try parser.parse(headerBytes) else {
+            throw AttestError(.jwsMalformed, "the JWS header is not a JSON object")
+        }
+        guard case .object(let payload) = try parser.parse(payloadBytes) else {
+            throw AttestError(.jwsMalformed, "the JWS payload is not a JSON object")
+        }
+
+        guard let algName = header["alg"]?.stringValue, let algorithm = JWSAlgorithm(rawValue: algName) else {
+            throw AttestError(.jwsAlgorithmNotAllowed, "alg \(header["alg"].map(describe) ?? "missing") is not Ed25519 or ML-DSA-65")
+        }
+        if algorithm == .legacyEdDSA && !acceptLegacyEdDSA {
+            throw AttestError(.jwsAlgorithmDeprecated, "alg EdDSA is deprecated (RFC 9864); issuers emit Ed25519")
+        }
+        guard let typValue = header["typ"] else {
+            throw AttestError(.jwsTypeMissing, "the header has no typ")
+        }
+        guard let typ = typValue.stringValue, Self.typeMatches(typ, type.typ) else {
+            throw AttestError(.jwsTypeInvalid, "typ \(describe(typValue)) is not \(type.typ)")
+        }
+        if header.contains("crit") {
+            throw AttestError(.jwsCritUnsupported, "the header carries crit; no extension is understood")
+        }
+        let allowed: Set<String> = ["alg", "typ", type.keyParameter]
+        for name in header.names where !allowed.contains(name) {
+            let why = Self.forbiddenEveryType.contains(name) || name == "jwk" || name == "kid"
+                ? "names a key outside the verifier's trust configuration" : "is not defined for \(type.typ)"
+            throw AttestError(.jwsHeaderUnsupported, "header parameter \(name) \(why)")
+        }
+        switch (type.keyParameter, header[type.keyParameter]) {
+        case ("kid", .string?), ("jwk", .object?): break
+        default: throw AttestError(.jwsKeyMissing, "the header has no \(type.keyParameter) naming the signing key")
+        }
+
+        var signingInput = Array(segments[0])
+        signingInput.append(UInt8(ascii: "."))
+        signingInput.append(contentsOf: segments[1])
+        return CompactJWS(type: type, algorithm: algorithm, header: header, payload: payload,
+                          signingInput: signingInput, signature: signature)
+    }
+
+    /// Verifies any compact JWS with `key`, whatever its `typ` and payload: the envelope
+    /// rules that do not depend on a type (size, segments, strict base64url, strict JSON
+    /// header, `alg`, no `crit`), then the signature. For interoperability checks against
+    /// third-party JWS such as RFC 8037 A.4; protocol objects use ``parse(_:as:acceptLegacyEdDSA:)``.
+    public static func verifyGeneric(_ compact: String, key: any VerifyingKey, acceptLegacyEdDSA: Bool = false,
+                                     maxBytes: Int = 16384) throws(AttestError) -> (header: JSONObject, payload: [UInt8]) {
+        let bytes = Array(compact.utf8)
+        guard bytes.count <= maxBytes else { throw AttestError(.jwsTooLarge, "the JWS is \(bytes.count) bytes; the limit is \(maxBytes)") }
+        let segments = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard segments.count == 3 else { throw AttestError(.jwsMalformed, "a compact JWS has 3 segments, not \(segments.count)") }
+        let headerBytes = try Base64URL.decode(utf8: segments[0])
+        let payload = try Base64URL.decode(utf8: segments[1])
+        let signature = try Base64URL.decode(utf8: segments[2])
+        guard case .object(let header) = try StrictJSONParser(limits: .init(maxBytes: maxBytes, maxDepth: 16)).parse(headerBytes) else {
+            throw AttestError(.jwsMalformed, "the JWS header is not a JSON object")
+        }
+        guard let algName = header["alg"]?.stringValue, let algorithm = JWSAlgorithm(rawValue: algName) else {
+            throw AttestError(.jwsAlgorithmNotAllowed, "alg \(header["alg"].map(describe) ?? "missing") is not Ed25519 or ML-DSA-65")
+        }
+        if algorithm == .legacyEdDSA && !acceptLegacyEdDSA {
+            throw AttestError(.jwsAlgorithmDeprecated, "alg EdDSA is deprecated (RFC 9864)")
+        }
+        if header.contains("crit") { throw AttestError(.jwsCritUnsupported, "the header carries crit") }
+        var signingInput = Array(segments[0])
+        signingInput.append(UInt8(ascii: "."))
+        signingInput.append(contentsOf: segments[1])
+        let jws = CompactJWS(type: JWSType(typ: "", keyParameter: "", maxBytes: maxBytes), algorithm: algorithm, header: header,
+                             payload: [:], signingInput: signingInput, signature: signature)
+        try jws.verifySignature(with: key, failure: .signatureInvalid)
+        return (header, payload)
+    }
+
+    /// RFC 7515 §4.1.9: media types compare case-insensitively and `application/` may be omitted.
+    static func typeMatches(_ value: String, _ expected: String) -> Bool {
+        var v = value.lowercased()
+        if v.hasPrefix("application/") { v.removeFirst("application/".count) }
+        return v == expected
+    }
+
+    public var keyID: String? { header["kid"]?.stringValue }
+
+    /// Checks that `alg` names the key's suite, then the signature over the signing input.
+    public func verifySignature(with key: any VerifyingKey, failure: ErrorCode) throws(AttestError) {
+        guard algorithm.suite == key.algorithm else {
+            throw AttestError(.jwsAlgorithmKeyMismatch, "alg \(algorithm.rawValue) cannot be used with a \(key.algorithm.rawValue) key")
+        }
+        do {
+            try key.verifyRaw(signature: signature, message: signingInput)
+        } catch {
+            throw AttestError(failure, "the \(type.typ) signature does not verify: \(error.message)")
+        }
+    }
+
+    /// Signs a JWS of `type`. Header and payload are serialized as JCS (RFC 8785), so the
+    /// same inputs give the same bytes (Ed25519 signatures are deterministic too).
+    public static func sign(payload: JSONObject, type: JWSType, key: any SigningKey) throws(AttestError) -> String {
+        var header: JSONObject = ["alg": .string(key.algorithm.rawValue), "typ": .string(type.typ)]
+        if type.keyParameter == "kid" {
+            header["kid"] = .string(key.verifyingKey.thumbprint)
+        } else {
+            header["jwk"] = JWK(key: key.verifyingKey).jsonValue.withoutKeyID
+        }
+        let signingInput = Base64URL.encode(JCS.canonicalize(.object(header))) + "." + Base64URL.encode(JCS.canonicalize(.object(payload)))
+        let signature = try key.signRaw(Array(signingInput.utf8))
+        return signingInput + "." + Base64URL.encode(signature)
+    }
+}
+
+extension JSONValue {
+    /// A public JWK without `kid`: the form a proof header carries (the thumbprint is
+    /// computed by the verifier, not read).
+    var withoutKeyID: JSONValue {
+        guard case .object(var object) = self else { return self }
+        object["kid"] = nil
+        return .object(object)
+    }
+}
+
+func describe(_ value: JSONValue) -> String {
+    switch value {
+    case .string(let s): "\"\(s)\""
+    default: "of type \(value.typeName)"
+    }
+}

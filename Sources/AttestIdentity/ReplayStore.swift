@@ -1,0 +1,44 @@
+import AttestCore
+import Foundation
+
+/// Remembers the proofs already accepted, keyed on (token issuer, proof `jti`).
+///
+/// An entry is kept until its `expires` time has passed (`now > expires`); by then its
+/// proof is stale and would be rejected anyway, so forgetting it reopens nothing. A
+/// store never evicts an unexpired entry to make room: when it is full it refuses.
+public protocol ReplayStore: Sendable {
+    /// Records the pair, or throws `PRF_REPLAY` if it is already recorded and unexpired,
+    /// or `PRF_REPLAY_STORE_FULL` if it cannot be recorded (full or unavailable).
+    func insert(issuer: String, tokenID: String, expires: Int64, now: Int64) throws(AttestError)
+}
+
+/// A bounded store in memory, for one process.
+public final class InMemoryReplayStore: ReplayStore, @unchecked Sendable {
+    private struct Key: Hashable { let issuer: String; let tokenID: String }
+
+    public let capacity: Int
+    private let lock = NSLock()
+    private var entries: [Key: Int64] = [:]
+
+    public init(capacity: Int = 100_000) { self.capacity = capacity }
+
+    public var count: Int { lock.withLock { entries.count } }
+
+    public func insert(issuer: String, tokenID: String, expires: Int64, now: Int64) throws(AttestError) {
+        let key = Key(issuer: issuer, tokenID: tokenID)
+        let outcome: ErrorCode? = lock.withLock {
+            if let existing = entries[key], existing >= now { return .proofReplay }
+            if entries.count >= capacity {
+                entries = entries.filter { $0.value >= now }
+            }
+            if entries.count >= capacity { return .proofReplayStoreFull }
+            entries[key] = expires
+            return nil
+        }
+        switch outcome {
+        case .proofReplay?: throw AttestError(.proofReplay, "proof jti \(tokenID) of issuer \(issuer) was already accepted")
+        case .some(let code): throw AttestError(code, "the replay store holds \(capacity) unexpired entries; the proof is refused")
+        case nil: return
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import AttestCore
+
+/// A model provider the verifier trusts: its issuer URL, its current key set and the
+/// SPIFFE trust domains it may attest agents in.
+public struct TrustedIssuer: Sendable {
+    public let issuer: String
+    public let keys: JWKS
+    public let trustDomains: Set<String>
+
+    public init(issuer: String, keys: JWKS, trustDomains: Set<String>) {
+        self.issuer = issuer
+        self.keys = keys
+        self.trustDomains = trustDomains
+    }
+}
+
+/// An operator the verifier trusts to attest deployments.
+public struct TrustedOperator: Sendable {
+    public let issuer: String
+    public let keys: JWKS
+
+    public init(issuer: String, keys: JWKS) {
+        self.issuer = issuer
+        self.keys = keys
+    }
+}
+
+/// Everything a verifier knows besides the presented objects. The clock is not here:
+/// it is an argument of each verification, so verification never reads the system clock.
+public struct VerifierConfiguration: Sendable {
+    /// The verifier's own identity; a token's `aud` and a proof's `aud` must equal it.
+    public var audience: String
+    public var issuers: [String: TrustedIssuer]
+    /// Clock leeway in seconds, applied once to each time comparison.
+    public var leeway: Int64 = 60
+    /// Largest accepted `exp - iat` of a token, in seconds.
+    public var maxLifetime: Int64 = 86_400
+    /// Largest accepted age of a proof, in seconds, before the leeway.
+    public var proofMaxAge: Int64 = 60
+    /// Accept the deprecated `alg` `EdDSA`, with an Ed25519 key only (legacy issuers).
+    public var acceptLegacyEdDSA = false
+
+    public init(audience: String, issuers: [TrustedIssuer]) {
+        self.audience = audience
+        self.issuers = Dictionary(issuers.map { ($0.issuer, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+}

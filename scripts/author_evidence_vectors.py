@@ -1,0 +1,422 @@
+#!/usr/bin/env python3
+"""Authoring aid for the evidence documents' vectors (merkle, checkpoint, receipt,
+artifact, mandate, bundle).
+
+Every expected value is computed here with Python (hashlib, PyNaCl, rfc8785) from the
+rules written in the spec, sharing no code with the Swift implementation. Expected
+decisions and codes follow from how each vector is built (one defect per negative).
+Rewrites the regions between `<!-- begin vectors: NAME -->` and `<!-- end vectors: NAME -->`.
+
+Usage: python3 scripts/author_evidence_vectors.py   (from the repository root)
+"""
+import base64, copy, hashlib, json, pathlib, re, sys
+
+import nacl.bindings
+import rfc8785
+
+
+
+def render(vs):
+    return "\n".join("```json vector\n" + json.dumps(v, indent=2, ensure_ascii=False) + "\n```\n" for v in vs)
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sections = {}
+
+
+def vector(section, **v):
+    order = ["id", "op", "description", "covers", "flags", "context", "input", "expected", "base", "mutation", "source"]
+    sections.setdefault(section, []).append({k: v[k] for k in order if k in v})
+
+
+def valid(section, id, op, description, covers, input, output, **extra):
+    vector(section, id=id, op=op, description=description, covers=covers, input=input,
+           expected={"result": "valid", "output": output}, **extra)
+
+
+def invalid(section, id, op, description, covers, input, error, base, mutation, **extra):
+    vector(section, id=id, op=op, description=description, covers=covers + ["ERR-001"], input=input,
+           expected={"result": "invalid", "error": error}, base=base, mutation=mutation, **extra)
+
+
+def sha(b): return hashlib.sha256(b).digest()
+def b64u(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+def jcs(v): return rfc8785.dumps(v)
+
+
+class Key:
+    def __init__(self, seed_byte):
+        self.pk, self.sk = nacl.bindings.crypto_sign_seed_keypair(bytes([seed_byte]) * 32)
+
+    def sign(self, msg): return nacl.bindings.crypto_sign(msg, self.sk)[:64]
+
+    @property
+    def jwk(self): return {"kty": "OKP", "crv": "Ed25519", "x": b64u(self.pk)}
+
+    @property
+    def thumbprint(self): return b64u(sha(jcs({"crv": "Ed25519", "kty": "OKP", "x": b64u(self.pk)})))
+
+    def vkey(self, name):
+        key_id = sha(name.encode() + b"\n\x01" + self.pk)[:4]
+        blob = base64.b64encode(b"\x01" + self.pk).decode()
+        return f"{name}+{key_id.hex()}+{blob}"
+
+    def note_sig(self, name, body):
+        key_id = sha(name.encode() + b"\n\x01" + self.pk)[:4]
+        return f"\u2014 {name} {base64.b64encode(key_id + self.sign(body.encode())).decode()}\n"
+
+
+def domain(label, payload): return b"MCP-ATTEST-v1:" + label.encode() + b"\x00" + payload
+
+
+# ---------------------------------------------------------------- Merkle (RFC 9162)
+def leaf(d): return sha(b"\x00" + d)
+def node(l, r): return sha(b"\x01" + l + r)
+def split(n):
+    k = 1
+    while k * 2 < n: k *= 2
+    return k
+def mth(leaves):
+    if not leaves: return sha(b"")
+    if len(leaves) == 1: return leaf(leaves[0])
+    k = split(len(leaves)); return node(mth(leaves[:k]), mth(leaves[k:]))
+def path(m, leaves):
+    if len(leaves) <= 1: return []
+    k = split(len(leaves))
+    return path(m, leaves[:k]) + [mth(leaves[k:])] if m < k else path(m - k, leaves[k:]) + [mth(leaves[:k])]
+def subproof(m, leaves, b):
+    n = len(leaves)
+    if m == n: return [] if b else [mth(leaves)]
+    k = split(n)
+    return subproof(m, leaves[:k], b) + [mth(leaves[k:])] if m <= k else subproof(m - k, leaves[k:], False) + [mth(leaves[:k])]
+
+
+LEAVES = [bytes([i]) * (i % 5) for i in range(7)]
+S = "merkle-inclusion"
+valid(S, "mrk-root-7", "merkle.root", "Root of a 7-leaf tree (no duplicated odd node).", ["MRK-001"],
+      {"leaves": [l.hex() for l in LEAVES]}, {"root": mth(LEAVES).hex()})
+valid(S, "mrk-root-0", "merkle.root", "The empty tree's root is SHA-256 of the empty string.", ["MRK-001"],
+      {"leaves": []}, {"root": sha(b"").hex()})
+root7 = mth(LEAVES)
+def inc(i, n=7, proof=None, leaf_hash=None, root=None):
+    return {"index": i, "tree_size": n, "leaf_hash": (leaf_hash or leaf(LEAVES[i])).hex(),
+            "proof": [p.hex() for p in (proof if proof is not None else path(i, LEAVES[:n]))], "root": (root or mth(LEAVES[:n])).hex()}
+for i in [0, 4, 6]:
+    valid(S, f"mrk-inclusion-{i}-of-7", "merkle.inclusion", f"Inclusion proof of leaf {i} in the 7-leaf tree.", ["MRK-002", "MRK-003"], inc(i), {})
+invalid(S, "mrk-inclusion-wrong-index", "merkle.inclusion", "The proof of leaf 4 presented for index 5.", ["MRK-003"],
+        dict(inc(4), index=5), "MRK_INCLUSION_INVALID", "mrk-inclusion-4-of-7", "index changed from 4 to 5")
+invalid(S, "mrk-inclusion-index-at-size", "merkle.inclusion", "An index equal to the tree size is out of range.", ["MRK-004"],
+        dict(inc(6), index=7), "MRK_INDEX_OUT_OF_RANGE", "mrk-inclusion-6-of-7", "index changed from 6 to 7")
+p = path(4, LEAVES)
+invalid(S, "mrk-inclusion-truncated", "merkle.inclusion", "A proof with its last element removed.", ["MRK-003"],
+        inc(4, proof=p[:-1]), "MRK_INCLUSION_INVALID", "mrk-inclusion-4-of-7", "last proof element removed")
+invalid(S, "mrk-inclusion-extended", "merkle.inclusion", "A proof with an extra element.", ["MRK-003"],
+        inc(4, proof=p + [sha(b"x")]), "MRK_INCLUSION_INVALID", "mrk-inclusion-4-of-7", "an element appended")
+invalid(S, "mrk-inclusion-short-hash", "merkle.inclusion", "A 31-byte proof element.", ["MRK-005"],
+        {**inc(4), "proof": [p[0].hex()[:-2]] + [x.hex() for x in p[1:]]}, "MRK_HASH_LENGTH", "mrk-inclusion-4-of-7", "first element truncated to 31 bytes")
+invalid(S, "mrk-inclusion-no-prefix", "merkle.inclusion", "A leaf hashed without the 0x00 prefix does not verify.", ["MRK-001"],
+        inc(0, leaf_hash=sha(LEAVES[0])), "MRK_INCLUSION_INVALID", "mrk-inclusion-0-of-7", "leaf hash computed without the 0x00 prefix")
+
+S = "merkle-consistency"
+def cons(m, n, proof=None, r1=None, r2=None):
+    return {"size1": m, "size2": n, "root1": (r1 or mth(LEAVES[:m])).hex(), "root2": (r2 or mth(LEAVES[:n])).hex(),
+            "proof": [x.hex() for x in (proof if proof is not None else subproof(m, LEAVES[:n], True))]}
+for m, n in [(1, 7), (3, 7), (4, 7), (6, 7)]:
+    valid(S, f"mrk-consistency-{m}-{n}", "merkle.consistency", f"Consistency proof from size {m} to {n}.", ["MRK-002", "MRK-006"], cons(m, n), {})
+valid(S, "mrk-consistency-equal", "merkle.consistency", "Equal sizes, equal roots, empty proof.", ["MRK-008"], cons(7, 7), {})
+invalid(S, "mrk-consistency-equal-nonempty", "merkle.consistency", "Equal sizes with a non-empty proof.", ["MRK-008"],
+        cons(7, 7, proof=[sha(b"x")]), "MRK_CONSISTENCY_INVALID", "mrk-consistency-equal", "a proof element added")
+invalid(S, "mrk-consistency-equal-other-root", "merkle.consistency", "Equal sizes with different roots.", ["MRK-008"],
+        cons(7, 7, r2=mth(LEAVES[:6])), "MRK_CONSISTENCY_INVALID", "mrk-consistency-equal", "second root replaced by the 6-leaf root")
+invalid(S, "mrk-consistency-from-zero", "merkle.consistency", "A proof from size 0 is refused.", ["MRK-007"],
+        cons(0, 7, proof=[]), "MRK_SIZE_ORDER", "mrk-consistency-1-7", "first size changed to 0 and the proof emptied")
+invalid(S, "mrk-consistency-shrinking", "merkle.consistency", "First size larger than the second.", ["MRK-007"],
+        {**cons(3, 7), "size1": 7, "size2": 3}, "MRK_SIZE_ORDER", "mrk-consistency-3-7", "sizes swapped")
+invalid(S, "mrk-consistency-forked", "merkle.consistency", "A second root from another history does not verify.", ["MRK-006"],
+        cons(3, 7, r2=mth(LEAVES[:6] + [b"forged"])), "MRK_CONSISTENCY_INVALID", "mrk-consistency-3-7", "last leaf of the second tree replaced")
+invalid(S, "mrk-consistency-bad-element", "merkle.consistency", "One proof element altered.", ["MRK-006"],
+        cons(3, 7, proof=[sha(b"x")] + subproof(3, LEAVES, True)[1:]), "MRK_CONSISTENCY_INVALID", "mrk-consistency-3-7", "first proof element replaced")
+
+# ---------------------------------------------------------------- checkpoints
+LOG = Key(0xB1)
+ORIGIN = "portal.example/log/vectors"
+OTHER = Key(0xB2)
+def body(origin, size, root): return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+def note(size, root, signers=((LOG, ORIGIN),), origin=ORIGIN):
+    b = body(origin, size, root)
+    return b + "\n" + "".join(k.note_sig(n, b) for k, n in signers)
+S = "checkpoint-verify"
+TRUST = [LOG.vkey(ORIGIN)]
+valid(S, "ckp-verify", "checkpoint.verify", "A checkpoint signed by the log key.", ["CKP-001"],
+      {"note": note(7, root7), "trusted": TRUST, "origin": ORIGIN}, {"origin": ORIGIN, "size": 7, "root": root7.hex()})
+valid(S, "ckp-verify-extra-signature", "checkpoint.verify", "A cosignature by an unknown key is ignored.", ["CKP-004"],
+      {"note": note(7, root7, ((LOG, ORIGIN), (OTHER, "witness.example"))), "trusted": TRUST, "origin": ORIGIN},
+      {"origin": ORIGIN, "size": 7, "root": root7.hex()})
+invalid(S, "ckp-other-key", "checkpoint.verify", "Signed only by a key the verifier does not trust.", ["CKP-004"],
+        {"note": note(7, root7, ((OTHER, ORIGIN),)), "trusted": TRUST, "origin": ORIGIN}, "CKP_NO_TRUSTED_SIGNATURE", "ckp-verify",
+        "signature replaced by one of another key under the same name")
+n = note(7, root7)
+invalid(S, "ckp-size-changed", "checkpoint.verify", "The size changed after signing.", ["CKP-005"],
+        {"note": n.replace("\n7\n", "\n8\n", 1), "trusted": TRUST, "origin": ORIGIN}, "CKP_SIGNATURE_INVALID", "ckp-verify", "size 7 changed to 8")
+invalid(S, "ckp-origin", "checkpoint.verify", "A checkpoint of another log.", ["CKP-003"],
+        {"note": note(7, root7, ((LOG, ORIGIN),), origin="portal.example/log/other"), "trusted": TRUST, "origin": ORIGIN},
+        "CKP_ORIGIN_MISMATCH", "ckp-verify", "origin line changed")
+invalid(S, "ckp-no-blank-line", "checkpoint.verify", "Body and signatures not separated by a blank line.", ["CKP-002"],
+        {"note": n.replace("\n\n", "\n", 1), "trusted": TRUST, "origin": ORIGIN}, "CKP_MALFORMED", "ckp-verify", "blank line removed")
+invalid(S, "ckp-size-leading-zero", "checkpoint.verify", "A size written with a leading zero is not decimal as required.", ["CKP-002"],
+        {"note": n.replace("\n7\n", "\n07\n", 1), "trusted": TRUST, "origin": ORIGIN}, "CKP_MALFORMED", "ckp-verify", "size 7 written 07")
+
+S = "checkpoint-successor"
+c3, c7 = note(3, mth(LEAVES[:3])), note(7, root7)
+proof37 = [x.hex() for x in subproof(3, LEAVES, True)]
+valid(S, "ckp-successor", "checkpoint.successor", "A later checkpoint, consistent with the earlier one.", ["CKP-008"],
+      {"earlier": c3, "later": c7, "consistency": proof37, "trusted": TRUST}, {})
+invalid(S, "ckp-rollback", "checkpoint.successor", "A smaller checkpoint after a larger one.", ["CKP-006"],
+        {"earlier": c7, "later": c3, "consistency": [], "trusted": TRUST}, "CKP_ROLLBACK", "ckp-successor", "the two checkpoints swapped")
+fork = note(7, mth(LEAVES[:6] + [b"fork"]))
+invalid(S, "ckp-equivocation", "checkpoint.successor", "Two checkpoints of one size with different roots: a forked log.", ["CKP-007"],
+        {"earlier": c7, "later": fork, "consistency": [], "trusted": TRUST}, "CKP_EQUIVOCATION", "ckp-successor",
+        "later checkpoint replaced by one of size 7 over another seventh leaf")
+invalid(S, "ckp-successor-bad-proof", "checkpoint.successor", "Growth with a consistency proof that does not verify.", ["CKP-008"],
+        {"earlier": c3, "later": fork, "consistency": proof37, "trusted": TRUST}, "MRK_CONSISTENCY_INVALID", "ckp-successor",
+        "later checkpoint replaced by the forked one")
+
+# ---------------------------------------------------------------- artifacts and mandates
+AUTH, AGENT, SUB = Key(0xC1), Key(0xC2), Key(0xC3)
+T0 = 1760000000
+def seal(obj, key, label):
+    o = {k: v for k, v in obj.items() if k != "sig"}
+    o["sig"] = {"alg": "Ed25519", "jwk": dict(key.jwk, kid=key.thumbprint), "value": b64u(key.sign(domain(label, jcs(o))))}
+    return o
+def digest(o): return b64u(sha(jcs(o)))
+ART_UNSIGNED = {
+    "type": "mcp-attest/artifact/v1", "id": "art-v1", "issuer": "https://policy.example",
+    "subject": {"sub": "spiffe://agents.example/orchestrator", "jkt": AGENT.thumbprint},
+    "not_before": T0, "not_after": T0 + 86400,
+    "tools": {"search": {"arguments": {"query": {"type": "string", "max_length": 64},
+                                        "limit": {"type": "integer", "minimum": 1, "maximum": 50}},
+                         "required": ["query"], "rate_limit": {"max": 3, "window": 60}},
+              "read_file": {"arguments": {"path": {"type": "string", "prefix": "/data/"}}, "required": ["path"]}},
+    "rate_limit": {"max": 10, "window": 60},
+    "log": {"origin": ORIGIN},
+}
+ART = seal(ART_UNSIGNED, AUTH, "artifact")
+def mandate(change=None, key=AGENT):
+    m = {"type": "mcp-attest/mandate/v1", "id": "man-v1", "issuer": "spiffe://agents.example/orchestrator", "parent": digest(ART),
+         "subject": {"sub": "spiffe://agents.example/researcher", "jkt": SUB.thumbprint},
+         "not_before": T0, "not_after": T0 + 3600,
+         "tools": {"search": {"arguments": {"query": {"type": "string", "max_length": 32, "prefix": "paper:"},
+                                             "limit": {"type": "integer", "enum": [5, 10]}},
+                              "required": ["query", "limit"], "rate_limit": {"max": 2, "window": 120}}},
+         "rate_limit": {"max": 5, "window": 60}, "log": {"origin": ORIGIN}}
+    if change: change(m)
+    return seal(m, key, "mandate")
+MAN = mandate()
+AUTHS = [AUTH.thumbprint]
+S = "artifact-verify"
+valid(S, "art-verify", "artifact.verify", "An artifact sealed by a trusted authority.", ["ART-002", "ART-003"],
+      {"chain": [ART], "authorities": AUTHS}, {"digest": digest(ART), "id": "art-v1"})
+invalid(S, "art-untrusted", "artifact.verify", "Sealed by a key that is not a trusted authority (its own jwk does not make it trusted).",
+        ["ART-003"], {"chain": [seal(ART_UNSIGNED, OTHER, "artifact")], "authorities": AUTHS}, "ART_SIGNER_UNTRUSTED", "art-verify",
+        "resealed by another key")
+tampered = copy.deepcopy(ART); tampered["tools"]["delete_file"] = {}
+invalid(S, "art-tampered", "artifact.verify", "A tool added after sealing.", ["ART-002"],
+        {"chain": [tampered], "authorities": AUTHS}, "ART_SIGNATURE_INVALID", "art-verify", "tool delete_file added")
+cross = copy.deepcopy(ART); cross["sig"]["value"] = b64u(AUTH.sign(domain("receipt", jcs({k: v for k, v in ART.items() if k != "sig"}))))
+invalid(S, "art-receipt-domain", "artifact.verify", "A signature over the same bytes made for a receipt is not an artifact signature.",
+        ["ART-002", "SIG-010"], {"chain": [cross], "authorities": AUTHS}, "ART_SIGNATURE_INVALID", "art-verify",
+        "signature replaced by one with label receipt")
+extra = copy.deepcopy(ART_UNSIGNED); extra["comment"] = "x"
+invalid(S, "art-unknown-member", "artifact.verify", "An unknown member.", ["ART-001"],
+        {"chain": [seal(extra, AUTH, "artifact")], "authorities": AUTHS}, "ART_MALFORMED", "art-verify", "member comment added")
+bad = copy.deepcopy(ART_UNSIGNED); bad["tools"]["search"]["arguments"]["query"]["prefix"] = 5
+invalid(S, "art-bad-constraint", "artifact.verify", "A constraint member of the wrong type.", ["ART-001"],
+        {"chain": [seal(bad, AUTH, "artifact")], "authorities": AUTHS}, "ART_MALFORMED", "art-verify", "prefix set to a number")
+regex = copy.deepcopy(ART_UNSIGNED); regex["tools"]["search"]["arguments"]["query"]["pattern"] = "^a"
+invalid(S, "art-no-patterns", "artifact.verify", "Patterns are not part of the constraint language.", ["ART-001"],
+        {"chain": [seal(regex, AUTH, "artifact")], "authorities": AUTHS}, "ART_MALFORMED", "art-verify", "a pattern member added")
+
+S = "mandate-verify"
+valid(S, "man-verify", "artifact.verify", "A mandate that narrows tools, constraints, time and limits.", ["MAN-001", "MAN-002", "MAN-003"],
+      {"chain": [ART, MAN], "authorities": AUTHS}, {"digest": digest(MAN), "id": "man-v1"})
+def man_neg(name, code, covers, change, mutation, key=AGENT, chain=None):
+    invalid(S, f"man-{name}", "artifact.verify", f"Rejected: {mutation}.", covers,
+            {"chain": chain or [ART, mandate(change, key)], "authorities": AUTHS}, code, "man-verify", mutation)
+man_neg("parent-missing", "MAN_PARENT_MISSING", ["MAN-001"], lambda m: m.update(parent=b64u(sha(b"other"))), "parent digest changed")
+man_neg("not-subject", "MAN_SIGNER_NOT_SUBJECT", ["MAN-003"], None, "signed by the sub-agent instead of the parent's subject", key=SUB)
+mt = mandate(); mt["not_after"] = T0 + 7200
+man_neg("tampered", "MAN_SIGNATURE_INVALID", ["MAN-002"], None, "not_after changed after signing", chain=[ART, mt])
+man_neg("widens-time", "MAN_WIDENS_VALIDITY", ["MAN-004"], lambda m: m.update(not_after=T0 + 90000), "not_after past the parent's")
+man_neg("widens-tools", "MAN_WIDENS_TOOLS", ["MAN-005"], lambda m: m["tools"].update(delete_file={}), "tool delete_file added")
+man_neg("widens-constraint", "MAN_WIDENS_CONSTRAINT", ["MAN-006"],
+        lambda m: m["tools"]["search"]["arguments"]["query"].update(max_length=100), "max_length raised to 100")
+man_neg("widens-enum", "MAN_WIDENS_CONSTRAINT", ["MAN-006"],
+        lambda m: m["tools"]["search"]["arguments"]["limit"].update(enum=[5, 80]), "enum value 80 outside the parent's maximum")
+man_neg("widens-prefix", "MAN_WIDENS_CONSTRAINT", ["MAN-006"],
+        lambda m: m["tools"]["search"]["arguments"].update(query={"type": "string", "max_length": 32}), "prefix dropped, which is fine, but the parent has none either: control")
+sections["mandate-verify"].pop()  # the line above is not a defect; keep the set honest
+man_neg("drops-constraint", "MAN_WIDENS_CONSTRAINT", ["MAN-006"],
+        lambda m: m["tools"]["search"]["arguments"].pop("limit") and m["tools"]["search"].update(required=["query"]), "constraint on limit dropped")
+man_neg("widens-rate", "MAN_WIDENS_RATE_LIMIT", ["MAN-007"],
+        lambda m: m["tools"]["search"]["rate_limit"].update(window=30), "rate window shortened to 30 s")
+man_neg("drops-rate", "MAN_WIDENS_RATE_LIMIT", ["MAN-007"], lambda m: m.pop("rate_limit"), "overall rate limit dropped")
+man_neg("other-log", "MAN_LOG_MISMATCH", ["MAN-008"], lambda m: m.update(log={"origin": "elsewhere"}), "log origin changed")
+def both(m):
+    m.update(not_after=T0 + 90000)
+    m["tools"].update(delete_file={})
+man_neg("order-validity-first", "MAN_WIDENS_VALIDITY", ["MAN-009", "ERR-002"], both, "not_after past the parent's and a tool added")
+
+S = "artifact-evaluate"
+def ev(tool, arguments, t, history=()):
+    return {"artifact": ART, "history": [{"tool": h[0], "time": h[1]} for h in history],
+            "call": {"tool": tool, "arguments": arguments, "time": t}}
+valid(S, "art-eval-allow", "artifact.evaluate", "A call within every rule.", ["ART-004"],
+      ev("search", {"query": "cats", "limit": 5}, T0 + 10), {"decision": "ALLOW"})
+def eneg(name, code, covers, inp, mutation, base="art-eval-allow"):
+    invalid(S, f"art-eval-{name}", "artifact.evaluate", f"Denied: {mutation}.", covers, inp, code, base, mutation)
+eneg("before", "PTL_OUTSIDE_VALIDITY", ["ART-004"], ev("search", {"query": "cats", "limit": 5}, T0 - 1), "time one second before not_before")
+eneg("at-end", "PTL_OUTSIDE_VALIDITY", ["ART-004"], ev("search", {"query": "cats", "limit": 5}, T0 + 86400), "time equal to not_after")
+eneg("tool", "PTL_TOOL_NOT_ALLOWED", ["ART-004"], ev("delete_file", {"query": "cats", "limit": 5}, T0 + 10), "tool changed to delete_file")
+eneg("max-length", "PTL_CONSTRAINT_VIOLATED", ["ART-004"], ev("search", {"query": "x" * 65, "limit": 5}, T0 + 10), "query of 65 characters")
+eneg("maximum", "PTL_CONSTRAINT_VIOLATED", ["ART-004"], ev("search", {"query": "cats", "limit": 51}, T0 + 10), "limit 51")
+eneg("integer", "PTL_CONSTRAINT_VIOLATED", ["ART-004"], ev("search", {"query": "cats", "limit": 5.5}, T0 + 10), "limit 5.5")
+eneg("required", "PTL_CONSTRAINT_VIOLATED", ["ART-004"], ev("search", {"limit": 5}, T0 + 10), "query removed")
+eneg("additional", "PTL_CONSTRAINT_VIOLATED", ["ART-004"], ev("search", {"query": "cats", "limit": 5, "debug": True}, T0 + 10), "argument debug added")
+valid(S, "art-eval-path-allowed", "artifact.evaluate", "A path under the allowed prefix.", ["ART-004"],
+      ev("read_file", {"path": "/data/a.txt"}, T0 + 10), {"decision": "ALLOW"})
+eneg("prefix", "PTL_CONSTRAINT_VIOLATED", ["ART-004"], ev("read_file", {"path": "/etc/passwd"}, T0 + 10), "path outside /data/", base="art-eval-path-allowed")
+hist = [("search", T0 + 1), ("search", T0 + 2), ("search", T0 + 3)]
+valid(S, "art-eval-rate-window-passed", "artifact.evaluate",
+      "At T0+61 the window (T0+1, T0+61] holds two of the three earlier calls: below the limit of 3.", ["ART-004", "ART-005"],
+      ev("search", {"query": "cats", "limit": 5}, T0 + 61, hist), {"decision": "ALLOW"})
+eneg("rate", "PTL_RATE_LIMITED", ["ART-004", "ART-005"], ev("search", {"query": "cats", "limit": 5}, T0 + 60, hist),
+     "call one second earlier: the window (T0, T0+60] holds all three earlier calls", base="art-eval-rate-window-passed")
+many = [("read_file", T0 + i) for i in range(10)]
+eneg("rate-overall", "PTL_RATE_LIMITED", ["ART-004"], ev("search", {"query": "cats", "limit": 5}, T0 + 10, many),
+     "ten earlier calls of another tool in the window fill the overall limit")
+eneg("order-tool-before-time", "PTL_OUTSIDE_VALIDITY", ["ART-004", "ERR-002"], ev("delete_file", {}, T0 - 1),
+     "an unknown tool outside the window: the window is checked first")
+
+# ---------------------------------------------------------------- receipts
+def receipt(seq, prev, t, decision="ALLOW", tool="search", code=None, req=None, resp=None, salts=(b"\x11" * 32, b"\x22" * 32), art=None, key=LOG):
+    req = req if req is not None else {"name": tool, "arguments": {"query": f"q{seq}", "limit": 5}}
+    resp = resp if resp is not None else {"content": [{"type": "text", "text": f"r{seq}"}], "isError": False}
+    r = {"type": "mcp-attest/receipt/v1", "log": ORIGIN, "seq": seq, "time": t, "prev": b64u(prev),
+         "artifact": art or digest(ART), "session": "s1",
+         "agent": {"sub": ART["subject"]["sub"], "jkt": ART["subject"]["jkt"]}, "method": "tools/call", "tool": tool,
+         "decision": decision,
+         "request": b64u(sha(b"MCP-ATTEST-v1:commitment\x00" + salts[0] + jcs(req))),
+         "response": b64u(sha(b"MCP-ATTEST-v1:commitment\x00" + salts[1] + jcs(resp)))}
+    if code: r["code"] = code
+    canon = jcs(r)
+    r["sig"] = {"alg": "Ed25519", "kid": key.thumbprint, "value": b64u(key.sign(domain("receipt", canon)))}
+    payload = {"seq": seq, "request": req, "request_salt": b64u(salts[0]), "response": resp, "response_salt": b64u(salts[1])}
+    return r, canon, payload
+def link(r): return sha(jcs({k: v for k, v in r.items() if k != "sig"}))
+
+S = "receipt-verify"
+R0, C0, P0 = receipt(0, b"\x00" * 32, T0 + 5)
+valid(S, "rcp-verify", "receipt.verify", "A receipt signed by the log key: canonical form, link and leaf hash.", ["RCP-001", "RCP-004"],
+      {"receipt": R0, "log_key": LOG.vkey(ORIGIN)}, {"canonical": C0.hex(), "link": sha(C0).hex(), "leaf_hash": leaf(C0).hex()})
+def rneg(name, code, covers, r, mutation):
+    invalid(S, f"rcp-{name}", "receipt.verify", f"Rejected: {mutation}.", covers, {"receipt": r, "log_key": LOG.vkey(ORIGIN)}, code, "rcp-verify", mutation)
+t = copy.deepcopy(R0); t["decision"] = "DENY"; t["code"] = "PTL_RATE_LIMITED"
+rneg("decision-flipped", "RCP_SIGNATURE_INVALID", ["RCP-004"], t, "decision changed to DENY after signing")
+rneg("other-key", "RCP_KEY_UNTRUSTED", ["RCP-005"], receipt(0, b"\x00" * 32, T0 + 5, key=OTHER)[0], "signed by another key")
+t = copy.deepcopy(R0); t["sig"]["kid"] = OTHER.thumbprint
+rneg("kid-other", "RCP_KEY_UNTRUSTED", ["RCP-005"], t, "kid changed to another key's thumbprint")
+t = copy.deepcopy(R0); t["extra"] = 1
+rneg("unknown-member", "RCP_MALFORMED", ["RCP-002"], t, "member extra added")
+rneg("allow-with-code", "RCP_MALFORMED", ["RCP-003"], receipt(0, b"\x00" * 32, T0 + 5, code="PTL_RATE_LIMITED")[0], "a code on an ALLOW")
+rneg("deny-without-code", "RCP_MALFORMED", ["RCP-003"], receipt(0, b"\x00" * 32, T0 + 5, decision="DENY")[0], "a DENY without a code")
+t = copy.deepcopy(R0); t["seq"] = -1
+rneg("negative-seq", "RCP_MALFORMED", ["RCP-002"], t, "seq set to -1")
+
+S = "receipt-disclosure"
+valid(S, "rcp-disclosure", "receipt.disclosure", "A disclosed request and response with their salts match the commitments.", ["RCP-007"],
+      {"receipt": R0, **{k: v for k, v in P0.items() if k != "seq"}}, {})
+def dneg(name, change, mutation, covers=("RCP-007",)):
+    d = {"receipt": R0, **copy.deepcopy({k: v for k, v in P0.items() if k != "seq"})}
+    change(d)
+    invalid(S, f"rcp-disclosure-{name}", "receipt.disclosure", f"Rejected: {mutation}.", list(covers), d, "RCP_COMMITMENT_MISMATCH", "rcp-disclosure", mutation)
+dneg("swapped", lambda d: d["request"]["arguments"].update(query="other"), "query argument changed")
+dneg("salt", lambda d: d.update(request_salt=b64u(b"\x12" * 32)), "request salt changed")
+dneg("response", lambda d: d["response"].update(isError=True), "response isError changed")
+def rename(d):
+    # A request naming another tool, committed honestly: only the receipt's tool field disagrees.
+    d["request"]["name"] = "read_file"
+R_other, _, P_other = receipt(0, b"\x00" * 32, T0 + 5, req={"name": "read_file", "arguments": {"path": "/data/x"}})
+invalid(S, "rcp-disclosure-tool", "receipt.disclosure", "The committed request calls another tool than the receipt names.", ["RCP-008"],
+        {"receipt": R_other, **{k: v for k, v in P_other.items() if k != "seq"}}, "RCP_COMMITMENT_MISMATCH", "rcp-disclosure",
+        "request name read_file committed under a receipt whose tool is search")
+
+# ---------------------------------------------------------------- bundles
+S = "bundle-verify"
+def build(n=6, times=None, decisions=None, mutate=None, checkpoints=((3,), (6,)), art_digest=None, tools=None):
+    rs, ps, prev = [], [], b"\x00" * 32
+    for i in range(n):
+        d = (decisions or {}).get(i, "ALLOW")
+        r, c, p = receipt(i, prev, (times or {}).get(i, T0 + 10 + 30 * i), decision=d,
+                          code=None if d == "ALLOW" else "PTL_RATE_LIMITED", tool=(tools or {}).get(i, "search"),
+                          req={"name": (tools or {}).get(i, "search"), "arguments": {"query": f"q{i}", "limit": 5}},
+                          salts=(bytes([i]) * 32, bytes([i + 100]) * 32), art=art_digest)
+        rs.append(r); ps.append(p); prev = link(r)
+    canons = [jcs({k: v for k, v in r.items() if k != "sig"}) for r in rs]
+    cps, last = [], None
+    for (size,) in checkpoints:
+        entry = {"note": note(size, mth(canons[:size]))}
+        if last and last < size: entry["consistency"] = [b64u(x) for x in subproof(last, canons[:size], True)]
+        cps.append(entry); last = size
+    b = {"artifacts": [ART, MAN], "logs": [{"origin": ORIGIN, "receipts": rs, "checkpoints": cps, "payloads": ps}]}
+    if mutate: mutate(b)
+    return b
+CTX = {"authorities": AUTHS, "log_keys": [LOG.vkey(ORIGIN)], "now": T0 + 100000}
+valid(S, "bnd-verify", "bundle.verify", "Six receipts, two checkpoints, payloads disclosed: PASS.", ["BND-001", "BND-002", "BND-003", "BND-004", "BND-005"],
+      build(), {"receipts": 6}, context=CTX)
+def bneg(name, code, covers, b, mutation, context=CTX):
+    invalid(S, f"bnd-{name}", "bundle.verify", f"FAIL: {mutation}.", covers, b, code, "bnd-verify", mutation, context=context)
+def swap(b): r = b["logs"][0]["receipts"]; r[2], r[3] = r[3], r[2]
+bneg("reordered", "RCP_SEQUENCE_GAP", ["BND-002"], build(mutate=swap), "receipts 2 and 3 swapped")
+bneg("deleted", "RCP_SEQUENCE_GAP", ["BND-002"], build(mutate=lambda b: b["logs"][0]["receipts"].pop(2)), "receipt 2 deleted")
+bneg("duplicated", "RCP_SEQUENCE_DUPLICATE", ["BND-002"], build(mutate=lambda b: b["logs"][0]["receipts"].insert(3, b["logs"][0]["receipts"][2])), "receipt 2 repeated")
+def rechain(b):
+    # Receipt 4 re-signed by the log key with another session: its link changes, receipt 5's prev no longer matches.
+    r = b["logs"][0]["receipts"][4]; r["session"] = "rewritten"; r.pop("sig")
+    r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
+bneg("chain", "RCP_CHAIN_BROKEN", ["BND-002"], build(mutate=rechain), "receipt 4 rewritten and re-signed by the log key")
+def rewrite_before_checkpoint(b):
+    r = b["logs"][0]["receipts"][2]; r["session"] = "rewritten"; r.pop("sig")
+    r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
+bneg("rewritten-before-checkpoint", "BND_ROOT_MISMATCH", ["BND-004", "BND-002"], build(mutate=rewrite_before_checkpoint),
+     "receipt 2 rewritten and re-signed: the checkpoint of size 3 is reached before receipt 3's link is checked")
+bneg("truncated", "BND_SIZE_MISMATCH", ["BND-005"], build(mutate=lambda b: b["logs"][0]["receipts"].pop()), "last receipt removed")
+def wrong_root(b): b["logs"][0]["checkpoints"] = [{"note": note(6, mth([b"x"] * 6))}]
+bneg("root", "BND_ROOT_MISMATCH", ["BND-004"], build(mutate=wrong_root), "the only checkpoint carries another root for size 6")
+bneg("untrusted-log", "BND_LOG_UNTRUSTED", ["BND-007"], build(), "no key given for the log", context=dict(CTX, log_keys=[OTHER.vkey("another.example/log")]))
+bneg("future", "BND_FUTURE_RECEIPT", ["BND-006"], build(), "verification time before the last receipt", context=dict(CTX, now=T0 + 150))
+bneg("time-regression", "RCP_TIME_REGRESSION", ["BND-002"], build(times={3: T0}), "receipt 3 dated before receipt 2")
+def swap_payload(b): b["logs"][0]["payloads"][1]["request"]["arguments"]["query"] = "other"
+bneg("payload-swapped", "RCP_COMMITMENT_MISMATCH", ["BND-002"], build(mutate=swap_payload), "payload 1 changed")
+bneg("rate", "PTL_RATE_LIMITED", ["BND-003"], build(decisions={}, times={i: T0 + 10 for i in range(6)}),
+     "all six calls at one time: the fourth ALLOW exceeds 3 per 60 s")
+bneg("tool", "PTL_TOOL_NOT_ALLOWED", ["BND-003"], build(tools={4: "delete_file"}), "ALLOW for tool delete_file")
+bneg("expired", "PTL_OUTSIDE_VALIDITY", ["BND-003"], build(times={5: T0 + 86400}), "the last ALLOW at not_after")
+valid(S, "bnd-verify-denied", "bundle.verify", "The same burst with the fourth to sixth calls denied: PASS.", ["BND-003"],
+      build(decisions={3: "DENY", 4: "DENY", 5: "DENY"}, times={i: T0 + 10 for i in range(6)}), {"receipts": 6}, context=CTX)
+bneg("missing-artifact", "MAN_PARENT_MISSING", ["BND-002"], build(mutate=lambda b: b.update(artifacts=[MAN])), "the artifact left out of the bundle")
+bneg("rollback", "CKP_ROLLBACK", ["BND-002"], build(checkpoints=((6,), (3,))), "checkpoints in the order 6, 3")
+
+# ---------------------------------------------------------------- write
+changed = 0
+for path_ in sorted((ROOT / "spec").glob("*.md")):
+    text = path_.read_text()
+    def repl(m):
+        name = m.group(1)
+        if name not in sections:
+            return m.group(0)
+        return f"<!-- begin vectors: {name} -->\n\n{render(sections.pop(name))}\n<!-- end vectors: {name} -->"
+    new = re.sub(r"<!-- begin vectors: ([a-z0-9-]+) -->.*?<!-- end vectors: \1 -->", repl, text, flags=re.S)
+    if new != text:
+        path_.write_text(new); changed += 1
+if sections:
+    sys.exit(f"sections with no place in spec/: {sorted(sections)}")
+print(f"rewrote vector sections in {changed} documents")
