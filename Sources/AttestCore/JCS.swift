@@ -35,17 +35,26 @@ public enum JCS {
             out.append(UInt8(ascii: "]"))
         case .object(let object):
             out.append(UInt8(ascii: "{"))
-            let sorted = object.members
-                .map { (key: Array($0.name.utf16), member: $0) }
-                .sorted { $0.key.lexicographicallyPrecedes($1.key) }
-            for (i, entry) in sorted.enumerated() {
+            let sorted = object.members.sorted { precedes($0.name, $1.name) }
+            for (i, member) in sorted.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(entry.member.name, into: &out)
+                writeString(member.name, into: &out)
                 out.append(UInt8(ascii: ":"))
-                write(entry.member.value, into: &out)
+                write(member.value, into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// Whether `a` sorts before `b` as arrays of UTF-16 code units (RFC 8785 §3.2.3).
+    /// UTF-8 byte order is code point order, which equals UTF-16 order unless a code
+    /// point at or above U+E000 (lead byte 0xEE or higher) is involved; only then are
+    /// the UTF-16 views compared, which avoids converting every name on the hot path.
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        if a.utf8.contains(where: { $0 >= 0xEE }) || b.utf8.contains(where: { $0 >= 0xEE }) {
+            return a.utf16.lexicographicallyPrecedes(b.utf16)
+        }
+        return a.utf8.lexicographicallyPrecedes(b.utf8)
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)

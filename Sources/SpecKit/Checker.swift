@@ -122,6 +122,7 @@ public struct SpecCheck: Sendable {
     }
 
     nonisolated(unsafe) static let requirementToken = #/[A-Z]{2,5}-[0-9]{3}/#
+    nonisolated(unsafe) static let codeToken = #/[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+/#
 
     /// Threat-model and other cross-reference tables name requirements and vectors that must exist.
     private mutating func checkReferences() {
@@ -139,6 +140,14 @@ public struct SpecCheck: Sendable {
                     for token in Self.listTokens(row["vectors"]) where !vectorIDs.contains(token) {
                         diagnostics.append(Diagnostic(.reference, table.file, row.line, "table '\(kind)' names unknown vector \(token)"))
                     }
+                }
+            }
+        }
+        for table in spec.tables("attacks") {
+            for row in table.rows {
+                for match in row["expected code"].matches(of: Self.codeToken) where registry[String(match.0)] == nil {
+                    diagnostics.append(Diagnostic(.reference, table.file, row.line,
+                        "attack expects \(match.0), which is not in the registry"))
                 }
             }
         }

@@ -7,7 +7,13 @@ import Foundation
 /// run. Each pair runs in alternating rounds and reports the median rate of each side,
 /// so drift in machine speed hits both sides alike.
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the benchmarks (build with -c release for real numbers).")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the benchmarks (build with -c release for real numbers).",
+        subcommands: [CoreBench.self, EvidenceBench.self], defaultSubcommand: CoreBench.self)
+}
+
+struct CoreBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "core", abstract: "AttestCore against raw libsodium.")
 
     @Option(help: "Seconds per round.") var seconds: Double = 0.5
     @Option(help: "Rounds per measurement (the median is reported).") var rounds: Int = 5

@@ -1,0 +1,128 @@
+import ArgumentParser
+import AttestCore
+import AttestEvidence
+import CSodium
+import Dispatch
+import Foundation
+
+/// `attest bench evidence`: receipt append rate against raw signing, bundle
+/// verification of a large bundle against raw verification on all cores (in a child
+/// process, so its peak RSS is its own), and an RFC 9162 tree with inclusion proofs.
+struct EvidenceBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "evidence", abstract: "Receipts, bundles and Merkle trees.")
+
+    @Option(help: "Receipts in the verified bundle.") var receipts: Int = 1_000_000
+    @Option(help: "Where to write the bundle (kept for reuse if it exists with the same size).") var bundle: String = ".build/bench-bundle"
+    @Option(help: "Leaves of the Merkle benchmark.") var leaves: Int = 1_000_000
+    @Option(help: "Inclusion proofs of the Merkle benchmark.") var proofs: Int = 10_000
+
+    func run() throws {
+        #if DEBUG
+        print("warning: debug build; use `make bench` (release) for numbers worth reporting")
+        #endif
+        _ = sodium_init()
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        var rows: [String] = []
+
+        // 1. Append: build, sign, link and hash receipts, against raw signing of messages of the same size.
+        let demo = DemoHistory()
+        let (artifact, _) = try demo.artifacts()
+        let fields = { (i: Int) -> JSONObject in
+            [
+                "log": .string(demo.origin), "seq": .number(JSONNumber(i)), "time": .number(JSONNumber(Double(demo.start) + Double(i))),
+                "prev": .string(Base64URL.encode([UInt8](repeating: 0, count: 32))), "artifact": .string(artifact.digest),
+                "session": "bench", "agent": ["sub": .string(artifact.subject), "jkt": .string(artifact.subjectKey)],
+                "method": "tools/call", "tool": "search", "decision": "ALLOW",
+                "request": .string(Base64URL.encode(SHA256.hash([UInt8(i & 0xff)]))),
+                "response": .string(Base64URL.encode(SHA256.hash([UInt8(i >> 8 & 0xff)]))),
+            ]
+        }
+        let sample = try Receipt.sign(fields(0), key: demo.logKey)
+        let n = 20_000
+        var frontier = MerkleFrontier()
+        let appendStart = Date()
+        for i in 0..<n {
+            let r = try Receipt.sign(fields(i), key: demo.logKey)
+            frontier.append(r.leafHash)
+            _ = r.link
+        }
+        let appendRate = Double(n) / Date().timeIntervalSince(appendStart)
+        var pk = [UInt8](repeating: 0, count: 32), sk = [UInt8](repeating: 0, count: 64)
+        crypto_sign_seed_keypair(&pk, &sk, [UInt8](repeating: 0xA4, count: 32))
+        let message = SignatureDomain.receipt.signedBytes(sample.canonical)
+        var signature = [UInt8](repeating: 0, count: 64)
+        let rawStart = Date()
+        for _ in 0..<n { crypto_sign_detached(&signature, nil, message, UInt64(message.count), sk) }
+        let rawSign = Double(n) / Date().timeIntervalSince(rawStart)
+        rows.append(String(format: "| receipt append (JSON, JCS, sign, link, leaf), 1 core | %.0f /s | raw sign %.0f /s | %.3f |",
+                           appendRate, rawSign, appendRate / rawSign))
+
+        // 2. Raw verification on all cores: the ceiling for bundle verification.
+        let perCore = 20_000
+        let (sig, key) = (signature, pk)
+        let verifyStart = Date()
+        DispatchQueue.concurrentPerform(iterations: cores) { _ in
+            for _ in 0..<perCore { precondition(crypto_sign_verify_detached(sig, message, UInt64(message.count), key) == 0) }
+        }
+        let rawVerifyAll = Double(perCore * cores) / Date().timeIntervalSince(verifyStart)
+
+        // 3. Bundle verification in a child process.
+        let bundleURL = URL(fileURLWithPath: bundle)
+        let marker = bundleURL.appendingPathComponent(".receipts-\(receipts)")
+        if !FileManager.default.fileExists(atPath: marker.path) {
+            try? FileManager.default.removeItem(at: bundleURL)
+            let t0 = Date()
+            try demo.writeBundle(bundleURL, count: receipts) { FileHandle.standardError.write(Data("bench: written \($0) receipts\n".utf8)) }
+            FileManager.default.createFile(atPath: marker.path, contents: nil)
+            FileHandle.standardError.write(Data(String(format: "bench: bundle of %d receipts written in %.1f s\n", receipts, Date().timeIntervalSince(t0)).utf8))
+        }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        child.arguments = ["bundle", "verify", bundle, "--authority", demo.authority.publicKey.thumbprint,
+                           "--log-key", NoteVerifier(name: demo.origin, key: demo.logKey.publicKey).text,
+                           "--now", String(demo.trust.now), "--report", bundle + "-report.json"]
+        let t0 = Date()
+        try child.run()
+        child.waitUntilExit()
+        let verifySeconds = Date().timeIntervalSince(t0)
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        guard child.terminationStatus == 0 else { throw ValidationError("bundle verification did not PASS") }
+        let verifyRate = Double(receipts) / verifySeconds
+        rows.append(String(format: "| bundle verify, %d receipts, %d cores (wall %.1f s) | %.0f /s | raw verify × cores %.0f /s | %.3f |",
+                           receipts, cores, verifySeconds, verifyRate, rawVerifyAll, verifyRate / rawVerifyAll))
+        rows.append(String(format: "| bundle verify peak RSS (child process) | %.0f MB | goal < 200 MB | |", Double(usage.ru_maxrss) / 1024))
+
+        // 4. RFC 9162 tree: leaf hashes, tree, inclusion proofs (generated and verified).
+        let m0 = Date()
+        var leafHashes: [MerkleHash] = []
+        leafHashes.reserveCapacity(leaves)
+        for i in 0..<leaves {
+            var data = [UInt8](repeating: 0, count: 8)
+            withUnsafeBytes(of: UInt64(i).littleEndian) { data = Array($0) }
+            leafHashes.append(Merkle.leafHash(data))
+        }
+        let tree = MerkleTree(leafHashes: leafHashes)
+        let root = tree.root()
+        var generated: [(Int, [MerkleHash])] = []
+        for k in 0..<proofs {
+            let index = (k &* 7_919) % leaves
+            generated.append((index, tree.inclusionProof(index: index)))
+        }
+        let buildAndProve = Date().timeIntervalSince(m0)
+        let v0 = Date()
+        for (index, proof) in generated {
+            try Merkle.verifyInclusion(index: UInt64(index), treeSize: UInt64(leaves), leafHash: leafHashes[index].bytes,
+                                       proof: proof.map(\.bytes), root: root.bytes)
+        }
+        let verifyProofs = Date().timeIntervalSince(v0)
+        rows.append(String(format: "| RFC 9162 tree of %d leaves + %d inclusion proofs (hash, build, prove) | %.2f s | transparency-dev/merkle 1.2 s (published) | %.2f |",
+                           leaves, proofs, buildAndProve, 1.2 / buildAndProve))
+        rows.append(String(format: "| verify those %d inclusion proofs | %.2f s | | |", proofs, verifyProofs))
+
+        print("| benchmark | ours | baseline | ratio |")
+        print("| --- | --- | --- | --- |")
+        rows.forEach { print($0) }
+        print("\n\(cores) cores; append over \(n) receipts; raw verify over \(perCore) per core")
+    }
+}
