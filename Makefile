@@ -6,7 +6,9 @@ ATTEST     := .build/debug/attest
 SITE_DIR   ?= _site
 RESULTS    ?= .build/conformance
 
-.PHONY: all deps build check site test swift-test conformance conformance-quick python-test bench clean
+E2E_RECEIPTS ?= 1000000
+
+.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e python-test bench clean
 
 all: check conformance-quick site
 
@@ -15,6 +17,9 @@ deps:
 
 build: deps
 	$(SWIFT) build --product attest
+
+release: deps
+	$(SWIFT) build -c release --product attest
 
 check: build
 	$(ATTEST) check
@@ -26,13 +31,21 @@ test: deps
 	@scripts/ensure-deps.sh --python
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
-	$(MAKE) --no-print-directory conformance python-test
+	$(MAKE) --no-print-directory conformance evidence-e2e python-test
 
 conformance: build
 	$(ATTEST) conformance --impl "$(ATTEST) impl" --out $(RESULTS)/swift
 	$(ATTEST) conformance --jsonl --impl "$(ATTEST) impl" --out $(RESULTS)/swift-jsonl
 	$(ATTEST) conformance --impl "python3 conformance/examples/python/attest_impl.py" \
+	    --document json --document encoding --document signatures --document keys \
 	    --baseline conformance/examples/python/expected-failures.json --out $(RESULTS)/python
+	$(ATTEST) conformance --jsonl --impl "python3 conformance/examples/python/attest_impl.py" \
+	    --baseline conformance/examples/python/expected-failures.json --out $(RESULTS)/python-jsonl
+
+# A bundle of E2E_RECEIPTS receipts exported by the CLI verifies PASS, and each attack
+# on it turns it FAIL with its code (release build: a million receipts).
+evidence-e2e: release
+	python3 Tests/e2e/bundle_attacks.py .build/release/attest $(E2E_RECEIPTS) .build/e2e
 
 # Both implementations in JSON lines mode: the results the site's traceability matrix shows.
 conformance-quick: build
@@ -46,9 +59,9 @@ conformance-quick: build
 python-test: build site
 	python3 -m pytest -q Tests/python
 
-bench: deps
-	$(SWIFT) build -c release --product attest
-	.build/release/attest bench
+bench: release
+	.build/release/attest bench core
+	.build/release/attest bench evidence
 
 clean:
 	rm -rf .build $(SITE_DIR)

@@ -19,6 +19,9 @@ public final class InMemoryReplayStore: ReplayStore, @unchecked Sendable {
     public let capacity: Int
     private let lock = NSLock()
     private var entries: [Key: Int64] = [:]
+    /// The earliest expiry in the store: while `now` has not passed it, a full store has
+    /// nothing to purge, and a refusal costs no scan.
+    private var earliestExpiry = Int64.max
 
     public init(capacity: Int = 100_000) { self.capacity = capacity }
 
@@ -28,11 +31,13 @@ public final class InMemoryReplayStore: ReplayStore, @unchecked Sendable {
         let key = Key(issuer: issuer, tokenID: tokenID)
         let outcome: ErrorCode? = lock.withLock {
             if let existing = entries[key], existing >= now { return .proofReplay }
-            if entries.count >= capacity {
+            if entries.count >= capacity && now > earliestExpiry {
                 entries = entries.filter { $0.value >= now }
+                earliestExpiry = entries.values.min() ?? .max
             }
             if entries.count >= capacity { return .proofReplayStoreFull }
             entries[key] = expires
+            earliestExpiry = min(earliestExpiry, expires)
             return nil
         }
         switch outcome {

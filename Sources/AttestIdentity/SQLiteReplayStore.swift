@@ -3,7 +3,10 @@ import GRDB
 
 /// A durable store in an SQLite file, shared by every process on the host that opens the
 /// same path. Each insert is one IMMEDIATE transaction, so two processes racing on the
-/// same (iss, jti) are serialized by SQLite's write lock and exactly one wins.
+/// same (iss, jti) are serialized by SQLite's write lock and exactly one wins. The
+/// number of entries is kept in a one-row table updated in the same transactions, so
+/// an insert costs two index look-ups whatever the size of the store (counting the
+/// rows on every insert would make it linear in the store).
 public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
     private let queue: DatabaseQueue
     public let capacity: Int
@@ -20,6 +23,8 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
                         iss TEXT NOT NULL, jti TEXT NOT NULL, expires INTEGER NOT NULL,
                         PRIMARY KEY (iss, jti)) WITHOUT ROWID;
                     CREATE INDEX IF NOT EXISTS replay_expires ON replay (expires);
+                    CREATE TABLE IF NOT EXISTS replay_count (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
+                    INSERT OR IGNORE INTO replay_count (id, n) SELECT 0, count(*) FROM replay;
                     """)
             }
         } catch {
@@ -31,22 +36,27 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
         var outcome: ErrorCode?
         do {
             try queue.inTransaction(.immediate) { db in
-                if let existing = try Int64.fetchOne(db, sql: "SELECT expires FROM replay WHERE iss = ? AND jti = ?",
-                                                     arguments: [issuer, tokenID]), existing >= now {
+                let existing = try Int64.fetchOne(db, sql: "SELECT expires FROM replay WHERE iss = ? AND jti = ?",
+                                                  arguments: [issuer, tokenID])
+                if let existing, existing >= now {
                     outcome = .proofReplay
                     return .rollback
                 }
-                var count = try Int.fetchOne(db, sql: "SELECT count(*) FROM replay") ?? 0
-                if count >= capacity {
-                    try db.execute(sql: "DELETE FROM replay WHERE expires < ?", arguments: [now])
-                    count = try Int.fetchOne(db, sql: "SELECT count(*) FROM replay") ?? 0
+                if existing != nil {
+                    // An expired entry for the same pair is reused: the count does not change.
+                    try db.execute(sql: "UPDATE replay SET expires = ? WHERE iss = ? AND jti = ?",
+                                   arguments: [expires, issuer, tokenID])
+                    return .commit
                 }
-                if count >= capacity {
+                if try Self.count(db) >= capacity {
+                    try Self.deleteExpired(db, now: now)
+                }
+                if try Self.count(db) >= capacity {
                     outcome = .proofReplayStoreFull
                     return .rollback
                 }
-                try db.execute(sql: "INSERT OR REPLACE INTO replay (iss, jti, expires) VALUES (?, ?, ?)",
-                               arguments: [issuer, tokenID, expires])
+                try db.execute(sql: "INSERT INTO replay (iss, jti, expires) VALUES (?, ?, ?)", arguments: [issuer, tokenID, expires])
+                try db.execute(sql: "UPDATE replay_count SET n = n + 1 WHERE id = 0")
                 return .commit
             }
         } catch {
@@ -63,10 +73,7 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
     @discardableResult
     public func purge(now: Int64) throws(AttestError) -> Int {
         do {
-            return try queue.write { db in
-                try db.execute(sql: "DELETE FROM replay WHERE expires < ?", arguments: [now])
-                return db.changesCount
-            }
+            return try queue.write { db in try Self.deleteExpired(db, now: now) }
         } catch {
             throw AttestError(.proofReplayStoreFull, "the replay store cannot be purged: \(error)")
         }
@@ -74,9 +81,21 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
 
     public func count() throws(AttestError) -> Int {
         do {
-            return try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM replay") ?? 0 }
+            return try queue.read { db in try Self.count(db) }
         } catch {
             throw AttestError(.proofReplayStoreFull, "the replay store cannot be read: \(error)")
         }
+    }
+
+    private static func count(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT n FROM replay_count WHERE id = 0") ?? 0
+    }
+
+    @discardableResult
+    private static func deleteExpired(_ db: Database, now: Int64) throws -> Int {
+        try db.execute(sql: "DELETE FROM replay WHERE expires < ?", arguments: [now])
+        let removed = db.changesCount
+        try db.execute(sql: "UPDATE replay_count SET n = n - ? WHERE id = 0", arguments: [removed])
+        return removed
     }
 }
