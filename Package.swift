@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "AttestCore", targets: ["AttestCore"]),
         .library(name: "AttestIdentity", targets: ["AttestIdentity"]),
         .library(name: "AttestEvidence", targets: ["AttestEvidence"]),
+        .library(name: "AttestMCP", targets: ["AttestMCP"]),
         .library(name: "SpecKit", targets: ["SpecKit"]),
         .executable(name: "attest", targets: ["attest"]),
     ],
@@ -16,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", exact: "0.12.1"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -32,13 +35,19 @@ let package = Package(
             dependencies: ["AttestCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "AttestEvidence", dependencies: ["AttestCore"]),
         .target(
+            name: "AttestMCP",
+            dependencies: [
+                "AttestCore", "AttestIdentity", .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "SpecKit",
             dependencies: ["AttestCore", "CCmarkGFM", .product(name: "Mustache", package: "swift-mustache")]),
-        .target(name: "AttestOps", dependencies: ["AttestCore", "AttestIdentity", "AttestEvidence", "SpecKit"]),
+        .target(name: "AttestOps", dependencies: ["AttestCore", "AttestIdentity", "AttestEvidence", "AttestMCP", "SpecKit"]),
         .executableTarget(
             name: "attest",
             dependencies: [
-                "AttestCore", "AttestIdentity", "AttestEvidence", "SpecKit", "AttestOps", "CSodium",
+                "AttestCore", "AttestIdentity", "AttestEvidence", "AttestMCP", "SpecKit", "AttestOps", "CSodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["AttestCore"], path: "Tests/TestSupport"),
@@ -46,5 +55,8 @@ let package = Package(
         .testTarget(name: "AttestIdentityTests", dependencies: ["AttestIdentity", "AttestCore", "TestSupport"]),
         .testTarget(name: "AttestEvidenceTests", dependencies: ["AttestEvidence", "AttestCore", "TestSupport"]),
         .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps"]),
+        .testTarget(
+            name: "AttestMCPTests",
+            dependencies: ["AttestMCP", "AttestIdentity", "AttestCore", .product(name: "MCP", package: "swift-sdk")]),
     ]
 )

@@ -388,6 +388,18 @@ def rewrite_before_checkpoint(b):
     r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
 bneg("rewritten-before-checkpoint", "BND_ROOT_MISMATCH", ["BND-004", "BND-002"], build(mutate=rewrite_before_checkpoint),
      "receipt 2 rewritten and re-signed: the checkpoint of size 3 is reached before receipt 3's link is checked")
+def resign_edit(index, change):
+    def mutate(b):
+        r = b["logs"][0]["receipts"][index]; change(r); r.pop("sig")
+        r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
+    return mutate
+bneg("no-agent", "PTL_SUBJECT_MISMATCH", ["BND-003"], build(mutate=resign_edit(1, lambda r: r.pop("agent"))),
+     "receipt 1, an ALLOW, re-signed without its agent (an unattested call allowed under an artifact)")
+bneg("other-agent", "PTL_SUBJECT_MISMATCH", ["BND-003"],
+     build(mutate=resign_edit(1, lambda r: r.update(agent={"sub": "spiffe://agents.example/other", "jkt": OTHER.thumbprint}))),
+     "receipt 1, an ALLOW, re-signed for another agent")
+bneg("other-log", "RCP_LOG_MISMATCH", ["BND-002"], build(mutate=resign_edit(1, lambda r: r.update(log="portal.example/log/other"))),
+     "receipt 1 re-signed as a receipt of another log")
 bneg("truncated", "BND_SIZE_MISMATCH", ["BND-005"], build(mutate=lambda b: b["logs"][0]["receipts"].pop()), "last receipt removed")
 def wrong_root(b): b["logs"][0]["checkpoints"] = [{"note": note(6, mth([b"x"] * 6))}]
 bneg("root", "BND_ROOT_MISMATCH", ["BND-004"], build(mutate=wrong_root), "the only checkpoint carries another root for size 6")

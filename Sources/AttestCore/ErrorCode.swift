@@ -131,4 +131,10 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case proofStale = "PRF_STALE"
     case proofReplay = "PRF_REPLAY"
     case proofReplayStoreFull = "PRF_REPLAY_STORE_FULL"
+
+    // MCP binding (spec/mcp-binding.md)
+    case mcpMalformedRequest = "MCP_MALFORMED_REQUEST"
+    case mcpCarrierInvalid = "MCP_CARRIER_INVALID"
+    case mcpProtocolVersionMismatch = "MCP_PROTOCOL_VERSION_MISMATCH"
+    case mcpExtensionUndeclared = "MCP_EXTENSION_UNDECLARED"
 }

@@ -20,8 +20,9 @@ public struct Receipt: Sendable {
     public let artifact: String
     public let tool: String?
     public let method: String
-    public let agentSubject: String
-    public let agentKey: String
+    /// The verified agent; nil for a request accepted unattested (mcp-binding.md, `optional` policy).
+    public let agentSubject: String?
+    public let agentKey: String?
     public let decision: Decision
     public let code: String?
     public let requestCommitment: [UInt8]
@@ -44,10 +45,15 @@ public struct Receipt: Sendable {
         prev = try digest(o, "prev")
         artifact = try text(o, "artifact")
         _ = try text(o, "session")
-        guard let agent = o["agent"]?.objectValue, let sub = agent["sub"]?.stringValue, let jkt = agent["jkt"]?.stringValue,
-              agent.count == 2 else { throw malformed("\"agent\" is {sub, jkt}") }
-        agentSubject = sub
-        agentKey = jkt
+        if let value = o["agent"] {
+            guard let agent = value.objectValue, let sub = agent["sub"]?.stringValue, let jkt = agent["jkt"]?.stringValue,
+                  agent.count == 2 else { throw malformed("\"agent\" is {sub, jkt}") }
+            agentSubject = sub
+            agentKey = jkt
+        } else {
+            agentSubject = nil
+            agentKey = nil
+        }
         method = try text(o, "method")
         tool = o["tool"] == nil ? nil : try text(o, "tool")
         guard let d = o["decision"]?.stringValue, let decision = Decision(rawValue: d) else {

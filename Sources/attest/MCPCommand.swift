@@ -1,0 +1,153 @@
+import ArgumentParser
+import AttestCore
+import AttestIdentity
+import AttestMCP
+import Foundation
+import MCP
+
+/// `attest mcp`: the MCP binding from the command line (spec/mcp-binding.md), used by the
+/// tests against the MCP Python SDK.
+struct MCPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcp", abstract: "Attach, verify and serve attested MCP requests (spec/mcp-binding.md).",
+        subcommands: [MCPAttach.self, MCPVerify.self, MCPServeDemo.self])
+}
+
+private func readBytes(_ path: String) throws -> [UInt8] {
+    if path == "-" { return Array(FileHandle.standardInput.readDataToEndOfFile()) }
+    return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+}
+
+private func readText(_ path: String) throws -> String {
+    String(decoding: try readBytes(path), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// The verifier's trust configuration: one issuer, its key set and trust domains.
+struct MCPTrustOptions: ParsableArguments {
+    @Option(help: "This server's identity (the expected aud).") var audience: String
+    @Option(help: "The trusted issuer URL.") var issuer: String
+    @Option(help: "File holding the issuer's JWK Set.") var jwks: String
+    @Option(name: .customLong("trust-domain"), help: "A SPIFFE trust domain bound to the issuer (repeatable).") var trustDomains: [String]
+    @Option(help: "required or optional.") var policy: String = "required"
+    @Option(name: .customLong("replay-db"), help: "SQLite replay store shared by every run (default: in memory).") var replayDB: String?
+
+    func gate(clock: @escaping MCPClock) throws -> MCPGate {
+        guard let requestPolicy = RequestPolicy(rawValue: policy) else { throw ValidationError("--policy is required or optional") }
+        let keys = try JWKS(json: try StrictJSONParser().parse(try readBytes(jwks)))
+        let configuration = VerifierConfiguration(audience: audience, issuers: [
+            TrustedIssuer(issuer: issuer, keys: keys, trustDomains: Set(trustDomains)),
+        ])
+        let store: any ReplayStore = try replayDB.map { try SQLiteReplayStore(path: $0) } ?? InMemoryReplayStore()
+        return MCPGate(verifier: Verifier(configuration: configuration), policy: requestPolicy, replayStore: store, clock: clock)
+    }
+}
+
+private func line(_ object: JSONObject) { print(JSONValue.object(object).serialized(pretty: false)) }
+
+struct MCPAttach: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attach", abstract: "Attach token and a fresh proof to a JSON-RPC request; print it as one line.")
+
+    @Option(help: "File holding the request, or - for standard input.") var request: String = "-"
+    @Option(help: "File holding the attestation token.") var token: String
+    @Option(name: .customLong("operator"), help: "File holding an operator attestation.") var operatorAttestation: String?
+    @Option(help: "The agent key's 32-byte seed, hex.") var seed: String
+    @Option(help: "Ed25519 or ML-DSA-65.") var alg: String = "Ed25519"
+    @Option(help: "The server the request is for (the token's aud).") var audience: String
+    @Option(help: "The protocol revision: 2026-07-28 (stateless) or a handshake revision such as 2025-11-25.") var era: String
+    @Option(help: "The proof's iat (default: the system clock).") var now: Int64?
+    @Option(help: "The proof's jti (default: 128 random bits).") var jti: String?
+
+    func run() throws {
+        guard let algorithm = SignatureAlgorithm(rawValue: alg), let seedBytes = Hex.decode(seed) else {
+            throw ValidationError("--alg or --seed is not valid")
+        }
+        let attester = MCPAttester(token: try readText(token), operatorAttestation: try operatorAttestation.map(readText),
+                                   key: try algorithm.privateKey(seed: seedBytes), audience: audience)
+        let message = try StrictJSONParser().parse(try readBytes(request))
+        let attached = try attester.attach(to: message, era: MCPEra(era), issuedAt: now ?? systemClock(),
+                                           proofID: jti ?? MCPAttester.randomProofID())
+        print(attached.serialized(pretty: false))
+    }
+}
+
+struct MCPVerify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify a JSON-RPC request; print the verdict as one line (with the error response when rejected, exit 1).")
+
+    @Option(help: "File holding the request bytes, or - for standard input.") var request: String = "-"
+    @Option(help: "The protocol revision the request is processed under.") var era: String
+    @Option(help: "The current time, seconds since the epoch (default: the system clock).") var now: Int64?
+    @OptionGroup var trust: MCPTrustOptions
+
+    func run() throws {
+        let time = now
+        let gate = try trust.gate(clock: { time ?? systemClock() })
+        let bytes = try readBytes(request)
+        do {
+            let verdict = try MCPBinding.verify(bytes, era: MCPEra(era), policy: gate.policy, verifier: gate.verifier,
+                                                now: gate.clock(), replayStore: gate.replayStore)
+            switch verdict {
+            case .notGoverned: line(["result": "valid", "governed": false])
+            case .unattested: line(["result": "valid", "governed": true, "attested": false])
+            case .attested(let token, let proof):
+                line(["result": "valid", "governed": true, "attested": true, "iss": .string(token.issuer),
+                      "sub": .string(token.subject), "agent": token.agent.jsonValue, "proof_jti": .string(proof.tokenID)])
+            }
+        } catch {
+            let id = (try? StrictJSONParser().parse(bytes)).flatMap(MCPBinding.requestID(of:))
+            let http = MCPBinding.httpStatus(for: error.code)
+            line(["result": "invalid", "error": .string(error.code.rawValue), "message": .string(error.message),
+                  "response": .object(MCPBinding.errorResponse(id: id, error: error)),
+                  "http_status": .number(JSONNumber(http.status)), "www_authenticate": http.challenge.map(JSONValue.string) ?? .null])
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// A small MCP server on the Swift SDK over stdio whose one tool reports who called it.
+struct MCPServeDemo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve-demo",
+        abstract: "Serve an MCP server on stdio (Swift SDK, handshake era) that verifies every tools/call.")
+
+    @OptionGroup var trust: MCPTrustOptions
+
+    func run() throws {
+        // The root command is synchronous, so this one blocks on its server task.
+        let gate = try trust.gate(clock: systemClock)
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do { try await Self.serve(gate: gate) } catch { outcome.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.error { throw error }
+    }
+
+    private final class Outcome: @unchecked Sendable { var error: (any Error)? }
+
+    private static func serve(gate: MCPGate) async throws {
+        let transport = AttestingServerTransport(wrapping: StdioTransport(), gate: gate)
+        let server = Server(name: "attest-demo", version: "1.0.0", capabilities: .init(tools: .init()))
+        await server.withMethodHandler(ListTools.self) { _ in
+            ListTools.Result(tools: [Tool(name: "whoami", description: "Reports the verified agent identity of the call.",
+                                          inputSchema: ["type": "object", "properties": ["note": ["type": "string"]]])])
+        }
+        await server.withMethodHandler(CallTool.self) { params in
+            let verdict = await transport.attestation(in: Server.currentHandlerContext)
+            let text: String
+            switch verdict {
+            case .attested(let token, let proof)?:
+                text = "attested sub=\(token.subject) iss=\(token.issuer) jti=\(proof.tokenID) tool=\(params.name)"
+            case .unattested?: text = "unattested tool=\(params.name)"
+            case .notGoverned?, nil: text = "not governed"
+            }
+            return CallTool.Result(content: [.text(text: text, annotations: nil, _meta: nil)], isError: false)
+        }
+        try await server.start(transport: transport)
+        await server.waitUntilCompleted()
+    }
+}
