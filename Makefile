@@ -61,6 +61,7 @@ python-test: build site
 
 bench: release
 	.build/release/attest bench core
+	.build/release/attest bench identity
 	.build/release/attest bench evidence
 
 clean:

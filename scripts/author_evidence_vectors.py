@@ -349,6 +349,29 @@ invalid(S, "rcp-disclosure-tool", "receipt.disclosure", "The committed request c
         {"receipt": R_other, **{k: v for k, v in P_other.items() if k != "seq"}}, "RCP_COMMITMENT_MISMATCH", "rcp-disclosure",
         "request name read_file committed under a receipt whose tool is search")
 
+S = "receipt-inclusion"
+chain_rs, prev = [], b"\x00" * 32
+for i in range(5):
+    r, c, _ = receipt(i, prev, T0 + 10 + 30 * i)
+    chain_rs.append((r, c)); prev = link(r)
+canons5 = [c for _, c in chain_rs]
+cp5 = note(5, mth(canons5))
+def incl(i, proof=None, checkpoint=None, r=None):
+    return {"receipt": r or chain_rs[i][0], "checkpoint": checkpoint or cp5,
+            "proof": [x.hex() for x in (proof if proof is not None else path(i, canons5))], "log_key": LOG.vkey(ORIGIN)}
+valid(S, "rcp-inclusion", "receipt.inclusion", "Receipt 3 of 5, its inclusion proof and the signed checkpoint of size 5.", ["RCP-011"],
+      incl(3), {"leaf_hash": leaf(canons5[3]).hex(), "tree_size": 5})
+invalid(S, "rcp-inclusion-other-receipt", "receipt.inclusion", "The proof of receipt 3 presented with receipt 2.", ["RCP-011"],
+        incl(3, r=chain_rs[2][0]), "MRK_INCLUSION_INVALID", "rcp-inclusion", "receipt 3 replaced by receipt 2")
+invalid(S, "rcp-inclusion-other-size", "receipt.inclusion", "A proof for the tree of 4 against the checkpoint of 5.", ["RCP-011"],
+        incl(3, proof=path(3, canons5[:4])), "MRK_INCLUSION_INVALID", "rcp-inclusion", "proof computed for a tree of 4")
+invalid(S, "rcp-inclusion-checkpoint-key", "receipt.inclusion", "A checkpoint not signed by the log key.", ["RCP-011"],
+        incl(3, checkpoint=note(5, mth(canons5), ((OTHER, ORIGIN),))), "CKP_NO_TRUSTED_SIGNATURE", "rcp-inclusion",
+        "checkpoint signed by another key")
+invalid(S, "rcp-inclusion-beyond", "receipt.inclusion", "Receipt 4 against a checkpoint of size 4.", ["RCP-011"],
+        incl(4, proof=[], checkpoint=note(4, mth(canons5[:4]))), "MRK_INDEX_OUT_OF_RANGE", "rcp-inclusion",
+        "receipt 4 with the checkpoint of size 4")
+
 # ---------------------------------------------------------------- bundles
 S = "bundle-verify"
 def build(n=6, times=None, decisions=None, mutate=None, checkpoints=((3,), (6,)), art_digest=None, tools=None):

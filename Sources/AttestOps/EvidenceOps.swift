@@ -75,6 +75,16 @@ enum EvidenceOps {
             }
             return [:]
         },
+        .init(name: "receipt.inclusion", document: "receipt") { args in
+            let receipt = try Receipt(json: try args.value("receipt"))
+            let logKey = try NoteVerifier(text: try args.string("log_key"))
+            guard receipt.keyID == logKey.key.thumbprint else { throw AttestError(.receiptKeyUntrusted, "receipt is not signed by the log key") }
+            try receipt.verifySignature(logKey.key)
+            let checkpoint = try Checkpoint.verify(try args.string("checkpoint"), trusted: [logKey], origin: receipt.log)
+            try Merkle.verifyInclusion(index: receipt.seq, treeSize: checkpoint.size, leafHash: receipt.leafHash.bytes,
+                                       proof: try args.array("proof").map(hexValue), root: checkpoint.root)
+            return ["leaf_hash": .string(receipt.leafHash.description), "tree_size": .number(JSONNumber(Double(checkpoint.size)))]
+        },
         .init(name: "bundle.verify", document: "bundle") { args in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-op-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: directory) }

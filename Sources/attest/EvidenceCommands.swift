@@ -137,27 +137,46 @@ struct LogCommand: ParsableCommand {
     }
 
     struct Prove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print an inclusion proof (--seq) or a consistency proof (--from).")
+        static let configuration = CommandConfiguration(
+            abstract: "Prove one receipt against the latest checkpoint (--seq), or print a consistency proof (--from).",
+            discussion: "With --seq the output is the input of the receipt.inclusion op (receipt.md): receipt, checkpoint, proof.")
         @OptionGroup var log: Location
         @Option(help: "Receipt sequence number.") var seq: Int?
         @Option(help: "Earlier tree size for a consistency proof.") var from: Int?
-        @Option(help: "Tree size (default: the current size).") var size: Int?
+        @Option(help: "Tree size for a consistency proof (default: the current size).") var size: Int?
 
         func run() throws {
             let l = try log.open()
-            let n = size ?? Int(l.size)
-            var out: JSONObject = ["tree_size": .number(JSONNumber(n)), "root": .string(Base64URL.encode(l.root(size: n).bytes))]
+            defer { try? l.close() }
+            let directory = URL(fileURLWithPath: log.dir)
             if let seq {
-                out["seq"] = .number(JSONNumber(seq))
-                out["inclusion"] = .array(l.inclusionProof(seq: seq, size: n).map { .string(Base64URL.encode($0.bytes)) })
+                var reader = try LineReader(url: directory.appendingPathComponent("checkpoints.jsonl"))
+                var latest: String?
+                while case let lines = reader.next(256), !lines.isEmpty {
+                    for line in lines where !line.isEmpty { latest = try StrictJSONParser().parse(line)["note"]?.stringValue }
+                }
+                guard let note = latest else { throw ValidationError("the log has no checkpoint yet; run `attest log checkpoint`") }
+                let checkpoint = try Checkpoint.verify(note, trusted: [l.signer.verifier], origin: log.origin)
+                guard seq < checkpoint.size else { throw ValidationError("receipt \(seq) is not covered by the latest checkpoint (size \(checkpoint.size))") }
+                var receipts = try LineReader(url: directory.appendingPathComponent("receipts.jsonl"))
+                var receipt: JSONValue?
+                var index = 0
+                while receipt == nil, case let lines = receipts.next(4096), !lines.isEmpty {
+                    if seq < index + lines.count { receipt = try StrictJSONParser().parse(lines[seq - index]) }
+                    index += lines.count
+                }
+                let proof = l.inclusionProof(seq: seq, size: Int(checkpoint.size))
+                try writeJSON(["receipt": receipt!, "checkpoint": .string(note),
+                               "proof": .array(proof.map { .string($0.description) })], to: nil)
             } else if let from {
-                out["from"] = .number(JSONNumber(from))
-                out["consistency"] = .array(l.consistencyProof(from: from, to: n).map { .string(Base64URL.encode($0.bytes)) })
+                let n = size ?? Int(l.size)
+                try writeJSON([
+                    "from": .number(JSONNumber(from)), "tree_size": .number(JSONNumber(n)),
+                    "consistency": .array(l.consistencyProof(from: from, to: n).map { .string($0.description) }),
+                ], to: nil)
             } else {
                 throw ValidationError("give --seq or --from")
             }
-            try l.close()
-            try writeJSON(.object(out), to: nil)
         }
     }
 }
