@@ -316,7 +316,7 @@ def link(r): return sha(jcs({k: v for k, v in r.items() if k != "sig"}))
 S = "receipt-verify"
 R0, C0, P0 = receipt(0, b"\x00" * 32, T0 + 5)
 valid(S, "rcp-verify", "receipt.verify", "A receipt signed by the log key: canonical form, link and leaf hash.", ["RCP-001", "RCP-004"],
-      {"receipt": R0, "log_key": LOG.vkey(ORIGIN)}, {"canonical": C0.hex(), "link": sha(C0).hex(), "leaf_hash": leaf(C0).hex()})
+      {"receipt": R0, "log_key": LOG.vkey(ORIGIN)}, {"canonical": C0.hex(), "link": sha(C0).hex(), "leaf_hash": leaf(sha(C0)).hex()})
 def rneg(name, code, covers, r, mutation):
     invalid(S, f"rcp-{name}", "receipt.verify", f"Rejected: {mutation}.", covers, {"receipt": r, "log_key": LOG.vkey(ORIGIN)}, code, "rcp-verify", mutation)
 t = copy.deepcopy(R0); t["decision"] = "DENY"; t["code"] = "PTL_RATE_LIMITED"
@@ -354,7 +354,7 @@ chain_rs, prev = [], b"\x00" * 32
 for i in range(5):
     r, c, _ = receipt(i, prev, T0 + 10 + 30 * i)
     chain_rs.append((r, c)); prev = link(r)
-canons5 = [c for _, c in chain_rs]
+canons5 = [sha(c) for _, c in chain_rs]  # leaf data: the link hashes
 cp5 = note(5, mth(canons5))
 def incl(i, proof=None, checkpoint=None, r=None):
     return {"receipt": r or chain_rs[i][0], "checkpoint": checkpoint or cp5,
@@ -383,7 +383,7 @@ def build(n=6, times=None, decisions=None, mutate=None, checkpoints=((3,), (6,))
                           req={"name": (tools or {}).get(i, "search"), "arguments": {"query": f"q{i}", "limit": 5}},
                           salts=(bytes([i]) * 32, bytes([i + 100]) * 32), art=art_digest)
         rs.append(r); ps.append(p); prev = link(r)
-    canons = [jcs({k: v for k, v in r.items() if k != "sig"}) for r in rs]
+    canons = [link(r) for r in rs]  # leaf data: the link hashes
     cps, last = [], None
     for (size,) in checkpoints:
         entry = {"note": note(size, mth(canons[:size]))}

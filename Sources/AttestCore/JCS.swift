@@ -24,7 +24,14 @@ public enum JCS {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .number(let n): out.append(contentsOf: format(n.value).utf8)
+        case .number(let n):
+            // Integers within ±2^53 print as their decimal digits, which is what
+            // Number.prototype.toString gives them; the general path handles the rest.
+            if n.value.rounded(.towardZero) == n.value && abs(n.value) < 1e21 && abs(n.value) <= 9_007_199_254_740_992 {
+                out.append(contentsOf: String(Int64(n.value)).utf8)
+            } else {
+                out.append(contentsOf: format(n.value).utf8)
+            }
         case .string(let s): writeString(s, into: &out)
         case .array(let elements):
             out.append(UInt8(ascii: "["))
@@ -35,7 +42,7 @@ public enum JCS {
             out.append(UInt8(ascii: "]"))
         case .object(let object):
             out.append(UInt8(ascii: "{"))
-            let sorted = object.members.sorted { precedes($0.name, $1.name) }
+            let sorted = object.members.count < 2 ? object.members : object.members.sorted { precedes($0.name, $1.name) }
             for (i, member) in sorted.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 writeString(member.name, into: &out)
@@ -61,6 +68,12 @@ public enum JCS {
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings need no escape at all: copy them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out.append(contentsOf: s.utf8)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in s.utf8 {
             switch byte {
             case 0x22: out.append(contentsOf: [0x5C, 0x22])

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A JSON value as read by ``StrictJSONParser``.
 ///
 /// Strings compare by their Unicode scalars, not by Swift's canonical equivalence:
@@ -73,8 +75,17 @@ public struct JSONObject: Sendable, Sequence {
     public func contains(_ name: String) -> Bool { index(of: name) != nil }
 
     func index(of name: String) -> Int? {
-        members.firstIndex { $0.name.utf8.elementsEqual(name.utf8) }
+        members.firstIndex { sameCodeUnits($0.name, name) }
     }
+}
+
+/// Whether two strings are the same sequence of code points: equal UTF-8 bytes. (Swift's
+/// `==` would also equate canonically equivalent strings.)
+@inline(__always)
+func sameCodeUnits(_ a: String, _ b: String) -> Bool {
+    var a = a, b = b
+    guard a.utf8.count == b.utf8.count else { return false }
+    return a.withUTF8 { pa in b.withUTF8 { pb in pa.count == 0 || memcmp(pa.baseAddress!, pb.baseAddress!, pa.count) == 0 } }
 }
 
 extension JSONObject: Equatable {

@@ -125,11 +125,6 @@ public struct BundleVerifier: Sendable {
         }
     }
 
-    private struct Parsed: @unchecked Sendable {
-        var receipt: Receipt?
-        var error: AttestError?
-    }
-
     private func verifyLog(_ bundle: URL, _ entry: BundleFormat.LogEntry, _ artifacts: [String: Artifact],
                            _ report: inout Report) throws {
         let origin = entry.origin
@@ -162,23 +157,6 @@ public struct BundleVerifier: Sendable {
         guard let last = checkpoints.last else { throw fail(.bundleNoCheckpoint, "log \(origin) has no checkpoint") }
         report.checks.append(("\(origin): checkpoints signed and consistent", "pass", checkpoints.count))
 
-        var payloads = try entry.payloads.map { try openLines(bundle, $0) }
-        var pendingPayload: JSONValue? = nil
-        func payload(for seq: UInt64) throws -> JSONValue? {
-            while true {
-                if pendingPayload == nil {
-                    guard let line = payloads?.next(1).first else { return nil }
-                    pendingPayload = try StrictJSONParser().parse(line)
-                }
-                guard let p = pendingPayload, let s = p["seq"]?.unsignedValue else {
-                    throw fail(.bundleMalformed, "payload line has no seq")
-                }
-                if s < seq { pendingPayload = nil; continue }
-                if s == seq { pendingPayload = nil; return p }
-                return nil
-            }
-        }
-
         let keyID = logKey.key.thumbprint
         var chains: [String: Result<Artifact, AttestError>] = [:]
         var engines: [String: PolicyEngine] = [:]
@@ -187,31 +165,22 @@ public struct BundleVerifier: Sendable {
         var previousTime: Int64 = 0
         var expectedSeq: UInt64 = 0
         var checkpointIndex = 0
-        var receipts = try openLines(bundle, entry.receipts)
         let started = Date()
 
-        while case let lines = receipts.next(batchSize), !lines.isEmpty {
-            var parsed = [Parsed](repeating: Parsed(), count: lines.count)
-            let key = logKey.key
-            parsed.withUnsafeMutableBufferPointer { out in
-                let base = out.baseAddress!
-                nonisolated(unsafe) let results = base
-                let chunk = (lines.count + workers - 1) / workers
-                DispatchQueue.concurrentPerform(iterations: workers) { w in
-                    let parser = StrictJSONParser(limits: .init(maxBytes: 1 << 16, maxDepth: 16))
-                    for i in (w * chunk)..<min(lines.count, (w + 1) * chunk) {
-                        do {
-                            let receipt = try Receipt(json: try parser.parse(lines[i]))
-                            if receipt.keyID == keyID { try receipt.verifySignature(key) }
-                            results[i] = Parsed(receipt: receipt, error: nil)
-                        } catch {
-                            results[i] = Parsed(receipt: nil, error: error as? AttestError
-                                                ?? AttestError(.receiptMalformed, "\(error)"))
-                        }
-                    }
-                }
-            }
-            for item in parsed {
+        // A producer thread parses, hashes and verifies the next batch on all cores while
+        // this thread checks the current one in order.
+        let pipeline = Pipeline()
+        let receipts = try openLines(bundle, entry.receipts)
+        let payloads = try entry.payloads.map { try openLines(bundle, $0) }
+        let producer = Producer(receipts: receipts, payloads: payloads, key: logKey.key, batchSize: batchSize,
+                                workers: workers, pipeline: pipeline)
+        let thread = Thread { producer.run() }
+        thread.stackSize = 1 << 22
+        thread.start()
+        defer { pipeline.cancel() }
+
+        while let batch = try pipeline.take() {
+            for item in batch {
                 position.seq = expectedSeq
                 guard let r = item.receipt else {
                     throw fail(item.error?.code ?? .receiptMalformed, "receipt after seq \(Int64(expectedSeq) - 1): \(item.error?.message ?? "")", expectedSeq)
@@ -226,6 +195,7 @@ public struct BundleVerifier: Sendable {
                 guard r.keyID == keyID else {
                     throw fail(.receiptKeyUntrusted, "receipt is signed by \(r.keyID), not the log key", r.seq)
                 }
+                if let error = item.error { throw fail(error.code, error.message, r.seq) }
                 guard r.prev == previousLink else {
                     throw fail(.receiptChainBroken, "prev does not name the link of receipt \(Int64(r.seq) - 1)", r.seq)
                 }
@@ -239,16 +209,8 @@ public struct BundleVerifier: Sendable {
                 previousTime = r.time
                 expectedSeq += 1
 
-                let disclosed = try payload(for: r.seq)
-                if let disclosed {
-                    let request = disclosed["request"], response = disclosed["response"]
-                    try r.checkDisclosure(
-                        request: request, requestSalt: try disclosed["request_salt"]?.stringValue.map(Base64URL.decode),
-                        response: response, responseSalt: try disclosed["response_salt"]?.stringValue.map(Base64URL.decode))
-                    if let name = request?["name"]?.stringValue, name != r.tool {
-                        throw fail(.receiptCommitmentMismatch, "disclosed request calls \(name), the receipt says \(r.tool ?? "-")", r.seq)
-                    }
-                }
+                if let error = item.disclosureError { throw fail(error.code, error.message, r.seq) }
+                let disclosed = item.payload
 
                 let artifact: Artifact
                 if let cached = chains[r.artifact] {
@@ -288,7 +250,7 @@ public struct BundleVerifier: Sendable {
                     checkpointIndex += 1
                 }
             }
-            report.receipts += lines.count
+            report.receipts += batch.count
             if let progress, report.receipts % 100_000 < batchSize {
                 let rate = Double(report.receipts) / max(Date().timeIntervalSince(started), 1e-9)
                 progress("\(origin): \(report.receipts) receipts verified (\(Int(rate))/s)")
@@ -304,5 +266,163 @@ public struct BundleVerifier: Sendable {
         report.checks.append(("\(origin): Merkle roots equal every checkpoint", "pass", checkpoints.count))
         report.checks.append(("\(origin): artifact chains verified", "pass", chains.count))
         report.checks.append(("\(origin): ALLOW decisions re-evaluated against the artifact", "pass", Int(frontier.size)))
+    }
+}
+
+/// One receipt line after the parallel stage: parsed, canonicalized, hashed, its
+/// signature checked (`error` holds the first failure), and its disclosed payload, if
+/// any, checked against the commitments (`disclosureError`). Failures are only
+/// reported when the in-order stage reaches the receipt, so the verdict is the same
+/// as a sequential verifier's.
+private struct Prepared: @unchecked Sendable {
+    var receipt: Receipt?
+    var error: AttestError?
+    var payload: JSONValue?
+    var disclosureError: AttestError?
+}
+
+/// A bounded hand-off of batches between the producer thread and the in-order stage.
+private final class Pipeline: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var batches: [[Prepared]] = []
+    private var finished = false
+    private var failure: Error?
+    private(set) var cancelled = false
+
+    func put(_ batch: [Prepared]) {
+        condition.lock()
+        while batches.count >= 2 && !cancelled { condition.wait() }
+        batches.append(batch)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func finish(_ error: Error? = nil) {
+        condition.lock()
+        finished = true
+        failure = error
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func take() throws -> [Prepared]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while batches.isEmpty && !finished { condition.wait() }
+        if !batches.isEmpty {
+            condition.broadcast()
+            return batches.removeFirst()
+        }
+        if let failure { throw failure }
+        return nil
+    }
+}
+
+/// Reads receipt lines and payload lines, and prepares each batch on all cores.
+private final class Producer: @unchecked Sendable {
+    var receipts: LineReader
+    var payloads: LineReader?
+    let key: Ed25519.PublicKey
+    let keyID: String
+    let batchSize: Int
+    let workers: Int
+    let pipeline: Pipeline
+    private var pendingPayload: (seq: UInt64, value: JSONValue)?
+
+    init(receipts: LineReader, payloads: LineReader?, key: Ed25519.PublicKey, batchSize: Int, workers: Int, pipeline: Pipeline) {
+        self.receipts = receipts
+        self.payloads = payloads
+        self.key = key
+        self.keyID = key.thumbprint
+        self.batchSize = batchSize
+        self.workers = workers
+        self.pipeline = pipeline
+    }
+
+    func run() {
+        do {
+            while !pipeline.cancelled {
+                let lines = receipts.next(batchSize)
+                if lines.isEmpty { break }
+                var prepared = [Prepared](repeating: Prepared(), count: lines.count)
+                parallel(lines.count, into: &prepared) { i, item in
+                    let parser = StrictJSONParser(limits: .init(maxBytes: 1 << 16, maxDepth: 16))
+                    do {
+                        let receipt = try Receipt(json: try parser.parse(lines[i]))
+                        item.receipt = receipt
+                        if receipt.keyID == self.keyID { try receipt.verifySignature(self.key) }
+                    } catch {
+                        item.error = error as? AttestError ?? AttestError(.receiptMalformed, "\(error)")
+                    }
+                }
+                let seqs = prepared.compactMap { $0.receipt?.seq }
+                if let low = seqs.min(), let high = seqs.max() {
+                    let bySeq = try payloadsUpTo(min(high, low + UInt64(2 * batchSize)))
+                    if !bySeq.isEmpty {
+                        parallel(prepared.count, into: &prepared) { _, item in
+                            guard let r = item.receipt, let disclosed = bySeq[r.seq] else { return }
+                            item.payload = disclosed
+                            item.disclosureError = Self.checkDisclosure(r, disclosed)
+                        }
+                    }
+                }
+                pipeline.put(prepared)
+            }
+            pipeline.finish()
+        } catch {
+            pipeline.finish(error)
+        }
+    }
+
+    /// Runs `body` for each index on all cores, each writing only its own element.
+    private func parallel(_ count: Int, into items: inout [Prepared], _ body: @escaping @Sendable (Int, inout Prepared) -> Void) {
+        let workers = self.workers
+        items.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let base = buffer.baseAddress!
+            let chunk = (count + workers - 1) / workers
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in (w * chunk)..<min(count, (w + 1) * chunk) { body(i, &base[i]) }
+            }
+        }
+    }
+
+    /// The payload lines with seq up to `high`, keyed by seq; lines are in ascending seq.
+    private func payloadsUpTo(_ high: UInt64) throws -> [UInt64: JSONValue] {
+        var bySeq: [UInt64: JSONValue] = [:]
+        while true {
+            if pendingPayload == nil {
+                guard let line = payloads?.next(1).first else { return bySeq }
+                let value = try StrictJSONParser(limits: .init(maxBytes: 1 << 20, maxDepth: 64)).parse(line)
+                guard let seq = value["seq"]?.unsignedValue else {
+                    throw AttestError(.bundleMalformed, "a payload line has no seq")
+                }
+                pendingPayload = (seq, value)
+            }
+            guard let pending = pendingPayload, pending.seq <= high else { return bySeq }
+            bySeq[pending.seq] = pending.value
+            pendingPayload = nil
+        }
+    }
+
+    static func checkDisclosure(_ r: Receipt, _ disclosed: JSONValue) -> AttestError? {
+        do {
+            let request = disclosed["request"], response = disclosed["response"]
+            try r.checkDisclosure(
+                request: request, requestSalt: try disclosed["request_salt"]?.stringValue.map(Base64URL.decode),
+                response: response, responseSalt: try disclosed["response_salt"]?.stringValue.map(Base64URL.decode))
+            if let name = request?["name"]?.stringValue, name != r.tool {
+                return AttestError(.receiptCommitmentMismatch, "disclosed request calls \(name), the receipt says \(r.tool ?? "-")")
+            }
+            return nil
+        } catch {
+            return error
+        }
     }
 }

@@ -29,7 +29,7 @@ public struct Receipt: Sendable {
     public let responseCommitment: [UInt8]
     public let signature: [UInt8]
     public let keyID: String
-    /// JCS of the receipt without `sig`: the signed payload, the chain link preimage and the Merkle leaf data.
+    /// JCS of the receipt without `sig`: the signed payload and the chain link preimage.
     public let canonical: [UInt8]
 
     public init(json value: JSONValue) throws(AttestError) {
@@ -74,11 +74,14 @@ public struct Receipt: Sendable {
         var unsigned = o
         unsigned["sig"] = nil
         canonical = JCS.canonicalize(.object(unsigned))
+        link = SHA256.hash(canonical)
+        leafHash = Merkle.leafHash(link)
     }
 
-    /// The chain link of this receipt, which the next receipt's `prev` names.
-    public var link: [UInt8] { SHA256.hash(canonical) }
-    public var leafHash: MerkleHash { Merkle.leafHash(canonical) }
+    /// The chain link of this receipt, which the next receipt's `prev` names; also the
+    /// receipt's Merkle leaf data.
+    public let link: [UInt8]
+    public let leafHash: MerkleHash
 
     public func verifySignature(_ key: Ed25519.PublicKey) throws(AttestError) {
         guard signature.count == Ed25519.signatureLength,
