@@ -17,12 +17,15 @@ public enum Ed25519 {
     public struct PublicKey: VerifyingKey, Equatable {
         public let rawRepresentation: [UInt8]
         public var algorithm: SignatureAlgorithm { .ed25519 }
+        /// The RFC 7638 thumbprint, computed once: receipts name their key by it.
+        public let thumbprint: String
 
         public init(raw: [UInt8]) throws(AttestError) {
             guard raw.count == Ed25519.publicKeyLength else {
                 throw AttestError(.keyInvalid, "an Ed25519 public key is 32 bytes, not \(raw.count)")
             }
             rawRepresentation = raw
+            thumbprint = JWK.thumbprint(ofEd25519: raw)
         }
 
         public func verifyRaw(signature: [UInt8], message: [UInt8]) throws(AttestError) {

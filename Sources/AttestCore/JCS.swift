@@ -24,14 +24,7 @@ public enum JCS {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .number(let n):
-            // Integers within ±2^53 print as their decimal digits, which is what
-            // Number.prototype.toString gives them; the general path handles the rest.
-            if n.value.rounded(.towardZero) == n.value && abs(n.value) < 1e21 && abs(n.value) <= 9_007_199_254_740_992 {
-                out.append(contentsOf: String(Int64(n.value)).utf8)
-            } else {
-                out.append(contentsOf: format(n.value).utf8)
-            }
+        case .number(let n): out.append(contentsOf: format(n.value).utf8)
         case .string(let s): writeString(s, into: &out)
         case .array(let elements):
             out.append(UInt8(ascii: "["))
@@ -96,6 +89,9 @@ public enum JCS {
     public static func format(_ value: Double) -> String {
         precondition(value.isFinite, "JCS cannot represent NaN or infinity")
         if value == 0 { return "0" }  // also -0
+        // Integers within ±2^53 print as their decimal digits, as Number.prototype.toString
+        // prints them; this is the common case and skips the digit extraction below.
+        if value.rounded(.towardZero) == value && abs(value) <= 9_007_199_254_740_992 { return String(Int64(value)) }
         if value < 0 { return "-" + format(-value) }
         let (digits, exponent) = shortestDigits(value)
         // value = 0.d1d2...dk × 10^n, with k = digits.count and n = exponent (ECMA-262 §6.1.6.1.20).

@@ -34,6 +34,11 @@ public struct JWK: Sendable {
         Base64URL.encode(SHA256.hash(JCS.canonicalize(thumbprintMembers(of: key))))
     }
 
+    static func thumbprint(ofEd25519 raw: [UInt8]) -> String {
+        let members: JSONValue = ["crv": "Ed25519", "kty": "OKP", "x": .string(Base64URL.encode(raw))]
+        return Base64URL.encode(SHA256.hash(JCS.canonicalize(members)))
+    }
+
     /// The public JWK with its `kid`.
     public var jsonValue: JSONValue {
         guard case .object(var object) = JWK.thumbprintMembers(of: key) else { preconditionFailure() }

@@ -33,6 +33,11 @@ public struct Receipt: Sendable {
     public let canonical: [UInt8]
 
     public init(json value: JSONValue) throws(AttestError) {
+        try self.init(json: value, canonical: nil)
+    }
+
+    /// `canonical`, when the caller has just computed it, saves computing it again.
+    init(json value: JSONValue, canonical precomputed: [UInt8]?) throws(AttestError) {
         guard case .object(let o) = value else { throw malformed("a receipt is a JSON object") }
         for name in o.names where !Self.members.contains(name) { throw malformed("unknown member \"\(name)\"") }
         guard o["type"]?.stringValue == Self.typeName else { throw malformed("\"type\" is \(Self.typeName)") }
@@ -71,9 +76,13 @@ public struct Receipt: Sendable {
         }
         keyID = kid
         self.signature = signature
-        var unsigned = o
-        unsigned["sig"] = nil
-        canonical = JCS.canonicalize(.object(unsigned))
+        if let precomputed {
+            canonical = precomputed
+        } else {
+            var unsigned = o
+            unsigned["sig"] = nil
+            canonical = JCS.canonicalize(.object(unsigned))
+        }
         link = SHA256.hash(canonical)
         leafHash = Merkle.leafHash(link)
     }
@@ -95,9 +104,10 @@ public struct Receipt: Sendable {
         var o = fields
         o["type"] = .string(typeName)
         o["sig"] = nil
-        let signature = try key.sign(JCS.canonicalize(.object(o)), domain: .receipt)
+        let canonical = JCS.canonicalize(.object(o))
+        let signature = try key.sign(canonical, domain: .receipt)
         o["sig"] = ["alg": "Ed25519", "kid": .string(key.publicKey.thumbprint), "value": .string(Base64URL.encode(signature))]
-        return try Receipt(json: .object(o))
+        return try Receipt(json: .object(o), canonical: canonical)
     }
 
     /// SHA-256("MCP-ATTEST-v1:commitment" ‖ 0x00 ‖ salt ‖ JCS(payload)).
