@@ -34,34 +34,44 @@ public enum Base64URL {
     }
 
     public static func decode(utf8 input: some Collection<UInt8>) throws(AttestError) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(input.count * 3 / 4)
+        let bytes = Array(input)
+        return try bytes.withUnsafeBufferPointer { (buffer) throws(AttestError) -> [UInt8] in try decode(buffer) }
+    }
+
+    private static func decode(_ input: UnsafeBufferPointer<UInt8>) throws(AttestError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: input.count * 3 / 4)
+        var written = 0
         var buffer: UInt32 = 0
         var bits = 0
-        var index = 0
-        for c in input {
-            let v = decodeTable[Int(c)]
-            if v == 0xFF {
-                switch c {
-                case UInt8(ascii: "="): throw AttestError(.base64Padding, "padding '=' at offset \(index)")
-                case 0x20, 0x09, 0x0A, 0x0D: throw AttestError(.base64Whitespace, "whitespace at offset \(index)")
-                default: throw AttestError(.base64InvalidCharacter, "byte 0x\(String(c, radix: 16)) at offset \(index) is not in the base64url alphabet")
+        try decodeTable.withUnsafeBufferPointer { (table) throws(AttestError) in
+            try out.withUnsafeMutableBufferPointer { (output) throws(AttestError) in
+                for index in 0..<input.count {
+                    let c = input[index]
+                    let v = table[Int(c)]
+                    if v == 0xFF {
+                        switch c {
+                        case UInt8(ascii: "="): throw AttestError(.base64Padding, "padding '=' at offset \(index)")
+                        case 0x20, 0x09, 0x0A, 0x0D: throw AttestError(.base64Whitespace, "whitespace at offset \(index)")
+                        default: throw AttestError(.base64InvalidCharacter, "byte 0x\(String(c, radix: 16)) at offset \(index) is not in the base64url alphabet")
+                        }
+                    }
+                    buffer = (buffer << 6 | UInt32(v)) & 0xFFFFFF
+                    bits += 6
+                    if bits >= 8 {
+                        bits -= 8
+                        output[written] = UInt8((buffer >> UInt32(bits)) & 0xFF)
+                        written += 1
+                    }
                 }
             }
-            buffer = (buffer << 6 | UInt32(v)) & 0xFFFFFF
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8((buffer >> UInt32(bits)) & 0xFF))
-            }
-            index += 1
         }
-        if index % 4 == 1 {
-            throw AttestError(.base64InvalidLength, "length \(index) leaves a single trailing character")
+        if input.count % 4 == 1 {
+            throw AttestError(.base64InvalidLength, "length \(input.count) leaves a single trailing character")
         }
         if bits > 0 && buffer & ((1 << UInt32(bits)) - 1) != 0 {
             throw AttestError(.base64NonZeroTrailingBits, "the unused low bits of the last character are not zero")
         }
+        out.removeLast(out.count - written)
         return out
     }
 }

@@ -44,13 +44,17 @@ struct IdentityBench: ParsableCommand {
         let raw = rate(count) { precondition(crypto_sign_verify_detached(signature, signingInput, UInt64(signingInput.count), pk) == 0) }
         let tokenRate = rate(count) { _ = try! verifier.verify(Presentation(token: token), now: now) }
 
-        let params: JSONObject = ["name": "get_weather", "arguments": ["location": "Paris"]]
+        let params: JSONObject = ["name": "get_weather", "arguments": ["location": "Paris"],
+                                  "_meta": ["io.modelcontextprotocol/protocolVersion": "2026-07-28"]]
         func requests(_ n: Int, prefix: String) throws -> [JSONObject] {
             try (0..<n).map { i in
                 let proof = try Proof.issue(method: "tools/call", params: params, audience: audience, token: token,
                                             issuedAt: now, tokenID: "\(prefix)-\(i)", key: agent)
                 var p = params
-                p["_meta"] = [Carrier.token: .string(token), Carrier.proof: .string(proof)]
+                var meta = p["_meta"]!.objectValue!
+                meta[Carrier.token] = .string(token)
+                meta[Carrier.proof] = .string(proof)
+                p["_meta"] = .object(meta)
                 return ["jsonrpc": "2.0", "id": .number(JSONNumber(i)), "method": "tools/call", "params": .object(p)]
             }
         }
