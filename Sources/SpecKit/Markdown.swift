@@ -45,7 +45,9 @@ public struct MarkdownDocument: Sendable {
         }
     }
 
-    private static func withParser<T>(_ markdown: String, _ body: (OpaquePointer, OpaquePointer) -> T) -> T {
+    /// Parses `markdown` with the GFM extensions the spec uses and hands the parser and
+    /// the document to `body`, freeing both afterwards.
+    static func withParser<T>(_ markdown: String, _ body: (OpaquePointer, OpaquePointer) throws -> T) rethrows -> T {
         cmark_gfm_core_extensions_ensure_registered()
         let parser = cmark_parser_new(CMARK_OPT_DEFAULT | CMARK_OPT_UNSAFE)!
         defer { cmark_parser_free(parser) }
@@ -55,7 +57,7 @@ public struct MarkdownDocument: Sendable {
         cmark_parser_feed(parser, markdown, markdown.utf8.count)
         let document = cmark_parser_finish(parser)!
         defer { cmark_node_free(document) }
-        return body(parser, document)
+        return try body(parser, document)
     }
 
     private static func parse(_ markdown: String) -> [Block] {

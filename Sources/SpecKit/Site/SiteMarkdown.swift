@@ -42,106 +42,99 @@ struct SiteMarkdown {
     nonisolated(unsafe) private static let pragma = #/^<!--\s*table:\s*([a-z0-9-]+)\s*-->\s*$/#
 
     func render(_ markdown: String, ids: inout PageIDs) throws -> Rendered {
-        cmark_gfm_core_extensions_ensure_registered()
-        let parser = cmark_parser_new(CMARK_OPT_DEFAULT | CMARK_OPT_UNSAFE)!
-        defer { cmark_parser_free(parser) }
-        for name in ["table", "strikethrough", "autolink"] {
-            if let ext = cmark_find_syntax_extension(name) { cmark_parser_attach_syntax_extension(parser, ext) }
-        }
-        cmark_parser_feed(parser, markdown, markdown.utf8.count)
-        let document = cmark_parser_finish(parser)!
-        defer { cmark_node_free(document) }
-        cmark_consolidate_text_nodes(document)
+        try MarkdownDocument.withParser(markdown) { parser, document in
+            cmark_consolidate_text_nodes(document)
 
-        var headings: [OpaquePointer] = []
-        var paragraphs: [(OpaquePointer, Requirement)] = []
-        var vectorBlocks: [(OpaquePointer, Vector)] = []
-        var tables: [OpaquePointer] = []
-        var links: [OpaquePointer] = []
-        var texts: [OpaquePointer] = []
-        var codes: [OpaquePointer] = []
-        let vectorsAtLine = Dictionary(index.spec.vectors.filter { $0.file == source }.map { ($0.line, $0) },
-                                       uniquingKeysWith: { a, _ in a })
+            var headings: [OpaquePointer] = []
+            var paragraphs: [(OpaquePointer, Requirement)] = []
+            var vectorBlocks: [(OpaquePointer, Vector)] = []
+            var tables: [OpaquePointer] = []
+            var links: [OpaquePointer] = []
+            var texts: [OpaquePointer] = []
+            var codes: [OpaquePointer] = []
+            let vectorsAtLine = Dictionary(index.spec.vectors.filter { $0.file == source }.map { ($0.line, $0) },
+                                           uniquingKeysWith: { a, _ in a })
 
-        let iterator = cmark_iter_new(document)!
-        defer { cmark_iter_free(iterator) }
-        while true {
-            let event = cmark_iter_next(iterator)
-            if event == CMARK_EVENT_DONE { break }
-            guard event == CMARK_EVENT_ENTER, let node = cmark_iter_get_node(iterator) else { continue }
-            switch Self.type(node) {
-            case "heading": headings.append(node)
-            case "paragraph":
-                if let requirement = requirement(of: node) { paragraphs.append((node, requirement)) }
-            case "code_block":
-                if Self.fenceInfo(node) == "json vector",
-                   let vector = vectorsAtLine[Int(cmark_node_get_start_line(node))] {
-                    vectorBlocks.append((node, vector))
-                }
-            case "table": tables.append(node)
-            case "link": links.append(node)
-            case "text": if !Self.hasAncestor(node, in: ["link", "image", "heading"]) { texts.append(node) }
-            case "code": if !Self.hasAncestor(node, in: ["link", "image", "heading"]) { codes.append(node) }
-            default: break
-            }
-        }
-
-        for (_, requirement) in paragraphs { ids.reserve(requirement.anchor) }
-        for (_, vector) in vectorBlocks { ids.reserve(vector.anchor) }
-
-        for link in links { rewriteLink(link) }
-        for (node, _) in paragraphs {
-            // Drop the leading "[ID]": the requirement block shows the ID as its anchor link.
-            if let first = cmark_node_first_child(node), Self.type(first) == "text" {
-                let text = Self.literal(first)
-                if let match = text.firstMatch(of: Self.requirementPrefix) {
-                    cmark_node_set_literal(first, String(text[match.range.upperBound...]))
+            let iterator = cmark_iter_new(document)!
+            defer { cmark_iter_free(iterator) }
+            while true {
+                let event = cmark_iter_next(iterator)
+                if event == CMARK_EVENT_DONE { break }
+                guard event == CMARK_EVENT_ENTER, let node = cmark_iter_get_node(iterator) else { continue }
+                switch Self.type(node) {
+                case "heading": headings.append(node)
+                case "paragraph":
+                    if let requirement = requirement(of: node) { paragraphs.append((node, requirement)) }
+                case "code_block":
+                    if Self.fenceInfo(node) == "json vector",
+                       let vector = vectorsAtLine[Int(cmark_node_get_start_line(node))] {
+                        vectorBlocks.append((node, vector))
+                    }
+                case "table": tables.append(node)
+                case "link": links.append(node)
+                case "text": if !Self.hasAncestor(node, in: ["link", "image", "heading"]) { texts.append(node) }
+                case "code": if !Self.hasAncestor(node, in: ["link", "image", "heading"]) { codes.append(node) }
+                default: break
                 }
             }
-        }
-        for table in tables { try anchorRows(of: table, ids: &ids) }
-        for text in texts { linkify(text: text) }
-        for code in codes { linkify(code: code) }
 
-        for (node, requirement) in paragraphs {
-            try replace(node, with: templates.render("requirement", requirementView(requirement, body: Self.html(of: node))))
-        }
-        for (node, vector) in vectorBlocks {
-            try replace(node, with: templates.render("vector-card", vectorCard(vector, json: Self.literal(node))))
-        }
-        for table in tables {
-            try replace(table, with: templates.render("table", TableView(kind: pragmaKind(of: table), html: Self.html(of: table))))
-        }
-        var title = ""
-        var titleID = ""
-        var toc: [TocEntry] = []
-        for heading in headings {
-            let level = Int(cmark_node_get_heading_level(heading))
-            let text = Self.plainText(heading)
-            let id = ids.unique(SiteIndex.headingSlug(text))
-            if level == 1 && title.isEmpty { (title, titleID) = (text, id) }
-            if level == 2 {
-                toc.append(TocEntry(title: text, id: id, children: [], hasChildren: false))
-            } else if level == 3, !toc.isEmpty {
-                toc[toc.count - 1].children.append(TocEntry(title: text, id: id, children: [], hasChildren: false))
-                toc[toc.count - 1].hasChildren = true
-            }
-            let rendered = Self.html(of: heading)
-            let inner: String
-            if let open = rendered.firstIndex(of: ">"), let close = rendered.range(of: "</h", options: .backwards) {
-                inner = String(rendered[rendered.index(after: open)..<close.lowerBound])
-            } else {
-                inner = rendered
-            }
-            try replace(heading, with: templates.render("heading", HeadingView(level: min(level + headingShift, 6), id: id, inner: inner)))
-        }
+            for (_, requirement) in paragraphs { ids.reserve(requirement.anchor) }
+            for (_, vector) in vectorBlocks { ids.reserve(vector.anchor) }
 
-        let options = CMARK_OPT_UNSAFE | CMARK_OPT_TABLE_PREFER_STYLE_ATTRIBUTES
-        guard let html = cmark_render_html(document, options, cmark_parser_get_syntax_extensions(parser)) else {
-            throw SiteError("cmark-gfm could not render \(source)")
+            for link in links { rewriteLink(link) }
+            for (node, _) in paragraphs {
+                // Drop the leading "[ID]": the requirement block shows the ID as its anchor link.
+                if let first = cmark_node_first_child(node), Self.type(first) == "text" {
+                    let text = Self.literal(first)
+                    if let match = text.firstMatch(of: Self.requirementPrefix) {
+                        cmark_node_set_literal(first, String(text[match.range.upperBound...]))
+                    }
+                }
+            }
+            for table in tables { try anchorRows(of: table, ids: &ids) }
+            for text in texts { linkify(text: text) }
+            for code in codes { linkify(code: code) }
+
+            for (node, requirement) in paragraphs {
+                try replace(node, with: templates.render("requirement", requirementView(requirement, body: Self.html(of: node))))
+            }
+            for (node, vector) in vectorBlocks {
+                try replace(node, with: templates.render("vector-card", vectorCard(vector, json: Self.literal(node))))
+            }
+            for table in tables {
+                try replace(table, with: templates.render("table", TableView(kind: pragmaKind(of: table), html: Self.html(of: table))))
+            }
+            var title = ""
+            var titleID = ""
+            var toc: [TocEntry] = []
+            for heading in headings {
+                let level = Int(cmark_node_get_heading_level(heading))
+                let text = Self.plainText(heading)
+                let id = ids.unique(SiteIndex.headingSlug(text))
+                if level == 1 && title.isEmpty { (title, titleID) = (text, id) }
+                if level == 2 {
+                    toc.append(TocEntry(title: text, id: id, children: [], hasChildren: false))
+                } else if level == 3, !toc.isEmpty {
+                    toc[toc.count - 1].children.append(TocEntry(title: text, id: id, children: [], hasChildren: false))
+                    toc[toc.count - 1].hasChildren = true
+                }
+                let rendered = Self.html(of: heading)
+                let inner: String
+                if let open = rendered.firstIndex(of: ">"), let close = rendered.range(of: "</h", options: .backwards) {
+                    inner = String(rendered[rendered.index(after: open)..<close.lowerBound])
+                } else {
+                    inner = rendered
+                }
+                try replace(heading, with: templates.render("heading", HeadingView(level: min(level + headingShift, 6), id: id, inner: inner)))
+            }
+
+            let options = CMARK_OPT_UNSAFE | CMARK_OPT_TABLE_PREFER_STYLE_ATTRIBUTES
+            guard let html = cmark_render_html(document, options, cmark_parser_get_syntax_extensions(parser)) else {
+                throw SiteError("cmark-gfm could not render \(source)")
+            }
+            defer { free(html) }
+            return Rendered(html: String(cString: html), title: title, titleID: titleID, toc: toc)
         }
-        defer { free(html) }
-        return Rendered(html: String(cString: html), title: title, titleID: titleID, toc: toc)
     }
 
     // MARK: Requirements and vectors
