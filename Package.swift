@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", exact: "0.12.1"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", exact: "5.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -53,6 +54,10 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["AttestCore"], path: "Tests/TestSupport"),
         .testTarget(name: "AttestCoreTests", dependencies: ["AttestCore", "TestSupport"]),
         .testTarget(name: "AttestIdentityTests", dependencies: ["AttestIdentity", "AttestCore", "TestSupport"]),
+        .testTarget(
+            name: "JWTKitInteropTests",
+            dependencies: ["AttestIdentity", "AttestCore", "TestSupport", .product(name: "JWTKit", package: "jwt-kit")],
+            path: "Tests/JWTKitInteropTests"),
         .testTarget(name: "AttestEvidenceTests", dependencies: ["AttestEvidence", "AttestCore", "TestSupport"]),
         .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps"]),
         .testTarget(
