@@ -57,7 +57,7 @@ conformance-quick: build
 
 # The browser tests of the site (Tests/python/test_site_browser.py) need it built.
 python-test: build site
-	python3 -m pytest -q Tests/python
+	python3 -m pytest -q -s Tests/python
 
 bench: release
 	.build/release/attest bench core

@@ -28,7 +28,9 @@ public final class ReceiptLog {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         for name in ["receipts.jsonl", "payloads.jsonl", "checkpoints.jsonl"] where !fm.fileExists(atPath: directory.appendingPathComponent(name).path) {
-            fm.createFile(atPath: directory.appendingPathComponent(name).path, contents: nil)
+            guard fm.createFile(atPath: directory.appendingPathComponent(name).path, contents: nil) else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory.appendingPathComponent(name).path])
+            }
         }
         var reader = try LineReader(url: directory.appendingPathComponent("receipts.jsonl"))
         while case let lines = reader.next(4096), !lines.isEmpty {

@@ -62,7 +62,7 @@ public actor AttestingClientTransport: Transport {
             let task = Task {
                 do {
                     for try await data in await inner.receive() {
-                        await self.observe(data)
+                        self.observe(data)
                         continuation.yield(data)
                     }
                     continuation.finish()
