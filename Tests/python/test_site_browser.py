@@ -224,6 +224,11 @@ def test_key_elements(site, driver):
     assert first.get_attribute("id").startswith("v-")
     assert first.find_elements(By.CSS_SELECTOR, "details.vc-json pre code"), "vector JSON is not collapsible"
     assert driver.find_elements(By.CSS_SELECTOR, ".requirement#json-001"), "no anchor for JSON-001"
+    # Each result badge names the conformance run it comes from.
+    runs = {p.parent.name for p in RESULTS.glob("*/results.json")} if RESULTS.exists() else set()
+    badges = [b.text for b in first.find_elements(By.CSS_SELECTOR, ".vc-results .verdict")]
+    assert len(badges) == len(runs), f"badges {badges} for runs {sorted(runs)}"
+    assert {b.split(":")[0] for b in badges} == runs, f"badges {badges} do not name the runs {sorted(runs)}"
 
     _open(driver, site / "threat-model" / "cosai.html")
     rows = driver.find_elements(By.CSS_SELECTOR, ".table-cosai table tbody tr")

@@ -305,7 +305,7 @@ extension LinkView: MustacheParent {
 extension ResultBadge: MustacheParent {
     func child(named name: String) -> Any? {
         switch name {
-        case "name": return name
+        case "name": return self.name
         case "verdict": return verdict
         case "detail": return detail
         default: return nil
