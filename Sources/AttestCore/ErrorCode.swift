@@ -86,6 +86,7 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case portalRateLimited = "PTL_RATE_LIMITED"
     case portalSubjectMismatch = "PTL_SUBJECT_MISMATCH"
     case portalUpstreamDrift = "PTL_UPSTREAM_DRIFT"
+    case portalReceiptWriteFailed = "PTL_RECEIPT_WRITE_FAILED"
 
     // Tokens (spec/token.md): the compact JWS envelope, attestation tokens, operator attestations
     case jwsTooLarge = "JWS_TOO_LARGE"
