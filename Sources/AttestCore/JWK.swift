@@ -18,7 +18,7 @@ public struct JWK: Sendable {
 
     public init(key: any VerifyingKey) {
         self.key = key
-        self.thumbprint = JWK.thumbprint(of: key)
+        self.thumbprint = key.thumbprint
     }
 
     /// The members that enter the RFC 7638 thumbprint, in JCS order.

@@ -42,6 +42,8 @@ public enum SignatureAlgorithm: String, CaseIterable, Sendable, Codable {
 public protocol VerifyingKey: Sendable {
     var algorithm: SignatureAlgorithm { get }
     var rawRepresentation: [UInt8] { get }
+    /// RFC 7638 thumbprint of the key's JWK form, base64url-encoded.
+    var thumbprint: String { get }
     /// Verifies a signature over exactly `message`, with no domain prefix.
     func verifyRaw(signature: [UInt8], message: [UInt8]) throws(AttestError)
 }
@@ -92,6 +94,5 @@ extension VerifyingKey {
         try verifyRaw(signature: signature, message: domain.signedBytes(payload))
     }
 
-    /// RFC 7638 thumbprint of the key's JWK form, base64url-encoded.
     public var thumbprint: String { JWK.thumbprint(of: self) }
 }
