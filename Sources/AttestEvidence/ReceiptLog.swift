@@ -51,37 +51,39 @@ public final class ReceiptLog {
     /// Appends one decision: commits to the payloads with fresh salts, links, signs, and
     /// writes the receipt durably (fsync) before returning it.
     @discardableResult
-    public func append(time: Int64, artifact: String, session: String, agent: (sub: String, jkt: String), method: String,
+    public func append(time: Int64, artifact: String, session: String, agent: (sub: String, jkt: String)?, method: String,
                        tool: String?, decision: Receipt.Decision, code: ErrorCode?, request: JSONValue, response: JSONValue,
-                       durable: Bool = true) throws -> Receipt {
+                       durable: Bool = true) throws -> Appended {
         let requestSalt = Self.salt(), responseSalt = Self.salt()
-        var fields: JSONObject = [
-            "log": .string(origin), "seq": .number(JSONNumber(Double(frontier.size))), "time": .number(JSONNumber(Double(time))),
-            "prev": .string(Base64URL.encode(lastLink)), "artifact": .string(artifact), "session": .string(session),
-            "agent": ["sub": .string(agent.sub), "jkt": .string(agent.jkt)], "method": .string(method),
-            "decision": .string(decision.rawValue),
-            "request": .string(Base64URL.encode(Receipt.commitment(salt: requestSalt, payload: request))),
-            "response": .string(Base64URL.encode(Receipt.commitment(salt: responseSalt, payload: response))),
-        ]
-        if let tool { fields["tool"] = .string(tool) }
-        if let code { fields["code"] = .string(code.rawValue) }
-        let receipt = try Receipt.sign(fields, key: key)
+        let seq = frontier.size
+        let fields = ReceiptFields(
+            log: origin, seq: seq, time: time, prev: lastLink, artifact: artifact, session: session, agent: agent,
+            method: method, tool: tool, decision: decision, code: code,
+            request: Receipt.commitment(salt: requestSalt, payload: request),
+            response: Receipt.commitment(salt: responseSalt, payload: response))
+        let signed = try fields.sign(with: key)
         let disclosure: JSONValue = [
-            "seq": .number(JSONNumber(Double(receipt.seq))), "request": request,
+            "seq": .number(JSONNumber(Double(seq))), "request": request,
             "request_salt": .string(Base64URL.encode(requestSalt)), "response": response,
             "response_salt": .string(Base64URL.encode(responseSalt)),
         ]
         try payloads.write(contentsOf: Data((disclosure.serialized(pretty: false) + "\n").utf8))
-        try receipts.write(contentsOf: Data((JSONValue.object(receipt.json).serialized(pretty: false) + "\n").utf8))
+        try receipts.write(contentsOf: Data(signed.line + [0x0A]))
         if durable {
             try payloads.synchronize()
             try receipts.synchronize()
         }
-        frontier.append(receipt.leafHash)
-        tree.append(leafHash: receipt.leafHash)
-        lastLink = receipt.link
+        frontier.append(signed.leafHash)
+        tree.append(leafHash: signed.leafHash)
+        lastLink = signed.link
         lastTime = time
-        return receipt
+        return Appended(seq: seq, link: signed.link)
+    }
+
+    /// What an append returns: the receipt's position and chain link.
+    public struct Appended: Sendable {
+        public let seq: UInt64
+        public let link: [UInt8]
     }
 
     /// Signs a checkpoint of the current size and appends it, with the consistency
