@@ -14,18 +14,15 @@ import base64, copy, hashlib, json, pathlib, re, sys
 import nacl.bindings
 import rfc8785
 
+import vectorlib
 
-
-def render(vs):
-    return "\n".join("```json vector\n" + json.dumps(v, indent=2, ensure_ascii=False) + "\n```\n" for v in vs)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sections = {}
 
 
 def vector(section, **v):
-    order = ["id", "op", "description", "covers", "flags", "context", "input", "expected", "base", "mutation", "source"]
-    sections.setdefault(section, []).append({k: v[k] for k in order if k in v})
+    vectorlib.add(sections, section, **v)
 
 
 def valid(section, id, op, description, covers, input, output, **extra):
@@ -441,17 +438,4 @@ bneg("missing-artifact", "MAN_PARENT_MISSING", ["BND-002"], build(mutate=lambda 
 bneg("rollback", "CKP_ROLLBACK", ["BND-002"], build(checkpoints=((6,), (3,))), "checkpoints in the order 6, 3")
 
 # ---------------------------------------------------------------- write
-changed = 0
-for path_ in sorted((ROOT / "spec").glob("*.md")):
-    text = path_.read_text()
-    def repl(m):
-        name = m.group(1)
-        if name not in sections:
-            return m.group(0)
-        return f"<!-- begin vectors: {name} -->\n\n{render(sections.pop(name))}\n<!-- end vectors: {name} -->"
-    new = re.sub(r"<!-- begin vectors: ([a-z0-9-]+) -->.*?<!-- end vectors: \1 -->", repl, text, flags=re.S)
-    if new != text:
-        path_.write_text(new); changed += 1
-if sections:
-    sys.exit(f"sections with no place in spec/: {sorted(sections)}")
-print(f"rewrote vector sections in {changed} documents")
+vectorlib.write(sections, strict=False)

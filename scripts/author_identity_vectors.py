@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jws as jose_jws
 from joserfc.jwk import OKPKey
 
+import vectorlib
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ["token.md", "proof.md"]
 sections = {}
@@ -57,8 +59,7 @@ def sha(b: bytes) -> str:
 
 
 def vector(section, **v):
-    order = ["id", "op", "description", "covers", "flags", "context", "input", "expected", "base", "mutation", "source"]
-    sections.setdefault(section, []).append({k: v[k] for k in order if k in v})
+    vectorlib.add(sections, section, **v)
 
 
 def valid(section, id, op, description, covers, context, input, output, **extra):
@@ -597,23 +598,4 @@ invalid(S, "prf-request-optional-proof-only", RV, "Under policy optional a proof
 
 
 # ---------------------------------------------------------------- write
-def render(vs):
-    return "\n".join("```json vector\n" + json.dumps(v, indent=2, ensure_ascii=False) + "\n```\n" for v in vs)
-
-
-changed = 0
-for doc in DOCS:
-    path = ROOT / "spec" / doc
-    text = path.read_text()
-    def repl(m):
-        name = m.group(1)
-        if name not in sections:
-            sys.exit(f"{doc}: no vectors named {name}")
-        return f"<!-- begin vectors: {name} -->\n\n{render(sections.pop(name))}\n<!-- end vectors: {name} -->"
-    new = re.sub(r"<!-- begin vectors: ([a-z0-9-]+) -->.*?<!-- end vectors: \1 -->", repl, text, flags=re.S)
-    if new != text:
-        path.write_text(new)
-        changed += 1
-if sections:
-    sys.exit(f"sections with no place in spec/: {sorted(sections)}")
-print(f"rewrote vector sections in {changed} documents")
+vectorlib.write(sections, DOCS)

@@ -16,6 +16,8 @@ import base64, copy, hashlib, json, pathlib, re, sys
 import nacl.bindings
 import rfc8785
 
+import vectorlib
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOC = ROOT / "spec" / "mcp-binding.md"
 sections = {}
@@ -133,8 +135,7 @@ def attach(request, jti, tok=TOKEN, token_value=None):
 
 
 def vector(section, **v):
-    order = ["id", "op", "description", "covers", "flags", "context", "input", "expected", "base", "mutation", "source"]
-    sections.setdefault(section, []).append({k: v[k] for k in order if k in v})
+    vectorlib.add(sections, section, **v)
 
 
 def valid(section, id, op, description, covers, context, input, output):
@@ -265,23 +266,4 @@ for id_, code, rid, status, chal, covers, desc in [
 
 
 # ---------------------------------------------------------------- write
-def render(vs):
-    return "\n".join("```json vector\n" + json.dumps(v, indent=2, ensure_ascii=False) + "\n```\n" for v in vs)
-
-
-text = DOC.read_text()
-
-
-def repl(m):
-    name = m.group(1)
-    if name not in sections:
-        sys.exit(f"mcp-binding.md: no vectors named {name}")
-    return f"<!-- begin vectors: {name} -->\n\n{render(sections.pop(name))}\n<!-- end vectors: {name} -->"
-
-
-new = re.sub(r"<!-- begin vectors: ([a-z0-9-]+) -->.*?<!-- end vectors: \1 -->", repl, text, flags=re.S)
-if sections:
-    sys.exit(f"sections with no place in spec/mcp-binding.md: {sorted(sections)}")
-if new != text:
-    DOC.write_text(new)
-print(f"mcp-binding.md: {sum(1 for _ in re.finditer('```json vector', new))} vectors")
+vectorlib.write(sections, [DOC.name])
