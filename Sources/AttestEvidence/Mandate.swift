@@ -96,7 +96,13 @@ public struct PolicyEngine: Sendable {
     private var allowedByTool: [String: [Int64]] = [:]
     private var allowed: [Int64] = []
 
-    public init(artifact: Artifact) { self.artifact = artifact }
+    /// The longest rate window of the artifact: allowed calls older than this never count again.
+    private let horizon: Int64
+
+    public init(artifact: Artifact) {
+        self.artifact = artifact
+        horizon = max(artifact.rateLimit?.window ?? 0, artifact.tools.values.compactMap { $0.rateLimit?.window }.max() ?? 0)
+    }
 
     /// The code a call must be denied with, or nil to allow it. `arguments` is nil when
     /// the payload is not disclosed; the constraint step is then skipped.
@@ -126,7 +132,6 @@ public struct PolicyEngine: Sendable {
     public mutating func recordAllowed(tool: String, time: Int64) {
         allowedByTool[tool, default: []].append(time)
         allowed.append(time)
-        let horizon = max(artifact.rateLimit?.window ?? 0, artifact.tools.values.compactMap { $0.rateLimit?.window }.max() ?? 0)
         Self.prune(&allowedByTool[tool]!, before: time - horizon)
         Self.prune(&allowed, before: time - horizon)
     }
