@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "AttestCore", targets: ["AttestCore"]),
         .library(name: "AttestIdentity", targets: ["AttestIdentity"]),
+        .library(name: "AttestDiscovery", targets: ["AttestDiscovery"]),
         .library(name: "AttestEvidence", targets: ["AttestEvidence"]),
         .library(name: "AttestMCP", targets: ["AttestMCP"]),
         .library(name: "SpecKit", targets: ["SpecKit"]),
@@ -20,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", exact: "0.12.1"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", exact: "5.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
     ],
     targets: [
         .systemLibrary(
@@ -34,21 +38,34 @@ let package = Package(
         .target(
             name: "AttestIdentity",
             dependencies: ["AttestCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "AttestDiscovery",
+            dependencies: [
+                "AttestCore", "AttestIdentity",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
         .target(name: "AttestEvidence", dependencies: ["AttestCore"]),
         .target(
             name: "AttestMCP",
             dependencies: [
                 "AttestCore", "AttestIdentity", .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         .target(
             name: "SpecKit",
             dependencies: ["AttestCore", "CCmarkGFM", .product(name: "Mustache", package: "swift-mustache")]),
-        .target(name: "AttestOps", dependencies: ["AttestCore", "AttestIdentity", "AttestEvidence", "AttestMCP", "SpecKit"]),
+        .target(name: "AttestOps", dependencies: ["AttestCore", "AttestIdentity", "AttestDiscovery", "AttestEvidence", "AttestMCP", "SpecKit"]),
         .executableTarget(
             name: "attest",
             dependencies: [
-                "AttestCore", "AttestIdentity", "AttestEvidence", "AttestMCP", "SpecKit", "AttestOps", "CSodium",
+                "AttestCore", "AttestIdentity", "AttestDiscovery", "AttestEvidence", "AttestMCP", "SpecKit", "AttestOps",
+                "CSodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["AttestCore"], path: "Tests/TestSupport"),
@@ -58,6 +75,17 @@ let package = Package(
             name: "JWTKitInteropTests",
             dependencies: ["AttestIdentity", "AttestCore", "TestSupport", .product(name: "JWTKit", package: "jwt-kit")],
             path: "Tests/JWTKitInteropTests"),
+        .testTarget(
+            name: "AttestDiscoveryTests",
+            dependencies: [
+                "AttestDiscovery", "AttestIdentity", "AttestCore", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            exclude: ["Fixtures"]),
         .testTarget(name: "AttestEvidenceTests", dependencies: ["AttestEvidence", "AttestCore", "TestSupport"]),
         .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps"]),
         .testTarget(

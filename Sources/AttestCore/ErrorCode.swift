@@ -32,6 +32,16 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case jwksDuplicateKeyID = "JWKS_DUPLICATE_KID"
     case jwksTooManyKeys = "JWKS_TOO_MANY_KEYS"
 
+    // Issuer metadata and key-set discovery (spec/keys.md)
+    case discoveryNotHTTPS = "DISC_NOT_HTTPS"
+    case discoveryTransport = "DISC_TRANSPORT"
+    case discoveryHTTPStatus = "DISC_HTTP_STATUS"
+    case discoveryRedirectLimit = "DISC_REDIRECT_LIMIT"
+    case discoveryTooLarge = "DISC_TOO_LARGE"
+    case discoveryMetadataInvalid = "DISC_METADATA_INVALID"
+    case discoveryIssuerMismatch = "DISC_ISSUER_MISMATCH"
+    case discoveryCircuitOpen = "DISC_CIRCUIT_OPEN"
+
     // Merkle trees (spec/merkle.md)
     case merkleIndexOutOfRange = "MRK_INDEX_OUT_OF_RANGE"
     case merkleHashLength = "MRK_HASH_LENGTH"
