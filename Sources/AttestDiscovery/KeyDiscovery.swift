@@ -80,6 +80,12 @@ public actor KeyDiscovery {
         }
     }
 
+    /// When the issuer's current key set stops being usable, or nil before any success.
+    public func keySetExpiry(issuer: String) -> Int64? {
+        guard let state = states[issuer], state.keys != nil else { return nil }
+        return state.freshUntil
+    }
+
     private static let noKeys = try! JWKS(keys: [])
 
     /// Fetches the set; the state changes on the actor before the task ends, so every

@@ -5,13 +5,13 @@ import Foundation
 import SpecKit
 
 @main
-struct Attest: ParsableCommand {
+struct Attest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attest",
         abstract: "MCP agent attestation and enforcement evidence: the executable spec and its reference implementation.",
         subcommands: [Check.self, Vectors.self, Impl.self, Conformance.self, Bench.self, Site.self,
                       ArtifactCommand.self, MandateCommand.self, LogCommand.self, BundleCommand.self,
-                      TokenCommand.self, MCPCommand.self])
+                      TokenCommand.self, KeysCommand.self, MCPCommand.self])
 }
 
 /// Options shared by the commands that read the spec.
