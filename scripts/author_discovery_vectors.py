@@ -271,6 +271,10 @@ neg("key-disc-redirect-four", "a fourth redirect", ["KEY-022"],
     {META: [{"status": 301, "location": R1}], R1: [{"status": 302, "location": "/moved-2"}],
      R2: [{"status": 308, "location": R3}], R3: [{"status": 307, "location": R4}], R4: [ok(metadata())],
      JWKS_URI: [ok(keyset(KEY_A))]}, base="key-disc-redirect-three")
+neg("key-disc-redirect-four-no-location", "a fourth redirect, without a Location", ["KEY-022"],
+    {META: [{"status": 301, "location": R1}], R1: [{"status": 302, "location": "/moved-2"}],
+     R2: [{"status": 308, "location": R3}], R3: [{"status": 307}], R4: [ok(metadata())],
+     JWKS_URI: [ok(keyset(KEY_A))]}, base="key-disc-redirect-three")
 neg("key-disc-redirect-to-http", "the first redirect leads to an http URL", ["KEY-022"],
     {META: [{"status": 301, "location": "http://issuer.example/moved-1"}], "http://issuer.example/moved-1": [ok(metadata())],
      R1: [{"status": 302, "location": "/moved-2"}], R2: [{"status": 308, "location": R3}], R3: [ok(metadata())],
@@ -316,6 +320,10 @@ lifetime_case("key-disc-cache-clamp-low", "max-age=10 is raised to the 300 s min
 lifetime_case("key-disc-cache-clamp-high", "max-age of a week is lowered to the 86,400 s maximum.", "public, max-age=604800", 86400)
 lifetime_case("key-disc-cache-absent", "Without Cache-Control the set is kept 3,600 s.", None, 3600)
 lifetime_case("key-disc-cache-no-store", "no-store keeps the set for the 300 s minimum.", "no-store", 300)
+lifetime_case("key-disc-cache-spaces-and-case", "Directive names ignore case, and spaces around = are ignored.",
+              " MAX-AGE = 900 ", 900)
+lifetime_case("key-disc-cache-no-store-wins", "no-store after a max-age still means the 300 s minimum.",
+              "max-age=900, no-store", 300)
 lifetime_case("key-disc-cache-first-max-age", "The first max-age counts; a malformed first one means the default.",
               "max-age=\"600\", max-age=900", 3600)
 

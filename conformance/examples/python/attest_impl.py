@@ -25,6 +25,7 @@ import json
 import os
 import re
 import sys
+import urllib.parse
 
 import rfc8785  # RFC 8785 JCS serializer (Trail of Bits)
 
@@ -632,8 +633,8 @@ def op_jwk_thumbprint(context: dict, inp: dict) -> dict:
     return {"thumbprint": thumbprint, "canonical": canonical.hex()}
 
 
-def op_jwks_parse(context: dict, inp: dict) -> dict:
-    jwks = field(inp, "jwks", kind=None)
+def parse_jwks(jwks) -> list[str]:
+    """Validate a JWK Set; return the keys' thumbprints in order."""
     if not isinstance(jwks, dict) or "keys" not in jwks:
         raise OpError("JWK_MISSING_MEMBER", 'a JWKS is an object with "keys"')
     for name in jwks:
@@ -649,7 +650,202 @@ def op_jwks_parse(context: dict, inp: dict) -> dict:
     kids = [parse_jwk(key)[0] for key in keys]
     if len(set(kids)) != len(kids):
         raise OpError("JWKS_DUPLICATE_KID")
-    return {"kids": kids}
+    return kids
+
+
+def op_jwks_parse(context: dict, inp: dict) -> dict:
+    return {"kids": parse_jwks(field(inp, "jwks", kind=None))}
+
+
+# --- Issuer metadata and key discovery (keys.md) ----------------------------------------
+#
+# keys.discovery runs the discovery rules against scripted HTTPS responses and a
+# scripted clock; nothing here touches the network.
+
+WELL_KNOWN_PATH = "/.well-known/agent-attestation-issuer"
+TOKEN_TYPE = "agent-attestation+jwt"
+METADATA_LIMIT = 16384  # KEY-014
+JWKS_LIMIT = 65536
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 3  # KEY-022
+REFETCH_INTERVAL = 60  # KEY-016
+FAILURES_BEFORE_PAUSE = 3  # KEY-020
+FIRST_PAUSE, MAX_PAUSE = 30, 600
+
+
+def is_https_url(url) -> bool:
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # a malformed port raises ValueError
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+def cache_lifetime(header) -> int:
+    """Seconds a key set is cached for, from its response's Cache-Control header."""
+    if header is None:
+        return 3600
+    # Directive names compare case-insensitively; spaces and tabs around a directive,
+    # its name and its value are ignored (keys.md).
+    directives = []
+    for item in header.split(","):
+        name, _, value = item.partition("=")
+        directives.append((name.strip(" \t").lower(), value.strip(" \t")))
+    if any(name in ("no-store", "no-cache") for name, _ in directives):
+        return 300
+    for name, value in directives:
+        if name == "max-age":
+            if not re.fullmatch(r"[0-9]+", value):  # not str.isdigit: ASCII digits only
+                return 3600
+            return min(max(int(value), 300), 86400)
+    return 3600
+
+
+class ScriptedWeb:
+    """Each URL answers with its scripted responses in turn, the last one repeating."""
+
+    def __init__(self, responses: dict):
+        for url, script in responses.items():
+            if not isinstance(script, list) or not script or not all(isinstance(r, dict) for r in script):
+                raise BadRequest(f"responses for {url!r} are not a non-empty array of objects")
+        self.responses = responses
+        self.served = {}
+
+    def get(self, url: str):
+        """The next response for url, or None for a URL not listed (unreachable)."""
+        script = self.responses.get(url)
+        if script is None:
+            return None
+        n = self.served.get(url, 0)
+        self.served[url] = n + 1
+        return script[min(n, len(script) - 1)]
+
+
+def fetch_document(web: ScriptedWeb, url: str, limit: int, fetched: list):
+    """Fetch one document with the checks of keys.md in order; return (value, response)."""
+    redirects = 0
+    while True:
+        if not is_https_url(url):
+            raise OpError("DISC_NOT_HTTPS", url)
+        fetched.append(url)
+        response = web.get(url)
+        if response is None or response.get("transport_error"):
+            raise OpError("DISC_TRANSPORT", url)
+        body = response.get("body", "").encode("utf-8")
+        body = body.ljust(response.get("pad_to", 0), b" ")
+        # Scripted responses carry no Content-Length; the limit applies to the bytes read.
+        if len(body) > limit:
+            raise OpError("DISC_TOO_LARGE", f"{url}: more than {limit} bytes")
+        status = response.get("status", 200)
+        if status in REDIRECT_STATUSES:
+            redirects += 1
+            if redirects > MAX_REDIRECTS:  # counted first, whatever the Location
+                raise OpError("DISC_REDIRECT_LIMIT", url)
+            location = response.get("location")
+            if not isinstance(location, str) or not location.strip():
+                raise OpError("DISC_HTTP_STATUS", f"{url}: redirect without a Location")
+            try:
+                target = urllib.parse.urljoin(url, location)
+            except ValueError:
+                raise OpError("DISC_HTTP_STATUS", f"{url}: unusable Location {location!r}")
+            url = target
+            continue
+        if status != 200:
+            raise OpError("DISC_HTTP_STATUS", f"{url}: status {status}")
+        return parse_strict_json(body), response
+
+
+def refresh_key_set(issuer: str, web: ScriptedWeb, fetched: list) -> tuple[set, int]:
+    """Fetch the metadata, then the key set; return (kids, cache lifetime in seconds)."""
+    metadata_url = (issuer[:-1] if issuer.endswith("/") else issuer) + WELL_KNOWN_PATH
+    metadata, _ = fetch_document(web, metadata_url, METADATA_LIMIT, fetched)
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("issuer"), str):
+        raise OpError("DISC_METADATA_INVALID", "no string issuer")
+    if metadata["issuer"] != issuer:
+        raise OpError("DISC_ISSUER_MISMATCH", metadata["issuer"])
+    jwks_uri = metadata.get("jwks_uri")
+    if not isinstance(jwks_uri, str):
+        raise OpError("DISC_METADATA_INVALID", "no string jwks_uri")
+    if not is_https_url(jwks_uri):
+        raise OpError("DISC_NOT_HTTPS", jwks_uri)
+    token_types = metadata.get("token_types")
+    if not (
+        isinstance(token_types, list)
+        and all(isinstance(t, str) for t in token_types)
+        and TOKEN_TYPE in token_types
+    ):
+        raise OpError("DISC_METADATA_INVALID", f"token_types does not list {TOKEN_TYPE}")
+    jwks, response = fetch_document(web, jwks_uri, JWKS_LIMIT, fetched)
+    kids = parse_jwks(jwks)
+    return set(kids), cache_lifetime(response.get("cache_control"))
+
+
+class IssuerState:
+    """What a verifier keeps for its configured issuer between lookups."""
+
+    def __init__(self, issuer: str):
+        self.issuer = issuer
+        self.kids = None  # the last good key set
+        self.cache_end = None
+        self.last_attempt = None
+        self.failures = 0
+        self.pause_end = None
+
+    def fresh(self, now) -> bool:
+        return self.kids is not None and now < self.cache_end
+
+
+def lookup_key(state: IssuerState, web: ScriptedWeb, iss, kid, now, fetched: list):
+    """Run one lookup; return None when the key is usable, else the error code."""
+    if iss != state.issuer:
+        return "TOK_ISSUER_UNTRUSTED"
+    due = not state.fresh(now) or (
+        kid not in state.kids and now - state.last_attempt >= REFETCH_INTERVAL
+    )
+    error = None
+    if due:
+        if state.pause_end is not None and now < state.pause_end:
+            return "DISC_CIRCUIT_OPEN"
+        state.last_attempt = now
+        try:
+            kids, lifetime = refresh_key_set(state.issuer, web, fetched)
+        except OpError as e:
+            error = e.code
+            state.failures += 1
+            if state.failures >= FAILURES_BEFORE_PAUSE:
+                pause = FIRST_PAUSE * 2 ** (state.failures - FAILURES_BEFORE_PAUSE)
+                state.pause_end = now + min(pause, MAX_PAUSE)
+        else:
+            state.kids, state.cache_end, state.failures = kids, now + lifetime, 0
+    if state.fresh(now) and kid in state.kids:
+        return None
+    # A failed refresh only happens when the key is not usable; its code is the error.
+    return error or "TOK_KID_UNKNOWN"
+
+
+def op_keys_discovery(context: dict, inp: dict) -> dict:
+    issuer = field(inp, "issuer")
+    web = ScriptedWeb(field(inp, "responses", kind=dict))
+    lookups = field(inp, "lookups", kind=list)
+    if not lookups:
+        raise BadRequest("no lookups")
+    state = IssuerState(issuer)
+    results = []
+    for lookup in lookups:
+        iss = lookup.get("iss", issuer) if isinstance(lookup, dict) else None
+        kid = field(lookup, "kid")
+        now = field(lookup, "at", kind=(int, float))
+        if isinstance(now, bool):
+            raise BadRequest("at is not a number")
+        fetched = []
+        error = lookup_key(state, web, iss, kid, now, fetched)
+        results.append({"fetched": fetched, "found": error is None, "error": error})
+    if results[-1]["error"] is not None:
+        raise OpError(results[-1]["error"], _dump(results))
+    return {"lookups": results}
 
 
 # --- Protocol ---------------------------------------------------------------------------
@@ -666,6 +862,7 @@ OPS = {
     "signature.sign": op_signature_sign,
     "jwk.thumbprint": op_jwk_thumbprint,
     "jwks.parse": op_jwks_parse,
+    "keys.discovery": op_keys_discovery,
 }
 
 EXIT_UNSUPPORTED = 3

@@ -492,6 +492,114 @@ def test_jwks() -> None:
         expect_invalid(f"jwks {name}", "jwks.parse", {"jwks": jwks}, code)
 
 
+ISS = "https://issuer.example"
+META_URL = ISS + "/.well-known/agent-attestation-issuer"
+JWKS_URL = "https://keys.issuer.example/jwks.json"
+DOWN = {"transport_error": True}
+
+
+def metadata(**extra) -> dict:
+    doc = {"issuer": ISS, "jwks_uri": JWKS_URL, "token_types": ["agent-attestation+jwt"]}
+    doc.update(extra)
+    return {"body": json.dumps({k: v for k, v in doc.items() if v is not None})}
+
+
+def key_set(*keys, **response) -> dict:
+    return {"body": json.dumps({"keys": list(keys) or [okp()]}), **response}
+
+
+def discovery(responses: dict, *lookups) -> dict:
+    return {"issuer": ISS, "responses": responses,
+            "lookups": [{"kid": TP1, **lookup} for lookup in lookups] or [{"kid": TP1, "at": 0}]}
+
+
+def test_discovery() -> None:
+    lifetimes = [
+        (None, 3600), ("", 3600), ("public", 3600), ("max-age=600", 600), ("MAX-AGE=600", 600),
+        ("max-age=0", 300), ("max-age=99999999999999999999", 86400), ("max-age=", 3600),
+        ("max-age", 3600), ("max-age = 600", 600), ("max-age=+600", 3600),
+        ("max-age=\u0661\u0662\u0663", 3600), ("max-age=x, max-age=600", 3600),
+        ("No-Store", 300), ("no-cache=\"Set-Cookie\"", 300), ("max-age=900, no-cache", 300),
+    ]
+    for header, seconds in lifetimes:
+        got = impl.cache_lifetime(header)
+        check(f"cache lifetime {header!r}", got == seconds, f"expected {seconds}, got {got}")
+    urls = [("https://a.example", True), ("HTTPS://a.example/x", True), ("https://a.example:8443", True),
+            ("https://", False), ("https:///path", False), ("https://a.example:port", False),
+            ("https://[::1", False), ("http://a.example", False), ("a.example", False), (None, False)]
+    for url, ok in urls:
+        check(f"https url {url!r}", impl.is_https_url(url) == ok)
+
+    good = {META_URL: [metadata()], JWKS_URL: [key_set()]}
+    expect_valid("discovery base", "keys.discovery", discovery(good),
+                 {"lookups": [{"fetched": [META_URL, JWKS_URL], "found": True, "error": None}]})
+    # A relative Location resolves against the URL that answered with it.
+    chain = {META_URL: [{"status": 303, "location": "https://b.example/x/y"}],
+             "https://b.example/x/y": [{"status": 307, "location": "z"}],
+             "https://b.example/x/z": [metadata()], JWKS_URL: [key_set()]}
+    expect_valid("discovery relative redirect", "keys.discovery", discovery(chain))
+    four = {META_URL: [{"status": 301, "location": "/1"}], ISS + "/1": [{"status": 301, "location": "/2"}],
+            ISS + "/2": [{"status": 301, "location": "/3"}]}
+    big = "x" * 16385
+    invalid = [
+        ("untrusted issuer", good, {"iss": "https://other.example"}, "TOK_ISSUER_UNTRUSTED"),
+        ("unknown kid", good, {"kid": "A" * 43}, "TOK_KID_UNKNOWN"),
+        ("unlisted url", {}, {}, "DISC_TRANSPORT"),
+        ("status 500", {META_URL: [{"status": 500}]}, {}, "DISC_HTTP_STATUS"),
+        ("status 304", {META_URL: [{"status": 304}]}, {}, "DISC_HTTP_STATUS"),
+        ("redirect, empty location", {META_URL: [{"status": 302, "location": ""}]}, {}, "DISC_HTTP_STATUS"),
+        # Choice: a fourth redirect without a Location fails on its Location first.
+        ("fourth redirect, no location", {**four, ISS + "/3": [{"status": 301}]}, {}, "DISC_REDIRECT_LIMIT"),
+        ("fourth redirect, to http", {**four, ISS + "/3": [{"status": 301, "location": "http://a.example"}]},
+         {}, "DISC_REDIRECT_LIMIT"),
+        ("large redirect body", {META_URL: [{"status": 301, "location": "/1", "body": big}]}, {}, "DISC_TOO_LARGE"),
+        ("large 404 body", {META_URL: [{"status": 404, "pad_to": 16385}]}, {}, "DISC_TOO_LARGE"),
+        ("metadata duplicate member", {META_URL: [{"body": '{"issuer":"a","issuer":"b"}'}]}, {},
+         "JSON_DUPLICATE_MEMBER"),
+        ("metadata issuer not a string", {META_URL: [metadata(issuer=[ISS])]}, {}, "DISC_METADATA_INVALID"),
+        ("mismatch before bad jwks_uri", {META_URL: [metadata(issuer=ISS + "/", jwks_uri=1)]}, {},
+         "DISC_ISSUER_MISMATCH"),
+        ("jwks_uri not a string", {META_URL: [metadata(jwks_uri=None)]}, {}, "DISC_METADATA_INVALID"),
+        ("http jwks_uri before token_types", {META_URL: [metadata(jwks_uri="http://k.example", token_types=None)]},
+         {}, "DISC_NOT_HTTPS"),
+        ("token_types with a number", {META_URL: [metadata(token_types=["agent-attestation+jwt", 1])]}, {},
+         "DISC_METADATA_INVALID"),
+        ("token_types a string", {META_URL: [metadata(token_types="agent-attestation+jwt")]}, {},
+         "DISC_METADATA_INVALID"),
+        ("key set 65537 bytes", {**good, JWKS_URL: [key_set(pad_to=65537)]}, {}, "DISC_TOO_LARGE"),
+        ("key set not JSON", {**good, JWKS_URL: [{"body": '{"keys":[]} x'}]}, {}, "JSON_SYNTAX"),
+        ("key set duplicate kid", {**good, JWKS_URL: [key_set(okp(), okp())]}, {}, "JWKS_DUPLICATE_KID"),
+    ]
+    for name, responses, lookup, code in invalid:
+        expect_invalid(f"discovery {name}", "keys.discovery", discovery(responses, {"at": 0, **lookup}), code)
+
+    def outcome(fetched: list, error=None) -> dict:
+        return {"fetched": fetched, "found": error is None and bool(fetched), "error": error}
+
+    # Pauses of 30, then 60 seconds; the success at 92 is the first fetch allowed after it.
+    down, ok, shut = outcome([META_URL], "DISC_TRANSPORT"), outcome([META_URL, JWKS_URL]), outcome([], "DISC_CIRCUIT_OPEN")
+    times = [0, 1, 2, 31, 32, 91, 92]
+    expect_valid("discovery pauses", "keys.discovery",
+                 discovery({META_URL: [DOWN] * 4 + [metadata()], JWKS_URL: [key_set()]}, *({"at": t} for t in times)),
+                 {"lookups": [down, down, down, shut, down, shut, ok]})
+    pauses = [30, 60, 120, 240, 480, 600, 600]
+    times, t = [0, 1], 2
+    for pause in pauses:
+        times += [t, t + pause - 1]
+        t += pause
+    times.append(t)
+    expect_valid("discovery pause cap", "keys.discovery",
+                 discovery({META_URL: [DOWN] * (2 + len(pauses)) + [metadata()], JWKS_URL: [key_set()]},
+                           *({"at": t} for t in times)),
+                 {"lookups": [down, down] + [down, shut] * len(pauses) + [ok]})
+    # A success resets the count: two failures after it do not pause.
+    cached = {META_URL: [DOWN, DOWN, metadata(), DOWN, DOWN, metadata()],
+              JWKS_URL: [key_set(cache_control="max-age=300")]}
+    expect_valid("discovery success resets failures", "keys.discovery",
+                 discovery(cached, *({"at": t} for t in (0, 1, 2, 302, 303, 304))),
+                 {"lookups": [down, down, ok, down, down, ok]})
+
+
 # --- The stdin/stdout protocol, in both modes ----------------------------------------------
 
 
@@ -551,7 +659,7 @@ def main() -> int:
           f"ML-DSA-65: {'yes' if impl.HAVE_MLDSA else 'unsupported'}")
     for test in (test_rfc_values, test_jcs_testdata, test_es6_numbers, test_wycheproof, test_cctv,
                  test_json_errors, test_json_valid, test_base64url, test_sha256, test_signatures,
-                 test_mldsa, test_jwk, test_jwks, test_protocol):
+                 test_mldsa, test_jwk, test_jwks, test_discovery, test_protocol):
         before_pass, before_fail = passed, len(failures)
         try:
             test()
