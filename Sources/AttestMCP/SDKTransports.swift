@@ -112,6 +112,21 @@ public struct MCPGate: Sendable {
         ["audience": .string(verifier.configuration.audience), "policy": .string(policy.rawValue)]
     }
 
+    /// An `initialize` result with the extension advertised in its capabilities, as bytes to send,
+    /// and the revision it negotiated; nil for any other message. The SDK's `Server.Capabilities`
+    /// has no `extensions`, so the advertisement is added to the outgoing message.
+    func advertising(in message: JSONObject) -> (Data, MCPEra)? {
+        guard case .object(var result)? = message["result"], let version = result["protocolVersion"]?.stringValue,
+              case .object(var capabilities)? = result["capabilities"] else { return nil }
+        var extensions = capabilities["extensions"]?.objectValue ?? [:]
+        extensions[MCPBinding.extensionID] = advertisement
+        capabilities["extensions"] = .object(extensions)
+        result["capabilities"] = .object(capabilities)
+        var message = message
+        message["result"] = .object(result)
+        return (Data(JSONValue.object(message).serialized(pretty: false).utf8), MCPEra(version))
+    }
+
     func verify(_ bytes: [UInt8], era: MCPEra) throws(AttestError) -> MCPVerdict {
         try MCPBinding.verify(bytes, era: era, policy: policy, verifier: verifier, now: clock(),
                               replayStore: replayStore, governed: governed)
@@ -147,23 +162,16 @@ public actor AttestingServerTransport: Transport, HTTPContextProviding {
     public func disconnect() async { await inner.disconnect() }
 
     public func send(_ data: Data) async throws {
-        guard case .object(var message)? = try? StrictJSONParser().parse(Array(data)) else {
+        guard case .object(let message)? = try? StrictJSONParser().parse(Array(data)) else {
             return try await inner.send(data)
         }
         if let id = message["id"], message["method"] == nil {
             verdicts[key(id)] = nil
             raw[key(id)] = nil
         }
-        // The SDK's Server.Capabilities has no `extensions`: advertise in the initialize result.
-        if case .object(var result)? = message["result"], let version = result["protocolVersion"]?.stringValue,
-           case .object(var capabilities)? = result["capabilities"] {
-            era = MCPEra(version)
-            var extensions = capabilities["extensions"]?.objectValue ?? [:]
-            extensions[MCPBinding.extensionID] = gate.advertisement
-            capabilities["extensions"] = .object(extensions)
-            result["capabilities"] = .object(capabilities)
-            message["result"] = .object(result)
-            return try await inner.send(Data(JSONValue.object(message).serialized(pretty: false).utf8))
+        if let (advertised, negotiated) = gate.advertising(in: message) {
+            era = negotiated
+            return try await inner.send(advertised)
         }
         try await inner.send(data)
     }

@@ -10,7 +10,7 @@ import MCP
 struct MCPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcp", abstract: "Attach, verify and serve attested MCP requests (spec/mcp-binding.md).",
-        subcommands: [MCPAttach.self, MCPVerify.self, MCPServeDemo.self])
+        subcommands: [MCPAttach.self, MCPVerify.self, MCPServeDemo.self, MCPServeHTTP.self])
 }
 
 private func readBytes(_ path: String) throws -> [UInt8] {
@@ -106,6 +106,48 @@ struct MCPVerify: ParsableCommand {
     }
 }
 
+/// Runs an async body to its end from a synchronous command (the root command is synchronous).
+private func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
+    final class Outcome: @unchecked Sendable { var error: (any Error)? }
+    let outcome = Outcome()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do { try await body() } catch { outcome.error = error }
+        done.signal()
+    }
+    done.wait()
+    if let error = outcome.error { throw error }
+}
+
+/// The demo tool `whoami`: reports the verdict on its call, and how many calls it has run,
+/// so that a client can tell that a rejected call never reached it.
+private actor DemoTool {
+    private var runs = 0
+
+    func call(_ params: CallTool.Parameters, verdict: MCPVerdict?) -> CallTool.Result {
+        runs += 1
+        let text: String
+        switch verdict {
+        case .attested(let token, let proof)?:
+            text = "attested sub=\(token.subject) iss=\(token.issuer) jti=\(proof.tokenID) tool=\(params.name) runs=\(runs)"
+        case .unattested?: text = "unattested tool=\(params.name) runs=\(runs)"
+        case .notGoverned?, nil: text = "not governed runs=\(runs)"
+        }
+        return CallTool.Result(content: [.text(text: text, annotations: nil, _meta: nil)], isError: false)
+    }
+
+    /// An SDK server offering the tool; `verdict` gives the verdict on the call being handled.
+    func server(verdict: @escaping @Sendable () async -> MCPVerdict?) async -> Server {
+        let server = Server(name: "attest-demo", version: "1.0.0", capabilities: .init(tools: .init()))
+        await server.withMethodHandler(ListTools.self) { _ in
+            ListTools.Result(tools: [Tool(name: "whoami", description: "Reports the verified agent identity of the call.",
+                                          inputSchema: ["type": "object", "properties": ["note": ["type": "string"]]])])
+        }
+        await server.withMethodHandler(CallTool.self) { params in await self.call(params, verdict: await verdict()) }
+        return server
+    }
+}
+
 /// A small MCP server on the Swift SDK over stdio whose one tool reports who called it.
 struct MCPServeDemo: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -115,39 +157,43 @@ struct MCPServeDemo: ParsableCommand {
     @OptionGroup var trust: MCPTrustOptions
 
     func run() throws {
-        // The root command is synchronous, so this one blocks on its server task.
         let gate = try trust.gate(clock: systemClock)
-        let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do { try await Self.serve(gate: gate) } catch { outcome.error = error }
-            done.signal()
+        try runBlocking {
+            let transport = AttestingServerTransport(wrapping: StdioTransport(), gate: gate)
+            let server = await DemoTool().server { await transport.attestation(in: Server.currentHandlerContext) }
+            try await server.start(transport: transport)
+            await server.waitUntilCompleted()
         }
-        done.wait()
-        if let error = outcome.error { throw error }
     }
+}
 
-    private final class Outcome: @unchecked Sendable { var error: (any Error)? }
+/// The same server on Streamable HTTP (SwiftNIO), one SDK session per `initialize`.
+struct MCPServeHTTP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve-http",
+        abstract: "Serve an MCP server on Streamable HTTP (Swift SDK, handshake era) that verifies every tools/call.",
+        discussion: """
+            Prints the endpoint's URL as the first line of standard output, as {"url":"http://HOST:PORT/mcp"}. \
+            A rejected call is answered with the HTTP status and WWW-Authenticate challenge of spec/mcp-binding.md.
+            """)
 
-    private static func serve(gate: MCPGate) async throws {
-        let transport = AttestingServerTransport(wrapping: StdioTransport(), gate: gate)
-        let server = Server(name: "attest-demo", version: "1.0.0", capabilities: .init(tools: .init()))
-        await server.withMethodHandler(ListTools.self) { _ in
-            ListTools.Result(tools: [Tool(name: "whoami", description: "Reports the verified agent identity of the call.",
-                                          inputSchema: ["type": "object", "properties": ["note": ["type": "string"]]])])
-        }
-        await server.withMethodHandler(CallTool.self) { params in
-            let verdict = await transport.attestation(in: Server.currentHandlerContext)
-            let text: String
-            switch verdict {
-            case .attested(let token, let proof)?:
-                text = "attested sub=\(token.subject) iss=\(token.issuer) jti=\(proof.tokenID) tool=\(params.name)"
-            case .unattested?: text = "unattested tool=\(params.name)"
-            case .notGoverned?, nil: text = "not governed"
+    @OptionGroup var trust: MCPTrustOptions
+    @Option(help: "The address to listen on. Requests must name a loopback host (the SDK's DNS-rebinding protection).")
+    var host: String = "127.0.0.1"
+    @Option(help: "The port to listen on (0: an ephemeral port).") var port: Int = 0
+
+    func run() throws {
+        let gate = try trust.gate(clock: systemClock)
+        let (host, port) = (host, port)
+        try runBlocking {
+            let tool = DemoTool()
+            let app = MCPHTTPApp(gate: gate) { app in
+                await tool.server { await app.attestation(in: Server.currentHandlerContext) }
             }
-            return CallTool.Result(content: [.text(text: text, annotations: nil, _meta: nil)], isError: false)
+            let server = try await MCPHTTPServer.bind(app, host: host, port: port)
+            let announcement = JSONValue.object(["url": .string(server.url)]).serialized(pretty: false)
+            FileHandle.standardOutput.write(Data((announcement + "\n").utf8))  // unbuffered: the caller waits for it
+            try await server.run()
         }
-        try await server.start(transport: transport)
-        await server.waitUntilCompleted()
     }
 }
