@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(
             name: "AttestDiscoveryTests",
             dependencies: [
-                "AttestDiscovery", "AttestIdentity", "AttestCore", "TestSupport",
+                "AttestDiscovery", "AttestIdentity", "AttestMCP", "AttestCore", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

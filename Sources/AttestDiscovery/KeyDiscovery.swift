@@ -8,7 +8,7 @@ import AttestIdentity
 ///
 /// Only configured issuers are ever fetched, at their well-known URL; nothing a token
 /// names is fetched. Concurrent lookups of one issuer share one refresh.
-public actor KeyDiscovery {
+public actor KeyDiscovery: IssuerKeySource {
     public struct Issuer: Sendable {
         public let issuer: String
         public let trustDomains: Set<String>
@@ -69,6 +69,10 @@ public actor KeyDiscovery {
         guard let jws = try? CompactJWS.parse(token, as: .token, acceptLegacyEdDSA: true),
               let iss = jws.payload["iss"]?.stringValue, let kid = jws.keyID else { return nil }
         return await lookup(issuer: iss, kid: kid, now: now)
+    }
+
+    public func refresh(forToken token: String, now: Int64) async {
+        _ = await prepare(token: token, now: now)
     }
 
     /// The trust configuration at `now`: every configured issuer with its usable key

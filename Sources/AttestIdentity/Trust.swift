@@ -45,3 +45,14 @@ public struct VerifierConfiguration: Sendable {
         self.issuers = Dictionary(issuers.map { ($0.issuer, $0) }, uniquingKeysWith: { first, _ in first })
     }
 }
+
+/// Supplies a verifier's trusted issuers with their current key sets, for verifiers whose
+/// keys are discovered rather than configured (spec/keys.md). Verification stays offline:
+/// the caller refreshes first, then verifies against the snapshot `trustedIssuers` returns.
+public protocol IssuerKeySource: Sendable {
+    /// Readies the key a token names, fetching if the discovery rules allow. Never throws:
+    /// a key that cannot be had shows as a rejection when the token is verified.
+    func refresh(forToken token: String, now: Int64) async
+    /// The issuers with their usable key sets at `now`.
+    func trustedIssuers(now: Int64) async -> [TrustedIssuer]
+}

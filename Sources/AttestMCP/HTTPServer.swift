@@ -110,7 +110,7 @@ public actor MCPHTTPApp {
             let body = Array(request.body ?? Data())
             let era = await session.link.era
             do {
-                let verdict = try gate.verify(body, era: era)
+                let verdict = try await gate.verify(body, era: era)
                 if case .notGoverned = verdict {} else {
                     let key = UUID().uuidString
                     verdicts[key] = verdict

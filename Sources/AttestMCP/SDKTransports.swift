@@ -97,14 +97,18 @@ public struct MCPGate: Sendable {
     public let replayStore: any ReplayStore
     public let clock: MCPClock
     public let governed: Set<String>
+    /// Where the issuers' keys come from when they are discovered; nil: the verifier's own.
+    public let keySource: (any IssuerKeySource)?
 
     public init(verifier: Verifier, policy: RequestPolicy, replayStore: any ReplayStore,
-                clock: @escaping MCPClock = systemClock, governed: Set<String> = MCPBinding.defaultGoverned) {
+                clock: @escaping MCPClock = systemClock, governed: Set<String> = MCPBinding.defaultGoverned,
+                keySource: (any IssuerKeySource)? = nil) {
         self.verifier = verifier
         self.policy = policy
         self.replayStore = replayStore
         self.clock = clock
         self.governed = governed
+        self.keySource = keySource
     }
 
     /// The server's settings object for the extension, advertised in its capabilities.
@@ -127,9 +131,24 @@ public struct MCPGate: Sendable {
         return (Data(JSONValue.object(message).serialized(pretty: false).utf8), MCPEra(version))
     }
 
-    func verify(_ bytes: [UInt8], era: MCPEra) throws(AttestError) -> MCPVerdict {
-        try MCPBinding.verify(bytes, era: era, policy: policy, verifier: verifier, now: clock(),
-                              replayStore: replayStore, governed: governed)
+    /// Verifies a request at the gate's clock. With a key source, the key the carried
+    /// token names is refreshed first, and the request is verified against the issuers'
+    /// key sets as they are then.
+    public func verify(_ bytes: [UInt8], era: MCPEra) async throws(AttestError) -> MCPVerdict {
+        let now = clock()
+        var verifier = self.verifier
+        if let keySource {
+            if let token = Self.carriedToken(in: bytes) { await keySource.refresh(forToken: token, now: now) }
+            verifier.configuration.issuers = Dictionary(
+                await keySource.trustedIssuers(now: now).map { ($0.issuer, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+        return try MCPBinding.verify(bytes, era: era, policy: policy, verifier: verifier, now: now,
+                                     replayStore: replayStore, governed: governed)
+    }
+
+    /// The token string in `params._meta`, read before verification only to find its key.
+    private static func carriedToken(in bytes: [UInt8]) -> String? {
+        (try? StrictJSONParser().parse(bytes))?["params"]?["_meta"]?[Carrier.token]?.stringValue
     }
 }
 
@@ -219,7 +238,7 @@ public actor AttestingServerTransport: Transport, HTTPContextProviding {
             clientDeclaration = params["capabilities"]?["extensions"]?[MCPBinding.extensionID]
         }
         do {
-            let verdict = try gate.verify(bytes, era: era)
+            let verdict = try await gate.verify(bytes, era: era)
             if case .notGoverned = verdict { return data }
             let requestKey = key(message["id"]!)
             verdicts[requestKey] = verdict

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttestCore
+import AttestDiscovery
 import AttestIdentity
 import AttestMCP
 import Foundation
@@ -22,22 +23,38 @@ private func readText(_ path: String) throws -> String {
     String(decoding: try readBytes(path), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-/// The verifier's trust configuration: one issuer, its key set and trust domains.
+/// The verifier's trust configuration: one issuer, its trust domains, and its key set,
+/// either from a file or discovered over HTTPS (spec/keys.md).
 struct MCPTrustOptions: ParsableArguments {
     @Option(help: "This server's identity (the expected aud).") var audience: String
     @Option(help: "The trusted issuer URL.") var issuer: String
-    @Option(help: "File holding the issuer's JWK Set.") var jwks: String
+    @Option(help: "File holding the issuer's JWK Set (or use --discover).") var jwks: String?
+    @Flag(help: "Discover the issuer's key set over HTTPS from its well-known metadata, and keep it fresh.")
+    var discover = false
+    @Option(name: .customLong("ca-file"), help: "With --discover: trust only the CA certificates in this PEM file.")
+    var caFile: String?
     @Option(name: .customLong("trust-domain"), help: "A SPIFFE trust domain bound to the issuer (repeatable).") var trustDomains: [String]
     @Option(help: "required or optional.") var policy: String = "required"
     @Option(name: .customLong("replay-db"), help: "SQLite replay store shared by every run (default: in memory).") var replayDB: String?
 
+    func validate() throws {
+        guard (jwks != nil) != discover else { throw ValidationError("give exactly one of --jwks and --discover") }
+        guard caFile == nil || discover else { throw ValidationError("--ca-file goes with --discover") }
+    }
+
     func gate(clock: @escaping MCPClock) throws -> MCPGate {
         guard let requestPolicy = RequestPolicy(rawValue: policy) else { throw ValidationError("--policy is required or optional") }
+        let store: any ReplayStore = try replayDB.map { try SQLiteReplayStore(path: $0) } ?? InMemoryReplayStore()
+        guard let jwks else {
+            let transport = HTTPSDiscoveryTransport(trustRoots: caFile.map { .pemFile($0) } ?? .system)
+            let discovery = try KeyDiscovery(issuers: [.init(issuer: issuer, trustDomains: Set(trustDomains))], transport: transport)
+            return MCPGate(verifier: Verifier(configuration: VerifierConfiguration(audience: audience, issuers: [])),
+                           policy: requestPolicy, replayStore: store, clock: clock, keySource: discovery)
+        }
         let keys = try JWKS(json: try StrictJSONParser().parse(try readBytes(jwks)))
         let configuration = VerifierConfiguration(audience: audience, issuers: [
             TrustedIssuer(issuer: issuer, keys: keys, trustDomains: Set(trustDomains)),
         ])
-        let store: any ReplayStore = try replayDB.map { try SQLiteReplayStore(path: $0) } ?? InMemoryReplayStore()
         return MCPGate(verifier: Verifier(configuration: configuration), policy: requestPolicy, replayStore: store, clock: clock)
     }
 }
@@ -71,7 +88,7 @@ struct MCPAttach: ParsableCommand {
     }
 }
 
-struct MCPVerify: ParsableCommand {
+struct MCPVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Verify a JSON-RPC request; print the verdict as one line (with the error response when rejected, exit 1).")
@@ -81,13 +98,12 @@ struct MCPVerify: ParsableCommand {
     @Option(help: "The current time, seconds since the epoch (default: the system clock).") var now: Int64?
     @OptionGroup var trust: MCPTrustOptions
 
-    func run() throws {
+    func run() async throws {
         let time = now
         let gate = try trust.gate(clock: { time ?? systemClock() })
         let bytes = try readBytes(request)
         do {
-            let verdict = try MCPBinding.verify(bytes, era: MCPEra(era), policy: gate.policy, verifier: gate.verifier,
-                                                now: gate.clock(), replayStore: gate.replayStore)
+            let verdict = try await gate.verify(bytes, era: MCPEra(era))
             switch verdict {
             case .notGoverned: line(["result": "valid", "governed": false])
             case .unattested: line(["result": "valid", "governed": true, "attested": false])

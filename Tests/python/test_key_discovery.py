@@ -125,3 +125,32 @@ def test_oversized_key_set_is_refused(issuer):
     issuer.documents["/jwks.json"] = (200, {}, text + b" " * (65_536 - len(text)))
     code, report, _ = discover(issuer)
     assert code == 0 and report["found"] is True, report
+
+
+def test_mcp_verify_discovers_the_issuers_keys(issuer, tmp_path):
+    """A governed request whose token names the HTTPS issuer verifies with the key set
+    `attest mcp verify --discover` fetched; the same request fails TOK_KID_UNKNOWN when
+    the issuer publishes another key, and the verifier never reads a key from the token."""
+    from test_mcp_peers import AUD, PROVIDER, TD, claims, python_attach
+
+    token = PROVIDER.jws({"alg": "Ed25519", "kid": PROVIDER.kid, "typ": "agent-attestation+jwt"},
+                         dict(claims(int(time.time())), iss=issuer.url))
+    request = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
+
+    def verify(jti):
+        path = tmp_path / f"request-{jti}.json"
+        path.write_text(json.dumps(python_attach(request, token, jti)))
+        result = subprocess.run([attest_binary(), "mcp", "verify", "--request", str(path), "--era", "2025-11-25",
+                                 "--audience", AUD, "--issuer", issuer.url, "--trust-domain", TD,
+                                 "--discover", "--ca-file", str(FIXTURES / "ca.pem")],
+                                capture_output=True, text=True, timeout=60)
+        return result.returncode, json.loads(result.stdout.strip().splitlines()[-1])
+
+    issuer.publish(issuer.url, {"keys": [PROVIDER.jwk]})
+    code, verdict = verify("jti-1")
+    assert code == 0 and verdict["attested"] is True and verdict["iss"] == issuer.url, verdict
+    assert issuer.requests == [META_PATH, "/jwks.json"]
+
+    issuer.publish(issuer.url, {"keys": [JWK]})
+    code, verdict = verify("jti-2")
+    assert code == 1 and verdict["error"] == "TOK_KID_UNKNOWN" and verdict["http_status"] == 401, verdict
