@@ -8,7 +8,7 @@ RESULTS    ?= .build/conformance
 
 E2E_RECEIPTS ?= 1000000
 
-.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e python-test bench clean
+.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential python-test bench clean
 
 all: check conformance-quick site
 
@@ -31,7 +31,7 @@ test: deps
 	@scripts/ensure-deps.sh --python
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
-	$(MAKE) --no-print-directory conformance evidence-e2e python-test
+	$(MAKE) --no-print-directory conformance evidence-e2e discovery-differential python-test
 
 conformance: build
 	$(ATTEST) conformance --impl "$(ATTEST) impl" --out $(RESULTS)/swift
@@ -46,6 +46,11 @@ conformance: build
 # on it turns it FAIL with its code (release build: a million receipts).
 evidence-e2e: release
 	python3 Tests/e2e/bundle_attacks.py .build/release/attest $(E2E_RECEIPTS) .build/e2e
+
+# Random issuers and lookup schedules through three discovery implementations (the
+# vector authoring model, Swift, the Python example): all must agree.
+discovery-differential: build
+	python3 Tests/e2e/discovery_differential.py $(ATTEST) 5000 $${DISCOVERY_SEED:-1}
 
 # Both implementations in JSON lines mode: the results the site's traceability matrix shows.
 conformance-quick: build

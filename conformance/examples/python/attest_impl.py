@@ -832,6 +832,8 @@ def op_keys_discovery(context: dict, inp: dict) -> dict:
     lookups = field(inp, "lookups", kind=list)
     if not lookups:
         raise BadRequest("no lookups")
+    if not is_https_url(issuer):  # an issuer that is not https cannot be configured at all
+        raise OpError("DISC_NOT_HTTPS", f"issuer {issuer!r} is not an https URL")
     state = IssuerState(issuer)
     results = []
     for lookup in lookups:
