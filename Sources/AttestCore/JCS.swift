@@ -34,35 +34,108 @@ public enum JCS {
             }
             out.append(UInt8(ascii: "]"))
         case .object(let object):
-            out.append(UInt8(ascii: "{"))
-            let sorted = object.members.count < 2 ? object.members : object.members.sorted { precedes($0.name, $1.name) }
-            for (i, member) in sorted.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(member.name, into: &out)
-                out.append(UInt8(ascii: ":"))
-                write(member.value, into: &out)
-            }
-            out.append(UInt8(ascii: "}"))
+            writeObject(object.members, skipping: nil, into: &out) { i, out in write(object.members[i].value, into: &out) }
         }
     }
 
-    /// Whether `a` sorts before `b` as arrays of UTF-16 code units (RFC 8785 §3.2.3).
-    /// UTF-8 byte order is code point order, which equals UTF-16 order unless a code
-    /// point at or above U+E000 (lead byte 0xEE or higher) is involved; only then are
-    /// the UTF-16 views compared, which avoids converting every name on the hot path.
-    static func precedes(_ a: String, _ b: String) -> Bool {
-        if a.utf8.contains(where: { $0 >= 0xEE }) || b.utf8.contains(where: { $0 >= 0xEE }) {
-            return a.utf16.lexicographicallyPrecedes(b.utf16)
+    /// The canonical bytes of `object` as if its first member named `member`, when that
+    /// member is an object, had first lost its first member of each of `names` (which
+    /// are distinct): the bytes of removing them and canonicalizing, without copying
+    /// either object.
+    public static func canonicalize(_ object: JSONObject, removing names: [String], fromMember member: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        let target = object.index(of: member)
+        writeObject(object.members, skipping: nil, into: &out) { i, out in
+            guard i == target, case .object(let inner) = object.members[i].value else {
+                write(object.members[i].value, into: &out)
+                return
+            }
+            let removed = names.compactMap { inner.index(of: $0) }
+            writeObject(inner.members, skipping: removed.isEmpty ? nil : { removed.contains($0) }, into: &out) { k, out in
+                write(inner.members[k].value, into: &out)
+            }
         }
-        return a.utf8.lexicographicallyPrecedes(b.utf8)
+        return out
+    }
+
+    /// `{`, the members in JCS order (a stable sort by name) without those `skip`
+    /// names, each as name `:` and the value `writeValue` writes for its index, and
+    /// `}`. Small objects sort an index array on the stack; larger ones on the heap.
+    static func writeObject(_ members: [JSONObject.Member], skipping skip: ((Int) -> Bool)?, into out: inout [UInt8],
+                            value writeValue: (Int, inout [UInt8]) -> Void) {
+        out.append(UInt8(ascii: "{"))
+        let n = members.count
+        func emit(_ order: UnsafeBufferPointer<Int>, _ count: Int, _ out: inout [UInt8]) {
+            for p in 0..<count {
+                if p > 0 { out.append(UInt8(ascii: ",")) }
+                writeString(members[order[p]].name, into: &out)
+                out.append(UInt8(ascii: ":"))
+                writeValue(order[p], &out)
+            }
+        }
+        if n <= 16 {
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: max(n, 1)) { order in
+                // Insertion sort: an element moves only before names it strictly precedes,
+                // so equal names keep their order, as a stable sort keeps it.
+                var count = 0
+                for i in 0..<n where skip?(i) != true {
+                    var j = count
+                    while j > 0 && precedes(members[i].name, members[order[j - 1]].name) {
+                        order[j] = order[j - 1]
+                        j -= 1
+                    }
+                    order[j] = i
+                    count += 1
+                }
+                emit(UnsafeBufferPointer(order), count, &out)
+            }
+        } else {
+            let order = (0..<n).filter { skip?($0) != true }.sorted { precedes(members[$0].name, members[$1].name) }
+            order.withUnsafeBufferPointer { emit($0, order.count, &out) }
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// Whether `a` sorts before `b` as arrays of UTF-16 code units (RFC 8785 §3.2.3).
+    /// UTF-8 byte order is code point order, which equals UTF-16 order except between a
+    /// code point at or above U+10000 and one in U+E000...U+FFFF (lead bytes 0xEE and
+    /// above). The first differing code points decide both orders, so the bytes are
+    /// compared, and only when either of those code points has such a lead byte are the
+    /// UTF-16 views compared.
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        let byBytes: Bool??? = a.utf8.withContiguousStorageIfAvailable { pa in
+            b.utf8.withContiguousStorageIfAvailable { pb -> Bool? in
+                let n = min(pa.count, pb.count)
+                var i = 0
+                while i < n && pa[i] == pb[i] { i += 1 }
+                if i == n { return pa.count < pb.count }
+                // The bytes before i are equal, so both code points start at the same place.
+                var lead = i
+                while lead > 0 && pa[lead] & 0xC0 == 0x80 { lead -= 1 }
+                if pa[lead] >= 0xEE || pb[lead] >= 0xEE { return nil }
+                return pa[i] < pb[i]
+            }
+        }
+        if let byBytes, let byBytes, let byBytes { return byBytes }
+        return a.utf16.lexicographicallyPrecedes(b.utf16)
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        // Most strings need no escape at all: copy them whole.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+        // Most strings need no escape at all: copy them whole, scanning the bytes in place.
+        let copied = s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            for byte in bytes where byte < 0x20 || byte == 0x22 || byte == 0x5C { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if copied == true {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
+        if copied == nil && !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
             out.append(contentsOf: s.utf8)
             out.append(UInt8(ascii: "\""))
             return

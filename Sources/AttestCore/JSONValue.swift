@@ -74,18 +74,40 @@ public struct JSONObject: Sendable, Sequence {
 
     public func contains(_ name: String) -> Bool { index(of: name) != nil }
 
-    func index(of name: String) -> Int? {
-        members.firstIndex { sameCodeUnits($0.name, name) }
+    public func index(of name: String) -> Int? {
+        // Lengths first: they are in the strings' headers, so most members are passed
+        // over without reading their bytes.
+        let count = name.utf8.count
+        return members.withUnsafeBufferPointer { members in
+            for i in 0..<members.count where members[i].name.utf8.count == count && sameCodeUnits(members[i].name, name) {
+                return i
+            }
+            return nil
+        }
     }
 }
 
 /// Whether two strings are the same sequence of code points: equal UTF-8 bytes. (Swift's
 /// `==` would also equate canonically equivalent strings.)
+///
+/// Reads both strings in place (no copy, so no reference counting per comparison: an
+/// object lookup compares the name with every member's name).
 @inline(__always)
-func sameCodeUnits(_ a: String, _ b: String) -> Bool {
-    var a = a, b = b
-    guard a.utf8.count == b.utf8.count else { return false }
-    return a.withUTF8 { pa in b.withUTF8 { pb in pa.count == 0 || memcmp(pa.baseAddress!, pb.baseAddress!, pa.count) == 0 } }
+public func sameCodeUnits(_ a: String, _ b: String) -> Bool {
+    let count = a.utf8.count
+    guard count == b.utf8.count else { return false }
+    let same = a.utf8.withContiguousStorageIfAvailable { pa in
+        b.utf8.withContiguousStorageIfAvailable { pb in
+            // Member names are mostly a few bytes: a loop beats a call to memcmp.
+            if count <= 16 {
+                for k in 0..<count where pa[k] != pb[k] { return false }
+                return true
+            }
+            return memcmp(pa.baseAddress!, pb.baseAddress!, count) == 0
+        }
+    }
+    if let same, let same { return same }
+    return a.utf8.elementsEqual(b.utf8)
 }
 
 extension JSONObject: Equatable {

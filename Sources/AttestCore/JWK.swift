@@ -34,9 +34,16 @@ public struct JWK: Sendable {
         Base64URL.encode(SHA256.hash(JCS.canonicalize(thumbprintMembers(of: key))))
     }
 
+    /// The same bytes as the JCS form of ``thumbprintMembers(of:)`` for an Ed25519 key,
+    /// written directly: the members are already in JCS order and the base64url text
+    /// needs no escaping. Every parsed proof key computes this.
     static func thumbprint(ofEd25519 raw: [UInt8]) -> String {
-        let members: JSONValue = ["crv": "Ed25519", "kty": "OKP", "x": .string(Base64URL.encode(raw))]
-        return Base64URL.encode(SHA256.hash(JCS.canonicalize(members)))
+        var members: [UInt8] = []
+        members.reserveCapacity(96)
+        members.append(contentsOf: #"{"crv":"Ed25519","kty":"OKP","x":""#.utf8)
+        members.append(contentsOf: Base64URL.encode(raw).utf8)
+        members.append(contentsOf: #""}"#.utf8)
+        return Base64URL.encode(SHA256.hash(members))
     }
 
     /// The public JWK with its `kid`.
@@ -65,7 +72,10 @@ public struct JWK: Sendable {
         let kty = try string("kty")
         let algorithm: SignatureAlgorithm
         let raw: [UInt8]
-        var allowed: Set<String> = ["kty", "kid", "use", "key_ops", "alg"]
+        // The members every JWK may carry, then those of its key type. Names compare
+        // with String's `==`, as the set that held them did.
+        let common = ["kty", "kid", "use", "key_ops", "alg"]
+        let ofType: [String]
         switch kty {
         case "OKP":
             let crv = try string("crv")
@@ -74,7 +84,7 @@ public struct JWK: Sendable {
             }
             algorithm = .ed25519
             raw = try Self.decodeKeyBytes(try string("x"), member: "x")
-            allowed.formUnion(["crv", "x"])
+            ofType = ["crv", "x"]
         case "AKP":
             let alg = try string("alg")
             guard alg == SignatureAlgorithm.mldsa65.rawValue else {
@@ -82,11 +92,12 @@ public struct JWK: Sendable {
             }
             algorithm = .mldsa65
             raw = try Self.decodeKeyBytes(try string("pub"), member: "pub")
-            allowed.formUnion(["pub"])
+            ofType = ["pub"]
         default:
             throw AttestError(.jwkUnsupportedKeyType, "key type \"\(kty)\" is not supported")
         }
-        for name in object.names where !allowed.contains(name) {
+        for member in object.members where !common.contains(member.name) && !ofType.contains(member.name) {
+            let name = member.name
             throw AttestError(.jwkUnknownMember, "JWK member \"\(name)\" is not allowed")
         }
         if object.contains("alg") {

@@ -70,6 +70,11 @@ enum UTF8Validation {
         var i = 0
         let n = b.count
         while i < n {
+            // ASCII runs, eight bytes at a time.
+            while i + 8 <= n, UnsafeRawPointer(b.baseAddress! + i).loadUnaligned(as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                i += 8
+            }
+            guard i < n else { return }
             let c = b[i]
             if c < 0x80 { i += 1; continue }
             func bad(_ what: String) -> AttestError {
@@ -187,12 +192,13 @@ private struct Reader {
         var members: [JSONObject.Member] = []
         var seen: Set<[UInt8]>? = nil
         if current == UInt8(ascii: "}") { position += 1; return JSONObject(members: members) }
+        members.reserveCapacity(8)
         while true {
             guard current == UInt8(ascii: "\"") else { throw syntax("expected a member name") }
             let nameStart = position
             let name = try parseString()
             if members.count < 16 {
-                if members.contains(where: { $0.name.utf8.elementsEqual(name.utf8) }) {
+                if members.contains(where: { sameCodeUnits($0.name, name) }) {
                     throw AttestError(.jsonDuplicateMember, "duplicate member name \"\(name)\" at byte \(nameStart)")
                 }
             } else {
@@ -300,23 +306,40 @@ private struct Reader {
 
     mutating func parseNumber() throws(AttestError) -> JSONNumber {
         let start = position
+        var plainInteger = true
         if current == UInt8(ascii: "-") { position += 1 }
+        let integerStart = position
         if current == UInt8(ascii: "0") {
             position += 1
         } else {
             guard digits() > 0 else { throw syntax("expected a digit") }
         }
+        let integerEnd = position
         if current == UInt8(ascii: ".") {
+            plainInteger = false
             position += 1
             guard digits() > 0 else { throw syntax("expected a digit after '.'") }
         }
         if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            plainInteger = false
             position += 1
             if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
             guard digits() > 0 else { throw syntax("expected a digit in the exponent") }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
-        guard let value = Double(text), value.isFinite else {
+        // An integer literal of at most 15 digits is below 2^53, so its double is exact
+        // and equal to what `Double(text)` returns; other literals go through `Double`.
+        let value: Double
+        if plainInteger && integerEnd - integerStart <= 15 {
+            var magnitude: Int64 = 0
+            for k in integerStart..<integerEnd { magnitude = magnitude * 10 + Int64(bytes[k] &- UInt8(ascii: "0")) }
+            value = start == integerStart ? Double(magnitude) : -Double(magnitude)
+        } else if let parsed = Double(text) {
+            value = parsed
+        } else {
+            throw AttestError(.jsonNumberOutOfRange, "number \(text) is beyond the IEEE 754 double range")
+        }
+        guard value.isFinite else {
             throw AttestError(.jsonNumberOutOfRange, "number \(text) is beyond the IEEE 754 double range")
         }
         if value == 0 {

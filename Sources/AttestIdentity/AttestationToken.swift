@@ -72,7 +72,7 @@ public struct TokenClaims: Sendable {
         let reader = ClaimReader(object: payload, missing: .tokenClaimMissing, invalid: .tokenClaimInvalid)
         issuer = try reader.string("iss")
         subject = try reader.string("sub")
-        guard SPIFFEID(subject) != nil else {
+        guard SPIFFEID.isValid(subject) else {
             throw AttestError(.tokenClaimInvalid, "sub \"\(subject)\" is not a SPIFFE ID")
         }
         guard let aud = payload["aud"] else { throw AttestError(.tokenClaimMissing, "the token has no aud") }
@@ -112,7 +112,9 @@ struct ClaimReader {
 
     func string(_ name: String, maxLength: Int = 1024) throws(AttestError) -> String {
         guard let value = object[name] else { throw AttestError(missing, "no \(prefix)\(name)") }
-        guard case .string(let s) = value, !s.isEmpty, s.unicodeScalars.count <= maxLength else {
+        // A string of at most maxLength UTF-8 bytes has at most maxLength scalars; only a
+        // longer one needs its scalars counted.
+        guard case .string(let s) = value, !s.isEmpty, s.utf8.count <= maxLength || s.unicodeScalars.count <= maxLength else {
             throw AttestError(invalid, "\(prefix)\(name) is not a non-empty string of at most \(maxLength) characters")
         }
         return s
@@ -138,11 +140,16 @@ struct ClaimReader {
 enum Thumbprint {
     /// 43 characters of strict base64url: the encoding of a SHA-256 digest.
     static func isWellFormed(_ text: String) -> Bool {
-        guard text.utf8.count == 43, let bytes = try? Base64URL.decode(text) else { return false }
-        return bytes.count == 32
+        text.utf8.count == 43 && Base64URL.isStrictEncoding(text, ofByteCount: 32)
     }
 
     static func hash(_ bytes: [UInt8]) -> String { Base64URL.encode(SHA256.hash(bytes)) }
+
+    /// base64url SHA-256 of a string's UTF-8 bytes, hashed in place.
+    static func hash(utf8 text: String) -> String {
+        var text = text
+        return text.withUTF8 { Base64URL.encode(SHA256.hash(UnsafeRawBufferPointer($0))) }
+    }
 }
 
 /// A SPIFFE ID (`spiffe://trust-domain/path`), checked as the SPIFFE ID standard says:
@@ -153,22 +160,75 @@ public struct SPIFFEID: Sendable, Equatable {
     public let path: String
 
     public init?(_ text: String) {
-        guard text.hasPrefix("spiffe://") else { return nil }
-        let rest = text.dropFirst("spiffe://".count)
-        guard let slash = rest.firstIndex(of: "/") else { return nil }
-        let domain = String(rest[..<slash])
-        let path = String(rest[slash...])
-        let domainOK = !domain.isEmpty && domain.utf8.count <= 255
-            && domain.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || ".-_".unicodeScalars.contains($0) }
-        guard domainOK, text.utf8.count <= 2048 else { return nil }
-        let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        for segment in segments {
-            guard !segment.isEmpty, segment != ".", segment != "..",
-                  segment.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || ".-_".unicodeScalars.contains($0) })
-            else { return nil }
-        }
+        var text = text
+        guard let (domain, path) = text.withUTF8({ b -> (String, String)? in
+            guard let slash = Self.slashIndex(b) else { return nil }
+            return (String(decoding: UnsafeBufferPointer(rebasing: b[Self.prefixLength..<slash]), as: UTF8.self),
+                    String(decoding: UnsafeBufferPointer(rebasing: b[slash...]), as: UTF8.self))
+        }) else { return nil }
         trustDomain = domain
         self.path = path
+    }
+
+    /// Whether `text` is a SPIFFE ID, without building its parts.
+    static func isValid(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { slashIndex($0) != nil }
+    }
+
+    /// The trust domain of `text`, when it is a SPIFFE ID, without building its path.
+    static func trustDomain(of text: String) -> String? {
+        var text = text
+        return text.withUTF8 { b in
+            slashIndex(b).map { String(decoding: UnsafeBufferPointer(rebasing: b[prefixLength..<$0]), as: UTF8.self) }
+        }
+    }
+
+    private static let prefixLength = 9  // "spiffe://"
+
+    /// The index of the `/` that ends the trust domain, when `b` is a SPIFFE ID.
+    ///
+    /// Read as bytes. Every character the rules admit is ASCII, so a text with any other
+    /// byte is no SPIFFE ID, and on ASCII text characters are bytes: the checks below
+    /// give what the character-wise reading of the rules gives.
+    private static func slashIndex(_ b: UnsafeBufferPointer<UInt8>) -> Int? {
+        let n = b.count
+        let prefix: StaticString = "spiffe://"
+        let p = prefixLength
+        guard n >= p, n <= 2048 else { return nil }
+        for k in 0..<p where b[k] != prefix.utf8Start[k] { return nil }
+        var slash = -1
+        for k in p..<n {
+            let c = b[k]
+            if c >= 0x80 { return nil }
+            if slash < 0 && c == UInt8(ascii: "/") { slash = k }
+        }
+        guard slash > p, slash - p <= 255 else { return nil }
+        for k in p..<slash where !isDomainByte(b[k]) { return nil }
+        // Segments after the first "/": none empty, ".", "..", each of [A-Za-z0-9.-_].
+        var start = slash + 1
+        for k in (slash + 1)...n {
+            if k < n && b[k] != UInt8(ascii: "/") {
+                guard isPathByte(b[k]) else { return nil }
+                continue
+            }
+            let length = k - start
+            guard length > 0 else { return nil }
+            if b[start] == UInt8(ascii: ".") && (length == 1 || (length == 2 && b[start + 1] == UInt8(ascii: "."))) {
+                return nil
+            }
+            start = k + 1
+        }
+        return slash
+    }
+
+    private static func isDomainByte(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
+            || c == UInt8(ascii: ".") || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")
+    }
+
+    private static func isPathByte(_ c: UInt8) -> Bool {
+        isDomainByte(c) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
     }
 }
 
@@ -186,7 +246,7 @@ public struct VerifiedToken: Sendable {
     public var subject: String { claims.subject }
     public var agent: AgentIdentity { claims.agent }
     /// base64url SHA-256 of the token's ASCII bytes.
-    public var tokenHash: String { Thumbprint.hash(Array(compact.utf8)) }
+    public var tokenHash: String { Thumbprint.hash(utf8: compact) }
 }
 
 /// Issues attestation tokens (the provider side).

@@ -49,22 +49,44 @@ public struct CompactJWS: Sendable {
 
     /// Parses and checks the envelope in the order of spec/token.md (envelope steps).
     public static func parse(_ compact: String, as type: JWSType, acceptLegacyEdDSA: Bool = false) throws(AttestError) -> CompactJWS {
-        let bytes = Array(compact.utf8)
+        var compact = compact
+        let result = compact.withUTF8 { bytes in
+            Result { () throws(AttestError) in try parse(utf8: bytes, as: type, acceptLegacyEdDSA: acceptLegacyEdDSA) }
+        }
+        return try result.get()
+    }
+
+    /// The envelope steps over the ASCII text, read in place: the segments are ranges of
+    /// `bytes`, decoded straight from it.
+    static func parse(utf8 bytes: UnsafeBufferPointer<UInt8>, as type: JWSType, acceptLegacyEdDSA: Bool) throws(AttestError) -> CompactJWS {
         guard bytes.count <= type.maxBytes else {
             throw AttestError(.jwsTooLarge, "\(type.typ) is \(bytes.count) bytes; the limit is \(type.maxBytes)")
         }
-        let segments = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard segments.count == 3 else {
-            throw AttestError(.jwsMalformed, "a compact JWS has 3 segments, not \(segments.count)")
+        var dots = 0, firstDot = 0, secondDot = 0
+        var i = 0
+        while i < bytes.count {
+            // Eight bytes at a time while none is a ".".
+            if i + 8 <= bytes.count {
+                let word = UnsafeRawPointer(bytes.baseAddress! + i).loadUnaligned(as: UInt64.self) ^ 0x2E2E_2E2E_2E2E_2E2E
+                if (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080 == 0 { i += 8; continue }
+            }
+            if bytes[i] == UInt8(ascii: ".") {
+                if dots == 0 { firstDot = i } else if dots == 1 { secondDot = i }
+                dots += 1
+            }
+            i += 1
         }
-        let headerBytes = try Base64URL.decode(utf8: segments[0])
-        let payloadBytes = try Base64URL.decode(utf8: segments[1])
-        let signature = try Base64URL.decode(utf8: segments[2])
+        guard dots == 2 else {
+            throw AttestError(.jwsMalformed, "a compact JWS has 3 segments, not \(dots + 1)")
+        }
+        let headerBytes = try Base64URL.decode(buffer: UnsafeBufferPointer(rebasing: bytes[0..<firstDot]))
+        let payloadBytes = try Base64URL.decode(buffer: UnsafeBufferPointer(rebasing: bytes[(firstDot + 1)..<secondDot]))
+        let signature = try Base64URL.decode(buffer: UnsafeBufferPointer(rebasing: bytes[(secondDot + 1)...]))
         let parser = StrictJSONParser(limits: .init(maxBytes: type.maxBytes, maxDepth: 16))
-        guard case .object(let header) = try parser.parse(headerBytes) else {
+        guard case .object(let header) = try headerBytes.withUnsafeBufferPointer({ (b) throws(AttestError) in try parser.parse(buffer: b) }) else {
             throw AttestError(.jwsMalformed, "the JWS header is not a JSON object")
         }
-        guard case .object(let payload) = try parser.parse(payloadBytes) else {
+        guard case .object(let payload) = try payloadBytes.withUnsafeBufferPointer({ (b) throws(AttestError) in try parser.parse(buffer: b) }) else {
             throw AttestError(.jwsMalformed, "the JWS payload is not a JSON object")
         }
 
@@ -83,8 +105,10 @@ public struct CompactJWS: Sendable {
         if header.contains("crit") {
             throw AttestError(.jwsCritUnsupported, "the header carries crit; no extension is understood")
         }
-        let allowed: Set<String> = ["alg", "typ", type.keyParameter]
-        for name in header.names where !allowed.contains(name) {
+        // The allowed names are `alg`, `typ` and the key parameter, compared with
+        // String's `==` (as a Set<String> of them would compare).
+        for member in header.members where !(member.name == "alg" || member.name == "typ" || member.name == type.keyParameter) {
+            let name = member.name
             let why = Self.forbiddenEveryType.contains(name) || name == "jwk" || name == "kid"
                 ? "names a key outside the verifier's trust configuration" : "is not defined for \(type.typ)"
             throw AttestError(.jwsHeaderUnsupported, "header parameter \(name) \(why)")
@@ -94,9 +118,7 @@ public struct CompactJWS: Sendable {
         default: throw AttestError(.jwsKeyMissing, "the header has no \(type.keyParameter) naming the signing key")
         }
 
-        var signingInput = Array(segments[0])
-        signingInput.append(UInt8(ascii: "."))
-        signingInput.append(contentsOf: segments[1])
+        let signingInput = Array(UnsafeBufferPointer(rebasing: bytes[0..<secondDot]))
         return CompactJWS(type: type, algorithm: algorithm, header: header, payload: payload,
                           signingInput: signingInput, signature: signature)
     }
@@ -135,6 +157,8 @@ public struct CompactJWS: Sendable {
 
     /// RFC 7515 §4.1.9: media types compare case-insensitively and `application/` may be omitted.
     static func typeMatches(_ value: String, _ expected: String) -> Bool {
+        // The form issuers emit: the expected (lowercase, unprefixed) text itself.
+        if sameCodeUnits(value, expected) { return true }
         var v = value.lowercased()
         if v.hasPrefix("application/") { v.removeFirst("application/".count) }
         return v == expected

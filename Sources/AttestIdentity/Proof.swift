@@ -10,12 +10,9 @@ public enum Carrier {
 
     /// base64url SHA-256 of the JCS form of `params` without the carrier members of `_meta`.
     public static func paramsHash(_ params: JSONObject) -> String {
-        var stripped = params
-        if case .object(var meta)? = params["_meta"] {
-            for name in all { meta[name] = nil }
-            stripped["_meta"] = .object(meta)
-        }
-        return Thumbprint.hash(JCS.canonicalize(.object(stripped)))
+        // The same bytes as removing the members from a copy of `_meta` and
+        // canonicalizing the copy, without the copies.
+        Thumbprint.hash(JCS.canonicalize(params, removing: all, fromMember: "_meta"))
     }
 }
 

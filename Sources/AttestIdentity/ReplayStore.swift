@@ -27,9 +27,21 @@ public final class InMemoryReplayStore: ReplayStore, @unchecked Sendable {
 
     public var count: Int { lock.withLock { entries.count } }
 
+    private static func recordUnlessLive(_ slot: inout Int64?, expires: Int64, now: Int64, earliest: inout Int64) -> ErrorCode? {
+        if let existing = slot, existing >= now { return .proofReplay }
+        slot = expires
+        earliest = min(earliest, expires)
+        return nil
+    }
+
     public func insert(issuer: String, tokenID: String, expires: Int64, now: Int64) throws(AttestError) {
         let key = Key(issuer: issuer, tokenID: tokenID)
         let outcome: ErrorCode? = lock.withLock {
+            if entries.count < capacity {
+                // Not full, so nothing to purge: one hash lookup either finds a live entry
+                // (a replay) or records the pair, replacing an expired entry.
+                return Self.recordUnlessLive(&entries[key], expires: expires, now: now, earliest: &earliestExpiry)
+            }
             if let existing = entries[key], existing >= now { return .proofReplay }
             if entries.count >= capacity && now > earliestExpiry {
                 entries = entries.filter { $0.value >= now }

@@ -27,7 +27,7 @@ public struct Verifier: Sendable {
         let jws = try CompactJWS.parse(presentation.token, as: .token, acceptLegacyEdDSA: config.acceptLegacyEdDSA)
 
         guard let issValue = jws.payload["iss"] else { throw AttestError(.tokenClaimMissing, "the token has no iss") }
-        guard case .string(let iss) = issValue, iss.hasPrefix("https://"), iss.count > "https://".count else {
+        guard case .string(let iss) = issValue, iss.hasPrefix("https://"), Self.longerThanScheme(iss) else {
             throw AttestError(.tokenClaimInvalid, "iss \(describe(issValue)) is not an HTTPS URL")
         }
         guard let issuer = config.issuers[iss] else {
@@ -57,7 +57,7 @@ public struct Verifier: Sendable {
             throw AttestError(.tokenLifetimeExceeded,
                 "exp - iat is \(claims.expiresAt - claims.issuedAt) s; it must be positive and at most \(config.maxLifetime) s")
         }
-        let domain = SPIFFEID(claims.subject)!.trustDomain
+        let domain = SPIFFEID.trustDomain(of: claims.subject)!
         guard issuer.trustDomains.contains(domain) else {
             throw AttestError(.tokenSubjectDomainMismatch, "sub trust domain \(domain) is not bound to issuer \(iss)")
         }
@@ -65,6 +65,17 @@ public struct Verifier: Sendable {
         var token = VerifiedToken(compact: presentation.token, keyID: kid, algorithm: jws.algorithm, claims: claims)
         try policy.evaluate(&token, presentation: presentation, configuration: config, now: now)
         return token
+    }
+
+    /// Whether `iss`, which starts with `https://`, has more characters than that: its
+    /// ninth byte is then present, and an ASCII byte there starts a new character; only
+    /// a non-ASCII one (which could extend the `/`) needs the characters counted.
+    static func longerThanScheme(_ iss: String) -> Bool {
+        let scheme = "https://".utf8.count
+        let utf8 = iss.utf8
+        guard utf8.count > scheme else { return false }
+        if utf8[utf8.index(utf8.startIndex, offsetBy: scheme)] < 0x80 { return true }
+        return iss.count > scheme
     }
 
     /// The same verification as a value: the verified identity or the registry code.
