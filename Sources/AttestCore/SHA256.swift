@@ -20,6 +20,15 @@ public enum SHA256 {
         return out
     }
 
+    /// Hashes `input` into the 32 bytes at `output`, without allocating: for hot paths
+    /// that keep digests inline (Merkle leaf and node hashes).
+    @inline(__always)
+    public static func hash(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer) {
+        Sodium.ensureInitialized()
+        crypto_hash_sha256(output.assumingMemoryBound(to: UInt8.self), input.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                           UInt64(input.count))
+    }
+
     /// Incremental hashing for streams.
     public struct Hasher: ~Copyable {
         private var state = crypto_hash_sha256_state()

@@ -227,19 +227,20 @@ public struct BundleVerifier: Sendable {
                     artifact = try verified.get()
                 }
                 if r.method == "tools/call" {
-                    var engine = engines[r.artifact] ?? PolicyEngine(artifact: artifact)
+                    // The engine is updated in place: a copy taken out of the dictionary
+                    // would copy its rate history on every allowed call.
+                    if engines[r.artifact] == nil { engines[r.artifact] = PolicyEngine(artifact: artifact) }
                     if r.decision == .allow {
                         if r.agentSubject != artifact.subject || r.agentKey != artifact.subjectKey {
                             throw fail(.portalSubjectMismatch, "ALLOW for an agent other than the artifact's subject", r.seq)
                         }
                         let arguments = disclosed?["request"]?["arguments"]?.objectValue ?? (disclosed == nil ? nil : JSONObject())
                         if arguments != nil { report.payloadsChecked += 1 }
-                        if let code = engine.evaluate(tool: r.tool ?? "", arguments: arguments, time: r.time) {
+                        if let code = engines[r.artifact]!.evaluate(tool: r.tool ?? "", arguments: arguments, time: r.time) {
                             throw fail(code, "ALLOW for a call the artifact forbids (\(code.rawValue))", r.seq)
                         }
-                        engine.recordAllowed(tool: r.tool ?? "", time: r.time)
+                        engines[r.artifact]!.recordAllowed(tool: r.tool ?? "", time: r.time)
                     }
-                    engines[r.artifact] = engine
                 }
 
                 frontier.append(r.leafHash)
@@ -334,7 +335,15 @@ private final class Producer: @unchecked Sendable {
     let batchSize: Int
     let workers: Int
     let pipeline: Pipeline
-    private var pendingPayload: (seq: UInt64, value: JSONValue)?
+    /// Payload lines read and parsed ahead, in file order; `payloadHead` is the next one.
+    private var parsedPayloads: [Result<(seq: UInt64, value: JSONValue), AttestError>] = []
+    private var payloadHead = 0
+
+    /// Receipts (and payload lines) per unit of parallel work: small enough that the
+    /// cores finish a batch together although the in-order stage shares them.
+    private static let chunk = 64
+    private static let receiptLimits = StrictJSONParser.Limits(maxBytes: 1 << 16, maxDepth: 16)
+    private static let payloadLimits = StrictJSONParser.Limits(maxBytes: 1 << 20, maxDepth: 64)
 
     init(receipts: LineReader, payloads: LineReader?, key: Ed25519.PublicKey, batchSize: Int, workers: Int, pipeline: Pipeline) {
         self.receipts = receipts
@@ -351,25 +360,53 @@ private final class Producer: @unchecked Sendable {
             while !pipeline.cancelled {
                 let lines = receipts.next(batchSize)
                 if lines.isEmpty { break }
+                // Payload lines are parsed ahead in the same parallel pass; their errors are
+                // only raised when the in-order reading below reaches them.
+                let payloadLines = payloads != nil && parsedPayloads.count - payloadHead < 2 * batchSize
+                    ? payloads!.next(batchSize) : []
                 var prepared = [Prepared](repeating: Prepared(), count: lines.count)
-                parallel(lines.count, into: &prepared) { i, item in
-                    let parser = StrictJSONParser(limits: .init(maxBytes: 1 << 16, maxDepth: 16))
-                    do {
-                        let receipt = try Receipt(json: try parser.parse(lines[i]))
-                        item.receipt = receipt
-                        if receipt.keyID == self.keyID { try receipt.verifySignature(self.key) }
-                    } catch {
-                        item.error = error as? AttestError ?? AttestError(.receiptMalformed, "\(error)")
+                var parsed = [Result<(seq: UInt64, value: JSONValue), AttestError>](
+                    repeating: .failure(AttestError(.bundleMalformed, "")), count: payloadLines.count)
+                let receiptChunks = (lines.count + Self.chunk - 1) / Self.chunk
+                let payloadChunks = (payloadLines.count + Self.chunk - 1) / Self.chunk
+                prepared.withUnsafeMutableBufferPointer { items in
+                    parsed.withUnsafeMutableBufferPointer { results in
+                        nonisolated(unsafe) let items = items.baseAddress!, results = results.baseAddress
+                        DispatchQueue.concurrentPerform(iterations: receiptChunks + payloadChunks) { c in
+                            if c < receiptChunks {
+                                let cache = Receipt.StringCache()
+                                for i in (c * Self.chunk)..<min(lines.count, (c + 1) * Self.chunk) {
+                                    self.prepare(lines[i], into: &items[i], cache: cache)
+                                }
+                            } else {
+                                let p = c - receiptChunks
+                                for i in (p * Self.chunk)..<min(payloadLines.count, (p + 1) * Self.chunk) {
+                                    results![i] = Self.parsePayload(payloadLines[i])
+                                }
+                            }
+                        }
                     }
                 }
+                if payloadHead > 0 {
+                    parsedPayloads.removeFirst(payloadHead)
+                    payloadHead = 0
+                }
+                parsedPayloads.append(contentsOf: parsed)
                 let seqs = prepared.compactMap { $0.receipt?.seq }
                 if let low = seqs.min(), let high = seqs.max() {
                     let bySeq = try payloadsUpTo(min(high, low + UInt64(2 * batchSize)))
                     if !bySeq.isEmpty {
-                        parallel(prepared.count, into: &prepared) { _, item in
-                            guard let r = item.receipt, let disclosed = bySeq[r.seq] else { return }
-                            item.payload = disclosed
-                            item.disclosureError = Self.checkDisclosure(r, disclosed)
+                        let chunks = (prepared.count + Self.chunk - 1) / Self.chunk
+                        let count = prepared.count
+                        prepared.withUnsafeMutableBufferPointer { items in
+                            nonisolated(unsafe) let items = items.baseAddress!
+                            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                                for i in (c * Self.chunk)..<min(count, (c + 1) * Self.chunk) {
+                                    guard let r = items[i].receipt, let disclosed = bySeq[r.seq] else { continue }
+                                    items[i].payload = disclosed
+                                    items[i].disclosureError = Self.checkDisclosure(r, disclosed)
+                                }
+                            }
                         }
                     }
                 }
@@ -381,33 +418,44 @@ private final class Producer: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` for each index on all cores, each writing only its own element.
-    private func parallel(_ count: Int, into items: inout [Prepared], _ body: @escaping @Sendable (Int, inout Prepared) -> Void) {
-        let workers = self.workers
-        items.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let base = buffer.baseAddress!
-            let chunk = (count + workers - 1) / workers
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in (w * chunk)..<min(count, (w + 1) * chunk) { body(i, &base[i]) }
+    /// Parses one receipt line (the canonical layout directly, anything else through the
+    /// strict parser) and checks its signature when it names the log key.
+    private func prepare(_ line: ArraySlice<UInt8>, into item: inout Prepared, cache: Receipt.StringCache) {
+        do {
+            let receipt = try Receipt.read(canonicalLine: line, maxBytes: Self.receiptLimits.maxBytes, cache: cache)
+                ?? Receipt(json: try StrictJSONParser(limits: Self.receiptLimits).parse(line))
+            item.receipt = receipt
+            if receipt.keyID == keyID { try receipt.verifySignature(key) }
+        } catch {
+            item.error = error as? AttestError ?? AttestError(.receiptMalformed, "\(error)")
+        }
+    }
+
+    private static func parsePayload(_ line: ArraySlice<UInt8>) -> Result<(seq: UInt64, value: JSONValue), AttestError> {
+        Result { () throws(AttestError) in
+            let value = try StrictJSONParser(limits: payloadLimits).parse(line)
+            guard let seq = value["seq"]?.unsignedValue else {
+                throw AttestError(.bundleMalformed, "a payload line has no seq")
             }
+            return (seq, value)
         }
     }
 
     /// The payload lines with seq up to `high`, keyed by seq; lines are in ascending seq.
+    /// Lines come from those parsed ahead, then one at a time; a line's parse error is
+    /// raised when the reading reaches it, as a line-by-line reader would.
     private func payloadsUpTo(_ high: UInt64) throws -> [UInt64: JSONValue] {
         var bySeq: [UInt64: JSONValue] = [:]
         while true {
-            if pendingPayload == nil {
+            if payloadHead == parsedPayloads.count {
                 guard let line = payloads?.next(1).first else { return bySeq }
-                let value = try StrictJSONParser(limits: .init(maxBytes: 1 << 20, maxDepth: 64)).parse(line)
-                guard let seq = value["seq"]?.unsignedValue else {
-                    throw AttestError(.bundleMalformed, "a payload line has no seq")
-                }
-                pendingPayload = (seq, value)
+                parsedPayloads = [Self.parsePayload(line)]
+                payloadHead = 0
             }
-            guard let pending = pendingPayload, pending.seq <= high else { return bySeq }
+            let pending = try parsedPayloads[payloadHead].get()
+            guard pending.seq <= high else { return bySeq }
             bySeq[pending.seq] = pending.value
-            pendingPayload = nil
+            payloadHead += 1
         }
     }
 

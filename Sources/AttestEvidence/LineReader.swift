@@ -17,7 +17,7 @@ public struct LineReader {
         var lines: [ArraySlice<UInt8>] = []
         lines.reserveCapacity(count)
         while lines.count < count {
-            if let newline = buffer[start...].firstIndex(of: 0x0A) {
+            if let newline = Self.firstNewline(buffer, from: start) {
                 lines.append(buffer[start..<newline])
                 start = newline + 1
                 lineNumber += 1
@@ -39,5 +39,12 @@ public struct LineReader {
             if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
         }
         return lines
+    }
+
+    private static func firstNewline(_ buffer: [UInt8], from start: Int) -> Int? {
+        buffer.withUnsafeBufferPointer { b in
+            guard start < b.count, let hit = memchr(b.baseAddress! + start, 0x0A, b.count - start) else { return nil }
+            return b.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        }
     }
 }

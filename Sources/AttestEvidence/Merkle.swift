@@ -13,16 +13,26 @@ public enum Merkle {
     public static let emptyRoot = MerkleHash(SHA256.hash([]))
 
     public static func leafHash(_ data: [UInt8]) -> MerkleHash {
+        // A receipt's leaf data is its 32-byte link: hash it from the stack.
+        if data.count == 32 {
+            return withUnsafeTemporaryAllocation(byteCount: 33, alignment: 8) { input in
+                input[0] = 0
+                data.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: input[1...]).copyMemory(from: $0) }
+                return MerkleHash(hashing: UnsafeRawBufferPointer(input))
+            }
+        }
         var input: [UInt8] = [0]
         input.append(contentsOf: data)
         return MerkleHash(SHA256.hash(input))
     }
 
     public static func nodeHash(_ left: MerkleHash, _ right: MerkleHash) -> MerkleHash {
-        var input = [UInt8](repeating: 1, count: 65)
-        left.write(into: &input, at: 1)
-        right.write(into: &input, at: 33)
-        return MerkleHash(SHA256.hash(input))
+        withUnsafeTemporaryAllocation(byteCount: 65, alignment: 8) { input in
+            input[0] = 1
+            left.store(to: input.baseAddress! + 1)
+            right.store(to: input.baseAddress! + 33)
+            return MerkleHash(hashing: UnsafeRawBufferPointer(input))
+        }
     }
 
     /// The largest power of two strictly less than `n` (n ≥ 2).
@@ -123,6 +133,20 @@ public struct MerkleHash: Hashable, Sendable, CustomStringConvertible {
             (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
              raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
         }
+    }
+
+    /// SHA-256 of `input`, computed straight into the inline words.
+    init(hashing input: UnsafeRawBufferPointer) {
+        (a, b, c, d) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &self) { SHA256.hash(input, into: $0.baseAddress!) }
+    }
+
+    @inline(__always)
+    func store(to pointer: UnsafeMutableRawPointer) {
+        pointer.storeBytes(of: a, toByteOffset: 0, as: UInt64.self)
+        pointer.storeBytes(of: b, toByteOffset: 8, as: UInt64.self)
+        pointer.storeBytes(of: c, toByteOffset: 16, as: UInt64.self)
+        pointer.storeBytes(of: d, toByteOffset: 24, as: UInt64.self)
     }
 
     public var bytes: [UInt8] {

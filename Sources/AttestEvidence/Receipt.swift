@@ -12,7 +12,22 @@ public struct Receipt: Sendable {
     static let members: Set<String> = ["type", "log", "seq", "time", "prev", "artifact", "session", "agent", "method",
                                        "tool", "decision", "code", "request", "response", "sig"]
 
-    public let json: JSONObject
+    /// The receipt as a JSON object. A receipt read by ``init(canonicalLine:)`` keeps no
+    /// object (the hot path of bundle verification never needs it) and rebuilds it here,
+    /// members in the order of its line.
+    public var json: JSONObject {
+        if let object { return object }
+        var o = JSONObject()
+        let parsed = try! StrictJSONParser().parse(canonical)
+        for member in parsed.objectValue! {
+            o[member.name] = member.value
+            if member.name == "session" {
+                o["sig"] = ["alg": "Ed25519", "kid": .string(keyID), "value": .string(Base64URL.encode(signature))]
+            }
+        }
+        return o
+    }
+    private let object: JSONObject?
     public let log: String
     public let seq: UInt64
     public let time: Int64
@@ -30,7 +45,10 @@ public struct Receipt: Sendable {
     public let signature: [UInt8]
     public let keyID: String
     /// JCS of the receipt without `sig`: the signed payload and the chain link preimage.
-    public let canonical: [UInt8]
+    public var canonical: [UInt8] { Array(signedMessage[Self.messagePrefix.count...]) }
+    /// The bytes the signature is over: the `receipt` domain prefix, then ``canonical``.
+    let signedMessage: [UInt8]
+    static let messagePrefix = SignatureDomain.receipt.signedBytes([])
 
     public init(json value: JSONValue) throws(AttestError) {
         try self.init(json: value, canonical: nil)
@@ -41,7 +59,7 @@ public struct Receipt: Sendable {
         guard case .object(let o) = value else { throw malformed("a receipt is a JSON object") }
         for name in o.names where !Self.members.contains(name) { throw malformed("unknown member \"\(name)\"") }
         guard o["type"]?.stringValue == Self.typeName else { throw malformed("\"type\" is \(Self.typeName)") }
-        json = o
+        object = o
         log = try text(o, "log")
         guard let seq = o["seq"]?.integerValue, seq >= 0 else { throw malformed("\"seq\" is a non-negative integer") }
         self.seq = UInt64(seq)
@@ -76,6 +94,7 @@ public struct Receipt: Sendable {
         }
         keyID = kid
         self.signature = signature
+        let canonical: [UInt8]
         if let precomputed {
             canonical = precomputed
         } else {
@@ -83,7 +102,34 @@ public struct Receipt: Sendable {
             unsigned["sig"] = nil
             canonical = JCS.canonicalize(.object(unsigned))
         }
+        signedMessage = SignatureDomain.receipt.signedBytes(canonical)
         link = SHA256.hash(canonical)
+        leafHash = Merkle.leafHash(link)
+    }
+
+    /// The fields of a receipt already checked by ``init(canonicalLine:cache:)``.
+    init(log: String, seq: UInt64, time: Int64, prev: [UInt8], artifact: String, tool: String?, method: String,
+                 agentSubject: String?, agentKey: String?, decision: Decision, code: String?, requestCommitment: [UInt8],
+                 responseCommitment: [UInt8], signature: [UInt8], keyID: String, signedMessage: [UInt8]) {
+        object = nil
+        self.log = log
+        self.seq = seq
+        self.time = time
+        self.prev = prev
+        self.artifact = artifact
+        self.tool = tool
+        self.method = method
+        self.agentSubject = agentSubject
+        self.agentKey = agentKey
+        self.decision = decision
+        self.code = code
+        self.requestCommitment = requestCommitment
+        self.responseCommitment = responseCommitment
+        self.signature = signature
+        self.keyID = keyID
+        self.signedMessage = signedMessage
+        let prefix = Self.messagePrefix.count
+        link = signedMessage.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[prefix...])) }
         leafHash = Merkle.leafHash(link)
     }
 
@@ -94,7 +140,7 @@ public struct Receipt: Sendable {
 
     public func verifySignature(_ key: Ed25519.PublicKey) throws(AttestError) {
         guard signature.count == Ed25519.signatureLength,
-              key.isValid(signature: signature, message: SignatureDomain.receipt.signedBytes(canonical)) else {
+              key.isValid(signature: signature, message: signedMessage) else {
             throw AttestError(.receiptSignatureInvalid, "receipt \(seq): signature does not verify with the log key")
         }
     }
@@ -112,8 +158,14 @@ public struct Receipt: Sendable {
 
     /// SHA-256("MCP-ATTEST-v1:commitment" ‖ 0x00 ‖ salt ‖ JCS(payload)).
     public static func commitment(salt: [UInt8], payload: JSONValue) -> [UInt8] {
-        SHA256.hash(Array("MCP-ATTEST-v1:commitment".utf8) + [0] + salt + JCS.canonicalize(payload))
+        var input = commitmentPrefix
+        input.reserveCapacity(commitmentPrefix.count + salt.count + 256)
+        input.append(contentsOf: salt)
+        JCS.write(payload, into: &input)
+        return SHA256.hash(input)
     }
+
+    private static let commitmentPrefix = Array("MCP-ATTEST-v1:commitment".utf8) + [0]
 
     /// Checks a disclosed payload and salt against this receipt's commitment.
     public func checkDisclosure(request: JSONValue?, requestSalt: [UInt8]?, response: JSONValue?, responseSalt: [UInt8]?)

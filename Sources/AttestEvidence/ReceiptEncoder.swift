@@ -45,54 +45,133 @@ public struct ReceiptFields: Sendable {
     func encode(signature: (kid: String, value: [UInt8])? = nil) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(640)
-        func member(_ name: StaticString, _ first: Bool = false) {
+        encode(into: &out, signature: signature)
+        return out
+    }
+
+    /// Appends the canonical form to `out` and returns the offset in `out` of the
+    /// `,"time"` member, where `sig` goes.
+    @discardableResult
+    func encode(into out: inout [UInt8], signature: (kid: String, value: [UInt8])? = nil) -> Int {
+        func member(_ name: StaticString, _ first: Bool = false, _ out: inout [UInt8]) {
             if !first { out.append(UInt8(ascii: ",")) }
             out.append(UInt8(ascii: "\""))
             out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+            out.append(UInt8(ascii: "\""))
+            out.append(UInt8(ascii: ":"))
         }
-        func string(_ s: String) { JCS.writeString(s, into: &out) }
         out.append(UInt8(ascii: "{"))
         var first = true
         if let agent {
-            member("agent", true)
+            member("agent", true, &out)
             out.append(UInt8(ascii: "{"))
-            member("jkt", true); string(agent.jkt)
-            member("sub"); string(agent.sub)
+            member("jkt", true, &out); JCS.writeString(agent.jkt, into: &out)
+            member("sub", false, &out); JCS.writeString(agent.sub, into: &out)
             out.append(UInt8(ascii: "}"))
             first = false
         }
-        member("artifact", first); string(artifact)
-        if let code { member("code"); string(code.rawValue) }
-        member("decision"); string(decision.rawValue)
-        member("log"); string(log)
-        member("method"); string(method)
-        member("prev"); string(Base64URL.encode(prev))
-        member("request"); string(Base64URL.encode(request))
-        member("response"); string(Base64URL.encode(response))
-        member("seq"); out.append(contentsOf: String(seq).utf8)
-        member("session"); string(session)
-        if let signature {
-            member("sig")
-            out.append(UInt8(ascii: "{"))
-            member("alg", true); string("Ed25519")
-            member("kid"); string(signature.kid)
-            member("value"); string(Base64URL.encode(signature.value))
-            out.append(UInt8(ascii: "}"))
-        }
-        member("time"); out.append(contentsOf: String(time).utf8)
-        if let tool { member("tool"); string(tool) }
-        member("type"); string(Receipt.typeName)
+        member("artifact", first, &out); JCS.writeString(artifact, into: &out)
+        if let code { member("code", false, &out); JCS.writeString(code.rawValue, into: &out) }
+        member("decision", false, &out); JCS.writeString(decision.rawValue, into: &out)
+        member("log", false, &out); JCS.writeString(log, into: &out)
+        member("method", false, &out); JCS.writeString(method, into: &out)
+        // base64url needs no JSON escaping: its characters are written as they are.
+        member("prev", false, &out); Self.writeBase64URL(prev, into: &out)
+        member("request", false, &out); Self.writeBase64URL(request, into: &out)
+        member("response", false, &out); Self.writeBase64URL(response, into: &out)
+        member("seq", false, &out); Self.writeDecimal(seq, into: &out)
+        member("session", false, &out); JCS.writeString(session, into: &out)
+        if let signature { Self.writeSignature(signature.kid, signature.value, into: &out) }
+        let timeOffset = out.count
+        member("time", false, &out)
+        if time < 0 { out.append(UInt8(ascii: "-")) }
+        Self.writeDecimal(time.magnitude, into: &out)
+        if let tool { member("tool", false, &out); JCS.writeString(tool, into: &out) }
+        member("type", false, &out); JCS.writeString(Receipt.typeName, into: &out)
         out.append(UInt8(ascii: "}"))
-        return out
+        return timeOffset
+    }
+
+    /// `,"sig":{"alg":"Ed25519","kid":…,"value":…}`.
+    private static func writeSignature(_ kid: String, _ value: [UInt8], into out: inout [UInt8]) {
+        let head: StaticString = ",\"sig\":{\"alg\":\"Ed25519\",\"kid\":"
+        out.append(contentsOf: UnsafeBufferPointer(start: head.utf8Start, count: head.utf8CodeUnitCount))
+        JCS.writeString(kid, into: &out)
+        let valueName: StaticString = ",\"value\":"
+        out.append(contentsOf: UnsafeBufferPointer(start: valueName.utf8Start, count: valueName.utf8CodeUnitCount))
+        writeBase64URL(value, into: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// The JSON string of the unpadded base64url of `bytes` (the text of `Base64URL.encode`).
+    static func writeBase64URL(_ bytes: [UInt8], into out: inout [UInt8]) {
+        let n = bytes.count
+        let count = n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1)
+        out.append(UInt8(ascii: "\""))
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: count))
+        alphabet.withUnsafeBufferPointer { a in
+            bytes.withUnsafeBufferPointer { input in
+                out.withUnsafeMutableBufferPointer { buffer in
+                    var i = 0, o = start
+                    while i + 3 <= n {
+                        let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                        buffer[o] = a[Int(v >> 18)]
+                        buffer[o + 1] = a[Int(v >> 12 & 0x3F)]
+                        buffer[o + 2] = a[Int(v >> 6 & 0x3F)]
+                        buffer[o + 3] = a[Int(v & 0x3F)]
+                        i += 3
+                        o += 4
+                    }
+                    if n - i == 1 {
+                        let v = UInt32(input[i]) << 16
+                        buffer[o] = a[Int(v >> 18)]
+                        buffer[o + 1] = a[Int(v >> 12 & 0x3F)]
+                    } else if n - i == 2 {
+                        let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8
+                        buffer[o] = a[Int(v >> 18)]
+                        buffer[o + 1] = a[Int(v >> 12 & 0x3F)]
+                        buffer[o + 2] = a[Int(v >> 6 & 0x3F)]
+                    }
+                }
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// The decimal digits of `value` (what `String(value)` spells).
+    static func writeDecimal(_ value: UInt64, into out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var v = value, k = 20
+            repeat {
+                k -= 1
+                digits[k] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            } while v > 0
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[k..<20]))
+        }
     }
 
     /// Signs the receipt and returns its log line (the canonical form of the whole signed
     /// receipt), its link and its leaf hash.
+    ///
+    /// The canonical form is written once, after the `receipt` domain prefix, so the
+    /// signed bytes need no copy; the line is that form with `sig` spliced in before
+    /// `time`, which is where JCS puts it.
     public func sign(with key: Ed25519.PrivateKey) throws(AttestError) -> (line: [UInt8], link: [UInt8], leafHash: MerkleHash) {
-        let canonical = encode()
-        let signature = try key.sign(canonical, domain: .receipt)
-        let link = SHA256.hash(canonical)
-        return (encode(signature: (key.publicKey.thumbprint, signature)), link, Merkle.leafHash(link))
+        let prefix = Receipt.messagePrefix.count
+        var message = Receipt.messagePrefix
+        message.reserveCapacity(prefix + 640)
+        let timeOffset = encode(into: &message)
+        let signature = try key.signRaw(message)
+        let link = message.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[prefix...])) }
+        var line: [UInt8] = []
+        line.reserveCapacity(message.count - prefix + 160)
+        line.append(contentsOf: message[prefix..<timeOffset])
+        Self.writeSignature(key.publicKey.thumbprint, signature, into: &line)
+        line.append(contentsOf: message[timeOffset...])
+        return (line, link, Merkle.leafHash(link))
     }
 }

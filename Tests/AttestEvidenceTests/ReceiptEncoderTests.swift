@@ -45,3 +45,54 @@ struct ReceiptEncoderTests {
         #expect(receipt.keyID == key.publicKey.thumbprint)
     }
 }
+
+@Suite("Canonical receipt line reader")
+struct ReceiptLineReaderTests {
+    let key = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 9, count: 32))
+
+    func asciiFields(agent: Bool, tool: Bool, code: Bool) -> ReceiptFields {
+        ReceiptFields(log: "portal.example/log", seq: 7, time: 1_760_000_123, prev: [UInt8](repeating: 1, count: 32),
+                      artifact: "digest", session: "session-1", agent: agent ? ("spiffe://a/b", "jkt") : nil,
+                      method: "tools/call", tool: tool ? "search" : nil, decision: code ? .deny : .allow,
+                      code: code ? .portalRateLimited : nil, request: [UInt8](repeating: 2, count: 32),
+                      response: [UInt8](repeating: 3, count: 32))
+    }
+
+    func direct(_ line: [UInt8], maxBytes: Int = 1 << 20) -> Receipt? {
+        Receipt.read(canonicalLine: line[...], maxBytes: maxBytes, cache: Receipt.StringCache())
+    }
+
+    @Test("a line the encoder writes reads to the same receipt as the strict parser gives",
+          arguments: [(true, true, false), (false, true, false), (true, false, true), (false, false, true)])
+    func sameAsGeneric(_ options: (Bool, Bool, Bool)) throws {
+        let signed = try asciiFields(agent: options.0, tool: options.1, code: options.2).sign(with: key)
+        let generic = try Receipt(json: try StrictJSONParser().parse(signed.line))
+        let fast = try #require(direct(signed.line))
+        #expect(JSONValue.object(fast.json).serialized(pretty: false) == JSONValue.object(generic.json).serialized(pretty: false))
+        #expect(fast.canonical == generic.canonical)
+        #expect(fast.link == generic.link && fast.leafHash == generic.leafHash)
+        try fast.verifySignature(key.publicKey)
+    }
+
+    @Test("any line not in the encoder's exact form is left to the strict parser")
+    func fallsBack() throws {
+        let signed = try asciiFields(agent: true, tool: true, code: false).sign(with: key)
+        let text = String(decoding: signed.line, as: UTF8.self)
+        #expect(direct(signed.line) != nil, "positive control")
+        #expect(direct(signed.line, maxBytes: signed.line.count - 1) == nil, "over the parser's size limit")
+        let variants = [
+            text.replacingOccurrences(of: "{\"agent\"", with: "{ \"agent\""),            // whitespace
+            text.replacingOccurrences(of: "\"seq\":7", with: "\"seq\":7.0"),            // not the shortest number
+            text.replacingOccurrences(of: "\"session-1\"", with: "\"session\\u002d1\""), // an escape
+            text.replacingOccurrences(of: "\"session-1\"", with: "\"s\u{e9}ssion\""),    // non-ASCII
+            text.replacingOccurrences(of: "\"method\":\"tools/call\",", with: ""),       // a member missing
+        ]
+        for variant in variants {
+            #expect(variant != text)
+            #expect(direct(Array(variant.utf8)) == nil, "\(variant)")
+        }
+        let escaped = try ReceiptEncoderTests().fields(agent: true, tool: true, code: false).sign(with: key)
+        #expect(direct(escaped.line) == nil, "the encoder's own escaped, non-ASCII line takes the generic path")
+        #expect(try Receipt(json: try StrictJSONParser().parse(escaped.line)).link == escaped.link)
+    }
+}

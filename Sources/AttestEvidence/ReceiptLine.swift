@@ -1,0 +1,163 @@
+import AttestCore
+import Foundation
+
+/// Reading a receipt log line that is already in its canonical form, the form every
+/// portal writes (``ReceiptFields``): the members in JCS order, ASCII strings with
+/// nothing to escape, integers in their shortest form, and no whitespace.
+///
+/// Such a line is the JCS of the receipt, so its canonical form without `sig` is the
+/// line with the `,"sig":{...}` member cut out, and no JSON object needs to be built or
+/// re-serialized. The reader accepts only lines it can prove the generic path
+/// (``StrictJSONParser`` and ``Receipt/init(json:)``) would accept with exactly the
+/// same fields; anything else (any other layout, a byte outside printable ASCII, an
+/// escape, a field the generic path would reject) returns nil, and the caller takes
+/// the generic path, which then reports the same error it always did.
+extension Receipt {
+    /// Recently made strings, so that the values most receipts of a log share (its
+    /// origin, key, artifacts, agents) are made once, not once per receipt. Not shared
+    /// between threads.
+    final class StringCache {
+        private var slots: [[String]] = Array(repeating: [], count: Slot.count)
+
+        enum Slot: Int { case log, artifact, sub, jkt, method, tool, code, kid; static let count = 8 }
+
+        func string(_ bytes: UnsafeBufferPointer<UInt8>, _ slot: Slot) -> String {
+            let n = bytes.count
+            for cached in slots[slot.rawValue] {
+                let same = cached.utf8.withContiguousStorageIfAvailable { c in
+                    c.count == n && (n == 0 || memcmp(c.baseAddress!, bytes.baseAddress!, n) == 0)
+                }
+                if same == true { return cached }
+            }
+            let made = String(decoding: bytes, as: UTF8.self)
+            if slots[slot.rawValue].count >= 4 { slots[slot.rawValue].removeFirst() }
+            slots[slot.rawValue].append(made)
+            return made
+        }
+    }
+
+    /// The receipt of a canonical log line, or nil when the line is not in that form or
+    /// is not a valid receipt (the caller then parses it generically). `maxBytes` is the
+    /// size limit of the generic parser the caller would use.
+    static func read(canonicalLine line: ArraySlice<UInt8>, maxBytes: Int, cache: StringCache) -> Receipt? {
+        guard line.count <= maxBytes else { return nil }
+        return line.withUnsafeBufferPointer { read(canonicalLine: $0, cache: cache) }
+    }
+
+    private static func read(canonicalLine b: UnsafeBufferPointer<UInt8>, cache: StringCache) -> Receipt? {
+        var scanner = CanonicalScanner(b)
+        guard scanner.literal("{") else { return nil }
+        var agentSubject: String? = nil, agentKey: String? = nil
+        if scanner.literal("\"agent\":{\"jkt\":") {
+            guard let jkt = scanner.string(), scanner.literal(",\"sub\":"), let sub = scanner.string(),
+                  scanner.literal("},") else { return nil }
+            agentKey = cache.string(jkt, .jkt)
+            agentSubject = cache.string(sub, .sub)
+        }
+        guard scanner.literal("\"artifact\":"), let artifact = scanner.string(), !artifact.isEmpty else { return nil }
+        var code: String? = nil
+        if scanner.literal(",\"code\":") {
+            guard let c = scanner.string(), !c.isEmpty else { return nil }
+            code = cache.string(c, .code)
+        }
+        guard scanner.literal(",\"decision\":"), let d = scanner.string() else { return nil }
+        let decision: Decision
+        if equal(d, "ALLOW") { decision = .allow } else if equal(d, "DENY") { decision = .deny }
+        else if equal(d, "PHANTOM") { decision = .phantom } else { return nil }
+        guard (decision == .allow) == (code == nil) else { return nil }
+        guard scanner.literal(",\"log\":"), let log = scanner.string(), !log.isEmpty,
+              scanner.literal(",\"method\":"), let method = scanner.string(), !method.isEmpty,
+              scanner.literal(",\"prev\":"), let prev = scanner.digest(),
+              scanner.literal(",\"request\":"), let request = scanner.digest(),
+              scanner.literal(",\"response\":"), let response = scanner.digest(),
+              scanner.literal(",\"seq\":"), let seq = scanner.integer(),
+              scanner.literal(",\"session\":"), let session = scanner.string(), !session.isEmpty else { return nil }
+        let sigStart = scanner.position
+        guard scanner.literal(",\"sig\":{\"alg\":\"Ed25519\",\"kid\":"), let kid = scanner.string(),
+              scanner.literal(",\"value\":"), let value = scanner.string(), scanner.literal("}"),
+              let signature = try? Base64URL.decode(buffer: value) else { return nil }
+        let sigEnd = scanner.position
+        guard scanner.literal(",\"time\":"), let time = scanner.integer() else { return nil }
+        var tool: String? = nil
+        if scanner.literal(",\"tool\":") {
+            guard let t = scanner.string(), !t.isEmpty else { return nil }
+            tool = cache.string(t, .tool)
+        }
+        guard scanner.literal(",\"type\":\"mcp-attest/receipt/v1\"}"), scanner.position == b.count else { return nil }
+
+        // The signed bytes: the domain prefix, then the line without its sig member.
+        let prefix = messagePrefix
+        let total = prefix.count + b.count - (sigEnd - sigStart)
+        let message = [UInt8](unsafeUninitializedCapacity: total) { out, count in
+            let base = out.baseAddress!
+            prefix.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: $0.count) }
+            (base + prefix.count).update(from: b.baseAddress!, count: sigStart)
+            (base + prefix.count + sigStart).update(from: b.baseAddress! + sigEnd, count: b.count - sigEnd)
+            count = total
+        }
+        return Receipt(log: cache.string(log, .log), seq: UInt64(seq), time: time, prev: prev,
+                       artifact: cache.string(artifact, .artifact), tool: tool, method: cache.string(method, .method),
+                       agentSubject: agentSubject, agentKey: agentKey, decision: decision, code: code,
+                       requestCommitment: request, responseCommitment: response, signature: signature,
+                       keyID: cache.string(kid, .kid), signedMessage: message)
+    }
+
+    private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: StaticString) -> Bool {
+        a.count == b.utf8CodeUnitCount && memcmp(a.baseAddress!, b.utf8Start, a.count) == 0
+    }
+}
+
+/// A cursor over a line that matches only the canonical layout.
+private struct CanonicalScanner {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var position = 0
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    /// Consumes `text` if the line continues with it.
+    mutating func literal(_ text: StaticString) -> Bool {
+        let n = text.utf8CodeUnitCount
+        guard bytes.count - position >= n, memcmp(bytes.baseAddress! + position, text.utf8Start, n) == 0 else { return false }
+        position += n
+        return true
+    }
+
+    /// A string whose bytes are printable ASCII other than `"` and `\`, which JCS writes
+    /// as they are; its contents, without the quotes.
+    mutating func string() -> UnsafeBufferPointer<UInt8>? {
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { return nil }
+        let start = position + 1
+        var i = start
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") {
+                position = i + 1
+                return UnsafeBufferPointer(rebasing: bytes[start..<i])
+            }
+            guard c >= 0x20, c < 0x7F, c != UInt8(ascii: "\\") else { return nil }
+            i += 1
+        }
+        return nil
+    }
+
+    /// A base64url string of a 32-byte digest, decoded as strictly as the generic path decodes it.
+    mutating func digest() -> [UInt8]? {
+        guard let text = string(), let d = try? Base64URL.decode(buffer: text), d.count == 32 else { return nil }
+        return d
+    }
+
+    /// A non-negative integer in its JCS form (no sign, no leading zero, no fraction or
+    /// exponent), of at most 15 digits, so exactly a double and below 2^53.
+    mutating func integer() -> Int64? {
+        let start = position
+        var value: Int64 = 0
+        while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9") {
+            value = value * 10 + Int64(bytes[position] - UInt8(ascii: "0"))
+            position += 1
+            if position - start > 15 { return nil }
+        }
+        let n = position - start
+        guard n > 0, !(n > 1 && bytes[start] == UInt8(ascii: "0")) else { return nil }
+        return value
+    }
+}
