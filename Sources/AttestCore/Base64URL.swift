@@ -24,36 +24,47 @@ public enum Base64URL {
         bytes.withUnsafeBufferPointer { encode(buffer: $0) }
     }
 
-    /// Three bytes to four characters at a time; the last one or two bytes give two or
-    /// three characters (no padding).
+    /// The length of the unpadded base64url text of `byteCount` bytes.
+    public static func encodedCount(_ byteCount: Int) -> Int {
+        byteCount / 3 * 4 + (byteCount % 3 == 0 ? 0 : byteCount % 3 + 1)
+    }
+
     public static func encode(buffer input: UnsafeBufferPointer<UInt8>) -> String {
-        let n = input.count
-        let outCount = n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1)
+        let outCount = encodedCount(input.count)
         if outCount == 0 { return "" }
+        return String(unsafeUninitializedCapacity: outCount) { out in encode(input, into: out) }
+    }
+
+    /// Writes the text of `input` into the first `encodedCount(input.count)` bytes of
+    /// `out`, three bytes to four characters at a time (the last one or two bytes give
+    /// two or three characters, no padding); returns that count.
+    @discardableResult
+    public static func encode(_ input: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        let n = input.count
         return alphabet.withUnsafeBufferPointer { a in
-            String(unsafeUninitializedCapacity: outCount) { out in
-                var i = 0, o = 0
-                while i + 3 <= n {
-                    let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-                    out[o] = a[Int(v >> 18)]
-                    out[o + 1] = a[Int(v >> 12 & 0x3F)]
-                    out[o + 2] = a[Int(v >> 6 & 0x3F)]
-                    out[o + 3] = a[Int(v & 0x3F)]
-                    i += 3
-                    o += 4
-                }
-                if n - i == 1 {
-                    let v = UInt32(input[i]) << 16
-                    out[o] = a[Int(v >> 18)]
-                    out[o + 1] = a[Int(v >> 12 & 0x3F)]
-                } else if n - i == 2 {
-                    let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8
-                    out[o] = a[Int(v >> 18)]
-                    out[o + 1] = a[Int(v >> 12 & 0x3F)]
-                    out[o + 2] = a[Int(v >> 6 & 0x3F)]
-                }
-                return outCount
+            var i = 0, o = 0
+            while i + 3 <= n {
+                let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                out[o] = a[Int(v >> 18)]
+                out[o + 1] = a[Int(v >> 12 & 0x3F)]
+                out[o + 2] = a[Int(v >> 6 & 0x3F)]
+                out[o + 3] = a[Int(v & 0x3F)]
+                i += 3
+                o += 4
             }
+            if n - i == 1 {
+                let v = UInt32(input[i]) << 16
+                out[o] = a[Int(v >> 18)]
+                out[o + 1] = a[Int(v >> 12 & 0x3F)]
+                o += 2
+            } else if n - i == 2 {
+                let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8
+                out[o] = a[Int(v >> 18)]
+                out[o + 1] = a[Int(v >> 12 & 0x3F)]
+                out[o + 2] = a[Int(v >> 6 & 0x3F)]
+                o += 3
+            }
+            return o
         }
     }
 

@@ -103,39 +103,15 @@ public struct ReceiptFields: Sendable {
         out.append(UInt8(ascii: "}"))
     }
 
-    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
     /// The JSON string of the unpadded base64url of `bytes` (the text of `Base64URL.encode`).
     static func writeBase64URL(_ bytes: [UInt8], into out: inout [UInt8]) {
-        let n = bytes.count
-        let count = n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1)
+        let count = Base64URL.encodedCount(bytes.count)
         out.append(UInt8(ascii: "\""))
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: count))
-        alphabet.withUnsafeBufferPointer { a in
-            bytes.withUnsafeBufferPointer { input in
-                out.withUnsafeMutableBufferPointer { buffer in
-                    var i = 0, o = start
-                    while i + 3 <= n {
-                        let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-                        buffer[o] = a[Int(v >> 18)]
-                        buffer[o + 1] = a[Int(v >> 12 & 0x3F)]
-                        buffer[o + 2] = a[Int(v >> 6 & 0x3F)]
-                        buffer[o + 3] = a[Int(v & 0x3F)]
-                        i += 3
-                        o += 4
-                    }
-                    if n - i == 1 {
-                        let v = UInt32(input[i]) << 16
-                        buffer[o] = a[Int(v >> 18)]
-                        buffer[o + 1] = a[Int(v >> 12 & 0x3F)]
-                    } else if n - i == 2 {
-                        let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8
-                        buffer[o] = a[Int(v >> 18)]
-                        buffer[o + 1] = a[Int(v >> 12 & 0x3F)]
-                        buffer[o + 2] = a[Int(v >> 6 & 0x3F)]
-                    }
-                }
+        bytes.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { buffer in
+                Base64URL.encode(input, into: UnsafeMutableBufferPointer(rebasing: buffer[start..<start + count]))
             }
         }
         out.append(UInt8(ascii: "\""))
