@@ -7,9 +7,12 @@ import Testing
 struct ReceiptEncoderTests {
     let key = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 9, count: 32))
 
-    func fields(agent: Bool, tool: Bool, code: Bool) -> ReceiptFields {
-        ReceiptFields(log: "portal.example/log/\"quoted\"", seq: 42, time: 1_760_000_123, prev: [UInt8](repeating: 1, count: 32),
-                      artifact: "digest", session: "s\u{e9}ssion\n", agent: agent ? ("spiffe://a/b", "jkt") : nil,
+    /// Receipt fields with every optional member present or absent; unless `ascii`, the
+    /// log and session names need escapes and hold a non-ASCII character.
+    func fields(agent: Bool, tool: Bool, code: Bool, ascii: Bool = false) -> ReceiptFields {
+        ReceiptFields(log: ascii ? "portal.example/log" : "portal.example/log/\"quoted\"", seq: ascii ? 7 : 42,
+                      time: 1_760_000_123, prev: [UInt8](repeating: 1, count: 32),
+                      artifact: "digest", session: ascii ? "session-1" : "s\u{e9}ssion\n", agent: agent ? ("spiffe://a/b", "jkt") : nil,
                       method: "tools/call", tool: tool ? "search" : nil, decision: code ? .deny : .allow,
                       code: code ? .portalRateLimited : nil, request: [UInt8](repeating: 2, count: 32),
                       response: [UInt8](repeating: 3, count: 32))
@@ -51,11 +54,7 @@ struct ReceiptLineReaderTests {
     let key = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 9, count: 32))
 
     func asciiFields(agent: Bool, tool: Bool, code: Bool) -> ReceiptFields {
-        ReceiptFields(log: "portal.example/log", seq: 7, time: 1_760_000_123, prev: [UInt8](repeating: 1, count: 32),
-                      artifact: "digest", session: "session-1", agent: agent ? ("spiffe://a/b", "jkt") : nil,
-                      method: "tools/call", tool: tool ? "search" : nil, decision: code ? .deny : .allow,
-                      code: code ? .portalRateLimited : nil, request: [UInt8](repeating: 2, count: 32),
-                      response: [UInt8](repeating: 3, count: 32))
+        ReceiptEncoderTests().fields(agent: agent, tool: tool, code: code, ascii: true)
     }
 
     func direct(_ line: [UInt8], maxBytes: Int = 1 << 20) -> Receipt? {
