@@ -19,7 +19,7 @@ struct KeySetFetch: Sendable {
     /// Fetches the key set; `fetched` receives every URL requested, redirects included,
     /// also when the refresh fails.
     func run(issuer: String, fetched: inout [String]) async throws(AttestError) -> (keys: JWKS, lifetime: Int64) {
-        try requireHTTPS(issuer, what: "issuer URL")
+        try Self.requireHTTPS(issuer, what: "issuer URL")
         let metadataResponse = try await get(Self.metadataURL(issuer: issuer), limit: policy.maxMetadataBytes, fetched: &fetched)
         let jwksURI = try Self.checkMetadata(try StrictJSONParser().parse(metadataResponse.body), issuer: issuer)
         let keySetResponse = try await get(jwksURI, limit: policy.maxKeySetBytes, fetched: &fetched)
@@ -57,10 +57,6 @@ struct KeySetFetch: Sendable {
         }
     }
 
-    private func requireHTTPS(_ url: String, what: String) throws(AttestError) {
-        try Self.requireHTTPS(url, what: what)
-    }
-
     /// One document: follows at most `maxRedirects` redirects, each to an HTTPS URL,
     /// and accepts status 200 only.
     private func get(_ start: String, limit: Int, fetched: inout [String]) async throws(AttestError) -> DiscoveryResponse {
@@ -83,7 +79,7 @@ struct KeySetFetch: Sendable {
                       let target = URL(string: location, relativeTo: URL(string: url))?.absoluteURL.absoluteString else {
                     throw AttestError(.discoveryHTTPStatus, "\(url) answered \(response.status) without a usable Location")
                 }
-                try requireHTTPS(target, what: "redirect target")
+                try Self.requireHTTPS(target, what: "redirect target")
                 redirects += 1
                 url = target
             default:

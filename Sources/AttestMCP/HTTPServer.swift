@@ -36,8 +36,6 @@ public actor MCPHTTPApp {
         let link: SessionLink
     }
 
-    /// Set by the app on every request it forwards, after removing any the client sent.
-    static let verdictHeader = "Agent-Attestation-Request"
 
     public init(gate: MCPGate, endpoint: String = "/mcp", makeServer: @escaping ServerFactory) {
         self.gate = gate
@@ -47,7 +45,7 @@ public actor MCPHTTPApp {
 
     /// The verdict on the governed request a handler is running for (nil for any other).
     public func attestation(in context: Server.HandlerContext?) -> MCPVerdict? {
-        context?.httpContext?.header(Self.verdictHeader).flatMap { verdicts[$0] }
+        context?.httpContext?.header(MCPGate.verdictHeader).flatMap { verdicts[$0] }
     }
 
     /// Ends every session.
@@ -104,7 +102,7 @@ public actor MCPHTTPApp {
 
     /// Verifies a POST body under the session's era, then hands the request to the SDK.
     private func forward(_ request: HTTPRequest, to session: Session) async -> Reply {
-        var headers = request.headers.filter { $0.key.lowercased() != Self.verdictHeader.lowercased() }
+        var headers = request.headers.filter { $0.key.lowercased() != MCPGate.verdictHeader.lowercased() }
         var verdictKey: String?
         if request.method.uppercased() == "POST" {
             let body = Array(request.body ?? Data())
@@ -114,7 +112,7 @@ public actor MCPHTTPApp {
                 if case .notGoverned = verdict {} else {
                     let key = UUID().uuidString
                     verdicts[key] = verdict
-                    headers[Self.verdictHeader] = key
+                    headers[MCPGate.verdictHeader] = key
                     verdictKey = key
                 }
             } catch {

@@ -135,21 +135,28 @@ public struct MCPGate: Sendable {
     /// token names is refreshed first, and the request is verified against the issuers'
     /// key sets as they are then.
     public func verify(_ bytes: [UInt8], era: MCPEra) async throws(AttestError) -> MCPVerdict {
+        try await verify(try StrictJSONParser().parse(bytes), era: era)
+    }
+
+    /// The same, for a message already parsed with the strict parser.
+    public func verify(_ message: JSONValue, era: MCPEra) async throws(AttestError) -> MCPVerdict {
         let now = clock()
         var verifier = self.verifier
         if let keySource {
-            if let token = Self.carriedToken(in: bytes) { await keySource.refresh(forToken: token, now: now) }
+            // The carried token is read before verification only to find its key.
+            if let token = message["params"]?["_meta"]?[Carrier.token]?.stringValue {
+                await keySource.refresh(forToken: token, now: now)
+            }
             verifier.configuration.issuers = Dictionary(
                 await keySource.trustedIssuers(now: now).map { ($0.issuer, $0) }, uniquingKeysWith: { first, _ in first })
         }
-        return try MCPBinding.verify(bytes, era: era, policy: policy, verifier: verifier, now: now,
+        return try MCPBinding.verify(message, era: era, policy: policy, verifier: verifier, now: now,
                                      replayStore: replayStore, governed: governed)
     }
 
-    /// The token string in `params._meta`, read before verification only to find its key.
-    private static func carriedToken(in bytes: [UInt8]) -> String? {
-        (try? StrictJSONParser().parse(bytes))?["params"]?["_meta"]?[Carrier.token]?.stringValue
-    }
+    /// The header an attesting server adds to a forwarded request to name its verdict
+    /// (any copy a client sends is removed first).
+    static let verdictHeader = "Agent-Attestation-Request"
 }
 
 /// A server transport that verifies every governed request on the raw bytes it receives.
@@ -168,8 +175,6 @@ public actor AttestingServerTransport: Transport, HTTPContextProviding {
     private var raw: [String: Data] = [:]
     /// The extension settings the client declared in `initialize` (nil: not declared).
     public private(set) var clientDeclaration: JSONValue?
-
-    private static let requestKeyHeader = "Agent-Attestation-Request"
 
     public init(wrapping inner: any Transport, gate: MCPGate) {
         self.inner = inner
@@ -214,14 +219,14 @@ public actor AttestingServerTransport: Transport, HTTPContextProviding {
 
     /// The verdict on the request a handler is running for (nil outside a governed request).
     public func attestation(in context: Server.HandlerContext?) -> MCPVerdict? {
-        guard let requestKey = context?.httpContext?.header(Self.requestKeyHeader) else { return nil }
+        guard let requestKey = context?.httpContext?.header(MCPGate.verdictHeader) else { return nil }
         return verdicts[requestKey]
     }
 
     public func httpRequestContext(for id: ID) async -> HTTPRequest? {
         let requestKey = key(id)
         guard let body = raw[requestKey] else { return nil }
-        return HTTPRequest(method: "POST", headers: [Self.requestKeyHeader: requestKey], body: body)
+        return HTTPRequest(method: "POST", headers: [MCPGate.verdictHeader: requestKey], body: body)
     }
 
     /// The bytes to hand to the SDK, or nil when the transport answered the message itself.
@@ -238,7 +243,7 @@ public actor AttestingServerTransport: Transport, HTTPContextProviding {
             clientDeclaration = params["capabilities"]?["extensions"]?[MCPBinding.extensionID]
         }
         do {
-            let verdict = try await gate.verify(bytes, era: era)
+            let verdict = try await gate.verify(message, era: era)
             if case .notGoverned = verdict { return data }
             let requestKey = key(message["id"]!)
             verdicts[requestKey] = verdict
