@@ -12,7 +12,6 @@ The script rewrites the region between `<!-- begin vectors: discovery -->` and
 
 Usage: python3 scripts/author_discovery_vectors.py   (from the repository root)
 """
-import base64
 import copy
 import hashlib
 import json
@@ -37,8 +36,7 @@ REFETCH = 60
 MAX_REDIRECTS = 3
 
 
-def b64u(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+b64u = vectorlib.b64u
 
 
 def jwk(seed_byte):

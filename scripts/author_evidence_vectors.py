@@ -21,22 +21,16 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sections = {}
 
 
-def vector(section, **v):
-    vectorlib.add(sections, section, **v)
+def valid(section, *args, **kwargs):
+    vectorlib.valid(sections, section, *args, **kwargs)
 
 
-def valid(section, id, op, description, covers, input, output, **extra):
-    vector(section, id=id, op=op, description=description, covers=covers, input=input,
-           expected={"result": "valid", "output": output}, **extra)
-
-
-def invalid(section, id, op, description, covers, input, error, base, mutation, **extra):
-    vector(section, id=id, op=op, description=description, covers=covers + ["ERR-001"], input=input,
-           expected={"result": "invalid", "error": error}, base=base, mutation=mutation, **extra)
+def invalid(section, *args, **kwargs):
+    vectorlib.invalid(sections, section, *args, **kwargs)
 
 
 def sha(b): return hashlib.sha256(b).digest()
-def b64u(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+b64u = vectorlib.b64u
 def jcs(v): return rfc8785.dumps(v)
 
 

@@ -18,7 +18,6 @@ Usage: python3 scripts/author_identity_vectors.py   (from the repository root)
 """
 import base64, copy, hashlib, hmac, json, pathlib, re, sys
 
-import nacl.bindings
 import rfc8785
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa
@@ -31,6 +30,15 @@ import vectorlib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ["token.md", "proof.md"]
 sections = {}
+Ed = vectorlib.Ed
+
+
+def valid(section, id, op, description, covers, context, input, output, **extra):
+    vectorlib.valid(sections, section, id, op, description, covers, input, output, context=context, **extra)
+
+
+def invalid(section, id, op, description, covers, context, input, error, base, mutation, **extra):
+    vectorlib.invalid(sections, section, id, op, description, covers, input, error, base, mutation, context=context, **extra)
 
 # Signed objects already in the documents, by signing input (for ML-DSA reuse).
 previous = {}
@@ -42,8 +50,7 @@ for doc in DOCS:
             previous.setdefault(si, []).append(sig)
 
 
-def b64u(b: bytes) -> str:
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+b64u = vectorlib.b64u
 
 
 def unb64u(s: str) -> bytes:
@@ -58,31 +65,7 @@ def sha(b: bytes) -> str:
     return b64u(hashlib.sha256(b).digest())
 
 
-def vector(section, **v):
-    vectorlib.add(sections, section, **v)
-
-
-def valid(section, id, op, description, covers, context, input, output, **extra):
-    vector(section, id=id, op=op, description=description, covers=covers, context=context, input=input,
-           expected={"result": "valid", "output": output}, **extra)
-
-
-def invalid(section, id, op, description, covers, context, input, error, base, mutation, **extra):
-    vector(section, id=id, op=op, description=description, covers=covers + ["ERR-001"], context=context, input=input,
-           expected={"result": "invalid", "error": error}, base=base, mutation=mutation, **extra)
-
-
 # ---------------------------------------------------------------- keys
-class Ed:
-    def __init__(self, seed: bytes):
-        self.seed = seed
-        self.pk, self.sk = nacl.bindings.crypto_sign_seed_keypair(seed)
-        self.alg = "Ed25519"
-        self.jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64u(self.pk)}
-        self.kid = sha(jcs({"crv": "Ed25519", "kty": "OKP", "x": b64u(self.pk)}))
-
-    def sign(self, msg: bytes) -> bytes:
-        return nacl.bindings.crypto_sign(msg, self.sk)[:64]
 
 
 class MLDSA:

@@ -11,9 +11,8 @@ The script rewrites the regions between `<!-- begin vectors: NAME -->` and
 
 Usage: python3 scripts/author_mcp_vectors.py   (from the repository root)
 """
-import base64, copy, hashlib, json, pathlib, re, sys
+import copy, hashlib, json, pathlib, re, sys
 
-import nacl.bindings
 import rfc8785
 
 import vectorlib
@@ -21,10 +20,18 @@ import vectorlib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOC = ROOT / "spec" / "mcp-binding.md"
 sections = {}
+Ed = vectorlib.Ed
 
 
-def b64u(b: bytes) -> str:
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+def valid(section, id, op, description, covers, context, input, output, **extra):
+    vectorlib.valid(sections, section, id, op, description, covers, input, output, context=context, **extra)
+
+
+def invalid(section, id, op, description, covers, context, input, error, base, mutation, **extra):
+    vectorlib.invalid(sections, section, id, op, description, covers, input, error, base, mutation, context=context, **extra)
+
+
+b64u = vectorlib.b64u
 
 
 def jcs(v) -> bytes:
@@ -33,18 +40,6 @@ def jcs(v) -> bytes:
 
 def sha(b: bytes) -> str:
     return b64u(hashlib.sha256(b).digest())
-
-
-class Ed:
-    def __init__(self, seed: bytes):
-        self.seed = seed
-        self.pk, self.sk = nacl.bindings.crypto_sign_seed_keypair(seed)
-        self.alg = "Ed25519"
-        self.jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64u(self.pk)}
-        self.kid = sha(jcs({"crv": "Ed25519", "kty": "OKP", "x": b64u(self.pk)}))
-
-    def sign(self, msg: bytes) -> bytes:
-        return nacl.bindings.crypto_sign(msg, self.sk)[:64]
 
 
 def seed(label: str) -> bytes:
@@ -132,20 +127,6 @@ def attach(request, jti, tok=TOKEN, token_value=None):
     meta[TOKEN_KEY] = tok if token_value is None else token_value
     meta[PROOF_KEY] = proof(r["method"], r["params"], jti, tok=tok)
     return r
-
-
-def vector(section, **v):
-    vectorlib.add(sections, section, **v)
-
-
-def valid(section, id, op, description, covers, context, input, output):
-    vector(section, id=id, op=op, description=description, covers=covers, context=context, input=input,
-           expected={"result": "valid", "output": output})
-
-
-def invalid(section, id, op, description, covers, context, input, error, base, mutation):
-    vector(section, id=id, op=op, description=description, covers=covers + ["ERR-001"], context=context, input=input,
-           expected={"result": "invalid", "error": error}, base=base, mutation=mutation)
 
 
 JTI_S, JTI_H = "prf-2b7e151628aed2a6", "prf-abf7158809cf4f3c"

@@ -1,7 +1,10 @@
-"""Shared by the vector authoring scripts: collecting vectors by section, and writing
-each section into the spec between `<!-- begin vectors: NAME -->` and
-`<!-- end vectors: NAME -->`. Only the block format lives here; every expected value is
-computed by the script that authors it."""
+"""Shared by the vector authoring scripts: collecting valid and invalid vectors by
+section, writing each section into the spec between `<!-- begin vectors: NAME -->` and
+`<!-- end vectors: NAME -->`, base64url, and an Ed25519 key from a seed (PyNaCl). Only
+the block format and these primitives live here; every expected value is computed by
+the script that authors it."""
+import base64
+import hashlib
 import json
 import pathlib
 import re
@@ -14,6 +17,42 @@ MEMBER_ORDER = ["id", "op", "description", "covers", "flags", "context", "input"
 def add(sections, section, **v):
     """Appends a vector to `section`, with its members in the order of conventions.md."""
     sections.setdefault(section, []).append({k: v[k] for k in MEMBER_ORDER if k in v})
+
+
+def valid(sections, section, id, op, description, covers, input, output, context=None, **extra):
+    if context is not None:
+        extra["context"] = context
+    add(sections, section, id=id, op=op, description=description, covers=covers, input=input,
+        expected={"result": "valid", "output": output}, **extra)
+
+
+def invalid(sections, section, id, op, description, covers, input, error, base, mutation, context=None, **extra):
+    """A negative vector; it covers ERR-001, since it asserts exactly one registry code."""
+    if context is not None:
+        extra["context"] = context
+    add(sections, section, id=id, op=op, description=description, covers=covers + ["ERR-001"], input=input,
+        expected={"result": "invalid", "error": error}, base=base, mutation=mutation, **extra)
+
+
+def b64u(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+class Ed:
+    """An Ed25519 key from a 32-byte seed, with its public JWK and RFC 7638 kid."""
+
+    def __init__(self, seed: bytes):
+        import nacl.bindings
+        import rfc8785
+        self._sign = nacl.bindings.crypto_sign
+        self.seed = seed
+        self.pk, self.sk = nacl.bindings.crypto_sign_seed_keypair(seed)
+        self.alg = "Ed25519"
+        self.jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64u(self.pk)}
+        self.kid = b64u(hashlib.sha256(rfc8785.dumps({"crv": "Ed25519", "kty": "OKP", "x": b64u(self.pk)})).digest())
+
+    def sign(self, msg: bytes) -> bytes:
+        return self._sign(msg, self.sk)[:64]
 
 
 def render(vectors):
