@@ -122,19 +122,6 @@ struct MCPVerify: AsyncParsableCommand {
     }
 }
 
-/// Runs an async body to its end from a synchronous command (the root command is synchronous).
-private func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
-    final class Outcome: @unchecked Sendable { var error: (any Error)? }
-    let outcome = Outcome()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        do { try await body() } catch { outcome.error = error }
-        done.signal()
-    }
-    done.wait()
-    if let error = outcome.error { throw error }
-}
-
 /// The demo tool `whoami`: reports the verdict on its call, and how many calls it has run,
 /// so that a client can tell that a rejected call never reached it.
 private actor DemoTool {
@@ -165,26 +152,24 @@ private actor DemoTool {
 }
 
 /// A small MCP server on the Swift SDK over stdio whose one tool reports who called it.
-struct MCPServeDemo: ParsableCommand {
+struct MCPServeDemo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve-demo",
         abstract: "Serve an MCP server on stdio (Swift SDK, handshake era) that verifies every tools/call.")
 
     @OptionGroup var trust: MCPTrustOptions
 
-    func run() throws {
+    func run() async throws {
         let gate = try trust.gate(clock: systemClock)
-        try runBlocking {
-            let transport = AttestingServerTransport(wrapping: StdioTransport(), gate: gate)
-            let server = await DemoTool().server { await transport.attestation(in: Server.currentHandlerContext) }
-            try await server.start(transport: transport)
-            await server.waitUntilCompleted()
-        }
+        let transport = AttestingServerTransport(wrapping: StdioTransport(), gate: gate)
+        let server = await DemoTool().server { await transport.attestation(in: Server.currentHandlerContext) }
+        try await server.start(transport: transport)
+        await server.waitUntilCompleted()
     }
 }
 
 /// The same server on Streamable HTTP (SwiftNIO), one SDK session per `initialize`.
-struct MCPServeHTTP: ParsableCommand {
+struct MCPServeHTTP: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve-http",
         abstract: "Serve an MCP server on Streamable HTTP (Swift SDK, handshake era) that verifies every tools/call.",
@@ -198,18 +183,15 @@ struct MCPServeHTTP: ParsableCommand {
     var host: String = "127.0.0.1"
     @Option(help: "The port to listen on (0: an ephemeral port).") var port: Int = 0
 
-    func run() throws {
+    func run() async throws {
         let gate = try trust.gate(clock: systemClock)
-        let (host, port) = (host, port)
-        try runBlocking {
-            let tool = DemoTool()
-            let app = MCPHTTPApp(gate: gate) { app in
-                await tool.server { await app.attestation(in: Server.currentHandlerContext) }
-            }
-            let server = try await MCPHTTPServer.bind(app, host: host, port: port)
-            let announcement = JSONValue.object(["url": .string(server.url)]).serialized(pretty: false)
-            FileHandle.standardOutput.write(Data((announcement + "\n").utf8))  // unbuffered: the caller waits for it
-            try await server.run()
+        let tool = DemoTool()
+        let app = MCPHTTPApp(gate: gate) { app in
+            await tool.server { await app.attestation(in: Server.currentHandlerContext) }
         }
+        let server = try await MCPHTTPServer.bind(app, host: host, port: port)
+        let announcement = JSONValue.object(["url": .string(server.url)]).serialized(pretty: false)
+        FileHandle.standardOutput.write(Data((announcement + "\n").utf8))  // unbuffered: the caller waits for it
+        try await server.run()
     }
 }
