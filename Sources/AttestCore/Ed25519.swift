@@ -24,9 +24,25 @@ public enum Ed25519 {
             guard raw.count == Ed25519.publicKeyLength else {
                 throw AttestError(.keyInvalid, "an Ed25519 public key is 32 bytes, not \(raw.count)")
             }
+            guard Self.decodes(raw) else {
+                throw AttestError(.keyInvalid, "the Ed25519 public key is not the encoding of a curve point")
+            }
             rawRepresentation = raw
             thumbprint = JWK.thumbprint(ofEd25519: raw)
         }
+
+        /// Whether the 32 bytes decode to a point of the curve (signatures.md, SIG-008).
+        /// libsodium's point addition decodes both operands and checks them on the curve,
+        /// and nothing more: unlike its validity check it accepts small-order points and
+        /// points with a low-order component, which verification itself judges (SIG-004,
+        /// SIG-005).
+        static func decodes(_ raw: [UInt8]) -> Bool {
+            Sodium.ensureInitialized()
+            var sum = [UInt8](repeating: 0, count: 32)
+            return crypto_core_ed25519_add(&sum, raw, basePoint) == 0
+        }
+
+        private static let basePoint: [UInt8] = [0x58] + [UInt8](repeating: 0x66, count: 31)
 
         public func verifyRaw(signature: [UInt8], message: [UInt8]) throws(AttestError) {
             guard signature.count == Ed25519.signatureLength else {

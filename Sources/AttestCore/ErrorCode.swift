@@ -11,6 +11,7 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case jsonNumberOutOfRange = "JSON_NUMBER_OUT_OF_RANGE"
     case jsonTooLarge = "JSON_TOO_LARGE"
     case jsonTooDeep = "JSON_TOO_DEEP"
+    case jsonNumberInexact = "JSON_NUMBER_INEXACT"
 
     // base64url and hex (spec/encoding.md)
     case base64Padding = "B64_PADDING"
@@ -24,6 +25,7 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case signatureLength = "SIG_LENGTH"
     case keyInvalid = "KEY_INVALID"
     case algorithmUnsupported = "ALG_UNSUPPORTED"
+    case signingFailed = "SIG_SIGNING_FAILED"
     case jwkMissingMember = "JWK_MISSING_MEMBER"
     case jwkInvalidMember = "JWK_INVALID_MEMBER"
     case jwkUnknownMember = "JWK_UNKNOWN_MEMBER"
@@ -80,6 +82,9 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case receiptChainBroken = "RCP_CHAIN_BROKEN"
     case receiptTimeRegression = "RCP_TIME_REGRESSION"
     case receiptCommitmentMismatch = "RCP_COMMITMENT_MISMATCH"
+    case receiptDisclosureMalformed = "RCP_DISCLOSURE_MALFORMED"
+    case receiptEffectMismatch = "RCP_EFFECT_MISMATCH"
+    case receiptLogNotInArtifact = "RCP_LOG_NOT_IN_ARTIFACT"
 
     // Evidence bundles (spec/bundle.md)
     case bundleMalformed = "BND_MALFORMED"
@@ -142,6 +147,7 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case proofStale = "PRF_STALE"
     case proofReplay = "PRF_REPLAY"
     case proofReplayStoreFull = "PRF_REPLAY_STORE_FULL"
+    case proofReplayStoreUnavailable = "PRF_REPLAY_STORE_UNAVAILABLE"
 
     // MCP binding (spec/mcp-binding.md)
     case mcpMalformedRequest = "MCP_MALFORMED_REQUEST"

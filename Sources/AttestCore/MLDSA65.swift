@@ -61,7 +61,7 @@ public enum MLDSA65Suite {
             do {
                 return Array(try key.signature(for: Data(message)))
             } catch {
-                throw AttestError(.algorithmUnsupported, "ML-DSA-65 signing failed: \(error)")
+                throw AttestError(.signingFailed, "ML-DSA-65 signing failed: \(error)")
             }
         }
     }

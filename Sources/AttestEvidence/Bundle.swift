@@ -38,24 +38,37 @@ public enum BundleFormat {
             self.logs = logs
         }
 
+        /// At most this many logs in one bundle.
+        public static let maxLogs = 1024
+
+        /// Reads a manifest (bundle.md §Layout): exactly the members of the format, paths
+        /// that are relative plain names, and each origin once (`BND_MALFORMED`).
         public init(json: JSONValue) throws(AttestError) {
-            guard case .object(let o) = json, o["format"]?.stringValue == BundleFormat.name,
-                  let artifacts = o["artifacts"]?.stringValue, let logs = o["logs"]?.arrayValue, !logs.isEmpty else {
-                throw AttestError(.bundleMalformed, "manifest is {format: \(BundleFormat.name), artifacts, logs: [...]}")
+            func malformed(_ why: String) -> AttestError { AttestError(.bundleMalformed, "manifest: \(why)") }
+            guard case .object(let o) = json, o.count == 3, o["format"]?.stringValue?.isExactly(BundleFormat.name) == true,
+                  let artifacts = o["artifacts"]?.stringValue, let logs = o["logs"]?.arrayValue else {
+                throw malformed("it is {format: \(BundleFormat.name), artifacts, logs}")
             }
+            guard !logs.isEmpty, logs.count <= Self.maxLogs else { throw malformed("it lists 1 to \(Self.maxLogs) logs") }
             self.artifacts = artifacts
             var entries: [LogEntry] = []
+            var origins: Set<ExactString> = []
             for log in logs {
-                guard let origin = log["origin"]?.stringValue, let receipts = log["receipts"]?.stringValue,
-                      let checkpoints = log["checkpoints"]?.stringValue else {
-                    throw AttestError(.bundleMalformed, "a manifest log entry is {origin, receipts, checkpoints, payloads?}")
+                guard let entry = log.objectValue, let origin = entry["origin"]?.stringValue, !origin.isEmpty,
+                      let receipts = entry["receipts"]?.stringValue, let checkpoints = entry["checkpoints"]?.stringValue,
+                      entry.count == (entry["payloads"] == nil ? 3 : 4),
+                      entry["payloads"] == nil || entry["payloads"]?.stringValue != nil else {
+                    throw malformed("a log entry is {origin, receipts, checkpoints, payloads?} with string values")
+                }
+                guard origins.insert(ExactString(origin)).inserted else {
+                    throw malformed("log \(origin) is listed twice")
                 }
                 entries.append(LogEntry(origin: origin, receipts: receipts, checkpoints: checkpoints,
-                                        payloads: log["payloads"]?.stringValue))
+                                        payloads: entry["payloads"]?.stringValue))
             }
             for path in [artifacts] + entries.flatMap({ [$0.receipts, $0.checkpoints] + ($0.payloads.map { [$0] } ?? []) })
-                where path.hasPrefix("/") || path.split(separator: "/").contains("..") {
-                throw AttestError(.bundleMalformed, "manifest path \(path) leaves the bundle")
+                where !BundleDirectory.isWellFormed(path) {
+                throw malformed("path \"\(path)\" is not a relative path of plain names inside the bundle")
             }
             self.logs = entries
         }

@@ -48,7 +48,7 @@ public struct DemoHistory {
     public init() {}
 
     public var trust: BundleVerifier.Trust {
-        BundleVerifier.Trust(authorities: [authority.publicKey.thumbprint],
+        BundleVerifier.Trust(authorities: [ExactString(authority.publicKey.thumbprint)],
                              logKeys: [NoteVerifier(name: origin, key: logKey.publicKey)], now: start + 100_000_000)
     }
 
@@ -68,7 +68,7 @@ public struct DemoHistory {
             ],
             "rate_limit": ["max": 100, "window": 60],
             "upstream": ["transport": "stdio", "executable_sha256": .string(String(repeating: "ab", count: 32))],
-            "log": ["origin": .string(origin)],
+            "log": ["origins": [.string(origin)]],
         ]
     }
 
@@ -85,7 +85,7 @@ public struct DemoHistory {
                 ],
             ],
             "rate_limit": ["max": 50, "window": 120],
-            "log": ["origin": .string(origin)],
+            "log": ["origins": [.string(origin)]],
         ]
     }
 
@@ -101,7 +101,7 @@ public struct DemoHistory {
                          progress: ((Int) -> Void)? = nil) throws -> [Artifact] {
         let (artifact, mandate) = try artifacts()
         let log = try ReceiptLog(directory: directory, origin: origin, key: logKey)
-        var engines = [artifact.digest: PolicyEngine(artifact: artifact), mandate.digest: PolicyEngine(artifact: mandate)]
+        var engine = PolicyEngine()
         let tools = ["search", "read_file", "search", "delete_file"]
         for i in 0..<count {
             let useMandate = i % 3 == 2
@@ -111,12 +111,12 @@ public struct DemoHistory {
                 ? ["path": .string(i % 7 == 0 ? "/etc/passwd" : "/data/report-\(i).txt")]
                 : ["query": .string("q\(i)"), "limit": .number(JSONNumber(i % 12 + 1))]
             let time = start + Int64(i / 2)
-            let code = engines[a.digest]!.evaluate(tool: tool, arguments: arguments.objectValue, time: time)
-            if code == nil { engines[a.digest]!.recordAllowed(tool: tool, time: time) }
+            let chain = useMandate ? [artifact, mandate] : [artifact]
+            let code = engine.evaluate(chain: chain, tool: tool, arguments: arguments, time: time)
+            if code == nil { engine.recordAllowed(chain: chain, tool: tool, time: time) }
             let request: JSONValue = ["name": .string(tool), "arguments": arguments]
-            let response: JSONValue = code == nil
-                ? ["content": [["type": "text", "text": .string("result \(i)")]], "isError": false]
-                : ["error": ["code": -31000, "data": .string(code!.rawValue)]]
+            let response: JSONValue = code.map { Disclosure.denial($0, "the artifact denies this call") }
+                ?? ["content": [["type": "text", "text": .string("result \(i)")]], "isError": false]
             try log.append(time: time, artifact: a.digest, session: "session-\(i / 1000)",
                            agent: (a.subject, a.subjectKey), method: "tools/call", tool: tool,
                            decision: code == nil ? .allow : .deny, code: code, request: request, response: response,

@@ -8,18 +8,19 @@ import Foundation
 ///
 /// Receipts are streamed in batches: each batch is parsed, canonicalized and its
 /// signatures verified on all cores, then checked in order (sequence, chain, time,
-/// Merkle roots, re-evaluation of every decision against the sealed artifact). Memory
-/// is bounded by the batch size, whatever the size of the bundle.
+/// disclosures, artifact chain, re-evaluation of every decision, Merkle roots). Memory
+/// is bounded by the batch size and the line limits, whatever the size of the bundle,
+/// and time is linear in the receipts, whatever the artifacts say.
 public struct BundleVerifier: Sendable {
     public struct Trust: Sendable {
         /// RFC 7638 thumbprints of the keys allowed to seal root artifacts.
-        public var authorities: Set<String>
+        public var authorities: Set<ExactString>
         /// Note verifier keys of the logs, by name; a log's origin is its key name.
         public var logKeys: [NoteVerifier]
         /// Verification time, seconds since the epoch.
         public var now: Int64
 
-        public init(authorities: Set<String>, logKeys: [NoteVerifier], now: Int64) {
+        public init(authorities: Set<ExactString>, logKeys: [NoteVerifier], now: Int64) {
             self.authorities = authorities
             self.logKeys = logKeys
             self.now = now
@@ -59,6 +60,17 @@ public struct BundleVerifier: Sendable {
         }
     }
 
+    /// Line limits of the bundle's files (bundle.md §Layout).
+    public enum Limits {
+        public static let manifestBytes = 1 << 20
+        public static let artifactLineBytes = 1 << 20
+        public static let artifacts = 65_536
+        public static let checkpointLineBytes = 1 << 16
+        public static let consistencyHashes = 64
+        public static let receiptLineBytes = 1 << 16
+        public static let payloadLineBytes = 1 << 20
+    }
+
     public let trust: Trust
     public var batchSize = 8192
     public var workers = ProcessInfo.processInfo.activeProcessorCount
@@ -66,114 +78,180 @@ public struct BundleVerifier: Sendable {
 
     public init(trust: Trust) { self.trust = trust }
 
-    /// Where verification is, so that an error raised deep inside names its log and receipt.
-    private final class Position: @unchecked Sendable {
-        var log: String?
-        var seq: UInt64?
-    }
-
-    private let position = Position()
-
     public func verify(bundle: URL) -> Report {
-        var report = Report()
+        var run = Run(verifier: self, directory: BundleDirectory(root: bundle))
         let start = Date()
         do {
-            try run(bundle, &report)
+            try run.verify()
         } catch let f as Failure {
-            report.failure = f
+            run.report.failure = f
         } catch let e as AttestError {
-            report.failure = Failure(code: e.code, message: e.message, log: position.log, seq: position.seq)
+            run.report.failure = Failure(code: e.code, message: e.message, log: run.log, seq: run.seq)
         } catch {
-            report.failure = Failure(code: .bundleMalformed, message: "\(error)", log: nil, seq: nil)
+            run.report.failure = Failure(code: .bundleMalformed, message: "\(error)", log: nil, seq: nil)
         }
-        report.seconds = Date().timeIntervalSince(start)
-        return report
+        run.report.seconds = Date().timeIntervalSince(start)
+        return run.report
+    }
+}
+
+/// The state of one verification: each call of `verify(bundle:)` has its own, so
+/// verifications run concurrently share nothing.
+private struct Run {
+    let verifier: BundleVerifier
+    let directory: BundleDirectory
+    var report = BundleVerifier.Report()
+    /// Where verification is, so that an error raised deep inside names its log and receipt.
+    var log: String?
+    var seq: UInt64?
+    var artifacts: [ExactString: Artifact] = [:]
+    /// Verified chains by the digest of the artifact in force (root first).
+    var chains: [ExactString: Result<[Artifact], AttestError>] = [:]
+    /// For each root artifact, the logs (manifest index) holding an allowed `tools/call` under it or a mandate of it.
+    var logsByRoot: [ExactString: Set<Int>] = [:]
+
+    init(verifier: BundleVerifier, directory: BundleDirectory) {
+        self.verifier = verifier
+        self.directory = directory
     }
 
-    private func run(_ bundle: URL, _ report: inout Report) throws {
-        let manifest: BundleFormat.Manifest
-        do {
-            let data = try Data(contentsOf: bundle.appendingPathComponent("manifest.json"))
-            manifest = try BundleFormat.Manifest(json: try StrictJSONParser().parse(Array(data)))
-        } catch let e as AttestError {
-            throw Failure(code: e.code == .bundleMalformed ? e.code : .bundleMalformed, message: "manifest: \(e.message)", log: nil, seq: nil)
-        } catch {
-            throw Failure(code: .bundleMalformed, message: "manifest.json: \(error.localizedDescription)", log: nil, seq: nil)
-        }
-        report.checks.append(("manifest", "pass", 1))
+    var trust: BundleVerifier.Trust { verifier.trust }
+    typealias Limits = BundleVerifier.Limits
 
-        var artifacts: [String: Artifact] = [:]
-        var reader = try openLines(bundle, manifest.artifacts)
-        while case let lines = reader.next(256), !lines.isEmpty {
-            for line in lines where !line.isEmpty {
-                let artifact = try Artifact(json: try StrictJSONParser().parse(line))
-                artifacts[artifact.digest] = artifact
+    mutating func verify() throws {
+        let manifest = try readManifest()
+        report.checks.append(("manifest", "pass", 1))
+        try readArtifacts(manifest.artifacts)
+        report.checks.append(("artifacts parsed", "pass", artifacts.count))
+        for (index, entry) in manifest.logs.enumerated() {
+            try verifyLog(entry, index: index)
+        }
+        try recountAcrossLogs(manifest)
+    }
+
+    private func readManifest() throws -> BundleFormat.Manifest {
+        func fail(_ why: String) -> BundleVerifier.Failure {
+            BundleVerifier.Failure(code: .bundleMalformed, message: "manifest.json: \(why)", log: nil, seq: nil)
+        }
+        let file: ReadableFile
+        do { file = try directory.open("manifest.json") } catch { throw fail(error.message) }
+        switch file.readAll(limit: Limits.manifestBytes) {
+        case .failure: throw fail("unreadable, or larger than \(Limits.manifestBytes) bytes")
+        case .success(let bytes):
+            do {
+                return try BundleFormat.Manifest(json: try StrictJSONParser().parse(bytes))
+            } catch {
+                throw fail(error.message)
             }
         }
-        report.checks.append(("artifacts parsed", "pass", artifacts.count))
-
-        for log in manifest.logs {
-            try verifyLog(bundle, log, artifacts, &report)
-        }
     }
 
-    private func openLines(_ bundle: URL, _ path: String) throws -> LineReader {
-        do {
-            return try LineReader(url: bundle.appendingPathComponent(path))
-        } catch {
-            throw Failure(code: .bundleMalformed, message: "cannot read \(path)", log: nil, seq: nil)
-        }
-    }
-
-    private func verifyLog(_ bundle: URL, _ entry: BundleFormat.LogEntry, _ artifacts: [String: Artifact],
-                           _ report: inout Report) throws {
-        let origin = entry.origin
-        position.log = origin
-        position.seq = nil
-        func fail(_ code: ErrorCode, _ message: String, _ seq: UInt64? = nil) -> Failure {
-            Failure(code: code, message: message, log: origin, seq: seq)
-        }
-        guard let logKey = trust.logKeys.first(where: { $0.name == origin }) else {
-            throw fail(.bundleLogUntrusted, "no trusted key is given for log \(origin)")
-        }
-
-        // Checkpoints: each signed by the log key, each consistent with the one before.
-        var checkpoints: [Checkpoint] = []
-        var reader = try openLines(bundle, entry.checkpoints)
+    private mutating func readArtifacts(_ path: String) throws {
+        var reader = try directory.lines(path, maxLineBytes: Limits.artifactLineBytes)
         while case let lines = reader.next(256), !lines.isEmpty {
             for line in lines where !line.isEmpty {
-                let value = try StrictJSONParser().parse(line)
-                guard let note = value["note"]?.stringValue else { throw fail(.bundleMalformed, "checkpoint line has no note") }
-                let checkpoint = try Checkpoint.verify(note, trusted: [logKey], origin: origin)
-                if let previous = checkpoints.last {
-                    let proof = try (value["consistency"]?.arrayValue ?? []).map { v throws(AttestError) in
-                        try Base64URL.decode(v.stringValue ?? "")
+                let value: JSONValue
+                do {
+                    value = try StrictJSONParser(limits: .init(maxBytes: Limits.artifactLineBytes, maxDepth: 32)).parse(line)
+                } catch {
+                    throw AttestError(.artifactMalformed, "an artifact line is not JSON: \(error.message)")
+                }
+                let artifact = try Artifact(json: value)
+                artifacts[ExactString(artifact.digest)] = artifacts[ExactString(artifact.digest)] ?? artifact
+                guard artifacts.count <= Limits.artifacts else {
+                    throw AttestError(.bundleMalformed, "more than \(Limits.artifacts) artifacts")
+                }
+            }
+        }
+        if let failure = reader.failure { throw AttestError(.artifactMalformed, "\(path): \(failure)") }
+    }
+
+    /// The verified chain of the artifact a receipt names (cached, failures too).
+    private mutating func chain(_ digest: String) throws(AttestError) -> [Artifact] {
+        let key = ExactString(digest)
+        if let cached = chains[key] { return try cached.get() }
+        let artifacts = self.artifacts
+        let authorities = trust.authorities
+        let verified = Result { () throws(AttestError) -> [Artifact] in
+            let chain = try MandateChain.chain(endingAt: digest, from: artifacts)
+            _ = try MandateChain.verify(chain, trustedAuthorities: authorities)
+            return chain
+        }
+        chains[key] = verified
+        return try verified.get()
+    }
+
+    private func readCheckpoints(_ entry: BundleFormat.LogEntry, key: NoteVerifier) throws -> [Checkpoint] {
+        var checkpoints: [Checkpoint] = []
+        var reader = try directory.lines(entry.checkpoints, maxLineBytes: Limits.checkpointLineBytes)
+        while case let lines = reader.next(256), !lines.isEmpty {
+            for line in lines where !line.isEmpty {
+                let o: JSONObject
+                do throws(AttestError) {
+                    guard let object = try StrictJSONParser().parse(line).objectValue else { throw AttestError(.bundleMalformed, "not an object") }
+                    o = object
+                } catch {
+                    throw AttestError(.bundleMalformed, "a checkpoint line is not a JSON object: \(error.message)")
+                }
+                guard let note = o["note"]?.stringValue, o.count == (o["consistency"] == nil ? 1 : 2) else {
+                    throw AttestError(.bundleMalformed, "a checkpoint line is {note, consistency?}")
+                }
+                var proof: [[UInt8]] = []
+                if let c = o["consistency"] {
+                    guard let hashes = c.arrayValue, hashes.count <= Limits.consistencyHashes else {
+                        throw AttestError(.bundleMalformed, "consistency is an array of at most \(Limits.consistencyHashes) hashes")
                     }
+                    for h in hashes {
+                        guard let text = h.stringValue, let bytes = try? Base64URL.decode(text), bytes.count == 32 else {
+                            throw AttestError(.bundleMalformed, "a consistency hash is the base64url of 32 bytes")
+                        }
+                        proof.append(bytes)
+                    }
+                }
+                let checkpoint = try Checkpoint.verify(note, trusted: [key], origin: entry.origin)
+                if let previous = checkpoints.last {
                     try CheckpointHistory.checkSuccessor(previous, checkpoint, consistency: proof)
                 }
                 checkpoints.append(checkpoint)
             }
         }
+        if let failure = reader.failure { throw AttestError(.bundleMalformed, "\(entry.checkpoints): \(failure)") }
+        return checkpoints
+    }
+
+    private mutating func verifyLog(_ entry: BundleFormat.LogEntry, index: Int) throws {
+        let origin = entry.origin
+        log = origin
+        seq = nil
+        func fail(_ code: ErrorCode, _ message: String, _ seq: UInt64? = nil) -> BundleVerifier.Failure {
+            BundleVerifier.Failure(code: code, message: message, log: origin, seq: seq)
+        }
+        guard let logKey = trust.logKeys.first(where: { $0.name.isExactly(origin) }) else {
+            throw fail(.bundleLogUntrusted, "no trusted key is given for log \(origin)")
+        }
+
+        // Checkpoints: each signed by the log key, each consistent with the one before.
+        let checkpoints = try readCheckpoints(entry, key: logKey)
         guard let last = checkpoints.last else { throw fail(.bundleNoCheckpoint, "log \(origin) has no checkpoint") }
         report.checks.append(("\(origin): checkpoints signed and consistent", "pass", checkpoints.count))
 
         let keyID = logKey.key.thumbprint
-        var chains: [String: Result<Artifact, AttestError>] = [:]
-        var engines: [String: PolicyEngine] = [:]
+        var engine = PolicyEngine()
         var frontier = MerkleFrontier()
         var previousLink = Receipt.genesis
         var previousTime: Int64 = 0
         var expectedSeq: UInt64 = 0
         var checkpointIndex = 0
         let started = Date()
+        let chainsBefore = chains.count
 
         // A producer thread parses, hashes and verifies the next batch on all cores while
         // this thread checks the current one in order.
         let pipeline = Pipeline()
-        let receipts = try openLines(bundle, entry.receipts)
-        let payloads = try entry.payloads.map { try openLines(bundle, $0) }
-        let producer = Producer(receipts: receipts, payloads: payloads, key: logKey.key, batchSize: batchSize,
-                                workers: workers, pipeline: pipeline)
+        let receipts = try directory.lines(entry.receipts, maxLineBytes: Limits.receiptLineBytes)
+        let payloads = try entry.payloads.map { p throws(AttestError) in try directory.lines(p, maxLineBytes: Limits.payloadLineBytes) }
+        let producer = Producer(receipts: receipts, payloads: payloads, key: logKey.key, batchSize: verifier.batchSize,
+                                workers: verifier.workers, pipeline: pipeline)
         let thread = Thread { producer.run() }
         thread.stackSize = 1 << 22
         thread.start()
@@ -181,18 +259,20 @@ public struct BundleVerifier: Sendable {
 
         while let batch = try pipeline.take() {
             for item in batch {
-                position.seq = expectedSeq
+                seq = expectedSeq
+                // Step 4: the receipt itself, and its place in the log.
                 guard let r = item.receipt else {
-                    throw fail(item.error?.code ?? .receiptMalformed, "receipt after seq \(Int64(expectedSeq) - 1): \(item.error?.message ?? "")", expectedSeq)
+                    throw fail(item.error?.code ?? .receiptMalformed,
+                               "receipt after seq \(Int64(expectedSeq) - 1): \(item.error?.message ?? "")", expectedSeq)
                 }
-                guard r.log == origin else { throw fail(.receiptLogMismatch, "receipt names log \(r.log)", r.seq) }
+                guard r.log.isExactly(origin) else { throw fail(.receiptLogMismatch, "receipt names log \(r.log)", r.seq) }
                 if r.seq + 1 == expectedSeq {
                     throw fail(.receiptSequenceDuplicate, "seq \(r.seq) appears twice", r.seq)
                 }
                 guard r.seq == expectedSeq else {
                     throw fail(.receiptSequenceGap, "expected seq \(expectedSeq), found \(r.seq)", r.seq)
                 }
-                guard r.keyID == keyID else {
+                guard r.keyID.isExactly(keyID) else {
                     throw fail(.receiptKeyUntrusted, "receipt is signed by \(r.keyID), not the log key", r.seq)
                 }
                 if let error = item.error { throw fail(error.code, error.message, r.seq) }
@@ -209,40 +289,39 @@ public struct BundleVerifier: Sendable {
                 previousTime = r.time
                 expectedSeq += 1
 
+                // Step 5: the disclosed payload, read in step with the receipts.
                 if let error = item.disclosureError { throw fail(error.code, error.message, r.seq) }
-                let disclosed = item.payload
 
-                let artifact: Artifact
-                if let cached = chains[r.artifact] {
-                    switch cached {
-                    case .success(let a): artifact = a
-                    case .failure(let e): throw fail(e.code, e.message, r.seq)
-                    }
-                } else {
-                    let verified = Result { () throws(AttestError) -> Artifact in
-                        try MandateChain.verify(try MandateChain.chain(endingAt: r.artifact, from: artifacts),
-                                                trustedAuthorities: trust.authorities)
-                    }
-                    chains[r.artifact] = verified
-                    artifact = try verified.get()
+                // Step 6: the artifact chain, and the log is one the artifact names.
+                let chain: [Artifact]
+                do { chain = try self.chain(r.artifact) } catch { throw fail(error.code, error.message, r.seq) }
+                guard let artifact = chain.last, artifact.namesLog(origin) else {
+                    throw fail(.receiptLogNotInArtifact, "the artifact of this receipt does not name log \(origin)", r.seq)
                 }
-                if r.method == "tools/call" {
-                    // The engine is updated in place: a copy taken out of the dictionary
-                    // would copy its rate history on every allowed call.
-                    if engines[r.artifact] == nil { engines[r.artifact] = PolicyEngine(artifact: artifact) }
-                    if r.decision == .allow {
-                        if r.agentSubject != artifact.subject || r.agentKey != artifact.subjectKey {
-                            throw fail(.portalSubjectMismatch, "ALLOW for an agent other than the artifact's subject", r.seq)
+
+                // Step 7: every ALLOW re-evaluated.
+                if r.decision == .allow {
+                    guard let sub = r.agentSubject, let jkt = r.agentKey, sub.isExactly(artifact.subject),
+                          jkt.isExactly(artifact.subjectKey) else {
+                        throw fail(.portalSubjectMismatch, "ALLOW for an agent other than the artifact's subject", r.seq)
+                    }
+                    if let tool = r.tool {
+                        if item.requestInexact {
+                            throw fail(.jsonNumberInexact, "ALLOW of a request with a number that is not exact", r.seq)
                         }
-                        let arguments = disclosed?["request"]?["arguments"]?.objectValue ?? (disclosed == nil ? nil : JSONObject())
+                        let arguments = item.disclosure.map { $0.request["arguments"] ?? .object(JSONObject()) }
                         if arguments != nil { report.payloadsChecked += 1 }
-                        if let code = engines[r.artifact]!.evaluate(tool: r.tool ?? "", arguments: arguments, time: r.time) {
+                        if let code = engine.evaluate(chain: chain, tool: tool, arguments: arguments, time: r.time) {
                             throw fail(code, "ALLOW for a call the artifact forbids (\(code.rawValue))", r.seq)
                         }
-                        engines[r.artifact]!.recordAllowed(tool: r.tool ?? "", time: r.time)
+                        engine.recordAllowed(chain: chain, tool: tool, time: r.time)
+                        if let root = chain.first { logsByRoot[ExactString(root.digest), default: []].insert(index) }
+                    } else if !(r.time >= artifact.notBefore && r.time < artifact.notAfter) {
+                        throw fail(.portalOutsideValidity, "ALLOW outside the artifact's validity window", r.seq)
                     }
                 }
 
+                // Step 8: the Merkle tree against every checkpoint of its size.
                 frontier.append(r.leafHash)
                 while checkpointIndex < checkpoints.count && checkpoints[checkpointIndex].size == frontier.size {
                     guard frontier.root.bytes == checkpoints[checkpointIndex].root else {
@@ -252,34 +331,128 @@ public struct BundleVerifier: Sendable {
                 }
             }
             report.receipts += batch.count
-            if let progress, report.receipts % 100_000 < batchSize {
+            if let progress = verifier.progress, report.receipts % 100_000 < verifier.batchSize {
                 let rate = Double(report.receipts) / max(Date().timeIntervalSince(started), 1e-9)
                 progress("\(origin): \(report.receipts) receipts verified (\(Int(rate))/s)")
             }
         }
+        seq = nil
+        // Step 9.
         if let empty = checkpoints.first, empty.size == 0, empty.root != Merkle.emptyRoot.bytes {
             throw fail(.bundleRootMismatch, "checkpoint of size 0 does not carry the empty root")
         }
         guard frontier.size == last.size else {
             throw fail(.bundleSizeMismatch, "the log holds \(frontier.size) receipts, its last checkpoint \(last.size)")
         }
+        if let leftover = producer.leftoverPayload { throw fail(leftover.code, leftover.message) }
         report.checks.append(("\(origin): receipts parsed, signed by the log key, in sequence, hash-linked", "pass", Int(frontier.size)))
         report.checks.append(("\(origin): Merkle roots equal every checkpoint", "pass", checkpoints.count))
-        report.checks.append(("\(origin): artifact chains verified", "pass", chains.count))
+        report.checks.append(("\(origin): artifact chains verified", "pass", chains.count - chainsBefore))
         report.checks.append(("\(origin): ALLOW decisions re-evaluated against the artifact", "pass", Int(frontier.size)))
+    }
+
+    /// Step 10: the rate limits of a root artifact whose calls were allowed in more than
+    /// one log hold over all those logs together, the allowed calls taken in order of
+    /// time and, at equal times, of the manifest's logs. Each log was checked alone
+    /// already; this pass reads the receipts again (their checks all passed) and counts.
+    private mutating func recountAcrossLogs(_ manifest: BundleFormat.Manifest) throws {
+        let roots = Set(logsByRoot.filter { $0.value.count > 1 }.keys)
+        guard !roots.isEmpty else { return }
+        let indexes = Set(roots.flatMap { logsByRoot[$0] ?? [] }).sorted()
+        var cursors: [AllowedCalls] = []
+        for index in indexes {
+            let entry = manifest.logs[index]
+            var cursor = AllowedCalls(index: index, origin: entry.origin,
+                                      reader: try directory.lines(entry.receipts, maxLineBytes: Limits.receiptLineBytes))
+            try cursor.advance(roots: roots, chains: chains)
+            cursors.append(cursor)
+        }
+        var engine = PolicyEngine()
+        var counted = 0
+        while let i = cursors.indices.filter({ cursors[$0].next != nil }).min(by: { cursors[$0].next!.time < cursors[$1].next!.time }) {
+            guard let call = cursors[i].next else { break }
+            if engine.rateLimited(chain: call.chain, tool: ExactString(call.tool), time: call.time) {
+                throw BundleVerifier.Failure(code: .portalRateLimited, message:
+                    "ALLOW beyond a rate limit counted over the \(indexes.count) logs holding calls under artifact \(call.chain[0].id)",
+                    log: cursors[i].origin, seq: call.seq)
+            }
+            engine.recordAllowed(chain: call.chain, tool: call.tool, time: call.time)
+            counted += 1
+            try cursors[i].advance(roots: roots, chains: chains)
+        }
+        report.checks.append(("rate limits recounted across \(indexes.count) logs", "pass", counted))
+    }
+}
+
+/// The allowed `tools/call` receipts of one log under a given set of root artifacts, in log order.
+private struct AllowedCalls {
+    struct Call {
+        let seq: UInt64
+        let time: Int64
+        let tool: String
+        let chain: [Artifact]
+    }
+
+    let index: Int
+    let origin: String
+    var reader: LineReader
+    var pending: [ArraySlice<UInt8>] = []
+    var position = 0
+    var next: Call?
+    private let cache = Receipt.StringCache()
+
+    init(index: Int, origin: String, reader: LineReader) {
+        self.index = index
+        self.origin = origin
+        self.reader = reader
+    }
+
+    mutating func advance(roots: Set<ExactString>, chains: [ExactString: Result<[Artifact], AttestError>]) throws {
+        next = nil
+        while true {
+            if position == pending.count {
+                pending = reader.next(4096)
+                position = 0
+                if pending.isEmpty {
+                    if reader.failure != nil { throw changed() }
+                    return
+                }
+            }
+            let line = pending[position]
+            position += 1
+            let receipt: Receipt
+            do {
+                receipt = try Receipt.read(canonicalLine: line, maxBytes: BundleVerifier.Limits.receiptLineBytes, cache: cache)
+                    ?? Receipt(json: try StrictJSONParser(limits: Producer.receiptLimits).parse(line))
+            } catch {
+                throw changed()
+            }
+            guard receipt.decision == .allow, let tool = receipt.tool else { continue }
+            guard case .success(let chain)? = chains[ExactString(receipt.artifact)] else { throw changed() }
+            guard let root = chain.first, roots.contains(ExactString(root.digest)) else { continue }
+            next = Call(seq: receipt.seq, time: receipt.time, tool: tool, chain: chain)
+            return
+        }
+    }
+
+    private func changed() -> BundleVerifier.Failure {
+        BundleVerifier.Failure(code: .bundleMalformed, message: "the receipts of \(origin) changed while they were verified",
+                               log: origin, seq: nil)
     }
 }
 
 /// One receipt line after the parallel stage: parsed, canonicalized, hashed, its
 /// signature checked (`error` holds the first failure), and its disclosed payload, if
-/// any, checked against the commitments (`disclosureError`). Failures are only
-/// reported when the in-order stage reaches the receipt, so the verdict is the same
-/// as a sequential verifier's.
+/// any, with the result of checking it (`disclosureError` also holds a defect of the
+/// payload lines read at this receipt). Failures are only reported when the in-order
+/// stage reaches the receipt, so the verdict is the same as a sequential verifier's.
 private struct Prepared: @unchecked Sendable {
     var receipt: Receipt?
     var error: AttestError?
-    var payload: JSONValue?
+    var disclosure: Disclosure?
     var disclosureError: AttestError?
+    /// An allowed `tools/call` whose disclosed request holds a number that is not exact.
+    var requestInexact = false
 }
 
 /// A bounded hand-off of batches between the producer thread and the in-order stage.
@@ -288,11 +461,17 @@ private final class Pipeline: @unchecked Sendable {
     private var batches: [[Prepared]] = []
     private var finished = false
     private var failure: Error?
-    private(set) var cancelled = false
+    private var isCancelled = false
+
+    var cancelled: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return isCancelled
+    }
 
     func put(_ batch: [Prepared]) {
         condition.lock()
-        while batches.count >= 2 && !cancelled { condition.wait() }
+        while batches.count >= 2 && !isCancelled { condition.wait() }
         batches.append(batch)
         condition.broadcast()
         condition.unlock()
@@ -308,7 +487,7 @@ private final class Pipeline: @unchecked Sendable {
 
     func cancel() {
         condition.lock()
-        cancelled = true
+        isCancelled = true
         condition.broadcast()
         condition.unlock()
     }
@@ -326,6 +505,10 @@ private final class Pipeline: @unchecked Sendable {
     }
 }
 
+/// A payload line: its seq, and the disclosure it holds or why it is malformed; or, for
+/// a line without a readable seq, why.
+private typealias PayloadLine = Result<(seq: UInt64, disclosure: Result<Disclosure, AttestError>), AttestError>
+
 /// Reads receipt lines and payload lines, and prepares each batch on all cores.
 private final class Producer: @unchecked Sendable {
     var receipts: LineReader
@@ -335,15 +518,20 @@ private final class Producer: @unchecked Sendable {
     let batchSize: Int
     let workers: Int
     let pipeline: Pipeline
-    /// Payload lines read and parsed ahead, in file order; `payloadHead` is the next one.
-    private var parsedPayloads: [Result<(seq: UInt64, value: JSONValue), AttestError>] = []
+    /// Payload lines parsed ahead, in file order, from `payloadHead` on.
+    private var payloadQueue: [PayloadLine] = []
     private var payloadHead = 0
+    private var payloadsEnded = false
+    private var lastPayloadSeq: UInt64?
+    private var payloadFailed = false
+    /// A payload line left after the last receipt: read by the in-order stage after `take` returned nil.
+    private(set) var leftoverPayload: AttestError?
 
     /// Receipts (and payload lines) per unit of parallel work: small enough that the
     /// cores finish a batch together although the in-order stage shares them.
     private static let chunk = 64
-    private static let receiptLimits = StrictJSONParser.Limits(maxBytes: 1 << 16, maxDepth: 16)
-    private static let payloadLimits = StrictJSONParser.Limits(maxBytes: 1 << 20, maxDepth: 64)
+    static let receiptLimits = StrictJSONParser.Limits(maxBytes: BundleVerifier.Limits.receiptLineBytes, maxDepth: 16)
+    private static let payloadLimits = StrictJSONParser.Limits(maxBytes: BundleVerifier.Limits.payloadLineBytes, maxDepth: 64)
 
     init(receipts: LineReader, payloads: LineReader?, key: Ed25519.PublicKey, batchSize: Int, workers: Int, pipeline: Pipeline) {
         self.receipts = receipts
@@ -356,121 +544,189 @@ private final class Producer: @unchecked Sendable {
     }
 
     func run() {
-        do {
-            while !pipeline.cancelled {
-                let lines = receipts.next(batchSize)
-                if lines.isEmpty { break }
-                // Payload lines are parsed ahead in the same parallel pass; their errors are
-                // only raised when the in-order reading below reaches them.
-                let payloadLines = payloads != nil && parsedPayloads.count - payloadHead < 2 * batchSize
-                    ? payloads!.next(batchSize) : []
-                var prepared = [Prepared](repeating: Prepared(), count: lines.count)
-                var parsed = [Result<(seq: UInt64, value: JSONValue), AttestError>](
-                    repeating: .failure(AttestError(.bundleMalformed, "")), count: payloadLines.count)
-                let receiptChunks = (lines.count + Self.chunk - 1) / Self.chunk
-                let payloadChunks = (payloadLines.count + Self.chunk - 1) / Self.chunk
-                prepared.withUnsafeMutableBufferPointer { items in
-                    parsed.withUnsafeMutableBufferPointer { results in
-                        nonisolated(unsafe) let items = items.baseAddress!, results = results.baseAddress
-                        DispatchQueue.concurrentPerform(iterations: receiptChunks + payloadChunks) { c in
-                            if c < receiptChunks {
-                                let cache = Receipt.StringCache()
-                                for i in (c * Self.chunk)..<min(lines.count, (c + 1) * Self.chunk) {
-                                    self.prepare(lines[i], into: &items[i], cache: cache)
-                                }
-                            } else {
-                                let p = c - receiptChunks
-                                for i in (p * Self.chunk)..<min(payloadLines.count, (p + 1) * Self.chunk) {
-                                    results![i] = Self.parsePayload(payloadLines[i])
-                                }
-                            }
-                        }
-                    }
+        while !pipeline.cancelled {
+            let lines = receipts.next(batchSize)
+            if lines.isEmpty {
+                if let failure = receipts.failure {
+                    pipeline.put([Prepared(error: AttestError(.receiptMalformed, "receipt line: \(failure)"))])
                 }
-                if payloadHead > 0 {
-                    parsedPayloads.removeFirst(payloadHead)
-                    payloadHead = 0
-                }
-                parsedPayloads.append(contentsOf: parsed)
-                let seqs = prepared.compactMap { $0.receipt?.seq }
-                if let low = seqs.min(), let high = seqs.max() {
-                    let bySeq = try payloadsUpTo(min(high, low + UInt64(2 * batchSize)))
-                    if !bySeq.isEmpty {
-                        let chunks = (prepared.count + Self.chunk - 1) / Self.chunk
-                        let count = prepared.count
-                        prepared.withUnsafeMutableBufferPointer { items in
-                            nonisolated(unsafe) let items = items.baseAddress!
-                            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                                for i in (c * Self.chunk)..<min(count, (c + 1) * Self.chunk) {
-                                    guard let r = items[i].receipt, let disclosed = bySeq[r.seq] else { continue }
-                                    items[i].payload = disclosed
-                                    items[i].disclosureError = Self.checkDisclosure(r, disclosed)
-                                }
-                            }
-                        }
-                    }
-                }
-                pipeline.put(prepared)
+                break
             }
-            pipeline.finish()
-        } catch {
-            pipeline.finish(error)
+            var prepared = [Prepared](repeating: Prepared(), count: lines.count)
+            let ahead = readAheadPayloads()
+            var parsed = [PayloadLine](repeating: .failure(AttestError(.bundleMalformed, "")), count: ahead.count)
+            let receiptChunks = (lines.count + Self.chunk - 1) / Self.chunk
+            let payloadChunks = (ahead.count + Self.chunk - 1) / Self.chunk
+            prepared.withUnsafeMutableBufferPointer { items in
+                parsed.withUnsafeMutableBufferPointer { results in
+                    nonisolated(unsafe) let items = items, results = results
+                    DispatchQueue.concurrentPerform(iterations: receiptChunks + payloadChunks) { c in
+                        if c < receiptChunks {
+                            let cache = Receipt.StringCache()
+                            for i in (c * Self.chunk)..<min(lines.count, (c + 1) * Self.chunk) {
+                                self.prepare(lines[i], into: &items[i], cache: cache)
+                            }
+                        } else {
+                            let p = c - receiptChunks
+                            for i in (p * Self.chunk)..<min(ahead.count, (p + 1) * Self.chunk) {
+                                results[i] = Self.parsePayload(ahead[i])
+                            }
+                        }
+                    }
+                }
+            }
+            compactPayloadQueue()
+            payloadQueue.append(contentsOf: parsed)
+            if payloads != nil && attribute(&prepared) {
+                let chunks = (prepared.count + Self.chunk - 1) / Self.chunk
+                let count = prepared.count
+                prepared.withUnsafeMutableBufferPointer { items in
+                    nonisolated(unsafe) let items = items
+                    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                        for i in (c * Self.chunk)..<min(count, (c + 1) * Self.chunk) {
+                            guard let r = items[i].receipt, let disclosure = items[i].disclosure,
+                                  items[i].disclosureError == nil else { continue }
+                            Self.checkDisclosure(r, disclosure, into: &items[i])
+                        }
+                    }
+                }
+            }
+            pipeline.put(prepared)
         }
+        if payloads != nil && !payloadFailed, let line = nextPayload() {
+            switch line {
+            case .failure(let error): leftoverPayload = error
+            case .success(let entry): leftoverPayload = AttestError(.bundleMalformed, "payload line for seq \(entry.seq) names no receipt of the log")
+            }
+        }
+        pipeline.finish()
+    }
+
+    /// Up to a batch of raw payload lines to parse in parallel, when few are parsed ahead.
+    private func readAheadPayloads() -> [ArraySlice<UInt8>] {
+        guard !payloadsEnded, payloads != nil, payloadQueue.count - payloadHead < batchSize else { return [] }
+        let lines = payloads?.next(batchSize) ?? []
+        if lines.isEmpty { endPayloads() }
+        return lines
+    }
+
+    private func endPayloads() {
+        payloadsEnded = true
+        if let failure = payloads?.failure {
+            payloadQueue.append(.failure(AttestError(.bundleMalformed, "payload line: \(failure)")))
+        }
+    }
+
+    private func compactPayloadQueue() {
+        if payloadHead > 0 {
+            payloadQueue.removeFirst(payloadHead)
+            payloadHead = 0
+        }
+    }
+
+    /// The next payload line, parsed ahead or read now; nil at the end of the file.
+    private func nextPayload() -> PayloadLine? {
+        if payloadHead == payloadQueue.count {
+            guard !payloadsEnded, payloads != nil else { return nil }
+            if let line = payloads?.next(1).first {
+                payloadQueue.append(Self.parsePayload(line))
+            } else {
+                endPayloads()
+                if payloadHead == payloadQueue.count { return nil }
+            }
+        }
+        return payloadQueue[payloadHead]
+    }
+
+    /// Pairs payload lines with receipts, in order (bundle.md step 5): before receipt s is
+    /// checked, lines are read until one with a seq above s; the line with seq s is its
+    /// disclosure, and a line that does not parse, or whose seq does not exceed the seq of
+    /// the line before it, is a defect of receipt s. Returns whether any disclosure was attached.
+    private func attribute(_ prepared: inout [Prepared]) -> Bool {
+        var attached = false
+        for i in prepared.indices {
+            // The in-order stage stops at a receipt that failed, or after a payload defect.
+            guard !payloadFailed, let r = prepared[i].receipt, prepared[i].error == nil else { break }
+            while let line = nextPayload() {
+                guard case .success(let entry) = line else {
+                    if case .failure(let error) = line { prepared[i].disclosureError = error }
+                    payloadFailed = true
+                    break
+                }
+                if let last = lastPayloadSeq, entry.seq <= last {
+                    prepared[i].disclosureError = AttestError(.bundleMalformed,
+                        "payload line for seq \(entry.seq) follows the one for seq \(last): lines are in ascending seq")
+                    payloadFailed = true
+                    break
+                }
+                if entry.seq > r.seq { break }  // a later receipt's
+                payloadHead += 1
+                lastPayloadSeq = entry.seq
+                guard entry.seq == r.seq else {
+                    prepared[i].disclosureError = AttestError(.bundleMalformed,
+                        "payload line for seq \(entry.seq) is read at receipt \(r.seq)")
+                    payloadFailed = true
+                    break
+                }
+                switch entry.disclosure {
+                case .success(let d):
+                    prepared[i].disclosure = d
+                    attached = true
+                case .failure(let error):
+                    prepared[i].disclosureError = error
+                    payloadFailed = true
+                }
+                if payloadFailed { break }
+            }
+        }
+        return attached
     }
 
     /// Parses one receipt line (the canonical layout directly, anything else through the
     /// strict parser) and checks its signature when it names the log key.
     private func prepare(_ line: ArraySlice<UInt8>, into item: inout Prepared, cache: Receipt.StringCache) {
         do {
-            let receipt = try Receipt.read(canonicalLine: line, maxBytes: Self.receiptLimits.maxBytes, cache: cache)
-                ?? Receipt(json: try StrictJSONParser(limits: Self.receiptLimits).parse(line))
+            let receipt: Receipt
+            if let fast = Receipt.read(canonicalLine: line, maxBytes: Self.receiptLimits.maxBytes, cache: cache) {
+                receipt = fast
+            } else {
+                let value: JSONValue
+                do {
+                    value = try StrictJSONParser(limits: Self.receiptLimits).parse(line)
+                } catch {
+                    throw AttestError(.receiptMalformed, "the receipt line is not JSON: \(error.message)")
+                }
+                receipt = try Receipt(json: value)
+            }
             item.receipt = receipt
-            if receipt.keyID == keyID { try receipt.verifySignature(key) }
+            if receipt.keyID.isExactly(keyID) { try receipt.verifySignature(key) }
         } catch {
             item.error = error as? AttestError ?? AttestError(.receiptMalformed, "\(error)")
         }
     }
 
-    private static func parsePayload(_ line: ArraySlice<UInt8>) -> Result<(seq: UInt64, value: JSONValue), AttestError> {
+    private static func parsePayload(_ line: ArraySlice<UInt8>) -> PayloadLine {
         Result { () throws(AttestError) in
-            let value = try StrictJSONParser(limits: payloadLimits).parse(line)
-            guard let seq = value["seq"]?.unsignedValue else {
-                throw AttestError(.bundleMalformed, "a payload line has no seq")
+            let object: JSONObject
+            do throws(AttestError) {
+                guard let o = try StrictJSONParser(limits: payloadLimits).parse(line).objectValue else {
+                    throw AttestError(.bundleMalformed, "not an object")
+                }
+                object = o
+            } catch {
+                throw AttestError(.bundleMalformed, "a payload line is not a JSON object: \(error.message)")
             }
-            return (seq, value)
+            guard let seq = object["seq"]?.unsignedValue else { throw AttestError(.bundleMalformed, "a payload line has no seq") }
+            return (seq, Result { () throws(AttestError) in try Disclosure(json: object, extra: ["seq"]) })
         }
     }
 
-    /// The payload lines with seq up to `high`, keyed by seq; lines are in ascending seq.
-    /// Lines come from those parsed ahead, then one at a time; a line's parse error is
-    /// raised when the reading reaches it, as a line-by-line reader would.
-    private func payloadsUpTo(_ high: UInt64) throws -> [UInt64: JSONValue] {
-        var bySeq: [UInt64: JSONValue] = [:]
-        while true {
-            if payloadHead == parsedPayloads.count {
-                guard let line = payloads?.next(1).first else { return bySeq }
-                parsedPayloads = [Self.parsePayload(line)]
-                payloadHead = 0
-            }
-            let pending = try parsedPayloads[payloadHead].get()
-            guard pending.seq <= high else { return bySeq }
-            bySeq[pending.seq] = pending.value
-            payloadHead += 1
-        }
-    }
-
-    static func checkDisclosure(_ r: Receipt, _ disclosed: JSONValue) -> AttestError? {
+    static func checkDisclosure(_ r: Receipt, _ disclosure: Disclosure, into item: inout Prepared) {
         do {
-            let request = disclosed["request"], response = disclosed["response"]
-            try r.checkDisclosure(
-                request: request, requestSalt: try disclosed["request_salt"]?.stringValue.map(Base64URL.decode),
-                response: response, responseSalt: try disclosed["response_salt"]?.stringValue.map(Base64URL.decode))
-            if let name = request?["name"]?.stringValue, name != r.tool {
-                return AttestError(.receiptCommitmentMismatch, "disclosed request calls \(name), the receipt says \(r.tool ?? "-")")
-            }
-            return nil
+            try r.check(disclosure)
+            if r.decision == .allow && r.isToolCall { item.requestInexact = disclosure.request.firstInexactNumber != nil }
         } catch {
-            return error
+            item.disclosureError = error
         }
     }
 }

@@ -4,81 +4,97 @@ import AttestCore
 /// root is signed by a trusted policy authority, each mandate by the subject key of
 /// its parent, and each mandate only narrows its parent.
 public enum MandateChain {
+    /// Chains deeper than this are refused (mandate.md).
+    public static let maxDepth = 16
+
     /// Verifies `chain` (root first) and returns the effective (last) artifact.
-    public static func verify(_ chain: [Artifact], trustedAuthorities: Set<String>) throws(AttestError) -> Artifact {
-        guard let root = chain.first else { throw AttestError(.mandateParentMissing, "empty artifact chain") }
+    public static func verify(_ chain: [Artifact], trustedAuthorities: Set<ExactString>) throws(AttestError) -> Artifact {
+        guard let root = chain.first, let leaf = chain.last else {
+            throw AttestError(.mandateParentMissing, "empty artifact chain")
+        }
+        guard chain.count <= maxDepth else { throw AttestError(.artifactMalformed, "mandate chain deeper than \(maxDepth)") }
         guard root.kind == .artifact else {
             throw AttestError(.mandateParentMissing, "chain starts with a mandate whose parent is absent")
         }
         let signer = try root.verifySignature()
-        guard trustedAuthorities.contains(signer.thumbprint) else {
+        guard trustedAuthorities.contains(ExactString(signer.thumbprint)) else {
             throw AttestError(.artifactSignerUntrusted, "artifact \(root.id) is signed by untrusted key \(signer.thumbprint)")
         }
         for (parent, child) in zip(chain, chain.dropFirst()) {
             try checkDerivation(child, of: parent)
         }
-        return chain.last!
+        return leaf
     }
 
     /// Orders a set of artifacts into the chain that ends at `leafDigest`.
-    public static func chain(endingAt leafDigest: String, from artifacts: [String: Artifact]) throws(AttestError) -> [Artifact] {
+    public static func chain(endingAt leafDigest: String, from artifacts: [ExactString: Artifact]) throws(AttestError) -> [Artifact] {
         var chain: [Artifact] = []
         var digest: String? = leafDigest
         while let d = digest {
-            guard let a = artifacts[d] else {
+            guard let a = artifacts[ExactString(d)] else {
                 throw AttestError(.mandateParentMissing, "artifact \(d) is not in the bundle")
             }
-            chain.insert(a, at: 0)
-            guard chain.count <= 16 else { throw AttestError(.artifactMalformed, "mandate chain deeper than 16") }
+            chain.append(a)
+            guard chain.count <= maxDepth else { throw AttestError(.artifactMalformed, "mandate chain deeper than \(maxDepth)") }
             digest = a.parent
         }
-        return chain
+        return chain.reversed()
     }
 
+    /// The narrowing steps of mandate.md, in order.
     public static func checkDerivation(_ child: Artifact, of parent: Artifact) throws(AttestError) {
-        guard child.kind == .mandate, child.parent == parent.digest else {
+        guard child.kind == .mandate, let named = child.parent, named.isExactly(parent.digest) else {
             throw AttestError(.mandateParentMissing, "mandate \(child.id) does not name \(parent.id) as its parent")
         }
-        let signer: JWK
-        do { signer = try child.verifySignature() } catch { throw error }
-        guard signer.thumbprint == parent.subjectKey else {
+        let signer = try child.verifySignature()
+        guard signer.thumbprint.isExactly(parent.subjectKey) else {
             throw AttestError(.mandateSignerNotSubject, "mandate \(child.id) is not signed by the subject key of \(parent.id)")
         }
         guard child.notBefore >= parent.notBefore, child.notAfter <= parent.notAfter else {
             throw AttestError(.mandateWidensValidity, "mandate \(child.id) is valid outside its parent's window")
         }
-        guard child.logOrigin == parent.logOrigin else {
-            throw AttestError(.mandateLogMismatch, "mandate \(child.id) writes to another log than its parent")
+        for origin in child.logOrigins where !parent.logOrigins.contains(origin) {
+            throw AttestError(.mandateLogMismatch, "mandate \(child.id) writes to log \(origin), which its parent does not name")
         }
-        for name in child.tools.keys.sorted() where parent.tools[name] == nil {
+        let tools = child.tools.keys.sorted()
+        for name in tools where parent.tools[name] == nil {
             throw AttestError(.mandateWidensTools, "mandate \(child.id) allows tool \(name), which its parent does not")
         }
-        for name in child.tools.keys.sorted() {
-            try checkArguments(child.tools[name]!, narrows: parent.tools[name]!, tool: name)
+        for name in tools {
+            guard let mine = child.tools[name], let theirs = parent.tools[name] else { continue }
+            try checkArguments(mine, narrows: theirs, tool: name)
         }
-        for name in child.tools.keys.sorted() where !narrows(child.tools[name]!.rateLimit, parent.tools[name]!.rateLimit) {
-            throw AttestError(.mandateWidensRateLimit, "mandate \(child.id) raises the rate limit of \(name)")
+        for name in tools {
+            guard let mine = child.tools[name], let theirs = parent.tools[name] else { continue }
+            guard narrows(mine.rateLimit, theirs.rateLimit) else {
+                throw AttestError(.mandateWidensRateLimit, "mandate \(child.id) raises the rate limit of \(name)")
+            }
         }
         guard narrows(child.rateLimit, parent.rateLimit) else {
             throw AttestError(.mandateWidensRateLimit, "mandate \(child.id) raises the overall rate limit")
         }
-        let fields = ["upstream", "drift"]
-        for field in fields where child.json[field] != nil && child.json[field] != parent.json[field] {
-            throw AttestError(.mandateWidensConstraint, "mandate \(child.id) changes \(field)")
+        // A pin the parent has is kept as it is; one the parent lacks may be added.
+        if let pinned = parent.upstream, child.upstream != pinned {
+            throw AttestError(.mandateWidensConstraint, "mandate \(child.id) drops or changes its parent's upstream")
+        }
+        if let pinned = parent.drift, child.drift != pinned {
+            throw AttestError(.mandateWidensConstraint, "mandate \(child.id) drops or changes its parent's drift rule")
         }
     }
 
-    static func checkArguments(_ child: Artifact.ToolPolicy, narrows parent: Artifact.ToolPolicy, tool: String) throws(AttestError) {
+    static func checkArguments(_ child: Artifact.ToolPolicy, narrows parent: Artifact.ToolPolicy, tool: ExactString) throws(AttestError) {
         func widened(_ why: String) -> AttestError { AttestError(.mandateWidensConstraint, "tool \(tool): \(why)") }
-        if child.additionalArguments && !parent.additionalArguments { throw widened("allows additional arguments") }
-        guard parent.required.isSubset(of: child.required) else { throw widened("drops a required argument") }
-        for (name, constraint) in parent.arguments {
-            guard let mine = child.arguments[name] else { throw widened("drops the constraint on \(name)") }
+        for name in parent.arguments.keys.sorted() {
+            guard let constraint = parent.arguments[name], let mine = child.arguments[name] else {
+                throw widened("drops the constraint on \(name)")
+            }
             guard mine.isNarrower(than: constraint) else { throw widened("widens the constraint on \(name)") }
         }
-        for name in child.arguments.keys where parent.arguments[name] == nil && !parent.additionalArguments {
+        guard parent.required.isSubset(of: child.required) else { throw widened("drops a required argument") }
+        for name in child.arguments.keys.sorted() where parent.arguments[name] == nil && !parent.additionalArguments {
             throw widened("constrains \(name), which its parent does not allow at all")
         }
+        if child.additionalArguments && !parent.additionalArguments { throw widened("allows additional arguments") }
     }
 
     /// A limit of at most m′ calls per w′ seconds narrows m per w when m′ ≤ m and w′ ≥ w.
@@ -86,61 +102,5 @@ public enum MandateChain {
         guard let parent else { return true }
         guard let child else { return false }
         return child.max <= parent.max && child.window >= parent.window
-    }
-}
-
-/// The decision procedure of the portal (spec/artifact.md §Evaluation), with the rate
-/// state it needs. The bundle verifier replays receipts through it.
-public struct PolicyEngine: Sendable {
-    public let artifact: Artifact
-    private var allowedByTool: [String: [Int64]] = [:]
-    private var allowed: [Int64] = []
-
-    /// The longest rate window of the artifact: allowed calls older than this never count again.
-    private let horizon: Int64
-
-    public init(artifact: Artifact) {
-        self.artifact = artifact
-        horizon = max(artifact.rateLimit?.window ?? 0, artifact.tools.values.compactMap { $0.rateLimit?.window }.max() ?? 0)
-    }
-
-    /// The code a call must be denied with, or nil to allow it. `arguments` is nil when
-    /// the payload is not disclosed; the constraint step is then skipped.
-    public func evaluate(tool: String, arguments: JSONObject?, time: Int64) -> ErrorCode? {
-        guard time >= artifact.notBefore, time < artifact.notAfter else { return .portalOutsideValidity }
-        guard let policy = artifact.tools[tool] else { return .portalToolNotAllowed }
-        if let arguments {
-            for name in policy.required where arguments[name] == nil { return .portalConstraintViolated }
-            for member in arguments {
-                if let constraint = policy.arguments[member.name] {
-                    if !constraint.accepts(member.value) { return .portalConstraintViolated }
-                } else if !policy.additionalArguments {
-                    return .portalConstraintViolated
-                }
-            }
-        }
-        if let limit = policy.rateLimit, Self.count(allowedByTool[tool] ?? [], time, limit.window) >= limit.max {
-            return .portalRateLimited
-        }
-        if let limit = artifact.rateLimit, Self.count(allowed, time, limit.window) >= limit.max {
-            return .portalRateLimited
-        }
-        return nil
-    }
-
-    /// Records an allowed call. Denied calls consume nothing.
-    public mutating func recordAllowed(tool: String, time: Int64) {
-        allowedByTool[tool, default: []].append(time)
-        allowed.append(time)
-        Self.prune(&allowedByTool[tool]!, before: time - horizon)
-        Self.prune(&allowed, before: time - horizon)
-    }
-
-    static func count(_ times: [Int64], _ now: Int64, _ window: Int64) -> Int {
-        times.reduce(0) { $0 + (($1 > now - window && $1 <= now) ? 1 : 0) }
-    }
-
-    static func prune(_ times: inout [Int64], before horizon: Int64) {
-        if let first = times.firstIndex(where: { $0 > horizon }), first > 64 { times.removeFirst(first) }
     }
 }

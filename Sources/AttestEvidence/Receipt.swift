@@ -9,7 +9,7 @@ public struct Receipt: Sendable {
 
     public static let typeName = "mcp-attest/receipt/v1"
     public static let genesis = [UInt8](repeating: 0, count: 32)
-    static let members: Set<String> = ["type", "log", "seq", "time", "prev", "artifact", "session", "agent", "method",
+    static let members: [String] = ["type", "log", "seq", "time", "prev", "artifact", "session", "agent", "method",
                                        "tool", "decision", "code", "request", "response", "sig"]
 
     /// The receipt as a JSON object. A receipt read by ``init(canonicalLine:)`` keeps no
@@ -17,11 +17,12 @@ public struct Receipt: Sendable {
     /// members in the order of its line.
     public var json: JSONObject {
         if let object { return object }
+        // The canonical bytes were read from a line that parsed, so they parse again.
         var o = JSONObject()
-        let parsed = try! StrictJSONParser().parse(canonical)
-        for member in parsed.objectValue! {
+        let parsed = (try? StrictJSONParser().parse(canonical))?.objectValue ?? JSONObject()
+        for member in parsed {
             o[member.name] = member.value
-            if member.name == "session" {
+            if member.name.isExactly("session") {
                 o["sig"] = ["alg": "Ed25519", "kid": .string(keyID), "value": .string(Base64URL.encode(signature))]
             }
         }
@@ -57,8 +58,8 @@ public struct Receipt: Sendable {
     /// `canonical`, when the caller has just computed it, saves computing it again.
     init(json value: JSONValue, canonical precomputed: [UInt8]?) throws(AttestError) {
         guard case .object(let o) = value else { throw malformed("a receipt is a JSON object") }
-        for name in o.names where !Self.members.contains(name) { throw malformed("unknown member \"\(name)\"") }
-        guard o["type"]?.stringValue == Self.typeName else { throw malformed("\"type\" is \(Self.typeName)") }
+        for name in o.names where !Self.members.containsExactly(name) { throw malformed("unknown member \"\(name)\"") }
+        guard o["type"]?.stringValue?.isExactly(Self.typeName) == true else { throw malformed("\"type\" is \(Self.typeName)") }
         object = o
         log = try text(o, "log")
         guard let seq = o["seq"]?.integerValue, seq >= 0 else { throw malformed("\"seq\" is a non-negative integer") }
@@ -79,6 +80,9 @@ public struct Receipt: Sendable {
         }
         method = try text(o, "method")
         tool = o["tool"] == nil ? nil : try text(o, "tool")
+        guard Self.validMethod(method, tool: tool) else {
+            throw malformed("\"method\" is one of receipt.md's methods, and \"tool\" is present exactly on a tools/call")
+        }
         guard let d = o["decision"]?.stringValue, let decision = Decision(rawValue: d) else {
             throw malformed("\"decision\" is ALLOW, DENY or PHANTOM")
         }
@@ -87,7 +91,7 @@ public struct Receipt: Sendable {
         guard (decision == .allow) == (code == nil) else { throw malformed("a DENY or PHANTOM receipt carries a code; an ALLOW does not") }
         requestCommitment = try digest(o, "request")
         responseCommitment = try digest(o, "response")
-        guard let sig = o["sig"]?.objectValue, sig.count == 3, sig["alg"]?.stringValue == "Ed25519",
+        guard let sig = o["sig"]?.objectValue, sig.count == 3, sig["alg"]?.stringValue?.isExactly("Ed25519") == true,
               let kid = sig["kid"]?.stringValue, let value = sig["value"]?.stringValue,
               let signature = try? Base64URL.decode(value) else {
             throw malformed("\"sig\" is {alg: Ed25519, kid, value}")
@@ -167,16 +171,92 @@ public struct Receipt: Sendable {
 
     private static let commitmentPrefix = Array("MCP-ATTEST-v1:commitment".utf8) + [0]
 
-    /// Checks a disclosed payload and salt against this receipt's commitment.
-    public func checkDisclosure(request: JSONValue?, requestSalt: [UInt8]?, response: JSONValue?, responseSalt: [UInt8]?)
-        throws(AttestError)
-    {
-        if let request, let requestSalt, Self.commitment(salt: requestSalt, payload: request) != requestCommitment {
+    /// The methods a receipt may record: the requests a portal can govern (receipt.md
+    /// §Methods). A `tools/call` receipt names its tool; no other receipt does.
+    public static let methods: [String] = [
+        "tools/call", "tools/list", "resources/list", "resources/templates/list", "resources/read",
+        "prompts/list", "prompts/get", "completion/complete",
+    ]
+    public static let toolCall = "tools/call"
+
+    static func validMethod(_ method: String, tool: String?) -> Bool {
+        methods.containsExactly(method) && method.isExactly(toolCall) == (tool != nil)
+    }
+
+    /// Whether this receipt records a `tools/call`.
+    public var isToolCall: Bool { method.isExactly(Self.toolCall) }
+
+    /// Checks a disclosed payload against this receipt (receipt.md §Payload commitments
+    /// and disclosure), in order: the commitments (`RCP_COMMITMENT_MISMATCH`), the tool a
+    /// `tools/call` request names (`RCP_COMMITMENT_MISMATCH`), and for a `DENY` that the
+    /// response is the denial carrying the receipt's code (`RCP_EFFECT_MISMATCH`).
+    public func check(_ disclosure: Disclosure) throws(AttestError) {
+        if Self.commitment(salt: disclosure.requestSalt, payload: disclosure.request) != requestCommitment {
             throw AttestError(.receiptCommitmentMismatch, "receipt \(seq): disclosed request does not match its commitment")
         }
-        if let response, let responseSalt, Self.commitment(salt: responseSalt, payload: response) != responseCommitment {
+        if Self.commitment(salt: disclosure.responseSalt, payload: disclosure.response) != responseCommitment {
             throw AttestError(.receiptCommitmentMismatch, "receipt \(seq): disclosed response does not match its commitment")
         }
+        if let tool {
+            guard let name = disclosure.request["name"]?.stringValue, name.isExactly(tool) else {
+                throw AttestError(.receiptCommitmentMismatch, "receipt \(seq): the disclosed request does not call \(tool)")
+            }
+        }
+        if decision == .deny, let code {
+            let error = disclosure.response
+            guard error["code"]?.integerValue == Disclosure.denialCode, let carried = error["data"]?["code"]?.stringValue,
+                  carried.isExactly(code) else {
+                throw AttestError(.receiptEffectMismatch,
+                                  "receipt \(seq): a DENY with \(code), but the disclosed response is not that denial")
+            }
+        }
+    }
+}
+
+/// A disclosed payload: the request params and the response (result or error) of one
+/// receipt, each with the salt of its commitment.
+public struct Disclosure: Sendable {
+    public let request: JSONValue
+    public let requestSalt: [UInt8]
+    public let response: JSONValue
+    public let responseSalt: [UInt8]
+
+    /// The JSON-RPC error code of every rejection (mcp-binding.md), which a `DENY`'s response carries.
+    public static let denialCode: Int64 = -31000
+    static let members = ["request", "request_salt", "response", "response_salt"]
+
+    /// The extension identifier a denial's `data` names (mcp-binding.md).
+    public static let extensionIdentifier = "dev.agent-attestation/v1"
+
+    /// The JSON-RPC error object of a rejection with `code`: what a `DENY`'s response commits to.
+    public static func denial(_ code: ErrorCode, _ message: String) -> JSONValue {
+        ["code": .number(JSONNumber(Double(denialCode))), "message": .string("\(code.rawValue): \(message)"),
+         "data": ["code": .string(code.rawValue), "extension": .string(extensionIdentifier)]]
+    }
+
+    public init(request: JSONValue, requestSalt: [UInt8], response: JSONValue, responseSalt: [UInt8]) {
+        self.request = request
+        self.requestSalt = requestSalt
+        self.response = response
+        self.responseSalt = responseSalt
+    }
+
+    /// Reads `{request, request_salt, response, response_salt}` plus any of `extra`
+    /// (a bundle's payload line also has `seq`): every member present, salts the
+    /// base64url of 32 bytes, nothing else (`RCP_DISCLOSURE_MALFORMED`).
+    public init(json o: JSONObject, extra: [String] = []) throws(AttestError) {
+        func malformed(_ why: String) -> AttestError { AttestError(.receiptDisclosureMalformed, "disclosed payload: \(why)") }
+        for name in o.names where !Self.members.containsExactly(name) && !extra.containsExactly(name) {
+            throw malformed("unknown member \"\(name)\"")
+        }
+        func salt(_ name: String) throws(AttestError) -> [UInt8] {
+            guard let text = o[name]?.stringValue, let bytes = try? Base64URL.decode(text), bytes.count == 32 else {
+                throw malformed("\"\(name)\" is the base64url of 32 bytes")
+            }
+            return bytes
+        }
+        guard let request = o["request"], let response = o["response"] else { throw malformed("request and response are both disclosed") }
+        self.init(request: request, requestSalt: try salt("request_salt"), response: response, responseSalt: try salt("response_salt"))
     }
 }
 

@@ -84,6 +84,8 @@ extension Receipt {
             tool = cache.string(t, .tool)
         }
         guard scanner.literal(",\"type\":\"mcp-attest/receipt/v1\"}"), scanner.position == b.count else { return nil }
+        let methodName = cache.string(method, .method)
+        guard validMethod(methodName, tool: tool) else { return nil }
 
         // The signed bytes: the domain prefix, then the line without its sig member.
         let prefix = messagePrefix
@@ -96,7 +98,7 @@ extension Receipt {
             count = total
         }
         return Receipt(log: cache.string(log, .log), seq: UInt64(seq), time: time, prev: prev,
-                       artifact: cache.string(artifact, .artifact), tool: tool, method: cache.string(method, .method),
+                       artifact: cache.string(artifact, .artifact), tool: tool, method: methodName,
                        agentSubject: agentSubject, agentKey: agentKey, decision: decision, code: code,
                        requestCommitment: request, responseCommitment: response, signature: signature,
                        keyID: cache.string(kid, .kid), signedMessage: message)

@@ -34,24 +34,31 @@ enum EvidenceOps {
         },
         .init(name: "artifact.verify", document: "artifact") { args in
             let chain = try args.array("chain").map { v throws(AttestError) in try Artifact(json: v) }
-            let authorities = Set(try args.array("authorities").compactMap(\.stringValue))
+            let authorities = exactStrings(try args.array("authorities"))
             let effective = try MandateChain.verify(chain, trustedAuthorities: authorities)
             return ["digest": .string(effective.digest), "id": .string(effective.id)]
         },
         .init(name: "artifact.evaluate", document: "artifact") { args in
             let artifact = try Artifact(json: try args.value("artifact"))
-            var engine = PolicyEngine(artifact: artifact)
+            var engine = PolicyEngine()
+            var history: [(tool: String, time: Int64)] = []
             for call in try args.array("history") {
                 guard let tool = call["tool"]?.stringValue, let time = call["time"]?.integerValue else {
                     throw OpInputError(description: "history entries are {tool, time}")
                 }
-                engine.recordAllowed(tool: tool, time: time)
+                history.append((tool, time))
+            }
+            // The allowed calls before this one, in order of time, as a log holds them.
+            let ordered = history.indices.sorted { (history[$0].time, $0) < (history[$1].time, $1) }
+            for i in ordered {
+                _ = engine.evaluate(chain: [artifact], tool: history[i].tool, arguments: nil, time: history[i].time)
+                engine.recordAllowed(chain: [artifact], tool: history[i].tool, time: history[i].time)
             }
             let call = try args.value("call")
             guard let tool = call["tool"]?.stringValue, let time = call["time"]?.integerValue else {
                 throw OpInputError(description: "call is {tool, arguments, time}")
             }
-            if let code = engine.evaluate(tool: tool, arguments: call["arguments"]?.objectValue ?? [:], time: time) {
+            if let code = engine.evaluate(chain: [artifact], tool: tool, arguments: call["arguments"] ?? .object(JSONObject()), time: time) {
                 throw AttestError(code, "the artifact denies this call")
             }
             return ["decision": "ALLOW"]
@@ -66,13 +73,9 @@ enum EvidenceOps {
         },
         .init(name: "receipt.disclosure", document: "receipt") { args in
             let receipt = try Receipt(json: try args.value("receipt"))
-            let requestSalt = try args.optionalString("request_salt").map { s throws(AttestError) in try Base64URL.decode(s) }
-            let responseSalt = try args.optionalString("response_salt").map { s throws(AttestError) in try Base64URL.decode(s) }
-            try receipt.checkDisclosure(request: args.input["request"], requestSalt: requestSalt,
-                                        response: args.input["response"], responseSalt: responseSalt)
-            if let name = args.input["request"]?["name"]?.stringValue, name != receipt.tool {
-                throw AttestError(.receiptCommitmentMismatch, "disclosed request names another tool")
-            }
+            var disclosed = args.input
+            disclosed["receipt"] = nil
+            try receipt.check(try Disclosure(json: disclosed))
             return [:]
         },
         .init(name: "receipt.inclusion", document: "receipt") { args in
@@ -90,7 +93,7 @@ enum EvidenceOps {
             defer { try? FileManager.default.removeItem(at: directory) }
             try writeBundle(args, to: directory)
             let trust = BundleVerifier.Trust(
-                authorities: Set(try args.contextArray("authorities").compactMap(\.stringValue)),
+                authorities: exactStrings(try args.contextArray("authorities")),
                 logKeys: try args.contextArray("log_keys").map { v throws(AttestError) in try NoteVerifier(text: v.stringValue ?? "") },
                 now: try args.contextInt64("now"))
             let report = BundleVerifier(trust: trust).verify(bundle: directory)
@@ -100,6 +103,12 @@ enum EvidenceOps {
             return ["receipts": .number(JSONNumber(report.receipts))]
         },
     ]
+
+    static func exactStrings(_ values: [JSONValue]) -> Set<ExactString> {
+        var names: Set<ExactString> = []
+        for value in values { if let s = value.stringValue { names.insert(ExactString(s)) } }
+        return names
+    }
 
     static func hexValue(_ v: JSONValue) throws -> [UInt8] {
         guard let s = v.stringValue, let b = Hex.decode(s) else { throw OpInputError(description: "expected a hex string") }

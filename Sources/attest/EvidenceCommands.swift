@@ -51,7 +51,7 @@ struct ArtifactCommand: ParsableCommand {
 
         func run() throws {
             let chain = try files.map { try Artifact(json: try readJSON($0)) }
-            let effective = try MandateChain.verify(chain, trustedAuthorities: Set(authority))
+            let effective = try MandateChain.verify(chain, trustedAuthorities: Set(authority.map { ExactString($0) }))
             print("valid: \(effective.kind.rawValue) \(effective.id), digest \(effective.digest), chain of \(chain.count)")
         }
     }
@@ -221,7 +221,7 @@ struct BundleCommand: ParsableCommand {
         @Option(help: "Write the JSON report here.") var report: String?
 
         func run() throws {
-            var verifier = BundleVerifier(trust: .init(authorities: Set(authority),
+            var verifier = BundleVerifier(trust: .init(authorities: Set(authority.map { ExactString($0) }),
                                                        logKeys: try logKeys.map { try NoteVerifier(text: $0) }, now: now))
             verifier.progress = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let result = verifier.verify(bundle: URL(fileURLWithPath: bundle))
