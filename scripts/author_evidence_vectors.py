@@ -178,7 +178,19 @@ def seal(obj, key, label):
     o = {k: v for k, v in obj.items() if k != "sig"}
     o["sig"] = {"alg": "Ed25519", "jwk": dict(key.jwk, kid=key.thumbprint), "value": b64u(key.sign(domain(label, jcs(o))))}
     return o
-def digest(o): return b64u(sha(jcs(o)))
+def thumbprint_of(jwk): return b64u(sha(jcs({"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"]})))
+def digest(o):
+    # An artifact's identity: its body (without sig) and the thumbprint of the key that signed it.
+    return b64u(sha(jcs({"body": {k: v for k, v in o.items() if k != "sig"}, "signer": thumbprint_of(o["sig"]["jwk"])})))
+def as_doubles(v):
+    # JCS (and the strict parser) read every number as a double; Python ints beyond 2^53 are exact, so convert first.
+    if isinstance(v, dict): return {k: as_doubles(x) for k, x in v.items()}
+    if isinstance(v, list): return [as_doubles(x) for x in v]
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53: return float(v)
+    return v
+UPSTREAM = {"transport": "stdio", "executable_sha256": "ab" * 32}
+ORIGIN_B = "portal.example/log/replica-b"
+LOG_B = Key(0xB3)
 ART_UNSIGNED = {
     "type": "mcp-attest/artifact/v1", "id": "art-v1", "issuer": "https://policy.example",
     "subject": {"sub": "spiffe://agents.example/orchestrator", "jkt": AGENT.thumbprint},
@@ -186,9 +198,13 @@ ART_UNSIGNED = {
     "tools": {"search": {"arguments": {"query": {"type": "string", "max_length": 64},
                                         "limit": {"type": "integer", "minimum": 1, "maximum": 50}},
                          "required": ["query"], "rate_limit": {"max": 3, "window": 60}},
-              "read_file": {"arguments": {"path": {"type": "string", "prefix": "/data/"}}, "required": ["path"]}},
+              "read_file": {"arguments": {"path": {"type": "string", "prefix": "/data/"}}, "required": ["path"]},
+              "Kill_job": {"arguments": {"Key": {"type": "string"}}},
+              "caf\u00e9": {},
+              "transfer": {"arguments": {"amount_wei": {"type": "number", "minimum": 0, "maximum": 1e21}}, "required": ["amount_wei"]}},
     "rate_limit": {"max": 10, "window": 60},
-    "log": {"origin": ORIGIN},
+    "upstream": UPSTREAM,
+    "log": {"origins": [ORIGIN, ORIGIN_B]},
 }
 ART = seal(ART_UNSIGNED, AUTH, "artifact")
 def mandate(change=None, key=AGENT):
@@ -198,7 +214,7 @@ def mandate(change=None, key=AGENT):
          "tools": {"search": {"arguments": {"query": {"type": "string", "max_length": 32, "prefix": "paper:"},
                                              "limit": {"type": "integer", "enum": [5, 10]}},
                               "required": ["query", "limit"], "rate_limit": {"max": 2, "window": 120}}},
-         "rate_limit": {"max": 5, "window": 60}, "log": {"origin": ORIGIN}}
+         "rate_limit": {"max": 5, "window": 60}, "upstream": UPSTREAM, "log": {"origins": [ORIGIN]}}
     if change: change(m)
     return seal(m, key, "mandate")
 MAN = mandate()
@@ -250,7 +266,7 @@ man_neg("drops-constraint", "MAN_WIDENS_CONSTRAINT", ["MAN-006"],
 man_neg("widens-rate", "MAN_WIDENS_RATE_LIMIT", ["MAN-007"],
         lambda m: m["tools"]["search"]["rate_limit"].update(window=30), "rate window shortened to 30 s")
 man_neg("drops-rate", "MAN_WIDENS_RATE_LIMIT", ["MAN-007"], lambda m: m.pop("rate_limit"), "overall rate limit dropped")
-man_neg("other-log", "MAN_LOG_MISMATCH", ["MAN-008"], lambda m: m.update(log={"origin": "elsewhere"}), "log origin changed")
+man_neg("other-log", "MAN_LOG_MISMATCH", ["MAN-008"], lambda m: m.update(log={"origins": [ORIGIN, "elsewhere"]}), "a log its parent does not name added")
 def both(m):
     m.update(not_after=T0 + 90000)
     m["tools"].update(delete_file={})
@@ -288,15 +304,20 @@ eneg("order-tool-before-time", "PTL_OUTSIDE_VALIDITY", ["ART-004", "ERR-002"], e
      "an unknown tool outside the window: the window is checked first")
 
 # ---------------------------------------------------------------- receipts
-def receipt(seq, prev, t, decision="ALLOW", tool="search", code=None, req=None, resp=None, salts=(b"\x11" * 32, b"\x22" * 32), art=None, key=LOG):
+def denial(code): return {"code": -31000, "message": f"{code}: denied by the portal", "data": {"code": code, "extension": "dev.agent-attestation/v1"}}
+def result(seq): return {"content": [{"type": "text", "text": f"r{seq}"}], "isError": False}
+def commit(salt, payload): return b64u(sha(b"MCP-ATTEST-v1:commitment\x00" + salt + jcs(as_doubles(payload))))
+def receipt(seq, prev, t, decision="ALLOW", tool="search", code=None, req=None, resp=None, salts=(b"\x11" * 32, b"\x22" * 32), art=None, key=LOG,
+            origin=ORIGIN, agent=None, method="tools/call"):
     req = req if req is not None else {"name": tool, "arguments": {"query": f"q{seq}", "limit": 5}}
-    resp = resp if resp is not None else {"content": [{"type": "text", "text": f"r{seq}"}], "isError": False}
-    r = {"type": "mcp-attest/receipt/v1", "log": ORIGIN, "seq": seq, "time": t, "prev": b64u(prev),
+    resp = resp if resp is not None else (denial(code) if decision == "DENY" and code else result(seq))
+    r = {"type": "mcp-attest/receipt/v1", "log": origin, "seq": seq, "time": t, "prev": b64u(prev),
          "artifact": art or digest(ART), "session": "s1",
-         "agent": {"sub": ART["subject"]["sub"], "jkt": ART["subject"]["jkt"]}, "method": "tools/call", "tool": tool,
+         "agent": agent or {"sub": ART["subject"]["sub"], "jkt": ART["subject"]["jkt"]}, "method": method, "tool": tool,
          "decision": decision,
-         "request": b64u(sha(b"MCP-ATTEST-v1:commitment\x00" + salts[0] + jcs(req))),
-         "response": b64u(sha(b"MCP-ATTEST-v1:commitment\x00" + salts[1] + jcs(resp)))}
+         "request": commit(salts[0], req),
+         "response": commit(salts[1], resp)}
+    if tool is None: r.pop("tool")
     if code: r["code"] = code
     canon = jcs(r)
     r["sig"] = {"alg": "Ed25519", "kid": key.thumbprint, "value": b64u(key.sign(domain("receipt", canon)))}
@@ -430,6 +451,217 @@ valid(S, "bnd-verify-denied", "bundle.verify", "The same burst with the fourth t
       build(decisions={3: "DENY", 4: "DENY", 5: "DENY"}, times={i: T0 + 10 for i in range(6)}), {"receipts": 6}, context=CTX)
 bneg("missing-artifact", "MAN_PARENT_MISSING", ["BND-002"], build(mutate=lambda b: b.update(artifacts=[MAN])), "the artifact left out of the bundle")
 bneg("rollback", "CKP_ROLLBACK", ["BND-002"], build(checkpoints=((6,), (3,))), "checkpoints in the order 6, 3")
+
+# ---------------------------------------------------------------- attacks closed by the exact-identity and precise-shape rules
+S = "artifact-verify"
+def resealed(change):
+    # Same body, same key, another `sig` encoding: the digest must not move.
+    o = copy.deepcopy(ART); change(o["sig"]["jwk"]); return o
+valid(S, "art-digest-no-kid", "artifact.verify", "The artifact with kid dropped from sig.jwk: the signature still verifies and the digest is unchanged, since it covers the body and the signer, not the encoding of sig.",
+      ["ART-007"], {"chain": [resealed(lambda j: j.pop("kid"))], "authorities": AUTHS}, {"digest": digest(ART), "id": "art-v1"})
+valid(S, "art-digest-use-alg", "artifact.verify", "The artifact with use and alg added to sig.jwk: same digest.",
+      ["ART-007"], {"chain": [resealed(lambda j: j.update(use="sig", alg="Ed25519"))], "authorities": AUTHS}, {"digest": digest(ART), "id": "art-v1"})
+def art_neg(name, change, mutation):
+    o = copy.deepcopy(ART_UNSIGNED); change(o)
+    invalid(S, f"art-{name}", "artifact.verify", f"Malformed: {mutation}.", ["ART-001"],
+            {"chain": [seal(o, AUTH, "artifact")], "authorities": AUTHS}, "ART_MALFORMED", "art-verify", mutation)
+sig_extra = copy.deepcopy(ART); sig_extra["sig"]["comment"] = "unsigned"
+invalid(S, "art-sig-extra-member", "artifact.verify", "A member added to sig, which the signature does not cover.", ["ART-001"],
+        {"chain": [sig_extra], "authorities": AUTHS}, "ART_MALFORMED", "art-verify", "member comment added to sig")
+art_neg("upstream-number", lambda o: o.update(upstream=42), "upstream set to 42")
+art_neg("upstream-transport", lambda o: o.update(upstream={"transport": "ftp", "executable_sha256": "ab" * 32}), "upstream transport ftp")
+art_neg("upstream-hex", lambda o: o.update(upstream={"transport": "stdio", "executable_sha256": "AB" * 32}), "executable_sha256 in uppercase hex")
+art_neg("drift-string", lambda o: o.update(drift="x"), "drift set to \"x\"")
+art_neg("drift-action", lambda o: o.update(drift={"on_drift": "ignore"}), "on_drift set to ignore")
+art_neg("required-not-array", lambda o: o["tools"]["search"].update(required="query"), "required set to the string \"query\"")
+art_neg("required-twice", lambda o: o["tools"]["search"].update(required=["query", "query"]), "query required twice")
+art_neg("additional-not-boolean", lambda o: o["tools"]["search"].update(additional_arguments="no"), "additional_arguments set to \"no\"")
+art_neg("arguments-array", lambda o: o["tools"]["search"].update(arguments=[]), "arguments set to an empty array")
+art_neg("subject-extra-member", lambda o: o["subject"].update(role="admin"), "member role added to subject")
+art_neg("subject-jkt", lambda o: o["subject"].update(jkt="not-a-thumbprint"), "subject.jkt not the base64url of 32 bytes")
+art_neg("log-extra-member", lambda o: o["log"].update(mirror="x"), "member mirror added to log")
+art_neg("log-no-origins", lambda o: o["log"].update(origins=[]), "log.origins empty")
+art_neg("log-origin-twice", lambda o: o["log"].update(origins=[ORIGIN, ORIGIN]), "one origin listed twice")
+art_neg("log-singular-origin", lambda o: o.update(log={"origin": ORIGIN}), "log written as {origin} instead of {origins}")
+
+S = "mandate-verify"
+def man_valid(name, change, description, covers):
+    valid(S, f"man-{name}", "artifact.verify", description, covers, {"chain": [ART, mandate(change)], "authorities": AUTHS},
+          {"digest": digest(mandate(change)), "id": "man-v1"})
+man_valid("kill-job", lambda m: m["tools"].update(Kill_job={"arguments": {"Key": {"type": "string", "max_length": 8}}}),
+          "A mandate that keeps tool Kill_job with a narrower constraint on Key.", ["MAN-005", "MAN-006"])
+man_neg("kelvin-tool", "MAN_WIDENS_TOOLS", ["MAN-005"],
+        lambda m: m["tools"].update({"\u212aill_job": {"arguments": {"Key": {"type": "string", "max_length": 8}}}}),
+        "tool \"\u212aill_job\" (KELVIN SIGN, canonically equivalent to Kill_job) added: names compare by code points")
+man_neg("drops-upstream", "MAN_WIDENS_CONSTRAINT", ["MAN-010"], lambda m: m.pop("upstream"), "the parent's upstream pin dropped")
+man_neg("changes-upstream", "MAN_WIDENS_CONSTRAINT", ["MAN-010"],
+        lambda m: m.update(upstream={"transport": "stdio", "executable_sha256": "cd" * 32}), "upstream pinned to another executable")
+man_valid("adds-drift", lambda m: m.update(drift={"on_drift": "deny"}), "A mandate that adds a drift rule its parent lacks: narrower, accepted.", ["MAN-012"])
+
+S = "artifact-evaluate"
+valid(S, "art-eval-kill-job", "artifact.evaluate", "Tool Kill_job with its argument Key.", ["ART-004"],
+      ev("Kill_job", {"Key": "job-1"}, T0 + 10), {"decision": "ALLOW"})
+eneg("kelvin-tool", "PTL_TOOL_NOT_ALLOWED", ["ART-004", "ART-008"], ev("\u212aill_job", {"Key": "job-1"}, T0 + 10),
+     "tool name spelled with KELVIN SIGN (U+212A), canonically equivalent to Kill_job", base="art-eval-kill-job")
+eneg("kelvin-argument", "PTL_CONSTRAINT_VIOLATED", ["ART-004", "ART-008"], ev("Kill_job", {"\u212aey": "job-1"}, T0 + 10),
+     "argument name spelled with KELVIN SIGN: an argument without a constraint", base="art-eval-kill-job")
+valid(S, "art-eval-cafe", "artifact.evaluate", "Tool caf\u00e9 (precomposed).", ["ART-004"], ev("caf\u00e9", {}, T0 + 10), {"decision": "ALLOW"})
+eneg("cafe-decomposed", "PTL_TOOL_NOT_ALLOWED", ["ART-004", "ART-008"], ev("cafe\u0301", {}, T0 + 10),
+     "tool name decomposed (e + U+0301), canonically equivalent to the allowed name", base="art-eval-cafe")
+valid(S, "art-eval-transfer", "artifact.evaluate", "An amount of 10^20 written exactly.", ["ART-004", "JSON-013"],
+      ev("transfer", {"amount_wei": 100000000000000000000}, T0 + 10), {"decision": "ALLOW"})
+eneg("inexact-number", "JSON_NUMBER_INEXACT", ["ART-004", "JSON-013"], ev("transfer", {"amount_wei": 100000000000000008191}, T0 + 10),
+     "amount 100000000000000008191, which reads as the same double as 10^20", base="art-eval-transfer")
+eneg("arguments-array", "PTL_CONSTRAINT_VIOLATED", ["ART-004"], ev("search", [], T0 + 10), "arguments an array, not an object")
+
+S = "receipt-verify"
+def rcp_neg(name, change, mutation, covers=("RCP-012",)):
+    rneg(name, "RCP_MALFORMED", list(covers), change, mutation)
+rcp_neg("method-trailing-space", receipt(0, b"\x00" * 32, T0 + 5, method="tools/call ")[0], "method \"tools/call \" with a trailing space")
+rcp_neg("call-without-tool", receipt(0, b"\x00" * 32, T0 + 5, tool=None)[0], "a tools/call without tool")
+rcp_neg("list-with-tool", receipt(0, b"\x00" * 32, T0 + 5, method="tools/list")[0], "a tools/list that names a tool")
+R_list, C_list, _ = receipt(0, b"\x00" * 32, T0 + 5, method="tools/list", tool=None, req={})
+valid(S, "rcp-verify-list", "receipt.verify", "A receipt of a governed tools/list: no tool.", ["RCP-012"],
+      {"receipt": R_list, "log_key": LOG.vkey(ORIGIN)}, {"canonical": C_list.hex(), "link": sha(C_list).hex(), "leaf_hash": leaf(sha(C_list)).hex()})
+
+S = "receipt-disclosure"
+def dneg_code(name, code, change, mutation, covers):
+    d = {"receipt": R0, **copy.deepcopy({k: v for k, v in P0.items() if k != "seq"})}
+    change(d)
+    invalid(S, f"rcp-disclosure-{name}", "receipt.disclosure", f"Rejected: {mutation}.", covers, d, code, "rcp-disclosure", mutation)
+dneg_code("no-salt", "RCP_DISCLOSURE_MALFORMED", lambda d: d.pop("request_salt"), "request_salt removed", ["RCP-013"])
+dneg_code("salt-number", "RCP_DISCLOSURE_MALFORMED", lambda d: d.update(response_salt=0), "response_salt set to the number 0", ["RCP-013"])
+dneg_code("salt-short", "RCP_DISCLOSURE_MALFORMED", lambda d: d.update(request_salt=b64u(b"\x11" * 31)), "request_salt of 31 bytes", ["RCP-013"])
+dneg_code("order-shape-first", "RCP_DISCLOSURE_MALFORMED", lambda d: (d.pop("request_salt"), d["request"].update(name="read_file")),
+          "request_salt removed and the request's name changed: the shape is checked first", ["RCP-013", "RCP-015", "ERR-002"])
+dneg_code("extra-member", "RCP_DISCLOSURE_MALFORMED", lambda d: d.update(note="x"), "member note added", ["RCP-013"])
+R_noname, _, P_noname = receipt(0, b"\x00" * 32, T0 + 5, req={"arguments": {"query": "q", "limit": 5}})
+invalid(S, "rcp-disclosure-no-name", "receipt.disclosure", "The committed tools/call request names no tool.", ["RCP-008"],
+        {"receipt": R_noname, **{k: v for k, v in P_noname.items() if k != "seq"}}, "RCP_COMMITMENT_MISMATCH", "rcp-disclosure",
+        "request committed without name")
+R_deny, _, P_deny = receipt(0, b"\x00" * 32, T0 + 5, decision="DENY", code="PTL_RATE_LIMITED")
+valid(S, "rcp-disclosure-deny", "receipt.disclosure", "A DENY whose response is the denial carrying its code.", ["RCP-014"],
+      {"receipt": R_deny, **{k: v for k, v in P_deny.items() if k != "seq"}}, {})
+def deny_with(resp, name, mutation):
+    r, _, p = receipt(0, b"\x00" * 32, T0 + 5, decision="DENY", code="PTL_RATE_LIMITED", resp=resp)
+    invalid(S, f"rcp-disclosure-{name}", "receipt.disclosure", f"Rejected: {mutation}.", ["RCP-014"],
+            {"receipt": r, **{k: v for k, v in p.items() if k != "seq"}}, "RCP_EFFECT_MISMATCH", "rcp-disclosure-deny", mutation)
+deny_with(result(0), "deny-result", "the DENY commits to a tool result: the call was forwarded")
+deny_with(denial("PTL_TOOL_NOT_ALLOWED"), "deny-other-code", "the DENY's response carries PTL_TOOL_NOT_ALLOWED, the receipt PTL_RATE_LIMITED")
+
+S = "bundle-verify"
+def history(calls, origin=ORIGIN, key=LOG, checkpoint=True):
+    """A log of `calls` (dicts of receipt() keyword arguments plus t), with one checkpoint over all of them."""
+    rs, ps, prev = [], [], b"\x00" * 32
+    for i, c in enumerate(calls):
+        c = dict(c); t = c.pop("t")
+        r, _, p = receipt(i, prev, t, salts=(bytes([i]) * 32, bytes([i + 100]) * 32), origin=origin, key=key, **c)
+        rs.append(r); ps.append(p); prev = link(r)
+    leaves = [link(r) for r in rs]
+    return {"origin": origin, "receipts": rs, "checkpoints": [{"note": note(len(rs), mth(leaves), ((key, origin),), origin)}], "payloads": ps}
+CTX2 = dict(CTX, log_keys=[LOG.vkey(ORIGIN), LOG_B.vkey(ORIGIN_B)])
+burst = lambda n: [{"t": T0 + 10} for _ in range(n)]
+valid(S, "bnd-two-logs", "bundle.verify", "Two replicas' logs: two searches in one, one in the other, at one second: three in all, within 3 per 60 s.",
+      ["BND-010"], {"artifacts": [ART], "logs": [history(burst(2)), history(burst(1), ORIGIN_B, LOG_B)]}, {"receipts": 3}, context=CTX2)
+bneg("two-logs-rate", "PTL_RATE_LIMITED", ["BND-010"], {"artifacts": [ART], "logs": [history(burst(2)), history(burst(2), ORIGIN_B, LOG_B)]},
+     "two searches in each log at one second: each log keeps 3 per 60 s alone, together they make four", context=CTX2)
+sections[S][-1]["base"] = "bnd-two-logs"
+ORIGIN_C = "portal.example/log/unnamed"; LOG_C = Key(0xB4)
+bneg("log-not-in-artifact", "RCP_LOG_NOT_IN_ARTIFACT", ["BND-009"],
+     {"artifacts": [ART], "logs": [history(burst(2)), history(burst(1), ORIGIN_C, LOG_C)]},
+     "the second log is one the artifact does not name (trusted by the verifier all the same)",
+     context=dict(CTX, log_keys=[LOG.vkey(ORIGIN), LOG_C.vkey(ORIGIN_C)]))
+sections[S][-1]["base"] = "bnd-two-logs"
+bneg("origin-twice", "BND_MALFORMED", ["BND-008"], {"artifacts": [ART], "logs": [history(burst(2)), history([{"t": T0 + 10}] * 2)]},
+     "the same origin listed twice in the manifest, with two histories of one size")
+sections[S][-1]["base"] = "bnd-two-logs"
+
+M1 = mandate(lambda m: m.update(id="man-sibling-1"))
+M2 = mandate(lambda m: m.update(id="man-sibling-2"))
+SUB_AGENT = {"sub": "spiffe://agents.example/researcher", "jkt": SUB.thumbprint}
+def under(m, n): return [{"t": T0 + 10, "art": digest(m), "agent": SUB_AGENT, "req": {"name": "search", "arguments": {"query": "paper:x", "limit": 5}}} for _ in range(n)]
+valid(S, "bnd-siblings", "bundle.verify", "Two sibling mandates of one artifact: two searches under one, one under the other, at one second: three against the parent's 3 per 60 s.",
+      ["MAN-011", "BND-003"], {"artifacts": [ART, M1, M2], "logs": [history(under(M1, 2) + under(M2, 1))]}, {"receipts": 3}, context=CTX)
+bneg("siblings-rate", "PTL_RATE_LIMITED", ["MAN-011", "BND-003"], {"artifacts": [ART, M1, M2], "logs": [history(under(M1, 2) + under(M2, 2))]},
+     "a second search under the second sibling: each mandate keeps its own 2 per 120 s, the parent's 3 per 60 s is exceeded")
+sections[S][-1]["base"] = "bnd-siblings"
+SELF = seal({**copy.deepcopy({k: v for k, v in ART_UNSIGNED.items()}), "type": "mcp-attest/mandate/v1", "id": "man-self",
+             "issuer": "spiffe://agents.example/orchestrator", "parent": digest(ART), "log": {"origins": [ORIGIN]}}, AGENT, "mandate")
+AGENT_SELF = {"sub": ART["subject"]["sub"], "jkt": ART["subject"]["jkt"]}
+bneg("self-mandate-rate", "PTL_RATE_LIMITED", ["MAN-011", "BND-003"],
+     {"artifacts": [ART, SELF], "logs": [history(burst(3) + [{"t": T0 + 10, "art": digest(SELF)}])]},
+     "three searches under the artifact and a fourth under a mandate the agent derived for itself with the same limits")
+
+bneg("no-salt", "RCP_DISCLOSURE_MALFORMED", ["RCP-013", "BND-002"], build(mutate=lambda b: b["logs"][0]["payloads"][1].pop("request_salt")),
+     "payload 1 without its request salt: it would otherwise stand in for any request")
+bneg("salt-null", "RCP_DISCLOSURE_MALFORMED", ["RCP-013", "BND-002"], build(mutate=lambda b: b["logs"][0]["payloads"][1].update(response_salt=None)),
+     "payload 1 with a null response salt")
+def deny_forwarded(b):
+    # Receipt 2 relabelled DENY and re-signed; its response commitment is still the tool's result.
+    r = b["logs"][0]["receipts"][2]; r.update(decision="DENY", code="PTL_RATE_LIMITED"); r.pop("sig")
+    r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
+    rechain_from(b, 3)
+def rechain_from(b, start):
+    rs = b["logs"][0]["receipts"]
+    for i in range(start, len(rs)):
+        r = rs[i]; r["prev"] = b64u(link(rs[i - 1])); r.pop("sig")
+        r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
+    leaves = [link(r) for r in rs]
+    b["logs"][0]["checkpoints"] = [{"note": note(len(rs), mth(leaves))}]
+bneg("deny-forwarded", "RCP_EFFECT_MISMATCH", ["RCP-014", "BND-002"], build(mutate=deny_forwarded),
+     "receipt 2 relabelled DENY and the log re-signed and re-checkpointed: its disclosed response is the tool's result")
+def method_space(b):
+    r = b["logs"][0]["receipts"][1]; r["method"] = "tools/call "; r.pop("sig")
+    r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
+    rechain_from(b, 2)
+bneg("method-space", "RCP_MALFORMED", ["RCP-012", "BND-002"], build(mutate=method_space),
+     "receipt 1's method rewritten to \"tools/call \" and the log re-signed: it would escape re-evaluation")
+def kelvin(b):
+    r = b["logs"][0]["receipts"][4]
+    r2, _, p2 = receipt(4, b64u_dec(r["prev"]), r["time"], tool="\u212aill_job", req={"name": "\u212aill_job", "arguments": {"Key": "k"}},
+                        salts=(bytes([4]) * 32, bytes([104]) * 32))
+    b["logs"][0]["receipts"][4] = r2; b["logs"][0]["payloads"][4] = p2
+    rechain_from(b, 5)
+def b64u_dec(s): return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+bneg("kelvin-tool", "PTL_TOOL_NOT_ALLOWED", ["BND-003", "ART-008"], build(mutate=kelvin),
+     "receipt 4 an ALLOW of \"\u212aill_job\" (KELVIN SIGN), which only the canonically equivalent Kill_job would allow")
+def arguments_array(b):
+    r = b["logs"][0]["receipts"][1]
+    r2, _, p2 = receipt(1, b64u_dec(r["prev"]), r["time"], req={"name": "search", "arguments": ["delete", "everything"]},
+                        salts=(bytes([1]) * 32, bytes([101]) * 32))
+    b["logs"][0]["receipts"][1] = r2; b["logs"][0]["payloads"][1] = p2
+    rechain_from(b, 2)
+bneg("arguments-array", "PTL_CONSTRAINT_VIOLATED", ["BND-003"], build(mutate=arguments_array),
+     "receipt 1 an ALLOW whose disclosed arguments are an array")
+def transfer(amount):
+    def mutate(b):
+        r = b["logs"][0]["receipts"][1]
+        r2, _, p2 = receipt(1, b64u_dec(r["prev"]), r["time"], tool="transfer", req={"name": "transfer", "arguments": {"amount_wei": amount}},
+                            salts=(bytes([1]) * 32, bytes([101]) * 32))
+        b["logs"][0]["receipts"][1] = r2; b["logs"][0]["payloads"][1] = p2
+        rechain_from(b, 2)
+    return mutate
+valid(S, "bnd-verify-transfer", "bundle.verify", "Receipt 1 an ALLOW of transfer with an amount of 10^20 written exactly: PASS.", ["BND-003", "JSON-013"],
+      build(mutate=transfer(100000000000000000000)), {"receipts": 6}, context=CTX)
+bneg("inexact-number", "JSON_NUMBER_INEXACT", ["BND-003", "JSON-013"], build(mutate=transfer(100000000000000008191)),
+     "the disclosed amount written 100000000000000008191: the same commitment as 10^20, another amount")
+sections[S][-1]["base"] = "bnd-verify-transfer"
+def payloads(change):
+    def mutate(b): change(b["logs"][0]["payloads"])
+    return mutate
+bneg("payload-repeated", "BND_MALFORMED", ["BND-011"], build(mutate=payloads(lambda p: p.insert(3, copy.deepcopy(p[2])))), "payload line 2 repeated")
+bneg("payload-order", "BND_MALFORMED", ["BND-011"], build(mutate=payloads(lambda p: p.__setitem__(slice(2, 4), [p[3], p[2]]))), "payload lines 2 and 3 swapped")
+bneg("payload-beyond", "BND_MALFORMED", ["BND-011"], build(mutate=payloads(lambda p: p.append(dict(copy.deepcopy(p[5]), seq=6)))),
+     "a payload line for seq 6, a receipt the log does not hold")
+def receipt_before_payload(b):
+    b["logs"][0]["receipts"][1]["decision"] = "DENY"; b["logs"][0]["receipts"][1]["code"] = "PTL_RATE_LIMITED"
+    b["logs"][0]["payloads"][3].pop("seq")
+bneg("order-receipt-before-payload", "RCP_SIGNATURE_INVALID", ["BND-011", "BND-002", "ERR-002"], build(mutate=receipt_before_payload),
+     "receipt 1 altered after signing and payload line 3 without seq: the receipt comes first")
+copies = [ART, resealed(lambda j: j.pop("kid")), resealed(lambda j: j.update(use="sig")), MAN]
+bneg("rate-resealed-copies", "PTL_RATE_LIMITED", ["ART-007", "BND-003"],
+     build(times={i: T0 + 10 for i in range(6)}, mutate=lambda b: b.update(artifacts=copies)),
+     "three encodings of the artifact's sig in the bundle, six searches at one second: one digest, one budget of 3 per 60 s")
 
 # ---------------------------------------------------------------- write
 vectorlib.write(sections, strict=False)
