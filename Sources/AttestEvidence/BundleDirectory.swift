@@ -36,7 +36,12 @@ struct BundleDirectory: Sendable {
             // O_NOFOLLOW refuses a symbolic link; O_NONBLOCK keeps opening a FIFO from waiting for a writer.
             let flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (last ? O_NONBLOCK : O_DIRECTORY)
             let next = openat(directory, name, flags)
-            let failure = errno
+            var failure = errno
+            if next < 0 {
+                // O_DIRECTORY reports a link to a directory as ENOTDIR: name the link.
+                var status = stat()
+                if fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0, (status.st_mode & S_IFMT) == S_IFLNK { failure = ELOOP }
+            }
             close(directory)
             guard next >= 0 else {
                 throw AttestError(.bundleMalformed, "cannot open \(path): \(Self.describe(failure))")

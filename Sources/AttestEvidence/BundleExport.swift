@@ -73,7 +73,7 @@ public struct DemoHistory {
     }
 
     public func unsignedMandate(parent: Artifact) -> JSONObject {
-        [
+        var mandate: JSONObject = [
             "type": .string(Artifact.mandateTypeName), "id": "man-demo-1", "issuer": "spiffe://agents.example/orchestrator",
             "parent": .string(parent.digest),
             "subject": ["sub": "spiffe://agents.example/researcher", "jkt": .string(subAgent.publicKey.thumbprint)],
@@ -87,6 +87,8 @@ public struct DemoHistory {
             "rate_limit": ["max": 50, "window": 120],
             "log": ["origins": [.string(origin)]],
         ]
+        mandate["upstream"] = parent.upstream  // a pin is kept as the parent has it
+        return mandate
     }
 
     public func artifacts() throws -> (artifact: Artifact, mandate: Artifact) {

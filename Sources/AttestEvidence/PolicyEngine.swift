@@ -11,6 +11,8 @@ import AttestCore
 /// decided in order of time (as a log is).
 public struct PolicyEngine: Sendable {
     private var windows: [WindowKey: SlidingWindow] = [:]
+    /// Window entries examined so far: the cost the scaling test bounds.
+    private(set) var steps = 0
 
     public init() {}
 
@@ -69,7 +71,9 @@ public struct PolicyEngine: Sendable {
     }
 
     private mutating func count(_ key: WindowKey, _ limit: Artifact.RateLimit, at time: Int64) -> Int64 {
-        windows[key, default: SlidingWindow(limit)].count(at: time)
+        let (count, examined) = windows[key, default: SlidingWindow(limit)].count(at: time)
+        steps += examined
+        return count
     }
 }
 
@@ -93,16 +97,24 @@ private struct SlidingWindow: Sendable {
 
     /// The allowed calls with time in (t − window, t]. Calls at or before t − window
     /// leave the window for good, since later questions ask about later times.
-    mutating func count(at time: Int64) -> Int64 {
+    mutating func count(at time: Int64) -> (count: Int64, examined: Int) {
         let floor = time - window
-        while head < times.count, times[head] <= floor { head += 1 }
+        var examined = 1
+        while head < times.count, times[head] <= floor {
+            head += 1
+            examined += 1
+        }
         if head >= 1024, head * 2 >= times.count {
+            examined += times.count - head
             times.removeFirst(head)
             head = 0
         }
         var end = times.count
-        while end > head, times[end - 1] > time { end -= 1 }
-        return Int64(end - head)
+        while end > head, times[end - 1] > time {
+            end -= 1
+            examined += 1
+        }
+        return (Int64(end - head), examined)
     }
 
     mutating func record(_ time: Int64) { times.append(time) }

@@ -236,6 +236,11 @@ struct BundleCommand: ParsableCommand {
 
         static func exitCode(_ code: ErrorCode) -> Int {
             let name = code.rawValue
+            switch code {
+            case .jsonNumberInexact, .receiptEffectMismatch: return 14
+            case .receiptLogNotInArtifact: return 13
+            default: break
+            }
             if name.hasSuffix("_MALFORMED") || name.hasPrefix("JSON_") || name.hasPrefix("B64_") { return 10 }
             if name.contains("SIGNATURE") || name.contains("UNTRUSTED") || name == "MAN_SIGNER_NOT_SUBJECT" || name.hasPrefix("SIG_")
                 || name.hasPrefix("KEY_") || name.hasPrefix("JWK") { return 11 }

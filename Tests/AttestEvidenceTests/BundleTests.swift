@@ -236,7 +236,7 @@ struct BundleTests {
                                      "required": ["query"], "rate_limit": ["max": 40, "window": 60]]]
         }, .mandateWidensRateLimit)
         expectChain(try derive({ _ in }, signer: f.demo.subAgent), .mandateSignerNotSubject)
-        expectCode(.mandateParentMissing) { try MandateChain.chain(endingAt: mandate.digest, from: [mandate.digest: mandate]) }
+        expectCode(.mandateParentMissing) { try MandateChain.chain(endingAt: mandate.digest, from: [ExactString(mandate.digest): mandate]) }
         expectCode(.artifactSignerUntrusted) { try MandateChain.verify([artifact], trustedAuthorities: ["someone-else"]) }
     }
 

@@ -13,7 +13,7 @@ struct ReceiptEncoderTests {
         ReceiptFields(log: ascii ? "portal.example/log" : "portal.example/log/\"quoted\"", seq: ascii ? 7 : 42,
                       time: 1_760_000_123, prev: [UInt8](repeating: 1, count: 32),
                       artifact: "digest", session: ascii ? "session-1" : "s\u{e9}ssion\n", agent: agent ? ("spiffe://a/b", "jkt") : nil,
-                      method: "tools/call", tool: tool ? "search" : nil, decision: code ? .deny : .allow,
+                      method: tool ? "tools/call" : "tools/list", tool: tool ? "search" : nil, decision: code ? .deny : .allow,
                       code: code ? .portalRateLimited : nil, request: [UInt8](repeating: 2, count: 32),
                       response: [UInt8](repeating: 3, count: 32))
     }

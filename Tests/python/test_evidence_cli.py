@@ -42,7 +42,7 @@ def test_operator_and_auditor_flow(work):
     artifact = {"type": "mcp-attest/artifact/v1", "id": "a-cli", "issuer": "https://policy.example",
                 "subject": {"sub": "spiffe://agents.example/a", "jkt": agent_tp}, "not_before": 100, "not_after": 100000,
                 "tools": {"search": {"arguments": {"q": {"type": "string", "max_length": 20}}, "required": ["q"]}},
-                "log": {"origin": origin}}
+                "log": {"origins": [origin]}}
     (work / "art.json").write_text(json.dumps(artifact))
     run("artifact", "seal", "--in", str(work / "art.json"), "--key", str(work / "auth.key"), "--out", str(work / "art.sealed.json"))
     assert "valid: artifact a-cli" in run("artifact", "verify", str(work / "art.sealed.json"), "--authority", auth_tp).stdout
