@@ -72,14 +72,13 @@ public struct JWK: Sendable {
         let kty = try string("kty")
         let algorithm: SignatureAlgorithm
         let raw: [UInt8]
-        // The members every JWK may carry, then those of its key type. Names compare
-        // with String's `==`, as the set that held them did.
+        // The members every JWK may carry, then those of its key type.
         let common = ["kty", "kid", "use", "key_ops", "alg"]
         let ofType: [String]
-        switch kty {
+        switch ExactString(kty) {
         case "OKP":
             let crv = try string("crv")
-            guard crv == "Ed25519" else {
+            guard crv.isExactly("Ed25519") else {
                 throw AttestError(.jwkUnsupportedKeyType, "OKP curve \"\(crv)\" is not supported")
             }
             algorithm = .ed25519
@@ -87,7 +86,7 @@ public struct JWK: Sendable {
             ofType = ["crv", "x"]
         case "AKP":
             let alg = try string("alg")
-            guard alg == SignatureAlgorithm.mldsa65.rawValue else {
+            guard alg.isExactly(SignatureAlgorithm.mldsa65.rawValue) else {
                 throw AttestError(.jwkUnsupportedKeyType, "AKP algorithm \"\(alg)\" is not supported")
             }
             algorithm = .mldsa65
@@ -96,18 +95,18 @@ public struct JWK: Sendable {
         default:
             throw AttestError(.jwkUnsupportedKeyType, "key type \"\(kty)\" is not supported")
         }
-        for member in object.members where !common.contains(member.name) && !ofType.contains(member.name) {
+        for member in object.members where !common.containsExactly(member.name) && !ofType.containsExactly(member.name) {
             let name = member.name
             throw AttestError(.jwkUnknownMember, "JWK member \"\(name)\" is not allowed")
         }
         if object.contains("alg") {
             let alg = try string("alg")
-            guard alg == algorithm.rawValue else {
+            guard alg.isExactly(algorithm.rawValue) else {
                 throw AttestError(.jwkInvalidMember, "JWK \"alg\" is \"\(alg)\", expected \"\(algorithm.rawValue)\"")
             }
         }
         if object.contains("use") {
-            guard try string("use") == "sig" else {
+            guard try string("use").isExactly("sig") else {
                 throw AttestError(.jwkInvalidMember, "JWK \"use\" must be \"sig\"")
             }
         }
@@ -116,6 +115,8 @@ public struct JWK: Sendable {
                 throw AttestError(.jwkInvalidMember, "JWK \"key_ops\" must be [\"verify\"]")
             }
         }
+        // Wrong length, or 32 bytes that are no curve point (keys.md, KEY-008): a JWK
+        // member with the wrong value, whatever the suite's own code for the bytes.
         let key: any VerifyingKey
         do {
             key = try algorithm.publicKey(raw: raw)
@@ -125,7 +126,7 @@ public struct JWK: Sendable {
         self.init(key: key)
         if object.contains("kid") {
             let kid = try string("kid")
-            guard kid == thumbprint else {
+            guard kid.isExactly(thumbprint) else {
                 throw AttestError(.jwkInvalidMember, "JWK \"kid\" is not the key's RFC 7638 thumbprint")
             }
         }
@@ -145,15 +146,15 @@ public struct JWKS: Sendable {
     public static let maxKeys = 64
 
     public let keys: [JWK]
-    private let byKeyID: [String: Int]
+    private let byKeyID: [ExactString: Int]
 
     public init(keys: [JWK]) throws(AttestError) {
         guard keys.count <= JWKS.maxKeys else {
             throw AttestError(.jwksTooManyKeys, "a key set holds at most \(JWKS.maxKeys) keys, not \(keys.count)")
         }
-        var index: [String: Int] = [:]
+        var index: [ExactString: Int] = [:]
         for (i, key) in keys.enumerated() {
-            guard index.updateValue(i, forKey: key.thumbprint) == nil else {
+            guard index.updateValue(i, forKey: ExactString(key.thumbprint)) == nil else {
                 throw AttestError(.jwksDuplicateKeyID, "key set holds two keys with kid \(key.thumbprint)")
             }
         }
@@ -165,7 +166,7 @@ public struct JWKS: Sendable {
         guard case .object(let object) = json, let keysValue = object["keys"] else {
             throw AttestError(.jwkMissingMember, "a JWKS is an object with a \"keys\" member")
         }
-        for name in object.names where name != "keys" {
+        for name in object.names where !name.isExactly("keys") {
             throw AttestError(.jwkUnknownMember, "JWKS member \"\(name)\" is not allowed")
         }
         guard case .array(let elements) = keysValue else {
@@ -179,7 +180,18 @@ public struct JWKS: Sendable {
         try self.init(keys: keys)
     }
 
-    public func key(id: String) -> JWK? { byKeyID[id].map { keys[$0] } }
+    /// The key whose thumbprint is exactly `id` (code points, not canonical equivalence:
+    /// a `kid` with U+212A KELVIN SIGN for a `K` names no key).
+    public func key(id: String) -> JWK? { byKeyID[ExactString(id)].map { keys[$0] } }
 
     public var jsonValue: JSONValue { ["keys": .array(keys.map(\.jsonValue))] }
+}
+
+extension SignatureAlgorithm {
+    /// The suite named exactly `name` (a `rawValue` lookup would match a canonically
+    /// equivalent spelling too).
+    public init?(exactly name: String) {
+        guard let suite = SignatureAlgorithm.allCases.first(where: { $0.rawValue.isExactly(name) }) else { return nil }
+        self = suite
+    }
 }

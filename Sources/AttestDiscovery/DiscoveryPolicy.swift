@@ -1,3 +1,5 @@
+import AttestIdentity
+
 /// The numbers of spec/keys.md's discovery rules. The defaults are the specified values;
 /// tests shorten them only where a rule says a verifier may.
 public struct DiscoveryPolicy: Sendable {
@@ -29,9 +31,11 @@ public struct DiscoveryPolicy: Sendable {
         var sawMaxAge = false
         for directive in header.split(separator: ",") {
             let parts = directive.split(separator: "=", maxSplits: 1)
-            let name = parts.first.map { $0.trimmingSpaces().lowercased() } ?? ""
-            if name == "no-store" || name == "no-cache" { return minCacheLifetime }
-            guard name == "max-age", !sawMaxAge else { continue }
+            // Names compare without regard to ASCII case only: Unicode case mapping would
+            // make names of other letters equal to these.
+            let name = parts.first.map { $0.trimmingSpaces() } ?? ""
+            if ASCII.equalIgnoringCase(name, "no-store") || ASCII.equalIgnoringCase(name, "no-cache") { return minCacheLifetime }
+            guard ASCII.equalIgnoringCase(name, "max-age"), !sawMaxAge else { continue }
             sawMaxAge = true
             let value = parts.count == 2 ? parts[1].trimmingSpaces() : ""
             guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { continue }

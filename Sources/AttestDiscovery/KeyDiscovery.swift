@@ -11,11 +11,11 @@ import AttestIdentity
 public actor KeyDiscovery: IssuerKeySource {
     public struct Issuer: Sendable {
         public let issuer: String
-        public let trustDomains: Set<String>
+        public let trustDomains: [String]
 
-        public init(issuer: String, trustDomains: Set<String>) {
+        public init(issuer: String, trustDomains: some Sequence<String>) {
             self.issuer = issuer
-            self.trustDomains = trustDomains
+            self.trustDomains = Array(trustDomains)
         }
     }
 
@@ -27,20 +27,23 @@ public actor KeyDiscovery: IssuerKeySource {
         public let error: AttestError?
     }
 
-    private let issuers: [String: Issuer]
+    /// Keyed by the exact issuer URL: a token's `iss` selects an issuer only when it is the
+    /// same code points (TOK-021, KEY-023).
+    private let issuers: [ExactString: Issuer]
     private let fetch: KeySetFetch
-    private var states: [String: IssuerKeyState] = [:]
-    private var refreshes: [String: Task<(fetched: [String], error: AttestError?), Never>] = [:]
+    private var states: [ExactString: IssuerKeyState] = [:]
+    private var refreshes: [ExactString: Task<(fetched: [String], error: AttestError?), Never>] = [:]
 
     public init(issuers: [Issuer], transport: any DiscoveryTransport, policy: DiscoveryPolicy = .init()) throws(AttestError) {
         for issuer in issuers { try KeySetFetch.requireHTTPS(issuer.issuer, what: "issuer URL") }
-        self.issuers = Dictionary(issuers.map { ($0.issuer, $0) }, uniquingKeysWith: { first, _ in first })
+        self.issuers = Dictionary(issuers.map { (ExactString($0.issuer), $0) }, uniquingKeysWith: { first, _ in first })
         self.fetch = KeySetFetch(transport: transport, policy: policy)
     }
 
     /// Makes the key `kid` of `issuer` usable if the rules allow a fetch for it.
     public func lookup(issuer: String, kid: String, now: Int64) async -> Lookup {
-        guard issuers[issuer] != nil else {
+        let issuer = ExactString(issuer)
+        guard let configured = issuers[issuer] else {
             return Lookup(fetched: [], found: false,
                           error: AttestError(.tokenIssuerUntrusted, "issuer \"\(issuer)\" is not configured; it is not fetched"))
         }
@@ -53,7 +56,7 @@ public actor KeyDiscovery: IssuerKeySource {
             if state.paused(now: now) {
                 failure = AttestError(.discoveryCircuitOpen, "fetches of \(issuer) are paused until \(state.pauseUntil)")
             } else {
-                (fetched, failure) = await refresh(issuer: issuer, now: now)
+                (fetched, failure) = await refresh(issuer: issuer, url: configured.issuer, now: now)
             }
         }
         if states[issuer]?.usableKeys(now: now)?.key(id: kid) != nil {
@@ -78,15 +81,15 @@ public actor KeyDiscovery: IssuerKeySource {
     /// The trust configuration at `now`: every configured issuer with its usable key
     /// set, or with no keys once its set's cache lifetime has ended.
     public func trustedIssuers(now: Int64) -> [TrustedIssuer] {
-        issuers.values.sorted { $0.issuer < $1.issuer }.map { issuer in
-            let keys = states[issuer.issuer]?.usableKeys(now: now) ?? KeyDiscovery.noKeys
+        issuers.sorted { $0.key < $1.key }.map { key, issuer in
+            let keys = states[key]?.usableKeys(now: now) ?? KeyDiscovery.noKeys
             return TrustedIssuer(issuer: issuer.issuer, keys: keys, trustDomains: issuer.trustDomains)
         }
     }
 
     /// When the issuer's current key set stops being usable, or nil before any success.
     public func keySetExpiry(issuer: String) -> Int64? {
-        guard let state = states[issuer], state.keys != nil else { return nil }
+        guard let state = states[ExactString(issuer)], state.keys != nil else { return nil }
         return state.freshUntil
     }
 
@@ -94,14 +97,14 @@ public actor KeyDiscovery: IssuerKeySource {
 
     /// Fetches the set; the state changes on the actor before the task ends, so every
     /// lookup waiting on the same refresh sees its result.
-    private func refresh(issuer: String, now: Int64) async -> (fetched: [String], error: AttestError?) {
+    private func refresh(issuer: ExactString, url: String, now: Int64) async -> (fetched: [String], error: AttestError?) {
         states[issuer, default: IssuerKeyState()].attempted(now: now)
         let fetch = self.fetch
         let task = Task { () -> (fetched: [String], error: AttestError?) in
             var fetched: [String] = []
             var failure: AttestError?
             do throws(AttestError) {
-                let result = try await fetch.run(issuer: issuer, fetched: &fetched)
+                let result = try await fetch.run(issuer: url, fetched: &fetched)
                 states[issuer, default: IssuerKeyState()].succeeded(keys: result.keys, lifetime: result.lifetime, now: now)
             } catch {
                 states[issuer, default: IssuerKeyState()].failed(now: now, policy: fetch.policy)

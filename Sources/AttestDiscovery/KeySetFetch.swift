@@ -13,7 +13,7 @@ struct KeySetFetch: Sendable {
     /// The well-known metadata URL of an issuer: the issuer URL without a trailing `/`,
     /// then the metadata path.
     static func metadataURL(issuer: String) -> String {
-        (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + metadataPath
+        (issuer.utf8.last == UInt8(ascii: "/") ? String(decoding: issuer.utf8.dropLast(), as: UTF8.self) : issuer) + metadataPath
     }
 
     /// Fetches the key set; `fetched` receives every URL requested, redirects included,
@@ -37,7 +37,7 @@ struct KeySetFetch: Sendable {
         guard case .string(let named)? = metadata["issuer"] else {
             throw AttestError(.discoveryMetadataInvalid, "issuer metadata has no string \"issuer\"")
         }
-        guard named == issuer else {
+        guard named.isExactly(issuer) else {
             throw AttestError(.discoveryIssuerMismatch, "metadata fetched for \(issuer) names issuer \(named)")
         }
         guard case .string(let jwksURI)? = metadata["jwks_uri"] else {
@@ -52,7 +52,7 @@ struct KeySetFetch: Sendable {
     }
 
     static func requireHTTPS(_ url: String, what: String) throws(AttestError) {
-        guard let parsed = URL(string: url), parsed.scheme == "https", let host = parsed.host, !host.isEmpty else {
+        guard let parsed = URL(string: url), parsed.scheme?.isExactly("https") == true, let host = parsed.host, !host.isEmpty else {
             throw AttestError(.discoveryNotHTTPS, "\(what) \(url) is not an https URL")
         }
     }

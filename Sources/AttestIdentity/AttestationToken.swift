@@ -19,6 +19,18 @@ public struct AgentIdentity: Sendable, Equatable {
         self.safetyLevel = safetyLevel
     }
 
+    /// Equal when every member is the same code points.
+    public static func == (a: AgentIdentity, b: AgentIdentity) -> Bool {
+        let sameSafetyLevel = switch (a.safetyLevel, b.safetyLevel) {
+        case (nil, nil): true
+        case let (x?, y?): x.isExactly(y)
+        default: false
+        }
+        return sameSafetyLevel && a.provider.isExactly(b.provider) && a.modelFamily.isExactly(b.modelFamily)
+            && a.modelVersion.isExactly(b.modelVersion) && a.deployment.isExactly(b.deployment)
+            && a.operatorID.isExactly(b.operatorID)
+    }
+
     public var jsonValue: JSONValue {
         var object: JSONObject = [
             "provider": .string(provider), "model_family": .string(modelFamily),

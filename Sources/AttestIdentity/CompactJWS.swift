@@ -3,16 +3,21 @@ import AttestCore
 /// The three JWS object types of the protocol. Each has its own `typ`, its own set of
 /// header parameters and its own size limit (spec/token.md, spec/proof.md).
 public struct JWSType: Sendable, Hashable {
-    /// The `typ` value, without the optional `application/` prefix.
-    public let typ: String
     /// How the header names the signing key: `kid` (a thumbprint looked up in a trusted
     /// key set) or `jwk` (the key itself, bound elsewhere by its thumbprint).
-    public let keyParameter: String
+    public enum KeyParameter: String, Sendable {
+        case kid
+        case jwk
+    }
+
+    /// The `typ` value, without the optional `application/` prefix.
+    public let typ: String
+    public let keyParameter: KeyParameter
     public let maxBytes: Int
 
-    public static let token = JWSType(typ: "agent-attestation+jwt", keyParameter: "kid", maxBytes: 8192)
-    public static let proof = JWSType(typ: "agent-proof+jwt", keyParameter: "jwk", maxBytes: 16384)
-    public static let operatorAttestation = JWSType(typ: "operator-attestation+jwt", keyParameter: "kid", maxBytes: 8192)
+    public static let token = JWSType(typ: "agent-attestation+jwt", keyParameter: .kid, maxBytes: 8192)
+    public static let proof = JWSType(typ: "agent-proof+jwt", keyParameter: .jwk, maxBytes: 16384)
+    public static let operatorAttestation = JWSType(typ: "operator-attestation+jwt", keyParameter: .kid, maxBytes: 8192)
 }
 
 /// The `alg` header values a verifier may meet. `EdDSA` is RFC 8037's polymorphic name,
@@ -22,6 +27,16 @@ public enum JWSAlgorithm: String, Sendable {
     case ed25519 = "Ed25519"
     case mldsa65 = "ML-DSA-65"
     case legacyEdDSA = "EdDSA"
+
+    /// The `alg` named exactly `name`: code points, not canonical equivalence.
+    public init?(exactly name: String) {
+        switch ExactString(name) {
+        case "Ed25519": self = .ed25519
+        case "ML-DSA-65": self = .mldsa65
+        case "EdDSA": self = .legacyEdDSA
+        default: return nil
+        }
+    }
 
     /// The suite whose key this `alg` requires.
     public var suite: SignatureAlgorithm {
@@ -45,7 +60,7 @@ public struct CompactJWS: Sendable {
     public let signingInput: [UInt8]
     public let signature: [UInt8]
 
-    static let forbiddenEveryType: Set<String> = ["jku", "x5u", "x5c", "x5t", "x5t#S256"]
+    static let forbiddenEveryType = ["jku", "x5u", "x5c", "x5t", "x5t#S256"]
 
     /// Parses and checks the envelope in the order of spec/token.md (envelope steps).
     public static func parse(_ compact: String, as type: JWSType, acceptLegacyEdDSA: Bool = false) throws(AttestError) -> CompactJWS {
@@ -90,7 +105,7 @@ public struct CompactJWS: Sendable {
             throw AttestError(.jwsMalformed, "the JWS payload is not a JSON object")
         }
 
-        guard let algName = header["alg"]?.stringValue, let algorithm = JWSAlgorithm(rawValue: algName) else {
+        guard let algName = header["alg"]?.stringValue, let algorithm = JWSAlgorithm(exactly: algName) else {
             throw AttestError(.jwsAlgorithmNotAllowed, "alg \(header["alg"].map(describe) ?? "missing") is not Ed25519 or ML-DSA-65")
         }
         if algorithm == .legacyEdDSA && !acceptLegacyEdDSA {
@@ -105,17 +120,17 @@ public struct CompactJWS: Sendable {
         if header.contains("crit") {
             throw AttestError(.jwsCritUnsupported, "the header carries crit; no extension is understood")
         }
-        // The allowed names are `alg`, `typ` and the key parameter, compared with
-        // String's `==` (as a Set<String> of them would compare).
-        for member in header.members where !(member.name == "alg" || member.name == "typ" || member.name == type.keyParameter) {
+        let keyParameter = type.keyParameter.rawValue
+        for member in header.members
+        where !(member.name.isExactly("alg") || member.name.isExactly("typ") || member.name.isExactly(keyParameter)) {
             let name = member.name
-            let why = Self.forbiddenEveryType.contains(name) || name == "jwk" || name == "kid"
+            let why = Self.forbiddenEveryType.containsExactly(name) || ["jwk", "kid"].containsExactly(name)
                 ? "names a key outside the verifier's trust configuration" : "is not defined for \(type.typ)"
             throw AttestError(.jwsHeaderUnsupported, "header parameter \(name) \(why)")
         }
-        switch (type.keyParameter, header[type.keyParameter]) {
-        case ("kid", .string?), ("jwk", .object?): break
-        default: throw AttestError(.jwsKeyMissing, "the header has no \(type.keyParameter) naming the signing key")
+        switch (type.keyParameter, header[keyParameter]) {
+        case (.kid, .string?), (.jwk, .object?): break
+        default: throw AttestError(.jwsKeyMissing, "the header has no \(keyParameter) naming the signing key")
         }
 
         let signingInput = Array(UnsafeBufferPointer(rebasing: bytes[0..<secondDot]))
@@ -139,7 +154,7 @@ public struct CompactJWS: Sendable {
         guard case .object(let header) = try StrictJSONParser(limits: .init(maxBytes: maxBytes, maxDepth: 16)).parse(headerBytes) else {
             throw AttestError(.jwsMalformed, "the JWS header is not a JSON object")
         }
-        guard let algName = header["alg"]?.stringValue, let algorithm = JWSAlgorithm(rawValue: algName) else {
+        guard let algName = header["alg"]?.stringValue, let algorithm = JWSAlgorithm(exactly: algName) else {
             throw AttestError(.jwsAlgorithmNotAllowed, "alg \(header["alg"].map(describe) ?? "missing") is not Ed25519 or ML-DSA-65")
         }
         if algorithm == .legacyEdDSA && !acceptLegacyEdDSA {
@@ -149,19 +164,24 @@ public struct CompactJWS: Sendable {
         var signingInput = Array(segments[0])
         signingInput.append(UInt8(ascii: "."))
         signingInput.append(contentsOf: segments[1])
-        let jws = CompactJWS(type: JWSType(typ: "", keyParameter: "", maxBytes: maxBytes), algorithm: algorithm, header: header,
+        let jws = CompactJWS(type: JWSType(typ: "", keyParameter: .kid, maxBytes: maxBytes), algorithm: algorithm, header: header,
                              payload: [:], signingInput: signingInput, signature: signature)
         try jws.verifySignature(with: key, failure: .signatureInvalid)
         return (header, payload)
     }
 
-    /// RFC 7515 §4.1.9: media types compare case-insensitively and `application/` may be omitted.
+    /// RFC 7515 §4.1.9: media types compare case-insensitively and `application/` may be
+    /// omitted. Case is folded in ASCII only: Unicode lowercasing maps U+212A KELVIN SIGN
+    /// to `k` and would let a spelling that no media-type parser accepts pass.
     static func typeMatches(_ value: String, _ expected: String) -> Bool {
         // The form issuers emit: the expected (lowercase, unprefixed) text itself.
         if sameCodeUnits(value, expected) { return true }
-        var v = value.lowercased()
-        if v.hasPrefix("application/") { v.removeFirst("application/".count) }
-        return v == expected
+        var v = Substring(value).utf8
+        let prefix = "application/".utf8
+        if v.count >= prefix.count, ASCII.equalIgnoringCase(v.prefix(prefix.count), prefix) {
+            v = v.dropFirst(prefix.count)
+        }
+        return ASCII.equalIgnoringCase(v, expected.utf8)
     }
 
     public var keyID: String? { header["kid"]?.stringValue }
@@ -182,10 +202,9 @@ public struct CompactJWS: Sendable {
     /// same inputs give the same bytes (Ed25519 signatures are deterministic too).
     public static func sign(payload: JSONObject, type: JWSType, key: any SigningKey) throws(AttestError) -> String {
         var header: JSONObject = ["alg": .string(key.algorithm.rawValue), "typ": .string(type.typ)]
-        if type.keyParameter == "kid" {
-            header["kid"] = .string(key.verifyingKey.thumbprint)
-        } else {
-            header["jwk"] = JWK(key: key.verifyingKey).jsonValue.withoutKeyID
+        switch type.keyParameter {
+        case .kid: header["kid"] = .string(key.verifyingKey.thumbprint)
+        case .jwk: header["jwk"] = JWK(key: key.verifyingKey).jsonValue.withoutKeyID
         }
         let signingInput = Base64URL.encode(JCS.canonicalize(.object(header))) + "." + Base64URL.encode(JCS.canonicalize(.object(payload)))
         let signature = try key.signRaw(Array(signingInput.utf8))
@@ -208,4 +227,21 @@ func describe(_ value: JSONValue) -> String {
     case .string(let s): "\"\(s)\""
     default: "of type \(value.typeName)"
     }
+}
+
+/// ASCII case folding for the few protocol names that compare case-insensitively (media
+/// types, HTTP header and Cache-Control directive names): only `A`-`Z` fold, so no
+/// non-ASCII text ever equals an ASCII name.
+public enum ASCII {
+    public static func equalIgnoringCase(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { lower($0) == lower($1) }
+    }
+
+    public static func equalIgnoringCase(_ a: String, _ b: String) -> Bool { equalIgnoringCase(a.utf8, b.utf8) }
+
+    /// `text` with `A`-`Z` lowered and every other code point kept.
+    public static func lowercased(_ text: String) -> String { String(decoding: text.utf8.map(lower), as: UTF8.self) }
+
+    @inline(__always)
+    static func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
 }

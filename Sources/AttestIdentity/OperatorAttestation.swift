@@ -22,12 +22,12 @@ public enum OperatorAttestation {
     }
 
     /// Verifies `attestation` against an already verified token (spec/token.md, operator steps).
-    static func verify(_ attestation: String, for token: VerifiedToken, operators: [String: TrustedOperator],
+    static func verify(_ attestation: String, for token: VerifiedToken, operators: [ExactString: TrustedOperator],
                        configuration: VerifierConfiguration, now: Int64) throws(AttestError) -> VerifiedOperatorAttestation {
         let jws = try CompactJWS.parse(attestation, as: .operatorAttestation, acceptLegacyEdDSA: configuration.acceptLegacyEdDSA)
         let reader = ClaimReader(object: jws.payload, missing: .tokenClaimMissing, invalid: .tokenClaimInvalid, prefix: "operator attestation ")
         let operatorID = try reader.string("iss")
-        guard let trusted = operators[operatorID] else {
+        guard let trusted = operators[ExactString(operatorID)] else {
             throw AttestError(.operatorUntrusted, "operator \"\(operatorID)\" is not a trusted operator")
         }
         let kid = jws.keyID ?? ""
@@ -44,13 +44,13 @@ public enum OperatorAttestation {
         guard issuedAt <= now + configuration.leeway else {
             throw AttestError(.tokenIssuedInFuture, "operator attestation iat \(issuedAt) is after now + leeway (\(now + configuration.leeway))")
         }
-        guard tkh == token.tokenHash else {
+        guard tkh.isExactly(token.tokenHash) else {
             throw AttestError(.operatorBindingMismatch, "the operator attestation is for another token (tkh differs)")
         }
-        guard operatorID == token.agent.operatorID else {
+        guard operatorID.isExactly(token.agent.operatorID) else {
             throw AttestError(.operatorBindingMismatch, "the operator attestation is by \(operatorID); the token names operator \(token.agent.operatorID)")
         }
-        guard deployment == token.agent.deployment else {
+        guard deployment.isExactly(token.agent.deployment) else {
             throw AttestError(.operatorBindingMismatch, "the operator attestation names deployment \(deployment); the token names \(token.agent.deployment)")
         }
         return VerifiedOperatorAttestation(operatorID: operatorID, deployment: deployment, issuedAt: issuedAt, keyID: kid)

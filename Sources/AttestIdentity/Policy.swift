@@ -47,10 +47,11 @@ public enum AttestationPolicyBuilder {
 
 /// Requires an operator attestation from one of `operators` that binds this token.
 public struct RequireOperatorAttestation: AttestationPolicy {
-    public let operators: [String: TrustedOperator]
+    /// Keyed by the exact operator identifier.
+    public let operators: [ExactString: TrustedOperator]
 
     public init(operators: [TrustedOperator]) {
-        self.operators = Dictionary(operators.map { ($0.issuer, $0) }, uniquingKeysWith: { first, _ in first })
+        self.operators = Dictionary(operators.map { (ExactString($0.issuer), $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     public func evaluate(_ token: inout VerifiedToken, presentation: Presentation,

@@ -58,11 +58,14 @@ extension Verifier {
                             now: Int64, replayStore: some ReplayStore) throws(AttestError) -> VerifiedProof {
         let config = configuration
         let jws = try CompactJWS.parse(proof, as: .proof, acceptLegacyEdDSA: config.acceptLegacyEdDSA)
-        let jwk = try JWK(json: jws.header["jwk"]!)
+        guard let jwkValue = jws.header["jwk"] else {
+            throw AttestError(.jwsKeyMissing, "the header has no jwk naming the signing key")
+        }
+        let jwk = try JWK(json: jwkValue)
         guard jwk.algorithm == jws.algorithm.suite else {
             throw AttestError(.jwsAlgorithmKeyMismatch, "alg \(jws.algorithm.rawValue) cannot be used with a \(jwk.algorithm.rawValue) key")
         }
-        guard jwk.thumbprint == token.claims.confirmationKeyThumbprint else {
+        guard jwk.thumbprint.isExactly(token.claims.confirmationKeyThumbprint) else {
             throw AttestError(.proofKeyMismatch, "the proof key \(jwk.thumbprint) is not the token's cnf.jkt")
         }
         try jws.verifySignature(with: jwk.key, failure: .proofSignatureInvalid)
@@ -77,16 +80,22 @@ extension Verifier {
         guard Thumbprint.isWellFormed(ph), Thumbprint.isWellFormed(ath) else {
             throw AttestError(.proofClaimInvalid, "ph and ath are each the base64url of 32 bytes")
         }
-        guard ath == token.tokenHash else {
+        guard ath.isExactly(token.tokenHash) else {
             throw AttestError(.proofTokenHashMismatch, "the proof is for another token (ath differs)")
         }
-        guard mth == method else {
+        guard mth.isExactly(method) else {
             throw AttestError(.proofMethodMismatch, "the proof is for method \(mth), the request is \(method)")
         }
-        guard aud == config.audience else {
+        guard aud.isExactly(config.audience) else {
             throw AttestError(.proofAudienceMismatch, "the proof is for audience \(aud), not \(config.audience)")
         }
-        guard ph == Carrier.paramsHash(params) else {
+        // `ph` covers the JCS form, which rounds every number to a double: a literal that
+        // denotes another value than its double would be acted on unsigned (json.md,
+        // §Exact numbers). The carrier members are strings, so the whole of params is walked.
+        if let inexact = JSONValue.object(params).firstInexactNumber {
+            throw AttestError(.jsonNumberInexact, "params holds the number \(inexact.source), which is not exactly its double \(JCS.format(inexact.value))")
+        }
+        guard ph.isExactly(Carrier.paramsHash(params)) else {
             throw AttestError(.proofParamsHashMismatch, "the proof covers other params")
         }
         guard iat <= now + config.leeway else {
@@ -102,28 +111,38 @@ extension Verifier {
 
     /// Verifies the token, the optional operator attestation and the proof that a
     /// JSON-RPC request carries in `params._meta`.
+    ///
+    /// The request is first checked as mcp-binding.md checks a governed request: a string
+    /// `method`, an object `params` whose `_meta`, if present, is an object
+    /// (`MCP_MALFORMED_REQUEST`), and carrier members that are strings (`MCP_CARRIER_INVALID`).
     public func verifyRequest(_ request: JSONObject, policy: RequestPolicy, now: Int64,
                               replayStore: some ReplayStore) throws(AttestError) -> RequestAttestation {
-        guard let method = request["method"]?.stringValue else {
-            throw AttestError(.jwsMalformed, "the request has no method")
+        guard case .string(let method)? = request["method"] else {
+            throw AttestError(.mcpMalformedRequest, "the request has no string method")
         }
-        let params = request["params"]?.objectValue ?? [:]
-        let meta = params["_meta"]?.objectValue ?? [:]
-        func carried(_ name: String) throws(AttestError) -> String? {
-            guard let value = meta[name] else { return nil }
-            guard case .string(let s) = value else {
-                throw AttestError(.jwsMalformed, "params._meta[\"\(name)\"] is not a string")
+        guard case .object(let params)? = request["params"] else {
+            throw AttestError(.mcpMalformedRequest, "the request has no params object")
+        }
+        let meta: JSONObject
+        switch params["_meta"] {
+        case nil: meta = [:]
+        case .object(let object)?: meta = object
+        case .some: throw AttestError(.mcpMalformedRequest, "params._meta is not an object")
+        }
+        for name in Carrier.all {
+            if let value = meta[name], value.stringValue == nil {
+                throw AttestError(.mcpCarrierInvalid, "params._meta[\"\(name)\"] is not a string")
             }
-            return s
         }
-        guard let token = try carried(Carrier.token) else {
+        func carried(_ name: String) -> String? { meta[name]?.stringValue }
+        guard let token = carried(Carrier.token) else {
             if policy == .optional, meta[Carrier.proof] == nil, meta[Carrier.operatorAttestation] == nil {
                 return .unattested
             }
             throw AttestError(.proofTokenMissing, "the request carries no attestation token")
         }
-        let verified = try verify(Presentation(token: token, operatorAttestation: try carried(Carrier.operatorAttestation)), now: now)
-        guard let proof = try carried(Carrier.proof) else {
+        let verified = try verify(Presentation(token: token, operatorAttestation: carried(Carrier.operatorAttestation)), now: now)
+        guard let proof = carried(Carrier.proof) else {
             throw AttestError(.proofMissing, "the request carries a token but no proof")
         }
         let verifiedProof = try verifyProof(proof, for: verified, method: method, params: params, now: now, replayStore: replayStore)

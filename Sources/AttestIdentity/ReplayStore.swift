@@ -8,13 +8,16 @@ import Foundation
 /// store never evicts an unexpired entry to make room: when it is full it refuses.
 public protocol ReplayStore: Sendable {
     /// Records the pair, or throws `PRF_REPLAY` if it is already recorded and unexpired,
-    /// or `PRF_REPLAY_STORE_FULL` if it cannot be recorded (full or unavailable).
+    /// `PRF_REPLAY_STORE_FULL` if the store is full of unexpired entries, or
+    /// `PRF_REPLAY_STORE_UNAVAILABLE` if the store cannot be reached or written.
     func insert(issuer: String, tokenID: String, expires: Int64, now: Int64) throws(AttestError)
 }
 
 /// A bounded store in memory, for one process.
 public final class InMemoryReplayStore: ReplayStore, @unchecked Sendable {
-    private struct Key: Hashable { let issuer: String; let tokenID: String }
+    /// Compared by code points, as SQLite compares TEXT: two `jti` that are only
+    /// canonically equivalent are two proofs.
+    private struct Key: Hashable { let issuer: ExactString; let tokenID: ExactString }
 
     public let capacity: Int
     private let lock = NSLock()
@@ -35,7 +38,7 @@ public final class InMemoryReplayStore: ReplayStore, @unchecked Sendable {
     }
 
     public func insert(issuer: String, tokenID: String, expires: Int64, now: Int64) throws(AttestError) {
-        let key = Key(issuer: issuer, tokenID: tokenID)
+        let key = Key(issuer: ExactString(issuer), tokenID: ExactString(tokenID))
         let outcome: ErrorCode? = lock.withLock {
             if entries.count < capacity {
                 // Not full, so nothing to purge: one hash lookup either finds a live entry

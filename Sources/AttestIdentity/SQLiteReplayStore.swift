@@ -6,7 +6,8 @@ import GRDB
 /// same (iss, jti) are serialized by SQLite's write lock and exactly one wins. The
 /// number of entries is kept in a one-row table updated in the same transactions, so
 /// an insert costs two index look-ups whatever the size of the store (counting the
-/// rows on every insert would make it linear in the store).
+/// rows on every insert would make it linear in the store). A store that cannot be
+/// opened, read or written refuses with `PRF_REPLAY_STORE_UNAVAILABLE`, never accepts.
 public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
     private let queue: DatabaseQueue
     public let capacity: Int
@@ -28,7 +29,7 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
                     """)
             }
         } catch {
-            throw AttestError(.proofReplayStoreFull, "the replay store at \(path) cannot be opened: \(error)")
+            throw AttestError(.proofReplayStoreUnavailable, "the replay store at \(path) cannot be opened: \(error)")
         }
     }
 
@@ -60,7 +61,7 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
                 return .commit
             }
         } catch {
-            throw AttestError(.proofReplayStoreFull, "the replay store cannot record the proof: \(error)")
+            throw AttestError(.proofReplayStoreUnavailable, "the replay store cannot record the proof: \(error)")
         }
         switch outcome {
         case .proofReplay?: throw AttestError(.proofReplay, "proof jti \(tokenID) of issuer \(issuer) was already accepted")
@@ -75,7 +76,7 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
         do {
             return try queue.write { db in try Self.deleteExpired(db, now: now) }
         } catch {
-            throw AttestError(.proofReplayStoreFull, "the replay store cannot be purged: \(error)")
+            throw AttestError(.proofReplayStoreUnavailable, "the replay store cannot be purged: \(error)")
         }
     }
 
@@ -83,7 +84,7 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
         do {
             return try queue.read { db in try Self.count(db) }
         } catch {
-            throw AttestError(.proofReplayStoreFull, "the replay store cannot be read: \(error)")
+            throw AttestError(.proofReplayStoreUnavailable, "the replay store cannot be read: \(error)")
         }
     }
 

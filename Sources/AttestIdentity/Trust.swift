@@ -5,12 +5,14 @@ import AttestCore
 public struct TrustedIssuer: Sendable {
     public let issuer: String
     public let keys: JWKS
-    public let trustDomains: Set<String>
+    /// Compared by code points: a trust domain is never matched by a canonically
+    /// equivalent spelling.
+    public let trustDomains: Set<ExactString>
 
-    public init(issuer: String, keys: JWKS, trustDomains: Set<String>) {
+    public init(issuer: String, keys: JWKS, trustDomains: some Sequence<String>) {
         self.issuer = issuer
         self.keys = keys
-        self.trustDomains = trustDomains
+        self.trustDomains = Set(trustDomains.map { ExactString($0) })
     }
 }
 
@@ -30,7 +32,8 @@ public struct TrustedOperator: Sendable {
 public struct VerifierConfiguration: Sendable {
     /// The verifier's own identity; a token's `aud` and a proof's `aud` must equal it.
     public var audience: String
-    public var issuers: [String: TrustedIssuer]
+    /// Keyed by the exact issuer URL (TOK-021: `iss` is compared exactly).
+    public var issuers: [ExactString: TrustedIssuer]
     /// Clock leeway in seconds, applied once to each time comparison.
     public var leeway: Int64 = 60
     /// Largest accepted `exp - iat` of a token, in seconds.
@@ -42,7 +45,12 @@ public struct VerifierConfiguration: Sendable {
 
     public init(audience: String, issuers: [TrustedIssuer]) {
         self.audience = audience
-        self.issuers = Dictionary(issuers.map { ($0.issuer, $0) }, uniquingKeysWith: { first, _ in first })
+        self.issuers = Self.byIssuer(issuers)
+    }
+
+    /// Issuers by exact URL; of two with the same URL the first is kept.
+    public static func byIssuer(_ issuers: [TrustedIssuer]) -> [ExactString: TrustedIssuer] {
+        Dictionary(issuers.map { (ExactString($0.issuer), $0) }, uniquingKeysWith: { first, _ in first })
     }
 }
 

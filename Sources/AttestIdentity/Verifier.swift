@@ -27,10 +27,10 @@ public struct Verifier: Sendable {
         let jws = try CompactJWS.parse(presentation.token, as: .token, acceptLegacyEdDSA: config.acceptLegacyEdDSA)
 
         guard let issValue = jws.payload["iss"] else { throw AttestError(.tokenClaimMissing, "the token has no iss") }
-        guard case .string(let iss) = issValue, iss.hasPrefix("https://"), Self.longerThanScheme(iss) else {
+        guard case .string(let iss) = issValue, Self.isHTTPSIdentifier(iss) else {
             throw AttestError(.tokenClaimInvalid, "iss \(describe(issValue)) is not an HTTPS URL")
         }
-        guard let issuer = config.issuers[iss] else {
+        guard let issuer = config.issuers[ExactString(iss)] else {
             throw AttestError(.tokenIssuerUntrusted, "issuer \"\(iss)\" is not trusted by this verifier")
         }
         let kid = jws.keyID ?? ""
@@ -40,7 +40,7 @@ public struct Verifier: Sendable {
         try jws.verifySignature(with: jwk.key, failure: .tokenSignatureInvalid)
 
         let claims = try TokenClaims(payload: jws.payload)
-        guard claims.audience == config.audience else {
+        guard claims.audience.isExactly(config.audience) else {
             throw AttestError(.tokenAudienceMismatch, "aud \"\(claims.audience)\" is not this verifier (\(config.audience))")
         }
         let leeway = config.leeway
@@ -57,8 +57,10 @@ public struct Verifier: Sendable {
             throw AttestError(.tokenLifetimeExceeded,
                 "exp - iat is \(claims.expiresAt - claims.issuedAt) s; it must be positive and at most \(config.maxLifetime) s")
         }
-        let domain = SPIFFEID.trustDomain(of: claims.subject)!
-        guard issuer.trustDomains.contains(domain) else {
+        guard let domain = SPIFFEID.trustDomain(of: claims.subject) else {
+            throw AttestError(.tokenClaimInvalid, "sub \"\(claims.subject)\" is not a SPIFFE ID")
+        }
+        guard issuer.trustDomains.contains(ExactString(domain)) else {
             throw AttestError(.tokenSubjectDomainMismatch, "sub trust domain \(domain) is not bound to issuer \(iss)")
         }
 
@@ -67,15 +69,13 @@ public struct Verifier: Sendable {
         return token
     }
 
-    /// Whether `iss`, which starts with `https://`, has more characters than that: its
-    /// ninth byte is then present, and an ASCII byte there starts a new character; only
-    /// a non-ASCII one (which could extend the `/`) needs the characters counted.
-    static func longerThanScheme(_ iss: String) -> Bool {
-        let scheme = "https://".utf8.count
+    /// Whether `iss` is the code points `https://` followed by at least one more (TOK-020).
+    /// Compared by code points, like every name: `hasPrefix` would compare characters,
+    /// under which `https://` followed by a combining mark does not start with `https://`.
+    static func isHTTPSIdentifier(_ iss: String) -> Bool {
+        let scheme = "https://".utf8
         let utf8 = iss.utf8
-        guard utf8.count > scheme else { return false }
-        if utf8[utf8.index(utf8.startIndex, offsetBy: scheme)] < 0x80 { return true }
-        return iss.count > scheme
+        return utf8.count > scheme.count && utf8.starts(with: scheme)
     }
 
     /// The same verification as a value: the verified identity or the registry code.

@@ -27,8 +27,8 @@ public actor MCPHTTPApp {
     public nonisolated let endpoint: String
     private let gate: MCPGate
     private let makeServer: ServerFactory
-    private var sessions: [String: Session] = [:]
-    private var verdicts: [String: MCPVerdict] = [:]
+    private var sessions: [ExactString: Session] = [:]
+    private var verdicts: [ExactString: MCPVerdict] = [:]
 
     private struct Session {
         let server: Server
@@ -45,7 +45,7 @@ public actor MCPHTTPApp {
 
     /// The verdict on the governed request a handler is running for (nil for any other).
     public func attestation(in context: Server.HandlerContext?) -> MCPVerdict? {
-        context?.httpContext?.header(MCPGate.verdictHeader).flatMap { verdicts[$0] }
+        context?.httpContext?.header(MCPGate.verdictHeader).flatMap { verdicts[ExactString($0)] }
     }
 
     /// Ends every session.
@@ -58,15 +58,14 @@ public actor MCPHTTPApp {
     }
 
     func respond(to request: HTTPRequest) async -> Reply {
-        guard request.path == endpoint else { return Reply(.error(statusCode: 404, .invalidRequest("Not Found"))) }
-        let method = request.method.uppercased()
-        let sessionID = request.header(HTTPHeaderName.sessionID)
+        guard request.path?.isExactly(endpoint) == true else { return Reply(.error(statusCode: 404, .invalidRequest("Not Found"))) }
+        let sessionID = request.header(HTTPHeaderName.sessionID).map { ExactString($0) }
         if let sessionID, let session = sessions[sessionID] {
             let reply = await forward(request, to: session)
-            if method == "DELETE", reply.status == 200 { sessions[sessionID] = nil }
+            if ASCII.equalIgnoringCase(request.method, "DELETE"), reply.status == 200 { sessions[sessionID] = nil }
             return reply
         }
-        if method == "POST", let body = request.body, (try? StrictJSONParser().parse(body))?["method"] == "initialize" {
+        if ASCII.equalIgnoringCase(request.method, "POST"), let body = request.body, (try? StrictJSONParser().parse(body))?["method"] == "initialize" {
             return await openSession(for: request)
         }
         if sessionID != nil { return Reply(.error(statusCode: 404, .invalidRequest("Not Found: Session not found or expired"))) }
@@ -91,10 +90,10 @@ public actor MCPHTTPApp {
             return Reply(.error(statusCode: 500, .internalError("Failed to create session: \(error)")))
         }
         let session = Session(server: server, transport: transport, link: link)
-        sessions[sessionID] = session
+        sessions[ExactString(sessionID)] = session
         let reply = await forward(request, to: session)
         if reply.status != 200 {
-            sessions[sessionID] = nil
+            sessions[ExactString(sessionID)] = nil
             await transport.disconnect()
         }
         return reply
@@ -102,17 +101,17 @@ public actor MCPHTTPApp {
 
     /// Verifies a POST body under the session's era, then hands the request to the SDK.
     private func forward(_ request: HTTPRequest, to session: Session) async -> Reply {
-        var headers = request.headers.filter { $0.key.lowercased() != MCPGate.verdictHeader.lowercased() }
-        var verdictKey: String?
-        if request.method.uppercased() == "POST" {
+        var headers = request.headers.filter { !ASCII.equalIgnoringCase($0.key, MCPGate.verdictHeader) }
+        var verdictKey: ExactString?
+        if ASCII.equalIgnoringCase(request.method, "POST") {
             let body = Array(request.body ?? Data())
             let era = await session.link.era
             do {
                 let verdict = try await gate.verify(body, era: era)
                 if case .notGoverned = verdict {} else {
-                    let key = UUID().uuidString
+                    let key = ExactString(UUID().uuidString)
                     verdicts[key] = verdict
-                    headers[MCPGate.verdictHeader] = key
+                    headers[MCPGate.verdictHeader] = key.value
                     verdictKey = key
                 }
             } catch {
@@ -131,7 +130,7 @@ public actor MCPHTTPApp {
         return Reply(.stream(releasing(verdictKey, after: stream), headers: streamHeaders))
     }
 
-    private func releasing(_ key: String, after stream: AsyncThrowingStream<Data, any Error>)
+    private func releasing(_ key: ExactString, after stream: AsyncThrowingStream<Data, any Error>)
         -> AsyncThrowingStream<Data, any Error> {
         AsyncThrowingStream { continuation in
             let task = Task {
@@ -147,7 +146,7 @@ public actor MCPHTTPApp {
         }
     }
 
-    private func release(_ key: String) { verdicts[key] = nil }
+    private func release(_ key: ExactString) { verdicts[key] = nil }
 }
 
 /// Sits between a session's SDK server and its transport: advertises the extension in the
@@ -314,7 +313,8 @@ extension HTTPRequest {
     init(_ head: HTTPRequestHead, body: ByteBuffer) {
         var headers: [String: String] = [:]
         for (name, value) in head.headers {
-            headers[name.lowercased()] = headers[name.lowercased()].map { "\($0), \(value)" } ?? value
+            let name = ASCII.lowercased(name)
+            headers[name] = headers[name].map { "\($0), \(value)" } ?? value
         }
         self.init(method: head.method.rawValue, headers: headers,
                   body: body.readableBytes > 0 ? Data(body.readableBytesView) : nil,

@@ -5,6 +5,9 @@ import AttestIdentity
 public struct MCPEra: Sendable, Equatable, CustomStringConvertible {
     public let protocolVersion: String
 
+    /// The same revision: the same code points.
+    public static func == (a: MCPEra, b: MCPEra) -> Bool { a.protocolVersion.isExactly(b.protocolVersion) }
+
     public init(_ protocolVersion: String) { self.protocolVersion = protocolVersion }
 
     /// The first stateless revision: no `initialize`, version and capabilities in every request.
@@ -12,8 +15,8 @@ public struct MCPEra: Sendable, Equatable, CustomStringConvertible {
     /// The last revision that negotiates once in `initialize`.
     public static let handshake = MCPEra("2025-11-25")
 
-    /// Revisions are dates, so they order as strings.
-    public var isStateless: Bool { protocolVersion >= MCPEra.stateless.protocolVersion }
+    /// Revisions are dates, so they order as their bytes do.
+    public var isStateless: Bool { !(ExactString(protocolVersion) < ExactString(MCPEra.stateless.protocolVersion)) }
     public var description: String { protocolVersion }
 }
 
@@ -38,7 +41,8 @@ public enum MCPBinding {
     public static let errorCode = -31000
     public static let protocolVersionKey = "io.modelcontextprotocol/protocolVersion"
     public static let clientCapabilitiesKey = "io.modelcontextprotocol/clientCapabilities"
-    public static let defaultGoverned: Set<String> = ["tools/call"]
+    /// Method names are matched by code points.
+    public static let defaultGoverned: Set<ExactString> = ["tools/call"]
 
     // MARK: Verifying
 
@@ -46,7 +50,7 @@ public enum MCPBinding {
     /// the object verified is the object every conforming parser sees.
     public static func verify(_ bytes: some Collection<UInt8>, era: MCPEra, policy: RequestPolicy,
                               verifier: Verifier, now: Int64, replayStore: some ReplayStore,
-                              governed: Set<String> = defaultGoverned) throws(AttestError) -> MCPVerdict {
+                              governed: Set<ExactString> = defaultGoverned) throws(AttestError) -> MCPVerdict {
         try verify(try StrictJSONParser().parse(bytes), era: era, policy: policy, verifier: verifier, now: now,
                    replayStore: replayStore, governed: governed)
     }
@@ -54,15 +58,14 @@ public enum MCPBinding {
     /// Verifies one parsed JSON-RPC message, checks in the order of spec/mcp-binding.md.
     public static func verify(_ message: JSONValue, era: MCPEra, policy: RequestPolicy,
                               verifier: Verifier, now: Int64, replayStore: some ReplayStore,
-                              governed: Set<String> = defaultGoverned) throws(AttestError) -> MCPVerdict {
-        guard let request = try governedRequest(message, governed: governed) else { return .notGoverned }
-        let params = request["params"]!.objectValue!
+                              governed: Set<ExactString> = defaultGoverned) throws(AttestError) -> MCPVerdict {
+        guard let (request, params) = try governedRequest(message, governed: governed) else { return .notGoverned }
         let meta = params["_meta"]?.objectValue ?? [:]
         for name in Carrier.all where meta[name] != nil && meta[name]?.stringValue == nil {
             throw AttestError(.mcpCarrierInvalid, "params._meta[\"\(name)\"] is not a string")
         }
         if era.isStateless {
-            guard meta[protocolVersionKey]?.stringValue == era.protocolVersion else {
+            guard meta[protocolVersionKey] == .string(era.protocolVersion) else {
                 throw AttestError(.mcpProtocolVersionMismatch,
                                   "params._meta[\"\(protocolVersionKey)\"] is not \(era.protocolVersion)")
             }
@@ -78,24 +81,35 @@ public enum MCPBinding {
         }
     }
 
-    /// The request when `message` is a governed request; nil when it is another message.
-    static func governedRequest(_ message: JSONValue, governed: Set<String>) throws(AttestError) -> JSONObject? {
+    /// The request and its params when `message` is a governed request; nil when it is
+    /// another message.
+    static func governedRequest(_ message: JSONValue, governed: Set<ExactString>) throws(AttestError)
+        -> (request: JSONObject, params: JSONObject)? {
         guard case .object(let object) = message, object["jsonrpc"] == "2.0" else {
             throw AttestError(.mcpMalformedRequest, "the message is not a JSON-RPC 2.0 object")
         }
-        guard let method = object["method"]?.stringValue, let id = object["id"], governed.contains(method) else {
+        guard let method = object["method"]?.stringValue, let id = object["id"], isGoverned(method, governed) else {
             return nil
         }
         guard isRequestID(id) else {
             throw AttestError(.mcpMalformedRequest, "the request id is neither a string nor an integer")
         }
-        guard object["params"]?.objectValue != nil else {
+        guard case .object(let params)? = object["params"] else {
             throw AttestError(.mcpMalformedRequest, "the request has no params object")
         }
-        if let meta = object["params"]?["_meta"], meta.objectValue == nil {
+        if let meta = params["_meta"], meta.objectValue == nil {
             throw AttestError(.mcpMalformedRequest, "params._meta is not an object")
         }
-        return object
+        return (object, params)
+    }
+
+    /// Whether `method` is governed: one of `governed`, or canonically equivalent to one.
+    /// Every other name is compared by code points; this one test is wider on purpose,
+    /// because it decides whether a message is verified at all: a dispatcher that compares
+    /// method names as Swift strings would run `"\u{212A}/call"` as `"K/call"`, so that
+    /// spelling is verified too (and its proof's `mth` is compared exactly).
+    static func isGoverned(_ method: String, _ governed: Set<ExactString>) -> Bool {
+        governed.contains(ExactString(method)) || governed.contains { $0.value == method }
     }
 
     static func isRequestID(_ id: JSONValue) -> Bool {
@@ -117,11 +131,11 @@ public enum MCPBinding {
     public static func httpStatus(for code: ErrorCode) -> (status: Int, challenge: String?) {
         let area = code.rawValue.prefix { $0 != "_" }
         func challenge(_ error: String) -> String { "AgentAttestation error=\"\(error)\", code=\"\(code.rawValue)\"" }
-        switch area {
+        switch ExactString(String(area)) {
         case "MCP", "JSON": return (400, nil)
         case "PTL": return (403, challenge("access_denied"))
         default:
-            if code == .proofReplayStoreFull { return (503, nil) }
+            if code == .proofReplayStoreFull || code == .proofReplayStoreUnavailable { return (503, nil) }
             if code == .proofTokenMissing { return (401, challenge("attestation_required")) }
             return (401, challenge("invalid_attestation"))
         }
@@ -153,14 +167,13 @@ public struct MCPAttester: Sendable {
     /// In a stateless era the request also declares the extension in its client capabilities,
     /// before the proof is made, so the proof covers the declaration.
     public func attach(to message: JSONValue, era: MCPEra, issuedAt: Int64, proofID: String,
-                       governed: Set<String> = MCPBinding.defaultGoverned) throws(AttestError) -> JSONValue {
-        guard var request = try MCPBinding.governedRequest(message, governed: governed) else { return message }
-        var params = request["params"]!.objectValue!
+                       governed: Set<ExactString> = MCPBinding.defaultGoverned) throws(AttestError) -> JSONValue {
+        guard case (var request, var params)? = try MCPBinding.governedRequest(message, governed: governed) else { return message }
         var meta = params["_meta"]?.objectValue ?? [:]
         for name in Carrier.all { meta[name] = nil }
         if era.isStateless {
             if let version = meta[MCPBinding.protocolVersionKey] {
-                guard version.stringValue == era.protocolVersion else {
+                guard version == .string(era.protocolVersion) else {
                     throw AttestError(.mcpProtocolVersionMismatch, "the request is for another protocol version than \(era)")
                 }
             } else {
@@ -175,7 +188,10 @@ public struct MCPAttester: Sendable {
         meta[Carrier.token] = .string(token)
         if let operatorAttestation { meta[Carrier.operatorAttestation] = .string(operatorAttestation) }
         params["_meta"] = .object(meta)
-        let proof = try Proof.issue(method: request["method"]!.stringValue!, params: params, audience: audience,
+        guard let method = request["method"]?.stringValue else {
+            throw AttestError(.mcpMalformedRequest, "the request has no string method")
+        }
+        let proof = try Proof.issue(method: method, params: params, audience: audience,
                                     token: token, issuedAt: issuedAt, tokenID: proofID, key: key)
         meta[Carrier.proof] = .string(proof)
         params["_meta"] = .object(meta)
@@ -185,7 +201,7 @@ public struct MCPAttester: Sendable {
 
     /// Attaches to a request given as bytes, with a random `jti`, returning the bytes to send.
     public func attach(_ bytes: some Collection<UInt8>, era: MCPEra, now: Int64,
-                       governed: Set<String> = MCPBinding.defaultGoverned) throws(AttestError) -> [UInt8] {
+                       governed: Set<ExactString> = MCPBinding.defaultGoverned) throws(AttestError) -> [UInt8] {
         let message = try StrictJSONParser().parse(bytes)
         let attached = try attach(to: message, era: era, issuedAt: now, proofID: Self.randomProofID(), governed: governed)
         return Array(attached.serialized(pretty: false).utf8)
@@ -195,5 +211,13 @@ public struct MCPAttester: Sendable {
     public static func randomProofID() -> String {
         var generator = SystemRandomNumberGenerator()
         return Base64URL.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    }
+}
+
+extension ErrorCode {
+    /// The registry code spelled exactly `name`.
+    public init?(exactly name: String) {
+        guard let code = ErrorCode(rawValue: name), code.rawValue.isExactly(name) else { return nil }
+        self = code
     }
 }

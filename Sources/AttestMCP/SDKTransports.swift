@@ -22,12 +22,12 @@ public actor AttestingClientTransport: Transport {
     private let inner: any Transport
     private let attester: MCPAttester
     private let clock: MCPClock
-    private let governed: Set<String>
+    private let governed: Set<ExactString>
     private var era = MCPEra.handshake
-    private var rejections: [String: ErrorCode] = [:]
+    private var rejections: [ExactString: ErrorCode] = [:]
 
     public init(wrapping inner: any Transport, attester: MCPAttester, clock: @escaping MCPClock = systemClock,
-                governed: Set<String> = MCPBinding.defaultGoverned) {
+                governed: Set<ExactString> = MCPBinding.defaultGoverned) {
         self.inner = inner
         self.attester = attester
         self.clock = clock
@@ -75,7 +75,7 @@ public actor AttestingClientTransport: Transport {
     }
 
     /// The registry code of a rejected request, which the SDK's `MCPError` does not carry.
-    public func rejection(forRequestID id: String) -> ErrorCode? { rejections[id] }
+    public func rejection(forRequestID id: String) -> ErrorCode? { rejections[ExactString(id)] }
 
     private func observe(_ data: Data) {
         guard let message = try? StrictJSONParser().parse(Array(data)) else { return }
@@ -83,7 +83,7 @@ public actor AttestingClientTransport: Transport {
             era = MCPEra(version)
         }
         if message["error"]?["code"]?.integerValue == Int64(MCPBinding.errorCode),
-           let code = message["error"]?["data"]?["code"]?.stringValue.flatMap(ErrorCode.init(rawValue:)),
+           let code = message["error"]?["data"]?["code"]?.stringValue.flatMap(ErrorCode.init(exactly:)),
            let id = message["id"] {
             rejections[key(id)] = code
         }
@@ -96,12 +96,12 @@ public struct MCPGate: Sendable {
     public let policy: RequestPolicy
     public let replayStore: any ReplayStore
     public let clock: MCPClock
-    public let governed: Set<String>
+    public let governed: Set<ExactString>
     /// Where the issuers' keys come from when they are discovered; nil: the verifier's own.
     public let keySource: (any IssuerKeySource)?
 
     public init(verifier: Verifier, policy: RequestPolicy, replayStore: any ReplayStore,
-                clock: @escaping MCPClock = systemClock, governed: Set<String> = MCPBinding.defaultGoverned,
+                clock: @escaping MCPClock = systemClock, governed: Set<ExactString> = MCPBinding.defaultGoverned,
                 keySource: (any IssuerKeySource)? = nil) {
         self.verifier = verifier
         self.policy = policy
@@ -147,8 +147,7 @@ public struct MCPGate: Sendable {
             if let token = message["params"]?["_meta"]?[Carrier.token]?.stringValue {
                 await keySource.refresh(forToken: token, now: now)
             }
-            verifier.configuration.issuers = Dictionary(
-                await keySource.trustedIssuers(now: now).map { ($0.issuer, $0) }, uniquingKeysWith: { first, _ in first })
+            verifier.configuration.issuers = VerifierConfiguration.byIssuer(await keySource.trustedIssuers(now: now))
         }
         return try MCPBinding.verify(message, era: era, policy: policy, verifier: verifier, now: now,
                                      replayStore: replayStore, governed: governed)
@@ -171,8 +170,8 @@ public actor AttestingServerTransport: Transport, HTTPContextProviding {
     private let inner: any Transport
     private let gate: MCPGate
     private var era = MCPEra.handshake
-    private var verdicts: [String: MCPVerdict] = [:]
-    private var raw: [String: Data] = [:]
+    private var verdicts: [ExactString: MCPVerdict] = [:]
+    private var raw: [ExactString: Data] = [:]
     /// The extension settings the client declared in `initialize` (nil: not declared).
     public private(set) var clientDeclaration: JSONValue?
 
@@ -220,13 +219,13 @@ public actor AttestingServerTransport: Transport, HTTPContextProviding {
     /// The verdict on the request a handler is running for (nil outside a governed request).
     public func attestation(in context: Server.HandlerContext?) -> MCPVerdict? {
         guard let requestKey = context?.httpContext?.header(MCPGate.verdictHeader) else { return nil }
-        return verdicts[requestKey]
+        return verdicts[ExactString(requestKey)]
     }
 
     public func httpRequestContext(for id: ID) async -> HTTPRequest? {
         let requestKey = key(id)
         guard let body = raw[requestKey] else { return nil }
-        return HTTPRequest(method: "POST", headers: [MCPGate.verdictHeader: requestKey], body: body)
+        return HTTPRequest(method: "POST", headers: [MCPGate.verdictHeader: requestKey.value], body: body)
     }
 
     /// The bytes to hand to the SDK, or nil when the transport answered the message itself.
@@ -245,7 +244,9 @@ public actor AttestingServerTransport: Transport, HTTPContextProviding {
         do {
             let verdict = try await gate.verify(message, era: era)
             if case .notGoverned = verdict { return data }
-            let requestKey = key(message["id"]!)
+            // A governed request has an id (mcp-binding.md, step 3).
+            guard let id = message["id"] else { return data }
+            let requestKey = key(id)
             verdicts[requestKey] = verdict
             raw[requestKey] = data
             return data
@@ -261,10 +262,11 @@ public actor AttestingServerTransport: Transport, HTTPContextProviding {
     }
 }
 
-/// One string per JSON-RPC id, so that the string "1" and the number 1 stay apart.
-func key(_ id: JSONValue) -> String { JSONValue.array([id]).serialized(pretty: false) }
+/// One key per JSON-RPC id, so that the string "1" and the number 1 stay apart, and so do
+/// two string ids that are only canonically equivalent (`"K"` and `"\u{212A}"`).
+func key(_ id: JSONValue) -> ExactString { ExactString(JSONValue.array([id]).serialized(pretty: false)) }
 
-func key(_ id: ID) -> String {
+func key(_ id: ID) -> ExactString {
     switch id {
     case .string(let s): return key(JSONValue.string(s))
     case .number(let n): return key(JSONValue.number(JSONNumber(n)))

@@ -65,7 +65,7 @@ enum CoreOps {
 
     static func algorithm(_ args: OpArguments) throws -> SignatureAlgorithm {
         let name = try args.string("alg")
-        guard let algorithm = SignatureAlgorithm(rawValue: name) else {
+        guard let algorithm = SignatureAlgorithm(exactly: name) else {
             throw AttestError(.algorithmUnsupported, "signature algorithm \"\(name)\" is not supported")
         }
         return algorithm

@@ -84,7 +84,7 @@ enum IdentityOps {
                 throw OpInputError(description: "an issuers entry lacks iss or jwks")
             }
             let domains = (entry["trust_domains"]?.arrayValue ?? []).compactMap(\.stringValue)
-            issuers.append(TrustedIssuer(issuer: iss, keys: try JWKS(json: jwks), trustDomains: Set(domains)))
+            issuers.append(TrustedIssuer(issuer: iss, keys: try JWKS(json: jwks), trustDomains: domains))
         }
         var operators: [TrustedOperator] = []
         for entry in context["operators"]?.arrayValue ?? [] {

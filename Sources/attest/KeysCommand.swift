@@ -34,7 +34,7 @@ struct KeysDiscover: AsyncParsableCommand {
         let now = self.now ?? Int64(Date().timeIntervalSince1970)
         let lookup = await discovery.lookup(issuer: issuer, kid: kid ?? "", now: now)
         try? await transport.shutdown()
-        let keys = await discovery.trustedIssuers(now: now).first { $0.issuer == issuer }?.keys
+        let keys = await discovery.trustedIssuers(now: now).first { $0.issuer.isExactly(issuer) }?.keys
         var report: JSONObject = [
             "issuer": .string(issuer),
             "fetched": .array(lookup.fetched.map(JSONValue.string)),

@@ -47,13 +47,13 @@ struct MCPTrustOptions: ParsableArguments {
         let store: any ReplayStore = try replayDB.map { try SQLiteReplayStore(path: $0) } ?? InMemoryReplayStore()
         guard let jwks else {
             let transport = HTTPSDiscoveryTransport(trustRoots: caFile.map { .pemFile($0) } ?? .system)
-            let discovery = try KeyDiscovery(issuers: [.init(issuer: issuer, trustDomains: Set(trustDomains))], transport: transport)
+            let discovery = try KeyDiscovery(issuers: [.init(issuer: issuer, trustDomains: trustDomains)], transport: transport)
             return MCPGate(verifier: Verifier(configuration: VerifierConfiguration(audience: audience, issuers: [])),
                            policy: requestPolicy, replayStore: store, clock: clock, keySource: discovery)
         }
         let keys = try JWKS(json: try StrictJSONParser().parse(try readBytes(jwks)))
         let configuration = VerifierConfiguration(audience: audience, issuers: [
-            TrustedIssuer(issuer: issuer, keys: keys, trustDomains: Set(trustDomains)),
+            TrustedIssuer(issuer: issuer, keys: keys, trustDomains: trustDomains),
         ])
         return MCPGate(verifier: Verifier(configuration: configuration), policy: requestPolicy, replayStore: store, clock: clock)
     }
@@ -76,7 +76,7 @@ struct MCPAttach: ParsableCommand {
     @Option(help: "The proof's jti (default: 128 random bits).") var jti: String?
 
     func run() throws {
-        guard let algorithm = SignatureAlgorithm(rawValue: alg), let seedBytes = Hex.decode(seed) else {
+        guard let algorithm = SignatureAlgorithm(exactly: alg), let seedBytes = Hex.decode(seed) else {
             throw ValidationError("--alg or --seed is not valid")
         }
         let attester = MCPAttester(token: try readText(token), operatorAttestation: try operatorAttestation.map(readText),

@@ -42,7 +42,7 @@ struct TokenIssue: ParsableCommand {
     @Option(help: "File holding the claims JSON object, or - for standard input.") var claims: String
 
     func run() throws {
-        guard let algorithm = SignatureAlgorithm(rawValue: alg) else { throw ValidationError("unknown alg \(alg)") }
+        guard let algorithm = SignatureAlgorithm(exactly: alg) else { throw ValidationError("unknown alg \(alg)") }
         guard let seedBytes = Hex.decode(seed) else { throw ValidationError("--seed is not hex") }
         guard case .object(let payload) = try StrictJSONParser().parse(try readInput(claims)) else {
             throw ValidationError("the claims are not a JSON object")
@@ -68,7 +68,7 @@ struct TokenVerify: ParsableCommand {
     func run() throws {
         let keySet = try JWKS(json: try StrictJSONParser().parse(try readInput(jwks)))
         var configuration = VerifierConfiguration(audience: audience, issuers: [
-            TrustedIssuer(issuer: issuer, keys: keySet, trustDomains: Set(trustDomains)),
+            TrustedIssuer(issuer: issuer, keys: keySet, trustDomains: trustDomains),
         ])
         configuration.leeway = leeway
         configuration.maxLifetime = maxLifetime

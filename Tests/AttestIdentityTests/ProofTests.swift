@@ -124,8 +124,15 @@ struct ReplayStoreTests {
         expectCode(.proofReplay) { try reopened.insert(issuer: "i", tokenID: "new", expires: 300, now: 100) }
     }
 
-    @Test("SQLite: a store that cannot be opened refuses with PRF_REPLAY_STORE_FULL")
-    func sqliteUnavailable() {
-        expectCode(.proofReplayStoreFull) { try SQLiteReplayStore(path: "/nonexistent-directory/replay.sqlite") }
+    @Test("SQLite: a store that cannot be opened is unavailable (PRF_REPLAY_STORE_UNAVAILABLE), not full")
+    func sqliteUnavailable() throws {
+        // Positive control: a writable path opens and records.
+        let path = Fixture.temporaryPath("replay.sqlite")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SQLiteReplayStore(path: path).insert(issuer: "i", tokenID: "a", expires: 200, now: 100)
+        // Tests may run as root, whom file permissions do not stop: a path under a regular
+        // file, or in a directory that does not exist, cannot be opened by anyone.
+        expectCode(.proofReplayStoreUnavailable) { try SQLiteReplayStore(path: "/etc/passwd/replay.sqlite") }
+        expectCode(.proofReplayStoreUnavailable) { try SQLiteReplayStore(path: "/nonexistent-directory/replay.sqlite") }
     }
 }
