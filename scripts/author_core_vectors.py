@@ -13,6 +13,7 @@ keep the committed ones unless the ML-DSA vectors themselves change.
 Usage: python3 scripts/author_core_vectors.py   (from the repository root)
 """
 import base64, hashlib, json, pathlib, re, sys
+sys.setrecursionlimit(20000)  # the depth-ceiling vectors nest 1001 arrays
 
 import nacl.bindings
 import rfc8785
@@ -83,6 +84,8 @@ json_case(S, "number-overflow", "JSON_NUMBER_OUT_OF_RANGE", ["JSON-007"], b"1e30
 json_case(S, "number-negative-overflow", "JSON_NUMBER_OUT_OF_RANGE", ["JSON-007"], b"-1.8e308", b"-1.7e308", "magnitude raised past the double range")
 json_case(S, "number-underflow", "JSON_NUMBER_OUT_OF_RANGE", ["JSON-007"], b"1e-400", b"0e-400", "zero significand replaced by 1")
 json_case(S, "too-deep", "JSON_TOO_DEEP", ["JSON-008"], b"[[[[]]]]", b"[[[]]]", "one more level than max_depth", context=small)
+json_case(S, "depth-ceiling", "JSON_TOO_DEEP", ["JSON-014"], b"[" * 1001 + b"]" * 1001, b"[" * 1000 + b"]" * 1000,
+          "1001 levels where the caller allows ten million: the ceiling of 1000 holds", context={"max_depth": 10_000_000})
 json_case(S, "trailing-comma", "JSON_SYNTAX", ["JSON-004"], b"[1,]", b"[1]", "trailing comma added")
 json_case(S, "leading-zero", "JSON_SYNTAX", ["JSON-004"], b"01", b"1", "leading zero added")
 json_case(S, "control-character", "JSON_SYNTAX", ["JSON-004"], b'"a\x01"', b'"a\\u0001"', "escape of U+0001 replaced by the raw byte")

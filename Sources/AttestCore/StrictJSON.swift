@@ -18,8 +18,13 @@ public struct StrictJSONParser: Sendable {
     public struct Limits: Sendable {
         /// Largest accepted input in bytes.
         public var maxBytes: Int
-        /// Deepest accepted nesting of arrays and objects (a scalar has depth 0).
+        /// Deepest accepted nesting of arrays and objects (a scalar has depth 0), never
+        /// more than ``depthCeiling``.
         public var maxDepth: Int
+
+        /// Nesting refused whatever `maxDepth` says (json.md JSON-014): the reader descends
+        /// recursively, and this keeps its stack use bounded on any thread.
+        public static let depthCeiling = 1000
 
         public init(maxBytes: Int = 1 << 20, maxDepth: Int = 64) {
             self.maxBytes = maxBytes
@@ -52,7 +57,7 @@ public struct StrictJSONParser: Sendable {
             throw AttestError(.jsonByteOrderMark, "input starts with a UTF-8 byte-order mark")
         }
         try UTF8Validation.validate(buffer)
-        var reader = Reader(bytes: buffer, maxDepth: limits.maxDepth)
+        var reader = Reader(bytes: buffer, maxDepth: min(limits.maxDepth, Limits.depthCeiling))
         reader.skipWhitespace()
         let value = try reader.parseValue(depth: 0)
         reader.skipWhitespace()

@@ -333,6 +333,10 @@ class _Parser:
         return value
 
 
+# json.md JSON-014: nesting beyond this is refused whatever max_depth a caller gives.
+MAX_DEPTH_CEILING = 1000
+
+
 def parse_strict_json(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH):
     if len(data) > max_bytes:
         raise OpError("JSON_TOO_LARGE", f"{len(data)} bytes > {max_bytes}")
@@ -343,7 +347,7 @@ def parse_strict_json(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_depth
     needed = 2 * min(max_depth, len(text)) + 100
     if sys.getrecursionlimit() < needed:
         sys.setrecursionlimit(needed)
-    return _Parser(text, max_depth).parse_document()
+    return _Parser(text, min(max_depth, MAX_DEPTH_CEILING)).parse_document()
 
 
 def canonicalize(value) -> bytes:
