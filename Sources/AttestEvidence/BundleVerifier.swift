@@ -369,8 +369,15 @@ private struct Run {
         }
         var engine = PolicyEngine()
         var counted = 0
-        while let i = cursors.indices.filter({ cursors[$0].next != nil }).min(by: { cursors[$0].next!.time < cursors[$1].next!.time }) {
-            guard let call = cursors[i].next else { break }
+        // The next call in order of time, at equal times from the earliest log of the manifest.
+        func earliest() -> (Int, AllowedCalls.Call)? {
+            var best: (Int, AllowedCalls.Call)?
+            for (i, cursor) in cursors.enumerated() {
+                if let call = cursor.next, best.map({ call.time < $0.1.time }) ?? true { best = (i, call) }
+            }
+            return best
+        }
+        while let (i, call) = earliest() {
             if engine.rateLimited(chain: call.chain, tool: ExactString(call.tool), time: call.time) {
                 throw BundleVerifier.Failure(code: .portalRateLimited, message:
                     "ALLOW beyond a rate limit counted over the \(indexes.count) logs holding calls under artifact \(call.chain[0].id)",

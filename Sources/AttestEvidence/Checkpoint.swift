@@ -60,14 +60,14 @@ public struct Checkpoint: Equatable, Sendable {
         let body = String(note[..<split.lowerBound]) + "\n"
         let signatureBlock = note[split.upperBound...]
         let lines = body.dropLast().split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count >= 3, let size = UInt64(lines[1]), String(size) == lines[1],
+        guard lines.count >= 3, let size = UInt64(lines[1]), String(size).isExactly(String(lines[1])),
               let root = Data(base64Encoded: String(lines[2])), root.count == 32,
-              Data(root).base64EncodedString() == lines[2], !lines[0].isEmpty
+              Data(root).base64EncodedString().isExactly(String(lines[2])), !lines[0].isEmpty
         else {
             throw AttestError(.checkpointMalformed, "body is not origin, decimal size and base64 root hash")
         }
         let checkpoint = Checkpoint(origin: String(lines[0]), size: size, root: Array(root))
-        if let expectedOrigin, checkpoint.origin != expectedOrigin {
+        if let expectedOrigin, !checkpoint.origin.isExactly(expectedOrigin) {
             throw AttestError(.checkpointOriginMismatch, "origin \"\(checkpoint.origin)\" is not \"\(expectedOrigin)\"")
         }
         guard signatureBlock.hasSuffix("\n") else {
@@ -84,7 +84,7 @@ public struct Checkpoint: Equatable, Sendable {
             }
             let name = String(parts[0])
             let keyID = Array(blob.prefix(4))
-            guard let verifier = trusted.first(where: { $0.name == name && $0.keyID == keyID }) else { continue }
+            guard let verifier = trusted.first(where: { $0.name.isExactly(name) && $0.keyID == keyID }) else { continue }
             do {
                 try verifier.key.verifyRaw(signature: Array(blob.dropFirst(4)), message: Array(body.utf8))
             } catch {
@@ -123,7 +123,7 @@ public struct NoteVerifier: Sendable, Equatable {
             throw AttestError(.keyInvalid, "note verifier key is not name+keyid+base64(0x01 ‖ Ed25519 key)")
         }
         self.init(name: String(parts[0]), key: try Ed25519.PublicKey(raw: Array(blob.dropFirst())))
-        guard Hex.encode(keyID) == parts[1] else {
+        guard Hex.encode(keyID).isExactly(String(parts[1])) else {
             throw AttestError(.keyInvalid, "note verifier key ID does not match its name and key")
         }
     }

@@ -7,7 +7,7 @@ import AttestCore
 /// `minimum`/`maximum`, `min_length`/`max_length` (in Unicode scalars), `prefix`,
 /// `min_items`/`max_items`. There is no regular expression.
 public struct Constraint: Sendable, Equatable {
-    public enum Kind: String, Sendable { case string, integer, number, boolean, array }
+    public enum Kind: String, Sendable, CaseIterable { case string, integer, number, boolean, array }
 
     public let kind: Kind
     public let const: JSONValue?
@@ -20,13 +20,13 @@ public struct Constraint: Sendable, Equatable {
     public let minItems: Int?
     public let maxItems: Int?
 
-    static let members: Set<String> = ["type", "const", "enum", "minimum", "maximum", "min_length", "max_length",
+    static let members: [String] = ["type", "const", "enum", "minimum", "maximum", "min_length", "max_length",
                                        "prefix", "min_items", "max_items"]
 
     public init(json: JSONValue) throws(AttestError) {
         guard case .object(let o) = json else { throw Self.malformed("a constraint is an object") }
-        for name in o.names where !Self.members.contains(name) { throw Self.malformed("unknown constraint member \"\(name)\"") }
-        guard let kindName = o["type"]?.stringValue, let kind = Kind(rawValue: kindName) else {
+        for name in o.names where !Self.members.containsExactly(name) { throw Self.malformed("unknown constraint member \"\(name)\"") }
+        guard let kindName = o["type"]?.stringValue, let kind = Kind.allCases.first(where: { $0.rawValue.isExactly(kindName) }) else {
             throw Self.malformed("constraint \"type\" is one of string, integer, number, boolean, array")
         }
         self.kind = kind

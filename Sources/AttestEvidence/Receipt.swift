@@ -5,7 +5,7 @@ import AttestCore
 /// signatures can be checked by any auditor, and a payload disclosed with its salt can
 /// be checked against the commitment by those given it.
 public struct Receipt: Sendable {
-    public enum Decision: String, Sendable { case allow = "ALLOW", deny = "DENY", phantom = "PHANTOM" }
+    public enum Decision: String, Sendable, CaseIterable { case allow = "ALLOW", deny = "DENY", phantom = "PHANTOM" }
 
     public static let typeName = "mcp-attest/receipt/v1"
     public static let genesis = [UInt8](repeating: 0, count: 32)
@@ -83,7 +83,7 @@ public struct Receipt: Sendable {
         guard Self.validMethod(method, tool: tool) else {
             throw malformed("\"method\" is one of receipt.md's methods, and \"tool\" is present exactly on a tools/call")
         }
-        guard let d = o["decision"]?.stringValue, let decision = Decision(rawValue: d) else {
+        guard let d = o["decision"]?.stringValue, let decision = Decision.allCases.first(where: { $0.rawValue.isExactly(d) }) else {
             throw malformed("\"decision\" is ALLOW, DENY or PHANTOM")
         }
         self.decision = decision
