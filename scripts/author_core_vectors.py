@@ -7,8 +7,8 @@ Swift implementation (hashlib, PyNaCl/libsodium, pyca cryptography, rfc8785), so
 between `<!-- begin vectors: NAME -->` and `<!-- end vectors: NAME -->` in spec/*.md;
 the Markdown stays the source of truth and may be edited by hand afterwards.
 
-ML-DSA-65 signing is randomized, so a rerun rewrites those signatures (and only those);
-keep the committed ones unless the ML-DSA vectors themselves change.
+ML-DSA-65 signing is randomized: a signature already in signatures.md that verifies over
+the same key and message is kept, so a rerun changes nothing.
 
 Usage: python3 scripts/author_core_vectors.py   (from the repository root)
 """
@@ -16,6 +16,7 @@ import base64, hashlib, json, pathlib, re, sys
 sys.setrecursionlimit(20000)  # the depth-ceiling vectors nest 1001 arrays
 
 import nacl.bindings
+import nacl.exceptions
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric import mldsa
 
@@ -39,6 +40,34 @@ def h(b: bytes) -> str:
 
 
 b64u = vectorlib.b64u
+
+
+P25519 = 2**255 - 19
+D25519 = (-121665 * pow(121666, P25519 - 2, P25519)) % P25519
+
+
+def ed25519_decodes(key: bytes) -> bool:
+    """Whether 32 bytes decode to a curve point as signatures.md SIG-008 says: y the low 255
+    bits modulo p, and (y^2 - 1) / (d y^2 + 1) a square modulo p (RFC 8032 §5.1.3, steps 1-3,
+    without the canonical-y and x = 0 checks, which verification makes)."""
+    y = (int.from_bytes(key, "little") & ((1 << 255) - 1)) % P25519
+    x2 = (y * y - 1) * pow(D25519 * y * y + 1, P25519 - 2, P25519) % P25519
+    decodes = x2 == 0 or pow(x2, (P25519 - 1) // 2, P25519) == 1
+    try:  # libsodium's point addition decodes its operands the same way
+        nacl.bindings.crypto_core_ed25519_add(key, bytes([0x58]) + bytes([0x66]) * 31)
+        assert decodes, key.hex()
+    except nacl.exceptions.RuntimeError:
+        assert not decodes, key.hex()
+    return decodes
+
+
+def off_curve(key: bytes) -> bytes:
+    """key with its first byte raised until the 32 bytes are no curve point."""
+    for b in range(key[0] + 1, key[0] + 256):
+        candidate = bytes([b % 256]) + key[1:]
+        if not ed25519_decodes(candidate):
+            return candidate
+    raise AssertionError("no off-curve neighbour")
 
 
 def canonical(text: bytes) -> bytes:
@@ -206,6 +235,12 @@ for name, sig_bad, mutation in [("truncated", sig[:63], "last byte removed"), ("
 invalid(S, "sig-ed25519-key-length", "signature.verify", "A 31-byte public key is rejected.", ["SIG-008"],
         {"alg": "Ed25519", "public_key": t1["public_key_hex"][:62], "message": "", "signature": t1["signature_hex"]},
         "KEY_INVALID", "sig-ed25519-rfc8032-test1", "last byte of the public key removed")
+assert ed25519_decodes(bytes.fromhex(t1["public_key_hex"]))
+OFF = off_curve(bytes.fromhex(t1["public_key_hex"]))
+invalid(S, "sig-ed25519-key-off-curve", "signature.verify", "A 32-byte public key that is the encoding of no curve point is rejected as a key, before the signature.",
+        ["SIG-008"], {"alg": "Ed25519", "public_key": h(OFF), "message": "", "signature": t1["signature_hex"]},
+        "KEY_INVALID", "sig-ed25519-rfc8032-test1",
+        f"first byte of the public key changed from {t1['public_key_hex'][:2]} to {OFF[:1].hex()}: (y^2-1)/(dy^2+1) has no square root")
 invalid(S, "sig-ed25519-order-key-before-signature", "signature.verify", "A short key and a short signature: the key is checked first.",
         ["SIG-008", "ERR-002"], {"alg": "Ed25519", "public_key": t1["public_key_hex"][:62], "message": "", "signature": h(sig[:63])},
         "KEY_INVALID", "sig-ed25519-rfc8032-test1", "last byte of both the key and the signature removed")
@@ -248,6 +283,13 @@ sk = mldsa.MLDSA65PrivateKey.from_seed_bytes(seed)
 pk = sk.public_key().public_bytes_raw()
 msg = b"MCP attestation ML-DSA-65 vector"
 msig = sk.sign(msg)
+committed = re.search(r'"id": "sig-mldsa65-verify".*?"signature": "([0-9a-f]+)"', (ROOT / "spec" / "signatures.md").read_text(), re.S)
+if committed:
+    try:
+        sk.public_key().verify(bytes.fromhex(committed.group(1)), msg)
+        msig = bytes.fromhex(committed.group(1))
+    except Exception:
+        pass
 assert len(pk) == 1952 and len(msig) == 3309
 valid(S, "sig-mldsa65-verify", "signature.verify", "An ML-DSA-65 signature (empty context) verifies.", ["SIG-006"],
       {"alg": "ML-DSA-65", "public_key": h(pk), "message": h(msg), "signature": h(msig)}, {})
@@ -315,6 +357,15 @@ jwk_neg("key-ops-sign", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, key_op
 jwk_neg("x-padded", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=x + "="), "padding appended to x")
 jwk_neg("x-short", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=x[:-2]), "x shortened to 31 bytes")
 jwk_neg("x-number", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=1), "x replaced by a number")
+X_OFF = b64u(off_curve(base64.urlsafe_b64decode(x + "=")))
+jwk_neg("x-off-curve", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=X_OFF),
+        "x replaced by 32 bytes, its first byte changed, that encode no curve point")
+KELVIN = "\u212a"
+jwk_neg("kty-kelvin", "JWK_UNSUPPORTED_KEY_TYPE", ["KEY-006"], dict(base_jwk, kty="O" + KELVIN + "P"),
+        "kty OKP spelled with U+212A KELVIN SIGN for its K (canonically equivalent, other code points)")
+tp_kelvin = tp[:tp.rindex("K")] + KELVIN + tp[tp.rindex("K") + 1:]
+jwk_neg("kid-kelvin", "JWK_INVALID_MEMBER", ["KEY-003"], dict(base_jwk, kid=tp_kelvin),
+        "kid: the thumbprint with its last K spelled as U+212A KELVIN SIGN")
 jwk_neg("order-private-before-type", "JWK_PRIVATE_MATERIAL", ["KEY-004", "ERR-002"], {"kty": "oct", "k": "AAAA"},
         "replaced by a symmetric key (unsupported type and private material: private material is checked first)")
 
@@ -336,6 +387,9 @@ valid(S, "key-jwks-two", "jwks.parse", "A set of two keys, listed by thumbprint 
       {"jwks": {"keys": [base_jwk, ojwk]}}, {"kids": [tp, otp]})
 invalid(S, "key-jwks-duplicate", "jwks.parse", "The same key twice is rejected.", ["KEY-009"],
         {"jwks": {"keys": [base_jwk, dict(base_jwk, kid=tp)]}}, "JWKS_DUPLICATE_KID", "key-jwks-two", "second key replaced by the first with its kid")
+invalid(S, "key-jwks-off-curve", "jwks.parse", "A set with one key that encodes no curve point is rejected whole.", ["KEY-008"],
+        {"jwks": {"keys": [base_jwk, dict(ojwk, x=b64u(off_curve(other)))]}}, "JWK_INVALID_MEMBER", "key-jwks-two",
+        "the second key's x replaced by 32 bytes, its first byte changed, that encode no curve point")
 invalid(S, "key-jwks-extra-member", "jwks.parse", "A member beside keys is rejected.", ["KEY-009"],
         {"jwks": {"keys": [base_jwk, ojwk], "issuer": "https://x"}}, "JWK_UNKNOWN_MEMBER", "key-jwks-two", "an issuer member added")
 many = [{"kty": "OKP", "crv": "Ed25519", "x": b64u(nacl.bindings.crypto_sign_seed_keypair(bytes([i]) * 32)[0])} for i in range(65)]

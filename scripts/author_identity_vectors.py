@@ -91,6 +91,15 @@ def seed(label: str) -> bytes:
     return hashlib.sha256(b"MCP agent attestation vectors: " + label.encode()).digest()
 
 
+KELVIN = "\u212a"
+
+
+def kelvin(name: str) -> str:
+    """name with its last K spelled as U+212A KELVIN SIGN: canonically equivalent, other code points."""
+    i = name.rindex("K")
+    return name[:i] + KELVIN + name[i + 1:]
+
+
 # RFC 8037 Appendix A.1: d = nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A
 PROVIDER = Ed(bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
 assert PROVIDER.jwk["x"] == "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
@@ -298,8 +307,19 @@ neg("tok-issuer-typosquat", "Issuer typosquat: a look-alike iss with its own key
     SQUAT, "TOK_ISSUER_UNTRUSTED", "iss https://provlder.example, kid and signature of the attacker's own key")
 neg("tok-kid-unknown", "Model spoofing with an unknown kid: the attacker's own key is not in the issuer's key set.", ["TOK-022"],
     compact(header(ATTACKER), CLAIMS, ATTACKER), "TOK_KID_UNKNOWN", "kid and signature of the attacker's key")
+neg("tok-kid-kelvin", "A kid spelling the issuer key's thumbprint with a Kelvin sign for its K names no key: kids compare by code points.",
+    ["TOK-022"], compact(header(PROVIDER, kid=kelvin(PROVIDER.kid)), CLAIMS, PROVIDER), "TOK_KID_UNKNOWN",
+    "the last K of kid replaced by U+212A KELVIN SIGN (canonically equivalent), signed by the issuer key")
 neg("tok-kid-other-issuer", "A kid of another trusted issuer, validly signed by it, is not in the named issuer's key set.", ["TOK-022"],
     compact(header(OTHER_PROVIDER), CLAIMS, OTHER_PROVIDER), "TOK_KID_UNKNOWN", "kid and signature of the other trusted issuer's key")
+ISS_K = "https://provider.example/tenants/K"
+K_CONTEXT = ctx(issuers=[{"iss": ISS_K, "trust_domains": [TD], "jwks": {"keys": [PROVIDER.jwk]}}])
+ISS_K_TOKEN = token(iss=ISS_K)
+valid(S, "tok-iss-exact", V, "A trusted issuer whose URL holds a K: its token, naming it exactly, verifies.", ["TOK-021"],
+      K_CONTEXT, {"token": ISS_K_TOKEN}, token_output(ISS_K_TOKEN, claims(iss=ISS_K)))
+neg("tok-iss-kelvin", "An iss spelling the trusted issuer's URL with a Kelvin sign for its K is no trusted issuer: iss compares by code points.",
+    ["TOK-021"], token(iss=kelvin(ISS_K)), "TOK_ISSUER_UNTRUSTED",
+    "the K of iss replaced by U+212A KELVIN SIGN (canonically equivalent), signed by the issuer key", base="tok-iss-exact", context=K_CONTEXT)
 FORGED = compact(header(PROVIDER), CLAIMS, ATTACKER)
 neg("tok-spoof-forged-signature", "Model spoofing with the legitimate kid: a signature made with another key does not verify.",
     ["TOK-023"], FORGED, "TOK_SIGNATURE_INVALID", "signature made with the attacker's key")
@@ -445,12 +465,24 @@ METHOD = "tools/call"
 CARRIERS = ["dev.agent-attestation/token", "dev.agent-attestation/proof", "dev.agent-attestation/operator"]
 
 
+def as_doubles(v):
+    """JCS (RFC 8785) serializes every number as an IEEE double; rfc8785 refuses Python ints
+    beyond 2^53, so they are converted first, as a JSON parser reads them."""
+    if isinstance(v, dict):
+        return {k: as_doubles(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [as_doubles(x) for x in v]
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
+        return float(v)
+    return v
+
+
 def params_hash(params):
     p = copy.deepcopy(params)
     if isinstance(p.get("_meta"), dict):
         for k in CARRIERS:
             p["_meta"].pop(k, None)
-    return sha(jcs(p))
+    return sha(jcs(as_doubles(p)))
 
 
 PROOF_CLAIMS = {"mth": METHOD, "ph": params_hash(PARAMS), "aud": AUD, "iat": NOW - 5, "jti": "prf-5c1d7e0a9b34f816",
@@ -510,6 +542,19 @@ valid(S, "prf-store-with-expired", PV, "A full store whose entries have expired 
 pneg("prf-store-full", "A store full of unexpired entries refuses the proof instead of evicting one.", ["PRF-018"],
      "PRF_REPLAY_STORE_FULL", "the two entries of the capacity-2 store are unexpired (one expires exactly now)",
      base="prf-store-with-expired", context=ctx(replay_capacity=2, seen=FULL))
+# Exact numbers: the proof's ph is over the JCS form, where 100000000000000008191 is the
+# double 1e20; the literal is the amount a server that keeps integers would send.
+PAY = {"_meta": PROTO_META, "name": "send_payment", "arguments": {"to": "acct-4417", "amount_wei": 10**20}}
+PAY_ROUNDED = copy.deepcopy(PAY)
+PAY_ROUNDED["arguments"]["amount_wei"] = 100000000000000008191
+assert float(100000000000000008191) == 1e20 and params_hash(PAY_ROUNDED) == params_hash(PAY)
+PAY_PROOF = proof(ph=params_hash(PAY))
+valid(S, "prf-params-exact-number", PV, "A proof over params holding the exact integer 100000000000000000000 verifies.",
+      ["PRF-014", "PRF-027"], CONTEXT, dict(PIN, proof=PAY_PROOF, params=PAY), {"jti": PROOF_CLAIMS["jti"]})
+pneg("prf-params-inexact-number", "Rounded numbers: params holding 100000000000000008191, which reads as the same double as the signed amount, are rejected although ph matches.",
+     ["PRF-027", "JSON-013"], "JSON_NUMBER_INEXACT",
+     "amount_wei 100000000000000000000 replaced by 100000000000000008191 (same double, same JCS form, so the same ph)",
+     base="prf-params-exact-number", proof=PAY_PROOF, params=PAY_ROUNDED)
 for name, ok, bad, code, covers, what in [
         ("stale", NOW - 120, NOW - 121, "PRF_STALE", ["PRF-016"], "older than max age 60 s + leeway 60 s"),
         ("future", NOW + 60, NOW + 61, "PRF_IAT_IN_FUTURE", ["PRF-015"], "after now + leeway 60 s")]:
@@ -576,6 +621,18 @@ valid(S, "prf-request-optional-valid", RV, "Under policy optional a valid token 
 invalid(S, "prf-request-optional-invalid", RV, "Downgrade: under policy optional an invalid token is rejected, never treated as absent.",
         ["PRF-024"], ctx(policy="optional"), {"request": request(tok=FORGED)}, "TOK_SIGNATURE_INVALID", "prf-request-optional-valid",
         "token replaced by one with a forged signature")
+bad = request()
+del bad["method"]
+invalid(S, "prf-request-method-missing", RV, "A request without a method is a malformed JSON-RPC request.", ["PRF-028"],
+        ctx(policy="required"), {"request": bad}, "MCP_MALFORMED_REQUEST", "prf-request-valid", "method removed")
+bad = request()
+bad["params"] = [bad["params"]]
+invalid(S, "prf-request-params-array", RV, "A request whose params is not an object is a malformed JSON-RPC request.", ["PRF-028"],
+        ctx(policy="required"), {"request": bad}, "MCP_MALFORMED_REQUEST", "prf-request-valid", "params wrapped in an array")
+bad = request()
+bad["params"]["_meta"][CARRIERS[0]] = {"jws": TOKEN}
+invalid(S, "prf-request-carrier-object", RV, "A token carried as an object, not a string, is rejected.", ["PRF-028"],
+        ctx(policy="required"), {"request": bad}, "MCP_CARRIER_INVALID", "prf-request-valid", "token wrapped in an object")
 invalid(S, "prf-request-optional-proof-only", RV, "Under policy optional a proof without a token is rejected.", ["PRF-023"],
         ctx(policy="optional"), {"request": request(tok=None)}, "PRF_TOKEN_MISSING", "prf-request-optional-valid", "token removed")
 

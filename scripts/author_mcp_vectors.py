@@ -94,12 +94,23 @@ proof_md = (ROOT / "spec" / "proof.md").read_text()
 assert TOKEN in proof_md, "the token differs from proof.md's"
 
 
+def as_doubles(v):
+    """JCS serializes every number as an IEEE double; rfc8785 refuses Python ints beyond 2^53."""
+    if isinstance(v, dict):
+        return {k: as_doubles(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [as_doubles(x) for x in v]
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
+        return float(v)
+    return v
+
+
 def params_hash(params):
     p = copy.deepcopy(params)
     if isinstance(p.get("_meta"), dict):
         for k in CARRIERS:
             p["_meta"].pop(k, None)
-    return sha(jcs(p))
+    return sha(jcs(as_doubles(p)))
 
 
 def proof(method, params, jti, iat=NOW - 5, tok=TOKEN):
@@ -168,6 +179,18 @@ invalid(S, "mcp-verify-duplicate-member", OP,
         "Parser differential: params with name twice are rejected, so no server can run another tool than the one verified.",
         ["MCP-009"], REQUIRED, {"data": dup.hex(), "era": STATELESS}, "JSON_DUPLICATE_MEMBER", "mcp-verify-bytes",
         "a second name member, delete_account, inserted after the first")
+PAY = stateless_request()
+PAY["params"]["name"], PAY["params"]["arguments"] = "send_payment", {"to": "acct-4417", "amount_wei": 10**20}
+PAY_BYTES = json.dumps(attach(PAY, JTI_S), separators=(",", ":")).encode()
+assert b'"amount_wei":100000000000000000000' in PAY_BYTES
+valid(S, "mcp-verify-exact-number", OP, "A payment whose amount is the exact integer 100000000000000000000, as bytes, is attested.",
+      ["MCP-009", "PRF-027"], REQUIRED, {"data": PAY_BYTES.hex(), "era": STATELESS}, dict(OUT, proof_jti=JTI_S))
+rounded = PAY_BYTES.replace(b"100000000000000000000", b"100000000000000008191")
+assert float(100000000000000008191) == 1e20 and rounded != PAY_BYTES
+invalid(S, "mcp-verify-inexact-number", OP,
+        "Rounded numbers: the amount 100000000000000008191 reads as the double the proof's ph covers, and is rejected, not run unsigned.",
+        ["PRF-027"], REQUIRED, {"data": rounded.hex(), "era": STATELESS}, "JSON_NUMBER_INEXACT", "mcp-verify-exact-number",
+        "amount_wei 100000000000000000000 replaced by 100000000000000008191 in the bytes, proof unchanged")
 valid(S, "mcp-verify-not-governed", OP, "A tools/list without token under policy required is not governed and passes untouched.",
       ["MCP-007"], REQUIRED, {"request": {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}, "era": HANDSHAKE},
       {"governed": False})
@@ -237,6 +260,8 @@ for id_, code, rid, status, chal, covers, desc in [
          ["MCP-019"], "A malformed request: HTTP 400 without a challenge."),
         ("mcp-error-store-full", "PRF_REPLAY_STORE_FULL", "call-1", 503, None,
          ["MCP-019"], "The server cannot record the proof: HTTP 503, the client may retry with a new proof."),
+        ("mcp-error-store-unavailable", "PRF_REPLAY_STORE_UNAVAILABLE", "call-1", 503, None,
+         ["MCP-019"], "The replay store cannot be reached: HTTP 503, as for a full store."),
         ("mcp-error-no-id", "JSON_SYNTAX", None, 400, None,
          ["MCP-016", "MCP-020"], "A message whose id cannot be read is answered with id null.")]:
     inp = {"code": code}

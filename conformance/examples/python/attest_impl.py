@@ -463,6 +463,19 @@ _SMALL_ORDER_Y = [
 ]
 
 
+_D = (-121665 * pow(121666, _P - 2, _P)) % _P  # the curve constant d
+
+
+def ed25519_key_decodes(public_key: bytes) -> bool:
+    """signatures.md SIG-008: with y the low 255 bits modulo p, (y^2 - 1) / (d y^2 + 1) is a
+    square modulo p. RFC 8032 §5.1.3 steps 1-3 without the y < p and x = 0 checks, which
+    verification makes (SIG-004): libsodium's crypto_core_ed25519_add decodes so. Not
+    crypto_core_ed25519_is_valid_point, which also refuses small-order points."""
+    y = (int.from_bytes(public_key, "little") & ((1 << 255) - 1)) % _P
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    return x2 == 0 or pow(x2, (_P - 1) // 2, _P) == 1  # Euler's criterion
+
+
 def _clear_sign_bit(encoding: bytes) -> bytes:
     return encoding[:31] + bytes([encoding[31] & 0x7F])
 
@@ -522,6 +535,8 @@ def op_signature_verify(context: dict, inp: dict) -> dict:
         _require_mldsa()
     if len(public_key) != KEY_LENGTH[alg]:
         raise OpError("KEY_INVALID", f"{alg} public key is {KEY_LENGTH[alg]} bytes, not {len(public_key)}")
+    if alg == ED25519 and not ed25519_key_decodes(public_key):
+        raise OpError("KEY_INVALID", "the Ed25519 public key is the encoding of no curve point")
     if alg == MLDSA65:
         try:
             key = mldsa.MLDSA65PublicKey.from_public_bytes(public_key)
@@ -619,6 +634,8 @@ def parse_jwk(jwk) -> tuple[str, bytes]:
         raise OpError("JWK_INVALID_MEMBER", 'key_ops must be ["verify"]')
     if len(raw) != KEY_LENGTH[alg]:
         raise OpError("JWK_INVALID_MEMBER", f"{alg} key is {KEY_LENGTH[alg]} bytes, not {len(raw)}")
+    if alg == ED25519 and not ed25519_key_decodes(raw):
+        raise OpError("JWK_INVALID_MEMBER", "x is the encoding of no curve point")
     # RFC 7638: the required members only, JCS-serialized (which sorts them).
     encoded = b64url_encode(raw)
     if alg == ED25519:

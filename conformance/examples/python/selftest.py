@@ -331,6 +331,8 @@ def test_sha256() -> None:
 
 TEST1_SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
 TEST1_PK = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+# TEST1_PK with its first byte changed from d7 to da: 32 bytes that encode no curve point (SIG-008).
+OFF_CURVE_PK = "da" + TEST1_PK[2:]
 TEST2_PK = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
 
 
@@ -350,6 +352,9 @@ def test_signatures() -> None:
     expect_invalid("alg before key", "signature.verify", dict(base, alg="ed25519", public_key="00"), "ALG_UNSUPPORTED")
     expect_invalid("short key", "signature.verify", dict(base, public_key=TEST1_PK[:-2]), "KEY_INVALID")
     expect_invalid("key before sig length", "signature.verify", dict(base, public_key="", signature="00"), "KEY_INVALID")
+    check("off-curve fixture decodes to no point", not impl.ed25519_key_decodes(bytes.fromhex(OFF_CURVE_PK)))
+    expect_invalid("off-curve key", "signature.verify", dict(base, public_key=OFF_CURVE_PK), "KEY_INVALID")
+    expect_invalid("off-curve key before sig length", "signature.verify", dict(base, public_key=OFF_CURVE_PK, signature="00"), "KEY_INVALID")
     expect_invalid("long sig", "signature.verify", dict(base, signature=signed["signature"] + "00"), "SIG_LENGTH")
     expect_invalid("empty sig", "signature.verify", dict(base, signature=""), "SIG_LENGTH")
     expect_invalid("sign unknown alg", "signature.sign", {"alg": "Ed448", "seed": TEST1_SEED, "message": ""}, "ALG_UNSUPPORTED")
@@ -412,6 +417,7 @@ def test_mldsa() -> None:
 X1 = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
 TP1 = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
 X2 = impl.b64url_encode(bytes.fromhex(TEST2_PK))
+X_OFF_CURVE = impl.b64url_encode(bytes.fromhex(OFF_CURVE_PK))
 
 
 def okp(**extra) -> dict:
@@ -459,6 +465,10 @@ def test_jwk() -> None:
         ("wrong kid", okp(kid=TP1[:-1] + "A"), "JWK_INVALID_MEMBER"),
         ("kid not a string", okp(kid=1), "JWK_INVALID_MEMBER"),
         ("length beats kid", okp(x="AAAA", kid="x"), "JWK_INVALID_MEMBER"),
+        ("x off the curve", okp(x=X_OFF_CURVE), "JWK_INVALID_MEMBER"),
+        ("off the curve beats kid", okp(x=X_OFF_CURVE, kid="x"), "JWK_INVALID_MEMBER"),
+        ("kty OKP with a Kelvin sign", okp(kty="O\u212aP"), "JWK_UNSUPPORTED_KEY_TYPE"),
+        ("kid with a Kelvin sign", okp(kid=TP1.replace("K", "\u212a")), "JWK_INVALID_MEMBER"),
         ("AKP without alg", {"kty": "AKP", "pub": X1}, "JWK_MISSING_MEMBER"),
         ("AKP ML-DSA-44", {"kty": "AKP", "alg": "ML-DSA-44", "pub": X1}, "JWK_UNSUPPORTED_KEY_TYPE"),
         ("AKP without pub", {"kty": "AKP", "alg": "ML-DSA-65"}, "JWK_MISSING_MEMBER"),
@@ -473,7 +483,7 @@ def test_jwks() -> None:
     tp2 = call("jwk.thumbprint", {"jwk": okp(x=X2)})["output"]["thumbprint"]
     expect_valid("jwks two keys", "jwks.parse", {"jwks": {"keys": [okp(), okp(x=X2, kid=tp2)]}}, {"kids": [TP1, tp2]})
     expect_valid("jwks empty", "jwks.parse", {"jwks": {"keys": []}}, {"kids": []})
-    sixty_four = [okp(x=impl.b64url_encode(bytes([i]) * 32)) for i in range(64)]
+    sixty_four = [okp(x=impl.b64url_encode(impl.ed25519_sign(bytes([i]) * 32, b"")[0])) for i in range(64)]
     check("jwks 64 keys", len(call("jwks.parse", {"jwks": {"keys": sixty_four}})["output"]["kids"]) == 64)
     invalid = [
         ("not an object", [okp()], "JWK_MISSING_MEMBER"),
@@ -484,6 +494,7 @@ def test_jwks() -> None:
         ("65 keys", {"keys": sixty_four + [okp()]}, "JWKS_TOO_MANY_KEYS"),
         ("65 bad keys", {"keys": [1] * 65}, "JWKS_TOO_MANY_KEYS"),
         ("bad key", {"keys": [okp(), okp(use="enc")]}, "JWK_INVALID_MEMBER"),
+        ("key off the curve", {"keys": [okp(), okp(x=X_OFF_CURVE)]}, "JWK_INVALID_MEMBER"),
         ("key not an object", {"keys": [okp(), "x"]}, "JWK_INVALID_MEMBER"),
         ("duplicate", {"keys": [okp(), okp(x=X2), okp(kid=TP1)]}, "JWKS_DUPLICATE_KID"),
         ("bad key after duplicate wins", {"keys": [okp(), okp(), okp(d="AA")]}, "JWK_PRIVATE_MATERIAL"),
