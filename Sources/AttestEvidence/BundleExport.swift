@@ -38,10 +38,10 @@ public enum BundleExporter {
 /// authority seals an artifact for an agent, the agent derives a mandate for a
 /// sub-agent, and the portal logs calls of both, deciding each with ``PolicyEngine``.
 public struct DemoHistory {
-    public let authority = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 0xA1, count: 32))
-    public let agent = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 0xA2, count: 32))
-    public let subAgent = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 0xA3, count: 32))
-    public let logKey = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 0xA4, count: 32))
+    public let authority = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 0xA1, count: 32))  // trap-free: a constant 32-byte seed
+    public let agent = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 0xA2, count: 32))  // trap-free: a constant 32-byte seed
+    public let subAgent = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 0xA3, count: 32))  // trap-free: a constant 32-byte seed
+    public let logKey = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 0xA4, count: 32))  // trap-free: a constant 32-byte seed
     public let origin = "portal.example/log/0"
     public let start: Int64 = 1_760_000_000
 

