@@ -41,27 +41,29 @@ enum DiscoveryOps {
 }
 
 /// Answers each URL with its scripted responses in order; the last answers every further
-/// request, and a URL with no script fails as an unreachable host would.
+/// request, and a URL with no script fails as an unreachable host would. URLs match by
+/// code points, as a real request for another spelling would reach another resource.
 private actor ScriptedTransport: DiscoveryTransport {
-    private var scripts: [String: [JSONValue]]
-    private var served: [String: Int] = [:]
+    private var scripts: [ExactString: [JSONValue]]
+    private var served: [ExactString: Int] = [:]
 
     init(_ responses: JSONValue) throws {
         guard let object = responses.objectValue else { throw OpInputError(description: "input \"responses\" is not an object") }
-        var scripts: [String: [JSONValue]] = [:]
+        var scripts: [ExactString: [JSONValue]] = [:]
         for member in object {
             guard let list = member.value.arrayValue, !list.isEmpty else {
                 throw OpInputError(description: "the responses for \(member.name) are not a non-empty array")
             }
-            scripts[member.name] = list
+            scripts[ExactString(member.name)] = list
         }
         self.scripts = scripts
     }
 
     func get(_ url: String, maxBytes: Int) async throws(AttestError) -> DiscoveryResponse {
-        guard let script = scripts[url] else { throw AttestError(.discoveryTransport, "no host answers \(url)") }
-        let index = served[url, default: 0]
-        served[url] = index + 1
+        let key = ExactString(url)
+        guard let script = scripts[key] else { throw AttestError(.discoveryTransport, "no host answers \(url)") }
+        let index = served[key, default: 0]
+        served[key] = index + 1
         let response = script[min(index, script.count - 1)]
         if response["transport_error"]?.boolValue == true {
             throw AttestError(.discoveryTransport, "the connection to \(url) failed")
