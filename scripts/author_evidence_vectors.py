@@ -156,6 +156,14 @@ invalid(S, "ckp-no-blank-line", "checkpoint.verify", "Body and signatures not se
 invalid(S, "ckp-size-leading-zero", "checkpoint.verify", "A size written with a leading zero is not decimal as required.", ["CKP-002"],
         {"note": n.replace("\n7\n", "\n07\n", 1), "trusted": TRUST, "origin": ORIGIN}, "CKP_MALFORMED", "ckp-verify", "size 7 written 07")
 
+valid(S, "ckp-verify-combining-name", "checkpoint.verify",
+      "A cosignature line whose key name starts with a combining mark (U+0301) is an unknown key's, and ignored: lines are bytes, not grapheme clusters.",
+      ["CKP-004", "CKP-002"], {"note": note(7, root7, ((LOG, ORIGIN), (OTHER, "\u0301witness.example"))), "trusted": TRUST, "origin": ORIGIN},
+      {"origin": ORIGIN, "size": 7, "root": root7.hex()})
+invalid(S, "ckp-origin-crlf", "checkpoint.verify", "An origin line ended by CR LF: the origin holds the CR, and is another log's.", ["CKP-003", "CKP-002"],
+        {"note": note(7, root7, ((LOG, ORIGIN + "\r"),), origin=ORIGIN + "\r"), "trusted": [LOG.vkey(ORIGIN + "\r")], "origin": ORIGIN},
+        "CKP_ORIGIN_MISMATCH", "ckp-verify", "origin line terminated by CR LF and signed so")
+
 S = "checkpoint-successor"
 c3, c7 = note(3, mth(LEAVES[:3])), note(7, root7)
 proof37 = [x.hex() for x in subproof(3, LEAVES, True)]

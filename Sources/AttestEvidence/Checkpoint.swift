@@ -51,42 +51,47 @@ public struct Checkpoint: Equatable, Sendable {
     public static func verify(_ note: String, trusted: [NoteVerifier], origin expectedOrigin: String? = nil)
         throws(AttestError) -> Checkpoint
     {
-        guard note.utf8.count <= 1 << 16, !note.utf8.contains(0) else {
+        // The note is read as bytes, as C2SP defines it: Swift's String operations work on
+        // grapheme clusters, which join "\r\n" into one character and a combining mark
+        // with the space before it.
+        let bytes = Array(note.utf8)
+        guard bytes.count <= 1 << 16, !bytes.contains(0) else {
             throw AttestError(.checkpointMalformed, "note is too large or contains a NUL byte")
         }
-        guard let split = note.range(of: "\n\n") else {
+        guard let blank = bytes.indices.dropLast().first(where: { bytes[$0] == 0x0A && bytes[$0 + 1] == 0x0A }) else {
             throw AttestError(.checkpointMalformed, "note has no blank line before its signatures")
         }
-        let body = String(note[..<split.lowerBound]) + "\n"
-        let signatureBlock = note[split.upperBound...]
-        let lines = body.dropLast().split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count >= 3, let size = UInt64(lines[1]), String(size).isExactly(String(lines[1])),
-              let root = Data(base64Encoded: String(lines[2])), root.count == 32,
-              Data(root).base64EncodedString().isExactly(String(lines[2])), !lines[0].isEmpty
+        let body = Array(bytes[...blank])
+        let signatureBlock = bytes[(blank + 2)...]
+        let lines = body.dropLast().split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        guard lines.count >= 3, let size = UInt64(lines[1]), String(size).isExactly(lines[1]),
+              let root = Data(base64Encoded: lines[2]), root.count == 32,
+              Data(root).base64EncodedString().isExactly(lines[2]), !lines[0].isEmpty
         else {
             throw AttestError(.checkpointMalformed, "body is not origin, decimal size and base64 root hash")
         }
-        let checkpoint = Checkpoint(origin: String(lines[0]), size: size, root: Array(root))
+        let checkpoint = Checkpoint(origin: lines[0], size: size, root: Array(root))
         if let expectedOrigin, !checkpoint.origin.isExactly(expectedOrigin) {
             throw AttestError(.checkpointOriginMismatch, "origin \"\(checkpoint.origin)\" is not \"\(expectedOrigin)\"")
         }
-        guard signatureBlock.hasSuffix("\n") else {
+        guard signatureBlock.last == 0x0A else {
             throw AttestError(.checkpointMalformed, "signature block does not end with a line feed")
         }
+        let emDashSpace = Array("\u{2014} ".utf8)
         var verified = false
-        for line in signatureBlock.dropLast().split(separator: "\n", omittingEmptySubsequences: false) {
-            guard line.hasPrefix("\u{2014} ") else {
-                throw AttestError(.checkpointMalformed, "signature line does not start with an em dash")
+        for line in signatureBlock.dropLast().split(separator: 0x0A, omittingEmptySubsequences: false) {
+            guard line.starts(with: emDashSpace) else {
+                throw AttestError(.checkpointMalformed, "signature line does not start with an em dash and a space")
             }
-            let parts = line.dropFirst(2).split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, let blob = Data(base64Encoded: String(parts[1])), blob.count >= 5 else {
+            let parts = line.dropFirst(emDashSpace.count).split(separator: 0x20, omittingEmptySubsequences: false)
+            guard parts.count == 2, let blob = Data(base64Encoded: String(decoding: parts[1], as: UTF8.self)), blob.count >= 5 else {
                 throw AttestError(.checkpointMalformed, "signature line is not '— name base64'")
             }
-            let name = String(parts[0])
+            let name = String(decoding: parts[0], as: UTF8.self)
             let keyID = Array(blob.prefix(4))
             guard let verifier = trusted.first(where: { $0.name.isExactly(name) && $0.keyID == keyID }) else { continue }
             do {
-                try verifier.key.verifyRaw(signature: Array(blob.dropFirst(4)), message: Array(body.utf8))
+                try verifier.key.verifyRaw(signature: Array(blob.dropFirst(4)), message: body)
             } catch {
                 throw AttestError(.checkpointSignatureInvalid, "signature by trusted key \(name) does not verify")
             }
