@@ -30,6 +30,7 @@ site: build
 
 test: deps
 	@scripts/ensure-deps.sh --python
+	python3 scripts/lint_no_trap.py
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	$(MAKE) --no-print-directory conformance evidence-e2e discovery-differential python-test
