@@ -58,7 +58,10 @@ extension Verifier {
                             now: Int64, replayStore: some ReplayStore) throws(AttestError) -> VerifiedProof {
         let config = configuration
         let jws = try CompactJWS.parse(proof, as: .proof, acceptLegacyEdDSA: config.acceptLegacyEdDSA)
-        let jwk = try JWK(json: jws.header["jwk"]!)
+        guard let jwkValue = jws.header["jwk"] else {
+            throw AttestError(.jwsKeyMissing, "the header has no jwk naming the signing key")
+        }
+        let jwk = try JWK(json: jwkValue)
         guard jwk.algorithm == jws.algorithm.suite else {
             throw AttestError(.jwsAlgorithmKeyMismatch, "alg \(jws.algorithm.rawValue) cannot be used with a \(jwk.algorithm.rawValue) key")
         }

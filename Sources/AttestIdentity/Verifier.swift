@@ -57,7 +57,9 @@ public struct Verifier: Sendable {
             throw AttestError(.tokenLifetimeExceeded,
                 "exp - iat is \(claims.expiresAt - claims.issuedAt) s; it must be positive and at most \(config.maxLifetime) s")
         }
-        let domain = SPIFFEID.trustDomain(of: claims.subject)!
+        guard let domain = SPIFFEID.trustDomain(of: claims.subject) else {
+            throw AttestError(.tokenClaimInvalid, "sub \"\(claims.subject)\" is not a SPIFFE ID")
+        }
         guard issuer.trustDomains.contains(domain) else {
             throw AttestError(.tokenSubjectDomainMismatch, "sub trust domain \(domain) is not bound to issuer \(iss)")
         }

@@ -55,8 +55,7 @@ public enum MCPBinding {
     public static func verify(_ message: JSONValue, era: MCPEra, policy: RequestPolicy,
                               verifier: Verifier, now: Int64, replayStore: some ReplayStore,
                               governed: Set<String> = defaultGoverned) throws(AttestError) -> MCPVerdict {
-        guard let request = try governedRequest(message, governed: governed) else { return .notGoverned }
-        let params = request["params"]!.objectValue!
+        guard let (request, _, params) = try governedRequest(message, governed: governed) else { return .notGoverned }
         let meta = params["_meta"]?.objectValue ?? [:]
         for name in Carrier.all where meta[name] != nil && meta[name]?.stringValue == nil {
             throw AttestError(.mcpCarrierInvalid, "params._meta[\"\(name)\"] is not a string")
@@ -79,7 +78,9 @@ public enum MCPBinding {
     }
 
     /// The request when `message` is a governed request; nil when it is another message.
-    static func governedRequest(_ message: JSONValue, governed: Set<String>) throws(AttestError) -> JSONObject? {
+    static func governedRequest(_ message: JSONValue, governed: Set<String>)
+        throws(AttestError) -> (request: JSONObject, method: String, params: JSONObject)?
+    {
         guard case .object(let object) = message, object["jsonrpc"] == "2.0" else {
             throw AttestError(.mcpMalformedRequest, "the message is not a JSON-RPC 2.0 object")
         }
@@ -89,13 +90,13 @@ public enum MCPBinding {
         guard isRequestID(id) else {
             throw AttestError(.mcpMalformedRequest, "the request id is neither a string nor an integer")
         }
-        guard object["params"]?.objectValue != nil else {
+        guard let params = object["params"]?.objectValue else {
             throw AttestError(.mcpMalformedRequest, "the request has no params object")
         }
-        if let meta = object["params"]?["_meta"], meta.objectValue == nil {
+        if let meta = params["_meta"], meta.objectValue == nil {
             throw AttestError(.mcpMalformedRequest, "params._meta is not an object")
         }
-        return object
+        return (object, method, params)
     }
 
     static func isRequestID(_ id: JSONValue) -> Bool {
@@ -154,8 +155,9 @@ public struct MCPAttester: Sendable {
     /// before the proof is made, so the proof covers the declaration.
     public func attach(to message: JSONValue, era: MCPEra, issuedAt: Int64, proofID: String,
                        governed: Set<String> = MCPBinding.defaultGoverned) throws(AttestError) -> JSONValue {
-        guard var request = try MCPBinding.governedRequest(message, governed: governed) else { return message }
-        var params = request["params"]!.objectValue!
+        guard case (var request, let method, var params)? = try MCPBinding.governedRequest(message, governed: governed) else {
+            return message
+        }
         var meta = params["_meta"]?.objectValue ?? [:]
         for name in Carrier.all { meta[name] = nil }
         if era.isStateless {
@@ -175,7 +177,7 @@ public struct MCPAttester: Sendable {
         meta[Carrier.token] = .string(token)
         if let operatorAttestation { meta[Carrier.operatorAttestation] = .string(operatorAttestation) }
         params["_meta"] = .object(meta)
-        let proof = try Proof.issue(method: request["method"]!.stringValue!, params: params, audience: audience,
+        let proof = try Proof.issue(method: method, params: params, audience: audience,
                                     token: token, issuedAt: issuedAt, tokenID: proofID, key: key)
         meta[Carrier.proof] = .string(proof)
         params["_meta"] = .object(meta)

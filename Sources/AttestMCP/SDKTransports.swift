@@ -242,10 +242,13 @@ public actor AttestingServerTransport: Transport, HTTPContextProviding {
         if message["method"] == "initialize", let params = message["params"] {
             clientDeclaration = params["capabilities"]?["extensions"]?[MCPBinding.extensionID]
         }
-        do {
+        do throws(AttestError) {
             let verdict = try await gate.verify(message, era: era)
             if case .notGoverned = verdict { return data }
-            let requestKey = key(message["id"]!)
+            guard let id = MCPBinding.requestID(of: message) else {
+                throw AttestError(.mcpMalformedRequest, "the request id is neither a string nor an integer")
+            }
+            let requestKey = key(id)
             verdicts[requestKey] = verdict
             raw[requestKey] = data
             return data
