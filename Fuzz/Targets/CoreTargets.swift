@@ -1,7 +1,9 @@
 #if DEBUG
 @testable import AttestCore
+@testable import AttestEvidence
 #else
 import AttestCore
+import AttestEvidence
 #endif
 
 extension FuzzTargets {
@@ -61,6 +63,7 @@ extension FuzzTargets {
         let reference = referenceCanonical(value)
         try check(reference == canonical, "JCS differs from the reference:\n\(text(canonical))\n\(text(reference))")
 
+        try checkReceiptEncoder(value)
         for v in allValues(value) {
             switch v {
             case .number(let n):
@@ -91,6 +94,42 @@ extension FuzzTargets {
                 break
             }
         }
+    }
+
+    /// The receipt encoder, which writes the canonical form of a receipt directly, against
+    /// JCS of the same receipt as a JSON object, with fields taken from `value`'s strings
+    /// and numbers (any text, escapes and non-ASCII included).
+    static func checkReceiptEncoder(_ value: JSONValue) throws(OracleFailure) {
+        #if DEBUG
+        let values = allValues(value)
+        let strings = values.compactMap(\.stringValue) + ["log", "artifact", "session", "sub", "jkt", "tools/call", "tool"]
+        let numbers = values.compactMap(\.integerValue) + [0, 0]
+        let digest = { (k: Int) in SHA256.hash(Array(strings[k].utf8)) }
+        let decision = [Receipt.Decision.allow, .deny, .phantom][abs(Int(numbers[0] % 3))]
+        let code = decision == .allow ? nil : ErrorCode.allCases[abs(Int(numbers[1] % Int64(ErrorCode.allCases.count)))]
+        let agent = values.count % 2 == 0 ? (sub: strings[3], jkt: strings[4]) : nil
+        let tool = values.count % 3 == 0 ? nil : strings[6]
+        let fields = ReceiptFields(log: strings[0], seq: numbers[0].magnitude, time: numbers[1], prev: digest(1), artifact: strings[1],
+                                   session: strings[2], agent: agent, method: strings[5], tool: tool, decision: decision,
+                                   code: code, request: digest(2), response: digest(3))
+        var o: JSONObject = [
+            "type": .string(Receipt.typeName), "log": .string(fields.log), "seq": .number(JSONNumber(Double(fields.seq))),
+            "time": .number(JSONNumber(Double(fields.time))), "prev": .string(Base64URL.encode(fields.prev)),
+            "artifact": .string(fields.artifact), "session": .string(fields.session), "method": .string(fields.method),
+            "decision": .string(decision.rawValue), "request": .string(Base64URL.encode(fields.request)),
+            "response": .string(Base64URL.encode(fields.response)),
+        ]
+        if let agent { o["agent"] = ["sub": .string(agent.sub), "jkt": .string(agent.jkt)] }
+        if let tool { o["tool"] = .string(tool) }
+        if let code { o["code"] = .string(code.rawValue) }
+        try check(fields.encode() == JCS.canonicalize(.object(o)), "ReceiptFields.encode() differs from JCS of the receipt object")
+        guard let signed = try? fields.sign(with: EvidenceFixture.logKey) else { throw OracleFailure("a receipt could not be signed") }
+        guard let line = try? StrictJSONParser().parse(signed.line), let sig = line["sig"] else {
+            throw OracleFailure("a signed receipt line does not parse")
+        }
+        o["sig"] = sig
+        try check(signed.line == JCS.canonicalize(.object(o)), "the signed receipt line is not JCS of the signed receipt")
+        #endif
     }
 
     /// The text of a number: it reads back as the same double, and has the layout of
