@@ -111,7 +111,7 @@ def violations(path):
         if ALLOW.search(original):
             continue
         for pattern, what in TRAPS:
-            if pattern.search(line.replace("try!", "try ") if what == "force unwrap" else line):
+            if pattern.search(re.sub(r"\b(try|as)!", r"\1 ", line) if what == "force unwrap" else line):
                 found.append((number, what))
     return found
 
