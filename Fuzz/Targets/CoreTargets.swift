@@ -18,8 +18,8 @@ extension FuzzTargets {
             let value: JSONValue
             do { value = try StrictJSONParser(limits: limits).parse(data) } catch { continue }
             if limits.maxBytes == small.maxBytes { smallValue = value }
-            // Re-serialized text may be longer (pretty whitespace, no escapes removed
-            // are added back), never deeper.
+            // Serialized text may be longer than the input (pretty-printing adds
+            // whitespace), never deeper.
             let roomy = StrictJSONParser(limits: .init(maxBytes: .max, maxDepth: limits.maxDepth))
             for pretty in [false, true] {
                 let serialized = value.serialized(pretty: pretty)
