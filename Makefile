@@ -8,7 +8,8 @@ RESULTS    ?= .build/conformance
 
 E2E_RECEIPTS ?= 1000000
 
-.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential python-test bench clean
+.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential python-test bench clean \
+        fuzz fuzz-one fuzz-build
 
 all: check conformance-quick site
 
@@ -29,6 +30,7 @@ site: build
 
 test: deps
 	@scripts/ensure-deps.sh --python
+	python3 scripts/lint_no_trap.py
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	$(MAKE) --no-print-directory conformance evidence-e2e discovery-differential python-test
@@ -63,6 +65,26 @@ conformance-quick: build
 # The browser tests of the site (Tests/python/test_site_browser.py) need it built.
 python-test: build site
 	python3 -m pytest -q -s Tests/python
+
+# libFuzzer targets (Fuzz/README.md): each runs FUZZ_SECONDS from the committed seeds
+# plus a scratch corpus in .build-fuzz; a crash stops its target and the others go on.
+FUZZ_TARGETS ?= json jcs base64url jws token checkpoint receipt-line bundle artifact constraint
+FUZZ_SECONDS ?= 60
+FUZZ_SCRATCH ?= .build-fuzz
+
+fuzz-build: deps
+	@for t in $(if $(FUZZ_TARGET),$(FUZZ_TARGET),$(FUZZ_TARGETS)); do \
+	    ATTEST_FUZZ=1 nice -n 10 $(SWIFT) build --sanitize=fuzzer --product fuzz-$$t --scratch-path $(FUZZ_SCRATCH) || exit 1; \
+	done
+
+fuzz: fuzz-build
+	@status=0; for t in $(FUZZ_TARGETS); do \
+	    python3 scripts/fuzz_run.py $$t $(FUZZ_SECONDS) --scratch $(FUZZ_SCRATCH) || status=1; \
+	done; exit $$status
+
+fuzz-one: fuzz-build
+	@test -n "$(FUZZ_TARGET)" || { echo "usage: make fuzz-one FUZZ_TARGET=json"; exit 2; }
+	python3 scripts/fuzz_run.py $(FUZZ_TARGET) $(FUZZ_SECONDS) --scratch $(FUZZ_SCRATCH)
 
 bench: release
 	.build/release/attest bench core

@@ -93,3 +93,23 @@ let package = Package(
             dependencies: ["AttestMCP", "AttestIdentity", "AttestCore", .product(name: "MCP", package: "swift-sdk")]),
     ]
 )
+
+// Fuzzing and property tests (Fuzz/README.md). The fuzz target logic is an ordinary
+// library, so the regression tests replay saved inputs through the same code; the
+// libFuzzer executables exist only when ATTEST_FUZZ is set, because
+// `swift build --sanitize=fuzzer` must not meet the package's other executables.
+package.dependencies.append(.package(url: "https://github.com/x-sheep/swift-property-based.git", exact: "2.0.1"))
+package.targets += [
+    .target(name: "AttestFuzzTargets", dependencies: ["AttestCore", "AttestIdentity", "AttestEvidence"], path: "Fuzz/Targets"),
+    .testTarget(name: "FuzzRegressionTests", dependencies: ["AttestFuzzTargets"]),
+    .testTarget(
+        name: "PropertyTests",
+        dependencies: ["AttestCore", "AttestEvidence", .product(name: "PropertyBased", package: "swift-property-based")]),
+]
+let fuzzTargets = ["json", "jcs", "base64url", "jws", "token", "checkpoint", "receipt-line", "bundle", "artifact", "constraint"]
+if Context.environment["ATTEST_FUZZ"] != nil {
+    for name in fuzzTargets {
+        package.targets.append(.executableTarget(name: "fuzz-\(name)", dependencies: ["AttestFuzzTargets"], path: "Fuzz/Main/\(name)"))
+        package.products.append(.executable(name: "fuzz-\(name)", targets: ["fuzz-\(name)"]))
+    }
+}

@@ -86,7 +86,7 @@ public enum Ed25519 {
             Sodium.ensureInitialized()
             var seed = [UInt8](repeating: 0, count: 32)
             randombytes_buf(&seed, 32)
-            return try! PrivateKey(seed: seed)
+            return try! PrivateKey(seed: seed)  // trap-free: the seed is 32 bytes, the one length init(seed:) accepts
         }
 
         public func signRaw(_ message: [UInt8]) throws(AttestError) -> [UInt8] {

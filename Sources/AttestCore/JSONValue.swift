@@ -103,7 +103,7 @@ public func sameCodeUnits(_ a: String, _ b: String) -> Bool {
                 for k in 0..<count where pa[k] != pb[k] { return false }
                 return true
             }
-            return memcmp(pa.baseAddress!, pb.baseAddress!, count) == 0
+            return memcmp(pa.baseAddress!, pb.baseAddress!, count) == 0  // trap-free: count > 16, so both buffers have storage
         }
     }
     if let same, let same { return same }

@@ -76,7 +76,7 @@ enum UTF8Validation {
         let n = b.count
         while i < n {
             // ASCII runs, eight bytes at a time.
-            while i + 8 <= n, UnsafeRawPointer(b.baseAddress! + i).loadUnaligned(as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+            while i + 8 <= n, UnsafeRawPointer(b.baseAddress! + i).loadUnaligned(as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {  // trap-free: i + 8 <= n, so b is not empty
                 i += 8
             }
             guard i < n else { return }
@@ -195,7 +195,8 @@ private struct Reader {
     mutating func parseObject(depth: Int) throws(AttestError) -> JSONObject {
         try enter(depth)
         var members: [JSONObject.Member] = []
-        var seen: Set<[UInt8]>? = nil
+        // Built once an object passes 16 members (so empty means not built yet).
+        var seen: Set<[UInt8]> = []
         if current == UInt8(ascii: "}") { position += 1; return JSONObject(members: members) }
         members.reserveCapacity(8)
         while true {
@@ -207,8 +208,8 @@ private struct Reader {
                     throw AttestError(.jsonDuplicateMember, "duplicate member name \"\(name)\" at byte \(nameStart)")
                 }
             } else {
-                if seen == nil { seen = Set(members.map { Array($0.name.utf8) }) }
-                guard seen!.insert(Array(name.utf8)).inserted else {
+                if seen.isEmpty { seen = Set(members.map { Array($0.name.utf8) }) }
+                guard seen.insert(Array(name.utf8)).inserted else {
                     throw AttestError(.jsonDuplicateMember, "duplicate member name \"\(name)\" at byte \(nameStart)")
                 }
             }
@@ -278,7 +279,12 @@ private struct Reader {
                 } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
                     throw AttestError(.jsonLoneSurrogate, "low surrogate escape without a high surrogate at byte \(escapeStart)")
                 }
-                out.append(contentsOf: Unicode.UTF8.encode(Unicode.Scalar(scalar)!)!)
+                // Surrogates were refused above and a pair gives at most U+10FFFF, so
+                // every value here is a scalar; the guard keeps that from being a trap.
+                guard let decoded = Unicode.Scalar(scalar) else {
+                    throw AttestError(.jsonLoneSurrogate, "escape at byte \(escapeStart) is not a Unicode scalar value")
+                }
+                UTF8.encode(decoded) { out.append($0) }
             default:
                 throw syntax("invalid escape")
             }

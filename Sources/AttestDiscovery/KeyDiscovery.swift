@@ -93,7 +93,7 @@ public actor KeyDiscovery: IssuerKeySource {
         return state.freshUntil
     }
 
-    private static let noKeys = try! JWKS(keys: [])
+    private static let noKeys = try! JWKS(keys: [])  // trap-free: no keys, so no duplicate kid and none too many
 
     /// Fetches the set; the state changes on the actor before the task ends, so every
     /// lookup waiting on the same refresh sees its result.

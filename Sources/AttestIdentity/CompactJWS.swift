@@ -82,7 +82,7 @@ public struct CompactJWS: Sendable {
         while i < bytes.count {
             // Eight bytes at a time while none is a ".".
             if i + 8 <= bytes.count {
-                let word = UnsafeRawPointer(bytes.baseAddress! + i).loadUnaligned(as: UInt64.self) ^ 0x2E2E_2E2E_2E2E_2E2E
+                let word = UnsafeRawPointer(bytes.baseAddress! + i).loadUnaligned(as: UInt64.self) ^ 0x2E2E_2E2E_2E2E_2E2E  // trap-free: i + 8 <= count, so bytes is not empty
                 if (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080 == 0 { i += 8; continue }
             }
             if bytes[i] == UInt8(ascii: ".") {
