@@ -112,8 +112,14 @@ public struct Constraint: Sendable, Equatable {
         }
         guard kind == parent.kind || (kind == .integer && parent.kind == .number) else { return false }
         if parent.const != nil || parent.enum != nil { return false }
-        func atLeast<T: Comparable>(_ mine: T?, _ theirs: T?) -> Bool { theirs == nil || (mine != nil && mine! >= theirs!) }
-        func atMost<T: Comparable>(_ mine: T?, _ theirs: T?) -> Bool { theirs == nil || (mine != nil && mine! <= theirs!) }
+        func atLeast<T: Comparable>(_ mine: T?, _ theirs: T?) -> Bool {
+            guard let theirs else { return true }
+            return mine.map { $0 >= theirs } ?? false
+        }
+        func atMost<T: Comparable>(_ mine: T?, _ theirs: T?) -> Bool {
+            guard let theirs else { return true }
+            return mine.map { $0 <= theirs } ?? false
+        }
         if let p = parent.prefix {
             guard let mine = prefix, mine.unicodeScalars.starts(with: p.unicodeScalars) else { return false }
         }

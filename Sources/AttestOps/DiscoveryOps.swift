@@ -91,7 +91,7 @@ private func runBlocking<T: Sendable>(_ work: @escaping @Sendable () async -> T)
         done.signal()
     }
     done.wait()
-    return box.value!
+    return box.value!  // trap-free: the semaphore is signalled only after the value is set
 }
 
 /// Written by the task before it signals, read after the wait: never concurrently.

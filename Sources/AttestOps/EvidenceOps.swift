@@ -133,8 +133,9 @@ enum EvidenceOps {
             try jsonl(log["checkpoints"]?.arrayValue ?? []).write(to: directory.appendingPathComponent("\(dir)/checkpoints.jsonl"))
             var payloads: String? = nil
             if let p = log["payloads"]?.arrayValue {
-                payloads = "\(dir)/payloads.jsonl"
-                try jsonl(p).write(to: directory.appendingPathComponent(payloads!))
+                let path = "\(dir)/payloads.jsonl"
+                payloads = path
+                try jsonl(p).write(to: directory.appendingPathComponent(path))
             }
             entries.append(.init(origin: log["origin"]?.stringValue ?? "", receipts: "\(dir)/receipts.jsonl",
                                  checkpoints: "\(dir)/checkpoints.jsonl", payloads: payloads))

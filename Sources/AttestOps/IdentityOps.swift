@@ -20,7 +20,9 @@ enum IdentityOps {
             let verifier = try verifier(args, requireOperator: true)
             let token = try verifier.verify(Presentation(token: try args.string("token"), operatorAttestation: try args.string("attestation")),
                                             now: try now(args))
-            let attestation = token.operatorAttestation!
+            guard let attestation = token.operatorAttestation else {
+                throw AttestError(.operatorAttestationMissing, "the verifier requires an operator attestation and returned none")
+            }
             return ["operator": .string(attestation.operatorID), "deployment": .string(attestation.deployment),
                     "kid": .string(attestation.keyID), "sub": .string(token.subject)]
         },

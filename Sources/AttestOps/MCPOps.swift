@@ -44,8 +44,8 @@ enum MCPOps {
             guard let code = ErrorCode(rawValue: name) else { throw OpInputError(description: "\(name) is not a registry code") }
             let response = MCPBinding.errorResponse(id: args.input["id"], error: AttestError(code, "rejected"))
             let http = MCPBinding.httpStatus(for: code)
-            return ["response": .object(response), "id": response["id"]!, "error_code": response["error"]!["code"]!,
-                    "data": response["error"]!["data"]!, "http_status": .number(JSONNumber(http.status)),
+            return ["response": .object(response), "id": response["id"] ?? .null, "error_code": response["error"]?["code"] ?? .null,
+                    "data": response["error"]?["data"] ?? .null, "http_status": .number(JSONNumber(http.status)),
                     "www_authenticate": http.challenge.map(JSONValue.string) ?? .null]
         },
     ]
