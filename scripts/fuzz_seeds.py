@@ -155,7 +155,8 @@ def evidence(c):
                     a["parent"] = "$parent"
                 unsigned.append(a)
             c.add("artifact", b"\x01" + jcs(unsigned))
-            values = list((i.get("call") or {}).get("arguments", {}).values())
+            arguments = (i.get("call") or {}).get("arguments", {})
+            values = list(arguments.values()) if isinstance(arguments, dict) else list(arguments)
             by_name = {}
             for a in chain:
                 for tool in a.get("tools", {}).values() if isinstance(a.get("tools"), dict) else []:

@@ -117,14 +117,14 @@ extension FuzzTargets {
             let config = verifier.configuration
             guard let verified = try? verifier.verify(Presentation(token: token), now: now) else { continue }
             let claims = verified.claims
-            guard let issuer = config.issuers[claims.issuer] else { throw OracleFailure("verified a token of an untrusted issuer") }
+            guard let issuer = config.issuers[ExactString(claims.issuer)] else { throw OracleFailure("verified a token of an untrusted issuer") }
             try check(issuer.keys.key(id: verified.keyID) != nil, "verified with a kid outside the issuer's key set")
-            try check(claims.audience == config.audience, "verified a token for another audience")
+            try check(claims.audience.isExactly(config.audience), "verified a token for another audience")
             try check(now <= claims.expiresAt + config.leeway && claims.issuedAt <= now + config.leeway
                       && (claims.notBefore ?? 0) <= now + config.leeway, "verified a token outside its validity")
             try check(claims.expiresAt > claims.issuedAt && claims.expiresAt - claims.issuedAt <= config.maxLifetime,
                       "verified a token with a lifetime out of bounds")
-            guard let subject = SPIFFEID(claims.subject), issuer.trustDomains.contains(subject.trustDomain) else {
+            guard let subject = SPIFFEID(claims.subject), issuer.trustDomains.contains(ExactString(subject.trustDomain)) else {
                 throw OracleFailure("verified a token whose sub is outside the issuer's trust domains")
             }
             try check(verified.tokenHash == Base64URL.encode(SHA256.hash(Array(token.utf8))), "tokenHash is not the hash of the token")
