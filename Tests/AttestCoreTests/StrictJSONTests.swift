@@ -66,8 +66,29 @@ struct StrictJSONTests {
 
     @Test("every strict-JSON code has a case")
     func everyCodeCovered() {
-        let jsonCodes = ErrorCode.allCases.filter { $0.rawValue.hasPrefix("JSON_") }
+        // JSON_NUMBER_INEXACT is raised where a governed value is used (proof.md,
+        // artifact.md), not by the parser, which accepts every I-JSON number.
+        let jsonCodes = ErrorCode.allCases.filter { $0.rawValue.hasPrefix("JSON_") && $0 != .jsonNumberInexact }
         #expect(Set(jsonCases.map(\.code)) == Set(jsonCodes))
+    }
+
+    @Test("a literal is exact when it denotes the value of its double's JCS form (json.md §Exact numbers)")
+    func exactNumbers() throws {
+        let exact = ["0", "-0", "0.0", "1.0", "1e2", "100", "0.1", "1e20", "100000000000000000000", "1.5E-7", "-12.50",
+                     "9007199254740992e0", "0e99999999999999999999", "5e-324", "1.7976931348623157e308"]
+        let inexact = ["100000000000000008191", "100000000000000000000.4", "0.30000000000000001", "9007199254740993",
+                       "1.00000000000000001", "4.9e-324", "123456789012345678", "123456789012345678e-18"]
+        for text in exact {
+            let n = try #require(StrictJSONParser().parse(text).numberValue)
+            #expect(n.isExact, "\(text) is exact")
+        }
+        for text in inexact {
+            let n = try #require(StrictJSONParser().parse(text).numberValue)
+            #expect(!n.isExact, "\(text) is not exact")
+        }
+        let nested = try StrictJSONParser().parse(#"{"a":[1,{"b":2.0,"c":100000000000000008191}],"d":3}"#)
+        #expect(nested.firstInexactNumber?.source == "100000000000000008191")
+        #expect(try StrictJSONParser().parse(#"{"a":[1,{"b":2.0}]}"#).firstInexactNumber == nil)
     }
 
     @Test("member order is kept and numbers expose their source text")
