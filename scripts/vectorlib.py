@@ -56,7 +56,9 @@ class Ed:
 
 
 def render(vectors):
-    return "\n".join("```json vector\n" + json.dumps(v, indent=2, ensure_ascii=False) + "\n```\n" for v in vectors)
+    # Every non-ASCII character is written as a \u escape, so that the vectors survive
+    # an editor or tool that normalizes the Markdown (NFC turns U+212A KELVIN SIGN into K).
+    return "\n".join("```json vector\n" + json.dumps(v, indent=2, ensure_ascii=True) + "\n```\n" for v in vectors)
 
 
 def write(sections, documents=None, strict=True):
