@@ -8,8 +8,8 @@ RESULTS    ?= .build/conformance
 
 E2E_RECEIPTS ?= 1000000
 
-.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential python-test bench clean \
-        fuzz fuzz-one fuzz-build
+.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential python-test bench \
+        fuzz fuzz-one fuzz-build asan tsan clean
 
 all: check conformance-quick site
 
@@ -91,5 +91,28 @@ bench: release
 	.build/release/attest bench identity
 	.build/release/attest bench evidence
 
+# The Swift tests under AddressSanitizer and under ThreadSanitizer, each built in its own
+# scratch path (a cold build is the whole package again). Not part of `make test`. The
+# sanitizers write their reports to files (log_path, one per process: swift test runs the
+# test binary more than once); a target fails if its run fails or leaves any report.
+# LeakSanitizer is off: libXCTest and the MCP SDK's InMemoryTransport pairs leak by design.
+# --no-parallel: under a sanitizer the CPU-bound suites (bundles, the spec check) run for
+# minutes, and in parallel they hold every thread of the cooperative pool while the tests
+# that run on the real clock wait (proofs go stale, HTTP requests time out).
+asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	@rm -f .build-asan/asan-report.*
+	ASAN_OPTIONS=detect_leaks=0:log_path=$(CURDIR)/.build-asan/asan-report \
+	    $(SWIFT) test --sanitize=address --scratch-path .build-asan --no-parallel; \
+	    scripts/sanitizer-reports.sh .build-asan/asan-report $$?
+
+# halt_on_error=0: one run reports every race, not only the first.
+tsan: deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	@rm -f .build-tsan/tsan-report.*
+	TSAN_OPTIONS=halt_on_error=0:log_path=$(CURDIR)/.build-tsan/tsan-report \
+	    $(SWIFT) test --sanitize=thread --scratch-path .build-tsan --no-parallel; \
+	    scripts/sanitizer-reports.sh .build-tsan/tsan-report $$?
+
 clean:
-	rm -rf .build $(SITE_DIR)
+	rm -rf .build .build-asan .build-tsan $(SITE_DIR)

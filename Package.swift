@@ -90,7 +90,10 @@ let package = Package(
         .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps"]),
         .testTarget(
             name: "AttestMCPTests",
-            dependencies: ["AttestMCP", "AttestIdentity", "AttestCore", .product(name: "MCP", package: "swift-sdk")]),
+            dependencies: [
+                "AttestMCP", "AttestIdentity", "AttestCore", .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
     ]
 )
 

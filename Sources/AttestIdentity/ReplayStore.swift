@@ -11,6 +11,16 @@ public protocol ReplayStore: Sendable {
     /// `PRF_REPLAY_STORE_FULL` if the store is full of unexpired entries, or
     /// `PRF_REPLAY_STORE_UNAVAILABLE` if the store cannot be reached or written.
     func insert(issuer: String, tokenID: String, expires: Int64, now: Int64) throws(AttestError)
+
+    /// The same insert for async code. A store whose insert blocks on I/O implements it
+    /// without holding a thread of the cooperative pool; the default calls `insert`.
+    func insertAsync(issuer: String, tokenID: String, expires: Int64, now: Int64) async throws(AttestError)
+}
+
+extension ReplayStore {
+    public func insertAsync(issuer: String, tokenID: String, expires: Int64, now: Int64) async throws(AttestError) {
+        try insert(issuer: issuer, tokenID: tokenID, expires: expires, now: now)
+    }
 }
 
 /// A bounded store in memory, for one process.

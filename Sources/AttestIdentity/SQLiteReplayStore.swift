@@ -34,40 +34,70 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
     }
 
     public func insert(issuer: String, tokenID: String, expires: Int64, now: Int64) throws(AttestError) {
-        var outcome: ErrorCode?
+        let outcome: ErrorCode?
         do {
-            try queue.inTransaction(.immediate) { db in
-                let existing = try Int64.fetchOne(db, sql: "SELECT expires FROM replay WHERE iss = ? AND jti = ?",
-                                                  arguments: [issuer, tokenID])
-                if let existing, existing >= now {
-                    outcome = .proofReplay
-                    return .rollback
-                }
-                if existing != nil {
-                    // An expired entry for the same pair is reused: the count does not change.
-                    try db.execute(sql: "UPDATE replay SET expires = ? WHERE iss = ? AND jti = ?",
-                                   arguments: [expires, issuer, tokenID])
-                    return .commit
-                }
-                if try Self.count(db) >= capacity {
-                    try Self.deleteExpired(db, now: now)
-                }
-                if try Self.count(db) >= capacity {
-                    outcome = .proofReplayStoreFull
-                    return .rollback
-                }
-                try db.execute(sql: "INSERT INTO replay (iss, jti, expires) VALUES (?, ?, ?)", arguments: [issuer, tokenID, expires])
-                try db.execute(sql: "UPDATE replay_count SET n = n + 1 WHERE id = 0")
-                return .commit
+            outcome = try queue.writeWithoutTransaction { db in
+                try Self.record(db, issuer: issuer, tokenID: tokenID, expires: expires, now: now, capacity: capacity)
             }
         } catch {
             throw AttestError(.proofReplayStoreUnavailable, "the replay store cannot record the proof: \(error)")
         }
+        try refuse(outcome, issuer: issuer, tokenID: tokenID)
+    }
+
+    /// The same transaction on GRDB's own serial queue, the task suspended meanwhile: the
+    /// file I/O, and the wait of up to the busy timeout for another connection's write lock,
+    /// hold no thread of Swift concurrency's cooperative pool.
+    public func insertAsync(issuer: String, tokenID: String, expires: Int64, now: Int64) async throws(AttestError) {
+        let outcome: ErrorCode?
+        let capacity = capacity
+        do {
+            outcome = try await queue.writeWithoutTransaction { db in
+                try Self.record(db, issuer: issuer, tokenID: tokenID, expires: expires, now: now, capacity: capacity)
+            }
+        } catch {
+            throw AttestError(.proofReplayStoreUnavailable, "the replay store cannot record the proof: \(error)")
+        }
+        try refuse(outcome, issuer: issuer, tokenID: tokenID)
+    }
+
+    private func refuse(_ outcome: ErrorCode?, issuer: String, tokenID: String) throws(AttestError) {
         switch outcome {
         case .proofReplay?: throw AttestError(.proofReplay, "proof jti \(tokenID) of issuer \(issuer) was already accepted")
         case .some(let code): throw AttestError(code, "the replay store holds \(capacity) unexpired entries; the proof is refused")
         case nil: return
         }
+    }
+
+    /// One insert as one IMMEDIATE transaction; the refusal, if any.
+    private static func record(_ db: Database, issuer: String, tokenID: String, expires: Int64, now: Int64,
+                               capacity: Int) throws -> ErrorCode? {
+        var outcome: ErrorCode?
+        try db.inTransaction(.immediate) {
+            let existing = try Int64.fetchOne(db, sql: "SELECT expires FROM replay WHERE iss = ? AND jti = ?",
+                                              arguments: [issuer, tokenID])
+            if let existing, existing >= now {
+                outcome = .proofReplay
+                return .rollback
+            }
+            if existing != nil {
+                // An expired entry for the same pair is reused: the count does not change.
+                try db.execute(sql: "UPDATE replay SET expires = ? WHERE iss = ? AND jti = ?",
+                               arguments: [expires, issuer, tokenID])
+                return .commit
+            }
+            if try count(db) >= capacity {
+                try deleteExpired(db, now: now)
+            }
+            if try count(db) >= capacity {
+                outcome = .proofReplayStoreFull
+                return .rollback
+            }
+            try db.execute(sql: "INSERT INTO replay (iss, jti, expires) VALUES (?, ?, ?)", arguments: [issuer, tokenID, expires])
+            try db.execute(sql: "UPDATE replay_count SET n = n + 1 WHERE id = 0")
+            return .commit
+        }
+        return outcome
     }
 
     /// Deletes expired entries only (`expires < now`); returns how many were removed.

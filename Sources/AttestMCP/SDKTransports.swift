@@ -149,13 +149,34 @@ public struct MCPGate: Sendable {
             }
             verifier.configuration.issuers = VerifierConfiguration.byIssuer(await keySource.trustedIssuers(now: now))
         }
-        return try MCPBinding.verify(message, era: era, policy: policy, verifier: verifier, now: now,
-                                     replayStore: replayStore, governed: governed)
+        let deferred = DeferredReplayStore()
+        let verdict = try MCPBinding.verify(message, era: era, policy: policy, verifier: verifier, now: now,
+                                            replayStore: deferred, governed: governed)
+        // The pair is recorded with `await`, so that a store that blocks on I/O (SQLite)
+        // holds no thread of the cooperative pool. Recording is the last step of verifying
+        // a proof (spec/proof.md, step 12), so doing it after `verify` changes no verdict.
+        for pair in deferred.pairs {
+            try await replayStore.insertAsync(issuer: pair.issuer, tokenID: pair.tokenID, expires: pair.expires, now: pair.now)
+        }
+        return verdict
     }
 
     /// The header an attesting server adds to a forwarded request to name its verdict
     /// (any copy a client sends is removed first).
     static let verdictHeader = "Agent-Attestation-Request"
+}
+
+/// Collects the pairs one synchronous verification records, for the gate to record them
+/// in the real store afterwards.
+private final class DeferredReplayStore: ReplayStore, @unchecked Sendable {
+    private let lock = NSLock()
+    private var recorded: [(issuer: String, tokenID: String, expires: Int64, now: Int64)] = []
+
+    var pairs: [(issuer: String, tokenID: String, expires: Int64, now: Int64)] { lock.withLock { recorded } }
+
+    func insert(issuer: String, tokenID: String, expires: Int64, now: Int64) throws(AttestError) {
+        lock.withLock { recorded.append((issuer, tokenID, expires, now)) }
+    }
 }
 
 /// A server transport that verifies every governed request on the raw bytes it receives.

@@ -22,11 +22,11 @@ enum MCPFixture {
                                  deployment: "acme-support-prod", operatorID: "https://acme.example", safetyLevel: "standard")))
     }
 
-    static func gate(policy: RequestPolicy = .required) throws -> MCPGate {
+    static func gate(policy: RequestPolicy = .required, replayStore: any ReplayStore = InMemoryReplayStore()) throws -> MCPGate {
         let configuration = VerifierConfiguration(audience: audience, issuers: [
             TrustedIssuer(issuer: issuer, keys: try JWKS(keys: [JWK(key: provider.verifyingKey)]), trustDomains: ["agents.provider.example"]),
         ])
-        return MCPGate(verifier: Verifier(configuration: configuration), policy: policy, replayStore: InMemoryReplayStore())
+        return MCPGate(verifier: Verifier(configuration: configuration), policy: policy, replayStore: replayStore)
     }
 
     static func attester() throws -> MCPAttester {
