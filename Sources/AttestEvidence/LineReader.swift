@@ -102,17 +102,17 @@ final class ReadableFile: @unchecked Sendable {
 
     struct ReadError: Error { let code: Int32 }
 
-    /// Appends up to `limit` bytes; the count read (0 at the end), or errno.
+    /// Appends up to `limit` bytes; the count read (0 at the end), or errno. Reads into
+    /// scratch memory and appends only what was read, so nothing is zero-filled first.
     func read(into buffer: inout [UInt8], upTo limit: Int) -> Result<Int, ReadError> {
-        let old = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: limit))
-        while true {
-            let n = buffer.withUnsafeMutableBytes { raw in
-                Glibc.read(fd, raw.baseAddress.map { $0 + old }, limit)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: limit) { scratch in
+            while true {
+                let n = Glibc.read(fd, scratch.baseAddress, limit)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { return .failure(ReadError(code: errno)) }
+                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<n]))
+                return .success(n)
             }
-            if n < 0 && errno == EINTR { continue }
-            buffer.removeLast(limit - Swift.max(n, 0))
-            return n < 0 ? .failure(ReadError(code: errno)) : .success(n)
         }
     }
 
