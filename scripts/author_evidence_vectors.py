@@ -190,12 +190,7 @@ def thumbprint_of(jwk): return b64u(sha(jcs({"crv": jwk["crv"], "kty": jwk["kty"
 def digest(o):
     # An artifact's identity: its body (without sig) and the thumbprint of the key that signed it.
     return b64u(sha(jcs({"body": {k: v for k, v in o.items() if k != "sig"}, "signer": thumbprint_of(o["sig"]["jwk"])})))
-def as_doubles(v):
-    # JCS (and the strict parser) read every number as a double; Python ints beyond 2^53 are exact, so convert first.
-    if isinstance(v, dict): return {k: as_doubles(x) for k, x in v.items()}
-    if isinstance(v, list): return [as_doubles(x) for x in v]
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53: return float(v)
-    return v
+as_doubles = vectorlib.as_doubles
 UPSTREAM = {"transport": "stdio", "executable_sha256": "ab" * 32}
 ORIGIN_B = "portal.example/log/replica-b"
 LOG_B = Key(0xB3)

@@ -465,16 +465,7 @@ METHOD = "tools/call"
 CARRIERS = ["dev.agent-attestation/token", "dev.agent-attestation/proof", "dev.agent-attestation/operator"]
 
 
-def as_doubles(v):
-    """JCS (RFC 8785) serializes every number as an IEEE double; rfc8785 refuses Python ints
-    beyond 2^53, so they are converted first, as a JSON parser reads them."""
-    if isinstance(v, dict):
-        return {k: as_doubles(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [as_doubles(x) for x in v]
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
-        return float(v)
-    return v
+as_doubles = vectorlib.as_doubles
 
 
 def params_hash(params):

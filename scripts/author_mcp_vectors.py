@@ -94,15 +94,7 @@ proof_md = (ROOT / "spec" / "proof.md").read_text()
 assert TOKEN in proof_md, "the token differs from proof.md's"
 
 
-def as_doubles(v):
-    """JCS serializes every number as an IEEE double; rfc8785 refuses Python ints beyond 2^53."""
-    if isinstance(v, dict):
-        return {k: as_doubles(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [as_doubles(x) for x in v]
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
-        return float(v)
-    return v
+as_doubles = vectorlib.as_doubles
 
 
 def params_hash(params):

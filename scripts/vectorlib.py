@@ -34,6 +34,18 @@ def invalid(sections, section, id, op, description, covers, input, error, base, 
         expected={"result": "invalid", "error": error}, base=base, mutation=mutation, **extra)
 
 
+def as_doubles(v):
+    """A value as a JSON parser reads it: JCS (RFC 8785) serializes every number as an IEEE
+    double, and rfc8785 refuses Python ints beyond 2^53, so those become floats first."""
+    if isinstance(v, dict):
+        return {k: as_doubles(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [as_doubles(x) for x in v]
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
+        return float(v)
+    return v
+
+
 def b64u(b: bytes) -> str:
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
