@@ -85,6 +85,7 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case receiptDisclosureMalformed = "RCP_DISCLOSURE_MALFORMED"
     case receiptEffectMismatch = "RCP_EFFECT_MISMATCH"
     case receiptLogNotInArtifact = "RCP_LOG_NOT_IN_ARTIFACT"
+    case receiptResultUnmatched = "RCP_RESULT_UNMATCHED"
 
     // Evidence bundles (spec/bundle.md)
     case bundleMalformed = "BND_MALFORMED"
@@ -102,6 +103,9 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case portalSubjectMismatch = "PTL_SUBJECT_MISMATCH"
     case portalUpstreamDrift = "PTL_UPSTREAM_DRIFT"
     case portalReceiptWriteFailed = "PTL_RECEIPT_WRITE_FAILED"
+    case portalNoArtifact = "PTL_NO_ARTIFACT"
+    case portalUpstreamFailed = "PTL_UPSTREAM_FAILED"
+    case portalOutcomeUnknown = "PTL_OUTCOME_UNKNOWN"
 
     // Tokens (spec/token.md): the compact JWS envelope, attestation tokens, operator attestations
     case jwsTooLarge = "JWS_TOO_LARGE"
