@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "AttestDiscovery", targets: ["AttestDiscovery"]),
         .library(name: "AttestEvidence", targets: ["AttestEvidence"]),
         .library(name: "AttestMCP", targets: ["AttestMCP"]),
+        .library(name: "AttestPortal", targets: ["AttestPortal"]),
         .library(name: "SpecKit", targets: ["SpecKit"]),
         .executable(name: "attest", targets: ["attest"]),
     ],
@@ -24,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -56,17 +59,35 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
+        .target(
+            name: "AttestPortal",
+            dependencies: [
+                "AttestCore", "AttestIdentity", "AttestEvidence", "AttestMCP",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
         .target(
             name: "SpecKit",
             dependencies: ["AttestCore", "CCmarkGFM", .product(name: "Mustache", package: "swift-mustache")]),
-        .target(name: "AttestOps", dependencies: ["AttestCore", "AttestIdentity", "AttestDiscovery", "AttestEvidence", "AttestMCP", "SpecKit"]),
+        .target(name: "AttestOps", dependencies: ["AttestCore", "AttestIdentity", "AttestDiscovery", "AttestEvidence", "AttestMCP", "AttestPortal", "SpecKit"]),
         .executableTarget(
             name: "attest",
             dependencies: [
-                "AttestCore", "AttestIdentity", "AttestDiscovery", "AttestEvidence", "AttestMCP", "SpecKit", "AttestOps",
+                "AttestCore", "AttestIdentity", "AttestDiscovery", "AttestEvidence", "AttestMCP", "AttestPortal", "SpecKit", "AttestOps",
                 "CSodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
         .target(name: "TestSupport", dependencies: ["AttestCore"], path: "Tests/TestSupport"),
         .testTarget(name: "AttestCoreTests", dependencies: ["AttestCore", "TestSupport"]),
@@ -88,6 +109,9 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(name: "AttestEvidenceTests", dependencies: ["AttestEvidence", "AttestCore", "TestSupport"]),
         .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps"]),
+        .testTarget(
+            name: "AttestPortalTests",
+            dependencies: ["AttestPortal", "AttestEvidence", "AttestIdentity", "AttestMCP", "AttestCore", "TestSupport"]),
         .testTarget(
             name: "AttestMCPTests",
             dependencies: [

@@ -18,16 +18,7 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
         configuration.busyMode = .timeout(5)
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
-            try queue.write { db in
-                try db.execute(sql: """
-                    CREATE TABLE IF NOT EXISTS replay (
-                        iss TEXT NOT NULL, jti TEXT NOT NULL, expires INTEGER NOT NULL,
-                        PRIMARY KEY (iss, jti)) WITHOUT ROWID;
-                    CREATE INDEX IF NOT EXISTS replay_expires ON replay (expires);
-                    CREATE TABLE IF NOT EXISTS replay_count (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
-                    INSERT OR IGNORE INTO replay_count (id, n) SELECT 0, count(*) FROM replay;
-                    """)
-            }
+            try queue.write { db in try Self.createTables(db) }
         } catch {
             throw AttestError(.proofReplayStoreUnavailable, "the replay store at \(path) cannot be opened: \(error)")
         }
@@ -69,35 +60,51 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
         }
     }
 
+    /// The store's tables in `db`, created if missing: a portal keeps them in its own
+    /// database, so that a proof is recorded in the transaction of the call's receipt.
+    public static func createTables(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS replay (
+                iss TEXT NOT NULL, jti TEXT NOT NULL, expires INTEGER NOT NULL,
+                PRIMARY KEY (iss, jti)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS replay_expires ON replay (expires);
+            CREATE TABLE IF NOT EXISTS replay_count (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
+            INSERT OR IGNORE INTO replay_count (id, n) SELECT 0, count(*) FROM replay;
+            """)
+    }
+
     /// One insert as one IMMEDIATE transaction; the refusal, if any.
     private static func record(_ db: Database, issuer: String, tokenID: String, expires: Int64, now: Int64,
                                capacity: Int) throws -> ErrorCode? {
         var outcome: ErrorCode?
         try db.inTransaction(.immediate) {
-            let existing = try Int64.fetchOne(db, sql: "SELECT expires FROM replay WHERE iss = ? AND jti = ?",
-                                              arguments: [issuer, tokenID])
-            if let existing, existing >= now {
-                outcome = .proofReplay
-                return .rollback
-            }
-            if existing != nil {
-                // An expired entry for the same pair is reused: the count does not change.
-                try db.execute(sql: "UPDATE replay SET expires = ? WHERE iss = ? AND jti = ?",
-                               arguments: [expires, issuer, tokenID])
-                return .commit
-            }
-            if try count(db) >= capacity {
-                try deleteExpired(db, now: now)
-            }
-            if try count(db) >= capacity {
-                outcome = .proofReplayStoreFull
-                return .rollback
-            }
-            try db.execute(sql: "INSERT INTO replay (iss, jti, expires) VALUES (?, ?, ?)", arguments: [issuer, tokenID, expires])
-            try db.execute(sql: "UPDATE replay_count SET n = n + 1 WHERE id = 0")
-            return .commit
+            outcome = try recordInTransaction(db, issuer: issuer, tokenID: tokenID, expires: expires, now: now,
+                                              capacity: capacity)
+            return outcome == nil ? .commit : .rollback
         }
         return outcome
+    }
+
+    /// The insert inside a transaction the caller holds: the refusal (`PRF_REPLAY`,
+    /// `PRF_REPLAY_STORE_FULL`), if any, having changed nothing.
+    public static func recordInTransaction(_ db: Database, issuer: String, tokenID: String, expires: Int64, now: Int64,
+                                           capacity: Int) throws -> ErrorCode? {
+        let existing = try Int64.fetchOne(db, sql: "SELECT expires FROM replay WHERE iss = ? AND jti = ?",
+                                          arguments: [issuer, tokenID])
+        if let existing, existing >= now { return .proofReplay }
+        if existing != nil {
+            // An expired entry for the same pair is reused: the count does not change.
+            try db.execute(sql: "UPDATE replay SET expires = ? WHERE iss = ? AND jti = ?",
+                           arguments: [expires, issuer, tokenID])
+            return nil
+        }
+        if try count(db) >= capacity {
+            try deleteExpired(db, now: now)
+        }
+        if try count(db) >= capacity { return .proofReplayStoreFull }
+        try db.execute(sql: "INSERT INTO replay (iss, jti, expires) VALUES (?, ?, ?)", arguments: [issuer, tokenID, expires])
+        try db.execute(sql: "UPDATE replay_count SET n = n + 1 WHERE id = 0")
+        return nil
     }
 
     /// Deletes expired entries only (`expires < now`); returns how many were removed.
@@ -118,7 +125,7 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
         }
     }
 
-    private static func count(_ db: Database) throws -> Int {
+    static func count(_ db: Database) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT n FROM replay_count WHERE id = 0") ?? 0
     }
 

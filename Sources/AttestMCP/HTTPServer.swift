@@ -6,6 +6,7 @@ import MCP
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// An MCP server on the Swift SDK's Streamable HTTP transport whose governed requests are
 /// verified on the POST body, by the binding, before the SDK sees them (spec/mcp-binding.md).
@@ -194,31 +195,31 @@ actor SessionLink: Transport, HTTPContextProviding {
     func httpRequestContext(for id: ID) async -> HTTPRequest? { await inner.httpRequestContext(for: id) }
 }
 
-/// One HTTP response: the SDK's, or the binding's rejection.
-struct Reply: Sendable {
-    enum Body: Sendable {
+/// One HTTP response: the SDK's, the binding's rejection, or a portal's.
+public struct Reply: Sendable {
+    public enum Body: Sendable {
         case bytes(Data?)
         case stream(AsyncThrowingStream<Data, any Error>)
     }
 
-    var status: Int
-    var headers: [String: String]
-    var body: Body
+    public var status: Int
+    public var headers: [String: String]
+    public var body: Body
 
-    init(status: Int, headers: [String: String], body: Body) {
+    public init(status: Int, headers: [String: String], body: Body) {
         self.status = status
         self.headers = headers
         self.body = body
     }
 
-    init(_ response: HTTPResponse) {
+    public init(_ response: HTTPResponse) {
         status = response.statusCode
         headers = response.headers
         if case .stream(let stream, _) = response { body = .stream(stream) } else { body = .bytes(response.bodyData) }
     }
 
     /// The JSON-RPC error of spec/mcp-binding.md §Rejections with its HTTP status and challenge.
-    static func rejection(_ error: AttestError, id: JSONValue?) -> Reply {
+    public static func rejection(_ error: AttestError, id: JSONValue?) -> Reply {
         let http = MCPBinding.httpStatus(for: error.code)
         var headers = [HTTPHeaderName.contentType: "application/json"]
         if let challenge = http.challenge { headers[HTTPHeaderName.wwwAuthenticate] = challenge }
@@ -227,34 +228,39 @@ struct Reply: Sendable {
     }
 }
 
-/// HTTP/1.1 on SwiftNIO for an `MCPHTTPApp`.
-public final class MCPHTTPServer: Sendable {
+/// HTTP/1.1 on SwiftNIO for one request handler, optionally over TLS.
+public final class HTTPListener: Sendable {
+    public typealias Handler = @Sendable (HTTPRequest) async -> Reply
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
     private let listener: NIOAsyncChannel<Connection, Never>
-    private let app: MCPHTTPApp
-    /// The MCP endpoint's URL, with the port actually bound.
-    public let url: String
+    private let handler: Handler
+    private let maxBodyBytes: Int
+    /// The port actually bound.
+    public let port: Int
 
-    private init(listener: NIOAsyncChannel<Connection, Never>, app: MCPHTTPApp, url: String) {
+    private init(listener: NIOAsyncChannel<Connection, Never>, handler: @escaping Handler, maxBodyBytes: Int, port: Int) {
         self.listener = listener
-        self.app = app
-        self.url = url
+        self.handler = handler
+        self.maxBodyBytes = maxBodyBytes
+        self.port = port
     }
 
-    /// Listens on `host`:`port` (0: an ephemeral port); `run()` then serves.
-    public static func bind(_ app: MCPHTTPApp, host: String, port: Int) async throws -> MCPHTTPServer {
+    /// Listens on `host`:`port` (0: an ephemeral port); `run()` then serves. A body longer
+    /// than `maxBodyBytes` is drained, and the handler sees only its first bytes.
+    public static func bind(host: String, port: Int, tls: NIOSSLContext? = nil, maxBodyBytes: Int,
+                            handler: @escaping Handler) async throws -> HTTPListener {
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     return try Connection(wrappingChannelSynchronously: channel)
                 }
             }
-        let bound = listener.channel.localAddress?.port ?? port
-        let authority = host.contains(":") ? "[\(host)]:\(bound)" : "\(host):\(bound)"
-        return MCPHTTPServer(listener: listener, app: app, url: "http://\(authority)\(app.endpoint)")
+        return HTTPListener(listener: listener, handler: handler, maxBodyBytes: maxBodyBytes,
+                            port: listener.channel.localAddress?.port ?? port)
     }
 
     /// Serves connections until the task running it is cancelled.
@@ -278,11 +284,11 @@ public final class MCPHTTPServer: Sendable {
                     head = next
                     body.clear()
                 case .body(var chunk):
-                    // Past the parser's limit the body is only drained; verification rejects it as too large.
-                    if body.readableBytes <= StrictJSONParser.Limits.default.maxBytes { body.writeBuffer(&chunk) }
+                    // Past the limit the body is only drained; the handler rejects it as too large.
+                    if body.readableBytes <= maxBodyBytes { body.writeBuffer(&chunk) }
                 case .end:
                     guard let request = head else { continue }
-                    let reply = await app.respond(to: HTTPRequest(request, body: body))
+                    let reply = await handler(HTTPRequest(request, body: body))
                     try await Self.write(reply, version: request.version, keepAlive: request.isKeepAlive, to: outbound)
                     if !request.isKeepAlive { return }
                 }
@@ -306,6 +312,30 @@ public final class MCPHTTPServer: Sendable {
         }
         try await outbound.write(.end(nil))
     }
+}
+
+/// An `MCPHTTPApp` served over HTTP/1.1.
+public final class MCPHTTPServer: Sendable {
+    private let listener: HTTPListener
+    /// The MCP endpoint's URL, with the port actually bound.
+    public let url: String
+
+    private init(listener: HTTPListener, url: String) {
+        self.listener = listener
+        self.url = url
+    }
+
+    /// Listens on `host`:`port` (0: an ephemeral port); `run()` then serves.
+    public static func bind(_ app: MCPHTTPApp, host: String, port: Int) async throws -> MCPHTTPServer {
+        let listener = try await HTTPListener.bind(host: host, port: port, maxBodyBytes: StrictJSONParser.Limits.default.maxBytes) {
+            await app.respond(to: $0)
+        }
+        let authority = host.contains(":") ? "[\(host)]:\(listener.port)" : "\(host):\(listener.port)"
+        return MCPHTTPServer(listener: listener, url: "http://\(authority)\(app.endpoint)")
+    }
+
+    /// Serves connections until the task running it is cancelled.
+    public func run() async throws { try await listener.run() }
 }
 
 extension HTTPRequest {

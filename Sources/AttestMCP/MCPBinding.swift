@@ -108,7 +108,7 @@ public enum MCPBinding {
     /// because it decides whether a message is verified at all: a dispatcher that compares
     /// method names as Swift strings would run `"\u{212A}/call"` as `"K/call"`, so that
     /// spelling is verified too (and its proof's `mth` is compared exactly).
-    static func isGoverned(_ method: String, _ governed: Set<ExactString>) -> Bool {
+    public static func isGoverned(_ method: String, _ governed: Set<ExactString>) -> Bool {
         governed.contains(ExactString(method)) || governed.contains { $0.value == method }
     }
 

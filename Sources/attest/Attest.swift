@@ -11,7 +11,7 @@ struct Attest: AsyncParsableCommand {
         abstract: "MCP agent attestation and enforcement evidence: the executable spec and its reference implementation.",
         subcommands: [Check.self, Vectors.self, Impl.self, Conformance.self, Bench.self, Site.self,
                       ArtifactCommand.self, MandateCommand.self, LogCommand.self, BundleCommand.self,
-                      TokenCommand.self, KeysCommand.self, MCPCommand.self])
+                      TokenCommand.self, KeysCommand.self, KeyCommand.self, MCPCommand.self, PortalCommand.self])
 }
 
 /// Options shared by the commands that read the spec.

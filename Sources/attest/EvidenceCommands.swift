@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttestCore
 import AttestEvidence
+import AttestPortal
 import Foundation
 
 /// A signing key given on the command line: a file holding a 32-byte seed in hex.
@@ -186,13 +187,32 @@ struct BundleCommand: ParsableCommand {
                                                     subcommands: [Export.self, VerifyBundle.self, Demo.self])
 
     struct Export: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a bundle directory from logs and artifacts.")
-        @Option(name: .customLong("log"), help: "ORIGIN=DIRECTORY of a receipt log (repeatable).") var logs: [String]
-        @Option(name: .customLong("artifact"), help: "Artifact or mandate file (repeatable).") var artifacts: [String]
+        static let configuration = CommandConfiguration(
+            abstract: "Write a bundle directory: from a portal's store (--store), or from log directories and artifact files.")
+        @Option(help: "A portal's store directory: export what the portal recorded.") var store: String?
+        @Option(help: "With --store: the portal's configuration, for its artifacts.") var config: String?
+        @Option(help: "With --store: payloads to disclose: all, none, seq:FIRST-LAST or time:FROM-TO.") var disclose: String = "all"
+        @Option(name: .customLong("log"), help: "ORIGIN=DIRECTORY of a receipt log (repeatable).") var logs: [String] = []
+        @Option(name: .customLong("artifact"), help: "Artifact or mandate file (repeatable).") var artifacts: [String] = []
         @Flag(help: "Leave out the salted payloads (structure-only disclosure).") var noPayloads = false
         @Option(help: "Bundle directory to write.") var out: String
 
         func run() throws {
+            if let store {
+                guard let config else { throw ValidationError("--store needs --config, the portal's configuration (for its artifacts)") }
+                let configuration: PortalConfiguration
+                do { configuration = try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
+                    throw ValidationError("\(config): \(error.description)")
+                }
+                let portalStore = try PortalStore(directory: URL(fileURLWithPath: store), readOnly: true)
+                let count = try portalStore.exportBundle(to: URL(fileURLWithPath: out), artifacts: configuration.artifacts,
+                                                         disclose: try Self.parseDisclose(disclose))
+                print("wrote bundle \(out): \(count) receipts")
+                print("verify with:")
+                print("  attest bundle verify \(out) " + configuration.authorities.map { "--authority \($0.value) " }.joined()
+                      + "--log-key '\(NoteVerifier(name: configuration.origin, key: configuration.logKey.publicKey).text)' --now $(date +%s)")
+                return
+            }
             let pairs = try logs.map { spec -> (String, URL) in
                 let parts = spec.split(separator: "=", maxSplits: 1)
                 guard parts.count == 2 else { throw ValidationError("--log is ORIGIN=DIRECTORY") }
@@ -201,6 +221,19 @@ struct BundleCommand: ParsableCommand {
             try BundleExporter.export(logs: pairs, artifacts: artifacts.map { URL(fileURLWithPath: $0) },
                                       to: URL(fileURLWithPath: out), includePayloads: !noPayloads)
             print("wrote bundle \(out)")
+        }
+
+        static func parseDisclose(_ text: String) throws -> PortalStore.Disclose {
+            if text.isExactly("all") { return .all }
+            if text.isExactly("none") { return .none }
+            func range(_ body: Substring) -> (Int64, Int64)? {
+                let parts = body.split(separator: "-", omittingEmptySubsequences: false)
+                guard parts.count == 2, let a = Int64(parts[0]), let b = Int64(parts[1]), a >= 0, a <= b else { return nil }
+                return (a, b)
+            }
+            if text.hasPrefix("seq:"), let (a, b) = range(text.dropFirst(4)) { return .seq(UInt64(a)...UInt64(b)) }
+            if text.hasPrefix("time:"), let (a, b) = range(text.dropFirst(5)) { return .time(a...b) }
+            throw ValidationError("--disclose is all, none, seq:FIRST-LAST or time:FROM-TO")
         }
     }
 

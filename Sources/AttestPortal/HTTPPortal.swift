@@ -1,0 +1,265 @@
+import AttestCore
+import AttestMCP
+import Foundation
+import MCP
+import NIOSSL
+import Prometheus
+
+/// The portal on MCP's Streamable HTTP transport (`attest portal http`), in both eras,
+/// at the JSON-RPC message level (spec/portal.md §Streamable HTTP).
+///
+/// - Handshake era (2025-11-25): `initialize` opens a session with an `Mcp-Session-Id`
+///   minted here; each session has an upstream process of its own, started for it and
+///   stopped with it (DELETE, or the portal's end).
+/// - Stateless era (2026-07-28): no sessions; every request carries its revision, and
+///   `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` must match the body (-32020
+///   otherwise). One upstream process serves all stateless requests, ids rewritten.
+///
+/// Each request is answered with `application/json`. The front offers no standalone
+/// stream (GET is 405), so a request the upstream sends on its own is answered for the
+/// client with -32601 and its notifications are dropped; over stdio both pass untouched.
+public final class HTTPPortal: @unchecked Sendable {
+    public let portal: Portal
+    private let command: [String]
+    private let endpoint: String
+    private let allowedOrigins: [String]
+    private let registry: PrometheusCollectorRegistry?
+    private let lock = NSLock()
+    private var sessions: [ExactString: (session: PortalSession, process: UpstreamProcess)] = [:]
+    private var shared: (session: PortalSession, process: UpstreamProcess)?
+    private var inFlight = 0
+    private var draining = false
+    private var allowedHosts: [String] = []
+    private var listener: HTTPListener?
+
+    public static let maxSessions = 1024
+
+    /// Opens the portal for an upstream `command`, measured once here; each process
+    /// started later is measured again and refused if it differs.
+    public init(configuration: PortalConfiguration, command: [String], endpoint: String = "/mcp",
+                allowedOrigins: [String] = [], registry: PrometheusCollectorRegistry? = nil) async throws {
+        guard let first = command.first, let executable = UpstreamProcess.resolve(first),
+              let bytes = FileManager.default.contents(atPath: executable) else {
+            throw PortalConfigurationError("the upstream command \(command.first ?? "") is not a readable executable file")
+        }
+        let identity: JSONValue = ["transport": "stdio", "executable_sha256": .string(Hex.encode(SHA256.hash(Array(bytes))))]
+        portal = try Portal(configuration: configuration, upstreamIdentity: identity)
+        try await portal.recover()
+        self.command = command
+        self.endpoint = endpoint
+        self.allowedOrigins = allowedOrigins
+        self.registry = registry
+    }
+
+    /// Binds `host`:`port` (0: ephemeral) and returns the endpoint URL; `serve` then runs.
+    public func bind(host: String, port: Int, tls: NIOSSLContext? = nil) async throws -> String {
+        let listener = try await HTTPListener.bind(host: host, port: port, tls: tls,
+                                                   maxBodyBytes: portal.configuration.limits.maxMessageBytes) { [self] in
+            await self.respond(to: $0)
+        }
+        let authority = host.contains(":") ? "[\(host)]:\(listener.port)" : "\(host):\(listener.port)"
+        lock.withLock {
+            self.listener = listener
+            allowedHosts = [authority, "localhost:\(listener.port)", "127.0.0.1:\(listener.port)", "[::1]:\(listener.port)"]
+        }
+        return "\(tls == nil ? "http" : "https")://\(authority)\(endpoint)"
+    }
+
+    public func serve() async throws {
+        guard let listener = lock.withLock({ listener }) else { return }
+        try await listener.run()
+    }
+
+    /// Refuses new requests, waits for those in flight, stops every upstream and writes a
+    /// final checkpoint.
+    public func drain() async {
+        lock.withLock { draining = true }
+        while lock.withLock({ inFlight }) > 0 { try? await Task.sleep(for: .milliseconds(10)) }
+        let processes = lock.withLock { () -> [UpstreamProcess] in
+            defer { sessions = [:]; shared = nil }
+            return sessions.values.map(\.process) + (shared.map { [$0.process] } ?? [])
+        }
+        for p in processes { p.terminate() }
+        await portal.close()
+    }
+
+    // MARK: Routing
+
+    func respond(to request: HTTPRequest) async -> Reply {
+        let path = request.path ?? ""
+        if path.isExactly("/healthz") { return Self.text(200, "ok\n") }
+        if path.isExactly("/readyz") { return lock.withLock({ draining }) ? Self.text(503, "draining\n") : Self.text(200, "ready\n") }
+        if path.isExactly("/metrics") {
+            guard let registry else { return Self.text(404, "no metrics\n") }
+            return Reply(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4"], body: .bytes(Data(registry.emitToBuffer())))
+        }
+        guard path.isExactly(endpoint) else { return Self.text(404, "not found\n") }
+        // DNS rebinding: the Host must be this portal, and a browser's Origin one allowed.
+        let hosts = lock.withLock { allowedHosts }
+        guard let host = request.header("host"), hosts.containsExactly(host) else {
+            return Self.jsonError(403, id: nil, code: -32600, "the Host header does not name this portal")
+        }
+        if let origin = request.header("origin"), !allowedOrigins.containsExactly(origin) {
+            return Self.jsonError(403, id: nil, code: -32600, "the Origin \(origin) is not allowed")
+        }
+        let admitted = lock.withLock { () -> Bool in
+            if draining { return false }
+            inFlight += 1
+            return true
+        }
+        guard admitted else { return Self.jsonError(503, id: nil, code: -32603, "the portal is draining") }
+        defer { lock.withLock { inFlight -= 1 } }
+
+        let version = request.header(HTTPHeaderName.protocolVersion)
+        let stateless = version.map { MCPEra($0).isStateless } ?? false
+        let method = request.method.uppercased()
+        if stateless {
+            guard method == "POST" else { return Self.text(405, "method not allowed\n", allow: "POST") }
+            return await post(request, era: MCPEra(version ?? ""), stateless: true)
+        }
+        switch method {
+        case "POST": return await post(request, era: version.map(MCPEra.init) ?? .handshake, stateless: false)
+        case "DELETE":
+            guard let id = request.header(HTTPHeaderName.sessionID), let entry = lock.withLock({ sessions.removeValue(forKey: ExactString(id)) }) else {
+                return Self.text(404, "no such session\n")
+            }
+            entry.process.terminate()
+            return Self.text(200, "")
+        default:
+            return Self.text(405, "method not allowed\n", allow: "POST, DELETE")
+        }
+    }
+
+    private func post(_ request: HTTPRequest, era: MCPEra, stateless: Bool) async -> Reply {
+        guard let body = request.body, body.count <= portal.configuration.limits.maxMessageBytes else {
+            return Self.message(413, MCPBinding.errorResponse(id: nil, error: AttestError(.jsonTooLarge, "the body is empty or too large")))
+        }
+        let session: PortalSession
+        var newSessionID: String?
+        let parsedMethod = (try? StrictJSONParser().parse(Array(body)))?["method"]?.stringValue
+        if stateless {
+            guard let s = sharedSession() else { return Self.jsonError(502, id: nil, code: -32603, "the upstream cannot be started") }
+            session = s
+        } else if let id = request.header(HTTPHeaderName.sessionID) {
+            guard let s = lock.withLock({ sessions[ExactString(id)]?.session }) else { return Self.text(404, "no such session\n") }
+            session = s
+        } else if parsedMethod?.isExactly("initialize") == true {
+            guard let (s, id) = openSession() else { return Self.jsonError(502, id: nil, code: -32603, "the upstream cannot be started") }
+            session = s
+            newSessionID = id
+        } else {
+            return Self.jsonError(400, id: nil, code: -32600, "Bad Request: missing \(HTTPHeaderName.sessionID) header")
+        }
+        var reply: Reply
+        switch session.classify(Array(body)) {
+        case .invalid(let error):
+            reply = Self.message(400, error)
+        case .oneWay(let message):
+            session.forward(message)
+            reply = Reply(status: 202, headers: [:], body: .bytes(nil))
+        case .request(let message, let method):
+            if stateless, let mismatch = Self.headerMismatch(request, message, method: method, version: era.protocolVersion) {
+                return Self.jsonError(400, id: message["id"], code: -32020, mismatch)
+            }
+            let requestSession = stateless ? PortalSession(portal: portal, relay: session.relay, id: "http-" + MCPAttester.randomProofID()) : session
+            let response = await requestSession.handle(request: message, method: method, era: stateless ? era : session.era(of: message))
+            reply = Self.message(Self.status(of: response), response)
+            if let code = response["error"]?["data"]?["code"]?.stringValue, let registry = ErrorCode(exactly: code),
+               let challenge = MCPBinding.httpStatus(for: registry).challenge {
+                reply.headers[HTTPHeaderName.wwwAuthenticate] = challenge
+            }
+        }
+        if let newSessionID {
+            if reply.status == 200 { reply.headers[HTTPHeaderName.sessionID] = newSessionID } else { closeSession(newSessionID) }
+        }
+        return reply
+    }
+
+    /// SEP-2243: the routing headers of a stateless request must repeat its body.
+    static func headerMismatch(_ request: HTTPRequest, _ message: JSONObject, method: String, version: String) -> String? {
+        let meta = message["params"]?["_meta"]
+        guard meta?[MCPBinding.protocolVersionKey]?.stringValue?.isExactly(version) == true else {
+            return "MCP-Protocol-Version \(version) is not the body's \(MCPBinding.protocolVersionKey)"
+        }
+        guard request.header("mcp-method")?.isExactly(method) == true else { return "Mcp-Method does not match the body's method" }
+        let nameMember: String? = ["tools/call", "prompts/get"].containsExactly(method) ? "name" : method.isExactly("resources/read") ? "uri" : nil
+        if let nameMember {
+            guard let name = message["params"]?[nameMember]?.stringValue, request.header("mcp-name")?.isExactly(name) == true else {
+                return "Mcp-Name does not match the body's params.\(nameMember)"
+            }
+        }
+        return nil
+    }
+
+    // MARK: Sessions and upstreams
+
+    private func openSession() -> (PortalSession, String)? {
+        let id = MCPAttester.randomProofID()
+        guard lock.withLock({ sessions.count }) < Self.maxSessions, let pair = startUpstream(sessionID: id, rewrite: false) else { return nil }
+        lock.withLock { sessions[ExactString(id)] = pair }
+        return (pair.session, id)
+    }
+
+    private func closeSession(_ id: String) {
+        lock.withLock { sessions.removeValue(forKey: ExactString(id)) }?.process.terminate()
+    }
+
+    private func sharedSession() -> PortalSession? {
+        if let s = lock.withLock({ shared }), s.process.isRunning { return s.session }
+        guard let pair = startUpstream(sessionID: "stateless", rewrite: true) else { return nil }
+        lock.withLock { shared = pair }
+        return pair.session
+    }
+
+    private func startUpstream(sessionID: String, rewrite: Bool) -> (session: PortalSession, process: UpstreamProcess)? {
+        let box = UpstreamInbox()
+        let process: UpstreamProcess
+        do {
+            process = try UpstreamProcess(
+                command: command, maxMessageBytes: portal.configuration.limits.maxMessageBytes,
+                onMessage: { line in box.receive(line) }, onTooLong: { box.tooLong() },
+                onExit: { [weak self] status in
+                    box.relay?.close(reason: "the upstream server exited with status \(status)")
+                    self?.lock.withLock { _ = self?.sessions.removeValue(forKey: ExactString(sessionID)) }
+                })
+        } catch {
+            portal.logger.error("the upstream cannot be started", metadata: ["error": "\(error)"])
+            return nil
+        }
+        guard process.identity == (portal.upstreamIdentity ?? .null) else {
+            portal.logger.error("the upstream executable changed since the portal started; refused")
+            process.terminate()
+            return nil
+        }
+        let relay = Relay(send: { try process.send($0) }, unsolicited: { message in
+            // A request of the upstream's own cannot reach an HTTP client here: answer it.
+            if let id = message["id"], message["method"] != nil {
+                try? box.relay?.forward(["jsonrpc": "2.0", "id": id,
+                                         "error": ["code": -32601, "message": "the portal's HTTP front carries no server-to-client requests"]])
+            }
+        })
+        box.set(relay: relay, portal: portal)
+        return (PortalSession(portal: portal, relay: relay, id: sessionID), process)
+    }
+
+    // MARK: Replies
+
+    static func status(of response: JSONObject) -> Int {
+        guard let code = response["error"]?["data"]?["code"]?.stringValue, let registry = ErrorCode(exactly: code) else { return 200 }
+        return MCPBinding.httpStatus(for: registry).status
+    }
+
+    static func message(_ status: Int, _ message: JSONObject) -> Reply {
+        Reply(status: status, headers: [HTTPHeaderName.contentType: "application/json"], body: .bytes(Data(JSONValue.object(message).line)))
+    }
+
+    static func jsonError(_ status: Int, id: JSONValue?, code: Int, _ text: String) -> Reply {
+        message(status, ["jsonrpc": "2.0", "id": id ?? .null, "error": ["code": .number(JSONNumber(Double(code))), "message": .string(text)]])
+    }
+
+    static func text(_ status: Int, _ text: String, allow: String? = nil) -> Reply {
+        var headers = [HTTPHeaderName.contentType: "text/plain"]
+        if let allow { headers["Allow"] = allow }
+        return Reply(status: status, headers: headers, body: .bytes(Data(text.utf8)))
+    }
+}

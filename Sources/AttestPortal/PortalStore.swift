@@ -1,0 +1,263 @@
+import AttestCore
+import AttestEvidence
+import AttestIdentity
+import Foundation
+import GRDB
+
+/// The portal's durable state in one SQLite database (WAL): the receipt log, the payloads
+/// and their salts (a table of their own, so that the log can be handed out without
+/// them), the calls forwarded and not yet answered, the checkpoints, the mandates agents
+/// presented, the replay store, and the allowed calls from which the rate state is
+/// rebuilt at start (spec/portal.md §Storage).
+public final class PortalStore: @unchecked Sendable {
+    let queue: DatabaseQueue
+    public let directory: URL
+    static let fileName = "portal.sqlite"
+
+    /// Opens (or creates) the store in `directory`.
+    public init(directory: URL, readOnly: Bool = false) throws(AttestError) {
+        self.directory = directory
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.readonly = readOnly
+        configuration.prepareDatabase { db in
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+            }
+            // Every commit is flushed to stable storage before it returns.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            if !readOnly { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
+            queue = try DatabaseQueue(path: directory.appendingPathComponent(Self.fileName).path, configuration: configuration)
+            if !readOnly { try queue.write { db in try Self.createTables(db) } }
+        } catch {
+            throw AttestError(.portalReceiptWriteFailed, "the store in \(directory.path) cannot be opened: \(error)")
+        }
+    }
+
+    static func createTables(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS log_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS receipts (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, leaf BLOB NOT NULL, line BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS payloads (seq INTEGER PRIMARY KEY, line BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS open_calls (seq INTEGER PRIMARY KEY);
+            CREATE TABLE IF NOT EXISTS allowed_calls (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, artifact TEXT NOT NULL, tool TEXT NOT NULL);
+            CREATE INDEX IF NOT EXISTS allowed_calls_time ON allowed_calls (time);
+            CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, time INTEGER NOT NULL, line BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS mandates (digest TEXT PRIMARY KEY, json BLOB NOT NULL) WITHOUT ROWID;
+            """)
+        try SQLiteReplayStore.createTables(db)
+    }
+
+    /// Binds the store to one log: a store is never written by another origin or key.
+    func bind(origin: String, keyThumbprint: String) throws(AttestError) {
+        do {
+            try queue.write { db in
+                for (name, value) in [("origin", origin), ("log_key", keyThumbprint)] {
+                    if let existing = try String.fetchOne(db, sql: "SELECT value FROM log_meta WHERE name = ?", arguments: [name]) {
+                        guard existing.isExactly(value) else {
+                            throw AttestError(.portalReceiptWriteFailed,
+                                              "the store holds the log of \(name) \(existing), not \(value)")
+                        }
+                    } else {
+                        try db.execute(sql: "INSERT INTO log_meta (name, value) VALUES (?, ?)", arguments: [name, value])
+                    }
+                }
+            }
+        } catch let error as AttestError { throw error } catch {
+            throw AttestError(.portalReceiptWriteFailed, "the store cannot be read: \(error)")
+        }
+    }
+
+    /// The head of the log and its tree, read back from the receipts.
+    func loadHead() throws(AttestError) -> (size: UInt64, lastLink: [UInt8], lastTime: Int64, tree: MerkleTree) {
+        do {
+            return try queue.read { db in
+                var tree = MerkleTree()
+                let rows = try Row.fetchCursor(db, sql: "SELECT seq, leaf FROM receipts ORDER BY seq")
+                var expected: Int64 = 0
+                while let row = try rows.next() {
+                    let seq: Int64 = row["seq"]
+                    guard seq == expected else { throw AttestError(.portalReceiptWriteFailed, "the store's log has a gap at \(expected)") }
+                    let leaf: [UInt8] = Array(row["leaf"] as Data)
+                    tree.append(leafHash: MerkleHash(leaf))
+                    expected += 1
+                }
+                var lastLink = Receipt.genesis
+                var lastTime: Int64 = 0
+                if let line = try Data.fetchOne(db, sql: "SELECT line FROM receipts ORDER BY seq DESC LIMIT 1") {
+                    let receipt = try Receipt(json: try StrictJSONParser().parse(Array(line)))
+                    lastLink = receipt.link
+                    lastTime = receipt.time
+                }
+                return (UInt64(expected), lastLink, lastTime, tree)
+            }
+        } catch let error as AttestError { throw error } catch {
+            throw AttestError(.portalReceiptWriteFailed, "the store cannot be read: \(error)")
+        }
+    }
+
+    /// The allowed `tools/call`s since `since`, in log order, to rebuild the rate state.
+    func allowedCalls(since: Int64) throws(AttestError) -> [(time: Int64, artifact: String, tool: String)] {
+        do {
+            return try queue.read { db in
+                try Row.fetchAll(db, sql: "SELECT time, artifact, tool FROM allowed_calls WHERE time > ? ORDER BY seq", arguments: [since])
+                    .map { ($0["time"], $0["artifact"], $0["tool"]) }
+            }
+        } catch { throw AttestError(.portalReceiptWriteFailed, "the store cannot be read: \(error)") }
+    }
+
+    /// The ALLOW receipts whose call has no RESULT yet.
+    func openCalls() throws(AttestError) -> [Receipt] {
+        do {
+            return try queue.read { db in
+                try Data.fetchAll(db, sql: "SELECT r.line FROM open_calls o JOIN receipts r ON r.seq = o.seq ORDER BY o.seq")
+                    .map { try Receipt(json: try StrictJSONParser().parse(Array($0))) }
+            }
+        } catch let error as AttestError { throw error } catch {
+            throw AttestError(.portalReceiptWriteFailed, "the store cannot be read: \(error)")
+        }
+    }
+
+    func mandates() throws(AttestError) -> [Artifact] {
+        do {
+            return try queue.read { db in
+                try Data.fetchAll(db, sql: "SELECT json FROM mandates").map { try Artifact(json: try StrictJSONParser().parse(Array($0))) }
+            }
+        } catch let error as AttestError { throw error } catch {
+            throw AttestError(.portalReceiptWriteFailed, "the store cannot be read: \(error)")
+        }
+    }
+
+    /// The size and time of the newest checkpoint (0, 0 when there is none).
+    func lastCheckpoint() throws(AttestError) -> (size: UInt64, time: Int64) {
+        do {
+            return try queue.read { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT size, time FROM checkpoints ORDER BY size DESC LIMIT 1") else {
+                    return (0, 0)
+                }
+                return (UInt64(row["size"] as Int64), row["time"])
+            }
+        } catch { throw AttestError(.portalReceiptWriteFailed, "the store cannot be read: \(error)") }
+    }
+
+    // MARK: Writing, inside the writer's transaction
+
+    static func insert(_ receipt: Receipt, line: [UInt8], payload: JSONValue?, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO receipts (seq, time, leaf, line) VALUES (?, ?, ?, ?)",
+                       arguments: [Int64(receipt.seq), receipt.time, Data(receipt.leafHash.bytes), Data(line)])
+        if let payload {
+            try db.execute(sql: "INSERT INTO payloads (seq, line) VALUES (?, ?)",
+                           arguments: [Int64(receipt.seq), Data(payload.serialized(pretty: false).utf8)])
+        }
+    }
+
+    // MARK: Export
+
+    /// What of the payloads an export discloses.
+    public enum Disclose: Sendable {
+        case none, all
+        case seq(ClosedRange<UInt64>)
+        case time(ClosedRange<Int64>)
+    }
+
+    /// Writes the log as an evidence bundle (bundle.md): every receipt up to the newest
+    /// checkpoint (a bundle's log starts at seq 0 and ends at a checkpoint), every
+    /// checkpoint, the artifacts and mandates its receipts name, and the payloads chosen.
+    /// Returns the number of receipts exported. `out` must not exist: a failed export
+    /// leaves nothing behind.
+    public func exportBundle(to out: URL, artifacts: [Artifact], disclose: Disclose) throws -> Int {
+        let fm = FileManager.default
+        guard !fm.fileExists(atPath: out.path) else { throw PortalConfigurationError("\(out.path) exists; an export writes a new directory") }
+        let staging = out.deletingLastPathComponent().appendingPathComponent(".\(out.lastPathComponent).partial-\(getpid())")
+        try? fm.removeItem(at: staging)
+        defer { try? fm.removeItem(at: staging) }
+        let logDir = staging.appendingPathComponent("logs/0")
+        try fm.createDirectory(at: logDir, withIntermediateDirectories: true)
+        var count = 0
+        try queue.read { db in
+            guard let origin = try String.fetchOne(db, sql: "SELECT value FROM log_meta WHERE name = 'origin'") else {
+                throw PortalConfigurationError("the store holds no log")
+            }
+            let size = try Int64.fetchOne(db, sql: "SELECT max(size) FROM checkpoints") ?? 0
+            guard size > 0 else { throw PortalConfigurationError("the store has no checkpoint yet; stop the portal cleanly or wait for one") }
+            var lines: [UInt8] = []
+            for line in try Data.fetchAll(db, sql: "SELECT line FROM checkpoints ORDER BY size") {
+                lines += Array(line) + [0x0A]
+            }
+            try Data(lines).write(to: logDir.appendingPathComponent("checkpoints.jsonl"))
+            let receiptsOut = try FileWriter(logDir.appendingPathComponent("receipts.jsonl"))
+            let payloadsOut = try FileWriter(logDir.appendingPathComponent("payloads.jsonl"))
+            var mandateDigests = Set<ExactString>()
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT r.seq, r.time, r.line, p.line AS payload FROM receipts r LEFT JOIN payloads p ON p.seq = r.seq
+                WHERE r.seq < ? ORDER BY r.seq
+                """, arguments: [size])
+            while let row = try rows.next() {
+                let seq: Int64 = row["seq"], time: Int64 = row["time"]
+                let line = Array(row["line"] as Data)
+                try receiptsOut.write(line + [0x0A])
+                if let artifact = (try? StrictJSONParser().parse(line))?["artifact"]?.stringValue {
+                    mandateDigests.insert(ExactString(artifact))
+                }
+                count += 1
+                let disclosed: Bool
+                switch disclose {
+                case .none: disclosed = false
+                case .all: disclosed = true
+                case .seq(let range): disclosed = range.contains(UInt64(seq))
+                case .time(let range): disclosed = range.contains(time)
+                }
+                if disclosed, let payload = row["payload"] as Data?, case .object(var p) = try StrictJSONParser().parse(Array(payload)) {
+                    p["seq"] = .number(JSONNumber(Double(seq)))
+                    try payloadsOut.write(Array(JSONValue.object(p).serialized(pretty: false).utf8) + [0x0A])
+                }
+            }
+            try receiptsOut.close()
+            try payloadsOut.close()
+            var artifactLines: [UInt8] = []
+            for a in artifacts { artifactLines += Array(JSONValue.object(a.json).serialized(pretty: false).utf8) + [0x0A] }
+            for json in try Data.fetchAll(db, sql: "SELECT json FROM mandates ORDER BY rowid") {
+                artifactLines += Array(json) + [0x0A]
+            }
+            try Data(artifactLines).write(to: staging.appendingPathComponent("artifacts.jsonl"))
+            var log: JSONObject = ["origin": .string(origin), "receipts": "logs/0/receipts.jsonl", "checkpoints": "logs/0/checkpoints.jsonl"]
+            if case .none = disclose {} else { log["payloads"] = "logs/0/payloads.jsonl" }
+            let manifest: JSONObject = ["format": "mcp-attest/bundle/v1", "artifacts": "artifacts.jsonl", "logs": .array([.object(log)])]
+            try Data((JSONValue.object(manifest).serialized(pretty: true) + "\n").utf8).write(to: staging.appendingPathComponent("manifest.json"))
+        }
+        if case .none = disclose { try? fm.removeItem(at: logDir.appendingPathComponent("payloads.jsonl")) }
+        try fm.moveItem(at: staging, to: out)
+        return count
+    }
+}
+
+/// Buffered appends to a new file.
+private final class FileWriter {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+
+    init(_ url: URL) throws {
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+            throw PortalConfigurationError("cannot create \(url.path)")
+        }
+        handle = try FileHandle(forWritingTo: url)
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        buffer += bytes
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    private func flush() throws {
+        try handle.write(contentsOf: Data(buffer))
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func close() throws {
+        try flush()
+        try handle.synchronize()
+        try handle.close()
+    }
+}

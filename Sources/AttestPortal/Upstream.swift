@@ -1,0 +1,285 @@
+import AttestCore
+import Foundation
+
+/// Newline-delimited JSON-RPC framing (MCP's stdio transport): a message is one line of
+/// at most `maxBytes` bytes. A longer line is skipped to its end, never buffered whole,
+/// so neither peer can make the portal hold more than one line's limit.
+struct LineFramer {
+    let maxBytes: Int
+    private var buffer: [UInt8] = []
+    private var skipping = false
+
+    init(maxBytes: Int) { self.maxBytes = maxBytes }
+
+    enum Frame: Equatable { case line([UInt8]), tooLong }
+
+    /// Feeds bytes read from the peer; returns the complete frames they end.
+    mutating func feed(_ bytes: some Collection<UInt8>) -> [Frame] {
+        var frames: [Frame] = []
+        for byte in bytes {
+            if byte == 0x0A {
+                if skipping {
+                    skipping = false
+                } else {
+                    var line = buffer
+                    if line.last == 0x0D { line.removeLast() }
+                    if !line.isEmpty { frames.append(.line(line)) }
+                }
+                buffer.removeAll(keepingCapacity: buffer.count <= 1 << 16)
+            } else if !skipping {
+                if buffer.count >= maxBytes {
+                    skipping = true
+                    buffer.removeAll()
+                    frames.append(.tooLong)
+                } else {
+                    buffer.append(byte)
+                }
+            }
+        }
+        return frames
+    }
+}
+
+/// An MCP server the portal started as a child process, spoken to over its stdin and
+/// stdout (MCP's stdio transport); its stderr is the portal's.
+final class UpstreamProcess: @unchecked Sendable {
+    private let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+    private let writeLock = NSLock()
+    /// The SHA-256 of the executable started, in an artifact's `upstream` shape.
+    let identity: JSONValue
+
+    /// Starts `command` (the first element resolved on PATH). `onMessage` gets each line
+    /// the server writes; `onExit` runs once, after the last line.
+    init(command: [String], maxMessageBytes: Int, onMessage: @escaping @Sendable ([UInt8]) -> Void,
+         onTooLong: @escaping @Sendable () -> Void, onExit: @escaping @Sendable (Int32) -> Void) throws {
+        guard let first = command.first, let executable = Self.resolve(first) else {
+            throw PortalConfigurationError("the upstream command \(command.first ?? "") is not an executable file")
+        }
+        guard let bytes = FileManager.default.contents(atPath: executable) else {
+            throw PortalConfigurationError("cannot read the upstream executable \(executable)")
+        }
+        identity = ["transport": "stdio", "executable_sha256": .string(Hex.encode(SHA256.hash(Array(bytes))))]
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = Array(command.dropFirst())
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.standardError
+        let reader = output.fileHandleForReading
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            var framer = LineFramer(maxBytes: maxMessageBytes)
+            while true {
+                let chunk = reader.availableData
+                if chunk.isEmpty { break }
+                for frame in framer.feed(chunk) {
+                    switch frame {
+                    case .line(let line): onMessage(line)
+                    case .tooLong: onTooLong()
+                    }
+                }
+            }
+            done.signal()
+        }
+        thread.name = "attest-portal-upstream-reader"
+        process.terminationHandler = { process in
+            // The reader drains what the server wrote before it exited, then the exit is reported.
+            DispatchQueue.global().async {
+                done.wait()
+                onExit(process.terminationStatus)
+            }
+        }
+        try process.run()
+        thread.start()
+    }
+
+    /// Writes one message as one line. Fails once the server has exited.
+    func send(_ message: [UInt8]) throws {
+        try writeLock.withLock {
+            try input.fileHandleForWriting.write(contentsOf: Data(message + [0x0A]))
+        }
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    func terminate() {
+        try? input.fileHandleForWriting.close()
+        if process.isRunning { process.terminate() }
+    }
+
+    static func resolve(_ name: String) -> String? {
+        let fm = FileManager.default
+        if name.contains("/") { return fm.isExecutableFile(atPath: name) ? URL(fileURLWithPath: name).standardizedFileURL.path : nil }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if fm.isExecutableFile(atPath: candidate) { return URL(fileURLWithPath: candidate).resolvingSymlinksInPath().path }
+        }
+        return nil
+    }
+}
+
+/// JSON-RPC over one upstream connection: requests the portal forwards get ids of the
+/// portal's own (so that several clients can share one upstream), and each response is
+/// matched back to its request and given the client's id again. Messages the upstream
+/// sends on its own (its requests and notifications, and responses the portal does not
+/// wait for) go to `unsolicited`.
+final class Relay: @unchecked Sendable {
+    private let lock = NSLock()
+    private struct Waiting {
+        let clientID: JSONValue
+        let resume: @Sendable (Result<JSONObject, RelayError>) -> Void
+        var timer: Task<Void, Never>?
+    }
+    private var pending: [ExactString: Waiting] = [:]
+    /// Client ids of forwarded requests, to translate `notifications/cancelled`.
+    private var byClientID: [ExactString: ExactString] = [:]
+    private var next: UInt64 = 0
+    private var closedReason: String?
+    private let send: @Sendable ([UInt8]) throws -> Void
+    let unsolicited: @Sendable (JSONObject) -> Void
+    private let prefix: String
+
+    struct RelayError: Error { let reason: String }
+
+    init(prefix: String = "attest-portal-", send: @escaping @Sendable ([UInt8]) throws -> Void,
+         unsolicited: @escaping @Sendable (JSONObject) -> Void) {
+        self.prefix = prefix
+        self.send = send
+        self.unsolicited = unsolicited
+    }
+
+    /// Sends a request and waits for its response, at most `timeout`.
+    func request(_ message: JSONObject, timeout: Duration) async -> Result<JSONObject, RelayError> {
+        let clientID = message["id"] ?? .null
+        let (key, ownID): (ExactString, String) = lock.withLock {
+            next += 1
+            let own = "\(prefix)\(next)"
+            return (ExactString(own), own)
+        }
+        var outgoing = message
+        outgoing["id"] = .string(ownID)
+        let clientKey = Self.key(clientID)
+        let result: Result<JSONObject, RelayError> = await withCheckedContinuation { continuation in
+            let failure: String? = lock.withLock {
+                if let closedReason { return closedReason }
+                pending[key] = Waiting(clientID: clientID, resume: { continuation.resume(returning: $0) })
+                byClientID[clientKey] = key
+                return nil
+            }
+            if let failure {
+                continuation.resume(returning: .failure(RelayError(reason: failure)))
+                return
+            }
+            do {
+                try send(Array(JSONValue.object(outgoing).serialized(pretty: false).utf8))
+            } catch {
+                resolve(key, .failure(RelayError(reason: "the upstream cannot be written to: \(error)")))
+                return
+            }
+            let timer = Task { [weak self] in
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                self?.resolve(key, .failure(RelayError(reason: "the upstream did not answer within \(timeout)")))
+            }
+            let stillWaiting = lock.withLock { () -> Bool in
+                guard pending[key] != nil else { return false }
+                pending[key]?.timer = timer
+                return true
+            }
+            if !stillWaiting { timer.cancel() }
+        }
+        lock.withLock { if byClientID[clientKey] == key { byClientID[clientKey] = nil } }
+        return result
+    }
+
+    /// Sends a message that expects no answer the portal waits for: a notification, or a
+    /// response to the upstream's own request. A cancellation names the portal's id.
+    func forward(_ message: JSONObject) throws {
+        var message = message
+        if message["method"]?.stringValue?.isExactly("notifications/cancelled") == true,
+           case .object(var params)? = message["params"], let requestID = params["requestId"],
+           let own = lock.withLock({ byClientID[Self.key(requestID)] }) {
+            params["requestId"] = .string(own.value)
+            message["params"] = .object(params)
+        }
+        try send(Array(JSONValue.object(message).serialized(pretty: false).utf8))
+    }
+
+    /// A message from the upstream.
+    func receive(_ message: JSONObject) {
+        if message["method"] == nil, let id = message["id"]?.stringValue, message["result"] != nil || message["error"] != nil {
+            let key = ExactString(id)
+            let clientID: JSONValue? = lock.withLock { pending[key]?.clientID }
+            if let clientID {
+                var response = message
+                response["id"] = clientID
+                resolve(key, .success(response))
+                return
+            }
+        }
+        unsolicited(message)
+    }
+
+    /// The upstream is gone: every waiting request fails, and so does every later one.
+    func close(reason: String) {
+        let waiting = lock.withLock { () -> [@Sendable (Result<JSONObject, RelayError>) -> Void] in
+            closedReason = reason
+            defer { pending.removeAll() }
+            for entry in pending.values { entry.timer?.cancel() }
+            return pending.values.map(\.resume)
+        }
+        for resume in waiting { resume(.failure(RelayError(reason: reason))) }
+    }
+
+    private func resolve(_ key: ExactString, _ result: Result<JSONObject, RelayError>) {
+        let entry = lock.withLock { pending.removeValue(forKey: key) }
+        entry?.timer?.cancel()
+        entry?.resume(result)
+    }
+
+    static func key(_ id: JSONValue) -> ExactString { ExactString(id.serialized(pretty: false)) }
+}
+
+/// Hands an upstream's lines to its relay, once the relay exists (the process starts
+/// first, so that its identity is measured before the portal or the session opens).
+final class UpstreamInbox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _relay: Relay?
+    private var portal: Portal?
+    private var early: [[UInt8]] = []
+
+    var relay: Relay? { lock.withLock { _relay } }
+
+    func set(relay: Relay, portal: Portal) {
+        let queued: [[UInt8]] = lock.withLock {
+            _relay = relay
+            self.portal = portal
+            defer { early = [] }
+            return early
+        }
+        for line in queued { deliver(line, relay, portal) }
+    }
+
+    func receive(_ line: [UInt8]) {
+        let target: (Relay, Portal)? = lock.withLock {
+            guard let _relay, let portal else {
+                if early.count < 1024 { early.append(line) }
+                return nil
+            }
+            return (_relay, portal)
+        }
+        if let (relay, portal) = target { deliver(line, relay, portal) }
+    }
+
+    func tooLong() { lock.withLock { portal }?.metrics.refused("upstream_message_too_long") }
+
+    private func deliver(_ line: [UInt8], _ relay: Relay, _ portal: Portal) {
+        let limits = StrictJSONParser.Limits(maxBytes: portal.configuration.limits.maxMessageBytes)
+        guard case .object(let message)? = try? StrictJSONParser(limits: limits).parse(line) else {
+            portal.metrics.refused("upstream_message_invalid")
+            portal.logger.warning("the upstream sent a message that is not a JSON object; it was dropped")
+            return
+        }
+        relay.receive(message)
+    }
+}

@@ -1,0 +1,159 @@
+import ArgumentParser
+import AttestCore
+import AttestEvidence
+import AttestMCP
+import AttestPortal
+import Foundation
+import Logging
+import NIOSSL
+import Prometheus
+
+/// `attest portal`: the policy enforcement point in front of an MCP server (spec/portal.md).
+struct PortalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portal",
+        abstract: "Run the portal in front of an MCP server: every tools/call decided, receipted, then released (spec/portal.md).",
+        subcommands: [PortalStdio.self, PortalHTTP.self, PortalCheck.self])
+}
+
+struct PortalOptions: ParsableArguments {
+    @Option(help: "The portal's configuration file (spec/portal.md §Configuration).") var config: String
+    @Option(name: .customLong("metrics-listen"), help: "HOST:PORT to serve Prometheus /metrics on (stdio mode).")
+    var metricsListen: String?
+    @Argument(parsing: .postTerminator, help: "The upstream MCP server command, after --.") var command: [String] = []
+
+    func load() throws -> PortalConfiguration {
+        do { return try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
+            throw ValidationError("\(config): \(error.description)")
+        }
+    }
+
+    func upstream() throws -> [String] {
+        guard !command.isEmpty else { throw ValidationError("give the upstream MCP server's command after --") }
+        return command
+    }
+}
+
+/// Logs go to stderr (stdout is the MCP channel in stdio mode), one line each.
+func bootstrapPortalLogging() {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = ProcessInfo.processInfo.environment["ATTEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .notice
+        return handler
+    }
+}
+
+/// SIGTERM and SIGINT as a stream, for a graceful drain.
+func terminationSignals() -> AsyncStream<Void> {
+    let (stream, continuation) = AsyncStream<Void>.makeStream()
+    for sig in [SIGTERM, SIGINT] {
+        signal(sig, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        source.setEventHandler { continuation.yield() }
+        source.resume()
+        SignalSources.keep(source)
+    }
+    return stream
+}
+
+private enum SignalSources {
+    nonisolated(unsafe) static var sources: [any DispatchSourceSignal] = []
+    static func keep(_ s: any DispatchSourceSignal) { sources.append(s) }
+}
+
+struct PortalStdio: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stdio",
+        abstract: "Serve MCP on stdin/stdout; start the upstream server command (after --) and govern every request to it.")
+    @OptionGroup var options: PortalOptions
+
+    func run() async throws {
+        let configuration = try options.load()
+        let command = try options.upstream()
+        bootstrapPortalLogging()
+        var metricsTask: Task<Void, Error>?
+        if let listen = options.metricsListen {
+            let registry = PortalMetricsSystem.bootstrapPrometheus()
+            let (host, port) = try parseListen(listen)
+            let listener = try await HTTPListenerForMetrics.bind(host: host, port: port, registry: registry)
+            metricsTask = Task { try await listener.run() }
+        }
+        let portal = try await StdioPortal.start(configuration: configuration, command: command)
+        await portal.run(stop: terminationSignals())
+        metricsTask?.cancel()
+    }
+}
+
+struct PortalHTTP: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http",
+        abstract: "Serve MCP over Streamable HTTP (both eras); start the upstream command (after --) per session, or once for stateless requests.",
+        discussion: "Also serves /healthz, /readyz and /metrics. SIGTERM drains: in-flight calls finish, a final checkpoint is written.")
+    @OptionGroup var options: PortalOptions
+    @Option(help: "HOST:PORT to listen on (port 0: any free port; the URL is printed).") var listen: String = "127.0.0.1:0"
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve HTTPS.") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(name: .customLong("allow-origin"), help: "An Origin a browser client may send (repeatable).") var allowOrigin: [String] = []
+
+    func run() async throws {
+        let configuration = try options.load()
+        let command = try options.upstream()
+        bootstrapPortalLogging()
+        let registry = PortalMetricsSystem.bootstrapPrometheus()
+        let (host, port) = try parseListen(listen)
+        var tls: NIOSSLContext?
+        if let tlsCert {
+            guard let tlsKey else { throw ValidationError("--tls-cert needs --tls-key") }
+            let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }
+            tls = try NIOSSLContext(configuration: .makeServerConfiguration(
+                certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem))))
+        }
+        let portal = try await HTTPPortal(configuration: configuration, command: command, allowedOrigins: allowOrigin, registry: registry)
+        let url = try await portal.bind(host: host, port: port, tls: tls)
+        FileHandle.standardOutput.write(Data("portal listening on \(url)\n".utf8))
+        let server = Task { try await portal.serve() }
+        for await _ in terminationSignals() { break }
+        await portal.drain()
+        server.cancel()
+    }
+}
+
+struct PortalCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check", abstract: "Validate a portal configuration: files, keys, artifacts and trust; print what it governs.")
+    @Option(help: "The portal's configuration file.") var config: String
+
+    func run() throws {
+        let configuration: PortalConfiguration
+        do { configuration = try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
+            print("INVALID \(config): \(error.description)")
+            throw ExitCode(2)
+        }
+        print("OK \(config)")
+        print("  audience   \(configuration.audience)")
+        print("  log        \(configuration.origin)  key \(NoteVerifier(name: configuration.origin, key: configuration.logKey.publicKey).text)")
+        print("  store      \(configuration.store.path)")
+        for a in configuration.artifacts {
+            print("  artifact   \(a.id) for \(a.subject): \(a.tools.count) tool(s), digest \(a.digest)")
+        }
+    }
+}
+
+func parseListen(_ text: String) throws -> (String, Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+        throw ValidationError("--listen is HOST:PORT")
+    }
+    var host = String(text[..<colon])
+    if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    return (host, port)
+}
+
+/// `/metrics` alone, for the stdio portal.
+enum HTTPListenerForMetrics {
+    static func bind(host: String, port: Int, registry: PrometheusCollectorRegistry) async throws -> HTTPListener {
+        try await HTTPListener.bind(host: host, port: port, maxBodyBytes: 1024) { request in
+            guard request.path?.isExactly("/metrics") == true else { return .init(status: 404, headers: [:], body: .bytes(nil)) }
+            return .init(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4"], body: .bytes(Data(registry.emitToBuffer())))
+        }
+    }
+}
