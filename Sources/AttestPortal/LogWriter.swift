@@ -35,6 +35,9 @@ final class LogWriter: @unchecked Sendable {
     private var state: State
     private(set) var tree: MerkleTree
     private var stopped = false
+    private var _flushes = 0
+    /// Commits made so far: one per batch.
+    var flushes: Int { lock.withLock { _flushes } }
     private let metrics: PortalMetrics
     private let maxBatch = 1024
 
@@ -112,6 +115,7 @@ final class LogWriter: @unchecked Sendable {
             metrics.flushed(calls: batch.count, duration: ContinuousClock.now - start)
 
             lock.lock()
+            _flushes += 1
             if case .success = outcome {
                 for leaf in working.pendingLeaves { tree.append(leafHash: leaf) }
                 working.pendingLeaves.removeAll()

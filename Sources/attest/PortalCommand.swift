@@ -34,8 +34,12 @@ struct PortalOptions: ParsableArguments {
     }
 }
 
-/// Logs go to stderr (stdout is the MCP channel in stdio mode), one line each.
+/// Logs go to stderr (stdout is the MCP channel in stdio mode), one line each. A write to
+/// a peer that has gone (SIGPIPE) or past a file size limit (SIGXFSZ) fails as an error
+/// the portal handles, instead of ending the process.
 func bootstrapPortalLogging() {
+    signal(SIGPIPE, SIG_IGN)
+    signal(SIGXFSZ, SIG_IGN)
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = ProcessInfo.processInfo.environment["ATTEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .notice
