@@ -54,6 +54,7 @@ public final class ReceiptLog {
     public func append(time: Int64, artifact: String, session: String, agent: (sub: String, jkt: String)?, method: String,
                        tool: String?, decision: Receipt.Decision, code: ErrorCode?, request: JSONValue, response: JSONValue,
                        durable: Bool = true) throws -> Appended {
+        let request = Disclosure.withoutCarriers(request)
         let requestSalt = Self.salt(), responseSalt = Self.salt()
         let seq = frontier.size
         let fields = ReceiptFields(

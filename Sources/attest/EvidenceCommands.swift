@@ -230,8 +230,9 @@ struct BundleCommand: ParsableCommand {
                 print("FAIL \(f.code.rawValue)\(f.log.map { " log \($0)" } ?? "")\(f.seq.map { " seq \($0)" } ?? ""): \(f.message)")
                 throw ExitCode(Int32(Self.exitCode(f.code)))
             }
-            print(String(format: "PASS: %d receipts in %.2f s (%.0f receipts/s), %d decisions re-checked with payload",
-                         result.receipts, result.seconds, Double(result.receipts) / max(result.seconds, 1e-9), result.payloadsChecked))
+            print(String(format: "PASS: %d receipts in %.2f s (%.0f receipts/s), %d decisions re-checked with payload, %d calls open",
+                         result.receipts, result.seconds, Double(result.receipts) / max(result.seconds, 1e-9), result.payloadsChecked,
+                         result.openCalls))
         }
 
         static func exitCode(_ code: ErrorCode) -> Int {
