@@ -311,20 +311,29 @@ def denial(code): return {"code": -31000, "message": f"{code}: denied by the por
 def result(seq): return {"content": [{"type": "text", "text": f"r{seq}"}], "isError": False}
 def commit(salt, payload): return b64u(sha(b"MCP-ATTEST-v1:commitment\x00" + salt + jcs(as_doubles(payload))))
 def receipt(seq, prev, t, decision="ALLOW", tool="search", code=None, req=None, resp=None, salts=(b"\x11" * 32, b"\x22" * 32), art=None, key=LOG,
-            origin=ORIGIN, agent=None, method="tools/call"):
+            origin=ORIGIN, agent=None, method="tools/call", call=None, upstream=None, session="s1", open_call=False, with_request=None):
+    # A RESULT commits to the response only; an open call (an ALLOW written before forwarding) to the request only.
+    with_request = decision != "RESULT" if with_request is None else with_request
+    with_response = not open_call
     req = req if req is not None else {"name": tool, "arguments": {"query": f"q{seq}", "limit": 5}}
-    resp = resp if resp is not None else (denial(code) if decision == "DENY" and code else result(seq))
+    resp = resp if resp is not None else (denial(code) if decision in ("DENY", "RESULT") and code else result(seq))
     r = {"type": "mcp-attest/receipt/v1", "log": origin, "seq": seq, "time": t, "prev": b64u(prev),
-         "artifact": art or digest(ART), "session": "s1",
+         "artifact": art or digest(ART), "session": session,
          "agent": agent or {"sub": ART["subject"]["sub"], "jkt": ART["subject"]["jkt"]}, "method": method, "tool": tool,
          "decision": decision,
          "request": commit(salts[0], req),
          "response": commit(salts[1], resp)}
     if tool is None: r.pop("tool")
     if code: r["code"] = code
+    if call is not None: r["call"] = call
+    if upstream is not None: r["upstream"] = upstream
+    if not with_request: r.pop("request")
+    if not with_response: r.pop("response")
     canon = jcs(r)
     r["sig"] = {"alg": "Ed25519", "kid": key.thumbprint, "value": b64u(key.sign(domain("receipt", canon)))}
-    payload = {"seq": seq, "request": req, "request_salt": b64u(salts[0]), "response": resp, "response_salt": b64u(salts[1])}
+    payload = {"seq": seq}
+    if with_request: payload.update(request=req, request_salt=b64u(salts[0]))
+    if with_response: payload.update(response=resp, response_salt=b64u(salts[1]))
     return r, canon, payload
 def link(r): return sha(jcs({k: v for k, v in r.items() if k != "sig"}))
 
@@ -395,6 +404,7 @@ def build(n=6, times=None, decisions=None, mutate=None, checkpoints=((3,), (6,))
         d = (decisions or {}).get(i, "ALLOW")
         r, c, p = receipt(i, prev, (times or {}).get(i, T0 + 10 + 30 * i), decision=d,
                           code=None if d == "ALLOW" else "PTL_RATE_LIMITED", tool=(tools or {}).get(i, "search"),
+                          upstream=UPSTREAM if d == "ALLOW" else None,
                           req={"name": (tools or {}).get(i, "search"), "arguments": {"query": f"q{i}", "limit": 5}},
                           salts=(bytes([i]) * 32, bytes([i + 100]) * 32), art=art_digest)
         rs.append(r); ps.append(p); prev = link(r)
@@ -558,6 +568,7 @@ def history(calls, origin=ORIGIN, key=LOG, checkpoint=True):
     rs, ps, prev = [], [], b"\x00" * 32
     for i, c in enumerate(calls):
         c = dict(c); t = c.pop("t")
+        if c.get("decision", "ALLOW") == "ALLOW": c.setdefault("upstream", UPSTREAM)
         r, _, p = receipt(i, prev, t, salts=(bytes([i]) * 32, bytes([i + 100]) * 32), origin=origin, key=key, **c)
         rs.append(r); ps.append(p); prev = link(r)
     leaves = [link(r) for r in rs]
@@ -601,7 +612,7 @@ bneg("salt-null", "RCP_DISCLOSURE_MALFORMED", ["RCP-013", "BND-002"], build(muta
      "payload 1 with a null response salt")
 def deny_forwarded(b):
     # Receipt 2 relabelled DENY and re-signed; its response commitment is still the tool's result.
-    r = b["logs"][0]["receipts"][2]; r.update(decision="DENY", code="PTL_RATE_LIMITED"); r.pop("sig")
+    r = b["logs"][0]["receipts"][2]; r.update(decision="DENY", code="PTL_RATE_LIMITED"); r.pop("sig"); r.pop("upstream")
     r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
     rechain_from(b, 3)
 def rechain_from(b, start):
@@ -622,7 +633,7 @@ bneg("method-space", "RCP_MALFORMED", ["RCP-012", "BND-002"], build(mutate=metho
 def kelvin(b):
     r = b["logs"][0]["receipts"][4]
     r2, _, p2 = receipt(4, b64u_dec(r["prev"]), r["time"], tool="\u212aill_job", req={"name": "\u212aill_job", "arguments": {"Key": "k"}},
-                        salts=(bytes([4]) * 32, bytes([104]) * 32))
+                        salts=(bytes([4]) * 32, bytes([104]) * 32), upstream=UPSTREAM)
     b["logs"][0]["receipts"][4] = r2; b["logs"][0]["payloads"][4] = p2
     rechain_from(b, 5)
 def b64u_dec(s): return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
@@ -631,7 +642,7 @@ bneg("kelvin-tool", "PTL_TOOL_NOT_ALLOWED", ["BND-003", "ART-008"], build(mutate
 def arguments_array(b):
     r = b["logs"][0]["receipts"][1]
     r2, _, p2 = receipt(1, b64u_dec(r["prev"]), r["time"], req={"name": "search", "arguments": ["delete", "everything"]},
-                        salts=(bytes([1]) * 32, bytes([101]) * 32))
+                        salts=(bytes([1]) * 32, bytes([101]) * 32), upstream=UPSTREAM)
     b["logs"][0]["receipts"][1] = r2; b["logs"][0]["payloads"][1] = p2
     rechain_from(b, 2)
 bneg("arguments-array", "PTL_CONSTRAINT_VIOLATED", ["BND-003"], build(mutate=arguments_array),
@@ -640,7 +651,7 @@ def transfer(amount):
     def mutate(b):
         r = b["logs"][0]["receipts"][1]
         r2, _, p2 = receipt(1, b64u_dec(r["prev"]), r["time"], tool="transfer", req={"name": "transfer", "arguments": {"amount_wei": amount}},
-                            salts=(bytes([1]) * 32, bytes([101]) * 32))
+                            salts=(bytes([1]) * 32, bytes([101]) * 32), upstream=UPSTREAM)
         b["logs"][0]["receipts"][1] = r2; b["logs"][0]["payloads"][1] = p2
         rechain_from(b, 2)
     return mutate
@@ -658,6 +669,7 @@ bneg("payload-beyond", "BND_MALFORMED", ["BND-011"], build(mutate=payloads(lambd
      "a payload line for seq 6, a receipt the log does not hold")
 def receipt_before_payload(b):
     b["logs"][0]["receipts"][1]["decision"] = "DENY"; b["logs"][0]["receipts"][1]["code"] = "PTL_RATE_LIMITED"
+    b["logs"][0]["receipts"][1].pop("upstream")
     b["logs"][0]["payloads"][3].pop("seq")
 bneg("order-receipt-before-payload", "RCP_SIGNATURE_INVALID", ["BND-011", "BND-002", "ERR-002"], build(mutate=receipt_before_payload),
      "receipt 1 altered after signing and payload line 3 without seq: the receipt comes first")
@@ -665,6 +677,132 @@ copies = [ART, resealed(lambda j: j.pop("kid")), resealed(lambda j: j.update(use
 bneg("rate-resealed-copies", "PTL_RATE_LIMITED", ["ART-007", "BND-003"],
      build(times={i: T0 + 10 for i in range(6)}, mutate=lambda b: b.update(artifacts=copies)),
      "three encodings of the artifact's sig in the bundle, six searches at one second: one digest, one budget of 3 per 60 s")
+
+
+# ---------------------------------------------------------------- forwarded calls: open ALLOW, RESULT, observed upstream
+S = "receipt-verify"
+def verified(name, description, covers, r, c):
+    valid(S, f"rcp-verify-{name}", "receipt.verify", description, covers, {"receipt": r, "log_key": LOG.vkey(ORIGIN)},
+          {"canonical": c.hex(), "link": sha(c).hex(), "leaf_hash": leaf(sha(c)).hex()})
+def rcp_bad(name, r, mutation, covers, base):
+    invalid(S, f"rcp-{name}", "receipt.verify", f"Rejected: {mutation}.", covers, {"receipt": r, "log_key": LOG.vkey(ORIGIN)},
+            "RCP_MALFORMED", base, mutation)
+R_open, C_open, P_open = receipt(0, b"\x00" * 32, T0 + 5, open_call=True, upstream=UPSTREAM)
+verified("open", "An ALLOW written before forwarding: no response, the upstream it was forwarded to.", ["RCP-017", "RCP-018"], R_open, C_open)
+R_res, C_res, P_res = receipt(1, link(R_open), T0 + 6, decision="RESULT", call=0)
+verified("result", "A RESULT completing the call of seq 0: response only.", ["RCP-016"], R_res, C_res)
+R_resf, C_resf, P_resf = receipt(1, link(R_open), T0 + 6, decision="RESULT", call=0, code="PTL_UPSTREAM_FAILED")
+verified("result-failed", "A RESULT with PTL_UPSTREAM_FAILED: the upstream failed and the client got the denial.", ["RCP-016"], R_resf, C_resf)
+R_resu, C_resu, _ = receipt(1, link(R_open), T0 + 6, decision="RESULT", call=0, code="PTL_OUTCOME_UNKNOWN")
+verified("result-unknown", "A RESULT with PTL_OUTCOME_UNKNOWN, written by recovery.", ["RCP-016"], R_resu, C_resu)
+rcp_bad("result-with-request", receipt(1, link(R_open), T0 + 6, decision="RESULT", call=0, with_request=True)[0],
+        "a request commitment on the RESULT", ["RCP-016"], "rcp-verify-result")
+rcp_bad("result-call-at-seq", receipt(1, link(R_open), T0 + 6, decision="RESULT", call=1)[0],
+        "call equal to the RESULT's own seq", ["RCP-016"], "rcp-verify-result")
+rcp_bad("result-no-call", receipt(1, link(R_open), T0 + 6, decision="RESULT")[0], "the RESULT without call", ["RCP-016"], "rcp-verify-result")
+rcp_bad("result-other-code", receipt(1, link(R_open), T0 + 6, decision="RESULT", call=0, code="PTL_RATE_LIMITED")[0],
+        "a RESULT with code PTL_RATE_LIMITED", ["RCP-016"], "rcp-verify-result-failed")
+rcp_bad("result-no-response", receipt(1, link(R_open), T0 + 6, decision="RESULT", call=0, open_call=True)[0],
+        "the RESULT without its response commitment", ["RCP-016"], "rcp-verify-result")
+rcp_bad("allow-with-call", receipt(1, link(R_open), T0 + 6, call=0)[0], "call on an ALLOW", ["RCP-016"], "rcp-verify")
+rcp_bad("open-no-request", receipt(0, b"\x00" * 32, T0 + 5, open_call=True, upstream=UPSTREAM, with_request=False)[0],
+        "the open ALLOW without its request commitment", ["RCP-017"], "rcp-verify-open")
+R_deny_v, C_deny_v, _ = receipt(0, b"\x00" * 32, T0 + 5, decision="DENY", code="PTL_RATE_LIMITED")
+verified("deny", "A DENY with its code and both commitments.", ["RCP-003", "RCP-017"], R_deny_v, C_deny_v)
+rcp_bad("deny-no-response", receipt(0, b"\x00" * 32, T0 + 5, decision="DENY", code="PTL_RATE_LIMITED", open_call=True)[0],
+        "the DENY without its response commitment", ["RCP-017"], "rcp-verify-deny")
+rcp_bad("deny-with-upstream", receipt(0, b"\x00" * 32, T0 + 5, decision="DENY", code="PTL_RATE_LIMITED", upstream=UPSTREAM)[0],
+        "upstream on a DENY", ["RCP-018"], "rcp-verify-deny")
+HTTP_UP = {"transport": "http", "url": "https://tools.example/mcp", "spki_sha256": b64u(sha(b"spki"))}
+R_http, C_http, _ = receipt(0, b"\x00" * 32, T0 + 5, upstream=HTTP_UP)
+verified("upstream-http", "A one-entry ALLOW with an http upstream.", ["RCP-018"], R_http, C_http)
+rcp_bad("upstream-uppercase", receipt(0, b"\x00" * 32, T0 + 5, open_call=True, upstream={"transport": "stdio", "executable_sha256": "AB" * 32})[0],
+        "executable_sha256 of the upstream in uppercase hex", ["RCP-018"], "rcp-verify-open")
+rcp_bad("upstream-extra", receipt(0, b"\x00" * 32, T0 + 5, upstream=dict(HTTP_UP, pid=7))[0],
+        "member pid added to the http upstream", ["RCP-018"], "rcp-verify-upstream-http")
+rcp_bad("upstream-short-spki", receipt(0, b"\x00" * 32, T0 + 5, upstream=dict(HTTP_UP, spki_sha256=b64u(b"x" * 31)))[0],
+        "spki_sha256 of 31 bytes", ["RCP-018"], "rcp-verify-upstream-http")
+
+S = "receipt-disclosure"
+def disc(r, p, **change):
+    d = {"receipt": r, **copy.deepcopy({k: v for k, v in p.items() if k != "seq"})}
+    for k, v in change.items():
+        if v is None: d.pop(k, None)
+        else: d[k] = v
+    return d
+valid(S, "rcp-disclosure-open", "receipt.disclosure", "An open ALLOW discloses its request and request salt only.", ["RCP-019"], disc(R_open, P_open), {})
+invalid(S, "rcp-disclosure-open-with-response", "receipt.disclosure", "Rejected: a response disclosed for an ALLOW that commits to none.",
+        ["RCP-019"], disc(R_open, P_open, response=result(0), response_salt=b64u(b"\x22" * 32)), "RCP_DISCLOSURE_MALFORMED",
+        "rcp-disclosure-open", "response and response_salt added")
+valid(S, "rcp-disclosure-result", "receipt.disclosure", "A RESULT discloses its response and response salt only.", ["RCP-019"], disc(R_res, P_res), {})
+invalid(S, "rcp-disclosure-result-with-request", "receipt.disclosure", "Rejected: a request disclosed for a RESULT.",
+        ["RCP-019"], disc(R_res, P_res, request={"name": "search", "arguments": {"query": "q0", "limit": 5}}, request_salt=b64u(b"\x11" * 32)),
+        "RCP_DISCLOSURE_MALFORMED", "rcp-disclosure-result", "request and request_salt added")
+invalid(S, "rcp-disclosure-request-only", "receipt.disclosure", "Rejected: a one-entry ALLOW disclosed without its response.",
+        ["RCP-019"], disc(R0, P0, response=None, response_salt=None), "RCP_DISCLOSURE_MALFORMED", "rcp-disclosure", "response and response_salt removed")
+valid(S, "rcp-disclosure-result-failed", "receipt.disclosure", "A RESULT with PTL_UPSTREAM_FAILED whose response is that denial.",
+      ["RCP-021"], disc(R_resf, P_resf), {})
+R_resf2, _, P_resf2 = receipt(1, link(R_open), T0 + 6, decision="RESULT", call=0, code="PTL_UPSTREAM_FAILED", resp=result(1))
+invalid(S, "rcp-disclosure-result-failed-answered", "receipt.disclosure",
+        "Rejected: a RESULT with PTL_UPSTREAM_FAILED committing to a tool result: the client was not answered with the failure.",
+        ["RCP-021"], disc(R_resf2, P_resf2), "RCP_EFFECT_MISMATCH", "rcp-disclosure-result-failed", "response committed is the tool's result")
+META_REQ = {"name": "search", "arguments": {"query": "q0", "limit": 5}, "_meta": {"progressToken": "p1"}}
+R_meta, _, P_meta = receipt(0, b"\x00" * 32, T0 + 5, req=META_REQ)
+valid(S, "rcp-disclosure-meta", "receipt.disclosure", "A request whose _meta holds a progress token and no credential.", ["RCP-020"],
+      disc(R_meta, P_meta), {})
+CARRIER_REQ = copy.deepcopy(META_REQ); CARRIER_REQ["_meta"]["dev.agent-attestation/proof"] = "eyJhbGciOiJFZERTQSJ9.e30.c2ln"
+R_car, _, P_car = receipt(0, b"\x00" * 32, T0 + 5, req=CARRIER_REQ)
+invalid(S, "rcp-disclosure-carrier", "receipt.disclosure",
+        "Rejected: the disclosed request's _meta holds the proof carrier (committed so): a credential in a disclosure.", ["RCP-020"],
+        disc(R_car, P_car), "RCP_DISCLOSURE_MALFORMED", "rcp-disclosure-meta", "dev.agent-attestation/proof added to _meta and committed")
+CARRIER_TOKEN = copy.deepcopy(META_REQ); CARRIER_TOKEN["_meta"]["dev.agent-attestation/token"] = "eyJ0eXAiOiJhZ2VudCJ9.e30.c2ln"
+R_cart, _, P_cart = receipt(0, b"\x00" * 32, T0 + 5, req=CARRIER_TOKEN)
+invalid(S, "rcp-disclosure-carrier-order", "receipt.disclosure",
+        "Rejected: the token carrier in _meta and the request salt changed: the carrier is a shape defect, checked before the commitment.",
+        ["RCP-020", "RCP-015", "ERR-002"], disc(R_cart, P_cart, request_salt=b64u(b"\x12" * 32)), "RCP_DISCLOSURE_MALFORMED",
+        "rcp-disclosure-meta", "dev.agent-attestation/token added to _meta, and the request salt changed")
+
+S = "bundle-verify"
+def fwd(i, t=T0 + 10, **kw): return dict({"t": t, "open_call": True}, **kw)
+def res(call, t=T0 + 11, **kw): return dict({"t": t, "decision": "RESULT", "call": call}, **kw)
+PAIRS = [fwd(0), fwd(1), res(1), res(0)]
+def pairs(change=None):
+    calls = copy.deepcopy(PAIRS)
+    if change: change(calls)
+    return {"artifacts": [ART], "logs": [history(calls)]}
+valid(S, "bnd-forwarded", "bundle.verify", "Two calls forwarded, each an open ALLOW completed by a RESULT: ALLOW a, ALLOW b, RESULT b, RESULT a: PASS.",
+      ["BND-014", "RCP-016", "RCP-017", "RCP-019"], pairs(), {"receipts": 4, "open_calls": 0}, context=CTX)
+valid(S, "bnd-forwarded-open", "bundle.verify", "The last RESULT missing: the call stays open, which is not a failure, and is counted: PASS.",
+      ["BND-015"], pairs(lambda c: c.pop()), {"receipts": 3, "open_calls": 1}, context=CTX)
+def fneg(name, code, covers, change, mutation, base="bnd-forwarded"):
+    invalid(S, f"bnd-{name}", "bundle.verify", f"FAIL: {mutation}.", covers, pairs(change), code, base, mutation, context=CTX)
+fneg("result-closed", "RCP_RESULT_UNMATCHED", ["BND-014"], lambda c: c[3].update(call=1), "the second RESULT names call 1, which the first completed")
+fneg("result-other-session", "RCP_RESULT_UNMATCHED", ["BND-014"], lambda c: c[3].update(session="s2"), "the second RESULT names call 0 from another session")
+fneg("result-other-tool", "RCP_RESULT_UNMATCHED", ["BND-014"], lambda c: c[3].update(tool="read_file"), "the second RESULT names call 0 with another tool")
+fneg("result-names-deny", "RCP_RESULT_UNMATCHED", ["BND-014"],
+     lambda c: c.__setitem__(1, {"t": T0 + 10, "decision": "DENY", "code": "PTL_RATE_LIMITED"}), "receipt 1 a DENY, which the first RESULT names")
+fneg("result-names-answered", "RCP_RESULT_UNMATCHED", ["BND-014"], lambda c: c[1].pop("open_call"),
+     "receipt 1 an ALLOW with its response (one entry), which the first RESULT names")
+fneg("result-later-seq", "RCP_MALFORMED", ["RCP-016", "BND-014"], lambda c: c[2].update(call=3),
+     "the first RESULT names seq 3, after its own: malformed before it is matched")
+valid(S, "bnd-forwarded-failed", "bundle.verify", "The first RESULT records PTL_UPSTREAM_FAILED and discloses that denial: PASS.",
+      ["RCP-021", "BND-014"], pairs(lambda c: c[2].update(code="PTL_UPSTREAM_FAILED")), {"receipts": 4, "open_calls": 0}, context=CTX)
+fneg("result-failed-answered", "RCP_EFFECT_MISMATCH", ["RCP-021", "BND-014"],
+     lambda c: c[2].update(code="PTL_UPSTREAM_FAILED", resp=result(2)),
+     "the first RESULT carries PTL_UPSTREAM_FAILED but discloses a tool result", base="bnd-forwarded-failed")
+BURST = [fwd(i) for i in range(3)] + [res(i, t=T0 + 10) for i in range(3)]
+valid(S, "bnd-forwarded-rate", "bundle.verify",
+      "Three searches at one second, each an open ALLOW and a RESULT: six entries, three calls, within 3 per 60 s: RESULTs are not counted.",
+      ["BND-014", "BND-003"], {"artifacts": [ART], "logs": [history(BURST)]}, {"receipts": 6, "open_calls": 0}, context=CTX)
+bneg("upstream-missing", "PTL_UPSTREAM_DRIFT", ["BND-017"], build(mutate=resign_edit(1, lambda r: r.pop("upstream"))),
+     "receipt 1, an ALLOW under an artifact pinning an upstream, re-signed without upstream")
+bneg("upstream-other", "PTL_UPSTREAM_DRIFT", ["BND-017"],
+     build(mutate=resign_edit(1, lambda r: r.update(upstream={"transport": "stdio", "executable_sha256": "cd" * 32}))),
+     "receipt 1, an ALLOW, re-signed with another executable as its upstream")
+ART_UNPINNED = seal({k: v for k, v in ART_UNSIGNED.items() if k != "upstream"}, AUTH, "artifact")
+valid(S, "bnd-upstream-unpinned", "bundle.verify", "ALLOWs with an upstream under an artifact that pins none, and one without: PASS.", ["BND-017"],
+      {"artifacts": [ART_UNPINNED], "logs": [history([{"t": T0 + 10, "art": digest(ART_UNPINNED)}, {"t": T0 + 11, "art": digest(ART_UNPINNED), "upstream": None}])]},
+      {"receipts": 2}, context=CTX)
 
 # ---------------------------------------------------------------- write
 vectorlib.write(sections, strict=False)

@@ -118,9 +118,12 @@ extension FuzzTargets {
             "type": .string(Receipt.typeName), "log": .string(fields.log), "seq": .number(JSONNumber(Double(fields.seq))),
             "time": .number(JSONNumber(Double(fields.time))), "prev": .string(Base64URL.encode(fields.prev)),
             "artifact": .string(fields.artifact), "session": .string(fields.session), "method": .string(fields.method),
-            "decision": .string(decision.rawValue), "request": .string(Base64URL.encode(fields.request)),
-            "response": .string(Base64URL.encode(fields.response)),
+            "decision": .string(decision.rawValue), 
         ]
+        if let r = fields.request { o["request"] = .string(Base64URL.encode(r)) }
+        if let r = fields.response { o["response"] = .string(Base64URL.encode(r)) }
+        if let c = fields.call { o["call"] = .number(JSONNumber(Double(c))) }
+        if let u = fields.upstream { o["upstream"] = u }
         if let agent { o["agent"] = ["sub": .string(agent.sub), "jkt": .string(agent.jkt)] }
         if let tool { o["tool"] = .string(tool) }
         if let code { o["code"] = .string(code.rawValue) }

@@ -122,7 +122,7 @@ public struct DemoHistory {
             try log.append(time: time, artifact: a.digest, session: "session-\(i / 1000)",
                            agent: (a.subject, a.subjectKey), method: "tools/call", tool: tool,
                            decision: code == nil ? .allow : .deny, code: code, request: request, response: response,
-                           durable: false)
+                           upstream: code == nil ? a.upstream : nil, durable: false)
             if (i + 1) % checkpointEvery == 0 { try log.checkpoint() }
             if (i + 1) % 100_000 == 0 { progress?(i + 1) }
         }

@@ -39,6 +39,8 @@ public struct BundleVerifier: Sendable {
         public var failure: Failure?
         public var receipts = 0
         public var payloadsChecked = 0
+        /// ALLOWs still open at the end of their log: forwarded, their outcome not in the log.
+        public var openCalls = 0
         public var seconds = 0.0
         public var passed: Bool { failure == nil }
 
@@ -47,6 +49,7 @@ public struct BundleVerifier: Sendable {
                 "verdict": .string(passed ? "PASS" : "FAIL"),
                 "receipts": .number(JSONNumber(receipts)),
                 "decisions_rechecked_with_payload": .number(JSONNumber(payloadsChecked)),
+                "open_calls": .number(JSONNumber(openCalls)),
                 "checks": .array(checks.map { ["check": .string($0.check), "result": .string($0.result),
                                                "count": .number(JSONNumber($0.count))] }),
             ]
@@ -69,6 +72,8 @@ public struct BundleVerifier: Sendable {
         public static let consistencyHashes = 64
         public static let receiptLineBytes = 1 << 16
         public static let payloadLineBytes = 1 << 20
+        /// ALLOWs without a response that no RESULT has completed yet, per log at any point.
+        public static let openCalls = 65_536
     }
 
     public let trust: Trust
@@ -242,6 +247,7 @@ private struct Run {
         var previousTime: Int64 = 0
         var expectedSeq: UInt64 = 0
         var checkpointIndex = 0
+        var open: [UInt64: OpenCall] = [:]
         let started = Date()
         let chainsBefore = chains.count
 
@@ -288,6 +294,17 @@ private struct Run {
                 previousLink = r.link
                 previousTime = r.time
                 expectedSeq += 1
+                // A forwarded call: its ALLOW opens it, at most one RESULT completes it.
+                if r.isOpenCall {
+                    guard open.count < Limits.openCalls else {
+                        throw fail(.bundleMalformed, "more than \(Limits.openCalls) calls open at once", r.seq)
+                    }
+                    open[r.seq] = OpenCall(r)
+                } else if r.decision == .result, let call = r.call {
+                    guard let allow = open.removeValue(forKey: call), Self.sameCall(allow, r) else {
+                        throw fail(.receiptResultUnmatched, "RESULT for seq \(call), which is no open call of this agent, session, artifact and tool", r.seq)
+                    }
+                }
 
                 // Step 5: the disclosed payload, read in step with the receipts.
                 if let error = item.disclosureError { throw fail(error.code, error.message, r.seq) }
@@ -305,11 +322,16 @@ private struct Run {
                           jkt.isExactly(artifact.subjectKey) else {
                         throw fail(.portalSubjectMismatch, "ALLOW for an agent other than the artifact's subject", r.seq)
                     }
+                    if let pinned = artifact.upstream {
+                        guard let observed = r.upstream, JCS.canonicalize(observed) == JCS.canonicalize(pinned) else {
+                            throw fail(.portalUpstreamDrift, "ALLOW forwarded to an upstream other than the artifact pins", r.seq)
+                        }
+                    }
                     if let tool = r.tool {
                         if item.requestInexact {
                             throw fail(.jsonNumberInexact, "ALLOW of a request with a number that is not exact", r.seq)
                         }
-                        let arguments = item.disclosure.map { $0.request["arguments"] ?? .object(JSONObject()) }
+                        let arguments = item.disclosure?.request.map { $0["arguments"] ?? .object(JSONObject()) }
                         if arguments != nil { report.payloadsChecked += 1 }
                         if let code = engine.evaluate(chain: chain, tool: tool, arguments: arguments, time: r.time) {
                             throw fail(code, "ALLOW for a call the artifact forbids (\(code.rawValue))", r.seq)
@@ -345,10 +367,34 @@ private struct Run {
             throw fail(.bundleSizeMismatch, "the log holds \(frontier.size) receipts, its last checkpoint \(last.size)")
         }
         if let leftover = producer.leftoverPayload { throw fail(leftover.code, leftover.message) }
+        report.openCalls += open.count
         report.checks.append(("\(origin): receipts parsed, signed by the log key, in sequence, hash-linked", "pass", Int(frontier.size)))
         report.checks.append(("\(origin): Merkle roots equal every checkpoint", "pass", checkpoints.count))
         report.checks.append(("\(origin): artifact chains verified", "pass", chains.count - chainsBefore))
         report.checks.append(("\(origin): ALLOW decisions re-evaluated against the artifact", "pass", Int(frontier.size)))
+    }
+
+    /// What a RESULT must repeat of the ALLOW it completes.
+    struct OpenCall {
+        let artifact: String, session: String, agentSubject: String?, agentKey: String?, method: String, tool: String?
+        init(_ r: Receipt) {
+            (artifact, session, agentSubject, agentKey, method, tool) = (r.artifact, r.session, r.agentSubject, r.agentKey, r.method, r.tool)
+        }
+    }
+
+    /// A RESULT completes the call its ALLOW recorded: the same artifact, session, agent,
+    /// method and tool, compared by bytes.
+    private static func sameCall(_ allow: OpenCall, _ result: Receipt) -> Bool {
+        func same(_ a: String?, _ b: String?) -> Bool {
+            switch (a, b) {
+            case (nil, nil): true
+            case let (a?, b?): a.isExactly(b)
+            default: false
+            }
+        }
+        return allow.artifact.isExactly(result.artifact) && allow.session.isExactly(result.session)
+            && same(allow.agentSubject, result.agentSubject) && same(allow.agentKey, result.agentKey)
+            && allow.method.isExactly(result.method) && same(allow.tool, result.tool)
     }
 
     /// Step 10: the rate limits of a root artifact whose calls were allowed in more than
@@ -731,7 +777,7 @@ private final class Producer: @unchecked Sendable {
     static func checkDisclosure(_ r: Receipt, _ disclosure: Disclosure, into item: inout Prepared) {
         do {
             try r.check(disclosure)
-            if r.decision == .allow && r.isToolCall { item.requestInexact = disclosure.request.firstInexactNumber != nil }
+            if r.decision == .allow && r.isToolCall { item.requestInexact = disclosure.request?.firstInexactNumber != nil }
         } catch {
             item.disclosureError = error
         }

@@ -5,12 +5,18 @@ import AttestCore
 /// signatures can be checked by any auditor, and a payload disclosed with its salt can
 /// be checked against the commitment by those given it.
 public struct Receipt: Sendable {
-    public enum Decision: String, Sendable, CaseIterable { case allow = "ALLOW", deny = "DENY", phantom = "PHANTOM" }
+    /// `RESULT` is not a decision but the outcome of a forwarded call: the entry that
+    /// completes an `ALLOW` written without a response (receipt.md §Forwarded calls).
+    public enum Decision: String, Sendable, CaseIterable {
+        case allow = "ALLOW", deny = "DENY", phantom = "PHANTOM", result = "RESULT"
+    }
 
     public static let typeName = "mcp-attest/receipt/v1"
     public static let genesis = [UInt8](repeating: 0, count: 32)
     static let members: [String] = ["type", "log", "seq", "time", "prev", "artifact", "session", "agent", "method",
-                                       "tool", "decision", "code", "request", "response", "sig"]
+                                       "tool", "decision", "code", "call", "request", "response", "upstream", "sig"]
+    /// The codes a `RESULT` may carry.
+    public static let resultCodes: [ErrorCode] = [.portalUpstreamFailed, .portalOutcomeUnknown]
 
     /// The receipt as a JSON object. A receipt read by ``init(canonicalLine:)`` keeps no
     /// object (the hot path of bundle verification never needs it) and rebuilds it here,
@@ -34,6 +40,7 @@ public struct Receipt: Sendable {
     public let time: Int64
     public let prev: [UInt8]
     public let artifact: String
+    public let session: String
     public let tool: String?
     public let method: String
     /// The verified agent; nil for a request accepted unattested (mcp-binding.md, `optional` policy).
@@ -41,8 +48,16 @@ public struct Receipt: Sendable {
     public let agentKey: String?
     public let decision: Decision
     public let code: String?
-    public let requestCommitment: [UInt8]
-    public let responseCommitment: [UInt8]
+    /// On a `RESULT`: the `seq` of the `ALLOW` it completes.
+    public let call: UInt64?
+    /// On an `ALLOW`: the upstream identity the portal observed when it forwarded.
+    public let upstream: JSONValue?
+    /// Absent on a `RESULT`.
+    public let requestCommitment: [UInt8]?
+    /// Absent on an `ALLOW` written before forwarding (an open call).
+    public let responseCommitment: [UInt8]?
+    /// An `ALLOW` without a response, completed by a later `RESULT`.
+    public var isOpenCall: Bool { decision == .allow && responseCommitment == nil }
     public let signature: [UInt8]
     public let keyID: String
     /// JCS of the receipt without `sig`: the signed payload and the chain link preimage.
@@ -68,7 +83,7 @@ public struct Receipt: Sendable {
         self.time = time
         prev = try digest(o, "prev")
         artifact = try text(o, "artifact")
-        _ = try text(o, "session")
+        session = try text(o, "session")
         if let value = o["agent"] {
             guard let agent = value.objectValue, let sub = agent["sub"]?.stringValue, let jkt = agent["jkt"]?.stringValue,
                   agent.count == 2 else { throw malformed("\"agent\" is {sub, jkt}") }
@@ -84,13 +99,27 @@ public struct Receipt: Sendable {
             throw malformed("\"method\" is one of receipt.md's methods, and \"tool\" is present exactly on a tools/call")
         }
         guard let d = o["decision"]?.stringValue, let decision = Decision.allCases.first(where: { $0.rawValue.isExactly(d) }) else {
-            throw malformed("\"decision\" is ALLOW, DENY or PHANTOM")
+            throw malformed("\"decision\" is ALLOW, DENY, PHANTOM or RESULT")
         }
         self.decision = decision
         code = o["code"] == nil ? nil : try text(o, "code")
-        guard (decision == .allow) == (code == nil) else { throw malformed("a DENY or PHANTOM receipt carries a code; an ALLOW does not") }
-        requestCommitment = try digest(o, "request")
-        responseCommitment = try digest(o, "response")
+        if let value = o["call"] {
+            guard let call = value.integerValue, call >= 0 else { throw malformed("\"call\" is a non-negative integer") }
+            self.call = UInt64(call)
+        } else {
+            call = nil
+        }
+        if let value = o["upstream"] {
+            do throws(AttestError) { upstream = try Artifact.upstream(value) } catch { throw malformed("receipt \(error.message)") }
+        } else {
+            upstream = nil
+        }
+        requestCommitment = o["request"] == nil ? nil : try digest(o, "request")
+        responseCommitment = o["response"] == nil ? nil : try digest(o, "response")
+        if let why = Self.formDefect(decision: decision, code: code, call: call, seq: self.seq, hasUpstream: upstream != nil,
+                                     hasRequest: requestCommitment != nil, hasResponse: responseCommitment != nil) {
+            throw malformed(why)
+        }
         guard let sig = o["sig"]?.objectValue, sig.count == 3, sig["alg"]?.stringValue?.isExactly("Ed25519") == true,
               let kid = sig["kid"]?.stringValue, let value = sig["value"]?.stringValue,
               let signature = try? Base64URL.decode(value) else {
@@ -112,21 +141,24 @@ public struct Receipt: Sendable {
     }
 
     /// The fields of a receipt already checked by ``init(canonicalLine:cache:)``.
-    init(log: String, seq: UInt64, time: Int64, prev: [UInt8], artifact: String, tool: String?, method: String,
-                 agentSubject: String?, agentKey: String?, decision: Decision, code: String?, requestCommitment: [UInt8],
-                 responseCommitment: [UInt8], signature: [UInt8], keyID: String, signedMessage: [UInt8]) {
+    init(log: String, seq: UInt64, time: Int64, prev: [UInt8], artifact: String, session: String, tool: String?, method: String,
+         agentSubject: String?, agentKey: String?, decision: Decision, code: String?, call: UInt64?, upstream: JSONValue?,
+         requestCommitment: [UInt8]?, responseCommitment: [UInt8]?, signature: [UInt8], keyID: String, signedMessage: [UInt8]) {
         object = nil
         self.log = log
         self.seq = seq
         self.time = time
         self.prev = prev
         self.artifact = artifact
+        self.session = session
         self.tool = tool
         self.method = method
         self.agentSubject = agentSubject
         self.agentKey = agentKey
         self.decision = decision
         self.code = code
+        self.call = call
+        self.upstream = upstream
         self.requestCommitment = requestCommitment
         self.responseCommitment = responseCommitment
         self.signature = signature
@@ -183,6 +215,30 @@ public struct Receipt: Sendable {
         methods.containsExactly(method) && method.isExactly(toolCall) == (tool != nil)
     }
 
+    /// Which members a receipt carries for its decision (receipt.md RCP-003, RCP-016 to
+    /// RCP-018): why the combination is malformed, or nil. Shared by both readers.
+    static func formDefect(decision: Decision, code: String?, call: UInt64?, seq: UInt64, hasUpstream: Bool,
+                           hasRequest: Bool, hasResponse: Bool) -> String? {
+        switch decision {
+        case .allow:
+            if code != nil { return "an ALLOW carries no code" }
+            if !hasRequest { return "an ALLOW commits to its request" }
+        case .deny, .phantom:
+            if code == nil { return "a DENY or PHANTOM receipt carries a code" }
+            if !hasRequest || !hasResponse { return "a DENY or PHANTOM commits to its request and its response" }
+        case .result:
+            if let code, !resultCodes.contains(where: { $0.rawValue.isExactly(code) }) {
+                return "a RESULT's code is PTL_UPSTREAM_FAILED or PTL_OUTCOME_UNKNOWN"
+            }
+            if hasRequest { return "a RESULT has no request" }
+            if !hasResponse { return "a RESULT commits to its response" }
+            guard let call, call < seq else { return "a RESULT names, in \"call\", the seq of an earlier ALLOW" }
+        }
+        if decision != .result && call != nil { return "only a RESULT has \"call\"" }
+        if decision != .allow && hasUpstream { return "only an ALLOW has \"upstream\"" }
+        return nil
+    }
+
     /// Whether this receipt records a `tools/call`.
     public var isToolCall: Bool { method.isExactly(Self.toolCall) }
 
@@ -191,35 +247,48 @@ public struct Receipt: Sendable {
     /// `tools/call` request names (`RCP_COMMITMENT_MISMATCH`), and for a `DENY` that the
     /// response is the denial carrying the receipt's code (`RCP_EFFECT_MISMATCH`).
     public func check(_ disclosure: Disclosure) throws(AttestError) {
-        if Self.commitment(salt: disclosure.requestSalt, payload: disclosure.request) != requestCommitment {
+        // The shape: exactly the payloads this receipt commits to, and no credential.
+        guard (disclosure.request != nil) == (requestCommitment != nil),
+              (disclosure.response != nil) == (responseCommitment != nil) else {
+            throw AttestError(.receiptDisclosureMalformed, "receipt \(seq): a \(decision.rawValue)"
+                + (isOpenCall ? " without a response" : "") + " discloses exactly "
+                + [requestCommitment.map { _ in "request, request_salt" }, responseCommitment.map { _ in "response, response_salt" }]
+                    .compactMap { $0 }.joined(separator: ", "))
+        }
+        if let request = disclosure.request, let name = Disclosure.carrierMember(request) {
+            throw AttestError(.receiptDisclosureMalformed, "receipt \(seq): the disclosed request's _meta holds the credential \(name)")
+        }
+        if let request = disclosure.request, let salt = disclosure.requestSalt,
+           Self.commitment(salt: salt, payload: request) != requestCommitment {
             throw AttestError(.receiptCommitmentMismatch, "receipt \(seq): disclosed request does not match its commitment")
         }
-        if Self.commitment(salt: disclosure.responseSalt, payload: disclosure.response) != responseCommitment {
+        if let response = disclosure.response, let salt = disclosure.responseSalt,
+           Self.commitment(salt: salt, payload: response) != responseCommitment {
             throw AttestError(.receiptCommitmentMismatch, "receipt \(seq): disclosed response does not match its commitment")
         }
-        if let tool {
-            guard let name = disclosure.request["name"]?.stringValue, name.isExactly(tool) else {
+        if let tool, let request = disclosure.request {
+            guard let name = request["name"]?.stringValue, name.isExactly(tool) else {
                 throw AttestError(.receiptCommitmentMismatch, "receipt \(seq): the disclosed request does not call \(tool)")
             }
         }
-        if decision == .deny, let code {
-            let error = disclosure.response
+        if decision == .deny || decision == .result, let code, let error = disclosure.response {
             guard error["code"]?.integerValue == Disclosure.denialCode, let carried = error["data"]?["code"]?.stringValue,
                   carried.isExactly(code) else {
                 throw AttestError(.receiptEffectMismatch,
-                                  "receipt \(seq): a DENY with \(code), but the disclosed response is not that denial")
+                                  "receipt \(seq): a \(decision.rawValue) with \(code), but the disclosed response is not that denial")
             }
         }
     }
 }
 
-/// A disclosed payload: the request params and the response (result or error) of one
-/// receipt, each with the salt of its commitment.
+/// A disclosed payload of one receipt, each payload with the salt of its commitment:
+/// the request params and the response (result or error) of most receipts; only the
+/// request of an `ALLOW` without a response (an open call); only the response of a `RESULT`.
 public struct Disclosure: Sendable {
-    public let request: JSONValue
-    public let requestSalt: [UInt8]
-    public let response: JSONValue
-    public let responseSalt: [UInt8]
+    public let request: JSONValue?
+    public let requestSalt: [UInt8]?
+    public let response: JSONValue?
+    public let responseSalt: [UInt8]?
 
     /// The JSON-RPC error code of every rejection (mcp-binding.md), which a `DENY`'s response carries.
     public static let denialCode: Int64 = -31000
@@ -228,12 +297,33 @@ public struct Disclosure: Sendable {
     /// The extension identifier a denial's `data` names (mcp-binding.md).
     public static let extensionIdentifier = "dev.agent-attestation/v1"
 
+    /// The members of `params._meta` that carry credentials (mcp-binding.md; the same
+    /// names as `Carrier.all` of AttestIdentity): never committed to, never disclosed.
+    public static let carrierMembers = ["dev.agent-attestation/token", "dev.agent-attestation/proof",
+                                        "dev.agent-attestation/operator"]
+
     /// The JSON-RPC error object of a rejection with `code`: what a `DENY`'s response commits to.
     public static func denial(_ code: ErrorCode, _ message: String) -> JSONValue {
         ["code": .number(JSONNumber(Double(denialCode))), "message": .string("\(code.rawValue): \(message)"),
          "data": ["code": .string(code.rawValue), "extension": .string(extensionIdentifier)]]
     }
 
+    /// `params` as a receipt commits to it: without the carrier members of `_meta`
+    /// (`_meta` itself stays, emptied or not).
+    public static func withoutCarriers(_ params: JSONValue) -> JSONValue {
+        guard case .object(var o) = params, case .object(var meta)? = o["_meta"],
+              meta.names.contains(where: { carrierMembers.containsExactly($0) }) else { return params }
+        for name in carrierMembers { meta[name] = nil }
+        o["_meta"] = .object(meta)
+        return .object(o)
+    }
+
+    /// The first carrier member the `_meta` of `request` holds, if any.
+    static func carrierMember(_ request: JSONValue) -> String? {
+        request["_meta"]?.objectValue?.names.first(where: { carrierMembers.containsExactly($0) })
+    }
+
+    /// Both payloads: the disclosure of a `DENY`, a `PHANTOM` or an `ALLOW` with its response.
     public init(request: JSONValue, requestSalt: [UInt8], response: JSONValue, responseSalt: [UInt8]) {
         self.request = request
         self.requestSalt = requestSalt
@@ -241,9 +331,40 @@ public struct Disclosure: Sendable {
         self.responseSalt = responseSalt
     }
 
-    /// Reads `{request, request_salt, response, response_salt}` plus any of `extra`
-    /// (a bundle's payload line also has `seq`): every member present, salts the
-    /// base64url of 32 bytes, nothing else (`RCP_DISCLOSURE_MALFORMED`).
+    /// The request only: the disclosure of an `ALLOW` without a response.
+    public init(request: JSONValue, requestSalt: [UInt8]) {
+        self.request = request
+        self.requestSalt = requestSalt
+        response = nil
+        responseSalt = nil
+    }
+
+    /// The response only: the disclosure of a `RESULT`.
+    public init(response: JSONValue, responseSalt: [UInt8]) {
+        request = nil
+        requestSalt = nil
+        self.response = response
+        self.responseSalt = responseSalt
+    }
+
+    /// The disclosure as a JSON object (a bundle's payload line adds `seq`).
+    public var json: JSONObject {
+        var o = JSONObject()
+        if let request, let requestSalt {
+            o["request"] = request
+            o["request_salt"] = .string(Base64URL.encode(requestSalt))
+        }
+        if let response, let responseSalt {
+            o["response"] = response
+            o["response_salt"] = .string(Base64URL.encode(responseSalt))
+        }
+        return o
+    }
+
+    /// Reads a disclosure: each payload with its salt, salts the base64url of 32 bytes,
+    /// nothing else but `extra` (a bundle's payload line also has `seq`), at least one
+    /// payload (`RCP_DISCLOSURE_MALFORMED`). Which payloads a receipt needs is checked
+    /// against the receipt by ``Receipt/check(_:)``.
     public init(json o: JSONObject, extra: [String] = []) throws(AttestError) {
         func malformed(_ why: String) -> AttestError { AttestError(.receiptDisclosureMalformed, "disclosed payload: \(why)") }
         for name in o.names where !Self.members.containsExactly(name) && !extra.containsExactly(name) {
@@ -255,8 +376,18 @@ public struct Disclosure: Sendable {
             }
             return bytes
         }
-        guard let request = o["request"], let response = o["response"] else { throw malformed("request and response are both disclosed") }
-        self.init(request: request, requestSalt: try salt("request_salt"), response: response, responseSalt: try salt("response_salt"))
+        let request = o["request"], response = o["response"]
+        guard request != nil || response != nil || o["request_salt"] != nil || o["response_salt"] != nil else {
+            throw malformed("nothing is disclosed")
+        }
+        self.request = request
+        self.response = response
+        // A salt without its payload, or a payload without its salt, is malformed alike.
+        requestSalt = request != nil || o["request_salt"] != nil ? try salt("request_salt") : nil
+        responseSalt = response != nil || o["response_salt"] != nil ? try salt("response_salt") : nil
+        guard (request == nil) == (requestSalt == nil), (response == nil) == (responseSalt == nil) else {
+            throw malformed("each payload is disclosed with its salt")
+        }
     }
 }
 

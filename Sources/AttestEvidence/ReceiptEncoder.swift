@@ -18,12 +18,18 @@ public struct ReceiptFields: Sendable {
     public var tool: String?
     public var decision: Receipt.Decision
     public var code: ErrorCode?
-    public var request: [UInt8]
-    public var response: [UInt8]
+    /// A `RESULT`'s: the `seq` of the `ALLOW` it completes.
+    public var call: UInt64?
+    /// Absent on a `RESULT`.
+    public var request: [UInt8]?
+    /// Absent on an `ALLOW` written before forwarding.
+    public var response: [UInt8]?
+    /// An `ALLOW`'s observed upstream identity (the shape of an artifact's `upstream`).
+    public var upstream: JSONValue?
 
     public init(log: String, seq: UInt64, time: Int64, prev: [UInt8], artifact: String, session: String,
                 agent: (sub: String, jkt: String)?, method: String, tool: String?, decision: Receipt.Decision,
-                code: ErrorCode?, request: [UInt8], response: [UInt8]) {
+                code: ErrorCode?, call: UInt64? = nil, request: [UInt8]?, response: [UInt8]?, upstream: JSONValue? = nil) {
         self.log = log
         self.seq = seq
         self.time = time
@@ -35,13 +41,15 @@ public struct ReceiptFields: Sendable {
         self.tool = tool
         self.decision = decision
         self.code = code
+        self.call = call
         self.request = request
         self.response = response
+        self.upstream = upstream
     }
 
     /// JCS of the receipt without `sig`, members in UTF-16 order:
-    /// agent, artifact, code, decision, log, method, prev, request, response, seq,
-    /// session, time, tool, type. With `signature`, `sig` goes between session and time.
+    /// agent, artifact, call, code, decision, log, method, prev, request, response, seq,
+    /// session, time, tool, type, upstream. With `signature`, `sig` goes between session and time.
     func encode(signature: (kid: String, value: [UInt8])? = nil) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(640)
@@ -71,14 +79,15 @@ public struct ReceiptFields: Sendable {
             first = false
         }
         member("artifact", first, &out); JCS.writeString(artifact, into: &out)
+        if let call { member("call", false, &out); Self.writeDecimal(call, into: &out) }
         if let code { member("code", false, &out); JCS.writeString(code.rawValue, into: &out) }
         member("decision", false, &out); JCS.writeString(decision.rawValue, into: &out)
         member("log", false, &out); JCS.writeString(log, into: &out)
         member("method", false, &out); JCS.writeString(method, into: &out)
         // base64url needs no JSON escaping: its characters are written as they are.
         member("prev", false, &out); Self.writeBase64URL(prev, into: &out)
-        member("request", false, &out); Self.writeBase64URL(request, into: &out)
-        member("response", false, &out); Self.writeBase64URL(response, into: &out)
+        if let request { member("request", false, &out); Self.writeBase64URL(request, into: &out) }
+        if let response { member("response", false, &out); Self.writeBase64URL(response, into: &out) }
         member("seq", false, &out); Self.writeDecimal(seq, into: &out)
         member("session", false, &out); JCS.writeString(session, into: &out)
         if let signature { Self.writeSignature(signature.kid, signature.value, into: &out) }
@@ -88,6 +97,7 @@ public struct ReceiptFields: Sendable {
         Self.writeDecimal(time.magnitude, into: &out)
         if let tool { member("tool", false, &out); JCS.writeString(tool, into: &out) }
         member("type", false, &out); JCS.writeString(Receipt.typeName, into: &out)
+        if let upstream { member("upstream", false, &out); JCS.write(upstream, into: &out) }
         out.append(UInt8(ascii: "}"))
         return timeOffset
     }

@@ -19,7 +19,7 @@ extension Receipt {
     final class StringCache {
         private var slots: [[String]] = Array(repeating: [], count: Slot.count)
 
-        enum Slot: Int { case log, artifact, sub, jkt, method, tool, code, kid; static let count = 8 }
+        enum Slot: Int { case log, artifact, session, sub, jkt, method, tool, code, kid; static let count = 9 }
 
         func string(_ bytes: UnsafeBufferPointer<UInt8>, _ slot: Slot) -> String {
             let n = bytes.count
@@ -55,6 +55,11 @@ extension Receipt {
             agentSubject = cache.string(sub, .sub)
         }
         guard scanner.literal("\"artifact\":"), let artifact = scanner.string(), !artifact.isEmpty else { return nil }
+        var call: UInt64? = nil
+        if scanner.literal(",\"call\":") {
+            guard let c = scanner.integer() else { return nil }
+            call = UInt64(c)
+        }
         var code: String? = nil
         if scanner.literal(",\"code\":") {
             guard let c = scanner.string(), !c.isEmpty else { return nil }
@@ -63,14 +68,20 @@ extension Receipt {
         guard scanner.literal(",\"decision\":"), let d = scanner.string() else { return nil }
         let decision: Decision
         if equal(d, "ALLOW") { decision = .allow } else if equal(d, "DENY") { decision = .deny }
-        else if equal(d, "PHANTOM") { decision = .phantom } else { return nil }
-        guard (decision == .allow) == (code == nil) else { return nil }
+        else if equal(d, "PHANTOM") { decision = .phantom } else if equal(d, "RESULT") { decision = .result } else { return nil }
         guard scanner.literal(",\"log\":"), let log = scanner.string(), !log.isEmpty,
               scanner.literal(",\"method\":"), let method = scanner.string(), !method.isEmpty,
-              scanner.literal(",\"prev\":"), let prev = scanner.digest(),
-              scanner.literal(",\"request\":"), let request = scanner.digest(),
-              scanner.literal(",\"response\":"), let response = scanner.digest(),
-              scanner.literal(",\"seq\":"), let seq = scanner.integer(),
+              scanner.literal(",\"prev\":"), let prev = scanner.digest() else { return nil }
+        var request: [UInt8]? = nil, response: [UInt8]? = nil
+        if scanner.literal(",\"request\":") {
+            guard let r = scanner.digest() else { return nil }
+            request = r
+        }
+        if scanner.literal(",\"response\":") {
+            guard let r = scanner.digest() else { return nil }
+            response = r
+        }
+        guard scanner.literal(",\"seq\":"), let seq = scanner.integer(),
               scanner.literal(",\"session\":"), let session = scanner.string(), !session.isEmpty else { return nil }
         let sigStart = scanner.position
         guard scanner.literal(",\"sig\":{\"alg\":\"Ed25519\",\"kid\":"), let kid = scanner.string(),
@@ -83,9 +94,17 @@ extension Receipt {
             guard let t = scanner.string(), !t.isEmpty else { return nil }
             tool = cache.string(t, .tool)
         }
-        guard scanner.literal(",\"type\":\"mcp-attest/receipt/v1\"}"), scanner.position == b.count else { return nil }
+        guard scanner.literal(",\"type\":\"mcp-attest/receipt/v1\"") else { return nil }
+        var upstream: JSONValue? = nil
+        if scanner.literal(",\"upstream\":") {
+            guard let u = scanner.upstream(), (try? Artifact.upstream(u)) != nil else { return nil }
+            upstream = u
+        }
+        guard scanner.literal("}"), scanner.position == b.count else { return nil }
         let methodName = cache.string(method, .method)
         guard validMethod(methodName, tool: tool) else { return nil }
+        guard formDefect(decision: decision, code: code, call: call, seq: UInt64(seq), hasUpstream: upstream != nil,
+                         hasRequest: request != nil, hasResponse: response != nil) == nil else { return nil }
 
         // The signed bytes: the domain prefix, then the line without its sig member.
         let prefix = messagePrefix
@@ -98,9 +117,9 @@ extension Receipt {
             count = total
         }
         return Receipt(log: cache.string(log, .log), seq: UInt64(seq), time: time, prev: prev,
-                       artifact: cache.string(artifact, .artifact), tool: tool, method: methodName,
-                       agentSubject: agentSubject, agentKey: agentKey, decision: decision, code: code,
-                       requestCommitment: request, responseCommitment: response, signature: signature,
+                       artifact: cache.string(artifact, .artifact), session: cache.string(session, .session), tool: tool,
+                       method: methodName, agentSubject: agentSubject, agentKey: agentKey, decision: decision, code: code,
+                       call: call, upstream: upstream, requestCommitment: request, responseCommitment: response, signature: signature,
                        keyID: cache.string(kid, .kid), signedMessage: message)
     }
 
@@ -140,6 +159,19 @@ private struct CanonicalScanner {
             i += 1
         }
         return nil
+    }
+
+    /// An upstream identity in its canonical layout (artifact.md): stdio
+    /// `{"executable_sha256","transport"}` or http `{"spki_sha256","transport","url"}`.
+    mutating func upstream() -> JSONValue? {
+        func text(_ b: UnsafeBufferPointer<UInt8>) -> JSONValue { .string(String(decoding: b, as: UTF8.self)) }
+        if literal("{\"executable_sha256\":") {
+            guard let hex = string(), literal(",\"transport\":\"stdio\"}") else { return nil }
+            return ["executable_sha256": text(hex), "transport": "stdio"]
+        }
+        guard literal("{\"spki_sha256\":"), let spki = string(), literal(",\"transport\":\"http\",\"url\":"),
+              let url = string(), literal("}") else { return nil }
+        return ["spki_sha256": text(spki), "transport": "http", "url": text(url)]
     }
 
     /// A base64url string of a 32-byte digest, decoded as strictly as the generic path decodes it.

@@ -48,19 +48,22 @@ public final class ReceiptLog {
         try payloads.seekToEnd()
     }
 
-    /// Appends one decision: commits to the payloads with fresh salts, links, signs, and
-    /// writes the receipt durably (fsync) before returning it.
+    /// Appends one decision in one entry: commits to the payloads (the request without
+    /// its credential carriers) with fresh salts, links, signs, and writes the receipt
+    /// durably (fsync) before returning it. `upstream`, on an `ALLOW`, is the identity
+    /// of the server the call was forwarded to.
     @discardableResult
     public func append(time: Int64, artifact: String, session: String, agent: (sub: String, jkt: String)?, method: String,
                        tool: String?, decision: Receipt.Decision, code: ErrorCode?, request: JSONValue, response: JSONValue,
-                       durable: Bool = true) throws -> Appended {
+                       upstream: JSONValue? = nil, durable: Bool = true) throws -> Appended {
+        let request = Disclosure.withoutCarriers(request)
         let requestSalt = Self.salt(), responseSalt = Self.salt()
         let seq = frontier.size
         let fields = ReceiptFields(
             log: origin, seq: seq, time: time, prev: lastLink, artifact: artifact, session: session, agent: agent,
             method: method, tool: tool, decision: decision, code: code,
             request: Receipt.commitment(salt: requestSalt, payload: request),
-            response: Receipt.commitment(salt: responseSalt, payload: response))
+            response: Receipt.commitment(salt: responseSalt, payload: response), upstream: upstream)
         let signed = try fields.sign(with: key)
         let disclosure: JSONValue = [
             "seq": .number(JSONNumber(Double(seq))), "request": request,

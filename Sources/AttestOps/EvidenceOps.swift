@@ -100,7 +100,7 @@ enum EvidenceOps {
             if let f = report.failure {
                 throw AttestError(f.code, (f.seq.map { "seq \($0): " } ?? "") + f.message)
             }
-            return ["receipts": .number(JSONNumber(report.receipts))]
+            return ["receipts": .number(JSONNumber(report.receipts)), "open_calls": .number(JSONNumber(report.openCalls))]
         },
     ]
 

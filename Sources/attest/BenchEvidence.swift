@@ -158,7 +158,8 @@ struct EvidenceBench: ParsableCommand {
             for _ in 0..<perRound {
                 time += 1
                 try log.append(time: time, artifact: artifact.digest, session: "bench", agent: (artifact.subject, artifact.subjectKey),
-                               method: "tools/call", tool: "search", decision: .allow, code: nil, request: request, response: response)
+                               method: "tools/call", tool: "search", decision: .allow, code: nil, request: request, response: response,
+                               upstream: artifact.upstream)
             }
             ours.append(Double(perRound) / Date().timeIntervalSince(t))
             t = Date()

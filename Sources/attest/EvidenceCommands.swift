@@ -111,6 +111,7 @@ struct LogCommand: ParsableCommand {
         func run() throws {
             let a = try Artifact(json: try readJSON(artifact))
             guard let d = Receipt.Decision(rawValue: decision) else { throw ValidationError("decision is ALLOW, DENY or PHANTOM") }
+            guard d != .result else { throw ValidationError("a RESULT completes an open call, which log append does not write") }
             let errorCode = try code.map { c -> ErrorCode in
                 guard let e = ErrorCode(rawValue: c) else { throw ValidationError("\(c) is not a registry code") }
                 return e
@@ -119,7 +120,7 @@ struct LogCommand: ParsableCommand {
             let l = try log.open()
             let r = try l.append(time: time, artifact: a.digest, session: session, agent: (a.subject, a.subjectKey), method: method,
                                  tool: requestValue["name"]?.stringValue, decision: d, code: errorCode, request: requestValue,
-                                 response: try StrictJSONParser().parse(response))
+                                 response: try StrictJSONParser().parse(response), upstream: d == .allow ? a.upstream : nil)
             try l.close()
             print("appended seq \(r.seq), link \(Base64URL.encode(r.link))")
         }
@@ -263,8 +264,9 @@ struct BundleCommand: ParsableCommand {
                 print("FAIL \(f.code.rawValue)\(f.log.map { " log \($0)" } ?? "")\(f.seq.map { " seq \($0)" } ?? ""): \(f.message)")
                 throw ExitCode(Int32(Self.exitCode(f.code)))
             }
-            print(String(format: "PASS: %d receipts in %.2f s (%.0f receipts/s), %d decisions re-checked with payload",
-                         result.receipts, result.seconds, Double(result.receipts) / max(result.seconds, 1e-9), result.payloadsChecked))
+            print(String(format: "PASS: %d receipts in %.2f s (%.0f receipts/s), %d decisions re-checked with payload, %d calls open",
+                         result.receipts, result.seconds, Double(result.receipts) / max(result.seconds, 1e-9), result.payloadsChecked,
+                         result.openCalls))
         }
 
         static func exitCode(_ code: ErrorCode) -> Int {

@@ -184,7 +184,8 @@ struct BundleTests {
         for c in calls {
             try log.append(time: c.time, artifact: artifact.digest, session: "s", agent: (artifact.subject, artifact.subjectKey),
                            method: "tools/call", tool: c.tool, decision: .allow, code: nil,
-                           request: ["name": .string(c.tool), "arguments": c.arguments], response: ["content": []], durable: false)
+                           request: ["name": .string(c.tool), "arguments": c.arguments], response: ["content": []],
+                           upstream: artifact.upstream, durable: false)
         }
         try log.checkpoint()
         try log.close()

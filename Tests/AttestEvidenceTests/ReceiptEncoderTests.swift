@@ -24,9 +24,12 @@ struct ReceiptEncoderTests {
             "type": .string(Receipt.typeName), "log": .string(f.log), "seq": .number(JSONNumber(Double(f.seq))),
             "time": .number(JSONNumber(Double(f.time))), "prev": .string(Base64URL.encode(f.prev)),
             "artifact": .string(f.artifact), "session": .string(f.session), "method": .string(f.method),
-            "decision": .string(f.decision.rawValue), "request": .string(Base64URL.encode(f.request)),
-            "response": .string(Base64URL.encode(f.response)),
+            "decision": .string(f.decision.rawValue), 
         ]
+        if let r = f.request { o["request"] = .string(Base64URL.encode(r)) }
+        if let r = f.response { o["response"] = .string(Base64URL.encode(r)) }
+        if let c = f.call { o["call"] = .number(JSONNumber(Double(c))) }
+        if let u = f.upstream { o["upstream"] = u }
         if let a = f.agent { o["agent"] = ["sub": .string(a.sub), "jkt": .string(a.jkt)] }
         if let t = f.tool { o["tool"] = .string(t) }
         if let c = f.code { o["code"] = .string(c.rawValue) }

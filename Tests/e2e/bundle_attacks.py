@@ -96,6 +96,10 @@ def line_edit(target, fn):
     return lambda i, line: fn(line) if i == target else [line]
 
 
+# The upstream the demo artifact pins (DemoHistory.unsignedArtifact).
+DEMO_UPSTREAM = {"transport": "stdio", "executable_sha256": "ab" * 32}
+
+
 def first_denied():
     with open(os.path.join(base, R)) as f:
         for i, line in enumerate(f):
@@ -133,7 +137,9 @@ def attacks():
     yield "wrong-salt", {P}, lambda o: rewrite(o, P, line_edit(41, set_field("request_salt", b64u(bytes(32))))), 15, "RCP_COMMITMENT_MISMATCH", 41
     k, code = first_denied()
     def flip(line):
-        r = json.loads(line); r["decision"] = "ALLOW"; r.pop("code"); return [json.dumps(resign(r), separators=(",", ":"))]
+        # The lying portal also records the pinned upstream, so that only the re-evaluation catches it.
+        r = json.loads(line); r["decision"] = "ALLOW"; r.pop("code"); r["upstream"] = DEMO_UPSTREAM
+        return [json.dumps(resign(r), separators=(",", ":"))]
     yield f"allow-forbidden-{code.lower()}", {R}, lambda o: rewrite(o, R, line_edit(k, flip)), 14, code, k
     cps = checkpoints()
     first, last = cps[0]["note"], cps[-1]["note"]
