@@ -336,7 +336,7 @@ public final class Portal: Sendable {
             var fields = self.fields(state: state, time: time, artifact: allow.artifact, session: allow.json["session"]?.stringValue ?? "-",
                                      agent: allow.agentSubject.flatMap { s in allow.agentKey.map { (s, $0) } },
                                      method: allow.method, tool: allow.tool)
-            fields["decision"] = .string("RESULT")
+            fields["decision"] = .string(Receipt.Decision.result.rawValue)
             fields["call"] = .number(JSONNumber(Double(allow.seq)))
             if let code { fields["code"] = .string(code.rawValue) }
             let salt = Self.salt()

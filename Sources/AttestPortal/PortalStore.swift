@@ -45,7 +45,7 @@ public final class PortalStore: @unchecked Sendable {
             CREATE TABLE IF NOT EXISTS allowed_calls (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, artifact TEXT NOT NULL, tool TEXT NOT NULL);
             CREATE INDEX IF NOT EXISTS allowed_calls_time ON allowed_calls (time);
             CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, time INTEGER NOT NULL, line BLOB NOT NULL);
-            CREATE TABLE IF NOT EXISTS mandates (digest TEXT PRIMARY KEY, json BLOB NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS mandates (digest TEXT PRIMARY KEY, json BLOB NOT NULL);
             """)
         try SQLiteReplayStore.createTables(db)
     }
