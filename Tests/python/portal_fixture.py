@@ -203,7 +203,7 @@ class World:
 
 
 def stateless_meta(name="raw"):
-    return {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {},
+    return {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {"extensions": {EXT: {}}},
             "io.modelcontextprotocol/clientInfo": {"name": name, "version": "1"}}
 
 
