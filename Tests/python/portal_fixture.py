@@ -170,7 +170,7 @@ class World:
     # ------------------------------------------------------------ the portal
 
     def env(self, **extra):
-        return dict(os.environ, PORTAL_UPSTREAM_LOG=str(self.upstream_log), **extra)
+        return {**os.environ, "PORTAL_UPSTREAM_LOG": str(self.upstream_log), **extra}
 
     def upstream_command(self):
         return [sys.executable, str(UPSTREAM)]
