@@ -37,6 +37,7 @@ test: deps
 
 conformance: build
 	$(ATTEST) conformance --impl "$(ATTEST) impl" --out $(RESULTS)/swift
+	$(ATTEST) conformance --portal "$(ATTEST) portal stdio --config"
 	$(ATTEST) conformance --jsonl --impl "$(ATTEST) impl" --out $(RESULTS)/swift-jsonl
 	$(ATTEST) conformance --impl "python3 conformance/examples/python/attest_impl.py" \
 	    --document json --document encoding --document signatures --document keys \

@@ -24,6 +24,7 @@ public struct SpecCheck: Sendable {
         self.diagnostics = spec.diagnostics
         checkRegistry(implementationCodes)
         checkVectors()
+        checkScenarios()
         checkExclusions()
         checkReferences()
         if let executor { run(executor) }
@@ -99,6 +100,31 @@ public struct SpecCheck: Sendable {
             if baseVector.op != vector.op {
                 diagnostics.append(Diagnostic(.vector, vector.file, vector.line,
                     "vector \(vector.id): base \(base) has op \(baseVector.op), not \(vector.op)"))
+            }
+        }
+    }
+
+    /// Scenarios: unique ids, known requirements, registry codes (portal.md §Conformance scenarios).
+    private mutating func checkScenarios() {
+        var seen = Set<String>()
+        let ids = requirementIDs
+        for scenario in spec.scenarios {
+            if scenario.id.isEmpty || !seen.insert(scenario.id).inserted {
+                diagnostics.append(Diagnostic(.vector, scenario.file, scenario.line, "scenario id \"\(scenario.id)\" is empty or repeated"))
+            }
+            for id in scenario.covers where !ids.contains(id) {
+                diagnostics.append(Diagnostic(.vector, scenario.file, scenario.line, "scenario \(scenario.id) covers unknown requirement \(id)"))
+            }
+            guard let steps = scenario.json["steps"]?.arrayValue, !steps.isEmpty else {
+                diagnostics.append(Diagnostic(.vector, scenario.file, scenario.line, "scenario \(scenario.id) has no steps"))
+                continue
+            }
+            for step in steps {
+                let codes = [step["expect"]?["error"]?.stringValue].compactMap { $0 }
+                    + (step["receipts"]?.arrayValue ?? []).compactMap { $0.stringValue?.split(separator: " ").dropFirst().first.map(String.init) }
+                for code in codes where registry[code] == nil {
+                    diagnostics.append(Diagnostic(.vector, scenario.file, scenario.line, "scenario \(scenario.id) expects \(code), which is not in the registry"))
+                }
             }
         }
     }
@@ -190,7 +216,7 @@ public struct SpecCheck: Sendable {
     /// Requirement ID -> covering vector ids.
     public var coverage: [String: [String]] {
         var map: [String: [String]] = [:]
-        for vector in spec.vectors { for id in vector.covers { map[id, default: []].append(vector.id) } }
+        for vector in spec.vectors + spec.scenarios { for id in vector.covers { map[id, default: []].append(vector.id) } }
         return map
     }
 

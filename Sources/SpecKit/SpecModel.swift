@@ -117,6 +117,9 @@ public struct Spec: Sendable {
     public var documents: [MarkdownDocument] = []
     public var requirements: [Requirement] = []
     public var vectors: [Vector] = []
+    /// Portal scenarios (```json scenario blocks, portal.md): run against a portal process
+    /// by `attest conformance --portal`, not through the op protocol.
+    public var scenarios: [Vector] = []
     public var tables: [SpecTable] = []
     /// Problems found while reading (malformed IDs, keyword misuse, table shape, vector JSON).
     public var diagnostics: [Diagnostic] = []

@@ -65,14 +65,15 @@ public enum SpecReader {
                     spec.diagnostics.append(Diagnostic(.table, file, line, "malformed table pragma: \(trimmed)"))
                 }
             case .code(let info, let literal, let line):
-                guard info == "json vector" else { continue }
+                guard info == "json vector" || info == "json scenario" else { continue }
                 do {
                     let value = try StrictJSONParser().parse(literal)
                     guard case .object(let object) = value else {
                         spec.diagnostics.append(Diagnostic(.vector, file, line, "a vector is a JSON object"))
                         continue
                     }
-                    spec.vectors.append(Vector(json: object, document: name, file: file, line: line))
+                    let item = Vector(json: object, document: name, file: file, line: line)
+                    if info == "json scenario" { spec.scenarios.append(item) } else { spec.vectors.append(item) }
                 } catch {
                     spec.diagnostics.append(Diagnostic(.vector, file, line, "vector JSON: \(error)"))
                 }

@@ -11,7 +11,7 @@ struct Attest: AsyncParsableCommand {
         abstract: "MCP agent attestation and enforcement evidence: the executable spec and its reference implementation.",
         subcommands: [Check.self, Vectors.self, Impl.self, Conformance.self, Bench.self, Site.self,
                       ArtifactCommand.self, MandateCommand.self, LogCommand.self, BundleCommand.self,
-                      TokenCommand.self, KeysCommand.self, KeyCommand.self, MCPCommand.self, PortalCommand.self])
+                      TokenCommand.self, KeysCommand.self, KeyCommand.self, MCPCommand.self, PortalCommand.self, ConformanceUpstream.self])
 }
 
 /// Options shared by the commands that read the spec.
@@ -104,7 +104,9 @@ struct Conformance: ParsableCommand {
         abstract: "Run the spec's vectors against any implementation through the conformance protocol.")
 
     @OptionGroup var location: SpecLocation
-    @Option(help: "Command that runs the implementation; the op (or --jsonl) is appended.") var impl: String
+    @Option(help: "Command that runs the implementation; the op (or --jsonl) is appended.") var impl: String?
+    @Option(help: "Command that starts a portal on stdio; the configuration path, --, and the upstream command are appended (portal.md §Conformance scenarios).")
+    var portal: String?
     @Flag(help: "Keep one process alive and stream one request per line.") var jsonl = false
     @Option(name: .customLong("document"), help: "Only vectors of this document (repeatable).") var documents: [String] = []
     @Option(name: .customLong("op"), help: "Only vectors of this op (repeatable).") var ops: [String] = []
@@ -114,6 +116,8 @@ struct Conformance: ParsableCommand {
 
     func run() throws {
         let spec = try location.read()
+        if let portal { return try runPortal(portal, spec: spec) }
+        guard let impl else { throw ValidationError("give --impl (vectors) or --portal (portal scenarios)") }
         let vectors = spec.vectors.filter {
             (documents.isEmpty || documents.contains($0.document)) && (ops.isEmpty || ops.contains($0.op))
         }
@@ -141,5 +145,35 @@ struct Conformance: ParsableCommand {
         print("  reports: \(out)/results.json, junit.xml, summary.md")
         print("  verdict: \(run.passed ? "PASS" : "FAIL")")
         if !run.passed { throw ExitCode(1) }
+    }
+
+    private func runPortal(_ command: String, spec: Spec) throws {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        let runner = PortalConformance(portalCommand: command, upstreamExecutable: URL(fileURLWithPath: executable).resolvingSymlinksInPath().path)
+        let start = Date()
+        var failed = 0
+        print("portal conformance: \(command)")
+        for scenario in spec.scenarios {
+            let outcome = runner.run(scenario.json)
+            if let why = outcome.failure {
+                failed += 1
+                print("  FAIL \(outcome.id): \(why)")
+            }
+        }
+        print(String(format: "  %d scenarios: %d pass, %d fail in %.1f s", spec.scenarios.count, spec.scenarios.count - failed, failed,
+                     Date().timeIntervalSince(start)))
+        print("  verdict: \(failed == 0 && !spec.scenarios.isEmpty ? "PASS" : "FAIL")")
+        if failed > 0 || spec.scenarios.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// The scripted upstream of the portal scenarios (hidden: the runner starts it).
+struct ConformanceUpstream: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "conformance-upstream", shouldDisplay: false)
+    @Option(help: "Comma-separated tool names.") var tools: String = ""
+    @Option(help: "File to append each received request to.") var calls: String
+
+    func run() throws {
+        ScriptedUpstream.run(tools: tools.split(separator: ",").map(String.init), callsFile: calls)
     }
 }
