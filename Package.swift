@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(
             name: "AttestPortalTests",
             dependencies: ["AttestPortal", "AttestEvidence", "AttestIdentity", "AttestMCP", "AttestCore", "TestSupport",
-                           .product(name: "GRDB", package: "GRDB.swift")]),
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "MCP", package: "swift-sdk")]),
         .testTarget(
             name: "AttestMCPTests",
             dependencies: [

@@ -199,7 +199,10 @@ class World:
         files = sorted(out.glob("logs/*/receipts.jsonl"))
         assert len(files) == 1, f"one log expected in the bundle: {files}"
         receipts = [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
-        return receipts, json.loads(report.read_text())
+        report = json.loads(report.read_text())
+        # After a clean stop the log ends at the final checkpoint with every call closed.
+        assert report["verdict"] == "PASS" and report["receipts"] == len(receipts) and report["open_calls"] == 0, report
+        return receipts, report
 
 
 def stateless_meta(name="raw"):
