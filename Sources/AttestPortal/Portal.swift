@@ -50,11 +50,12 @@ public final class Portal: Sendable {
         try store.bind(origin: configuration.origin, keyThumbprint: configuration.logKey.publicKey.thumbprint)
         let head = try store.loadHead()
         var engine = PolicyEngine()
-        let known = try store.mandates()
+        try store.keep(configuration.artifacts)
+        let known = try store.artifacts()
         mandateCache = MandateCache()
         var chains: [ExactString: [Artifact]] = [:]
         for a in configuration.artifacts { chains[ExactString(a.digest)] = [a] }
-        let everything = configuration.artifacts + known
+        let everything = known
         let byDigest = Dictionary(everything.map { (ExactString($0.digest), $0) }, uniquingKeysWith: { a, _ in a })
         let longest = everything.map { a in max(a.rateLimit?.window ?? 0, a.tools.values.map { $0.rateLimit?.window ?? 0 }.max() ?? 0) }.max() ?? 0
         for call in try store.allowedCalls(since: head.lastTime - longest) {
@@ -203,16 +204,8 @@ public final class Portal: Sendable {
                         try db.execute(sql: "INSERT INTO allowed_calls (seq, time, artifact, tool) VALUES (?, ?, ?, ?)",
                                        arguments: [Int64(receipt.seq), time, inForce.digest, tool])
                     }
-                    for m in artifacts where m.kind == .mandate {
-                        try db.execute(sql: "INSERT OR IGNORE INTO mandates (digest, json) VALUES (?, ?)",
-                                       arguments: [m.digest, Data(JSONValue.object(m.json).serialized(pretty: false).utf8)])
-                    }
-                } else {
-                    for m in artifacts where m.kind == .mandate {
-                        try db.execute(sql: "INSERT OR IGNORE INTO mandates (digest, json) VALUES (?, ?)",
-                                       arguments: [m.digest, Data(JSONValue.object(m.json).serialized(pretty: false).utf8)])
-                    }
                 }
+                for m in artifacts where m.kind == .mandate { try PortalStore.keep(m, db) }
                 outcome = .success((receipt, response ?? .null, artifacts))
             }
         } catch {

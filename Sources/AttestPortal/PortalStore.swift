@@ -45,7 +45,7 @@ public final class PortalStore: @unchecked Sendable {
             CREATE TABLE IF NOT EXISTS allowed_calls (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, artifact TEXT NOT NULL, tool TEXT NOT NULL);
             CREATE INDEX IF NOT EXISTS allowed_calls_time ON allowed_calls (time);
             CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, time INTEGER NOT NULL, line BLOB NOT NULL);
-            CREATE TABLE IF NOT EXISTS mandates (digest TEXT PRIMARY KEY, json BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS artifacts (digest TEXT PRIMARY KEY, json BLOB NOT NULL);
             """)
         try SQLiteReplayStore.createTables(db)
     }
@@ -120,10 +120,12 @@ public final class PortalStore: @unchecked Sendable {
         }
     }
 
-    func mandates() throws(AttestError) -> [Artifact] {
+    /// Every artifact and mandate the log's receipts may name: the root artifacts of every
+    /// configuration the store was opened with, and the mandates agents presented.
+    func artifacts() throws(AttestError) -> [Artifact] {
         do {
             return try queue.read { db in
-                try Data.fetchAll(db, sql: "SELECT json FROM mandates").map { try Artifact(json: try StrictJSONParser().parse(Array($0))) }
+                try Data.fetchAll(db, sql: "SELECT json FROM artifacts ORDER BY rowid").map { try Artifact(json: try StrictJSONParser().parse(Array($0))) }
             }
         } catch let error as AttestError { throw error } catch {
             throw AttestError(.portalReceiptWriteFailed, "the store cannot be read: \(error)")
@@ -143,6 +145,18 @@ public final class PortalStore: @unchecked Sendable {
     }
 
     // MARK: Writing, inside the writer's transaction
+
+    /// Keeps an artifact for export (once per digest).
+    static func keep(_ artifact: Artifact, _ db: Database) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO artifacts (digest, json) VALUES (?, ?)",
+                       arguments: [artifact.digest, Data(JSONValue.object(artifact.json).serialized(pretty: false).utf8)])
+    }
+
+    func keep(_ artifacts: [Artifact]) throws(AttestError) {
+        do { try queue.write { db in for a in artifacts { try Self.keep(a, db) } } } catch {
+            throw AttestError(.portalReceiptWriteFailed, "the store cannot be written: \(error)")
+        }
+    }
 
     static func insert(_ receipt: Receipt, line: [UInt8], payload: JSONValue?, _ db: Database) throws {
         try db.execute(sql: "INSERT INTO receipts (seq, time, leaf, line) VALUES (?, ?, ?, ?)",
@@ -164,10 +178,10 @@ public final class PortalStore: @unchecked Sendable {
 
     /// Writes the log as an evidence bundle (bundle.md): every receipt up to the newest
     /// checkpoint (a bundle's log starts at seq 0 and ends at a checkpoint), every
-    /// checkpoint, the artifacts and mandates its receipts name, and the payloads chosen.
+    /// checkpoint, every artifact and mandate the store kept, and the payloads chosen.
     /// Returns the number of receipts exported. `out` must not exist: a failed export
     /// leaves nothing behind.
-    public func exportBundle(to out: URL, artifacts: [Artifact], disclose: Disclose) throws -> Int {
+    public func exportBundle(to out: URL, disclose: Disclose) throws -> Int {
         let fm = FileManager.default
         guard !fm.fileExists(atPath: out.path) else { throw PortalConfigurationError("\(out.path) exists; an export writes a new directory") }
         let staging = out.deletingLastPathComponent().appendingPathComponent(".\(out.lastPathComponent).partial-\(getpid())")
@@ -189,7 +203,6 @@ public final class PortalStore: @unchecked Sendable {
             try Data(lines).write(to: logDir.appendingPathComponent("checkpoints.jsonl"))
             let receiptsOut = try FileWriter(logDir.appendingPathComponent("receipts.jsonl"))
             let payloadsOut = try FileWriter(logDir.appendingPathComponent("payloads.jsonl"))
-            var mandateDigests = Set<ExactString>()
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT r.seq, r.time, r.line, p.line AS payload FROM receipts r LEFT JOIN payloads p ON p.seq = r.seq
                 WHERE r.seq < ? ORDER BY r.seq
@@ -198,9 +211,6 @@ public final class PortalStore: @unchecked Sendable {
                 let seq: Int64 = row["seq"], time: Int64 = row["time"]
                 let line = Array(row["line"] as Data)
                 try receiptsOut.write(line + [0x0A])
-                if let artifact = (try? StrictJSONParser().parse(line))?["artifact"]?.stringValue {
-                    mandateDigests.insert(ExactString(artifact))
-                }
                 count += 1
                 let disclosed: Bool
                 switch disclose {
@@ -217,8 +227,7 @@ public final class PortalStore: @unchecked Sendable {
             try receiptsOut.close()
             try payloadsOut.close()
             var artifactLines: [UInt8] = []
-            for a in artifacts { artifactLines += Array(JSONValue.object(a.json).serialized(pretty: false).utf8) + [0x0A] }
-            for json in try Data.fetchAll(db, sql: "SELECT json FROM mandates ORDER BY rowid") {
+            for json in try Data.fetchAll(db, sql: "SELECT json FROM artifacts ORDER BY rowid") {
                 artifactLines += Array(json) + [0x0A]
             }
             try Data(artifactLines).write(to: staging.appendingPathComponent("artifacts.jsonl"))

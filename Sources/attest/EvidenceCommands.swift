@@ -191,7 +191,7 @@ struct BundleCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a bundle directory: from a portal's store (--store), or from log directories and artifact files.")
         @Option(help: "A portal's store directory: export what the portal recorded.") var store: String?
-        @Option(help: "With --store: the portal's configuration, for its artifacts.") var config: String?
+        @Option(help: "With --store: the portal's configuration, to print the trust inputs a verifier needs.") var config: String?
         @Option(help: "With --store: payloads to disclose: all, none, seq:FIRST-LAST or time:FROM-TO.") var disclose: String = "all"
         @Option(name: .customLong("log"), help: "ORIGIN=DIRECTORY of a receipt log (repeatable).") var logs: [String] = []
         @Option(name: .customLong("artifact"), help: "Artifact or mandate file (repeatable).") var artifacts: [String] = []
@@ -200,17 +200,16 @@ struct BundleCommand: ParsableCommand {
 
         func run() throws {
             if let store {
-                guard let config else { throw ValidationError("--store needs --config, the portal's configuration (for its artifacts)") }
+                let portalStore = try PortalStore(directory: URL(fileURLWithPath: store), readOnly: true)
+                let count = try portalStore.exportBundle(to: URL(fileURLWithPath: out), disclose: try Self.parseDisclose(disclose))
+                print("wrote bundle \(out): \(count) receipts")
+                guard let config else { return }
                 let configuration: PortalConfiguration
                 do { configuration = try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
                     throw ValidationError("\(config): \(error.description)")
                 }
-                let portalStore = try PortalStore(directory: URL(fileURLWithPath: store), readOnly: true)
-                let count = try portalStore.exportBundle(to: URL(fileURLWithPath: out), artifacts: configuration.artifacts,
-                                                         disclose: try Self.parseDisclose(disclose))
-                print("wrote bundle \(out): \(count) receipts")
                 print("verify with:")
-                print("  attest bundle verify \(out) " + configuration.authorities.map { "--authority \($0.value) " }.joined()
+                print("  attest bundle verify \(out) " + configuration.authorities.map { "--authority=\($0.value) " }.joined()
                       + "--log-key '\(NoteVerifier(name: configuration.origin, key: configuration.logKey.publicKey).text)' --now $(date +%s)")
                 return
             }

@@ -79,7 +79,7 @@ import Testing
         await h.portal.close()
         let out = PortalFixture.temporaryDirectory().appendingPathComponent("bundle")
         let count = try PortalStore(directory: h.store, readOnly: true)
-            .exportBundle(to: out, artifacts: h.portal.configuration.artifacts, disclose: .all)
+            .exportBundle(to: out, disclose: .all)
         #expect(count == (try h.log().count))
         let verifier = BundleVerifier(trust: .init(
             authorities: [ExactString(PortalFixture.authority.publicKey.thumbprint)],
