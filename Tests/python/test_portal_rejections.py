@@ -211,6 +211,9 @@ def test_rejections_over_stateless_http(tmp_path):
         assert status == 200 and headers["content-type"].startswith("text/plain")
         assert portal.post(None, raw=b"", headers={}, timeout=10)[0] in (400, 413)
         assert http_get_mcp(portal) == 405
+        # server/discover is forwarded, its result advertising the extension (MCP-004).
+        status, _, body = portal.stateless(request(next(ids), "server/discover", era=MODERN))
+        assert status == 200 and body["result"]["capabilities"]["extensions"][EXT] == {"audience": AUD, "policy": "required"}, body
 
         # Control: an allowed call, 200.
         status, _, body = post(world.attach(call(next(ids), "echo", {"text": "hello"}, era=MODERN)))
