@@ -153,7 +153,7 @@ public struct SpecCheck: Sendable {
     /// Threat-model and other cross-reference tables name requirements and vectors that must exist.
     private mutating func checkReferences() {
         let ids = requirementIDs
-        let vectorIDs = Set(spec.vectors.map(\.id))
+        let vectorIDs = Set((spec.vectors + spec.scenarios).map(\.id))
         for kind in ["cosai", "owasp", "attacks", "claims", "media-types"] {
             for table in spec.tables(kind) {
                 for row in table.rows {

@@ -93,6 +93,25 @@ import Testing
         #expect(JSONValue.object(result) == h.upstream.answer(["id": 1, "params": ["name": "echo"]])?["result"])
     }
 
+    /// An upstream cannot hand the client receipts of its own: the member is replaced by
+    /// the portal's, and the committed response does not hold it.
+    @Test func plantedReceiptsAreRemoved() async throws {
+        let h = try await PortalHarness()
+        h.upstream.answer = { request in
+            ["jsonrpc": "2.0", "id": request["id"] ?? .null,
+             "result": ["content": [], "_meta": [.init(Portal.receiptsKey): ["forged"], "other": 1]]]
+        }
+        let response = try await h.call("echo", ["text": "hi"])
+        let log = try h.log()
+        #expect(H.receipts(response) == [log[0].line, log[1].line])
+        #expect(response["result"]?["_meta"]?["other"] == 1)
+        let payload = try await PortalStore(directory: h.store, readOnly: true).queue.read { db in
+            try Data.fetchOne(db, sql: "SELECT line FROM payloads WHERE seq = 1")
+        }
+        let committed = try StrictJSONParser().parse(Array(payload ?? Data()))
+        #expect(committed["response"]?["_meta"] == ["other": 1])
+    }
+
     @Test func toolsListIsFilteredByTheArtifact() async throws {
         let h = try await PortalHarness()
         h.upstream.answer = { request in
