@@ -1,4 +1,5 @@
 import AttestCore
+import AttestIdentity
 import AttestMCP
 import Foundation
 import MCP
@@ -15,9 +16,13 @@ import Prometheus
 ///   `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` must match the body (-32020
 ///   otherwise). One upstream process serves all stateless requests, ids rewritten.
 ///
-/// Each request is answered with `application/json`. The front offers no standalone
-/// stream (GET is 405), so a request the upstream sends on its own is answered for the
-/// client with -32601 and its notifications are dropped; over stdio both pass untouched.
+/// A request the portal forwards is answered as `text/event-stream` when the client
+/// accepts it: the messages the upstream sends on its own while the request is in flight
+/// (its requests, such as sampling, elicitation and roots, and its notifications) travel
+/// as events of that stream, untouched, and the response ends it; the client answers the
+/// upstream's requests with POSTs. Otherwise, and for every answer the portal gives itself,
+/// `application/json`. The front offers no standalone stream (GET is 405): a request the
+/// upstream sends while no stream is open is answered for the client with -32601.
 public final class HTTPPortal: @unchecked Sendable {
     public let portal: Portal
     private let command: [String]
@@ -25,12 +30,14 @@ public final class HTTPPortal: @unchecked Sendable {
     private let allowedOrigins: [String]
     private let registry: PrometheusCollectorRegistry?
     private let lock = NSLock()
-    private var sessions: [ExactString: (session: PortalSession, process: UpstreamProcess)] = [:]
-    private var shared: (session: PortalSession, process: UpstreamProcess)?
+    private typealias Upstream = (session: PortalSession, process: UpstreamProcess, messages: ServerMessages)
+    private var sessions: [ExactString: Upstream] = [:]
+    private var shared: Upstream?
     private var inFlight = 0
     private var draining = false
     private var allowedHosts: [String] = []
     private var listener: HTTPListener?
+    private let slots: Slots
 
     public static let maxSessions = 1024
 
@@ -49,6 +56,7 @@ public final class HTTPPortal: @unchecked Sendable {
         self.endpoint = endpoint
         self.allowedOrigins = allowedOrigins
         self.registry = registry
+        slots = Slots(configuration.limits.maxOpenCalls)
     }
 
     /// Binds `host`:`port` (0: ephemeral) and returns the endpoint URL; `serve` then runs.
@@ -131,8 +139,9 @@ public final class HTTPPortal: @unchecked Sendable {
     }
 
     private func post(_ request: HTTPRequest, era: MCPEra, stateless: Bool) async -> Reply {
-        guard let body = request.body, body.count <= portal.configuration.limits.maxMessageBytes else {
-            return Self.message(413, MCPBinding.errorResponse(id: nil, error: AttestError(.jsonTooLarge, "the body is empty or too large")))
+        let body = request.body ?? Data()
+        guard body.count <= portal.configuration.limits.maxMessageBytes else {
+            return Self.message(413, MCPBinding.errorResponse(id: nil, error: AttestError(.jsonTooLarge, "the body is larger than the portal accepts")))
         }
         let session: PortalSession
         var newSessionID: String?
@@ -151,6 +160,10 @@ public final class HTTPPortal: @unchecked Sendable {
             return Self.jsonError(400, id: nil, code: -32600, "Bad Request: missing \(HTTPHeaderName.sessionID) header")
         }
         var reply: Reply
+        // At most `max_open_calls` requests in progress; the others wait their turn.
+        await slots.acquire()
+        var releaseLater = false
+        defer { if !releaseLater { Task { await slots.release() } } }
         switch session.classify(Array(body)) {
         case .invalid(let error):
             reply = Self.message(400, error)
@@ -162,11 +175,20 @@ public final class HTTPPortal: @unchecked Sendable {
                 return Self.jsonError(400, id: message["id"], code: -32020, mismatch)
             }
             let requestSession = stateless ? PortalSession(portal: portal, relay: session.relay, id: "http-" + MCPAttester.randomProofID()) : session
-            let response = await requestSession.handle(request: message, method: method, era: stateless ? era : session.era(of: message))
-            reply = Self.message(Self.status(of: response), response)
-            if let code = response["error"]?["data"]?["code"]?.stringValue, let registry = ErrorCode(exactly: code),
-               let challenge = MCPBinding.httpStatus(for: registry).challenge {
-                reply.headers[HTTPHeaderName.wwwAuthenticate] = challenge
+            switch await requestSession.plan(request: message, method: method, era: stateless ? era : session.era(of: message)) {
+            case .reply(let response):
+                reply = Self.answer(response)
+            case .forward(let run):
+                let accepted = request.header("accept").map { ASCII.lowercased($0).contains("text/event-stream") } ?? false
+                if accepted, let messages = lock.withLock({ stateless ? shared?.messages : sessions[ExactString(request.header(HTTPHeaderName.sessionID) ?? newSessionID ?? "")]?.messages }) {
+                    // The slot is held until the stream's last event: the call is in progress until then.
+                    releaseLater = true
+                    let slots = slots
+                    reply = Reply(status: 200, headers: [HTTPHeaderName.contentType: "text/event-stream", "Cache-Control": "no-cache"],
+                                  body: .stream(messages.stream(until: run, then: { await slots.release() })))
+                } else {
+                    reply = Self.answer(await run())
+                }
             }
         }
         if let newSessionID {
@@ -211,7 +233,7 @@ public final class HTTPPortal: @unchecked Sendable {
         return pair.session
     }
 
-    private func startUpstream(sessionID: String, rewrite: Bool) -> (session: PortalSession, process: UpstreamProcess)? {
+    private func startUpstream(sessionID: String, rewrite: Bool) -> Upstream? {
         let box = UpstreamInbox()
         let process: UpstreamProcess
         do {
@@ -231,18 +253,30 @@ public final class HTTPPortal: @unchecked Sendable {
             process.terminate()
             return nil
         }
+        let messages = ServerMessages()
         let relay = Relay(send: { try process.send($0) }, unsolicited: { message in
-            // A request of the upstream's own cannot reach an HTTP client here: answer it.
+            guard !messages.publish(message) else { return }
+            // No stream is open to carry a request of the upstream's own: answer it.
             if let id = message["id"], message["method"] != nil {
                 try? box.relay?.forward(["jsonrpc": "2.0", "id": id,
-                                         "error": ["code": -32601, "message": "the portal's HTTP front carries no server-to-client requests"]])
+                                         "error": ["code": -32601, "message": "no client stream is open to carry this request"]])
             }
         })
         box.set(relay: relay, portal: portal)
-        return (PortalSession(portal: portal, relay: relay, id: sessionID), process)
+        return (PortalSession(portal: portal, relay: relay, id: sessionID), process, messages)
     }
 
     // MARK: Replies
+
+    /// A response as `application/json`, with the status and challenge of its registry code (MCP-019).
+    static func answer(_ response: JSONObject) -> Reply {
+        var reply = message(status(of: response), response)
+        if let code = response["error"]?["data"]?["code"]?.stringValue, let registry = ErrorCode(exactly: code),
+           let challenge = MCPBinding.httpStatus(for: registry).challenge {
+            reply.headers[HTTPHeaderName.wwwAuthenticate] = challenge
+        }
+        return reply
+    }
 
     static func status(of response: JSONObject) -> Int {
         guard let code = response["error"]?["data"]?["code"]?.stringValue, let registry = ErrorCode(exactly: code) else { return 200 }
@@ -261,5 +295,63 @@ public final class HTTPPortal: @unchecked Sendable {
         var headers = [HTTPHeaderName.contentType: "text/plain"]
         if let allow { headers["Allow"] = allow }
         return Reply(status: status, headers: headers, body: .bytes(Data(text.utf8)))
+    }
+}
+
+/// The messages an upstream sends on its own, carried to the client on the event stream
+/// of a request in flight (the newest open one).
+final class ServerMessages: @unchecked Sendable {
+    private let lock = NSLock()
+    private var open: [(id: UInt64, continuation: AsyncThrowingStream<Data, any Error>.Continuation)] = []
+    private var next: UInt64 = 0
+
+    /// An event stream that carries the upstream's own messages until `run` yields the response.
+    func stream(until run: @escaping @Sendable () async -> JSONObject,
+                then done: @escaping @Sendable () async -> Void) -> AsyncThrowingStream<Data, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<Data, any Error>.makeStream()
+        let id = lock.withLock { () -> UInt64 in
+            next += 1
+            open.append((next, continuation))
+            return next
+        }
+        Task {
+            let response = await run()
+            lock.withLock { open.removeAll { $0.id == id } }
+            continuation.yield(Self.event(response))
+            continuation.finish()
+            await done()
+        }
+        return stream
+    }
+
+    /// Sends `message` on the newest open stream; false when none is open.
+    func publish(_ message: JSONObject) -> Bool {
+        guard let target = lock.withLock({ open.last }) else { return false }
+        target.continuation.yield(Self.event(message))
+        return true
+    }
+
+    static func event(_ message: JSONObject) -> Data {
+        Data(("event: message\ndata: " + JSONValue.object(message).serialized(pretty: false) + "\n\n").utf8)
+    }
+}
+
+/// A counting semaphore for tasks: at most `count` holders, the others wait in order.
+actor Slots {
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) { free = count }
+
+    func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
     }
 }

@@ -68,38 +68,60 @@ final class PortalSession: @unchecked Sendable {
         return era
     }
 
+    /// What becomes of one request: an answer the portal gives at once, or a forward to the
+    /// upstream whose completion yields the client's response.
+    enum Plan: Sendable {
+        case reply(JSONObject)
+        case forward(@Sendable () async -> JSONObject)
+    }
+
     /// Handles one request and returns the response for the client.
     func handle(request: JSONObject, method: String, era: MCPEra) async -> JSONObject {
+        switch await plan(request: request, method: method, era: era) {
+        case .reply(let reply): return reply
+        case .forward(let run): return await run()
+        }
+    }
+
+    /// Decides one request (a governed one by portal.md §Deciding) without waiting for the upstream.
+    func plan(request: JSONObject, method: String, era: MCPEra) async -> Plan {
         let timeout = Duration.seconds(portal.configuration.limits.upstreamTimeoutSeconds)
+        let relay = relay, portal = portal
         switch Portal.kind(of: method) {
         case .governed:
             switch await portal.admit(request, era: era, session: id) {
             case .reply(let reply):
-                return reply
+                return .reply(reply)
             case .forward(let forwarded, let call):
-                switch await relay.request(forwarded, timeout: timeout) {
-                case .success(let response): return await portal.complete(call, response: response)
-                case .failure(let failure): return await portal.fail(call, id: request["id"], reason: failure.reason)
+                return .forward {
+                    switch await relay.request(forwarded, timeout: timeout) {
+                    case .success(let response): return await portal.complete(call, response: response)
+                    case .failure(let failure): return await portal.fail(call, id: request["id"], reason: failure.reason)
+                    }
                 }
             }
         case .forwarded:
-            switch await relay.request(request, timeout: timeout) {
-            case .success(let response):
-                if method.isExactly("initialize") {
-                    if let version = response["result"]?["protocolVersion"]?.stringValue {
-                        lock.withLock { negotiated = MCPEra(version) }
+            // A server answers `initialize` while it starts: at least 30 s, whatever the call limit.
+            let startup = method.isExactly("initialize") || method.isExactly("server/discover") ? max(timeout, .seconds(30)) : timeout
+            return .forward { [self] in
+                switch await relay.request(request, timeout: startup) {
+                case .success(let response):
+                    if method.isExactly("initialize") {
+                        if let version = response["result"]?["protocolVersion"]?.stringValue {
+                            lock.withLock { negotiated = MCPEra(version) }
+                        }
+                        return portal.advertising(response)
                     }
-                    return portal.advertising(response)
+                    return method.isExactly("server/discover") ? portal.advertising(response) : response
+                case .failure(let failure):
+                    return ["jsonrpc": "2.0", "id": request["id"] ?? .null,
+                            "error": ["code": -32603, "message": .string("the upstream failed: \(failure.reason)")]]
                 }
-                return method.isExactly("server/discover") ? portal.advertising(response) : response
-            case .failure(let failure):
-                return ["jsonrpc": "2.0", "id": request["id"] ?? .null,
-                        "error": ["code": -32603, "message": .string("the upstream failed: \(failure.reason)")]]
             }
         case .unknown:
             portal.metrics.refused("method_not_found")
-            return ["jsonrpc": "2.0", "id": request["id"] ?? .null,
-                    "error": ["code": -32601, "message": .string("Method not found: the portal does not forward \(method)")]]
+            return .reply(["jsonrpc": "2.0", "id": request["id"] ?? .null,
+                           "error": ["code": -32601, "message": .string("Method not found: the portal does not forward \(method)")]])
         }
     }
 

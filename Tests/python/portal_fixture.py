@@ -64,6 +64,7 @@ def tool_policies():
                 "required": ["a", "b"], "rate_limit": {"max": 3, "window": 3600}},
         "crash": {},
         "slow": {"arguments": {"seconds": {"type": "integer", "minimum": 0, "maximum": 30}}},
+        "ask": {"arguments": {"question": {"type": "string", "max_length": 64}}, "required": ["question"]},
     }
 
 
@@ -386,7 +387,27 @@ def http_request(url, method, data, headers, timeout):
     body = None
     if raw and hdrs.get("content-type", "").startswith("application/json"):
         body = json.loads(raw)
+    elif raw and hdrs.get("content-type", "").startswith("text/event-stream"):
+        # Streamable HTTP: the answer may be an event stream; the response is the event that
+        # is a JSON-RPC response (the others are the server's own messages).
+        for event in sse_events(raw.decode()):
+            if "method" not in event and ("result" in event or "error" in event):
+                body = event
     return status, hdrs, body
+
+
+def sse_events(text):
+    """The JSON messages of a text/event-stream body, one per event (data lines joined)."""
+    events, data = [], []
+    for line in text.split("\n"):
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+        elif line == "" and data:
+            events.append(json.loads("\n".join(data)))
+            data = []
+    if data:
+        events.append(json.loads("\n".join(data)))
+    return events
 
 
 # ------------------------------------------------------------ what the tests assert about replies and logs

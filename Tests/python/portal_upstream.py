@@ -2,13 +2,15 @@
 Python SDK (dual-era, stdio), with no attestation of its own.
 
 Tools: echo(text), add(a, b), forbidden() (exists here, allowed by no artifact),
-crash() (the process exits mid-call), slow(seconds). Every tool invocation appends one
+crash() (the process exits mid-call), slow(seconds), ask(question) (elicits an answer
+from the client: a request of the server's own, in the middle of the call). Every tool invocation appends one
 JSON line {"tool", "arguments", "pid"} to the file named by PORTAL_UPSTREAM_LOG (when
 set), before it does anything else, so a test can tell which calls reached the upstream.
 """
 import json, os, time
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel
 
 app = MCPServer("portal-upstream")
 
@@ -55,6 +57,18 @@ def slow(seconds: int = 1) -> str:
     ran("slow", seconds=seconds)
     time.sleep(seconds)
     return f"slept {seconds}"
+
+
+class Answer(BaseModel):
+    answer: str
+
+
+@app.tool()
+async def ask(question: str, ctx: Context) -> str:
+    """Asks the client (an elicitation: a request of the server's own) and returns the answer."""
+    ran("ask", question=question)
+    result = await ctx.elicit(question, Answer)
+    return f"you said {result.data.answer}" if result.action == "accept" else f"you {result.action}"
 
 
 if __name__ == "__main__":

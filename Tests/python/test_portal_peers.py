@@ -36,7 +36,7 @@ from portal_fixture import (AUD, EXT, RECEIPTS_KEY, UPSTREAM, World, attest_bina
 
 GOVERNED = {"tools/call", "tools/list", "resources/list", "resources/templates/list", "resources/read", "prompts/list",
             "prompts/get", "completion/complete"}
-ALLOWED_TOOLS = ["add", "crash", "echo", "slow"]
+ALLOWED_TOOLS = ["add", "ask", "crash", "echo", "slow"]
 
 
 class Attaching:

@@ -77,7 +77,7 @@ def test_rejections_over_stdio(tmp_path):
         # tools/list is governed: refused without a token, filtered to the artifact with one.
         listing = ask(world.attach(request(next(ids), "tools/list")))
         assert_allowed(listing)
-        assert sorted(t["name"] for t in listing["result"]["tools"]) == ["add", "crash", "echo", "slow"]
+        assert sorted(t["name"] for t in listing["result"]["tools"]) == ["add", "ask", "crash", "echo", "slow"]
         expected.extend([("ALLOW", None, None), ("RESULT", None, None)])
         refused(request(next(ids), "tools/list"), "PRF_TOKEN_MISSING")
 
