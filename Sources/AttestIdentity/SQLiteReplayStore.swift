@@ -125,7 +125,8 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
         }
     }
 
-    static func count(_ db: Database) throws -> Int {
+    /// The number of entries, from the one-row count table.
+    public static func count(_ db: Database) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT n FROM replay_count WHERE id = 0") ?? 0
     }
 

@@ -207,6 +207,8 @@ public final class Portal: Sendable {
                 }
                 for m in artifacts where m.kind == .mandate { try PortalStore.keep(m, db) }
                 outcome = .success((receipt, response ?? .null, artifacts))
+                self.metrics.replayStore(entries: try SQLiteReplayStore.count(db))
+                self.metrics.open(calls: try Int.fetchOne(db, sql: "SELECT count(*) FROM open_calls") ?? 0)
             }
         } catch {
             // Step 7 failed: nothing was recorded, so nothing is forwarded (RCP-010).

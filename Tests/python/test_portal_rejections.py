@@ -11,6 +11,7 @@ HTTP, so that the status, challenge and routing headers can be checked).
 
 Nothing here skips: a missing package or binary fails with what to install or build.
 """
+import urllib.request
 import json, time
 
 from portal_fixture import (AGENT, AGENT2, AUD, ECHO_MAX, EXT, LEGACY, MANDATES_KEY, MODERN, STRANGER, SUB, SUB2, SUB3, World,
@@ -268,6 +269,16 @@ def test_rejections_over_stateless_http(tmp_path):
                                       {"MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/frobnicate"})
         assert body["error"]["code"] == -32601, (status, body)
         ran_so_far()
+
+        # The metrics count what happened above, by code, and never carry a credential.
+        text = urllib.request.urlopen(portal.base + "/metrics", timeout=10).read().decode()
+        for family in ("attest_portal_decisions_total", "attest_portal_receipts_total", "attest_portal_flushes_total",
+                       "attest_portal_flush_seconds_bucket", "attest_portal_call_seconds_bucket",
+                       "attest_portal_verification_seconds_bucket", "attest_portal_refused_messages_total",
+                       "attest_portal_replay_store_entries", "attest_portal_open_calls"):
+            assert family in text, family
+        assert 'code="PTL_TOOL_NOT_ALLOWED"' in text and 'code="ALLOW"' in text and 'code="PRF_TOKEN_MISSING"' in text
+        assert "eyJ" not in text, "a JWS in the metrics"
     finally:
         code = portal.stop()
     assert code == 0, portal.stderr_text()
