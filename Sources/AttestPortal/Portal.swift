@@ -81,7 +81,17 @@ public final class Portal: Sendable {
         }
         if !open.isEmpty { logger.warning("recovery closed forwarded calls without a recorded outcome", metadata: ["calls": "\(open.count)"]) }
         try await checkpoint(force: false)
+        // `checkpoint.seconds` holds while the portal is idle too.
+        let seconds = configuration.checkpointSeconds
+        timer.set(Task { [weak self] in
+            while (try? await Task.sleep(for: .seconds(seconds))) != nil {
+                guard let self else { return }
+                await self.checkpointIfDue()
+            }
+        })
     }
+
+    private let timer = TimerBox()
 
     // MARK: Deciding
 
@@ -318,6 +328,7 @@ public final class Portal: Sendable {
 
     /// Writes a final checkpoint and stops the writer (graceful drain).
     public func close() async {
+        timer.cancel()
         try? await checkpoint(force: true)
         writer.stop()
     }
@@ -520,4 +531,12 @@ final class CheckpointState: @unchecked Sendable {
     }
 
     func record(size: UInt64, time: Int64) { lock.withLock { (self.size, self.time) = (size, time) } }
+}
+
+/// The checkpoint timer's task, cancelled when the portal closes.
+final class TimerBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var task: Task<Void, Never>?
+    func set(_ task: Task<Void, Never>) { lock.withLock { self.task = task } }
+    func cancel() { lock.withLock { task?.cancel() } }
 }

@@ -67,6 +67,20 @@ import Testing
         #expect(flushes < 128, "\(flushes) flushes for 128 entries")
     }
 
+    /// `checkpoint.seconds` holds on an idle portal: a checkpoint covers the last call
+    /// without another call or a stop.
+    @Test func idlePortalCheckpointsOnTime() async throws {
+        let h = try await PortalHarness(checkpointSeconds: 1)
+        #expect(H.code(try await h.call("echo", ["text": "hi"])) == nil)
+        let store = try PortalStore(directory: h.store, readOnly: true)
+        var size: UInt64 = 0
+        for _ in 0..<40 where size < 2 {
+            try await Task.sleep(for: .milliseconds(100))
+            size = try store.lastCheckpoint().size
+        }
+        #expect(size == 2)
+    }
+
     @Test func checkpointsAndExport() async throws {
         let h = try await PortalHarness()
         for i in 0..<5 { #expect(H.code(try await h.call("echo", ["text": .string("n\(i)")])) == nil) }

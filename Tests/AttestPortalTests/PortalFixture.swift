@@ -50,13 +50,13 @@ enum PortalFixture {
 
     static func artifact(_ unsigned: JSONObject) throws -> Artifact { try Artifact.seal(unsigned, key: authority) }
 
-    static func configuration(store: URL, artifacts: [Artifact]) throws -> PortalConfiguration {
+    static func configuration(store: URL, artifacts: [Artifact], checkpointSeconds: Int = 86_400) throws -> PortalConfiguration {
         try PortalConfiguration(
             audience: audience,
             issuers: [TrustedIssuer(issuer: issuer, keys: try JWKS(keys: [JWK(key: provider.verifyingKey)]),
                                     trustDomains: ["agents.provider.example"])],
             authorities: [ExactString(authority.publicKey.thumbprint)], artifacts: artifacts, origin: origin,
-            logKey: logKey, store: store, checkpointEvery: 100_000, checkpointSeconds: 86_400)
+            logKey: logKey, store: store, checkpointEvery: 100_000, checkpointSeconds: checkpointSeconds)
     }
 
     static func temporaryDirectory() -> URL {
@@ -99,9 +99,10 @@ struct PortalHarness {
     let store: URL
 
     init(artifacts: [Artifact]? = nil, store: URL = PortalFixture.temporaryDirectory(),
-         upstreamIdentity: JSONValue? = PortalFixture.upstreamIdentity) async throws {
+         upstreamIdentity: JSONValue? = PortalFixture.upstreamIdentity, checkpointSeconds: Int = 86_400) async throws {
         let artifacts = try artifacts ?? [PortalFixture.artifact(PortalFixture.unsignedArtifact())]
-        portal = try Portal(configuration: try PortalFixture.configuration(store: store, artifacts: artifacts),
+        portal = try Portal(configuration: try PortalFixture.configuration(store: store, artifacts: artifacts,
+                                                                           checkpointSeconds: checkpointSeconds),
                             upstreamIdentity: upstreamIdentity)
         try await portal.recover()
         upstream = ScriptedUpstream()
