@@ -10,6 +10,7 @@ Mandates that widen (which `attest mandate derive` refuses to make) are signed h
 
 Nothing here skips: a missing package or binary fails with what to install or build.
 """
+from contextlib import AsyncExitStack
 import copy, hashlib, json, os, pathlib, shutil, signal, subprocess, sys, threading, time, urllib.error, urllib.request
 
 import pytest
@@ -225,7 +226,22 @@ def request(id_, method, params=None, era=LEGACY):
     return {"jsonrpc": "2.0", "id": id_, "method": method, "params": params}
 
 
-class StdioPortal:
+class PortalProcess:
+    """What both portal drivers share: `proc`, `stderr` and `stderr_path`."""
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        self.stderr.close()
+
+    def stderr_text(self):
+        if not self.stderr.closed:
+            self.stderr.flush()
+        return self.stderr_path.read_text()[-4000:]
+
+
+class StdioPortal(PortalProcess):
     """`attest portal stdio` spoken to in raw JSON lines; a reader thread files every line."""
 
     def __init__(self, world, config, prefix=(), env=None):
@@ -292,19 +308,9 @@ class StdioPortal:
         self.stderr.close()
         return code
 
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-        self.stderr.close()
-
-    def stderr_text(self):
-        if not self.stderr.closed:
-            self.stderr.flush()
-        return self.stderr_path.read_text()[-4000:]
 
 
-class HTTPPortal:
+class HTTPPortal(PortalProcess):
     """`attest portal http` on an ephemeral port."""
 
     def __init__(self, world, config, prefix=(), extra_args=()):
@@ -364,16 +370,6 @@ class HTTPPortal:
         self.stderr.close()
         return code
 
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-        self.stderr.close()
-
-    def stderr_text(self):
-        if not self.stderr.closed:
-            self.stderr.flush()
-        return self.stderr_path.read_text()[-4000:]
 
 
 def http_request(url, method, data, headers, timeout):
@@ -479,3 +475,20 @@ def check_log(receipts, received):
 def shape(receipts):
     """The log as (decision, tool, code) triples, in order."""
     return [(r["decision"], r.get("tool"), r.get("code")) for r in receipts]
+
+
+def http_transport(portal):
+    """A Streamable HTTP client transport of the MCP Python SDK to `portal`, for `mcp.Client`."""
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    class HTTPTransport:
+        async def __aenter__(self):
+            self._stack = AsyncExitStack()
+            http = await self._stack.enter_async_context(create_mcp_http_client())
+            return await self._stack.enter_async_context(streamable_http_client(portal.url, http_client=http))
+
+        async def __aexit__(self, *exc):
+            return await self._stack.__aexit__(*exc)
+
+    return HTTPTransport

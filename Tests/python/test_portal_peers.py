@@ -31,7 +31,7 @@ try:
 except ImportError as error:  # fail, never skip
     pytest.fail(f"missing Python package ({error}); run: pip install -r Tests/python/requirements.txt", pytrace=False)
 
-from portal_fixture import (AUD, EXT, RECEIPTS_KEY, UPSTREAM, World, attest_binary, check_log, shape, upstream_sha256,
+from portal_fixture import (http_transport, AUD, EXT, RECEIPTS_KEY, UPSTREAM, World, attest_binary, check_log, shape, upstream_sha256,
                             without_receipts)
 
 GOVERNED = {"tools/call", "tools/list", "resources/list", "resources/templates/list", "resources/read", "prompts/list",
@@ -161,15 +161,7 @@ def test_sdk_client_through_http_portal(tmp_path, mode):
     config = world.config()
     portal = world.http(config)
 
-    class HTTPTransport:
-        async def __aenter__(self):
-            self._stack = AsyncExitStack()
-            http = await self._stack.enter_async_context(create_mcp_http_client())
-            return await self._stack.enter_async_context(streamable_http_client(portal.url, http_client=http))
-
-        async def __aexit__(self, *exc):
-            return await self._stack.__aexit__(*exc)
-
+    HTTPTransport = http_transport(portal)
     transport = Attaching(HTTPTransport, world)
     try:
         through = anyio.run(session, transport, mode, "portal")

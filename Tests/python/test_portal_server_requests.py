@@ -12,7 +12,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from portal_fixture import EXT, RECEIPTS_KEY, World, attest_binary, check_log
+from portal_fixture import http_transport, EXT, RECEIPTS_KEY, World, attest_binary, check_log
 from test_portal_peers import Attaching
 
 
@@ -51,15 +51,7 @@ def test_elicitation_through_http_portal(tmp_path):
     config = world.config()
     portal = world.http(config)
 
-    class HTTPTransport:
-        async def __aenter__(self):
-            self._stack = AsyncExitStack()
-            http = await self._stack.enter_async_context(create_mcp_http_client())
-            return await self._stack.enter_async_context(streamable_http_client(portal.url, http_client=http))
-
-        async def __aexit__(self, *exc):
-            return await self._stack.__aexit__(*exc)
-
+    HTTPTransport = http_transport(portal)
     questions = []
     try:
         result = anyio.run(ask_through, Attaching(HTTPTransport, world), questions)
