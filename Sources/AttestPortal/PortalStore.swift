@@ -144,6 +144,27 @@ public final class PortalStore: @unchecked Sendable {
         } catch { throw AttestError(.portalReceiptWriteFailed, "the store cannot be read: \(error)") }
     }
 
+    /// The inclusion proof of receipt `seq` in the newest checkpoint: the input of the
+    /// `receipt.inclusion` op (receipt.md §Proving one receipt), which an agent holding the
+    /// receipt checks with the log key alone.
+    public func inclusionProof(seq: UInt64) throws -> JSONObject {
+        try queue.read { db in
+            guard let line = try Data.fetchOne(db, sql: "SELECT line FROM checkpoints ORDER BY size DESC LIMIT 1"),
+                  let note = try StrictJSONParser().parse(Array(line))["note"]?.stringValue,
+                  let size = try Int64.fetchOne(db, sql: "SELECT max(size) FROM checkpoints") else {
+                throw PortalConfigurationError("the store has no checkpoint yet")
+            }
+            guard Int64(seq) < size, let receipt = try Data.fetchOne(db, sql: "SELECT line FROM receipts WHERE seq = ?", arguments: [Int64(seq)]) else {
+                throw PortalConfigurationError("receipt \(seq) is not covered by the newest checkpoint (size \(size))")
+            }
+            var tree = MerkleTree()
+            let leaves = try Row.fetchCursor(db, sql: "SELECT leaf FROM receipts WHERE seq < ? ORDER BY seq", arguments: [size])
+            while let row = try leaves.next() { tree.append(leafHash: MerkleHash(Array(row["leaf"] as Data))) }
+            return ["receipt": try StrictJSONParser().parse(Array(receipt)), "checkpoint": .string(note),
+                    "proof": .array(tree.inclusionProof(index: Int(seq), size: Int(size)).map { .string($0.description) })]
+        }
+    }
+
     // MARK: Writing, inside the writer's transaction
 
     /// Keeps an artifact for export (once per digest).

@@ -13,7 +13,7 @@ struct PortalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portal",
         abstract: "Run the portal in front of an MCP server: every tools/call decided, receipted, then released (spec/portal.md).",
-        subcommands: [PortalStdio.self, PortalHTTP.self, PortalCheck.self])
+        subcommands: [PortalStdio.self, PortalHTTP.self, PortalCheck.self, PortalProve.self])
 }
 
 struct PortalOptions: ParsableArguments {
@@ -140,6 +140,20 @@ struct PortalCheck: ParsableCommand {
         for a in configuration.artifacts {
             print("  artifact   \(a.id) for \(a.subject): \(a.tools.count) tool(s), digest \(a.digest)")
         }
+    }
+}
+
+struct PortalProve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prove",
+        abstract: "Print the inclusion proof of one receipt in the newest checkpoint of a portal's store (the receipt.inclusion op's input).",
+        discussion: "An agent checks a receipt it was given in _meta with it and the log key: a log that omits the receipt cannot produce one.")
+    @Option(help: "The portal's store directory.") var store: String
+    @Option(help: "The receipt's seq.") var seq: UInt64
+
+    func run() throws {
+        let proof = try PortalStore(directory: URL(fileURLWithPath: store), readOnly: true).inclusionProof(seq: seq)
+        print(JSONValue.object(proof).serialized(pretty: true), terminator: "")
     }
 }
 

@@ -195,7 +195,7 @@ class World:
         shutil.rmtree(out, ignore_errors=True)
         attest("bundle", "export", "--store", self.root / store, "--config", config, "--out", out, "--disclose", disclose)
         report = self.root / f"{name}.report.json"
-        run = attest("bundle", "verify", out, "--authority", self.authority, "--log-key", self.log_verifier,
+        run = attest("bundle", "verify", out, f"--authority={self.authority}", f"--log-key={self.log_verifier}",
                      "--now", int(time.time()), "--report", report, check=False)
         assert run.returncode == 0 and run.stdout.startswith("PASS"), f"bundle verify: {run.returncode}\n{run.stdout}\n{run.stderr}"
         files = sorted(out.glob("logs/*/receipts.jsonl"))
