@@ -32,6 +32,9 @@ public final class HTTPPortal: @unchecked Sendable {
     private let lock = NSLock()
     private typealias Upstream = (session: PortalSession, process: UpstreamProcess, messages: ServerMessages)
     private var sessions: [ExactString: Upstream] = [:]
+    /// When each session was last used; a session idle for `idleSeconds` is closed with its upstream.
+    private var lastUsed: [ExactString: ContinuousClock.Instant] = [:]
+    public static let idleSeconds = 600
     private var shared: Upstream?
     private var inFlight = 0
     private var draining = false
@@ -75,7 +78,24 @@ public final class HTTPPortal: @unchecked Sendable {
 
     public func serve() async throws {
         guard let listener = lock.withLock({ listener }) else { return }
+        let reaper = Task { [weak self] in
+            while (try? await Task.sleep(for: .seconds(30))) != nil { self?.closeIdleSessions() }
+        }
+        defer { reaper.cancel() }
         try await listener.run()
+    }
+
+    /// Sessions are opened by an unauthenticated `initialize`, each with a process: at most
+    /// `maxSessions` at once, and none kept past `idleSeconds` without a request.
+    func closeIdleSessions(now: ContinuousClock.Instant = .now) {
+        let idle = lock.withLock { () -> [UpstreamProcess] in
+            let expired = lastUsed.filter { now - $0.value > .seconds(Self.idleSeconds) }.map(\.key)
+            return expired.compactMap { id in
+                lastUsed[id] = nil
+                return sessions.removeValue(forKey: id)?.process
+            }
+        }
+        for process in idle { process.terminate() }
     }
 
     /// Refuses new requests, waits for those in flight, stops every upstream and writes a
@@ -128,7 +148,10 @@ public final class HTTPPortal: @unchecked Sendable {
         switch method {
         case "POST": return await post(request, era: version.map(MCPEra.init) ?? .handshake, stateless: false)
         case "DELETE":
-            guard let id = request.header(HTTPHeaderName.sessionID), let entry = lock.withLock({ sessions.removeValue(forKey: ExactString(id)) }) else {
+            guard let id = request.header(HTTPHeaderName.sessionID), let entry = lock.withLock({ () -> Upstream? in
+                lastUsed[ExactString(id)] = nil
+                return sessions.removeValue(forKey: ExactString(id))
+            }) else {
                 return Self.text(404, "no such session\n")
             }
             entry.process.terminate()
@@ -150,7 +173,10 @@ public final class HTTPPortal: @unchecked Sendable {
             guard let s = sharedSession() else { return Self.jsonError(502, id: nil, code: -32603, "the upstream cannot be started") }
             session = s
         } else if let id = request.header(HTTPHeaderName.sessionID) {
-            guard let s = lock.withLock({ sessions[ExactString(id)]?.session }) else { return Self.text(404, "no such session\n") }
+            guard let s = lock.withLock({ () -> PortalSession? in
+                lastUsed[ExactString(id)] = .now
+                return sessions[ExactString(id)]?.session
+            }) else { return Self.text(404, "no such session\n") }
             session = s
         } else if parsedMethod?.isExactly("initialize") == true {
             guard let (s, id) = openSession() else { return Self.jsonError(502, id: nil, code: -32603, "the upstream cannot be started") }
@@ -218,7 +244,10 @@ public final class HTTPPortal: @unchecked Sendable {
     private func openSession() -> (PortalSession, String)? {
         let id = MCPAttester.randomProofID()
         guard lock.withLock({ sessions.count }) < Self.maxSessions, let pair = startUpstream(sessionID: id, rewrite: false) else { return nil }
-        lock.withLock { sessions[ExactString(id)] = pair }
+        lock.withLock {
+            sessions[ExactString(id)] = pair
+            lastUsed[ExactString(id)] = .now
+        }
         return (pair.session, id)
     }
 
