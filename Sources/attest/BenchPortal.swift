@@ -51,7 +51,8 @@ struct PortalBench: AsyncParsableCommand {
             let t0 = ContinuousClock.now
             guard await upstream.request(call.object) != nil else { throw ValidationError("the upstream did not answer") }
             let t1 = ContinuousClock.now
-            guard let reply = await session.send(call.bytes), reply["result"] != nil else {
+            let reply = await session.send(call.bytes)
+            guard reply?["result"] != nil else {
                 throw ValidationError("the portal refused a benchmark call: \(reply.map { JSONValue.object($0).serialized(pretty: false) } ?? "no reply")")
             }
             let t2 = ContinuousClock.now
@@ -114,7 +115,9 @@ struct PortalBench: AsyncParsableCommand {
                 let mine = Array(calls[(s * callsPerSession)..<((s + 1) * callsPerSession)])
                 group.addTask {
                     var ok = 0
-                    for call in mine where await session.send(call)?["result"] != nil { ok += 1 }
+                    for call in mine {
+                        if await session.send(call)?["result"] != nil { ok += 1 }
+                    }
                     return ok
                 }
             }
