@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps"]),
         .testTarget(
             name: "AttestPortalTests",
-            dependencies: ["AttestPortal", "AttestEvidence", "AttestIdentity", "AttestMCP", "AttestCore", "TestSupport",
+            dependencies: ["AttestPortal", "AttestPortalFraming", "AttestEvidence", "AttestIdentity", "AttestMCP", "AttestCore", "TestSupport",
                            .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "AttestMCPTests",
