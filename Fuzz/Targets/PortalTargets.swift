@@ -42,7 +42,10 @@ extension FuzzTargets {
         switch ClientMessage.classify(line, maxMessageBytes: limit) {
         case .request(let object, let method):
             try check(object["method"]?.stringValue?.isExactly(method) == true, "a request's method is not the one reported")
-            try check(ClientMessage.requestID(of: .object(object)) != nil, "a request without a string or integer id")
+            let id = object["id"]
+            let isRequestID: Bool
+            if case .string? = id { isRequestID = true } else { isRequestID = id?.integerValue != nil }
+            try check(isRequestID, "a request without a string or integer id")
             try check(object["jsonrpc"]?.stringValue?.isExactly("2.0") == true, "a request that is not JSON-RPC 2.0")
         case .oneWay(let object):
             try check(object["jsonrpc"]?.stringValue?.isExactly("2.0") == true, "a one-way message that is not JSON-RPC 2.0")

@@ -39,9 +39,12 @@ package enum ClientMessage {
     /// A message's id when it is one a request may carry (a string or an integer), as
     /// `MCPBinding.requestID(of:)` reads it.
     package static func requestID(of message: JSONValue) -> JSONValue? {
-        guard let id = message["id"] else { return nil }
+        // `.none`, not `nil`: JSONValue is ExpressibleByNilLiteral, and a bare `nil` here
+        // would become `.null`, an id.
+        guard let id = message["id"] else { return .none }
         if case .string = id { return id }
-        return id.integerValue != nil ? id : nil
+        guard id.integerValue != nil else { return .none }
+        return id
     }
 
     /// The rejection of mcp-binding.md, the same object as `MCPBinding.errorResponse`.
