@@ -8,7 +8,7 @@ RESULTS    ?= .build/conformance
 
 E2E_RECEIPTS ?= 1000000
 
-.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential python-test bench \
+.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential python-test bench bench-portal \
         fuzz fuzz-one fuzz-build asan tsan clean
 
 all: check conformance-quick site
@@ -69,7 +69,7 @@ python-test: build site
 
 # libFuzzer targets (Fuzz/README.md): each runs FUZZ_SECONDS from the committed seeds
 # plus a scratch corpus in .build-fuzz; a crash stops its target and the others go on.
-FUZZ_TARGETS ?= json jcs base64url jws token checkpoint receipt-line bundle artifact constraint
+FUZZ_TARGETS ?= json jcs base64url jws token checkpoint receipt-line bundle artifact constraint portal-framing
 FUZZ_SECONDS ?= 60
 FUZZ_SCRATCH ?= .build-fuzz
 
@@ -91,6 +91,11 @@ bench: release
 	.build/release/attest bench core
 	.build/release/attest bench identity
 	.build/release/attest bench evidence
+
+# The portal's added latency, throughput and CPU bound (Benchmarks/README.md §Portal). Its
+# store is a temporary directory under the current one, on this disk. Not part of `make test`.
+bench-portal: release
+	.build/release/attest bench portal
 
 # The Swift tests under AddressSanitizer and under ThreadSanitizer, each built in its own
 # scratch path (a cold build is the whole package again). Not part of `make test`. The

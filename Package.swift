@@ -61,10 +61,13 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
+        // The portal's framing and message sorting, apart so that a fuzz target reaches them
+        // without the portal's network and storage dependencies.
+        .target(name: "AttestPortalFraming", dependencies: ["AttestCore", "AttestEvidence"]),
         .target(
             name: "AttestPortal",
             dependencies: [
-                "AttestCore", "AttestIdentity", "AttestEvidence", "AttestMCP",
+                "AttestCore", "AttestIdentity", "AttestEvidence", "AttestMCP", "AttestPortalFraming",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -111,7 +114,7 @@ let package = Package(
         .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps"]),
         .testTarget(
             name: "AttestPortalTests",
-            dependencies: ["AttestPortal", "AttestEvidence", "AttestIdentity", "AttestMCP", "AttestCore", "TestSupport",
+            dependencies: ["AttestPortal", "AttestPortalFraming", "AttestEvidence", "AttestIdentity", "AttestMCP", "AttestCore", "TestSupport",
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "MCP", package: "swift-sdk")]),
         .testTarget(
             name: "AttestMCPTests",
@@ -128,13 +131,13 @@ let package = Package(
 // `swift build --sanitize=fuzzer` must not meet the package's other executables.
 package.dependencies.append(.package(url: "https://github.com/x-sheep/swift-property-based.git", exact: "2.0.1"))
 package.targets += [
-    .target(name: "AttestFuzzTargets", dependencies: ["AttestCore", "AttestIdentity", "AttestEvidence"], path: "Fuzz/Targets"),
+    .target(name: "AttestFuzzTargets", dependencies: ["AttestCore", "AttestIdentity", "AttestEvidence", "AttestPortalFraming"], path: "Fuzz/Targets"),
     .testTarget(name: "FuzzRegressionTests", dependencies: ["AttestFuzzTargets"]),
     .testTarget(
         name: "PropertyTests",
         dependencies: ["AttestCore", "AttestEvidence", .product(name: "PropertyBased", package: "swift-property-based")]),
 ]
-let fuzzTargets = ["json", "jcs", "base64url", "jws", "token", "checkpoint", "receipt-line", "bundle", "artifact", "constraint"]
+let fuzzTargets = ["json", "jcs", "base64url", "jws", "token", "checkpoint", "receipt-line", "bundle", "artifact", "constraint", "portal-framing"]
 if Context.environment["ATTEST_FUZZ"] != nil {
     for name in fuzzTargets {
         package.targets.append(.executableTarget(name: "fuzz-\(name)", dependencies: ["AttestFuzzTargets"], path: "Fuzz/Main/\(name)"))

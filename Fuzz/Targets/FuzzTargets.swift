@@ -17,7 +17,7 @@ public enum FuzzTargets {
     public static let all: [(name: String, run: Target)] = [
         ("json", json), ("jcs", jcs), ("base64url", base64url), ("jws", jws), ("token", token),
         ("checkpoint", checkpoint), ("receipt-line", receiptLine), ("bundle", bundle),
-        ("artifact", artifact), ("constraint", constraint),
+        ("artifact", artifact), ("constraint", constraint), ("portal-framing", portalFraming),
     ]
 
     public static func named(_ name: String) -> Target? { all.first { $0.name == name }?.run }

@@ -2,6 +2,7 @@ import AttestCore
 import AttestEvidence
 import AttestIdentity
 import AttestMCP
+import AttestPortalFraming
 import Foundation
 
 /// One client's conversation with the upstream through the portal: each message the
@@ -24,40 +25,16 @@ final class PortalSession: @unchecked Sendable {
     var era: MCPEra { lock.withLock { negotiated } }
 
     /// What a parsed client message is.
-    enum Inbound {
-        case request(JSONObject, method: String)
-        /// A notification, or a response to the upstream's own request.
-        case oneWay(JSONObject)
-        case invalid(JSONObject)
-    }
+    typealias Inbound = ClientMessage
 
     /// Parses and sorts one message the client sent, as bytes: the strict parser first
     /// (json.md), then the JSON-RPC shape (MCP-010).
     func classify(_ bytes: [UInt8]) -> Inbound {
-        let limits = StrictJSONParser.Limits(maxBytes: portal.configuration.limits.maxMessageBytes)
-        let message: JSONValue
-        do { message = try StrictJSONParser(limits: limits).parse(bytes) } catch {
-            portal.metrics.refused(error.code.rawValue)
-            return .invalid(MCPBinding.errorResponse(id: nil, error: error))
+        let message = ClientMessage.classify(bytes, maxMessageBytes: portal.configuration.limits.maxMessageBytes)
+        if case .invalid(let reply) = message {
+            portal.metrics.refused(ClientMessage.code(of: reply) ?? ErrorCode.mcpMalformedRequest.rawValue)
         }
-        guard case .object(let object) = message, object["jsonrpc"]?.stringValue?.isExactly("2.0") == true else {
-            portal.metrics.refused(ErrorCode.mcpMalformedRequest.rawValue)
-            return .invalid(MCPBinding.errorResponse(id: MCPBinding.requestID(of: message),
-                                                     error: AttestError(.mcpMalformedRequest, "the message is not a JSON-RPC 2.0 object")))
-        }
-        if let method = object["method"]?.stringValue {
-            guard let id = object["id"] else { return .oneWay(object) }
-            guard MCPBinding.requestID(of: message) != nil else {
-                portal.metrics.refused(ErrorCode.mcpMalformedRequest.rawValue)
-                return .invalid(MCPBinding.errorResponse(id: nil, error: AttestError(.mcpMalformedRequest,
-                    "the request id \(id.serialized(pretty: false)) is neither a string nor an integer")))
-            }
-            return .request(object, method: method)
-        }
-        if object["id"] != nil, object["result"] != nil || object["error"] != nil, object.count == 3 { return .oneWay(object) }
-        portal.metrics.refused(ErrorCode.mcpMalformedRequest.rawValue)
-        return .invalid(MCPBinding.errorResponse(id: MCPBinding.requestID(of: message),
-                                                 error: AttestError(.mcpMalformedRequest, "the message is neither a request, a notification nor a response")))
+        return message
     }
 
     /// The era a request is processed under: the revision its `_meta` names (the stateless
