@@ -89,6 +89,10 @@ public final class Portal: Sendable {
                 await self.checkpointIfDue()
             }
         })
+        let store = store
+        timer.set(Task.detached {
+            while (try? await Task.sleep(for: .seconds(1))) != nil { store.checkpointWAL() }
+        })
     }
 
     private let timer = TimerBox()
@@ -536,7 +540,7 @@ final class CheckpointState: @unchecked Sendable {
 /// The checkpoint timer's task, cancelled when the portal closes.
 final class TimerBox: @unchecked Sendable {
     private let lock = NSLock()
-    private var task: Task<Void, Never>?
-    func set(_ task: Task<Void, Never>) { lock.withLock { self.task = task } }
-    func cancel() { lock.withLock { task?.cancel() } }
+    private var tasks: [Task<Void, Never>] = []
+    func set(_ task: Task<Void, Never>) { lock.withLock { tasks.append(task) } }
+    func cancel() { lock.withLock { for t in tasks { t.cancel() } } }
 }

@@ -23,6 +23,9 @@ public final class PortalStore: @unchecked Sendable {
         configuration.prepareDatabase { db in
             if !db.configuration.readonly {
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
+                // The writer never checkpoints the WAL itself (a checkpoint copies pages and
+                // flushes the database file, a stall on the write path); `checkpointWAL` does.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             }
             // Every commit is flushed to stable storage before it returns.
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -35,6 +38,24 @@ public final class PortalStore: @unchecked Sendable {
             throw AttestError(.portalReceiptWriteFailed, "the store in \(directory.path) cannot be opened: \(error)")
         }
     }
+
+    /// Copies the WAL into the database from a connection of its own, without blocking the
+    /// writer (PASSIVE); the portal calls it every second.
+    func checkpointWAL() {
+        let path = directory.appendingPathComponent(Self.fileName).path
+        do {
+            if checkpointer.value == nil {
+                var configuration = Configuration()
+                configuration.busyMode = .timeout(1)
+                checkpointer.value = try DatabaseQueue(path: path, configuration: configuration)
+            }
+            try checkpointer.value?.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+        } catch {
+            // A checkpoint that cannot run now runs at the next tick; the WAL keeps every commit meanwhile.
+        }
+    }
+
+    private let checkpointer = Locked<DatabaseQueue?>(nil)
 
     static func createTables(_ db: Database) throws {
         try db.execute(sql: """
@@ -289,5 +310,16 @@ private final class FileWriter {
         try flush()
         try handle.synchronize()
         try handle.close()
+    }
+}
+
+/// A value behind a lock.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _value: Value
+    init(_ value: Value) { _value = value }
+    var value: Value {
+        get { lock.withLock { _value } }
+        set { lock.withLock { _value = newValue } }
     }
 }

@@ -171,6 +171,9 @@ import Testing
         var narrower = PortalFixture.unsignedArtifact(subject: PortalFixture.helperID, key: PortalFixture.helper)
         narrower["type"] = "mcp-attest/mandate/v1"
         narrower["parent"] = .string(root.digest)
+        // The parent's own window: a clock tick between the two must not widen it.
+        narrower["not_before"] = .number(JSONNumber(Double(root.notBefore)))
+        narrower["not_after"] = .number(JSONNumber(Double(root.notAfter)))
         narrower["tools"] = ["echo": ["arguments": ["text": ["type": "string", "max_length": 8]], "required": ["text"]]]
         let mandate = try Artifact.seal(narrower, key: PortalFixture.agent)
         let ok = await h.send(try h.request("echo", ["text": "hi"], subject: PortalFixture.helperID, key: PortalFixture.helper,
