@@ -89,7 +89,7 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
     /// `PRF_REPLAY_STORE_FULL`), if any, having changed nothing.
     public static func recordInTransaction(_ db: Database, issuer: String, tokenID: String, expires: Int64, now: Int64,
                                            capacity: Int) throws -> ErrorCode? {
-        let existing = try Int64.fetchOne(db, sql: "SELECT expires FROM replay WHERE iss = ? AND jti = ?",
+        let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT expires FROM replay WHERE iss = ? AND jti = ?"),
                                           arguments: [issuer, tokenID])
         if let existing, existing >= now { return .proofReplay }
         if existing != nil {
@@ -100,10 +100,10 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
         }
         if try count(db) >= capacity {
             try deleteExpired(db, now: now)
+            if try count(db) >= capacity { return .proofReplayStoreFull }
         }
-        if try count(db) >= capacity { return .proofReplayStoreFull }
-        try db.execute(sql: "INSERT INTO replay (iss, jti, expires) VALUES (?, ?, ?)", arguments: [issuer, tokenID, expires])
-        try db.execute(sql: "UPDATE replay_count SET n = n + 1 WHERE id = 0")
+        try db.cachedStatement(sql: "INSERT INTO replay (iss, jti, expires) VALUES (?, ?, ?)").execute(arguments: [issuer, tokenID, expires])
+        try db.cachedStatement(sql: "UPDATE replay_count SET n = n + 1 WHERE id = 0").execute()
         return nil
     }
 
@@ -127,7 +127,7 @@ public final class SQLiteReplayStore: ReplayStore, @unchecked Sendable {
 
     /// The number of entries, from the one-row count table.
     public static func count(_ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT n FROM replay_count WHERE id = 0") ?? 0
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT n FROM replay_count WHERE id = 0")) ?? 0
     }
 
     @discardableResult

@@ -201,11 +201,11 @@ public final class PortalStore: @unchecked Sendable {
     }
 
     static func insert(_ receipt: Receipt, line: [UInt8], payload: JSONValue?, _ db: Database) throws {
-        try db.execute(sql: "INSERT INTO receipts (seq, time, leaf, line) VALUES (?, ?, ?, ?)",
-                       arguments: [Int64(receipt.seq), receipt.time, Data(receipt.leafHash.bytes), Data(line)])
+        try db.cachedStatement(sql: "INSERT INTO receipts (seq, time, leaf, line) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [Int64(receipt.seq), receipt.time, Data(receipt.leafHash.bytes), Data(line)])
         if let payload {
-            try db.execute(sql: "INSERT INTO payloads (seq, line) VALUES (?, ?)",
-                           arguments: [Int64(receipt.seq), Data(payload.serialized(pretty: false).utf8)])
+            try db.cachedStatement(sql: "INSERT INTO payloads (seq, line) VALUES (?, ?)")
+                .execute(arguments: [Int64(receipt.seq), Data(payload.serialized(pretty: false).utf8)])
         }
     }
 
