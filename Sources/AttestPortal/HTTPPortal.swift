@@ -25,12 +25,21 @@ import Prometheus
 /// upstream sends while no stream is open is answered for the client with -32601.
 public final class HTTPPortal: @unchecked Sendable {
     public let portal: Portal
-    private let command: [String]
+    private let source: UpstreamSource
+    private let httpUpstream: HTTPUpstream?
+
+    /// Where the portal's upstream is: a command it starts (per session, over stdio), or a
+    /// Streamable HTTP server at a URL.
+    public enum UpstreamSource: Sendable {
+        case command([String])
+        case url(URL, caFile: String?)
+    }
     private let endpoint: String
     private let allowedOrigins: [String]
     private let registry: PrometheusCollectorRegistry?
     private let lock = NSLock()
-    private typealias Upstream = (session: PortalSession, process: UpstreamProcess, messages: ServerMessages)
+    private typealias Upstream = (session: PortalSession, stop: @Sendable () -> Void, isRunning: @Sendable () -> Bool,
+                                  messages: ServerMessages)
     private var sessions: [ExactString: Upstream] = [:]
     /// When each session was last used; a session idle for `idleSeconds` is closed with its upstream.
     private var lastUsed: [ExactString: ContinuousClock.Instant] = [:]
@@ -46,16 +55,37 @@ public final class HTTPPortal: @unchecked Sendable {
 
     /// Opens the portal for an upstream `command`, measured once here; each process
     /// started later is measured again and refused if it differs.
-    public init(configuration: PortalConfiguration, command: [String], endpoint: String = "/mcp",
+    public convenience init(configuration: PortalConfiguration, command: [String], endpoint: String = "/mcp",
+                            allowedOrigins: [String] = [], registry: PrometheusCollectorRegistry? = nil) async throws {
+        try await self.init(configuration: configuration, upstream: .command(command), endpoint: endpoint,
+                            allowedOrigins: allowedOrigins, registry: registry)
+    }
+
+    /// Opens the portal for `upstream`, whose identity is measured here (the executable's
+    /// digest; an HTTPS server's SPKI) and again for every session, which is refused if it
+    /// differs.
+    public init(configuration: PortalConfiguration, upstream: UpstreamSource, endpoint: String = "/mcp",
                 allowedOrigins: [String] = [], registry: PrometheusCollectorRegistry? = nil) async throws {
-        guard let first = command.first, let executable = UpstreamProcess.resolve(first),
-              let bytes = FileManager.default.contents(atPath: executable) else {
-            throw PortalConfigurationError("the upstream command \(command.first ?? "") is not a readable executable file")
+        let identity: JSONValue?
+        switch upstream {
+        case .command(let command):
+            guard let first = command.first, let executable = UpstreamProcess.resolve(first),
+                  let bytes = FileManager.default.contents(atPath: executable) else {
+                throw PortalConfigurationError("the upstream command \(command.first ?? "") is not a readable executable file")
+            }
+            identity = ["transport": "stdio", "executable_sha256": .string(Hex.encode(SHA256.hash(Array(bytes))))]
+            httpUpstream = nil
+        case .url(let url, let caFile):
+            let client = try HTTPUpstream(url: url, caFile: caFile, maxMessageBytes: configuration.limits.maxMessageBytes)
+            do { identity = try await client.measureIdentity() } catch {
+                await client.shutdown()
+                throw PortalConfigurationError("the upstream \(url.absoluteString) cannot be reached: \(error)")
+            }
+            httpUpstream = client
         }
-        let identity: JSONValue = ["transport": "stdio", "executable_sha256": .string(Hex.encode(SHA256.hash(Array(bytes))))]
         portal = try Portal(configuration: configuration, upstreamIdentity: identity)
         try await portal.recover()
-        self.command = command
+        source = upstream
         self.endpoint = endpoint
         self.allowedOrigins = allowedOrigins
         self.registry = registry
@@ -88,14 +118,14 @@ public final class HTTPPortal: @unchecked Sendable {
     /// Sessions are opened by an unauthenticated `initialize`, each with a process: at most
     /// `maxSessions` at once, and none kept past `idleSeconds` without a request.
     func closeIdleSessions(now: ContinuousClock.Instant = .now) {
-        let idle = lock.withLock { () -> [UpstreamProcess] in
+        let idle = lock.withLock { () -> [Upstream] in
             let expired = lastUsed.filter { now - $0.value > .seconds(Self.idleSeconds) }.map(\.key)
             return expired.compactMap { id in
                 lastUsed[id] = nil
-                return sessions.removeValue(forKey: id)?.process
+                return sessions.removeValue(forKey: id)
             }
         }
-        for process in idle { process.terminate() }
+        for upstream in idle { upstream.stop() }
     }
 
     /// Refuses new requests, waits for those in flight, stops every upstream and writes a
@@ -103,11 +133,12 @@ public final class HTTPPortal: @unchecked Sendable {
     public func drain() async {
         lock.withLock { draining = true }
         while lock.withLock({ inFlight }) > 0 { try? await Task.sleep(for: .milliseconds(10)) }
-        let processes = lock.withLock { () -> [UpstreamProcess] in
+        let upstreams = lock.withLock { () -> [Upstream] in
             defer { sessions = [:]; shared = nil }
-            return sessions.values.map(\.process) + (shared.map { [$0.process] } ?? [])
+            return Array(sessions.values) + (shared.map { [$0] } ?? [])
         }
-        for p in processes { p.terminate() }
+        for u in upstreams { u.stop() }
+        await httpUpstream?.shutdown()
         await portal.close()
     }
 
@@ -154,7 +185,7 @@ public final class HTTPPortal: @unchecked Sendable {
             }) else {
                 return Self.text(404, "no such session\n")
             }
-            entry.process.terminate()
+            entry.stop()
             return Self.text(200, "")
         default:
             return Self.text(405, "method not allowed\n", allow: "POST, DELETE")
@@ -170,7 +201,9 @@ public final class HTTPPortal: @unchecked Sendable {
         var newSessionID: String?
         let parsedMethod = (try? StrictJSONParser().parse(Array(body)))?["method"]?.stringValue
         if stateless {
-            guard let s = sharedSession() else { return Self.jsonError(502, id: nil, code: -32603, "the upstream cannot be started") }
+            guard let s = await sharedSession(version: era.protocolVersion) else {
+                return Self.jsonError(502, id: nil, code: -32603, "the upstream cannot be started")
+            }
             session = s
         } else if let id = request.header(HTTPHeaderName.sessionID) {
             guard let s = lock.withLock({ () -> PortalSession? in
@@ -179,7 +212,7 @@ public final class HTTPPortal: @unchecked Sendable {
             }) else { return Self.text(404, "no such session\n") }
             session = s
         } else if parsedMethod?.isExactly("initialize") == true {
-            guard let (s, id) = openSession() else { return Self.jsonError(502, id: nil, code: -32603, "the upstream cannot be started") }
+            guard let (s, id) = await openSession() else { return Self.jsonError(502, id: nil, code: -32603, "the upstream cannot be started") }
             session = s
             newSessionID = id
         } else {
@@ -241,9 +274,10 @@ public final class HTTPPortal: @unchecked Sendable {
 
     // MARK: Sessions and upstreams
 
-    private func openSession() -> (PortalSession, String)? {
+    private func openSession() async -> (PortalSession, String)? {
         let id = MCPAttester.randomProofID()
-        guard lock.withLock({ sessions.count }) < Self.maxSessions, let pair = startUpstream(sessionID: id, rewrite: false) else { return nil }
+        guard lock.withLock({ sessions.count }) < Self.maxSessions,
+              let pair = await startUpstream(sessionID: id, protocolVersion: nil) else { return nil }
         lock.withLock {
             sessions[ExactString(id)] = pair
             lastUsed[ExactString(id)] = .now
@@ -252,17 +286,35 @@ public final class HTTPPortal: @unchecked Sendable {
     }
 
     private func closeSession(_ id: String) {
-        lock.withLock { sessions.removeValue(forKey: ExactString(id)) }?.process.terminate()
+        lock.withLock { sessions.removeValue(forKey: ExactString(id)) }?.stop()
     }
 
-    private func sharedSession() -> PortalSession? {
-        if let s = lock.withLock({ shared }), s.process.isRunning { return s.session }
-        guard let pair = startUpstream(sessionID: "stateless", rewrite: true) else { return nil }
+    private func sharedSession(version: String) async -> PortalSession? {
+        if let s = lock.withLock({ shared }), s.isRunning() { return s.session }
+        guard let pair = await startUpstream(sessionID: "stateless", protocolVersion: version) else { return nil }
         lock.withLock { shared = pair }
         return pair.session
     }
 
-    private func startUpstream(sessionID: String, rewrite: Bool) -> Upstream? {
+    private func startUpstream(sessionID: String, protocolVersion: String?) async -> Upstream? {
+        switch source {
+        case .command(let command): return startProcess(command, sessionID: sessionID)
+        case .url: return await connect(sessionID: sessionID, protocolVersion: protocolVersion)
+        }
+    }
+
+    /// A request of the upstream's own with no stream open to carry it is answered for the client.
+    private static func unsolicited(_ messages: ServerMessages, _ relay: @escaping @Sendable () -> Relay?) -> @Sendable (JSONObject) -> Void {
+        { message in
+            guard !messages.publish(message) else { return }
+            if let id = message["id"], message["method"] != nil {
+                try? relay()?.forward(["jsonrpc": "2.0", "id": id,
+                                       "error": ["code": -32601, "message": "no client stream is open to carry this request"]])
+            }
+        }
+    }
+
+    private func startProcess(_ command: [String], sessionID: String) -> Upstream? {
         let box = UpstreamInbox()
         let process: UpstreamProcess
         do {
@@ -283,16 +335,41 @@ public final class HTTPPortal: @unchecked Sendable {
             return nil
         }
         let messages = ServerMessages()
-        let relay = Relay(send: { try process.send($0) }, unsolicited: { message in
-            guard !messages.publish(message) else { return }
-            // No stream is open to carry a request of the upstream's own: answer it.
-            if let id = message["id"], message["method"] != nil {
-                try? box.relay?.forward(["jsonrpc": "2.0", "id": id,
-                                         "error": ["code": -32601, "message": "no client stream is open to carry this request"]])
-            }
-        })
+        let relay = Relay(send: { try process.send($0) }, unsolicited: Self.unsolicited(messages, { box.relay }))
         box.set(relay: relay, portal: portal)
-        return (PortalSession(portal: portal, relay: relay, id: sessionID), process, messages)
+        return (PortalSession(portal: portal, relay: relay, id: sessionID), { process.terminate() }, { process.isRunning }, messages)
+    }
+
+    /// A conversation with the HTTP upstream: each message the relay sends is one POST, and
+    /// every message of its answer goes back through the relay.
+    private func connect(sessionID: String, protocolVersion: String?) async -> Upstream? {
+        guard let httpUpstream else { return nil }
+        do {
+            guard try await httpUpstream.measureIdentity() == portal.upstreamIdentity else {
+                portal.logger.error("the upstream's identity changed since the portal started; refused")
+                return nil
+            }
+        } catch {
+            portal.logger.error("the upstream cannot be reached", metadata: ["error": "\(error)"])
+            return nil
+        }
+        let connection = httpUpstream.connection(protocolVersion: protocolVersion)
+        let holder = Locked<Relay?>(nil)
+        let messages = ServerMessages()
+        let relay = Relay(send: { bytes in
+            guard case .object(let message)? = try? StrictJSONParser().parse(bytes) else { return }
+            Task {
+                do {
+                    try await connection.post(message) { holder.value?.receive($0) }
+                } catch {
+                    if let id = message["id"], message["method"] != nil {
+                        holder.value?.fail(ownID: id, reason: "the upstream failed: \(error)")
+                    }
+                }
+            }
+        }, unsolicited: Self.unsolicited(messages, { holder.value }))
+        holder.value = relay
+        return (PortalSession(portal: portal, relay: relay, id: sessionID), { Task { await connection.close() } }, { true }, messages)
     }
 
     // MARK: Replies

@@ -185,6 +185,12 @@ final class Relay: @unchecked Sendable {
         unsolicited(message)
     }
 
+    /// The request sent with the portal's id `ownID` failed before an answer came.
+    func fail(ownID: JSONValue, reason: String) {
+        guard let id = ownID.stringValue else { return }
+        resolve(ExactString(id), .failure(RelayError(reason: reason)))
+    }
+
     /// The upstream is gone: every waiting request fails, and so does every later one.
     func close(reason: String) {
         let waiting = lock.withLock { () -> [@Sendable (Result<JSONObject, RelayError>) -> Void] in

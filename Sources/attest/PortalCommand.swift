@@ -91,17 +91,30 @@ struct PortalStdio: AsyncParsableCommand {
 struct PortalHTTP: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "http",
-        abstract: "Serve MCP over Streamable HTTP (both eras); start the upstream command (after --) per session, or once for stateless requests.",
+        abstract: "Serve MCP over Streamable HTTP (both eras) in front of an upstream: a command (after --, one process per session and one for stateless requests) or --upstream URL.",
         discussion: "Also serves /healthz, /readyz and /metrics. SIGTERM drains: in-flight calls finish, a final checkpoint is written.")
     @OptionGroup var options: PortalOptions
     @Option(help: "HOST:PORT to listen on (port 0: any free port; the URL is printed).") var listen: String = "127.0.0.1:0"
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve HTTPS.") var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.") var tlsKey: String?
     @Option(name: .customLong("allow-origin"), help: "An Origin a browser client may send (repeatable).") var allowOrigin: [String] = []
+    @Option(help: "The upstream MCP server's Streamable HTTP endpoint (http or https), instead of a command after --.")
+    var upstream: String?
+    @Option(name: .customLong("upstream-ca"), help: "With an https --upstream: trust only the CA certificates in this PEM file.")
+    var upstreamCA: String?
 
     func run() async throws {
         let configuration = try options.load()
-        let command = try options.upstream()
+        let source: HTTPPortal.UpstreamSource
+        if let upstream {
+            guard options.command.isEmpty else { throw ValidationError("give --upstream URL or a command after --, not both") }
+            guard let url = URL(string: upstream), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ValidationError("--upstream is an http or https URL")
+            }
+            source = .url(url, caFile: upstreamCA)
+        } else {
+            source = .command(try options.upstream())
+        }
         bootstrapPortalLogging()
         let registry = PortalMetricsSystem.bootstrapPrometheus()
         let (host, port) = try parseListen(listen)
@@ -112,7 +125,7 @@ struct PortalHTTP: AsyncParsableCommand {
             tls = try NIOSSLContext(configuration: .makeServerConfiguration(
                 certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem))))
         }
-        let portal = try await HTTPPortal(configuration: configuration, command: command, allowedOrigins: allowOrigin, registry: registry)
+        let portal = try await HTTPPortal(configuration: configuration, upstream: source, allowedOrigins: allowOrigin, registry: registry)
         let url = try await portal.bind(host: host, port: port, tls: tls)
         FileHandle.standardOutput.write(Data("portal listening on \(url)\n".utf8))
         let server = Task { try await portal.serve() }

@@ -185,8 +185,8 @@ class World:
     def stdio(self, config, prefix=(), **kw):
         return StdioPortal(self, config, prefix=prefix, **kw)
 
-    def http(self, config, prefix=(), extra_args=()):
-        return HTTPPortal(self, config, prefix=prefix, extra_args=extra_args)
+    def http(self, config, prefix=(), extra_args=(), upstream_url=None):
+        return HTTPPortal(self, config, prefix=prefix, extra_args=extra_args, upstream_url=upstream_url)
 
     def export(self, config, name="bundle", disclose="all"):
         """Exports the store, verifies the bundle offline; returns (receipts, report)."""
@@ -313,12 +313,13 @@ class StdioPortal(PortalProcess):
 class HTTPPortal(PortalProcess):
     """`attest portal http` on an ephemeral port."""
 
-    def __init__(self, world, config, prefix=(), extra_args=()):
+    def __init__(self, world, config, prefix=(), extra_args=(), upstream_url=None):
         self.world = world
         self.stderr_path = world.root / f"portal-http-{time.monotonic_ns()}.stderr"
         self.stderr = open(self.stderr_path, "w")
+        upstream = ["--upstream", upstream_url] if upstream_url else ["--", *world.upstream_command()]
         self.proc = subprocess.Popen([*prefix, attest_binary(), "portal", "http", "--config", str(config), "--listen", "127.0.0.1:0",
-                                      *extra_args, "--", *world.upstream_command()], env=world.env(),
+                                      *extra_args, *upstream], env=world.env(),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         first = self.proc.stdout.readline()
         if not first.startswith("portal listening on "):

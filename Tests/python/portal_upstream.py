@@ -72,4 +72,8 @@ async def ask(question: str, ctx: Context) -> str:
 
 
 if __name__ == "__main__":
-    app.run()
+    port = os.environ.get("PORTAL_UPSTREAM_HTTP_PORT")
+    if port:  # Streamable HTTP at http://127.0.0.1:PORT/mcp, for the portal's --upstream URL
+        app.run("streamable-http", port=int(port))
+    else:
+        app.run()
