@@ -8,6 +8,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import NIOTLS
 
 /// Why an exchange with an HTTP upstream failed.
 public enum HTTPUpstreamError: Error, Equatable, CustomStringConvertible {

@@ -134,7 +134,10 @@ import Testing
 
     @Test func statelessRoutingHeadersFromTheBody() async throws {
         let server = try await ScriptedServer.start { request in
-            guard let id = Self.body(of: request)?["id"] else { return Reply(status: 202, headers: [:], body: .bytes(nil)) }
+            // Notifications and responses: 202.
+            guard let body = Self.body(of: request), body["method"] != nil, let id = body["id"] else {
+                return Reply(status: 202, headers: [:], body: .bytes(nil))
+            }
             return .json(JSONValue.object(["jsonrpc": "2.0", "id": id, "result": [:]]).serialized(pretty: false),
                          headers: ["Mcp-Session-Id": "must-not-be-echoed"])
         }
@@ -192,7 +195,9 @@ import Testing
             (.stream([fits], type: "application/json"), nil),
             (.stream([String(over.prefix(60)), String(over.dropFirst(60))], type: "application/json"), .tooLarge("a body over 100 bytes")),
             (.stream(["data: \(fits)\n\n"], type: "text/event-stream"), nil),
-            (.stream(["data: \(over)\n\n"], type: "text/event-stream"), .tooLarge("an event over 100 bytes")),
+            (.stream(["data: \(over.prefix(60))\ndata: \(over.dropFirst(60).dropLast())\n\n"], type: "text/event-stream"),
+             .tooLarge("an event over 100 bytes")),
+            (.stream(["data: \(over)\n\n"], type: "text/event-stream"), .tooLarge("an event line over 100 bytes")),
             (.stream(["data: " + String(repeating: " ", count: 200)], type: "text/event-stream"), .tooLarge("an event line over 100 bytes")),
             (.text(500, "boom"), .status(500)),
             (.text(404, "no such session"), .status(404)),
@@ -254,11 +259,15 @@ import Testing
         }
         // Negative controls: the system's roots, or another CA, do not trust the server.
         for caFile in [nil, other.certificate] {
-            let upstream = try HTTPUpstream(url: try #require(URL(string: "https://localhost:\(server.port)/mcp")), caFile: caFile)
+            // AsyncHTTPClient retries a failed connection until its connect timeout: kept short here.
+            let upstream = try HTTPUpstream(url: try #require(URL(string: "https://localhost:\(server.port)/mcp")), caFile: caFile,
+                                            connectTimeout: .seconds(2))
+            let start = ContinuousClock.now
             await #expect(throws: HTTPUpstreamError.self) { try await upstream.measureIdentity() }
             await #expect(throws: HTTPUpstreamError.self) {
                 try await upstream.connection(protocolVersion: nil).post(["jsonrpc": "2.0", "id": 1, "method": "ping"], deliver: { _ in })
             }
+            #expect(ContinuousClock.now - start < .seconds(8))
             await upstream.shutdown()
         }
         // A certificate for another name, from a trusted CA.
@@ -320,7 +329,7 @@ private struct ScriptedServer {
             await recorder.add(request)
             return script(request)
         }
-        let task = Task { try? await listener.run() }
+        let task = Task { _ = try? await listener.run() }
         let url = try #require(URL(string: "\(tls == nil ? "http" : "https")://127.0.0.1:\(listener.port)/mcp"))
         return ScriptedServer(port: listener.port, url: url, recorder: recorder, task: task)
     }
