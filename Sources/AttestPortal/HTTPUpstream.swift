@@ -112,6 +112,9 @@ public final class HTTPUpstream: Sendable {
     /// answer for it), so the result is nil; an artifact pinning an `upstream` then cannot
     /// be satisfied by it.
     ///
+    /// A server whose certificate is not trusted fails every POST only after the connect
+    /// timeout: AsyncHTTPClient retries a failed connection until then.
+    ///
     /// The exchanges use connections of their own, each verified the same way but not
     /// compared with this measurement: a server that changes its key within the trust roots
     /// between the two is not noticed until the next measurement.
@@ -246,11 +249,17 @@ public final class HTTPUpstreamConnection: Sendable {
         case .eventStream:
             var parser = EventStreamParser(maxDataBytes: upstream.maxMessageBytes)
             let limits = StrictJSONParser.Limits(maxBytes: upstream.maxMessageBytes)
-            reading: for try await chunk in response.body {
-                for data in try parser.feed(chunk.readableBytesView) {
-                    deliverAndLearn(try Self.object(data, limits: limits))
-                    if sawResponse { break reading }
+            do {
+                reading: for try await chunk in response.body {
+                    for data in try parser.feed(chunk.readableBytesView) {
+                        deliverAndLearn(try Self.object(data, limits: limits))
+                        if sawResponse { break reading }
+                    }
                 }
+            } catch let error as HTTPUpstreamError {
+                throw error
+            } catch {
+                throw HTTPUpstreamError.transport("reading the event stream: \(error)")
             }
         }
     }
