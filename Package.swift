@@ -77,6 +77,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
         .target(
             name: "SpecKit",
@@ -115,7 +118,9 @@ let package = Package(
         .testTarget(
             name: "AttestPortalTests",
             dependencies: ["AttestPortal", "AttestPortalFraming", "AttestEvidence", "AttestIdentity", "AttestMCP", "AttestCore", "TestSupport",
-                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "MCP", package: "swift-sdk")]),
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "MCP", package: "swift-sdk"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(
             name: "AttestMCPTests",
             dependencies: [
