@@ -3,7 +3,7 @@ Streamable HTTP (both eras), reached by URL; the MCP Python SDK client goes thro
 portal. Allowed calls are answered as the server answers them, a denied one never reaches
 it, and the exported log verifies. A plain-http upstream has no identity to measure, so
 the ALLOWs record none and an artifact that pins an upstream denies (PTL_UPSTREAM_DRIFT)."""
-import os, socket, subprocess, sys, time
+import json, os, socket, subprocess, sys, time
 
 import anyio
 import pytest
@@ -21,7 +21,7 @@ def free_port():
 @pytest.fixture
 def upstream_url(tmp_path):
     port = free_port()
-    world_env = World(tmp_path / "upstream-world").env(PORTAL_UPSTREAM_HTTP_PORT=str(port))
+    world_env = dict(os.environ, PORTAL_UPSTREAM_HTTP_PORT=str(port), PORTAL_UPSTREAM_LOG=str(tmp_path / "http-upstream-calls.jsonl"))
     proc = subprocess.Popen([sys.executable, str(UPSTREAM)], env=world_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -40,7 +40,8 @@ def upstream_url(tmp_path):
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 def test_sdk_client_through_portal_to_http_upstream(tmp_path, upstream_url, mode):
-    url, _ = upstream_url
+    url, upstream_log = upstream_url
+    (tmp_path / "w").mkdir()
     world = World(tmp_path / "w")
     config = world.config()
     portal = world.http(config, upstream_url=url)
@@ -58,10 +59,13 @@ def test_sdk_client_through_portal_to_http_upstream(tmp_path, upstream_url, mode
     assert calls == [("ALLOW", "echo", None), ("RESULT", "echo", None), ("ALLOW", "add", None), ("RESULT", "add", None),
                      ("DENY", "forbidden", "PTL_TOOL_NOT_ALLOWED")]
     assert all("upstream" not in r for r in receipts), "a plain-http upstream has no identity to record"
+    ran = [json.loads(line)["tool"] for line in open(upstream_log)]
+    assert ran == ["echo", "add"], ran
 
 
 def test_pinned_upstream_over_plain_http_is_drift(tmp_path, upstream_url):
     url, _ = upstream_url
+    (tmp_path / "w").mkdir()
     world = World(tmp_path / "w")
     pinned = world.seal("pinned", world.unsigned(SUB, AGENT, upstream={"transport": "http", "url": url, "spki_sha256": "A" * 43}))
     config = world.config(artifacts=[pinned])
