@@ -14,7 +14,8 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-MODULES = ["AttestCore", "AttestIdentity", "AttestEvidence", "AttestMCP", "AttestDiscovery", "AttestOps"]
+MODULES = ["AttestCore", "AttestIdentity", "AttestEvidence", "AttestMCP", "AttestDiscovery", "AttestOps", "AttestPortal",
+           "AttestPortalFraming"]
 ALLOW = re.compile(r"//\s*trap-free:\s*\S")
 
 

@@ -265,11 +265,23 @@ public final class HTTPPortal: @unchecked Sendable {
         guard request.header("mcp-method")?.isExactly(method) == true else { return "Mcp-Method does not match the body's method" }
         let nameMember: String? = ["tools/call", "prompts/get"].containsExactly(method) ? "name" : method.isExactly("resources/read") ? "uri" : nil
         if let nameMember {
-            guard let name = message["params"]?[nameMember]?.stringValue, request.header("mcp-name")?.isExactly(name) == true else {
+            guard let name = message["params"]?[nameMember]?.stringValue,
+                  let header = request.header("mcp-name").map(Self.decodedHeaderValue), header.isExactly(name) else {
                 return "Mcp-Name does not match the body's params.\(nameMember)"
             }
         }
         return nil
+    }
+
+    /// A header value as SEP-2243 carries text that is not ASCII: `=?base64?…?=` around the
+    /// standard base64 of its UTF-8; any other value is itself.
+    static func decodedHeaderValue(_ value: String) -> String {
+        let prefix = "=?base64?", suffix = "?="
+        guard value.utf8.starts(with: prefix.utf8), value.utf8.reversed().starts(with: suffix.utf8.reversed()),
+              value.utf8.count >= prefix.utf8.count + suffix.utf8.count else { return value }
+        let body = String(decoding: value.utf8.dropFirst(prefix.utf8.count).dropLast(suffix.utf8.count), as: UTF8.self)
+        guard let data = Data(base64Encoded: body), let text = String(data: data, encoding: .utf8) else { return value }
+        return text
     }
 
     // MARK: Sessions and upstreams

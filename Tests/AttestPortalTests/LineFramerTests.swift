@@ -13,3 +13,13 @@ import Testing
         #expect(framer.feed(Array("2]\n".utf8)) == [.line(Array("[1,2]".utf8))])
     }
 }
+
+@Suite struct HeaderValueTests {
+    @Test func nonASCIINamesTravelAsBase64() {
+        #expect(HTTPPortal.decodedHeaderValue("=?base64?Y2Fmw6k=?=") == "caf\u{e9}")
+        #expect(HTTPPortal.decodedHeaderValue("echo") == "echo")
+        // Not the encoding: taken as written.
+        #expect(HTTPPortal.decodedHeaderValue("=?base64?not base64?=") == "=?base64?not base64?=")
+        #expect(HTTPPortal.decodedHeaderValue("=?base64?=") == "=?base64?=")
+    }
+}
