@@ -311,7 +311,8 @@ def denial(code): return {"code": -31000, "message": f"{code}: denied by the por
 def result(seq): return {"content": [{"type": "text", "text": f"r{seq}"}], "isError": False}
 def commit(salt, payload): return b64u(sha(b"MCP-ATTEST-v1:commitment\x00" + salt + jcs(as_doubles(payload))))
 def receipt(seq, prev, t, decision="ALLOW", tool="search", code=None, req=None, resp=None, salts=(b"\x11" * 32, b"\x22" * 32), art=None, key=LOG,
-            origin=ORIGIN, agent=None, method="tools/call", call=None, upstream=None, session="s1", open_call=False, with_request=None):
+            origin=ORIGIN, agent=None, method="tools/call", call=None, upstream=None, session="s1", open_call=False, with_request=None,
+            tools_sha256=None):
     # A RESULT commits to the response only; an open call (an ALLOW written before forwarding) to the request only.
     with_request = decision != "RESULT" if with_request is None else with_request
     with_response = not open_call
@@ -327,6 +328,7 @@ def receipt(seq, prev, t, decision="ALLOW", tool="search", code=None, req=None, 
     if code: r["code"] = code
     if call is not None: r["call"] = call
     if upstream is not None: r["upstream"] = upstream
+    if tools_sha256 is not None: r["tools_sha256"] = tools_sha256
     if not with_request: r.pop("request")
     if not with_response: r.pop("response")
     canon = jcs(r)
@@ -716,6 +718,13 @@ rcp_bad("deny-with-upstream", receipt(0, b"\x00" * 32, T0 + 5, decision="DENY", 
 HTTP_UP = {"transport": "http", "url": "https://tools.example/mcp", "spki_sha256": b64u(sha(b"spki"))}
 R_http, C_http, _ = receipt(0, b"\x00" * 32, T0 + 5, upstream=HTTP_UP)
 verified("upstream-http", "A one-entry ALLOW with an http upstream.", ["RCP-018"], R_http, C_http)
+TOOLS_DIGEST = b64u(sha(jcs([{"name": "search", "inputSchema": {"type": "object"}}])))
+R_tools, C_tools, _ = receipt(0, b"\x00" * 32, T0 + 5, open_call=True, upstream=UPSTREAM, tools_sha256=TOOLS_DIGEST)
+verified("tools", "An open ALLOW recording the digest of the upstream's tool list the portal observed.", ["RCP-024"], R_tools, C_tools)
+rcp_bad("tools-on-deny", receipt(0, b"\x00" * 32, T0 + 5, decision="DENY", code="PTL_RATE_LIMITED", tools_sha256=TOOLS_DIGEST)[0],
+        "tools_sha256 on a DENY", ["RCP-024"], "rcp-verify-deny")
+rcp_bad("tools-short", receipt(0, b"\x00" * 32, T0 + 5, open_call=True, upstream=UPSTREAM, tools_sha256=b64u(b"\x01" * 16))[0],
+        "tools_sha256 the base64url of 16 bytes", ["RCP-024"], "rcp-verify-tools")
 rcp_bad("upstream-uppercase", receipt(0, b"\x00" * 32, T0 + 5, open_call=True, upstream={"transport": "stdio", "executable_sha256": "AB" * 32})[0],
         "executable_sha256 of the upstream in uppercase hex", ["RCP-018"], "rcp-verify-open")
 rcp_bad("upstream-extra", receipt(0, b"\x00" * 32, T0 + 5, upstream=dict(HTTP_UP, pid=7))[0],
@@ -803,6 +812,19 @@ ART_UNPINNED = seal({k: v for k, v in ART_UNSIGNED.items() if k != "upstream"}, 
 valid(S, "bnd-upstream-unpinned", "bundle.verify", "ALLOWs with an upstream under an artifact that pins none, and one without: PASS.", ["BND-017"],
       {"artifacts": [ART_UNPINNED], "logs": [history([{"t": T0 + 10, "art": digest(ART_UNPINNED)}, {"t": T0 + 11, "art": digest(ART_UNPINNED), "upstream": None}])]},
       {"receipts": 2}, context=CTX)
+
+ART_TOOLS = seal(dict({k: v for k, v in ART_UNSIGNED.items() if k != "upstream"}, drift={"on_drift": "deny", "tools_sha256": TOOLS_DIGEST}),
+                 AUTH, "artifact")
+def tools_history(**kw):
+    return {"artifacts": [ART_TOOLS], "logs": [history([dict({"t": T0 + 10, "art": digest(ART_TOOLS), "tools_sha256": TOOLS_DIGEST}, **kw),
+                                                      {"t": T0 + 11, "art": digest(ART_TOOLS), "decision": "DENY", "code": "PTL_UPSTREAM_DRIFT"}])]}
+valid(S, "bnd-tools-pinned", "bundle.verify", "An ALLOW recording the tool list the artifact pins (drift.tools_sha256), then a DENY: PASS.",
+      ["BND-018"], tools_history(), {"receipts": 2}, context=CTX)
+invalid(S, "bnd-tools-missing", "bundle.verify", "FAIL: the ALLOW under an artifact pinning the tool list records none.", ["BND-018"],
+        tools_history(tools_sha256=None), "PTL_UPSTREAM_DRIFT", "bnd-tools-pinned", "the ALLOW without tools_sha256", context=CTX)
+invalid(S, "bnd-tools-other", "bundle.verify", "FAIL: the ALLOW records another tool list than the artifact pins.", ["BND-018"],
+        tools_history(tools_sha256=b64u(sha(b"another list"))), "PTL_UPSTREAM_DRIFT", "bnd-tools-pinned",
+        "the ALLOW with the digest of another tool list", context=CTX)
 
 # ---------------------------------------------------------------- write
 vectorlib.write(sections, strict=False)

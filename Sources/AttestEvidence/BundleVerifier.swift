@@ -327,6 +327,11 @@ private struct Run {
                             throw fail(.portalUpstreamDrift, "ALLOW forwarded to an upstream other than the artifact pins", r.seq)
                         }
                     }
+                    if let pinnedTools = artifact.drift?["tools_sha256"]?.stringValue {
+                        guard let observed = r.toolsDigest, observed.isExactly(pinnedTools) else {
+                            throw fail(.portalUpstreamDrift, "ALLOW forwarded while the upstream's tool list was not the one the artifact pins", r.seq)
+                        }
+                    }
                     if let tool = r.tool {
                         if item.requestInexact {
                             throw fail(.jsonNumberInexact, "ALLOW of a request with a number that is not exact", r.seq)

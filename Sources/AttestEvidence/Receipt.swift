@@ -14,7 +14,7 @@ public struct Receipt: Sendable {
     public static let typeName = "mcp-attest/receipt/v1"
     public static let genesis = [UInt8](repeating: 0, count: 32)
     static let members: [String] = ["type", "log", "seq", "time", "prev", "artifact", "session", "agent", "method",
-                                       "tool", "decision", "code", "call", "request", "response", "upstream", "sig"]
+                                       "tool", "decision", "code", "call", "request", "response", "upstream", "tools_sha256", "sig"]
     /// The codes a `RESULT` may carry.
     public static let resultCodes: [ErrorCode] = [.portalUpstreamFailed, .portalOutcomeUnknown]
 
@@ -52,6 +52,9 @@ public struct Receipt: Sendable {
     public let call: UInt64?
     /// On an `ALLOW`: the upstream identity the portal observed when it forwarded.
     public let upstream: JSONValue?
+    /// On an `ALLOW`: the base64url SHA-256 of the JCS of the upstream's tool list as the
+    /// portal last observed it before forwarding (receipt.md `tools_sha256`).
+    public let toolsDigest: String?
     /// Absent on a `RESULT`.
     public let requestCommitment: [UInt8]?
     /// Absent on an `ALLOW` written before forwarding (an open call).
@@ -114,9 +117,16 @@ public struct Receipt: Sendable {
         } else {
             upstream = nil
         }
+        if o["tools_sha256"] != nil {
+            _ = try digest(o, "tools_sha256")
+            toolsDigest = o["tools_sha256"]?.stringValue
+        } else {
+            toolsDigest = nil
+        }
         requestCommitment = o["request"] == nil ? nil : try digest(o, "request")
         responseCommitment = o["response"] == nil ? nil : try digest(o, "response")
-        if let why = Self.formDefect(decision: decision, code: code, call: call, seq: self.seq, hasUpstream: upstream != nil,
+        if let why = Self.formDefect(decision: decision, code: code, call: call, seq: self.seq,
+                                     hasUpstream: upstream != nil || toolsDigest != nil,
                                      hasRequest: requestCommitment != nil, hasResponse: responseCommitment != nil) {
             throw malformed(why)
         }
@@ -143,6 +153,7 @@ public struct Receipt: Sendable {
     /// The fields of a receipt already checked by ``init(canonicalLine:cache:)``.
     init(log: String, seq: UInt64, time: Int64, prev: [UInt8], artifact: String, session: String, tool: String?, method: String,
          agentSubject: String?, agentKey: String?, decision: Decision, code: String?, call: UInt64?, upstream: JSONValue?,
+         toolsDigest: String? = nil,
          requestCommitment: [UInt8]?, responseCommitment: [UInt8]?, signature: [UInt8], keyID: String, signedMessage: [UInt8]) {
         object = nil
         self.log = log
@@ -159,6 +170,7 @@ public struct Receipt: Sendable {
         self.code = code
         self.call = call
         self.upstream = upstream
+        self.toolsDigest = toolsDigest
         self.requestCommitment = requestCommitment
         self.responseCommitment = responseCommitment
         self.signature = signature
@@ -235,7 +247,7 @@ public struct Receipt: Sendable {
             guard let call, call < seq else { return "a RESULT names, in \"call\", the seq of an earlier ALLOW" }
         }
         if decision != .result && call != nil { return "only a RESULT has \"call\"" }
-        if decision != .allow && hasUpstream { return "only an ALLOW has \"upstream\"" }
+        if decision != .allow && hasUpstream { return "only an ALLOW has \"upstream\" or \"tools_sha256\"" }
         return nil
     }
 

@@ -94,6 +94,11 @@ extension Receipt {
             guard let t = scanner.string(), !t.isEmpty else { return nil }
             tool = cache.string(t, .tool)
         }
+        var toolsDigest: String? = nil
+        if scanner.literal(",\"tools_sha256\":") {
+            guard let d = scanner.string(), let bytes = try? Base64URL.decode(buffer: d), bytes.count == 32 else { return nil }
+            toolsDigest = String(decoding: d, as: UTF8.self)
+        }
         guard scanner.literal(",\"type\":\"mcp-attest/receipt/v1\"") else { return nil }
         var upstream: JSONValue? = nil
         if scanner.literal(",\"upstream\":") {
@@ -103,7 +108,7 @@ extension Receipt {
         guard scanner.literal("}"), scanner.position == b.count else { return nil }
         let methodName = cache.string(method, .method)
         guard validMethod(methodName, tool: tool) else { return nil }
-        guard formDefect(decision: decision, code: code, call: call, seq: UInt64(seq), hasUpstream: upstream != nil,
+        guard formDefect(decision: decision, code: code, call: call, seq: UInt64(seq), hasUpstream: upstream != nil || toolsDigest != nil,
                          hasRequest: request != nil, hasResponse: response != nil) == nil else { return nil }
 
         // The signed bytes: the domain prefix, then the line without its sig member.
@@ -119,7 +124,7 @@ extension Receipt {
         return Receipt(log: cache.string(log, .log), seq: UInt64(seq), time: time, prev: prev,
                        artifact: cache.string(artifact, .artifact), session: cache.string(session, .session), tool: tool,
                        method: methodName, agentSubject: agentSubject, agentKey: agentKey, decision: decision, code: code,
-                       call: call, upstream: upstream, requestCommitment: request, responseCommitment: response, signature: signature,
+                       call: call, upstream: upstream, toolsDigest: toolsDigest, requestCommitment: request, responseCommitment: response, signature: signature,
                        keyID: cache.string(kid, .kid), signedMessage: message)
     }
 

@@ -68,12 +68,13 @@ public struct PortalConformance {
         }
         let observed: JSONValue = ["transport": "stdio", "executable_sha256": .string(Hex.encode(SHA256.hash(Array(upstreamBytes))))]
 
+        let tools = (scenario["upstream_tools"]?.arrayValue ?? []).compactMap(\.stringValue)
         // Artifacts (by subject agent) and mandates (by name), sealed as the scenario says.
         var sealed: [String: Artifact] = [:]
         var artifactFiles: [JSONValue] = []
         for member in scenario["artifacts"]?.objectValue ?? [:] {
             guard let agent = Self.key(member.name) else { throw fail("no key for \(member.name)") }
-            var body = try unsigned(member.value, subject: member.name, key: agent, now: now, observed: observed)
+            var body = try unsigned(member.value, subject: member.name, key: agent, now: now, observed: observed, upstreamTools: tools)
             body["type"] = "mcp-attest/artifact/v1"
             let artifact = try Artifact.seal(body, key: authority)
             sealed[member.name] = artifact
@@ -86,7 +87,7 @@ public struct PortalConformance {
                   let parentKey = Self.key(parent.subject.split(separator: "/").last.map(String.init) ?? "") else {
                 throw fail("mandate \(member.name) names an unknown parent or subject")
             }
-            var body = try unsigned(member.value, subject: subjectName, key: subject, now: now, observed: observed)
+            var body = try unsigned(member.value, subject: subjectName, key: subject, now: now, observed: observed, upstreamTools: tools)
             body["type"] = "mcp-attest/mandate/v1"
             body["parent"] = .string(parent.digest)
             sealed[member.name] = try Artifact.seal(body, key: parentKey)
@@ -100,7 +101,6 @@ public struct PortalConformance {
             "log": ["origin": .string(Self.origin), "key": "log.seed"], "store": "store",
         ])
 
-        let tools = (scenario["upstream_tools"]?.arrayValue ?? []).compactMap(\.stringValue)
         let calls = dir.appendingPathComponent("calls.txt").path
         FileManager.default.createFile(atPath: calls, contents: nil)
         let command = "\(portalCommand) \(quote(dir.appendingPathComponent("portal.json").path)) -- \(quote(upstreamExecutable)) "
@@ -175,6 +175,8 @@ public struct PortalConformance {
             }
             previous = request
             let callsBefore = (try? String(contentsOfFile: calls, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            // What the scripted upstream records of this request (the portal may send requests of its own too).
+            let expectedLine = "\(request["method"]?.stringValue ?? "") \(request["params"]?["name"]?.stringValue ?? "")"
             let reply = try portal.exchange(request, timeout: timeout)
             // The answer.
             if let code = step["expect"]?["error"]?.stringValue {
@@ -204,8 +206,9 @@ public struct PortalConformance {
             }
             guard described == expected else { throw fail("\(label): receipts \(described), expected \(expected)") }
             // Whether the call reached the upstream.
-            let callsAfter = (try? String(contentsOfFile: calls, encoding: .utf8))?.split(separator: "\n").count ?? 0
-            if let forwarded = step["forwarded"]?.boolValue, forwarded != (callsAfter > callsBefore) {
+            let newLines = ((try? String(contentsOfFile: calls, encoding: .utf8))?.split(separator: "\n") ?? []).dropFirst(callsBefore)
+            let reached = newLines.contains { $0.utf8.elementsEqual(expectedLine.utf8) }
+            if let forwarded = step["forwarded"]?.boolValue, forwarded != reached {
                 throw fail("\(label): the upstream \(forwarded ? "did not receive" : "received") the request")
             }
         }
@@ -214,7 +217,15 @@ public struct PortalConformance {
     /// An artifact or mandate body from a scenario's short form: `tools`, optional
     /// `rate_limit`, `valid` ([from, to] seconds relative to now), `upstream` (`observed`
     /// or `other`).
-    private func unsigned(_ spec: JSONValue, subject: String, key: Ed25519.PrivateKey, now: Int64, observed: JSONValue) throws -> JSONObject {
+    /// The base64url SHA-256 of the JCS of the scripted upstream's `tools` for these names.
+    static func toolsDigest(_ names: [String]) -> String {
+        guard case .success(let list) = ScriptedUpstream.answer(method: "tools/list", name: nil, params: nil, tools: names),
+              let tools = list["tools"] else { return "" }
+        return Base64URL.encode(SHA256.hash(JCS.canonicalize(tools)))
+    }
+
+    private func unsigned(_ spec: JSONValue, subject: String, key: Ed25519.PrivateKey, now: Int64, observed: JSONValue,
+                          upstreamTools: [String]) throws -> JSONObject {
         let valid = spec["valid"]?.arrayValue?.compactMap(\.integerValue) ?? [-3600, 86_400]
         var body: JSONObject = [
             "id": .string("scenario-\(subject)"), "issuer": "https://policy.conformance.example",
@@ -227,6 +238,14 @@ public struct PortalConformance {
         switch spec["upstream"]?.stringValue {
         case "observed": body["upstream"] = observed
         case "other": body["upstream"] = ["transport": "stdio", "executable_sha256": .string(String(repeating: "0", count: 64))]
+        default: break
+        }
+        // `tools_pin`: the digest of the scripted upstream's tool list, or of another list.
+        switch spec["tools_pin"]?.stringValue {
+        case "observed":
+            body["drift"] = ["on_drift": "deny", "tools_sha256": .string(Self.toolsDigest(upstreamTools))]
+        case "other":
+            body["drift"] = ["on_drift": "deny", "tools_sha256": .string(Self.toolsDigest(["other"]))]
         default: break
         }
         return body

@@ -126,7 +126,8 @@ public final class Portal: Sendable {
 
     /// Decides a governed request (portal.md §Deciding, steps 2 to 7). `session` is the
     /// MCP session (or the stateless request context) the receipt names.
-    public func admit(_ request: JSONObject, era: MCPEra, session: String) async -> Admission {
+    public func admit(_ request: JSONObject, era: MCPEra, session: String,
+                      tools: @Sendable (Bool) async -> String? = { _ in nil }) async -> Admission {
         let started = ContinuousClock.now
         let id = request["id"]
         let method = request["method"]?.stringValue ?? ""
@@ -158,6 +159,9 @@ public final class Portal: Sendable {
         if method.isExactly(Receipt.toolCall), tool == nil {
             return refuse(AttestError(.mcpMalformedRequest, "a tools/call names its tool in params.name"))
         }
+        // The upstream's tool list: fetched when the artifact in force pins it, else as last seen.
+        let pinsTools = (try? chain.get())?.last?.drift?["tools_sha256"] != nil
+        let toolsDigest = await tools(pinsTools)
         let recorded = stripCredentials(params)
         let pair = deferred.pair
         let agent = (sub: token.subject, jkt: token.claims.confirmationKeyThumbprint)
@@ -190,6 +194,9 @@ public final class Portal: Sendable {
                 if code == nil, let pinned = inForce.upstream, pinned != (self.upstreamIdentity ?? .null) {
                     code = .portalUpstreamDrift
                 }
+                if code == nil, let pinned = inForce.drift?["tools_sha256"]?.stringValue, toolsDigest?.isExactly(pinned) != true {
+                    code = .portalUpstreamDrift
+                }
                 var fields = self.fields(state: state, time: time, artifact: inForce.digest, session: session, agent: agent,
                                          method: method, tool: tool)
                 let requestSalt = Self.salt()
@@ -208,6 +215,7 @@ public final class Portal: Sendable {
                 } else {
                     fields["decision"] = .string(Receipt.Decision.allow.rawValue)
                     if let identity = self.upstreamIdentity { fields["upstream"] = identity }
+                    if let toolsDigest { fields["tools_sha256"] = .string(toolsDigest) }
                     if let tool { state.engine.recordAllowed(chain: artifacts, tool: tool, time: time) }
                     response = nil
                 }

@@ -66,13 +66,16 @@ final class PortalSession: @unchecked Sendable {
         let relay = relay, portal = portal
         switch Portal.kind(of: method) {
         case .governed:
-            switch await portal.admit(request, era: era, session: id) {
+            let tools: @Sendable (Bool) async -> String? = { [self] fetch in await toolsDigest(fetch: fetch, era: era) }
+            switch await portal.admit(request, era: era, session: id, tools: tools) {
             case .reply(let reply):
                 return .reply(reply)
             case .forward(let forwarded, let call):
                 return .forward {
                     switch await relay.request(forwarded, timeout: timeout) {
-                    case .success(let response): return await portal.complete(call, response: response)
+                    case .success(let response):
+                        if method.isExactly("tools/list") { relay.toolsDigest.observe(request: forwarded, response: response) }
+                        return await portal.complete(call, response: response)
                     case .failure(let failure): return await portal.fail(call, id: request["id"], reason: failure.reason)
                     }
                 }
@@ -100,6 +103,35 @@ final class PortalSession: @unchecked Sendable {
             return .reply(["jsonrpc": "2.0", "id": request["id"] ?? .null,
                            "error": ["code": -32601, "message": .string("Method not found: the portal does not forward \(method)")]])
         }
+    }
+
+    /// The digest of the upstream's tool list as last observed; with `fetch`, when none has
+    /// been observed, the portal asks the upstream itself (every page, at most 64).
+    func toolsDigest(fetch: Bool, era: MCPEra) async -> String? {
+        if let known = relay.toolsDigest.value { return known }
+        guard fetch else { return nil }
+        var tools: [JSONValue] = []
+        var cursor: JSONValue?
+        for page in 0..<64 {
+            var params: JSONObject = [:]
+            if let cursor { params["cursor"] = cursor }
+            if era.isStateless {
+                params["_meta"] = [.init(MCPBinding.protocolVersionKey): .string(era.protocolVersion),
+                                   .init(MCPBinding.clientCapabilitiesKey): [:]]
+            }
+            let request: JSONObject = ["jsonrpc": "2.0", "id": .string("portal-tools-list-\(page)"), "method": "tools/list",
+                                       "params": .object(params)]
+            guard case .success(let response) = await relay.request(request, timeout: .seconds(portal.configuration.limits.upstreamTimeoutSeconds)),
+                  case .array(let items)? = response["result"]?["tools"] else { return nil }
+            tools += items
+            guard let next = response["result"]?["nextCursor"], next != .null else {
+                let digest = ToolsDigestCache.digest(tools)
+                relay.toolsDigest.set(digest)
+                return digest
+            }
+            cursor = next
+        }
+        return nil
     }
 
     /// Passes a notification or a response to the upstream's request on.

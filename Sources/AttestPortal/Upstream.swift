@@ -104,6 +104,8 @@ final class Relay: @unchecked Sendable {
     private let send: @Sendable ([UInt8]) throws -> Void
     let unsolicited: @Sendable (JSONObject) -> Void
     private let prefix: String
+    /// The digest of this upstream's tool list as last observed (portal.md §Upstream identity).
+    let toolsDigest = ToolsDigestCache()
 
     struct RelayError: Error { let reason: String }
 
@@ -253,4 +255,25 @@ final class UpstreamInbox: @unchecked Sendable {
         }
         relay.receive(message)
     }
+}
+
+/// The tool list an upstream last showed: `tools_sha256` in an `ALLOW`, and what
+/// `drift.tools_sha256` is compared with.
+final class ToolsDigestCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var digest: String?
+    var value: String? { lock.withLock { digest } }
+
+    /// The base64url SHA-256 of the JCS of a complete `tools` array.
+    static func digest(_ tools: [JSONValue]) -> String { Base64URL.encode(SHA256.hash(JCS.canonicalize(.array(tools)))) }
+
+    /// Records the list of a `tools/list` result that was complete in one page.
+    func observe(request: JSONObject, response: JSONObject) {
+        guard request["params"]?["cursor"] == nil, case .object(let result)? = response["result"],
+              case .array(let tools)? = result["tools"], result["nextCursor"] == nil || result["nextCursor"] == .null else { return }
+        let d = Self.digest(tools)
+        lock.withLock { digest = d }
+    }
+
+    func set(_ d: String) { lock.withLock { digest = d } }
 }

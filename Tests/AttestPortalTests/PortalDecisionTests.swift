@@ -150,6 +150,40 @@ import Testing
         #expect(drifted.upstream.calls == 0)
     }
 
+    /// `drift.tools_sha256`: the portal asks the upstream for its tool list when it has
+    /// seen none, records the digest in the ALLOW, and denies when the list differs.
+    @Test func pinnedToolList() async throws {
+        let listed: [JSONValue] = [["name": "echo", "description": "echoes"], ["name": "add"]]
+        let answer: @Sendable (JSONObject) -> JSONObject? = { request in
+            if request["method"] == "tools/list" {
+                return ["jsonrpc": "2.0", "id": request["id"] ?? .null, "result": ["tools": .array(listed)]]
+            }
+            return ["jsonrpc": "2.0", "id": request["id"] ?? .null, "result": ["content": [], "isError": false]]
+        }
+        let digest = ToolsDigestCache.digest(listed)
+        var pinned = PortalFixture.unsignedArtifact()
+        pinned["drift"] = ["on_drift": "deny", "tools_sha256": .string(digest)]
+        let h = try await PortalHarness(artifacts: [try PortalFixture.artifact(pinned)])
+        h.upstream.answer = answer
+        #expect(H.code(try await h.call("echo", ["text": "hi"])) == nil)
+        #expect(try h.log().first?.line["tools_sha256"] == .string(digest))
+        #expect(h.upstream.received.first?["method"] == "tools/list")
+        // The same portal pinned to another list denies, before forwarding.
+        var other = PortalFixture.unsignedArtifact()
+        other["drift"] = ["on_drift": "deny", "tools_sha256": .string(ToolsDigestCache.digest([["name": "echo"]]))]
+        let drifted = try await PortalHarness(artifacts: [try PortalFixture.artifact(other)])
+        drifted.upstream.answer = answer
+        #expect(H.code(try await drifted.call("echo", ["text": "hi"])) == "PTL_UPSTREAM_DRIFT")
+        #expect(drifted.upstream.received.map { $0["method"] } == ["tools/list"])
+        await h.portal.close()
+        let out = PortalFixture.temporaryDirectory().appendingPathComponent("bundle")
+        _ = try PortalStore(directory: h.store, readOnly: true).exportBundle(to: out, disclose: .all)
+        let result = BundleVerifier(trust: .init(authorities: [ExactString(PortalFixture.authority.publicKey.thumbprint)],
+            logKeys: [NoteVerifier(name: PortalFixture.origin, key: PortalFixture.logKey.publicKey)], now: PortalFixture.now + 60))
+            .verify(bundle: out)
+        #expect(result.failure == nil, "\(result.failure.map { "\($0.code.rawValue) \($0.message)" } ?? "")")
+    }
+
     @Test func upstreamFailureIsRecorded() async throws {
         let h = try await PortalHarness()
         h.upstream.answer = { _ in nil }
