@@ -147,6 +147,13 @@ struct LogCommand: ParsableCommand {
         @Option(help: "Earlier tree size for a consistency proof.") var from: Int?
         @Option(help: "Tree size for a consistency proof (default: the current size).") var size: Int?
 
+        func validate() throws {
+            if let seq, seq < 0 { throw ValidationError("--seq is a receipt's sequence number, 0 or more") }
+            if let from, from < 1 { throw ValidationError("--from is an earlier tree size, 1 or more") }
+            if let from, let size, size < from { throw ValidationError("--size is at least --from") }
+            if size != nil && from == nil { throw ValidationError("--size goes with --from") }
+        }
+
         func run() throws {
             let l = try log.open()
             defer { try? l.close() }
@@ -167,11 +174,17 @@ struct LogCommand: ParsableCommand {
                     if seq < index + lines.count { receipt = try StrictJSONParser().parse(lines[seq - index]) }
                     index += lines.count
                 }
+                guard let receipt, Int(checkpoint.size) <= Int(l.size) else {
+                    throw ValidationError("the log holds fewer receipts than its latest checkpoint covers")
+                }
                 let proof = l.inclusionProof(seq: seq, size: Int(checkpoint.size))
-                try writeJSON(["receipt": receipt!, "checkpoint": .string(note),
+                try writeJSON(["receipt": receipt, "checkpoint": .string(note),
                                "proof": .array(proof.map { .string($0.description) })], to: nil)
             } else if let from {
                 let n = size ?? Int(l.size)
+                guard from <= n, n <= Int(l.size) else {
+                    throw ValidationError("--from \(from) and size \(n) must satisfy from ≤ size ≤ \(l.size), the log's size")
+                }
                 try writeJSON([
                     "from": .number(JSONNumber(from)), "tree_size": .number(JSONNumber(n)),
                     "consistency": .array(l.consistencyProof(from: from, to: n).map { .string($0.description) }),
@@ -291,6 +304,11 @@ struct BundleCommand: ParsableCommand {
         @Option(help: "Number of receipts.") var receipts: Int = 1000
         @Option(help: "Checkpoint every this many receipts.") var checkpointEvery: Int = 100_000
         @Option(help: "Bundle directory to write.") var out: String
+
+        func validate() throws {
+            guard (1...100_000_000).contains(receipts) else { throw ValidationError("--receipts is 1 to 100,000,000") }
+            guard (1...100_000_000).contains(checkpointEvery) else { throw ValidationError("--checkpoint-every is 1 to 100,000,000") }
+        }
 
         func run() throws {
             let demo = DemoHistory()
