@@ -127,8 +127,5 @@ public final class ReceiptLog {
         try payloads.close()
     }
 
-    static func salt() -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    }
+    static func salt() -> [UInt8] { SecureRandom.bytes(32) }
 }

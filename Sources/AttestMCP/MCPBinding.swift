@@ -209,8 +209,7 @@ public struct MCPAttester: Sendable {
 
     /// 128 random bits, base64url (spec/proof.md, PRF-025).
     public static func randomProofID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return Base64URL.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        Base64URL.encode(SecureRandom.bytes(16))
     }
 }
 

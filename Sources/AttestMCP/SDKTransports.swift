@@ -166,15 +166,17 @@ public struct MCPGate: Sendable {
     static let verdictHeader = "Agent-Attestation-Request"
 }
 
-/// Collects the pairs one synchronous verification records, for the gate to record them
-/// in the real store afterwards.
-private final class DeferredReplayStore: ReplayStore, @unchecked Sendable {
+/// Collects the pairs one synchronous verification records, for the caller to record them
+/// in the real store afterwards (the gate; the portal, in its log writer's transaction).
+public final class DeferredReplayStore: ReplayStore, @unchecked Sendable {
     private let lock = NSLock()
     private var recorded: [(issuer: String, tokenID: String, expires: Int64, now: Int64)] = []
 
-    var pairs: [(issuer: String, tokenID: String, expires: Int64, now: Int64)] { lock.withLock { recorded } }
+    public init() {}
 
-    func insert(issuer: String, tokenID: String, expires: Int64, now: Int64) throws(AttestError) {
+    public var pairs: [(issuer: String, tokenID: String, expires: Int64, now: Int64)] { lock.withLock { recorded } }
+
+    public func insert(issuer: String, tokenID: String, expires: Int64, now: Int64) throws(AttestError) {
         lock.withLock { recorded.append((issuer, tokenID, expires, now)) }
     }
 }

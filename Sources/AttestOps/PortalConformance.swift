@@ -70,19 +70,19 @@ public struct PortalConformance {
 
         let tools = (scenario["upstream_tools"]?.arrayValue ?? []).compactMap(\.stringValue)
         // Artifacts (by subject agent) and mandates (by name), sealed as the scenario says.
-        var sealed: [String: Artifact] = [:]
+        var sealed: [ExactString: Artifact] = [:]
         var artifactFiles: [JSONValue] = []
         for member in scenario["artifacts"]?.objectValue ?? [:] {
             guard let agent = Self.key(member.name) else { throw fail("no key for \(member.name)") }
             var body = try unsigned(member.value, subject: member.name, key: agent, now: now, observed: observed, upstreamTools: tools)
             body["type"] = "mcp-attest/artifact/v1"
             let artifact = try Artifact.seal(body, key: authority)
-            sealed[member.name] = artifact
+            sealed[ExactString(member.name)] = artifact
             try write("artifact-\(member.name).json", .object(artifact.json))
             artifactFiles.append(.string("artifact-\(member.name).json"))
         }
         for member in scenario["mandates"]?.objectValue ?? [:] {
-            guard let parentName = member.value["parent"]?.stringValue, let parent = sealed[parentName],
+            guard let parentName = member.value["parent"]?.stringValue, let parent = sealed[ExactString(parentName)],
                   let subjectName = member.value["subject"]?.stringValue, let subject = Self.key(subjectName),
                   let parentKey = Self.key(parent.subject.split(separator: "/").last.map(String.init) ?? "") else {
                 throw fail("mandate \(member.name) names an unknown parent or subject")
@@ -90,7 +90,7 @@ public struct PortalConformance {
             var body = try unsigned(member.value, subject: subjectName, key: subject, now: now, observed: observed, upstreamTools: tools)
             body["type"] = "mcp-attest/mandate/v1"
             body["parent"] = .string(parent.digest)
-            sealed[member.name] = try Artifact.seal(body, key: parentKey)
+            sealed[ExactString(member.name)] = try Artifact.seal(body, key: parentKey)
         }
         try write("provider.jwks.json", ["keys": [JWK(key: provider.verifyingKey).jsonValue]])
         try Data(Hex.encode(SHA256.hash(Array("portal conformance: log".utf8))).utf8).write(to: dir.appendingPathComponent("log.seed"))
@@ -134,7 +134,7 @@ public struct PortalConformance {
                 var params = message["params"]?.objectValue ?? [:]
                 var meta = params["_meta"]?.objectValue ?? [:]
                 meta["dev.agent-attestation/mandates"] = .array(try names.map { name in
-                    guard let m = name.stringValue.flatMap({ sealed[$0] }) else { throw fail("\(label): unknown mandate") }
+                    guard let m = name.stringValue.flatMap({ sealed[ExactString($0)] }) else { throw fail("\(label): unknown mandate") }
                     return .object(m.json)
                 })
                 params["_meta"] = .object(meta)

@@ -27,7 +27,7 @@ public enum ScriptedUpstream {
                 try? log?.seekToEnd()
                 try? log?.write(contentsOf: Data("\(method) \(name ?? "")\n".utf8))
                 try? log?.synchronize()
-                if method == "tools/call", name == "crash" { exit(1) }
+                if method.isExactly("tools/call"), name?.isExactly("crash") == true { exit(1) }
                 let reply = answer(method: method, name: name, params: message["params"], tools: tools)
                 var response: JSONObject = ["jsonrpc": "2.0", "id": id]
                 switch reply {
@@ -42,7 +42,9 @@ public enum ScriptedUpstream {
     struct Failure: Error { let value: JSONValue }
 
     static func answer(method: String, name: String?, params: JSONValue?, tools: [String]) -> Result<JSONValue, Failure> {
-        switch method {
+        // Names compared by code points: a switch on String would match canonically equivalent spellings.
+        let known = ["initialize", "server/discover", "ping", "tools/list", "tools/call"]
+        switch known.first(where: { $0.isExactly(method) }) ?? "" {
         case "initialize":
             return .success(["protocolVersion": params?["protocolVersion"] ?? "2025-11-25", "capabilities": ["tools": [:]],
                              "serverInfo": ["name": "scripted-upstream", "version": "1"]])
@@ -52,7 +54,7 @@ public enum ScriptedUpstream {
         case "tools/list":
             return .success(["tools": .array(tools.map { ["name": .string($0), "inputSchema": ["type": "object"]] })])
         case "tools/call":
-            guard let name, tools.contains(name) else {
+            guard let name, tools.containsExactly(name) else {
                 return .failure(Failure(value: ["code": -32602, "message": .string("unknown tool \(name ?? "")")]))
             }
             return .success(["content": [["type": "text", "text": .string("ran \(name)")]], "isError": false])

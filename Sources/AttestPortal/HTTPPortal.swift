@@ -171,14 +171,15 @@ public final class HTTPPortal: @unchecked Sendable {
 
         let version = request.header(HTTPHeaderName.protocolVersion)
         let stateless = version.map { MCPEra($0).isStateless } ?? false
-        let method = request.method.uppercased()
+        // HTTP methods are ASCII tokens: compared without Unicode case mapping ("poſt" is not POST).
+        let isPost = ASCII.equalIgnoringCase(request.method, "POST")
         if stateless {
-            guard method == "POST" else { return Self.text(405, "method not allowed\n", allow: "POST") }
+            guard isPost else { return Self.text(405, "method not allowed\n", allow: "POST") }
             return await post(request, era: MCPEra(version ?? ""), stateless: true)
         }
-        switch method {
-        case "POST": return await post(request, era: version.map(MCPEra.init) ?? .handshake, stateless: false)
-        case "DELETE":
+        switch true {
+        case isPost: return await post(request, era: version.map(MCPEra.init) ?? .handshake, stateless: false)
+        case ASCII.equalIgnoringCase(request.method, "DELETE"):
             guard let id = request.header(HTTPHeaderName.sessionID), let entry = lock.withLock({ () -> Upstream? in
                 lastUsed[ExactString(id)] = nil
                 return sessions.removeValue(forKey: ExactString(id))

@@ -138,7 +138,7 @@ public final class Portal: Sendable {
         }
         // Steps 2 and 3: era rules and request verification; the proof is recorded in step 6.
         let now = clock()
-        let deferred = DeferredReplay()
+        let deferred = DeferredReplayStore()
         let token: VerifiedToken, proof: VerifiedProof
         do {
             switch try MCPBinding.verify(.object(request), era: era, policy: .required, verifier: verifier, now: now,
@@ -163,7 +163,7 @@ public final class Portal: Sendable {
         let pinsTools = (try? chain.get())?.last?.drift?["tools_sha256"] != nil
         let toolsDigest = await tools(pinsTools)
         let recorded = stripCredentials(params)
-        let pair = deferred.pair
+        let pair = deferred.pairs.last
         let agent = (sub: token.subject, jkt: token.claims.confirmationKeyThumbprint)
 
         var outcome: Result<(Receipt, JSONValue, [Artifact]), AttestError> = .failure(AttestError(.portalReceiptWriteFailed, "not decided"))
@@ -489,29 +489,13 @@ public final class Portal: Sendable {
         return .object(o)
     }
 
-    /// 32 bytes from the system generator (RCP-006), drawn 8 at a time.
-    static func salt() -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for _ in 0..<4 { withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) } }
-        return bytes
-    }
+    /// 32 bytes from the system generator (RCP-006).
+    static func salt() -> [UInt8] { SecureRandom.bytes(32) }
 }
 
 extension LogWriter {
     /// The tree as it stands inside a job (the writer thread holds no lock while it runs jobs).
     func withTreeUnlocked<T>(_ body: (MerkleTree) -> T) -> T { body(tree) }
-}
-
-/// The one proof a verification records, kept for the writer to record durably.
-private final class DeferredReplay: ReplayStore, @unchecked Sendable {
-    private let lock = NSLock()
-    private var recorded: (issuer: String, tokenID: String, expires: Int64, now: Int64)?
-    var pair: (issuer: String, tokenID: String, expires: Int64, now: Int64)? { lock.withLock { recorded } }
-    func insert(issuer: String, tokenID: String, expires: Int64, now: Int64) throws(AttestError) {
-        lock.withLock { recorded = (issuer, tokenID, expires, now) }
-    }
 }
 
 /// Mandates already parsed and verified, by their JCS bytes, so that an agent presenting

@@ -135,8 +135,5 @@ struct CPULoop: @unchecked Sendable {
         return (Double(state.seq / 2) / seconds, state.seq / 2)
     }
 
-    static func salt() -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    }
+    static func salt() -> [UInt8] { SecureRandom.bytes(32) }
 }

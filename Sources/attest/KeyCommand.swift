@@ -15,8 +15,7 @@ struct KeyCommand: ParsableCommand {
         @Option(help: "The seed file to create (it must not exist).") var out: String
 
         func run() throws {
-            var generator = SystemRandomNumberGenerator()
-            let seed = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let seed = SecureRandom.bytes(32)
             let key = try Ed25519.PrivateKey(seed: seed)
             guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; a key is never overwritten") }
             guard FileManager.default.createFile(atPath: out, contents: Data((Hex.encode(seed) + "\n").utf8),
