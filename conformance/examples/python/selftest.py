@@ -361,7 +361,7 @@ def test_signatures() -> None:
     expect_invalid("sign short seed", "signature.sign", {"alg": "Ed25519", "seed": "00" * 31, "message": ""}, "KEY_INVALID")
     # S + L is the same scalar mod L: libsodium (and the protocol) reject it as non-canonical.
     sig = bytes.fromhex(signed["signature"])
-    s_plus_l = (int.from_bytes(sig[32:], "little") + impl._L).to_bytes(32, "little")
+    s_plus_l = (int.from_bytes(sig[32:], "little") + impl.attest_core._L).to_bytes(32, "little")
     expect_invalid("non-canonical S", "signature.verify", dict(base, domain="test", signature=(sig[:32] + s_plus_l).hex()), "SIG_INVALID")
 
 
