@@ -707,7 +707,8 @@ def is_https_url(url) -> bool:
         parts.port  # a malformed port raises ValueError
     except ValueError:
         return False
-    return parts.scheme == "https" and bool(parts.hostname)
+    # keys.md: the scheme is written exactly "https"; urlsplit lowercases it, so the text decides.
+    return url.startswith("https://") and parts.scheme == "https" and bool(parts.hostname)
 
 
 def cache_lifetime(header) -> int:
