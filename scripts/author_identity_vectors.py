@@ -502,6 +502,16 @@ t = token(agent=OP_PLAIN)
 valid(S, "tok-agent-operator-plain", V, "agent.operator is only compared, never checked for form: a name that is no URL verifies.",
       ["TOK-024"], CONTEXT, {"token": t}, token_output(t, claims(agent=OP_PLAIN)))
 
+neg("tok-aud-trailing-slash", "aud is compared as text, not as a URL: a trailing slash makes another audience.", ["TOK-027"],
+    token(aud=AUD + "/"), "TOK_AUDIENCE_MISMATCH", "a / appended to aud, re-signed")
+neg("tok-nbf-negative", "A time of -1 is an integer but not a non-negative one.", ["TOK-025"],
+    raw_token(with_number(CLAIMS, "nbf", "-1")), "TOK_CLAIM_INVALID", "nbf -0 written as -1, re-signed", base="tok-nbf-negative-zero")
+neg("tok-trailing-newline", "A token copied with its line feed is not trimmed: the signature segment holds whitespace.", ["TOK-007"],
+    TOKEN + "\n", "B64_WHITESPACE", "a line feed appended")
+APP_UPPER = compact(header(PROVIDER, typ="APPLICATION/AGENT-ATTESTATION+JWT"), CLAIMS, PROVIDER)
+valid(S, "tok-typ-prefix-uppercase", V, "The application/ prefix folds case like the rest of typ: APPLICATION/AGENT-ATTESTATION+JWT is the token type.",
+      ["TOK-014"], CONTEXT, {"token": APP_UPPER}, token_output(APP_UPPER))
+
 # SPIFFE ID limits.
 prefix = f"spiffe://{TD}/"
 for total, ok in [(2048, True), (2049, False)]:
@@ -704,6 +714,9 @@ pneg("prf-jwk-kid-wrong", "A proof jwk whose kid is not its thumbprint is reject
      "kid of the second agent key in the jwk, re-signed", base="prf-jwk-optional-members", proof=proof(jwk=dict(JWK_FULL, kid=AGENT2.kid)))
 pneg("prf-order-claim-by-claim", "A malformed ph and no ath: the claims are checked one at a time, so ph decides.", ["PRF-010", "ERR-002"],
      "PRF_CLAIM_INVALID", "ph shortened by one character and ath removed, re-signed", proof=proof(ph=PROOF_CLAIMS["ph"][:-1], ath=None))
+pneg("prf-aud-uppercase-scheme", "aud is compared as text, not as a URL: the verifier's identity with its scheme in capitals is another audience.",
+     ["PRF-013"], "PRF_AUDIENCE_MISMATCH", "proof aud written with HTTPS:// in capitals, re-signed",
+     proof=proof(aud=AUD.replace("https://", "HTTPS://", 1)))
 pneg("prf-jti-empty", "An empty jti is rejected.", ["PRF-010"], "PRF_CLAIM_INVALID", "jti replaced by the empty string, re-signed",
      proof=proof(jti=""))
 # Replay store edges: an entry is live while now <= expiry.

@@ -241,6 +241,10 @@ valid(S, "mcp-verify-id-integer-form", OP, "An id written 7.0 is the integer 7 (
 invalid(S, "mcp-verify-id-fraction", OP, "An id of 7.5 is not an integer.", ["MCP-010", "JSON-015"], REQUIRED,
         {"data": ID_FORM.replace(b'"id":7.0', b'"id":7.5').hex(), "era": STATELESS}, "MCP_MALFORMED_REQUEST",
         "mcp-verify-id-integer-form", "id 7.0 written as 7.5")
+RESPELLED = BYTES.replace(b'"days":3', b'"days":3.0', 1)
+assert RESPELLED != BYTES
+valid(S, "mcp-verify-number-respelled", OP, "A number respelled in transit (days 3 as 3.0) keeps the JCS form the proof's ph covers: still attested.",
+      ["PRF-014", "MCP-009"], REQUIRED, {"data": RESPELLED.hex(), "era": STATELESS}, dict(OUT, proof_jti=JTI_S))
 valid(S, "mcp-verify-method-number", OP, "A message whose method is not a string is no governed request and passes untouched.",
       ["MCP-007"], REQUIRED, {"request": {"jsonrpc": "2.0", "id": 3, "method": 5, "params": {}}, "era": HANDSHAKE}, {"governed": False})
 decl_true = stateless_request(declare=False)
