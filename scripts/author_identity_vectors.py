@@ -717,6 +717,8 @@ pneg("prf-order-claim-by-claim", "A malformed ph and no ath: the claims are chec
 pneg("prf-aud-uppercase-scheme", "aud is compared as text, not as a URL: the verifier's identity with its scheme in capitals is another audience.",
      ["PRF-013"], "PRF_AUDIENCE_MISMATCH", "proof aud written with HTTPS:// in capitals, re-signed",
      proof=proof(aud=AUD.replace("https://", "HTTPS://", 1)))
+pneg("prf-signature-short", "A 63-byte proof signature fails as a proof signature, not with a SIG_* code.", ["PRF-008"], "PRF_SIGNATURE_INVALID",
+     "last signature byte removed", proof=PROOF.rsplit(".", 1)[0] + "." + b64u(unb64u(PROOF.rsplit(".", 1)[1])[:63]))
 pneg("prf-jti-empty", "An empty jti is rejected.", ["PRF-010"], "PRF_CLAIM_INVALID", "jti replaced by the empty string, re-signed",
      proof=proof(jti=""))
 # Replay store edges: an entry is live while now <= expiry.
