@@ -101,7 +101,7 @@ def field(obj: dict, name: str, kind=str):
     return value
 
 
-# --- Strict I-JSON parser (json.parse, jcs.canonicalize) ------------------------------
+# --- Strict JSON parser (json.parse, jcs.canonicalize) --------------------------------
 #
 # Python's json module accepts NaN, duplicate names, lone surrogates and huge numbers
 # and reports every failure the same way, so the protocol needs its own parser. The
