@@ -376,6 +376,10 @@ jwk_neg("use-enc", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, use="enc"),
 jwk_neg("key-ops-sign", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, key_ops=["sign"]), "key_ops [sign] added")
 jwk_neg("x-padded", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=x + "="), "padding appended to x")
 jwk_neg("x-short", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=x[:-2]), "x shortened to 31 bytes")
+ALPH = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+assert ALPH.index(x[-1]) % 4 == 0
+jwk_neg("x-trailing-bits", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=x[:-1] + ALPH[ALPH.index(x[-1]) + 1]),
+        "last character of x moved up one place in the alphabet (the same 32 bytes, a non-zero unused bit)")
 jwk_neg("x-number", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=1), "x replaced by a number")
 X_OFF = b64u(off_curve(base64.urlsafe_b64decode(x + "=")))
 jwk_neg("x-off-curve", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=X_OFF),

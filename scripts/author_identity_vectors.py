@@ -485,6 +485,9 @@ valid(S, "tok-agent-provider-long", V, "A string claim has no length limit but t
       ["TOK-024"], CONTEXT, {"token": t}, token_output(t, claims(agent=LONG_AGENT)))
 neg("tok-aud-empty", "An empty aud is an empty string claim, invalid before it is compared.", ["TOK-025"], token(aud=""),
     "TOK_CLAIM_INVALID", "aud replaced by the empty string, re-signed")
+neg("tok-cnf-jkt-trailing-bits", "A cnf.jkt whose last character has a non-zero unused bit is malformed, although it decodes to the agent key's thumbprint.",
+    ["TOK-025"], token(cnf={"jkt": AGENT.kid[:-1] + alphabet[alphabet.index(AGENT.kid[-1]) + 1]}), "TOK_CLAIM_INVALID",
+    "last character of cnf.jkt moved up one place in the alphabet, re-signed")
 neg("tok-cnf-string", "A cnf that is not an object has the wrong type.", ["TOK-025"], token(cnf=AGENT.kid), "TOK_CLAIM_INVALID",
     "cnf {jkt} replaced by the string of the thumbprint, re-signed")
 c = claims()
@@ -719,6 +722,18 @@ pneg("prf-aud-uppercase-scheme", "aud is compared as text, not as a URL: the ver
      proof=proof(aud=AUD.replace("https://", "HTTPS://", 1)))
 pneg("prf-signature-short", "A 63-byte proof signature fails as a proof signature, not with a SIG_* code.", ["PRF-008"], "PRF_SIGNATURE_INVALID",
      "last signature byte removed", proof=PROOF.rsplit(".", 1)[0] + "." + b64u(unb64u(PROOF.rsplit(".", 1)[1])[:63]))
+def bump_last(text):
+    """text with its last base64url character moved up one place: the same bytes with a non-zero unused bit."""
+    i = alphabet.index(text[-1])
+    assert i % 4 == 0
+    return text[:-1] + alphabet[i + 1]
+pneg("prf-ath-trailing-bits", "An ath whose last character has a non-zero unused bit is malformed, although it decodes to the token's hash.",
+     ["PRF-010"], "PRF_CLAIM_INVALID", "last character of ath moved up one place in the alphabet, re-signed",
+     proof=proof(ath=bump_last(PROOF_CLAIMS["ath"])))
+EARLY_TOKEN = token(iat=NOW - 30, nbf=None, exp=NOW - 30 + 3600, jti="tok-1d4c8e2b7a90f365")
+valid(S, "prf-iat-before-token", PV, "A proof is not compared with the token's times: one made 30 s before its token was issued verifies.",
+      ["PRF-015", "PRF-016"], CONTEXT, dict(PIN, token=EARLY_TOKEN, proof=proof(iat=NOW - 60, ath=sha(EARLY_TOKEN.encode()))),
+      {"jti": PROOF_CLAIMS["jti"], "iat": NOW - 60})
 pneg("prf-jti-empty", "An empty jti is rejected.", ["PRF-010"], "PRF_CLAIM_INVALID", "jti replaced by the empty string, re-signed",
      proof=proof(jti=""))
 # Replay store edges: an entry is live while now <= expiry.
