@@ -25,12 +25,13 @@ Checkpoints (checkpoint.md, C2SP tlog-checkpoint in a C2SP signed note)
         a note verifier key `name+hex(key ID)+base64(0x01 || key)`; an unusable one is a
         trust-input error (attest_core.BadRequest), never a verdict
     verify_checkpoint(note, trusted: list[VerifierKey], origin=None) -> Checkpoint
-        the five ordered checks of checkpoint.md: size and NUL, body (CKP_MALFORMED),
-        origin when given (CKP_ORIGIN_MISMATCH), signature lines (CKP_MALFORMED), then
-        the trusted signatures (CKP_SIGNATURE_INVALID, CKP_NO_TRUSTED_SIGNATURE).
+        the six ordered checks of checkpoint.md: size and NUL, body (CKP_MALFORMED),
+        origin when given (CKP_ORIGIN_MISMATCH), the signature block's final line feed
+        (CKP_MALFORMED), each signature line in turn (CKP_MALFORMED, then for a trusted
+        key CKP_SIGNATURE_INVALID), at least one trusted line (CKP_NO_TRUSTED_SIGNATURE).
         Checkpoint has .origin (str), .size (int), .root (32 bytes), .body (the signed
         bytes) and .signatures [(key name, key ID, signature)]
-    parse_note(note) -> Checkpoint        a complete parse without origin or signatures
+    parse_note(note) -> Checkpoint        a complete parse, no origin or signature checked
     check_successor(earlier: Checkpoint, later: Checkpoint, proof: list[bytes])
         two verified checkpoints of one log: CKP_ROLLBACK, CKP_EQUIVOCATION, then for
         a larger size the consistency proof (MRK_*); equal sizes and roots read no proof
@@ -300,45 +301,49 @@ def parse_body(note) -> Checkpoint:
     return Checkpoint(origin, int(size_text), root, body_text.encode("utf-8"), signature_block)
 
 
-def parse_signature_lines(checkpoint: Checkpoint) -> None:
-    """Step 4: one or more lines, each an em dash, a space, a key name (no space), a
-    space, and the padded standard base64 of a 4-byte key ID and a signature (at least
-    one byte), each ended by a line feed."""
+def _signature_block_lines(checkpoint: Checkpoint) -> list[str]:
+    """Step 4: the text after the blank line is not empty and ends with a line feed."""
     block = checkpoint.signature_block
     if block == "" or not block.endswith("\n"):
         raise _malformed("the signature lines do not each end with a line feed")
-    signatures = []
-    for line in block[:-1].split("\n"):
-        if not line.startswith(EM_DASH + " "):
-            raise _malformed("a signature line does not start with an em dash and a space")
-        name, sep, b64 = line[2:].partition(" ")
-        raw = _std_b64decode(b64) if sep else None
-        if raw is None or len(raw) < 5:
-            raise _malformed("a signature line is not a key name and the base64 of a key ID and a signature")
-        signatures.append((name, raw[:4], raw[4:]))
-    checkpoint.signatures = signatures
+    return block[:-1].split("\n")
+
+
+def _signature_line(line: str) -> tuple[str, bytes, bytes]:
+    """Step 5, first half: an em dash, a space, a key name (no space), a space, and the
+    padded standard base64 of a 4-byte key ID and a signature (at least one byte)."""
+    if not line.startswith(EM_DASH + " "):
+        raise _malformed("a signature line does not start with an em dash and a space")
+    name, sep, b64 = line[2:].partition(" ")
+    raw = _std_b64decode(b64) if sep else None
+    if raw is None or len(raw) < 5:
+        raise _malformed("a signature line is not a key name and the base64 of a key ID and a signature")
+    return name, raw[:4], raw[4:]
 
 
 def parse_note(note) -> Checkpoint:
-    """A note parsed completely (steps 1, 2 and 4), without checking an origin."""
+    """A note parsed completely (steps 1, 2, 4 and the shape of every signature line),
+    without an origin or a signature checked."""
     checkpoint = parse_body(note)
-    parse_signature_lines(checkpoint)
+    checkpoint.signatures = [_signature_line(line) for line in _signature_block_lines(checkpoint)]
     return checkpoint
 
 
 def verify_checkpoint(note, trusted: list[VerifierKey], origin: str | None = None) -> Checkpoint:
     """checkpoint.md §Verifying a checkpoint, in order: the note's size and bytes and its
     body (CKP_MALFORMED); its origin is the expected one, when given, compared by bytes
-    (CKP_ORIGIN_MISMATCH); the signature lines (CKP_MALFORMED); every signature line
-    whose key name and key ID are those of a trusted key verifies over the body
-    (CKP_SIGNATURE_INVALID), and there is at least one (CKP_NO_TRUSTED_SIGNATURE).
-    Lines of other keys are ignored."""
+    (CKP_ORIGIN_MISMATCH); the signature block ends with a line feed (CKP_MALFORMED);
+    then each signature line in turn is well formed (CKP_MALFORMED) and, when its key
+    name and key ID are those of a trusted key, verifies over the body
+    (CKP_SIGNATURE_INVALID); at least one line is by a trusted key
+    (CKP_NO_TRUSTED_SIGNATURE). Lines of other keys are otherwise ignored."""
     checkpoint = parse_body(note)
     if origin is not None and checkpoint.origin.encode("utf-8") != origin.encode("utf-8", "surrogatepass"):
         raise OpError("CKP_ORIGIN_MISMATCH", f"{checkpoint.origin!r} is not {origin!r}")
-    parse_signature_lines(checkpoint)
     verified = 0
-    for name, key_id, signature in checkpoint.signatures:
+    for line in _signature_block_lines(checkpoint):
+        name, key_id, signature = _signature_line(line)
+        checkpoint.signatures.append((name, key_id, signature))
         for key in trusted:
             if key.key_id == key_id and key.name.encode("utf-8", "surrogatepass") == name.encode("utf-8"):
                 ok = len(signature) == 64 and attest_core.ed25519_verify_libsodium_policy(
@@ -399,14 +404,24 @@ def json_integer(value):
     return int(value)
 
 
+def _text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the strict parser refuses it
+        raise BadRequest("a string that is not Unicode scalar values")
+    return value
+
+
 def to_model(value):
     """A JSON value as the strict parser represents it (every number a float), so that
     JCS sees doubles; a value no JSON text could give is a harness error."""
     if isinstance(value, dict):
-        return {k: to_model(v) for k, v in value.items()}
+        return {_text(k): to_model(v) for k, v in value.items()}
     if isinstance(value, list):
         return [to_model(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, (int, float)):
         try:

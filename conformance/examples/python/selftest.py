@@ -764,6 +764,11 @@ def test_checkpoint_order() -> None:
     expect_invalid("checkpoint: one bad trusted signature among good ones", "checkpoint.verify",
                    verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, bytes(64)) + LOG_KEY.line(LOG_ORIGIN, body)),
                    "CKP_SIGNATURE_INVALID")
+    expect_invalid("checkpoint: signature lines are checked in turn", "checkpoint.verify",
+                   verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, bytes(64)) + "garbage\n"),
+                   "CKP_SIGNATURE_INVALID")
+    expect_invalid("checkpoint: the final line feed before the lines", "checkpoint.verify",
+                   verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, bytes(64))[:-1]), "CKP_MALFORMED")
     expect_invalid("checkpoint: a 63-byte trusted signature", "checkpoint.verify",
                    verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, LOG_KEY.sign(body.encode())[:63])),
                    "CKP_SIGNATURE_INVALID")
