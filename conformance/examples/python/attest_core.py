@@ -365,12 +365,19 @@ def _as_doubles(value):
     if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
         return value
     if isinstance(value, int):
-        return float(value)  # correctly rounded; never raises below 10**308
+        return _int_as_double(value)
     if isinstance(value, list):
         return [_as_doubles(v) for v in value]
     if isinstance(value, dict):
         return {k: _as_doubles(v) for k, v in value.items()}
     raise BadRequest(f"not a JSON value: {type(value).__name__}")
+
+
+def _int_as_double(value: int) -> float:
+    try:
+        return float(value)  # correctly rounded
+    except OverflowError:  # what the strict parser says of the same literal
+        raise OpError("JSON_NUMBER_OUT_OF_RANGE", f"{value} overflows a double")
 
 
 def canonicalize(value) -> bytes:
@@ -409,7 +416,8 @@ def is_exact_number(value) -> bool:
         literal = decimal.Decimal(value)
     else:
         return True
-    return literal == decimal.Decimal(rfc8785.dumps(float(value)).decode("ascii"))
+    double = _int_as_double(value) if isinstance(value, int) else float(value)
+    return literal == decimal.Decimal(rfc8785.dumps(double).decode("ascii"))
 
 
 def check_exact_numbers(value) -> None:

@@ -482,7 +482,7 @@ def params_hash(params) -> str:
     return b64url_encode(hashlib.sha256(canonicalize(params)).digest())
 
 
-def verify_proof(proof: str, token: dict, token_text: str, method, params, trust: Trust, context: dict) -> dict:
+def verify_proof(proof: str, token: dict, method, params, trust: Trust, context: dict) -> dict:
     """Steps 1 to 12 for a proof whose token has been verified (its result is token)."""
     max_age = _number(context, "proof_max_age", DEFAULT_PROOF_MAX_AGE)
     store = ReplayStore(context)
@@ -561,11 +561,10 @@ def verify_request(request, context: dict) -> dict:
             return {"attested": False}
         raise OpError("PRF_TOKEN_MISSING")
     trust = Trust(context)
-    token_text = meta[CARRIER_TOKEN]
-    token = verify_token(token_text, trust, meta.get(CARRIER_OPERATOR))
+    token = verify_token(meta[CARRIER_TOKEN], trust, meta.get(CARRIER_OPERATOR))
     if CARRIER_PROOF not in meta:
         raise OpError("PRF_MISSING")
-    proof = verify_proof(meta[CARRIER_PROOF], token, token_text, request["method"], request["params"], trust, context)
+    proof = verify_proof(meta[CARRIER_PROOF], token, request["method"], request["params"], trust, context)
     return dict(token, attested=True, proof_jti=proof["jti"])
 
 
@@ -604,28 +603,30 @@ def issue_jws(alg: str, seed: bytes, kind: JwsType, payload: dict) -> tuple[str,
     return signing_input + "." + b64url_encode(signature), thumbprint
 
 
-def op_token_verify(context: dict, inp: dict) -> dict:
+def _operator_attestation(inp: dict):
     attestation = inp.get("operator_attestation")
     if attestation is not None and not isinstance(attestation, str):
         raise BadRequest("operator_attestation is not a string")
-    return verify_token(field(inp, "token"), Trust(context), attestation)
+    return attestation
+
+
+def op_token_verify(context: dict, inp: dict) -> dict:
+    return verify_token(field(inp, "token"), Trust(context), _operator_attestation(inp))
 
 
 def op_operator_verify(context: dict, inp: dict) -> dict:
     trust = Trust(context)
     trust.require_operator = False  # checked below, always
-    token_text = field(inp, "token")
-    token = verify_token(token_text, trust)
+    token = verify_token(field(inp, "token"), trust)
     return verify_operator_attestation(field(inp, "attestation"), token, trust)
 
 
 def op_proof_verify(context: dict, inp: dict) -> dict:
     trust = Trust(context)
-    token_text = field(inp, "token")
-    token = verify_token(token_text, trust, inp.get("operator_attestation"))
+    token = verify_token(field(inp, "token"), trust, _operator_attestation(inp))
     method = field(inp, "method")
     params = field(inp, "params", kind=None)
-    return verify_proof(field(inp, "proof"), token, token_text, method, params, trust, context)
+    return verify_proof(field(inp, "proof"), token, method, params, trust, context)
 
 
 def op_request_verify(context: dict, inp: dict) -> dict:
