@@ -240,14 +240,15 @@ class Trusted:
     def __init__(self, entry):
         if not isinstance(entry, dict) or not isinstance(entry.get("iss"), str):
             raise BadRequest("a trusted issuer or operator is not an object with a string iss")
+        if "jwks" not in entry:
+            raise BadRequest("a trusted issuer or operator has no jwks")
         self.iss = entry["iss"]
         # Parsed with keys.md's rules (KEY-013: a set with a bad key is refused whole), up
         # front, so a bad configuration fails every verification alike.
         self.keys = {kid: (alg, raw) for kid, alg, raw in parse_jwks_keys(entry.get("jwks"))}
-        domains = entry.get("trust_domains", [])
-        if not isinstance(domains, list):
-            raise BadRequest("trust_domains is not an array")
-        self.trust_domains = [d for d in domains if isinstance(d, str)]
+        # Only strings can name a trust domain; anything else binds none.
+        domains = entry.get("trust_domains")
+        self.trust_domains = [d for d in domains if isinstance(d, str)] if isinstance(domains, list) else []
 
     def key(self, kid: str):
         """(suite, public key) of kid in this key set, kids compared by code points; or None."""
@@ -267,6 +268,7 @@ class Trust:
         self.audience = audience
         self.leeway = _number(context, "leeway", DEFAULT_LEEWAY)
         self.max_lifetime = _number(context, "max_lifetime", DEFAULT_MAX_LIFETIME)
+        self.proof_max_age = _number(context, "proof_max_age", DEFAULT_PROOF_MAX_AGE)
         self.accept_eddsa = context.get("accept_eddsa") is True
         self.require_operator = context.get("require_operator") is True
         self.issuers = self._entries(context, "issuers")
@@ -482,10 +484,8 @@ def params_hash(params) -> str:
     return b64url_encode(hashlib.sha256(canonicalize(params)).digest())
 
 
-def verify_proof(proof: str, token: dict, method, params, trust: Trust, context: dict) -> dict:
+def verify_proof(proof: str, token: dict, method, params, trust: Trust, store: ReplayStore) -> dict:
     """Steps 1 to 12 for a proof whose token has been verified (its result is token)."""
-    max_age = _number(context, "proof_max_age", DEFAULT_PROOF_MAX_AGE)
-    store = ReplayStore(context)
     # 1. The envelope of a proof.
     jws = parse_jws(proof, PROOF, trust.accept_eddsa)
     # 2. The header jwk, then alg against its suite.
@@ -522,7 +522,7 @@ def verify_proof(proof: str, token: dict, method, params, trust: Trust, context:
     iat, now, leeway = p["iat"], trust.now, trust.leeway
     if iat > now + leeway:
         raise OpError("PRF_IAT_IN_FUTURE")
-    expires = iat + max_age + leeway
+    expires = iat + trust.proof_max_age + leeway
     if now > expires:
         raise OpError("PRF_STALE")
     # 12. The replay store, last.
@@ -551,20 +551,23 @@ def check_request_shape(request) -> dict:
     return meta
 
 
-def verify_request(request, context: dict) -> dict:
+def request_policy(context: dict) -> str:
     policy = context.get("policy", "required")
     if policy not in ("required", "optional"):
         raise BadRequest("context policy is neither required nor optional")
+    return policy
+
+
+def verify_request(request, policy: str, trust: Trust, store: ReplayStore) -> dict:
     meta = check_request_shape(request)
     if CARRIER_TOKEN not in meta:
         if policy == "optional" and not any(name in meta for name in CARRIERS):
             return {"attested": False}
         raise OpError("PRF_TOKEN_MISSING")
-    trust = Trust(context)
     token = verify_token(meta[CARRIER_TOKEN], trust, meta.get(CARRIER_OPERATOR))
     if CARRIER_PROOF not in meta:
         raise OpError("PRF_MISSING")
-    proof = verify_proof(meta[CARRIER_PROOF], token, request["method"], request["params"], trust, context)
+    proof = verify_proof(meta[CARRIER_PROOF], token, request["method"], request["params"], trust, store)
     return dict(token, attested=True, proof_jti=proof["jti"])
 
 
@@ -622,15 +625,17 @@ def op_operator_verify(context: dict, inp: dict) -> dict:
 
 
 def op_proof_verify(context: dict, inp: dict) -> dict:
-    trust = Trust(context)
+    trust, store = Trust(context), ReplayStore(context)
     token = verify_token(field(inp, "token"), trust, _operator_attestation(inp))
     method = field(inp, "method")
     params = field(inp, "params", kind=None)
-    return verify_proof(field(inp, "proof"), token, method, params, trust, context)
+    return verify_proof(field(inp, "proof"), token, method, params, trust, store)
 
 
 def op_request_verify(context: dict, inp: dict) -> dict:
-    return verify_request(field(inp, "request", kind=None), context)
+    # The verifier's configuration is read first, so a bad one fails every request alike.
+    trust, policy, store = Trust(context), request_policy(context), ReplayStore(context)
+    return verify_request(field(inp, "request", kind=None), policy, trust, store)
 
 
 OPS = {

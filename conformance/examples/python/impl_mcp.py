@@ -16,9 +16,12 @@ from impl_identity import (
     CARRIERS,
     PROOF,
     SUITES,
+    ReplayStore,
+    Trust,
     as_integer,
     issue_jws,
     params_hash,
+    request_policy,
     token_hash,
     verify_request,
 )
@@ -30,15 +33,12 @@ FIRST_STATELESS_REVISION = "2026-07-28"
 GOVERNED_METHODS = ("tools/call",)
 ERROR_CODE = -31000
 
-_REVISION_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
 def is_stateless(era) -> bool:
-    """Revisions are dates; 2026-07-28 and later are the stateless era (ISO dates compare
-    as strings)."""
-    if not isinstance(era, str) or not _REVISION_RE.fullmatch(era):
-        raise BadRequest(f"era {era!r} is not a revision date")
-    return era >= FIRST_STATELESS_REVISION
+    """Revisions 2026-07-28 and later are the stateless era. Revisions compare by their
+    code points, which for dates written YYYY-MM-DD is their date order."""
+    if not isinstance(era, str):
+        raise BadRequest("era is not a string")
+    return era >= FIRST_STATELESS_REVISION  # Python compares str by code points
 
 
 def is_governed(method) -> bool:
@@ -75,7 +75,7 @@ def governed_request(message):
 # --- mcp.request.verify (mcp-binding.md §Verifying a request) -----------------------------
 
 
-def verify_message(message, era: str, context: dict) -> dict:
+def verify_message(message, era: str, policy: str, trust: Trust, store: ReplayStore) -> dict:
     """Steps 2 to 8 for a parsed message."""
     stateless = is_stateless(era)
     meta = governed_request(message)
@@ -97,17 +97,19 @@ def verify_message(message, era: str, context: dict) -> dict:
             if not (isinstance(extensions, dict) and isinstance(extensions.get(EXTENSION), dict)):
                 raise OpError("MCP_EXTENSION_UNDECLARED")
     # 8. proof.md's request verification under the policy.
-    return dict(verify_request(message, context), governed=True)
+    return dict(verify_request(message, policy, trust, store), governed=True)
 
 
 def op_mcp_request_verify(context: dict, inp: dict) -> dict:
+    # The verifier's configuration is read first, so a bad one fails every message alike.
+    trust, policy, store = Trust(context), request_policy(context), ReplayStore(context)
     era = field(inp, "era")
     if "data" in inp:
         # 1. The bytes received, through the strict parser; numbers keep their literals.
         message = parse_strict_json(from_hex(field(inp, "data"), "data"), keep_literals=True)
     else:
         message = field(inp, "request", kind=None)
-    return verify_message(message, era, context)
+    return verify_message(message, era, policy, trust, store)
 
 
 # --- mcp.request.attach (mcp-binding.md §Two eras, proof.md §The proof) -------------------
