@@ -81,9 +81,16 @@ def handle(op: str, request) -> dict:
     return {"result": "valid", "output": output}
 
 
+def load_request(text: bytes):
+    # Every non-integer number keeps its literal (attest_core.JsonNumber, a float), so
+    # that the exact-number rule of json.md can see the text it was sent; integers are
+    # exact Python ints already.
+    return json.loads(text, parse_float=attest_core.JsonNumber)
+
+
 def run_once(op: str) -> int:
     try:
-        response = handle(op, json.loads(sys.stdin.buffer.read()))
+        response = handle(op, load_request(sys.stdin.buffer.read()))
     except Unsupported as e:
         if DEBUG:
             print(e, file=sys.stderr)
@@ -103,7 +110,7 @@ def run_jsonl() -> int:
         if not line.strip():
             continue
         try:
-            request = json.loads(line)
+            request = load_request(line)
             op = request.get("op") if isinstance(request, dict) else None
             response = handle(op, request)
         except Unsupported as e:

@@ -902,6 +902,273 @@ def test_receipt_order() -> None:
 # --- The stdin/stdout protocol, in both modes ----------------------------------------------
 
 
+# --- Identity: tokens, operator attestations, proofs, requests, MCP ----------------------
+#
+# Hand-written cases for the ordering rules of token.md, proof.md and mcp-binding.md that
+# the vectors do not pin: each input has two defects, and the code is the one the
+# document's order reaches first. Tokens are issued here with fixed seeds.
+
+PROVIDER_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")  # RFC 8037 A.1
+AGENT_SEED = bytes(range(32))
+OPERATOR_SEED = bytes(range(32, 64))
+NOW = 1780000000
+AUD = "https://tools.example/mcp"
+
+
+def _identity():
+    import impl_identity as ident
+
+    return ident
+
+
+def _jwk(seed: bytes) -> dict:
+    public_key, _ = impl.sign_bytes("Ed25519", seed, b"")
+    return _identity().public_jwk("Ed25519", public_key)
+
+
+def _thumbprint(seed: bytes) -> str:
+    return impl.b64url_encode(__import__("hashlib").sha256(impl.canonicalize(_jwk(seed))).digest())
+
+
+def _claims(**changes) -> dict:
+    claims = {
+        "iss": "https://provider.example", "sub": "spiffe://agents.provider.example/acme/bot", "aud": AUD,
+        "iat": NOW - 300, "exp": NOW + 3300, "jti": "tok-1", "cnf": {"jkt": _thumbprint(AGENT_SEED)},
+        "agent": {"provider": "P", "model_family": "m", "model_version": "1", "deployment": "prod",
+                  "operator": "https://operator.example"},
+    }
+    for name, value in changes.items():
+        if value is DROP:
+            claims.pop(name)
+        else:
+            claims[name] = value
+    return claims
+
+
+DROP = object()
+
+
+def _jws(seed: bytes, header: dict, payload) -> str:
+    segments = [impl.b64url_encode(impl.canonicalize(header)),
+                impl.b64url_encode(payload if isinstance(payload, bytes) else impl.canonicalize(payload))]
+    _, signature = impl.sign_bytes("Ed25519", seed, ".".join(segments).encode())
+    return ".".join(segments + [impl.b64url_encode(signature)])
+
+
+def _token(payload=None, **header_changes) -> str:
+    header = {"alg": "Ed25519", "typ": "agent-attestation+jwt", "kid": _thumbprint(PROVIDER_SEED), **header_changes}
+    header = {name: value for name, value in header.items() if value is not DROP}
+    return _jws(PROVIDER_SEED, header, _claims() if payload is None else payload)
+
+
+def _context(**extra) -> dict:
+    context = {
+        "now": NOW, "audience": AUD,
+        "issuers": [{"iss": "https://provider.example", "trust_domains": ["agents.provider.example"],
+                     "jwks": {"keys": [_jwk(PROVIDER_SEED)]}}],
+        "operators": [{"iss": "https://operator.example", "jwks": {"keys": [_jwk(OPERATOR_SEED)]}}],
+    }
+    context.update(extra)
+    return context
+
+
+def _attestation(token: str, **changes) -> str:
+    claims = {"iss": "https://operator.example", "iat": NOW - 60, "deployment": "prod",
+              "tkh": _identity().token_hash(token)}
+    for name, value in changes.items():
+        if value is DROP:
+            claims.pop(name)
+        else:
+            claims[name] = value
+    header = {"alg": "Ed25519", "typ": "operator-attestation+jwt", "kid": _thumbprint(OPERATOR_SEED)}
+    return _jws(OPERATOR_SEED, header, claims)
+
+
+PARAMS = {"name": "pay", "arguments": {"to": "acct-1", "amount": 3}}
+
+
+def _proof(token: str, params=PARAMS, seed: bytes = AGENT_SEED, **changes) -> str:
+    claims = {"mth": "tools/call", "ph": _identity().params_hash(params), "aud": AUD, "iat": NOW - 5,
+              "jti": "prf-1", "ath": _identity().token_hash(token)}
+    for name, value in changes.items():
+        if value is DROP:
+            claims.pop(name)
+        else:
+            claims[name] = value
+    return _jws(seed, {"alg": "Ed25519", "typ": "agent-proof+jwt", "jwk": _jwk(seed)}, claims)
+
+
+def _nested(depth: int):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_identity() -> None:
+    token = _token()
+    ctx = _context()
+    out = expect_valid("token: issued and verified", "token.verify", {"token": token}, context=ctx)
+    check("token: outputs", out.get("kid") == _thumbprint(PROVIDER_SEED) and out.get("exp") == NOW + 3300
+          and out.get("jkt") == _thumbprint(AGENT_SEED), str(out))
+    issued = expect_valid("token.issue", "token.issue", {"alg": "Ed25519", "seed": PROVIDER_SEED.hex(), "claims": _claims()})
+    check("token.issue: the JCS token, kid the thumbprint", issued == {"token": token, "kid": _thumbprint(PROVIDER_SEED)}, str(issued))
+    expect_invalid("token.issue: 31-byte seed", "token.issue", {"alg": "Ed25519", "seed": "00" * 31, "claims": {}}, "KEY_INVALID")
+
+    def tok(name, payload, code, **header):
+        expect_invalid(f"token: {name}", "token.verify", {"token": _token(payload, **header)}, code, ctx)
+
+    # Envelope: the header is parsed and checked before the payload is parsed.
+    bad_payload = b'{"aud":1,"aud":2}'
+    segments = [impl.b64url_encode(b"[]"), impl.b64url_encode(bad_payload), ""]
+    expect_invalid("token: header not an object before a duplicate in the payload", "token.verify",
+                   {"token": ".".join(segments)}, "JWS_MALFORMED", ctx)
+    tok("alg none before a missing typ", None, "JWS_ALG_NOT_ALLOWED", alg="none", typ=DROP)
+    expect_valid("token: typ APPLICATION/AGENT-ATTESTATION+JWT", "token.verify",
+                 {"token": _token(typ="APPLICATION/AGENT-ATTESTATION+JWT")}, context=ctx)
+    tok("typ with U+212A (no Unicode case folding)", None, "JWS_TYP_INVALID", typ="agent-attestation+jwt\u212a")
+    tok("crit before an unknown header parameter", None, "JWS_CRIT_UNSUPPORTED", crit=["x"], x5c=[])
+    # Nesting limit 16 for header and payload (the payload object is depth 1).
+    expect_valid("token: payload nested 16 deep", "token.verify", {"token": _token(_claims(extra=_nested(15)))}, context=ctx)
+    tok("payload nested 17 deep", _claims(extra=_nested(16)), "JSON_TOO_DEEP")
+    # Step 2: https:// and at least one more character.
+    tok("iss https:// alone", _claims(iss="https://"), "TOK_CLAIM_INVALID")
+    # Step 7: one claim at a time, presence then form.
+    tok("sub malformed before aud missing", _claims(sub="spiffe://agents.provider.example/", aud=DROP), "TOK_CLAIM_INVALID")
+    tok("aud missing before iat malformed", _claims(aud=DROP, iat="1"), "TOK_CLAIM_MISSING")
+    tok("aud array before exp missing", _claims(aud=[AUD], exp=DROP), "TOK_AUDIENCE_NOT_STRING")
+    tok("aud empty", _claims(aud=""), "TOK_CLAIM_INVALID")
+    tok("cnf a string", _claims(cnf="x"), "TOK_CNF_MISSING")
+    tok("cnf.jkt a number", _claims(cnf={"jkt": 5}), "TOK_CLAIM_INVALID")
+    tok("iat above 2^53", _claims(iat=2**53 + 2), "TOK_CLAIM_INVALID")
+    tok("iat 1.5", _claims(iat=1.5), "TOK_CLAIM_INVALID")
+    tok("jti of 257 characters", _claims(jti="j" * 257), "TOK_CLAIM_INVALID")
+    expect_valid("token: jti of 256 non-BMP characters (scalar values, not UTF-16 units)", "token.verify",
+                 {"token": _token(_claims(jti="\U0001F600" * 256))}, context=ctx)
+    agent = dict(_claims()["agent"], provider="p" * 1025)
+    tok("agent.provider of 1025 characters", _claims(agent=agent), "TOK_CLAIM_INVALID")
+    expect_valid("token: agent.operator need not be https", "token.verify",
+                 {"token": _token(_claims(agent=dict(_claims()["agent"], operator="acme")))}, context=ctx)
+    tok("trust domain of 256 characters", _claims(sub="spiffe://" + "d" * 256 + "/x"), "TOK_CLAIM_INVALID")
+    tok("expired before not yet valid", _claims(exp=NOW - 61, nbf=NOW + 61), "TOK_EXPIRED")
+    tok("lifetime before subject domain", _claims(iat=NOW - 86401, exp=NOW, sub="spiffe://other.example/x"), "TOK_LIFETIME_EXCEEDED")
+
+    # Operator attestations: after every token step, in their own order.
+    required = _context(require_operator=True)
+    expect_valid("operator: required and present", "token.verify",
+                 {"token": token, "operator_attestation": _attestation(token)}, context=required)
+    expect_invalid("operator: token defect first", "operator.verify",
+                   {"token": _token(_claims(aud="https://other.example")), "attestation": _attestation(token)},
+                   "TOK_AUDIENCE_MISMATCH", ctx)
+    expect_invalid("operator: untrusted before a bad signature", "operator.verify",
+                   {"token": token, "attestation": _attestation(token, iss="https://other.example")[:-4] + "AAAA"},
+                   "TOK_OPERATOR_UNTRUSTED", ctx)
+    expect_invalid("operator: tkh missing before iat in the future", "operator.verify",
+                   {"token": token, "attestation": _attestation(token, tkh=DROP, iat=NOW + 61)}, "TOK_CLAIM_MISSING", ctx)
+    expect_invalid("operator: iat in the future before the binding", "operator.verify",
+                   {"token": token, "attestation": _attestation(token, iat=NOW + 61, deployment="other")},
+                   "TOK_IAT_IN_FUTURE", ctx)
+    expect_valid("operator: ignored when not required", "token.verify",
+                 {"token": token, "operator_attestation": "not a jws"}, context=ctx)
+
+    # Proofs.
+    def prf(name, proof, code, params=PARAMS, context=None, method="tools/call"):
+        expect_invalid(f"proof: {name}", "proof.verify",
+                       {"token": token, "proof": proof, "method": method, "params": params}, code, context or ctx)
+
+    out = expect_valid("proof: valid", "proof.verify",
+                       {"token": token, "proof": _proof(token), "method": "tools/call", "params": PARAMS}, context=ctx)
+    check("proof: outputs", out == {"jti": "prf-1", "iat": NOW - 5, "replay_expires": NOW + 115,
+                                    "iss": "https://provider.example"}, str(out))
+    prf("ph malformed, then jti missing: types of all claims first", _proof(token, ph="short", jti=DROP), "PRF_CLAIM_MISSING")
+    prf("ph malformed", _proof(token, ph="short"), "PRF_CLAIM_INVALID")
+    prf("ath before mth", _proof(token, ath=_identity().token_hash("x"), mth="tools/list"), "PRF_TOKEN_HASH_MISMATCH")
+    prf("inexact number before ph", _proof(token, ph=_identity().token_hash("x")),
+        "JSON_NUMBER_INEXACT", params={"amount": 100000000000000008191})
+    exact = {"amount": 100000000000000000000}
+    expect_valid("proof: exact big integer", "proof.verify",
+                 {"token": token, "proof": _proof(token, exact), "method": "tools/call", "params": exact}, context=ctx)
+    prf("iat in the future before the replay store", _proof(token, iat=NOW + 61), "PRF_IAT_IN_FUTURE",
+        context=_context(seen=[{"iss": "https://provider.example", "jti": "prf-1", "expires": NOW + 100}]))
+    prf("an entry expiring now is live", _proof(token), "PRF_REPLAY",
+        context=_context(seen=[{"iss": "https://provider.example", "jti": "prf-1", "expires": NOW}]))
+    expect_valid("proof: an entry expired a second ago is gone", "proof.verify",
+                 {"token": token, "proof": _proof(token), "method": "tools/call", "params": PARAMS},
+                 context=_context(seen=[{"iss": "https://provider.example", "jti": "prf-1", "expires": NOW - 1}]))
+    prf("replay before a full store", _proof(token), "PRF_REPLAY",
+        context=_context(replay_capacity=1, seen=[{"iss": "https://provider.example", "jti": "prf-1", "expires": NOW + 1}]))
+    prf("a store full of live entries", _proof(token), "PRF_REPLAY_STORE_FULL",
+        context=_context(replay_capacity=1, seen=[{"iss": "https://provider.example", "jti": "other", "expires": NOW}]))
+    prf("jwk with a wrong kid (keys.md) before the cnf check",
+        _jws(AGENT_SEED, {"alg": "Ed25519", "typ": "agent-proof+jwt", "jwk": dict(_jwk(AGENT_SEED), kid="x")}, {}),
+        "JWK_INVALID_MEMBER")
+
+    # request.verify and mcp.request.verify.
+    def request(meta, method="tools/call", params=None, **message):
+        params = dict(PARAMS if params is None else params)
+        if meta is not None:
+            params["_meta"] = meta
+        return {"jsonrpc": "2.0", "id": 7, "method": method, "params": params, **message}
+
+    carried = {"dev.agent-attestation/token": token, "dev.agent-attestation/proof": _proof(token, {**PARAMS, "_meta": {}})}
+    optional = _context(policy="optional")
+    expect_invalid("request: optional, operator attestation alone", "request.verify",
+                   {"request": request({"dev.agent-attestation/operator": "x"})}, "PRF_TOKEN_MISSING", optional)
+    expect_invalid("request: a carrier that is not a string before the token", "request.verify",
+                   {"request": request({"dev.agent-attestation/proof": 1})}, "MCP_CARRIER_INVALID", optional)
+    expect_invalid("request: token defect before a missing proof", "request.verify",
+                   {"request": request({"dev.agent-attestation/token": _token(_claims(aud="https://x.example"))})},
+                   "TOK_AUDIENCE_MISMATCH", ctx)
+    out = expect_valid("request: attested", "request.verify", {"request": request(carried)}, context=ctx)
+    check("request: outputs", out.get("attested") is True and out.get("proof_jti") == "prf-1", str(out))
+
+    def mcp(name, message, era, code, context=None):
+        expect_invalid(f"mcp: {name}", "mcp.request.verify", {"request": message, "era": era}, code, context or ctx)
+
+    mcp("id above 2^53", request(carried, id=2**53 + 2), "2025-11-25", "MCP_MALFORMED_REQUEST")
+    expect_valid("mcp: id 7.0 is an integer", "mcp.request.verify",
+                 {"request": request(carried, id=7.0), "era": "2025-11-25"}, context=ctx)
+    mcp("carrier before the protocol version", request({"dev.agent-attestation/token": 5}), "2026-07-28", "MCP_CARRIER_INVALID")
+    mcp("protocol version before the declaration", request(dict(carried)), "2026-07-28", "MCP_PROTOCOL_VERSION_MISMATCH")
+    mcp("declaration that is not an object", request({
+        **carried, "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": {"dev.agent-attestation/v1": True}}}),
+        "2026-07-28", "MCP_EXTENSION_UNDECLARED")
+    expect_invalid("mcp: strict parser first", "mcp.request.verify",
+                   {"data": b'{"jsonrpc":"1.0","jsonrpc":"2.0"}'.hex(), "era": "2025-11-25"}, "JSON_DUPLICATE_MEMBER", ctx)
+    expect_valid("mcp: not governed, nothing checked", "mcp.request.verify",
+                 {"request": {"jsonrpc": "2.0", "id": {}, "method": "tools/list"}, "era": "2026-07-28"},
+                 {"governed": False}, ctx)
+
+    # attach, then verify, in both eras.
+    for era in ("2025-11-25", "2026-07-28"):
+        attach = {"request": request(None), "era": era, "token": token, "alg": "Ed25519", "seed": AGENT_SEED.hex(),
+                  "audience": AUD, "iat": NOW - 5, "jti": f"prf-{era}", "operator_attestation": _attestation(token)}
+        attached = expect_valid(f"mcp: attach {era}", "mcp.request.attach", attach).get("request")
+        out = expect_valid(f"mcp: attached {era} verifies", "mcp.request.verify",
+                           {"request": attached, "era": era}, context=required)
+        check(f"mcp: attached {era} outputs", out.get("governed") is True and out.get("proof_jti") == f"prf-{era}"
+              and out.get("operator") == {"iss": "https://operator.example", "deployment": "prod"}, str(out))
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    out = expect_valid("mcp: attach leaves other messages", "mcp.request.attach", {**attach, "request": listing})
+    check("mcp: attach leaves other messages unchanged", out == {"request": listing}, str(out))
+    attach_other = {**attach, "request": request({"io.modelcontextprotocol/protocolVersion": "2025-11-25"})}
+    expect_invalid("mcp: attach refuses a request of another revision", "mcp.request.attach", attach_other,
+                   "MCP_PROTOCOL_VERSION_MISMATCH")
+
+    # Rejections.
+    for code, status, challenge in (
+        ("PTL_RATE_LIMITED", 403, 'AgentAttestation error="access_denied", code="PTL_RATE_LIMITED"'),
+        ("JSON_NUMBER_INEXACT", 400, None),
+        ("PRF_REPLAY_STORE_UNAVAILABLE", 503, None),
+        ("JWKS_DUPLICATE_KID", 401, 'AgentAttestation error="invalid_attestation", code="JWKS_DUPLICATE_KID"'),
+    ):
+        out = expect_valid(f"mcp.error {code}", "mcp.error", {"code": code, "id": "c"})
+        check(f"mcp.error {code}: status and challenge", out.get("http_status") == status
+              and out.get("www_authenticate") == challenge and out["response"]["error"]["code"] == -31000
+              and out["response"]["error"]["message"].startswith(code), str(out))
+
+
 def run(args: list[str], stdin: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(IMPL), *args], input=stdin.encode(), capture_output=True, timeout=60)
 
@@ -959,7 +1226,7 @@ def main() -> int:
     for test in (test_rfc_values, test_jcs_testdata, test_es6_numbers, test_wycheproof, test_cctv,
                  test_json_errors, test_json_valid, test_base64url, test_sha256, test_signatures,
                  test_mldsa, test_jwk, test_jwks, test_discovery, test_merkle, test_merkle_order,
-                 test_checkpoint_order, test_receipt_order, test_protocol):
+                 test_checkpoint_order, test_receipt_order, test_identity, test_protocol):
         before_pass, before_fail = passed, len(failures)
         try:
             test()
