@@ -20,6 +20,7 @@ All byte strings in inputs and outputs are hex (lowercase on output).
 from __future__ import annotations
 
 import base64
+import decimal
 import hashlib
 import json
 import os
@@ -382,6 +383,95 @@ def op_json_parse(context: dict, inp: dict) -> dict:
 def op_jcs_canonicalize(context: dict, inp: dict) -> dict:
     canonical = canonicalize(_parse_with_context(context, inp))
     return {"canonical": canonical.hex(), "sha256": hashlib.sha256(canonical).hexdigest()}
+
+
+# --- Exact numbers (json.md §Exact numbers) ---------------------------------------------
+#
+# A number literal is exact when the decimal value it denotes equals the decimal value of
+# the canonical (JCS) form of the double it reads as. Requests reach the ops as Python
+# values (attest_impl.py reads them with json.loads), so a fractional literal is kept as a
+# NumberLiteral: a float that remembers its text. Integers stay Python ints, which are
+# exact and whose text is their decimal value.
+
+
+class NumberLiteral(float):
+    """A JSON number read as a double that keeps its source text (json.loads parse_float)."""
+
+    def __new__(cls, text: str):
+        value = super().__new__(cls, text)
+        value.literal = text
+        return value
+
+
+def number_is_exact(value) -> bool:
+    """True when the literal of a JSON number denotes the value of its double's JCS form."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("not a JSON number")
+    if isinstance(value, int):
+        literal = str(value)
+    else:
+        literal = getattr(value, "literal", None) or repr(value)
+    try:
+        double = float(literal)
+        canonical = rfc8785.dumps(double).decode("ascii")
+    except (OverflowError, ValueError, rfc8785.FloatDomainError):  # beyond a double
+        return False
+    # Decimal compares values exactly: 1.0 == 1e0 == 1, and -0 == 0.
+    return decimal.Decimal(literal) == decimal.Decimal(canonical)
+
+
+def first_inexact_number(value):
+    """The first number of a JSON value, in document order, that is not exact; else None.
+    Walks with an explicit stack, so nesting costs no Python frames."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        if isinstance(item, (int, float)):
+            if not number_is_exact(item):
+                return item
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return None
+
+
+def json_equal(a, b) -> bool:
+    """JSON equality: numbers by value, strings by code points, booleans apart from numbers,
+    objects by their member names and values whatever the order."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    return False
+
+
+def canonicalize_value(value) -> bytes:
+    """JCS of a JSON value that may hold Python ints (from json.loads): every number is a
+    double, so ints are converted first (rfc8785 refuses ints beyond 2**53)."""
+    return rfc8785.dumps(_as_doubles(value))
+
+
+def _as_doubles(value):
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return float(value)  # OverflowError beyond a double; callers check ranges first
+    if isinstance(value, list):
+        return [_as_doubles(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_doubles(v) for k, v in value.items()}
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
 # --- base64url (RFC 4648 §5, unpadded, one spelling per byte string) -----------------

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import attest_core  # noqa: E402
 from attest_core import *  # noqa: E402,F401,F403  (selftest.py reaches the primitives through this module)
-from attest_core import BadRequest, OpError, Unsupported, _dump  # noqa: E402
+from attest_core import BadRequest, NumberLiteral, OpError, Unsupported, _dump  # noqa: E402
 
 # Modules holding the ops of the other documents; each defines OPS = {name: function}.
 # A module that is absent is skipped, so its ops are answered as unsupported.
@@ -83,7 +83,7 @@ def handle(op: str, request) -> dict:
 
 def run_once(op: str) -> int:
     try:
-        response = handle(op, json.loads(sys.stdin.buffer.read()))
+        response = handle(op, json.loads(sys.stdin.buffer.read(), parse_float=NumberLiteral))
     except Unsupported as e:
         if DEBUG:
             print(e, file=sys.stderr)
@@ -103,7 +103,7 @@ def run_jsonl() -> int:
         if not line.strip():
             continue
         try:
-            request = json.loads(line)
+            request = json.loads(line, parse_float=NumberLiteral)
             op = request.get("op") if isinstance(request, dict) else None
             response = handle(op, request)
         except Unsupported as e:
