@@ -629,7 +629,7 @@ def test_protocol() -> None:
           == {"result": "invalid", "error": "JSON_SYNTAX"}, f"{p.returncode} {p.stdout!r}")
     p = run(["json.parse"], json.dumps({"input": {"data": b"[[1]]".hex()}, "context": {"max_depth": 1}}))
     check("process: context", p.returncode == 0 and json.loads(p.stdout)["error"] == "JSON_TOO_DEEP", f"{p.stdout!r}")
-    p = run(["merkle.inclusion"], req)
+    p = run(["no.such.op"], req)
     check("process: unknown op exits 3", p.returncode == 3 and p.stdout == b"", f"{p.returncode} {p.stdout!r}")
     p = run(["sha256.digest"], json.dumps({"input": {"data": "xyz"}}))
     check("process: bad hex is a harness error", p.returncode not in (0, 3), f"{p.returncode}")
