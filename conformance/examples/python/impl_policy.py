@@ -275,17 +275,11 @@ def _upstream(value, what: str) -> dict:
             raise _malformed(f"{what}.executable_sha256 is not 64 lowercase hex digits")
     elif transport == "http":
         _object(value, what, {"transport", "url", "spki_sha256"}, ("url", "spki_sha256"))
-        if not isinstance(value["url"], str):
-            raise _malformed(f"{what}.url is not a string")
+        _nonempty_string(value["url"], f"{what}.url")
         _b64url_32(value["spki_sha256"], f"{what}.spki_sha256")
     else:
         raise _malformed(f"{what}.transport is neither stdio nor http")
     return value
-
-
-def check_upstream_shape(value) -> None:
-    """The shape of an artifact's `upstream` (receipt.md reuses it); ART_MALFORMED."""
-    _upstream(value, "upstream")
 
 
 def _drift(value, what: str) -> dict:
@@ -329,8 +323,10 @@ class Artifact:
         _nonempty_string(subject["sub"], "subject.sub")
         self.subject_sub = subject["sub"]
         self.subject_jkt = _b64url_32(subject["jkt"], "subject.jkt")
-        self.not_before = _integer(value["not_before"], "not_before")
-        self.not_after = _integer(value["not_after"], "not_after")
+        self.not_before = _integer(value["not_before"], "not_before", 0)
+        self.not_after = _integer(value["not_after"], "not_after", 0)
+        if self.not_before >= self.not_after:
+            raise _malformed("not_before is not before not_after")
         tools = value["tools"]
         if not isinstance(tools, dict):
             raise _malformed("tools is not an object")
