@@ -24,12 +24,16 @@ Checkpoints (checkpoint.md, C2SP tlog-checkpoint in a C2SP signed note)
     parse_verifier_key(text) -> VerifierKey(name, key_id, public_key, thumbprint)
         a note verifier key `name+hex(key ID)+base64(0x01 || key)`; an unusable one is a
         trust-input error (attest_core.BadRequest), never a verdict
-    parse_note(note: str) -> Checkpoint                                CKP_MALFORMED
     verify_checkpoint(note, trusted: list[VerifierKey], origin=None) -> Checkpoint
-        parse, origin (when given), then the signatures              CKP_*
-        Checkpoint has .origin (str), .size (int), .root (32 bytes), .body (bytes)
+        the five ordered checks of checkpoint.md: size and NUL, body (CKP_MALFORMED),
+        origin when given (CKP_ORIGIN_MISMATCH), signature lines (CKP_MALFORMED), then
+        the trusted signatures (CKP_SIGNATURE_INVALID, CKP_NO_TRUSTED_SIGNATURE).
+        Checkpoint has .origin (str), .size (int), .root (32 bytes), .body (the signed
+        bytes) and .signatures [(key name, key ID, signature)]
+    parse_note(note) -> Checkpoint        a complete parse without origin or signatures
     check_successor(earlier: Checkpoint, later: Checkpoint, proof: list[bytes])
-        rollback, equivocation, then the consistency proof          CKP_*, MRK_*
+        two verified checkpoints of one log: CKP_ROLLBACK, CKP_EQUIVOCATION, then for
+        a larger size the consistency proof (MRK_*); equal sizes and roots read no proof
 
 Receipts (receipt.md)
     parse_receipt(value) -> Receipt                                  RCP_MALFORMED
@@ -39,7 +43,8 @@ Receipts (receipt.md)
         the receipt without sig), .link (SHA-256 of canonical), .leaf_hash (Merkle leaf
         hash of the link), .is_open (an ALLOW without response)
     check_receipt_signature(receipt, log_key: VerifierKey)   RCP_KEY_UNTRUSTED, then
-        RCP_SIGNATURE_INVALID
+        RCP_SIGNATURE_INVALID (separate from parse_receipt, so that bundle.md step 4 can
+        check the log and the seq in between)
     verify_receipt(value, log_key) -> Receipt     parse_receipt + check_receipt_signature
     check_disclosure(receipt, disclosure: dict)   the four ordered checks of
         §Payload commitments and disclosure: RCP_DISCLOSURE_MALFORMED,
@@ -48,6 +53,12 @@ Receipts (receipt.md)
         payload line without its "seq")
     commitment(salt, payload) -> bytes           SHA-256("MCP-ATTEST-v1:commitment" 0x00 ..)
     verify_receipt_inclusion(value, note, proof, log_key) -> (Receipt, Checkpoint)
+    disclosure_members(receipt), is_denial(response, code), upstream_is_well_formed(v)
+
+JSON helpers
+    to_model(value)      a json.loads value with every number a float, as the strict
+                         parser gives it; canonicalize(to_model(v)) is its JCS form
+    json_integer(value)  the integer a JSON number denotes (|n| <= 2^53), else None
 """
 
 from __future__ import annotations
@@ -151,15 +162,16 @@ def verify_inclusion(index: int, tree_size: int, leaf: bytes, proof: list[bytes]
 
 
 def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: list[bytes]) -> None:
-    """merkle.md: sizes (MRK-007), hash lengths (MRK-005), equal sizes (MRK-008), then
-    RFC 9162 §2.1.4.2 (MRK-006)."""
+    """merkle.md: sizes (MRK-007); at equal sizes only MRK-008 (an empty proof and
+    byte-equal roots, whatever their length, as the transparency-dev probes require);
+    otherwise hash lengths (MRK-005), then RFC 9162 §2.1.4.2 (MRK-006)."""
     if size1 <= 0 or size1 > size2:
         raise OpError("MRK_SIZE_ORDER", f"from size {size1} to size {size2}")
-    _check_hash_lengths(root1, root2, *proof)
     if size1 == size2:
         if proof or root1 != root2:
             raise OpError("MRK_CONSISTENCY_INVALID", "equal sizes need an empty proof and equal roots")
         return
+    _check_hash_lengths(root1, root2, *proof)
     if not proof:
         raise OpError("MRK_CONSISTENCY_INVALID", "empty proof")
     path = list(proof)
@@ -192,7 +204,7 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
 
 EM_DASH = "\u2014"
 ED25519_NOTE_TYPE = b"\x01"  # the signed-note signature type of Ed25519
-MAX_NOTE_SIGNATURES = 100
+MAX_NOTE_BYTES = 65536
 
 
 def note_key_id(name: str, public_key: bytes) -> bytes:
@@ -245,67 +257,86 @@ def parse_verifier_key(text) -> VerifierKey:
 
 
 class Checkpoint:
-    def __init__(self, origin: str, size: int, root: bytes, body: bytes, signatures: list):
+    def __init__(self, origin: str, size: int, root: bytes, body: bytes, signature_block: str):
         self.origin = origin
         self.size = size
         self.root = root
-        self.body = body  # the signed bytes: the three body lines, each with its LF
-        self.signatures = signatures  # [(name, key ID, signature bytes)] in note order
+        self.body = body  # the signed bytes: every body line with its line feed
+        self.signature_block = signature_block  # the text after the blank line
+        self.signatures: list[tuple[str, bytes, bytes]] = []  # (key name, key ID, signature), once parsed
 
 
 def _malformed(why: str) -> OpError:
     return OpError("CKP_MALFORMED", why)
 
 
-def parse_note(note) -> Checkpoint:
-    """The note is exactly: three body lines (origin, size, root), an empty line, and
-    one or more signature lines, every line ended by a line feed (CKP-002)."""
+def parse_body(note) -> Checkpoint:
+    """checkpoint.md §Verifying a checkpoint, steps 1 and 2: the note's size and bytes,
+    then its body: the lines before the first blank line, which are the origin, the
+    size and the root, and any extension lines (signed, otherwise ignored)."""
     if not isinstance(note, str):
         raise BadRequest("a note is a string")
     try:
-        note.encode("utf-8")
+        data = note.encode("utf-8")
     except UnicodeEncodeError:
         raise _malformed("the note is not UTF-8 text")
-    if not note.endswith("\n"):
-        raise _malformed("the note does not end with a line feed")
-    lines = note[:-1].split("\n")
-    if len(lines) < 5 or lines[3] != "":
-        raise _malformed("not three body lines, a blank line and signature lines")
+    if len(data) > MAX_NOTE_BYTES or b"\x00" in data:
+        raise _malformed(f"the note is over {MAX_NOTE_BYTES} bytes or holds a NUL byte")
+    end = note.find("\n\n")
+    if end < 0:
+        raise _malformed("no blank line after the body")
+    body_text, signature_block = note[:end + 1], note[end + 2:]
+    lines = body_text[:-1].split("\n")
+    if len(lines) < 3:
+        raise _malformed("the body is not an origin, a size and a root")
     origin, size_text, root_text = lines[0], lines[1], lines[2]
     if origin == "":
         raise _malformed("empty origin")
     if not re.fullmatch(r"0|[1-9][0-9]{0,19}", size_text) or int(size_text) >= 1 << 64:
-        raise _malformed("the size is not a decimal integer without leading zeros")
+        raise _malformed("the size is not a decimal integer below 2^64 without leading zeros")
     root = _std_b64decode(root_text)
     if root is None or len(root) != HASH_SIZE:
         raise _malformed("the root is not the padded base64 of 32 bytes")
-    signature_lines = lines[4:]
-    if len(signature_lines) > MAX_NOTE_SIGNATURES:
-        raise _malformed("too many signature lines")
+    return Checkpoint(origin, int(size_text), root, body_text.encode("utf-8"), signature_block)
+
+
+def parse_signature_lines(checkpoint: Checkpoint) -> None:
+    """Step 4: one or more lines, each an em dash, a space, a key name (no space), a
+    space, and the padded standard base64 of a 4-byte key ID and a signature (at least
+    one byte), each ended by a line feed."""
+    block = checkpoint.signature_block
+    if block == "" or not block.endswith("\n"):
+        raise _malformed("the signature lines do not each end with a line feed")
     signatures = []
-    for line in signature_lines:
+    for line in block[:-1].split("\n"):
         if not line.startswith(EM_DASH + " "):
             raise _malformed("a signature line does not start with an em dash and a space")
-        rest = line[2:]
-        name, sep, b64 = rest.partition(" ")
-        if not sep or name == "" or "+" in name:
-            raise _malformed("a signature line has no key name")
-        raw = _std_b64decode(b64)
+        name, sep, b64 = line[2:].partition(" ")
+        raw = _std_b64decode(b64) if sep else None
         if raw is None or len(raw) < 5:
-            raise _malformed("a signature is not the base64 of a key ID and a signature")
+            raise _malformed("a signature line is not a key name and the base64 of a key ID and a signature")
         signatures.append((name, raw[:4], raw[4:]))
-    body = (origin + "\n" + size_text + "\n" + root_text + "\n").encode("utf-8")
-    return Checkpoint(origin, int(size_text), root, body, signatures)
+    checkpoint.signatures = signatures
+
+
+def parse_note(note) -> Checkpoint:
+    """A note parsed completely (steps 1, 2 and 4), without checking an origin."""
+    checkpoint = parse_body(note)
+    parse_signature_lines(checkpoint)
+    return checkpoint
 
 
 def verify_checkpoint(note, trusted: list[VerifierKey], origin: str | None = None) -> Checkpoint:
-    """checkpoint.md, in order: the note parses (CKP_MALFORMED); its origin is the
-    expected one, when given (CKP_ORIGIN_MISMATCH); every signature line whose key name
-    and key ID are those of a trusted key verifies (CKP_SIGNATURE_INVALID), and there is
-    at least one (CKP_NO_TRUSTED_SIGNATURE). Other lines are ignored."""
-    checkpoint = parse_note(note)
+    """checkpoint.md §Verifying a checkpoint, in order: the note's size and bytes and its
+    body (CKP_MALFORMED); its origin is the expected one, when given, compared by bytes
+    (CKP_ORIGIN_MISMATCH); the signature lines (CKP_MALFORMED); every signature line
+    whose key name and key ID are those of a trusted key verifies over the body
+    (CKP_SIGNATURE_INVALID), and there is at least one (CKP_NO_TRUSTED_SIGNATURE).
+    Lines of other keys are ignored."""
+    checkpoint = parse_body(note)
     if origin is not None and checkpoint.origin.encode("utf-8") != origin.encode("utf-8", "surrogatepass"):
         raise OpError("CKP_ORIGIN_MISMATCH", f"{checkpoint.origin!r} is not {origin!r}")
+    parse_signature_lines(checkpoint)
     verified = 0
     for name, key_id, signature in checkpoint.signatures:
         for key in trusted:
@@ -356,14 +387,16 @@ def _same(a: str, b: str) -> bool:
 
 def json_integer(value):
     """The integer a JSON number denotes, or None: an int, or a float with an integral
-    value (the strict parser reads every number as a double), within ±2^53."""
+    value (the strict parser reads every number as a double), within ±2^53 (receipt.md)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if isinstance(value, float):
-        if not math.isfinite(value) or value != math.floor(value):
-            return None
-        value = int(value)
-    return value if -MAX_INTEGER <= value <= MAX_INTEGER else None
+    try:
+        value = float(value)  # an int literal reads as the nearest double, as in the parser
+    except OverflowError:
+        return None
+    if not math.isfinite(value) or value != math.floor(value) or abs(value) > MAX_INTEGER:
+        return None
+    return int(value)
 
 
 def to_model(value):
@@ -399,8 +432,8 @@ def _b64url32(value) -> bytes | None:
 
 def upstream_is_well_formed(value) -> bool:
     """artifact.md's `upstream`: {"transport": "stdio", "executable_sha256": 64 lowercase
-    hex digits} or {"transport": "http", "url": string, "spki_sha256": base64url of 32
-    bytes}, exactly those members."""
+    hex digits} or {"transport": "http", "url": non-empty string, "spki_sha256":
+    base64url of 32 bytes}, exactly those members."""
     if not isinstance(value, dict) or not isinstance(value.get("transport"), str):
         return False
     transport = value["transport"]
@@ -409,7 +442,7 @@ def upstream_is_well_formed(value) -> bool:
                 and re.fullmatch(r"[0-9a-f]{64}", value["executable_sha256"]) is not None)
     if _same(transport, "http"):
         return (set(value) == {"transport", "url", "spki_sha256"} and isinstance(value["url"], str)
-                and _b64url32(value["spki_sha256"]) is not None)
+                and value["url"] != "" and _b64url32(value["spki_sha256"]) is not None)
     return False
 
 
@@ -466,6 +499,9 @@ def parse_receipt(value) -> Receipt:
                  "tool", "code", "request", "response", "tools_sha256"):
         if name in value and not isinstance(value[name], str):
             raise _rcp_malformed(f"{name!r} is not a string")
+    for name in ("log", "artifact", "session", "tool", "code"):
+        if name in value and value[name] == "":
+            raise _rcp_malformed(f"{name!r} is empty")
     if not _same(value["type"], RECEIPT_TYPE):
         raise _rcp_malformed("type")
     seq, time = json_integer(value["seq"]), json_integer(value["time"])

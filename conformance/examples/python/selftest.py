@@ -611,6 +611,280 @@ def test_discovery() -> None:
                  {"lookups": [down, down, ok, down, down, ok]})
 
 
+# --- Receipt logs: Merkle trees, checkpoints, receipts (impl_log.py) ----------------------
+
+import base64 as _b64  # noqa: E402
+import hashlib as _hashlib  # noqa: E402
+
+import impl_log  # noqa: E402
+
+
+def _sha(data: bytes) -> bytes:
+    return _hashlib.sha256(data).digest()
+
+
+def _std64(text) -> bytes:
+    return _b64.b64decode(text) if text else b""
+
+
+def test_merkle() -> None:
+    """transparency-dev/merkle: the reference tree, and every inclusion and consistency
+    probe as it is (verification fails exactly when the probe says wantErr)."""
+    base = VECTORS / "transparency-dev-merkle"
+    tree = load_json("transparency-dev-merkle/reference-tree.json")
+    leaves = [bytes.fromhex(x) for x in tree["leaf_inputs_hex"]]
+    for entry in tree["roots_by_size"]:
+        n = entry["size"]
+        out = call("merkle.root", {"leaves": [x.hex() for x in leaves[:n]]})
+        check(f"reference root {n}", out.get("output") == {"root": entry["root_hex"]}, str(out))
+    incremental = impl_log.MerkleTree()
+    for n in range(70):  # the incremental tree against the recursive definition
+        data = n.to_bytes(2, "big")
+        check(f"incremental root {n}", incremental.root() == _mth([i.to_bytes(2, "big") for i in range(n)]))
+        incremental.append(data)
+    for kind in ("inclusion", "consistency"):
+        for path in sorted((base / "testdata" / kind).rglob("*.json")):
+            probe = json.loads(path.read_bytes())
+            try:
+                if kind == "inclusion":
+                    impl_log.verify_inclusion(probe["leafIdx"], probe["treeSize"], _std64(probe["leafHash"]),
+                                              [_std64(x) for x in probe["proof"] or []], _std64(probe["root"]))
+                else:
+                    impl_log.verify_consistency(probe["size1"], probe["size2"], _std64(probe["root1"]),
+                                                _std64(probe["root2"]), [_std64(x) for x in probe["proof"] or []])
+                failed = False
+            except impl.OpError:
+                failed = True
+            check(f"transparency-dev {kind} {path.parent.name}/{path.name}", failed == probe["wantErr"],
+                  f"wantErr {probe['wantErr']}")
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    if not leaves:
+        return _sha(b"")
+    if len(leaves) == 1:
+        return _sha(b"\x00" + leaves[0])
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return _sha(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:]))
+
+
+def test_merkle_order() -> None:
+    h = _sha(b"h").hex()
+    expect_invalid("inclusion: the index before hash lengths", "merkle.inclusion",
+                   {"index": 7, "tree_size": 7, "leaf_hash": "00", "proof": ["00"], "root": "00"}, "MRK_INDEX_OUT_OF_RANGE")
+    expect_invalid("inclusion: size 0", "merkle.inclusion",
+                   {"index": 0, "tree_size": 0, "leaf_hash": h, "proof": [], "root": h}, "MRK_INDEX_OUT_OF_RANGE")
+    expect_invalid("consistency: sizes before hash lengths", "merkle.consistency",
+                   {"size1": 0, "size2": 3, "root1": "00", "root2": h, "proof": ["00"]}, "MRK_SIZE_ORDER")
+    expect_invalid("consistency: 0 to 0", "merkle.consistency",
+                   {"size1": 0, "size2": 0, "root1": h, "root2": h, "proof": []}, "MRK_SIZE_ORDER")
+    expect_valid("consistency: equal sizes compare roots of any length", "merkle.consistency",
+                 {"size1": 1, "size2": 1, "root1": "0102", "root2": "0102", "proof": []})
+    expect_invalid("consistency: equal sizes, a short element", "merkle.consistency",
+                   {"size1": 1, "size2": 1, "root1": h, "root2": h, "proof": ["00"]}, "MRK_CONSISTENCY_INVALID")
+    expect_invalid("consistency: a short element between different sizes", "merkle.consistency",
+                   {"size1": 1, "size2": 2, "root1": h, "root2": h, "proof": ["00"]}, "MRK_HASH_LENGTH")
+
+
+class _LogKey:
+    def __init__(self, byte: int):
+        self.seed = bytes([byte]) * 32
+        self.pk = impl.ed25519_sign(self.seed, b"")[0]
+
+    def sign(self, message: bytes) -> bytes:
+        return impl.ed25519_sign(self.seed, message)[1]
+
+    def key_id(self, name: str) -> bytes:
+        return _sha(name.encode() + b"\n\x01" + self.pk)[:4]
+
+    def vkey(self, name: str) -> str:
+        blob = _b64.b64encode(b"\x01" + self.pk).decode()
+        return f"{name}+{self.key_id(name).hex()}+{blob}"
+
+    def line(self, name: str, body: str, signature: bytes | None = None) -> str:
+        signature = self.sign(body.encode()) if signature is None else signature
+        return f"\u2014 {name} {_b64.b64encode(self.key_id(name) + signature).decode()}\n"
+
+    @property
+    def thumbprint(self) -> str:
+        jwk = {"crv": "Ed25519", "kty": "OKP", "x": impl.b64url_encode(self.pk)}
+        return impl.b64url_encode(_sha(impl.canonicalize(jwk)))
+
+
+LOG_KEY, OTHER_KEY = _LogKey(0xB1), _LogKey(0xB2)
+LOG_ORIGIN = "log.example/a"
+
+
+def _body(size: int, root: bytes, origin: str = LOG_ORIGIN, extra: str = "") -> str:
+    return f"{origin}\n{size}\n{_b64.b64encode(root).decode()}\n{extra}"
+
+
+def _note(body: str, *signers) -> str:
+    signers = signers or ((LOG_KEY, LOG_ORIGIN),)
+    return body + "\n" + "".join(key.line(name, body) for key, name in signers)
+
+
+def test_checkpoint_order() -> None:
+    root = _sha(b"root")
+    trusted = [LOG_KEY.vkey(LOG_ORIGIN)]
+
+    def verify(note: str, origin=LOG_ORIGIN, keys=None) -> dict:
+        inp = {"note": note, "trusted": trusted if keys is None else keys}
+        if origin is not None:
+            inp["origin"] = origin
+        return inp
+
+    good = _note(_body(7, root))
+    expect_valid("checkpoint", "checkpoint.verify", verify(good), {"origin": LOG_ORIGIN, "size": 7, "root": root.hex()})
+    expect_valid("checkpoint: an extension line is signed and ignored", "checkpoint.verify",
+                 verify(_note(_body(7, root, extra="ext\n"))))
+    unsigned_extension = _body(7, root, extra="ext\n") + "\n" + LOG_KEY.line(LOG_ORIGIN, _body(7, root))
+    expect_invalid("checkpoint: an extension line is signed", "checkpoint.verify", verify(unsigned_extension),
+                   "CKP_SIGNATURE_INVALID")
+    other = _body(7, root, origin="log.example/b")
+    expect_invalid("checkpoint: the origin before the signature lines", "checkpoint.verify",
+                   verify(other + "\n" + "\u2014 w !!\n"), "CKP_ORIGIN_MISMATCH")
+    expect_invalid("checkpoint: the origin before the final line feed", "checkpoint.verify",
+                   verify(_note(other)[:-1]), "CKP_ORIGIN_MISMATCH")
+    expect_invalid("checkpoint: the body before the origin", "checkpoint.verify",
+                   verify(_note(_body(7, root[:31], origin="log.example/b"))), "CKP_MALFORMED")
+    expect_invalid("checkpoint: a NUL byte", "checkpoint.verify",
+                   verify(_note(_body(7, root, extra="a\x00\n"))), "CKP_MALFORMED")
+    big = _note(_body(7, root, extra="x" * 65536 + "\n"))
+    expect_invalid("checkpoint: over 65,536 bytes", "checkpoint.verify", verify(big), "CKP_MALFORMED")
+    expect_valid("checkpoint: size 2^64 - 1", "checkpoint.verify", verify(_note(_body(2**64 - 1, root))))
+    expect_invalid("checkpoint: size 2^64", "checkpoint.verify", verify(_note(_body(2**64, root))), "CKP_MALFORMED")
+    unknown = "\u2014 w " + _b64.b64encode(b"abcde").decode() + "\n"
+    expect_valid("checkpoint: an unknown key's 5-byte line is ignored", "checkpoint.verify", verify(good + unknown))
+    expect_invalid("checkpoint: a 4-byte line is malformed", "checkpoint.verify",
+                   verify(good + "\u2014 w " + _b64.b64encode(b"abcd").decode() + "\n"), "CKP_MALFORMED")
+    body = _body(7, root)
+    expect_invalid("checkpoint: one bad trusted signature among good ones", "checkpoint.verify",
+                   verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, bytes(64)) + LOG_KEY.line(LOG_ORIGIN, body)),
+                   "CKP_SIGNATURE_INVALID")
+    expect_invalid("checkpoint: a 63-byte trusted signature", "checkpoint.verify",
+                   verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, LOG_KEY.sign(body.encode())[:63])),
+                   "CKP_SIGNATURE_INVALID")
+    expect_valid("checkpoint: without an expected origin", "checkpoint.verify", verify(_note(other), origin=None))
+
+    def successor(earlier: str, later: str, proof=(), keys=None) -> dict:
+        return {"earlier": earlier, "later": later, "consistency": [x.hex() for x in proof],
+                "trusted": trusted if keys is None else keys}
+
+    expect_invalid("successor: the earlier checkpoint first", "checkpoint.successor",
+                   successor(_note(_body(7, root), (OTHER_KEY, LOG_ORIGIN)), good[:-1]), "CKP_NO_TRUSTED_SIGNATURE")
+    expect_invalid("successor: both verify before the rollback", "checkpoint.successor",
+                   successor(good, body + "\n" + LOG_KEY.line(LOG_ORIGIN, _body(3, root))), "CKP_SIGNATURE_INVALID")
+    expect_valid("successor: equal sizes and roots read no proof", "checkpoint.successor",
+                 successor(good, good, [_sha(b"x")]))
+    expect_invalid("successor: a proof from size 0 is refused", "checkpoint.successor",
+                   successor(_note(_body(0, _sha(b""))), good), "MRK_SIZE_ORDER")
+    expect_invalid("successor: another log's checkpoint", "checkpoint.successor",
+                   successor(good, _note(_body(7, root, origin="B"), (LOG_KEY, "B")),
+                             keys=trusted + [LOG_KEY.vkey("B")]), "CKP_ORIGIN_MISMATCH")
+
+
+def _doubles(value):
+    if isinstance(value, dict):
+        return {k: _doubles(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_doubles(v) for v in value]
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+_SALT1, _SALT2 = b"\x11" * 32, b"\x22" * 32
+_REQUEST = {"name": "search", "arguments": {"query": "q", "limit": 5}}
+_RESULT = {"content": [{"type": "text", "text": "r"}], "isError": False}
+
+
+def _commit(salt: bytes, payload) -> str:
+    return impl.b64url_encode(_sha(b"MCP-ATTEST-v1:commitment\x00" + salt + impl.canonicalize(_doubles(payload))))
+
+
+def _denial(code: str) -> dict:
+    return {"code": -31000, "message": code, "data": {"code": code}}
+
+
+def _receipt(decision="ALLOW", key=LOG_KEY, request=_REQUEST, response=_RESULT, **members) -> dict:
+    r = {"type": "mcp-attest/receipt/v1", "log": LOG_ORIGIN, "seq": 0, "time": 1760000000,
+         "prev": impl.b64url_encode(bytes(32)), "artifact": "art", "session": "s1", "method": "tools/call",
+         "tool": "search", "decision": decision}
+    if request is not None:
+        r["request"] = _commit(_SALT1, request)
+    if response is not None:
+        r["response"] = _commit(_SALT2, response)
+    r.update(members)
+    r = {k: v for k, v in r.items() if v is not None}
+    signature = key.sign(b"MCP-ATTEST-v1:receipt\x00" + impl.canonicalize(_doubles(r)))
+    r["sig"] = {"alg": "Ed25519", "kid": key.thumbprint, "value": impl.b64url_encode(signature)}
+    return r
+
+
+def test_receipt_order() -> None:
+    log_key = LOG_KEY.vkey(LOG_ORIGIN)
+    good = _receipt()
+    canonical = impl.canonicalize(_doubles({k: v for k, v in good.items() if k != "sig"}))
+    expect_valid("receipt", "receipt.verify", {"receipt": good, "log_key": log_key},
+                 {"canonical": canonical.hex(), "link": _sha(canonical).hex(),
+                  "leaf_hash": _sha(b"\x00" + _sha(canonical)).hex()})
+    malformed = dict(_receipt(key=OTHER_KEY), extra=1)
+    expect_invalid("receipt: the shape before the kid", "receipt.verify", {"receipt": malformed, "log_key": log_key},
+                   "RCP_MALFORMED")
+    other = _receipt(key=OTHER_KEY)
+    other["sig"]["value"] = impl.b64url_encode(impl.b64url_decode(other["sig"]["value"])[:63])
+    expect_invalid("receipt: the kid before the signature", "receipt.verify", {"receipt": other, "log_key": log_key},
+                   "RCP_KEY_UNTRUSTED")
+    short = _receipt()
+    short["sig"]["value"] = impl.b64url_encode(impl.b64url_decode(short["sig"]["value"])[:63])
+    expect_invalid("receipt: a 63-byte signature", "receipt.verify", {"receipt": short, "log_key": log_key},
+                   "RCP_SIGNATURE_INVALID")
+    for name, value in (("session", ""), ("time", 2**53 + 2), ("time", -1), ("seq", 0.5), ("prev", "AAAA")):
+        expect_invalid(f"receipt: {name} {value!r}", "receipt.verify",
+                       {"receipt": _receipt(**{name: value}), "log_key": log_key}, "RCP_MALFORMED")
+    expect_valid("receipt: seq 1.0 is the integer 1", "receipt.verify",
+                 {"receipt": _receipt(seq=1.0), "log_key": log_key})
+
+    full = {"request": _REQUEST, "request_salt": impl.b64url_encode(_SALT1),
+            "response": _RESULT, "response_salt": impl.b64url_encode(_SALT2)}
+
+    def disclose(receipt, **changes):
+        inp = dict(full, receipt=receipt)
+        inp.update(changes)
+        return {k: v for k, v in inp.items() if v is not None}
+
+    expect_valid("disclosure", "receipt.disclosure", disclose(good))
+    listing = {"_meta": {"dev.agent-attestation/operator": "x"}}
+    expect_invalid("disclosure: a carrier in any method's request", "receipt.disclosure",
+                   disclose(_receipt(method="tools/list", tool=None, request=listing), request=listing),
+                   "RCP_DISCLOSURE_MALFORMED")
+    denied = _receipt("DENY", code="PTL_RATE_LIMITED", response=_RESULT)
+    expect_invalid("disclosure: the commitment before the effect", "receipt.disclosure",
+                   disclose(denied, response_salt=impl.b64url_encode(_SALT1)), "RCP_COMMITMENT_MISMATCH")
+    renamed = {"name": "other"}
+    expect_invalid("disclosure: the tool before the effect", "receipt.disclosure",
+                   disclose(_receipt("DENY", code="PTL_RATE_LIMITED", request=renamed), request=renamed),
+                   "RCP_COMMITMENT_MISMATCH")
+    bare = {"code": -31000, "data": {"code": "PTL_RATE_LIMITED"}}
+    expect_valid("disclosure: a denial's other members are not checked", "receipt.disclosure",
+                 disclose(_receipt("DENY", code="PTL_RATE_LIMITED", response=bare), response=bare))
+    expect_invalid("disclosure: a RESULT with a code answered with a result", "receipt.disclosure",
+                   disclose(_receipt("RESULT", seq=2, call=1, request=None, code="PTL_OUTCOME_UNKNOWN"),
+                            request=None, request_salt=None), "RCP_EFFECT_MISMATCH")
+
+    leaf = _sha(b"\x00" + _sha(canonical))
+    checkpoint = _note(_body(1, leaf))
+    inclusion = {"receipt": good, "checkpoint": checkpoint, "proof": [], "log_key": log_key}
+    expect_valid("inclusion", "receipt.inclusion", inclusion, {"leaf_hash": leaf.hex(), "tree_size": 1})
+    expect_invalid("inclusion: the receipt before the checkpoint", "receipt.inclusion",
+                   dict(inclusion, receipt=short, checkpoint=checkpoint[:-1]), "RCP_SIGNATURE_INVALID")
+    expect_invalid("inclusion: the checkpoint before the proof", "receipt.inclusion",
+                   dict(inclusion, receipt=_receipt(seq=5), checkpoint=checkpoint[:-1]), "CKP_MALFORMED")
+    expect_invalid("inclusion: the receipt's log is the origin", "receipt.inclusion",
+                   dict(inclusion, receipt=_receipt(log="log.example/b")), "CKP_ORIGIN_MISMATCH")
+
+
 # --- The stdin/stdout protocol, in both modes ----------------------------------------------
 
 
@@ -791,7 +1065,8 @@ def main() -> int:
           f"ML-DSA-65: {'yes' if impl.HAVE_MLDSA else 'unsupported'}")
     for test in (test_rfc_values, test_jcs_testdata, test_es6_numbers, test_wycheproof, test_cctv,
                  test_json_errors, test_json_valid, test_base64url, test_sha256, test_signatures,
-                 test_mldsa, test_jwk, test_jwks, test_discovery, test_exact_numbers, test_policy,
+                 test_mldsa, test_jwk, test_jwks, test_discovery, test_merkle, test_merkle_order,
+                 test_checkpoint_order, test_receipt_order, test_exact_numbers, test_policy,
                  test_protocol):
         before_pass, before_fail = passed, len(failures)
         try:
