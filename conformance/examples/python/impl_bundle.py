@@ -403,10 +403,15 @@ def verify_bundle(artifacts, logs: list, authorities, log_keys: list, now: int) 
     return report
 
 
-def _lines(log: dict, name: str, optional=False):
-    if name not in log and optional:
-        return None
-    values = field(log, name, kind=list)
+def _lines(log, name: str, optional=False):
+    """A file of the bundle given as an array of line values. As a bundle directory is
+    written from them, a file that is not an array is an empty one, or, for the optional
+    payloads, none at all."""
+    values = log.get(name) if isinstance(log, dict) else None
+    if not isinstance(values, list):
+        if optional:
+            return None
+        values = []
     return lambda: iter(values)
 
 
@@ -419,9 +424,8 @@ def op_bundle_verify(context: dict, inp: dict) -> dict:
     artifacts = field(inp, "artifacts", kind=list)
     logs = []
     for log in field(inp, "logs", kind=list):
-        if not isinstance(log, dict):
-            raise BadRequest("a log is an object")
-        logs.append(LogInput(log.get("origin"), _lines(log, "receipts"), _lines(log, "checkpoints"),
+        origin = log.get("origin") if isinstance(log, dict) else None
+        logs.append(LogInput(origin, _lines(log, "receipts"), _lines(log, "checkpoints"),
                              _lines(log, "payloads", optional=True)))
     report = verify_bundle(artifacts, logs, authorities, log_keys, now)
     return {"receipts": report.receipts, "open_calls": report.open_calls}

@@ -74,12 +74,15 @@ def _is_number(v) -> bool:
 
 
 def _is_integer(v) -> bool:
-    """An integer of this specification: a number with no fractional part within ±2^53."""
+    """An integer of this specification: a number with no fractional part within ±2^53,
+    judged on the double the number reads as (json.md), as for every other number."""
     if not _is_number(v):
         return False
-    if isinstance(v, int):
-        return -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER
-    return v == v and abs(v) <= MAX_SAFE_INTEGER and v == int(v)  # v == v: not NaN
+    try:
+        d = float(v)
+    except OverflowError:  # an int beyond every double
+        return False
+    return d == d and abs(d) <= MAX_SAFE_INTEGER and d == int(d)  # d == d: not NaN
 
 
 def _as_double(v) -> float:
@@ -123,7 +126,7 @@ def _b64url_32(v, what: str) -> str:
 def _integer(v, what: str, minimum=None) -> int:
     if not _is_integer(v):
         raise _malformed(f"{what} is not an integer")
-    v = int(v)
+    v = int(float(v))
     if minimum is not None and v < minimum:
         raise _malformed(f"{what} is below {minimum}")
     return v
@@ -591,7 +594,7 @@ def evaluate(chain: list, tool: str, arguments, time: int, rates: RateState):
 def _time(value, what: str) -> int:
     if not _is_integer(value):
         raise BadRequest(f"{what} is not an integer")
-    return int(value)
+    return int(float(value))
 
 
 def op_artifact_verify(context: dict, inp: dict) -> dict:
