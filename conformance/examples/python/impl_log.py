@@ -22,15 +22,17 @@ Merkle trees (merkle.md, RFC 9162 §2.1 with SHA-256)
 
 Checkpoints (checkpoint.md, C2SP tlog-checkpoint in a C2SP signed note)
     parse_verifier_key(text) -> VerifierKey(name, key_id, public_key, thumbprint)
-        a note verifier key `name+hex(key ID)+base64(0x01 || key)`; an unusable one is a
-        trust-input error (attest_core.BadRequest), never a verdict
+        a note verifier key `name+hex(key ID)+base64(0x01 || key)`; KEY_INVALID when it
+        is not of that form, its key ID is not its own or its key does not decode
+    parse_verifier_keys(list) -> list[VerifierKey]   (checkpoint ops parse all first)
     verify_checkpoint(note, trusted: list[VerifierKey], origin=None) -> Checkpoint
-        the five ordered checks of checkpoint.md: size and NUL, body (CKP_MALFORMED),
-        origin when given (CKP_ORIGIN_MISMATCH), signature lines (CKP_MALFORMED), then
-        the trusted signatures (CKP_SIGNATURE_INVALID, CKP_NO_TRUSTED_SIGNATURE).
+        the six ordered checks of checkpoint.md: size and NUL, body (CKP_MALFORMED),
+        origin when given (CKP_ORIGIN_MISMATCH), the signature block's final line feed
+        (CKP_MALFORMED), each signature line in turn (CKP_MALFORMED, then for a trusted
+        key CKP_SIGNATURE_INVALID), at least one trusted line (CKP_NO_TRUSTED_SIGNATURE).
         Checkpoint has .origin (str), .size (int), .root (32 bytes), .body (the signed
         bytes) and .signatures [(key name, key ID, signature)]
-    parse_note(note) -> Checkpoint        a complete parse without origin or signatures
+    parse_note(note) -> Checkpoint        a complete parse, no origin or signature checked
     check_successor(earlier: Checkpoint, later: Checkpoint, proof: list[bytes])
         two verified checkpoints of one log: CKP_ROLLBACK, CKP_EQUIVOCATION, then for
         a larger size the consistency proof (MRK_*); equal sizes and roots read no proof
@@ -45,7 +47,8 @@ Receipts (receipt.md)
     check_receipt_signature(receipt, log_key: VerifierKey)   RCP_KEY_UNTRUSTED, then
         RCP_SIGNATURE_INVALID (separate from parse_receipt, so that bundle.md step 4 can
         check the log and the seq in between)
-    verify_receipt(value, log_key) -> Receipt     parse_receipt + check_receipt_signature
+    verify_receipt(value, log_key) -> Receipt     parse_receipt, the log key (a
+        VerifierKey, or its text: KEY_INVALID), then check_receipt_signature
     check_disclosure(receipt, disclosure: dict)   the four ordered checks of
         §Payload commitments and disclosure: RCP_DISCLOSURE_MALFORMED,
         RCP_COMMITMENT_MISMATCH, RCP_EFFECT_MISMATCH; `disclosure` holds only the
@@ -236,24 +239,36 @@ class VerifierKey:
 
 
 def parse_verifier_key(text) -> VerifierKey:
-    """`name+hex(key ID)+base64(0x01 || public key)`. A trust input: a key that is not
-    of this form, or whose key ID is not its own, is a harness error (BadRequest)."""
+    """`name+hex(key ID)+base64(0x01 || public key)` (checkpoint.md). A key that is not of
+    this form, whose key ID is not computed from its name and key, or whose key does not
+    decode (signatures.md) is refused with KEY_INVALID."""
     if not isinstance(text, str):
-        raise BadRequest("a verifier key is a string")
+        raise OpError("KEY_INVALID", "a note verifier key is a string")
     parts = text.split("+")
     # The base64 may itself hold '+': the name and key ID are the first two parts.
     if len(parts) < 3:
-        raise BadRequest("a verifier key is name+keyid+key")
+        raise OpError("KEY_INVALID", "a note verifier key is name+keyid+key")
     name, hex_id, b64 = parts[0], parts[1], "+".join(parts[2:])
-    if not name or not re.fullmatch(r"[0-9a-f]{8}", hex_id):
-        raise BadRequest("verifier key name or key ID")
     raw = _std_b64decode(b64)
-    if raw is None or len(raw) != 33 or raw[:1] != ED25519_NOTE_TYPE:
-        raise BadRequest("verifier key: not base64 of 0x01 and a 32-byte Ed25519 key")
+    if not re.fullmatch(r"[0-9a-f]{8}", hex_id) or raw is None or len(raw) != 33 or raw[:1] != ED25519_NOTE_TYPE:
+        raise OpError("KEY_INVALID", "a note verifier key is name+keyid+base64(0x01 || Ed25519 key)")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise OpError("KEY_INVALID", "the key name is not UTF-8 text")
     key = VerifierKey(name, bytes.fromhex(hex_id), raw[1:])
     if note_key_id(name, key.public_key) != key.key_id:
-        raise BadRequest("verifier key: the key ID is not the key's")
+        raise OpError("KEY_INVALID", "the key ID is not computed from the name and key")
+    if not attest_core.ed25519_key_decodes(key.public_key):
+        raise OpError("KEY_INVALID", "the Ed25519 key is the encoding of no curve point")
     return key
+
+
+def parse_verifier_keys(values) -> list[VerifierKey]:
+    """Every trusted key, in order, before any note is read."""
+    if not isinstance(values, list):
+        raise BadRequest("trusted keys are a list")
+    return [parse_verifier_key(v) for v in values]
 
 
 class Checkpoint:
@@ -300,45 +315,49 @@ def parse_body(note) -> Checkpoint:
     return Checkpoint(origin, int(size_text), root, body_text.encode("utf-8"), signature_block)
 
 
-def parse_signature_lines(checkpoint: Checkpoint) -> None:
-    """Step 4: one or more lines, each an em dash, a space, a key name (no space), a
-    space, and the padded standard base64 of a 4-byte key ID and a signature (at least
-    one byte), each ended by a line feed."""
+def _signature_block_lines(checkpoint: Checkpoint) -> list[str]:
+    """Step 4: the text after the blank line is not empty and ends with a line feed."""
     block = checkpoint.signature_block
     if block == "" or not block.endswith("\n"):
         raise _malformed("the signature lines do not each end with a line feed")
-    signatures = []
-    for line in block[:-1].split("\n"):
-        if not line.startswith(EM_DASH + " "):
-            raise _malformed("a signature line does not start with an em dash and a space")
-        name, sep, b64 = line[2:].partition(" ")
-        raw = _std_b64decode(b64) if sep else None
-        if raw is None or len(raw) < 5:
-            raise _malformed("a signature line is not a key name and the base64 of a key ID and a signature")
-        signatures.append((name, raw[:4], raw[4:]))
-    checkpoint.signatures = signatures
+    return block[:-1].split("\n")
+
+
+def _signature_line(line: str) -> tuple[str, bytes, bytes]:
+    """Step 5, first half: an em dash, a space, a key name (no space), a space, and the
+    padded standard base64 of a 4-byte key ID and a signature (at least one byte)."""
+    if not line.startswith(EM_DASH + " "):
+        raise _malformed("a signature line does not start with an em dash and a space")
+    name, sep, b64 = line[2:].partition(" ")
+    raw = _std_b64decode(b64) if sep else None
+    if raw is None or len(raw) < 5:
+        raise _malformed("a signature line is not a key name and the base64 of a key ID and a signature")
+    return name, raw[:4], raw[4:]
 
 
 def parse_note(note) -> Checkpoint:
-    """A note parsed completely (steps 1, 2 and 4), without checking an origin."""
+    """A note parsed completely (steps 1, 2, 4 and the shape of every signature line),
+    without an origin or a signature checked."""
     checkpoint = parse_body(note)
-    parse_signature_lines(checkpoint)
+    checkpoint.signatures = [_signature_line(line) for line in _signature_block_lines(checkpoint)]
     return checkpoint
 
 
 def verify_checkpoint(note, trusted: list[VerifierKey], origin: str | None = None) -> Checkpoint:
     """checkpoint.md §Verifying a checkpoint, in order: the note's size and bytes and its
     body (CKP_MALFORMED); its origin is the expected one, when given, compared by bytes
-    (CKP_ORIGIN_MISMATCH); the signature lines (CKP_MALFORMED); every signature line
-    whose key name and key ID are those of a trusted key verifies over the body
-    (CKP_SIGNATURE_INVALID), and there is at least one (CKP_NO_TRUSTED_SIGNATURE).
-    Lines of other keys are ignored."""
+    (CKP_ORIGIN_MISMATCH); the signature block ends with a line feed (CKP_MALFORMED);
+    then each signature line in turn is well formed (CKP_MALFORMED) and, when its key
+    name and key ID are those of a trusted key, verifies over the body
+    (CKP_SIGNATURE_INVALID); at least one line is by a trusted key
+    (CKP_NO_TRUSTED_SIGNATURE). Lines of other keys are otherwise ignored."""
     checkpoint = parse_body(note)
     if origin is not None and checkpoint.origin.encode("utf-8") != origin.encode("utf-8", "surrogatepass"):
         raise OpError("CKP_ORIGIN_MISMATCH", f"{checkpoint.origin!r} is not {origin!r}")
-    parse_signature_lines(checkpoint)
     verified = 0
-    for name, key_id, signature in checkpoint.signatures:
+    for line in _signature_block_lines(checkpoint):
+        name, key_id, signature = _signature_line(line)
+        checkpoint.signatures.append((name, key_id, signature))
         for key in trusted:
             if key.key_id == key_id and key.name.encode("utf-8", "surrogatepass") == name.encode("utf-8"):
                 ok = len(signature) == 64 and attest_core.ed25519_verify_libsodium_policy(
@@ -399,14 +418,24 @@ def json_integer(value):
     return int(value)
 
 
+def _text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the strict parser refuses it
+        raise BadRequest("a string that is not Unicode scalar values")
+    return value
+
+
 def to_model(value):
     """A JSON value as the strict parser represents it (every number a float), so that
     JCS sees doubles; a value no JSON text could give is a harness error."""
     if isinstance(value, dict):
-        return {k: to_model(v) for k, v in value.items()}
+        return {_text(k): to_model(v) for k, v in value.items()}
     if isinstance(value, list):
         return [to_model(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, (int, float)):
         try:
@@ -578,8 +607,12 @@ def check_receipt_signature(receipt: Receipt, log_key: VerifierKey) -> None:
         raise OpError("RCP_SIGNATURE_INVALID")
 
 
-def verify_receipt(value, log_key: VerifierKey) -> Receipt:
+def verify_receipt(value, log_key) -> Receipt:
+    """receipt.md, in order: the shape (RCP_MALFORMED), the log key, a VerifierKey or
+    its text (KEY_INVALID), then the kid and the signature."""
     receipt = parse_receipt(value)
+    if not isinstance(log_key, VerifierKey):
+        log_key = parse_verifier_key(log_key)
     check_receipt_signature(receipt, log_key)
     return receipt
 
@@ -653,12 +686,18 @@ def check_disclosure(receipt: Receipt, disclosure: dict) -> None:
             raise OpError("RCP_EFFECT_MISMATCH", f"the response is not the denial carrying {receipt.code}")
 
 
-def verify_receipt_inclusion(value, note, proof: list[bytes], log_key: VerifierKey):
-    """receipt.md §Proving one receipt, in order: the receipt with the log key (RCP_*),
-    the checkpoint with the same key and the receipt's log as origin (CKP_*), and the
-    inclusion of its leaf at index seq in the checkpoint's tree (MRK_*)."""
-    receipt = verify_receipt(value, log_key)
+def verify_receipt_inclusion(value, note, proof, log_key):
+    """receipt.md §Proving one receipt, in order: the receipt with the log key (RCP_*,
+    KEY_INVALID after the receipt's shape), the checkpoint with the same key and the
+    receipt's log as origin (CKP_*), and the inclusion of its leaf at index seq in the
+    checkpoint's tree (MRK_*)."""
+    receipt = parse_receipt(value)
+    if not isinstance(log_key, VerifierKey):
+        log_key = parse_verifier_key(log_key)
+    check_receipt_signature(receipt, log_key)
     checkpoint = verify_checkpoint(note, [log_key], receipt.log)
+    if callable(proof):  # the op reads its proof input only when it gets this far
+        proof = proof()
     verify_inclusion(receipt.seq, checkpoint.size, receipt.leaf_hash, proof, checkpoint.root)
     return receipt, checkpoint
 
@@ -679,7 +718,7 @@ def _hashes(inp: dict, name: str) -> list[bytes]:
 
 
 def _trusted(inp: dict, name: str) -> list[VerifierKey]:
-    return [parse_verifier_key(k) for k in field(inp, name, kind=list)]
+    return parse_verifier_keys(field(inp, name, kind=list))
 
 
 def op_merkle_root(context: dict, inp: dict) -> dict:
@@ -715,14 +754,14 @@ def op_checkpoint_successor(context: dict, inp: dict) -> dict:
 
 
 def op_receipt_verify(context: dict, inp: dict) -> dict:
-    receipt = verify_receipt(field(inp, "receipt", kind=None), parse_verifier_key(field(inp, "log_key")))
+    receipt = verify_receipt(field(inp, "receipt", kind=None), field(inp, "log_key", kind=None))
     return {"canonical": receipt.canonical.hex(), "link": receipt.link.hex(), "leaf_hash": receipt.leaf_hash.hex()}
 
 
 def op_receipt_inclusion(context: dict, inp: dict) -> dict:
     receipt, checkpoint = verify_receipt_inclusion(
-        field(inp, "receipt", kind=None), field(inp, "checkpoint"), _hashes(inp, "proof"),
-        parse_verifier_key(field(inp, "log_key")))
+        field(inp, "receipt", kind=None), field(inp, "checkpoint"), lambda: _hashes(inp, "proof"),
+        field(inp, "log_key", kind=None))
     return {"leaf_hash": receipt.leaf_hash.hex(), "tree_size": checkpoint.size}
 
 

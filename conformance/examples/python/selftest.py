@@ -764,10 +764,20 @@ def test_checkpoint_order() -> None:
     expect_invalid("checkpoint: one bad trusted signature among good ones", "checkpoint.verify",
                    verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, bytes(64)) + LOG_KEY.line(LOG_ORIGIN, body)),
                    "CKP_SIGNATURE_INVALID")
+    expect_invalid("checkpoint: signature lines are checked in turn", "checkpoint.verify",
+                   verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, bytes(64)) + "garbage\n"),
+                   "CKP_SIGNATURE_INVALID")
+    expect_invalid("checkpoint: the final line feed before the lines", "checkpoint.verify",
+                   verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, bytes(64))[:-1]), "CKP_MALFORMED")
     expect_invalid("checkpoint: a 63-byte trusted signature", "checkpoint.verify",
                    verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, LOG_KEY.sign(body.encode())[:63])),
                    "CKP_SIGNATURE_INVALID")
     expect_valid("checkpoint: without an expected origin", "checkpoint.verify", verify(_note(other), origin=None))
+    expect_invalid("checkpoint: the trusted keys before the note", "checkpoint.verify",
+                   verify("x", keys=trusted + ["not a key"]), "KEY_INVALID")
+    wrong_id = LOG_KEY.vkey(LOG_ORIGIN).replace(LOG_KEY.key_id(LOG_ORIGIN).hex(), "00000000")
+    expect_invalid("checkpoint: a key ID not computed from the key", "checkpoint.verify",
+                   verify(good, keys=[wrong_id]), "KEY_INVALID")
 
     def successor(earlier: str, later: str, proof=(), keys=None) -> dict:
         return {"earlier": earlier, "later": later, "consistency": [x.hex() for x in proof],
@@ -832,6 +842,10 @@ def test_receipt_order() -> None:
     malformed = dict(_receipt(key=OTHER_KEY), extra=1)
     expect_invalid("receipt: the shape before the kid", "receipt.verify", {"receipt": malformed, "log_key": log_key},
                    "RCP_MALFORMED")
+    expect_invalid("receipt: the shape before the log key", "receipt.verify",
+                   {"receipt": malformed, "log_key": "not a key"}, "RCP_MALFORMED")
+    expect_invalid("receipt: the log key before the kid", "receipt.verify",
+                   {"receipt": _receipt(key=OTHER_KEY), "log_key": "not a key"}, "KEY_INVALID")
     other = _receipt(key=OTHER_KEY)
     other["sig"]["value"] = impl.b64url_encode(impl.b64url_decode(other["sig"]["value"])[:63])
     expect_invalid("receipt: the kid before the signature", "receipt.verify", {"receipt": other, "log_key": log_key},
