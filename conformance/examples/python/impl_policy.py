@@ -356,8 +356,8 @@ class Artifact:
             raise _malformed("sig.alg is not the suite of sig.jwk")
         self.alg = suite
         self.public_key = b64url_decode(sig["jwk"]["x" if suite == ED25519 else "pub"])
-        if not isinstance(sig["value"], str):
-            raise _malformed("sig.value is not a string")
+        if not isinstance(sig["value"], str) or sig["value"] == "":
+            raise _malformed("sig.value is not a non-empty string")
         try:
             self.signature = b64url_decode(sig["value"])
         except OpError as e:
