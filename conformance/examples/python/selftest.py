@@ -1023,6 +1023,38 @@ def test_policy() -> None:
           == "JSON_NUMBER_INEXACT")
 
 
+def test_bundle_streams() -> None:
+    # verify_bundle reads each log's files as streams: once, and the receipts a second
+    # time only for the recount across logs (step 10).
+    import impl_bundle
+    import impl_log
+    path = HERE / "../../../vectors/bundle.json"
+    if not path.is_file():
+        return
+    vectors = {v["id"]: v for v in json.loads(path.read_bytes())["vectors"]}
+    for vector_id, reads in (("bnd-verify", 1), ("bnd-two-logs", 2)):
+        vector = vectors[vector_id]
+        counts = []
+
+        def stream(values, index=None):
+            def read():
+                if index is not None:
+                    counts[index] += 1
+                return iter(values)
+            return read
+
+        logs = []
+        for i, log in enumerate(vector["input"]["logs"]):
+            counts.append(0)
+            logs.append(impl_bundle.LogInput(log["origin"], stream(log["receipts"], i), stream(log["checkpoints"]),
+                                             stream(log["payloads"]) if "payloads" in log else None))
+        context = vector["context"]
+        report = impl_bundle.verify_bundle(iter(vector["input"]["artifacts"]), logs, set(context["authorities"]),
+                                           [impl_log.parse_verifier_key(k) for k in context["log_keys"]], context["now"])
+        check(f"{vector_id}: receipts", report.receipts == vector["expected"]["output"]["receipts"])
+        check(f"{vector_id}: receipts read {reads} time(s)", counts == [reads] * len(logs), f"{counts}")
+
+
 def run(args: list[str], stdin: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(IMPL), *args], input=stdin.encode(), capture_output=True, timeout=60)
 
@@ -1080,7 +1112,7 @@ def main() -> int:
     for test in (test_rfc_values, test_jcs_testdata, test_es6_numbers, test_wycheproof, test_cctv,
                  test_json_errors, test_json_valid, test_base64url, test_sha256, test_signatures,
                  test_mldsa, test_jwk, test_jwks, test_discovery, test_merkle, test_merkle_order,
-                 test_checkpoint_order, test_receipt_order, test_exact_numbers, test_policy,
+                 test_checkpoint_order, test_receipt_order, test_exact_numbers, test_policy, test_bundle_streams,
                  test_protocol):
         before_pass, before_fail = passed, len(failures)
         try:
