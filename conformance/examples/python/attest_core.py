@@ -337,7 +337,7 @@ class _Parser:
             significand = re.split("[eE]", text)[0]
             if any(d in significand for d in "123456789"):
                 raise OpError("JSON_NUMBER_OUT_OF_RANGE", f"{text} underflows a double")
-        return JsonNumber(text) if self.keep_literals else value
+        return NumberLiteral(text) if self.keep_literals else value
 
 
 # json.md JSON-014: nesting beyond this is refused whatever max_depth a caller gives.
@@ -347,7 +347,7 @@ MAX_DEPTH_CEILING = 1000
 def parse_strict_json(
     data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH, keep_literals: bool = False
 ):
-    """Parse strictly; with keep_literals every number is a JsonNumber carrying its text."""
+    """Parse strictly; with keep_literals every number is a NumberLiteral carrying its text."""
     if len(data) > max_bytes:
         raise OpError("JSON_TOO_LARGE", f"{len(data)} bytes > {max_bytes}")
     if data.startswith(b"\xef\xbb\xbf"):
@@ -387,51 +387,141 @@ def canonicalize(value) -> bytes:
     return rfc8785.dumps(_as_doubles(value))
 
 
-# --- Exact numbers (json.md, Exact numbers) -------------------------------------------------
+def _parse_with_context(context: dict, inp: dict):
+    data = from_hex(field(inp, "data"), "data")
+    limits = {}
+    for name, default in (("max_bytes", DEFAULT_MAX_BYTES), ("max_depth", DEFAULT_MAX_DEPTH)):
+        value = context.get(name)
+        if value is None:
+            value = default
+        # bool is an int subclass in Python; true/false is not a limit.
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise BadRequest(f"context {name} is not a non-negative integer")
+        limits[name] = value
+    return parse_strict_json(data, **limits)
 
 
-class JsonNumber(float):
-    """A double that remembers the literal it was read from (for the exactness rule)."""
+def op_json_parse(context: dict, inp: dict) -> dict:
+    return {"canonical": canonicalize(_parse_with_context(context, inp)).hex()}
 
-    __slots__ = ("literal",)
+
+def op_jcs_canonicalize(context: dict, inp: dict) -> dict:
+    canonical = canonicalize(_parse_with_context(context, inp))
+    return {"canonical": canonical.hex(), "sha256": hashlib.sha256(canonical).hexdigest()}
+
+
+# --- Exact numbers (json.md §Exact numbers) ---------------------------------------------
+#
+# A number literal is exact when the decimal value it denotes equals the decimal value of
+# the canonical (JCS) form of the double it reads as. Requests reach the ops as Python
+# values (attest_impl.py reads them with json.loads), so a fractional literal is kept as a
+# NumberLiteral: a float that remembers its text. Integers stay Python ints, which are
+# exact and whose text is their decimal value.
+
+
+class NumberLiteral(float):
+    """A JSON number read as a double that keeps its source text (json.loads parse_float)."""
 
     def __new__(cls, text: str):
-        number = float.__new__(cls, text)
-        number.literal = text
-        return number
+        value = super().__new__(cls, text)
+        value.literal = text
+        return value
 
 
-def is_exact_number(value) -> bool:
-    """json.md: the literal denotes the same decimal as the JCS form of its double.
-
-    The literal is known for an int (json.loads keeps integer literals exactly) and for a
-    JsonNumber; a plain float has lost its literal and is taken as written by its double.
-    Decimal compares values exactly, whatever the context precision; -0 equals 0.
-    """
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, JsonNumber):
-        literal = decimal.Decimal(value.literal)
-    elif isinstance(value, int):
-        literal = decimal.Decimal(value)
+def number_is_exact(value) -> bool:
+    """True when the literal of a JSON number denotes the value of its double's JCS form."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("not a JSON number")
+    if isinstance(value, int):
+        literal = str(value)
     else:
-        return True
-    double = _int_as_double(value) if isinstance(value, int) else float(value)
-    return literal == decimal.Decimal(rfc8785.dumps(double).decode("ascii"))
+        literal = getattr(value, "literal", None) or repr(value)
+    try:
+        double = float(literal)
+        canonical = rfc8785.dumps(double).decode("ascii")
+    except (OverflowError, ValueError, rfc8785.FloatDomainError):  # beyond a double
+        return False
+    # Decimal compares values exactly: 1.0 == 1e0 == 1, and -0 == 0.
+    return decimal.Decimal(literal) == decimal.Decimal(canonical)
+
+
+def first_inexact_number(value):
+    """The first number of a JSON value, in document order, that is not exact; else None.
+    Walks with an explicit stack, so nesting costs no Python frames."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        if isinstance(item, (int, float)):
+            if not number_is_exact(item):
+                return item
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return None
 
 
 def check_exact_numbers(value) -> None:
-    """Raise JSON_NUMBER_INEXACT for the first number, in document order, that is not exact."""
-    stack = [value]
-    while stack:  # iterative: a value from json.loads may nest deeper than the recursion limit
-        v = stack.pop()
-        if isinstance(v, dict):
-            stack.extend(reversed(list(v.values())))
-        elif isinstance(v, list):
-            stack.extend(reversed(v))
-        elif isinstance(v, (int, float)) and not is_exact_number(v):
-            literal = getattr(v, "literal", v)
-            raise OpError("JSON_NUMBER_INEXACT", f"{literal} is not the value of its double")
+    """Raise for the first number, in document order, that is not exact: an integer beyond
+    every double is JSON_NUMBER_OUT_OF_RANGE (what the strict parser says of its literal),
+    any other JSON_NUMBER_INEXACT."""
+    number = first_inexact_number(value)
+    if number is None:
+        return
+    if isinstance(number, int):
+        _int_as_double(number)
+    raise OpError("JSON_NUMBER_INEXACT", f"{getattr(number, 'literal', number)} is not the value of its double")
+
+
+def json_equal(a, b) -> bool:
+    """JSON equality: numbers by value, strings by code points, booleans apart from numbers,
+    objects by their member names and values whatever the order."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    return False
+
+
+# JCS of a JSON value that may hold Python ints (from json.loads).
+canonicalize_value = canonicalize
+
+
+def _as_doubles(value):
+    """The value with every int (as json.loads makes them) read as the nearest double."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return _int_as_double(value)
+    if isinstance(value, list):
+        return [_as_doubles(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_doubles(v) for k, v in value.items()}
+    raise BadRequest(f"not a JSON value: {type(value).__name__}")
+
+
+def _int_as_double(value: int) -> float:
+    try:
+        return float(value)  # correctly rounded
+    except OverflowError:  # what the strict parser says of the same literal
+        raise OpError("JSON_NUMBER_OUT_OF_RANGE", f"{value} overflows a double")
+
+
+def canonicalize(value) -> bytes:
+    # JCS reads every number as an IEEE double. The strict parser gives floats; values
+    # that came through json.loads (inputs of the protocol) may hold ints, read here as
+    # doubles (rfc8785 would refuse ints beyond 2**53).
+    return rfc8785.dumps(_as_doubles(value))
 
 
 def _parse_with_context(context: dict, inp: dict):
@@ -455,6 +545,107 @@ def op_json_parse(context: dict, inp: dict) -> dict:
 def op_jcs_canonicalize(context: dict, inp: dict) -> dict:
     canonical = canonicalize(_parse_with_context(context, inp))
     return {"canonical": canonical.hex(), "sha256": hashlib.sha256(canonical).hexdigest()}
+
+
+# --- Exact numbers (json.md §Exact numbers) ---------------------------------------------
+#
+# A number literal is exact when the decimal value it denotes equals the decimal value of
+# the canonical (JCS) form of the double it reads as. Requests reach the ops as Python
+# values (attest_impl.py reads them with json.loads), so a fractional literal is kept as a
+# NumberLiteral: a float that remembers its text. Integers stay Python ints, which are
+# exact and whose text is their decimal value.
+
+
+class NumberLiteral(float):
+    """A JSON number read as a double that keeps its source text (json.loads parse_float)."""
+
+    def __new__(cls, text: str):
+        value = super().__new__(cls, text)
+        value.literal = text
+        return value
+
+
+def number_is_exact(value) -> bool:
+    """True when the literal of a JSON number denotes the value of its double's JCS form."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("not a JSON number")
+    if isinstance(value, int):
+        literal = str(value)
+    else:
+        literal = getattr(value, "literal", None) or repr(value)
+    try:
+        double = float(literal)
+        canonical = rfc8785.dumps(double).decode("ascii")
+    except (OverflowError, ValueError, rfc8785.FloatDomainError):  # beyond a double
+        return False
+    # Decimal compares values exactly: 1.0 == 1e0 == 1, and -0 == 0.
+    return decimal.Decimal(literal) == decimal.Decimal(canonical)
+
+
+def first_inexact_number(value):
+    """The first number of a JSON value, in document order, that is not exact; else None.
+    Walks with an explicit stack, so nesting costs no Python frames."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        if isinstance(item, (int, float)):
+            if not number_is_exact(item):
+                return item
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return None
+
+
+def check_exact_numbers(value) -> None:
+    """Raise for the first number, in document order, that is not exact: an integer beyond
+    every double is JSON_NUMBER_OUT_OF_RANGE (what the strict parser says of its literal),
+    any other JSON_NUMBER_INEXACT."""
+    number = first_inexact_number(value)
+    if number is None:
+        return
+    if isinstance(number, int):
+        _int_as_double(number)
+    raise OpError("JSON_NUMBER_INEXACT", f"{getattr(number, 'literal', number)} is not the value of its double")
+
+
+def json_equal(a, b) -> bool:
+    """JSON equality: numbers by value, strings by code points, booleans apart from numbers,
+    objects by their member names and values whatever the order."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    return False
+
+
+def canonicalize_value(value) -> bytes:
+    """JCS of a JSON value that may hold Python ints (from json.loads): every number is a
+    double, so ints are converted first (rfc8785 refuses ints beyond 2**53)."""
+    return rfc8785.dumps(_as_doubles(value))
+
+
+def _as_doubles(value):
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return float(value)  # OverflowError beyond a double; callers check ranges first
+    if isinstance(value, list):
+        return [_as_doubles(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_doubles(v) for k, v in value.items()}
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
 # --- base64url (RFC 4648 §5, unpadded, one spelling per byte string) -----------------

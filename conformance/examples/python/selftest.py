@@ -1168,6 +1168,158 @@ def test_identity() -> None:
               and out.get("www_authenticate") == challenge and out["response"]["error"]["code"] == -31000
               and out["response"]["error"]["message"].startswith(code), str(out))
 
+def test_exact_numbers() -> None:
+    # json.md §Exact numbers: the literal's decimal value against its double's JCS form.
+    for text, exact in (("1.0", True), ("1e2", True), ("-0.0", True), ("0.1", True), ("1e20", True),
+                        ("100000000000000000000.4", False), ("0.30000000000000001", False), ("1e400", False)):
+        check(f"exact {text}", impl.number_is_exact(impl.NumberLiteral(text)) == exact)
+    for value, exact in ((10**20, True), (100000000000000008191, False), (2**60, False), (-0, True)):
+        check(f"exact int {value}", impl.number_is_exact(value) == exact)
+    inexact = impl.NumberLiteral("0.30000000000000001")
+    check("first inexact in document order",
+          impl.first_inexact_number({"a": [1, {"b": inexact}], "c": 10**30}) is inexact)
+    check("json equality keeps booleans apart", not impl.json_equal(True, 1) and impl.json_equal(1, 1.0))
+
+
+SEED_AUTHORITY, SEED_AGENT, SEED_SUB = bytes([1]) * 32, bytes([2]) * 32, bytes([3]) * 32
+
+
+def public_jwk(seed: bytes) -> dict:
+    public_key, _ = impl.ed25519_sign(seed, b"")
+    return {"kty": "OKP", "crv": "Ed25519", "x": impl.b64url_encode(public_key)}
+
+
+def thumb(seed: bytes) -> str:
+    return impl.parse_jwk(public_jwk(seed))[0]
+
+
+def seal(body: dict, seed: bytes) -> dict:
+    domain = "mandate" if body["type"] == "mcp-attest/mandate/v1" else "artifact"
+    _, signature = impl.ed25519_sign(seed, impl.signed_bytes(impl.canonicalize_value(body), domain))
+    return dict(body, sig={"alg": "Ed25519", "jwk": public_jwk(seed), "value": impl.b64url_encode(signature)})
+
+
+def artifact_body(**changes) -> dict:
+    body = {
+        "type": "mcp-attest/artifact/v1", "id": "a", "issuer": "https://policy.example",
+        "subject": {"sub": "spiffe://example/agent", "jkt": thumb(SEED_AGENT)},
+        "not_before": 100, "not_after": 1000,
+        "tools": {"search": {"arguments": {"limit": {"type": "integer", "maximum": 50}},
+                             "rate_limit": {"max": 3, "window": 60}}},
+        "log": {"origins": ["log.example/a"]},
+    }
+    body.update(changes)
+    return body
+
+
+def mandate_of(parent: dict, seed: bytes, subject_seed: bytes, **changes) -> dict:
+    import impl_policy
+    body = artifact_body(type="mcp-attest/mandate/v1", id="m", parent=impl_policy.parse_artifact(parent).digest,
+                         subject={"sub": "spiffe://example/sub", "jkt": thumb(subject_seed)})
+    body.update(changes)
+    return seal(body, seed)
+
+
+def test_policy() -> None:
+    import hashlib
+    import impl_policy
+    authorities = [thumb(SEED_AUTHORITY)]
+    root = seal(artifact_body(), SEED_AUTHORITY)
+
+    def verify(chain, trusted=authorities):
+        return call("artifact.verify", {"chain": chain, "authorities": trusted})
+
+    body = {k: v for k, v in root.items() if k != "sig"}
+    digest = impl.b64url_encode(hashlib.sha256(impl.canonicalize_value({"body": body, "signer": authorities[0]})).digest())
+    expect_valid("root", "artifact.verify", {"chain": [root], "authorities": authorities}, {"digest": digest, "id": "a"})
+    tampered = dict(root, id="b")
+    check("signature before trust", verify([tampered], [])["error"] == "ART_SIGNATURE_INVALID")
+    check("empty chain", verify([])["error"] == "MAN_PARENT_MISSING")
+    mandate = mandate_of(root, SEED_AGENT, SEED_SUB)
+    check("mandate", verify([root, mandate])["result"] == "valid")
+    check("chain starting with a mandate", verify([mandate])["error"] == "MAN_PARENT_MISSING")
+    check("artifact in a mandate's place", verify([root, root])["error"] == "MAN_PARENT_MISSING")
+    forged = mandate_of(root, SEED_SUB, SEED_SUB)
+    forged = dict(forged, id="other")
+    check("mandate signature before signer", verify([root, forged])["error"] == "MAN_SIGNATURE_INVALID")
+    # 16 artifacts in all are accepted, 17 refused (mandate.md).
+    chain = [root, mandate_of(root, SEED_AGENT, SEED_SUB)]
+    while len(chain) < 17:
+        chain.append(mandate_of(chain[-1], SEED_SUB, SEED_SUB))
+    check("16 artifacts", verify(chain[:16])["result"] == "valid")
+    check("17 artifacts", verify(chain)["error"] == "ART_MALFORMED")
+    for name, changes in (
+        ("empty enum", {"tools": {"t": {"arguments": {"x": {"type": "integer", "enum": []}}}}}),
+        ("empty window", {"not_after": 100}),
+        ("negative time", {"not_before": -1}),
+        ("empty url", {"upstream": {"transport": "http", "url": "", "spki_sha256": authorities[0]}}),
+        ("bool as integer", {"tools": {"t": {"rate_limit": {"max": True, "window": 1}}}}),
+    ):
+        check(f"malformed: {name}", verify([seal(artifact_body(**changes), SEED_AUTHORITY)])["error"] == "ART_MALFORMED")
+    # Narrowing is exact for enumerations: 80 is not a value the mandate itself accepts.
+    narrow = {"search": {"arguments": {"limit": {"type": "integer", "enum": [5, 80], "maximum": 50}},
+                         "rate_limit": {"max": 3, "window": 60}}}
+    check("enumeration narrowed exactly", verify([root, mandate_of(root, SEED_AGENT, SEED_SUB, tools=narrow)])["result"] == "valid")
+    wide = {"search": {"arguments": {"limit": {"type": "integer", "enum": [5, 80]}}, "rate_limit": {"max": 3, "window": 60}}}
+    check("enumeration wider", verify([root, mandate_of(root, SEED_AGENT, SEED_SUB, tools=wide)])["error"]
+          == "MAN_WIDENS_CONSTRAINT")
+
+    # Rate windows are (t - window, t]; a mandate's calls count against its parent too.
+    parsed_root = impl_policy.parse_artifact(root)
+    parsed_mandate = impl_policy.parse_artifact(mandate)
+    rates = impl_policy.RateState()
+    decisions = []
+    for t, chain_ in ((100, [parsed_root]), (101, [parsed_root, parsed_mandate]), (102, [parsed_root]),
+                      (159, [parsed_root]), (160, [parsed_root, parsed_mandate])):
+        code = impl_policy.evaluate(chain_, "search", {"limit": 5}, t, rates)
+        decisions.append(code)
+        if code is None:
+            rates.record(chain_, "search", t)
+    check("sliding window", decisions == [None, None, None, "PTL_RATE_LIMITED", None], f"{decisions}")
+    # Linear: each call enters and leaves a window once, however long the window.
+    long_window = impl_policy.parse_artifact(seal(artifact_body(tools={"search": {"rate_limit": {
+        "max": 10**9, "window": 10**6}}}, not_after=10**7), SEED_AUTHORITY))
+    rates = impl_policy.RateState()
+    for t in range(100, 100 + 200_000):
+        if impl_policy.evaluate([long_window], "search", impl_policy.NO_ARGUMENTS, t, rates) is None:
+            rates.record([long_window], "search", t)
+    check("200,000 calls in one window", sum(len(w) for w in rates._windows.values()) == 200_000)
+    inexact = {"limit": impl.NumberLiteral("5.00000000000000000001")}
+    check("inexact argument", impl_policy.evaluate([parsed_root], "search", inexact, 500, impl_policy.RateState())
+          == "JSON_NUMBER_INEXACT")
+
+
+def test_bundle_streams() -> None:
+    # verify_bundle reads each log's files as streams: once, and the receipts a second
+    # time only for the recount across logs (step 10).
+    import impl_bundle
+    import impl_log
+    path = HERE / "../../../vectors/bundle.json"
+    if not path.is_file():
+        return
+    vectors = {v["id"]: v for v in json.loads(path.read_bytes())["vectors"]}
+    for vector_id, reads in (("bnd-verify", 1), ("bnd-two-logs", 2)):
+        vector = vectors[vector_id]
+        counts = []
+
+        def stream(values, index=None):
+            def read():
+                if index is not None:
+                    counts[index] += 1
+                return iter(values)
+            return read
+
+        logs = []
+        for i, log in enumerate(vector["input"]["logs"]):
+            counts.append(0)
+            logs.append(impl_bundle.LogInput(log["origin"], stream(log["receipts"], i), stream(log["checkpoints"]),
+                                             stream(log["payloads"]) if "payloads" in log else None))
+        context = vector["context"]
+        report = impl_bundle.verify_bundle(iter(vector["input"]["artifacts"]), logs, set(context["authorities"]),
+                                           [impl_log.parse_verifier_key(k) for k in context["log_keys"]], context["now"])
+        check(f"{vector_id}: receipts", report.receipts == vector["expected"]["output"]["receipts"])
+        check(f"{vector_id}: receipts read {reads} time(s)", counts == [reads] * len(logs), f"{counts}")
+
 
 def run(args: list[str], stdin: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(IMPL), *args], input=stdin.encode(), capture_output=True, timeout=60)
@@ -1226,7 +1378,8 @@ def main() -> int:
     for test in (test_rfc_values, test_jcs_testdata, test_es6_numbers, test_wycheproof, test_cctv,
                  test_json_errors, test_json_valid, test_base64url, test_sha256, test_signatures,
                  test_mldsa, test_jwk, test_jwks, test_discovery, test_merkle, test_merkle_order,
-                 test_checkpoint_order, test_receipt_order, test_identity, test_protocol):
+                 test_checkpoint_order, test_receipt_order, test_identity, test_exact_numbers, test_policy,
+                 test_bundle_streams, test_protocol):
         before_pass, before_fail = passed, len(failures)
         try:
             test()
