@@ -479,17 +479,20 @@ valid(S, "tok-jti-256-astral", V, "A jti of 256 astral characters (512 UTF-16 un
       ["TOK-024", "TOK-025"], CONTEXT, {"token": t}, token_output(t, claims(jti=SMILE * 256)))
 neg("tok-jti-257-astral", "A jti of 257 code points is too long.", ["TOK-025"], token(jti=SMILE * 257), "TOK_CLAIM_INVALID",
     "one more astral character in jti, re-signed", base="tok-jti-256-astral")
-LONG_AGENT = dict(AGENT_CLAIM, provider="Example Provider " + "x" * 2000)
+LONG_AGENT = dict(AGENT_CLAIM, provider=SMILE * 1024)
 t = token(agent=LONG_AGENT)
-valid(S, "tok-agent-provider-long", V, "A string claim has no length limit but the token's size: a 2017-character agent.provider verifies.",
-      ["TOK-024"], CONTEXT, {"token": t}, token_output(t, claims(agent=LONG_AGENT)))
+valid(S, "tok-agent-provider-1024", V, "A string claim of 1024 code points verifies: 1024 astral characters are 2048 UTF-16 units and 4096 bytes.",
+      ["TOK-025"], CONTEXT, {"token": t}, token_output(t, claims(agent=LONG_AGENT)))
+neg("tok-agent-provider-1025", "A string claim of 1025 code points is too long.", ["TOK-025"],
+    token(agent=dict(AGENT_CLAIM, provider=SMILE * 1025)), "TOK_CLAIM_INVALID", "one more astral character in agent.provider, re-signed",
+    base="tok-agent-provider-1024")
 neg("tok-aud-empty", "An empty aud is an empty string claim, invalid before it is compared.", ["TOK-025"], token(aud=""),
     "TOK_CLAIM_INVALID", "aud replaced by the empty string, re-signed")
 neg("tok-cnf-jkt-trailing-bits", "A cnf.jkt whose last character has a non-zero unused bit is malformed, although it decodes to the agent key's thumbprint.",
     ["TOK-025"], token(cnf={"jkt": AGENT.kid[:-1] + alphabet[alphabet.index(AGENT.kid[-1]) + 1]}), "TOK_CLAIM_INVALID",
     "last character of cnf.jkt moved up one place in the alphabet, re-signed")
-neg("tok-cnf-string", "A cnf that is not an object has the wrong type.", ["TOK-025"], token(cnf=AGENT.kid), "TOK_CLAIM_INVALID",
-    "cnf {jkt} replaced by the string of the thumbprint, re-signed")
+neg("tok-cnf-string", "A cnf that is not an object binds no key, even when it is the thumbprint itself.", ["TOK-033"], token(cnf=AGENT.kid),
+    "TOK_CNF_MISSING", "cnf {jkt} replaced by the string of the thumbprint, re-signed")
 c = claims()
 c["nbf"] = None
 neg("tok-nbf-null", "An optional claim present with null has the wrong type.", ["TOK-025"], compact(header(PROVIDER), c, PROVIDER),
@@ -515,18 +518,18 @@ APP_UPPER = compact(header(PROVIDER, typ="APPLICATION/AGENT-ATTESTATION+JWT"), C
 valid(S, "tok-typ-prefix-uppercase", V, "The application/ prefix folds case like the rest of typ: APPLICATION/AGENT-ATTESTATION+JWT is the token type.",
       ["TOK-014"], CONTEXT, {"token": APP_UPPER}, token_output(APP_UPPER))
 
-# SPIFFE ID limits.
+# sub: a string claim (at most 1024 code points) and a SPIFFE ID (at most 2048 bytes).
 prefix = f"spiffe://{TD}/"
-for total, ok in [(2048, True), (2049, False)]:
+for total, ok in [(1024, True), (1025, False)]:
     sub = prefix + "a" * (total - len(prefix))
-    assert len(sub.encode()) == total
+    assert len(sub) == total
     t = token(sub=sub)
     if ok:
-        valid(S, "tok-sub-2048", V, "A sub of 2048 bytes, the SPIFFE ID limit, verifies.", ["TOK-025"], CONTEXT, {"token": t},
+        valid(S, "tok-sub-1024", V, "A sub of 1024 characters, the string-claim limit, verifies.", ["TOK-025"], CONTEXT, {"token": t},
               token_output(t, claims(sub=sub)))
     else:
-        neg("tok-sub-2049", "A sub of 2049 bytes is longer than a SPIFFE ID may be.", ["TOK-025"], t, "TOK_CLAIM_INVALID",
-            "one more character in the sub's path, re-signed", base="tok-sub-2048")
+        neg("tok-sub-1025", "A sub of 1025 characters is longer than a string claim may be, although a SPIFFE ID may have 2048 bytes.",
+            ["TOK-025"], t, "TOK_CLAIM_INVALID", "one more character in the sub's path, re-signed", base="tok-sub-1024")
 
 # ML-DSA-65.
 PQ = token(PROVIDER_PQ)
@@ -715,8 +718,8 @@ valid(S, "prf-jwk-optional-members", PV, "A proof jwk with kid, use, alg and key
       ["PRF-006", "PRF-007"], CONTEXT, dict(PIN, proof=proof(jwk=JWK_FULL)), {"jti": PROOF_CLAIMS["jti"]})
 pneg("prf-jwk-kid-wrong", "A proof jwk whose kid is not its thumbprint is rejected as a JWK.", ["PRF-006"], "JWK_INVALID_MEMBER",
      "kid of the second agent key in the jwk, re-signed", base="prf-jwk-optional-members", proof=proof(jwk=dict(JWK_FULL, kid=AGENT2.kid)))
-pneg("prf-order-claim-by-claim", "A malformed ph and no ath: the claims are checked one at a time, so ph decides.", ["PRF-010", "ERR-002"],
-     "PRF_CLAIM_INVALID", "ph shortened by one character and ath removed, re-signed", proof=proof(ph=PROOF_CLAIMS["ph"][:-1], ath=None))
+pneg("prf-order-types-before-forms", "A malformed ph and no ath: presence and types of all six claims come before the form of ph.", ["PRF-009", "ERR-002"],
+     "PRF_CLAIM_MISSING", "ph shortened by one character and ath removed, re-signed", proof=proof(ph=PROOF_CLAIMS["ph"][:-1], ath=None))
 pneg("prf-aud-uppercase-scheme", "aud is compared as text, not as a URL: the verifier's identity with its scheme in capitals is another audience.",
      ["PRF-013"], "PRF_AUDIENCE_MISMATCH", "proof aud written with HTTPS:// in capitals, re-signed",
      proof=proof(aud=AUD.replace("https://", "HTTPS://", 1)))

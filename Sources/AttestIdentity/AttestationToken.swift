@@ -97,14 +97,8 @@ public struct TokenClaims: Sendable {
         notBefore = try reader.optionalTime("nbf")
         expiresAt = try reader.time("exp")
         tokenID = try reader.string("jti", maxLength: 256)
-        guard let cnf = payload["cnf"] else {
-            throw AttestError(.tokenConfirmationMissing, "the token has no cnf: it binds no agent key")
-        }
-        guard case .object(let cnfObject) = cnf else {
-            throw AttestError(.tokenClaimInvalid, "cnf is \(cnf.typeName), not an object")
-        }
-        guard cnfObject["jkt"] != nil else {
-            throw AttestError(.tokenConfirmationMissing, "cnf has no jkt: the token binds no agent key")
+        guard let cnf = payload["cnf"], case .object(let cnfObject) = cnf, cnfObject["jkt"] != nil else {
+            throw AttestError(.tokenConfirmationMissing, "the token has no cnf object with a jkt: it binds no agent key")
         }
         guard let jkt = cnfObject["jkt"]?.stringValue, Thumbprint.isWellFormed(jkt) else {
             throw AttestError(.tokenClaimInvalid, "cnf.jkt is not the base64url of 32 bytes")
@@ -129,16 +123,14 @@ struct ClaimReader {
     let invalid: ErrorCode
     var prefix = ""
 
-    /// A non-empty string; with `maxLength`, of at most that many code points (Unicode
-    /// scalar values, not UTF-16 units or bytes). Without it the length is bounded only by
-    /// the size limit of the object.
-    func string(_ name: String, maxLength: Int = .max) throws(AttestError) -> String {
+    /// A non-empty string of at most `maxLength` code points (Unicode scalar values, not
+    /// UTF-16 units or bytes): 1024 for every string claim, 256 for `jti` (token.md).
+    func string(_ name: String, maxLength: Int = 1024) throws(AttestError) -> String {
         guard let value = object[name] else { throw AttestError(missing, "no \(prefix)\(name)") }
         // A string of at most maxLength UTF-8 bytes has at most maxLength scalars; only a
         // longer one needs its scalars counted.
         guard case .string(let s) = value, !s.isEmpty, s.utf8.count <= maxLength || s.unicodeScalars.count <= maxLength else {
-            throw AttestError(invalid, maxLength == .max ? "\(prefix)\(name) is not a non-empty string"
-                : "\(prefix)\(name) is not a non-empty string of at most \(maxLength) code points")
+            throw AttestError(invalid, "\(prefix)\(name) is not a non-empty string of at most \(maxLength) code points")
         }
         return s
     }
