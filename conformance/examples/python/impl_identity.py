@@ -10,11 +10,11 @@ The clock, the trust configuration and the replay store's contents are inputs.
 
 from __future__ import annotations
 
-import decimal
 import hashlib
 import re
 
 from attest_core import (
+    integer_value,
     ED25519,
     MLDSA65,
     SEED_LENGTH,
@@ -179,24 +179,8 @@ def spiffe_trust_domain(value: str):
 
 
 def as_integer(value):
-    """The integer a JSON number denotes (json.md §Integers): the whole number n its literal
-    denotes, when -2^53 <= n <= 2^53, else None. `7.0`, `7e0` and `-0` are integers; `7.5`,
-    `9007199254740993` and `7.00000000000000001` (whose double is 7) are not. A number read
-    without its literal (a float from json.loads) is judged on its exact value."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if isinstance(value, int):
-        n = value
-    else:
-        literal = getattr(value, "literal", None)
-        try:
-            d = decimal.Decimal(literal) if literal is not None else decimal.Decimal(value)
-        except (decimal.InvalidOperation, ValueError):
-            return None
-        if not d.is_finite() or d.adjusted() > 16 or d != d.to_integral_value():
-            return None
-        n = int(d)
-    return n if abs(n) <= MAX_SAFE_INTEGER else None
+    """The integer a JSON number denotes (json.md §Integers), else None."""
+    return integer_value(value)
 
 
 def is_time(value) -> bool:

@@ -405,17 +405,9 @@ def _same(a: str, b: str) -> bool:
 
 
 def json_integer(value):
-    """The integer a JSON number denotes, or None: an int, or a float with an integral
-    value (the strict parser reads every number as a double), within ±2^53 (receipt.md)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        value = float(value)  # an int literal reads as the nearest double, as in the parser
-    except OverflowError:
-        return None
-    if not math.isfinite(value) or value != math.floor(value) or abs(value) > MAX_INTEGER:
-        return None
-    return int(value)
+    """The integer a JSON number denotes (json.md §Integers: its literal denotes a whole
+    number within ±2^53), or None."""
+    return attest_core.integer_value(value)
 
 
 def _text(value: str) -> str:
