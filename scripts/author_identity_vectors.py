@@ -720,6 +720,8 @@ pneg("prf-jwk-kid-wrong", "A proof jwk whose kid is not its thumbprint is reject
      "kid of the second agent key in the jwk, re-signed", base="prf-jwk-optional-members", proof=proof(jwk=dict(JWK_FULL, kid=AGENT2.kid)))
 pneg("prf-order-types-before-forms", "A malformed ph and no ath: presence and types of all six claims come before the form of ph.", ["PRF-009", "ERR-002"],
      "PRF_CLAIM_MISSING", "ph shortened by one character and ath removed, re-signed", proof=proof(ph=PROOF_CLAIMS["ph"][:-1], ath=None))
+pneg("prf-method-case", "mth is compared by code points: a request method that differs in case only is another method.", ["PRF-012"],
+     "PRF_METHOD_MISMATCH", "request method tools/call written Tools/call", method="Tools/call")
 pneg("prf-aud-uppercase-scheme", "aud is compared as text, not as a URL: the verifier's identity with its scheme in capitals is another audience.",
      ["PRF-013"], "PRF_AUDIENCE_MISMATCH", "proof aud written with HTTPS:// in capitals, re-signed",
      proof=proof(aud=AUD.replace("https://", "HTTPS://", 1)))
