@@ -85,6 +85,15 @@ def objects(vector):
         identity_context()
         if "request" in inp:
             carrier(inp["request"])
+    elif op == "keys.discovery":
+        for url, responses in inp["responses"].items():
+            if not url.endswith("/.well-known/agent-attestation-issuer"):
+                continue
+            for response in responses if isinstance(responses, list) else [responses]:
+                try:
+                    out.append(("discovery-metadata.schema.json", json.loads(response["body"])))
+                except (KeyError, ValueError):
+                    pass
     elif op == "artifact.verify":
         for i, item in enumerate(inp["chain"]):
             out.append(("artifact.schema.json" if i == 0 else "mandate.schema.json", item))
