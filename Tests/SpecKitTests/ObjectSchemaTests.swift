@@ -57,6 +57,33 @@ import Testing
         #expect(!length.conforms("e\u{301}", to: "l.schema.json"))  // two scalars, one grapheme
     }
 
+    @Test("the checker reports a valid vector whose object violates its schema, and an invalid one that expects a non-structural code")
+    func checkerDisagreements() throws {
+        let (_, set) = try Self.load()
+        func vector(_ id: String, _ jwk: String, _ expected: String, _ extra: String = "") -> String {
+            """
+            ```json vector
+            {"id":"\(id)","op":"jwk.thumbprint","description":"d","covers":["FIX-001"],"input":{"jwk":\(jwk)},
+             "expected":\(expected)\(extra)}
+            ```
+
+            """
+        }
+        let invalid = #"{"result":"invalid","error":"JSON_SYNTAX"}"#
+        let base = #","base":"fix-jwk","mutation":"x removed""#
+        let markdown = "# Fixture\n\n"
+            + vector("fix-jwk", #"{"kty":"OKP","crv":"Ed25519","x":"short"}"#, #"{"result":"valid"}"#)
+            + vector("fix-jwk-bad", #"{"kty":"OKP","crv":"Ed25519"}"#, invalid, base)
+            + vector("fix-jwk-structural", #"{"kty":"OKP","crv":"Ed25519"}"#, #"{"result":"invalid","error":"JWK_MISSING_MEMBER"}"#, base)
+            + vector("fix-order-jwk", #"{"kty":"OKP","crv":"Ed25519"}"#, invalid, base)
+        let spec = SpecReader.read(documents: [MarkdownDocument(path: "spec/fixture.md", source: markdown)])
+        #expect(spec.vectors.count == 4)
+        let problems = ObjectSchemas.check(spec, schemas: set).map(\.message)
+        #expect(problems.count == 2, "\(problems)")
+        #expect(problems.first?.hasPrefix("valid vector fix-jwk: input/jwk violates jwk.schema.json") == true, "\(problems)")
+        #expect(problems.last?.hasPrefix("invalid vector fix-jwk-bad expects JSON_SYNTAX, not a structural code (JWK_)") == true, "\(problems)")
+    }
+
     // MARK: Mutations
 
     struct Mutation {
