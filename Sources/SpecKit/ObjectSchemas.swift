@@ -41,6 +41,7 @@ public enum ObjectSchemas {
         "bundle-artifact-line.schema.json": ["ART_MALFORMED", "JSON_"],
         "bundle-receipt-line.schema.json": ["RCP_MALFORMED", "JSON_"],
         "bundle-checkpoint-line.schema.json": ["BND_MALFORMED", "CKP_MALFORMED"],
+        "checkpoint-note.schema.json": ["CKP_MALFORMED"],
         "bundle-payload-line.schema.json": ["BND_MALFORMED", "RCP_DISCLOSURE_MALFORMED"],
     ]
 
@@ -144,13 +145,18 @@ public enum ObjectSchemas {
                     add("discovery-metadata.schema.json", "input/responses/\(member.name)/\(i)/body", parsed)
                 }
             }
+        case "checkpoint.verify", "checkpoint.successor", "receipt.inclusion":
+            for name in ["note", "earlier", "later", "checkpoint"] {
+                add("checkpoint-note.schema.json", "input/\(name)", input[name])
+            }
+            if vector.op == "receipt.inclusion" { add("receipt.schema.json", "input/receipt", input["receipt"]) }
         case "artifact.verify":
             for (i, item) in (input["chain"]?.arrayValue ?? []).enumerated() {
                 add(i == 0 ? "artifact.schema.json" : "mandate.schema.json", "input/chain/\(i)", item)
             }
         case "artifact.evaluate":
             add("bundle-artifact-line.schema.json", "input/artifact", input["artifact"])
-        case "receipt.verify", "receipt.inclusion", "receipt.disclosure":
+        case "receipt.verify", "receipt.disclosure":
             add("receipt.schema.json", "input/receipt", input["receipt"])
             if vector.op == "receipt.disclosure" {
                 var disclosure = input

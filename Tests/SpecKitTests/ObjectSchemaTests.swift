@@ -84,6 +84,21 @@ import Testing
         #expect(problems.last?.hasPrefix("invalid vector fix-jwk-bad expects JSON_SYNTAX, not a structural code (JWK_)") == true, "\(problems)")
     }
 
+    @Test("the checkpoint note pattern accepts the valid vectors' notes and rejects the malformed ones")
+    func checkpointNotes() throws {
+        let (spec, set) = try Self.load()
+        var valid = 0
+        for vector in spec.vectors where vector.op == "checkpoint.verify" {
+            guard let note = vector.input["note"] else { continue }
+            let conforms = set.conforms(note, to: "checkpoint-note.schema.json")
+            if vector.expectsValid { valid += 1 }
+            if vector.expectsValid || vector.expectedError == "CKP_MALFORMED" {
+                #expect(conforms == vector.expectsValid, "\(vector.id)")
+            }
+        }
+        #expect(valid >= 3)
+    }
+
     // MARK: Mutations
 
     struct Mutation {

@@ -94,12 +94,18 @@ def objects(vector):
                     out.append(("discovery-metadata.schema.json", json.loads(response["body"])))
                 except (KeyError, ValueError):
                     pass
+    elif op in ("checkpoint.verify", "checkpoint.successor", "receipt.inclusion"):
+        for name in ("note", "earlier", "later", "checkpoint"):
+            if name in inp:
+                out.append(("checkpoint-note.schema.json", inp[name]))
+        if op == "receipt.inclusion":
+            out.append(("receipt.schema.json", inp["receipt"]))
     elif op == "artifact.verify":
         for i, item in enumerate(inp["chain"]):
             out.append(("artifact.schema.json" if i == 0 else "mandate.schema.json", item))
     elif op == "artifact.evaluate":
         out.append(("bundle-artifact-line.schema.json", inp["artifact"]))
-    elif op in ("receipt.verify", "receipt.inclusion", "receipt.disclosure"):
+    elif op in ("receipt.verify", "receipt.disclosure"):
         out.append(("receipt.schema.json", inp["receipt"]))
         if op == "receipt.disclosure":
             out.append(("disclosure.schema.json", {k: v for k, v in inp.items() if k != "receipt"}))
@@ -121,7 +127,7 @@ def all_vectors():
 
 def test_every_schema_is_valid_draft_2020_12():
     paths = sorted(SCHEMAS.glob("*.schema.json"))
-    assert len(paths) >= 19
+    assert len(paths) >= 20
     for path in paths:
         jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text()))
 
