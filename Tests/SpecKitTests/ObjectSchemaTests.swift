@@ -277,7 +277,7 @@ import Testing
         return input + "." + Base64URL.encode(signature)
     }
 
-    @Test("JWS headers and claims: each mutation, re-signed with the signer's key, is rejected by the schema and by the verifier")
+    @Test("JWS headers and claims (token, proof, operator attestation): each mutation, re-signed with the signer's key, is rejected by the schema and by the verifier")
     func jwsMutations() throws {
         let (spec, set) = try Self.load()
         let executor = ReferenceOps()
@@ -286,12 +286,16 @@ import Testing
         // proof of prf-valid with the agent key that mcp.request.attach's vectors use.
         guard let tokenSeed = vector("tok-issue-rfc8037")?.input["seed"]?.stringValue.flatMap({ Hex.decode($0) }),
               let agentSeed = spec.vectors.first(where: { $0.op == "mcp.request.attach" })?.input["seed"]?.stringValue.flatMap({ Hex.decode($0) }),
-              let tokenVector = vector("tok-valid"), let proofVector = vector("prf-valid") else {
-            Issue.record("tok-issue-rfc8037, tok-valid, prf-valid or an mcp.request.attach vector is missing")
+              let tokenVector = vector("tok-valid"), let proofVector = vector("prf-valid"),
+              let operatorVector = vector("tok-operator-valid") else {
+            Issue.record("tok-issue-rfc8037, tok-valid, prf-valid, tok-operator-valid or an mcp.request.attach vector is missing")
             return
         }
+        // The operator key of scripts/author_identity_vectors.py.
+        let operatorSeed = SHA256.hash(Array("MCP agent attestation vectors: operator".utf8))
         var tally = Tally()
-        for (base, member, seed) in [(tokenVector, "input/token", tokenSeed), (proofVector, "input/proof", agentSeed)] {
+        for (base, member, seed) in [(tokenVector, "input/token", tokenSeed), (proofVector, "input/proof", agentSeed),
+                                     (operatorVector, "input/attestation", operatorSeed)] {
             let parts = ObjectSchemas.objects(in: base).filter { $0.path.hasPrefix(member + "#") }
             guard parts.count == 2, let header = parts[0].value, let claims = parts[1].value else {
                 Issue.record("\(base.id): \(member) does not decode")
@@ -310,7 +314,7 @@ import Testing
             }
         }
         print("object schemas: \(tally.checked) mutations of JWS headers and claims")
-        #expect(tally.checked >= 80, "only \(tally.checked) mutations")
+        #expect(tally.checked >= 120, "only \(tally.checked) mutations")
         #expect(tally.failures.isEmpty, "\(tally.failures.joined(separator: "\n"))")
     }
 
