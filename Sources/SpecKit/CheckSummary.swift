@@ -43,6 +43,9 @@ extension SpecCheck {
                          + "\(evidence.testCodes.count) tests recording codes, \(evidence.passedTests.count) passing tests in JUnit reports")
             lines.append("  registry codes: \(registry.count), raised by a passing vector or scenario \(vectors), "
                          + "observed only by a test \(tests), excluded \(excluded), without evidence \(registry.count - vectors - tests - excluded)")
+            for (code, how) in codeEvidence.sorted(by: { $0.key < $1.key }) where !how.hasPrefix("vector ") && !how.hasPrefix("scenario ") {
+                lines.append("    \(code): \(how)")
+            }
         } else {
             lines.append("Evidence: not checked (run `attest check --evidence DIR` after `make test`): that each registry code is raised, "
                          + "and that each threat-model row's vectors passed and its tests ran, were not checked")

@@ -271,8 +271,14 @@ public struct SpecCheck: Sendable {
         }
         let errorsFile = spec.tables("errors").first?.file ?? "spec/errors.md"
         for (code, row) in registry.sorted(by: { $0.key < $1.key }) {
-            if let how = byVector[code] { codeEvidence[code] = how }
-            else if let test = byTest[code] { codeEvidence[code] = "test \(test)" }
+            let raised = byVector[code] ?? byTest[code].map { "test \($0)" }
+            if let raised, let exclusion = exclusions[code] {
+                // An exclusion says nothing can produce the code: stale once something does.
+                let file = spec.tables("registry-exclusions").first?.file ?? errorsFile
+                diagnostics.append(Diagnostic(.evidence, file, exclusion.line,
+                    "the exclusion of \(code) is stale: \(raised) produced it; remove the exclusion"))
+            }
+            if let raised { codeEvidence[code] = raised }
             else if exclusions[code] != nil { codeEvidence[code] = "excluded" }
             else {
                 diagnostics.append(Diagnostic(.evidence, errorsFile, row.line,

@@ -251,6 +251,8 @@ struct CheckFixtureTests {
         // A reasoned exclusion is evidence; one that names a test requires the test in the evidence.
         let exclusions = "\n<!-- table: registry-exclusions -->\n| code | reason | tests |\n| --- | --- | --- |\n"
         #expect(check(fixture + exclusions + "| `JSON_TOO_DEEP` | unreachable by any input | - |\n", evidence: bare).passed)
+        expectProblem(check(fixture + exclusions + "| `JSON_TOO_DEEP` | unreachable by any input | - |\n", evidence: observed),
+                      .evidence, "the exclusion of JSON_TOO_DEEP is stale: test SpecKitTests: tooDeep produced it")
         expectProblem(check(fixture + exclusions + "| `JSON_TOO_DEEP` | unreachable | Tests/SpecKitTests/X.swift: gone |\n", evidence: bare),
                       .evidence, "names the test SpecKitTests: gone, which is not in the evidence")
         expectProblem(check(fixture + exclusions + "| `JSON_NOPE` | unreachable | - |\n", evidence: observed),
