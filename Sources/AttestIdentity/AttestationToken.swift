@@ -91,14 +91,16 @@ public struct TokenClaims: Sendable {
         guard case .string(let audience) = aud else {
             throw AttestError(.tokenAudienceNotString, "aud is \(aud.typeName == "array" ? "an array" : aud.typeName); a single string is required")
         }
-        guard !audience.isEmpty else { throw AttestError(.tokenClaimInvalid, "aud is the empty string") }
+        // Every string claim is non-empty (token.md, TOK-025): an empty aud is malformed,
+        // not merely another audience.
+        guard !audience.isEmpty else { throw AttestError(.tokenClaimInvalid, "aud is an empty string") }
         self.audience = audience
         issuedAt = try reader.time("iat")
         notBefore = try reader.optionalTime("nbf")
         expiresAt = try reader.time("exp")
         tokenID = try reader.string("jti", maxLength: 256)
         guard let cnf = payload["cnf"], case .object(let cnfObject) = cnf, cnfObject["jkt"] != nil else {
-            throw AttestError(.tokenConfirmationMissing, "the token has no cnf object with a jkt: it binds no agent key")
+            throw AttestError(.tokenConfirmationMissing, "the token has no cnf with a jkt: it binds no agent key")
         }
         guard let jkt = cnfObject["jkt"]?.stringValue, Thumbprint.isWellFormed(jkt) else {
             throw AttestError(.tokenClaimInvalid, "cnf.jkt is not the base64url of 32 bytes")
@@ -123,14 +125,12 @@ struct ClaimReader {
     let invalid: ErrorCode
     var prefix = ""
 
-    /// A non-empty string of at most `maxLength` code points (Unicode scalar values, not
-    /// UTF-16 units or bytes): 1024 for every string claim, 256 for `jti` (token.md).
     func string(_ name: String, maxLength: Int = 1024) throws(AttestError) -> String {
         guard let value = object[name] else { throw AttestError(missing, "no \(prefix)\(name)") }
         // A string of at most maxLength UTF-8 bytes has at most maxLength scalars; only a
         // longer one needs its scalars counted.
         guard case .string(let s) = value, !s.isEmpty, s.utf8.count <= maxLength || s.unicodeScalars.count <= maxLength else {
-            throw AttestError(invalid, "\(prefix)\(name) is not a non-empty string of at most \(maxLength) code points")
+            throw AttestError(invalid, "\(prefix)\(name) is not a non-empty string of at most \(maxLength) characters")
         }
         return s
     }

@@ -58,15 +58,8 @@ enum CoreOps {
 
     static func parser(_ args: OpArguments) throws -> StrictJSONParser {
         var limits = StrictJSONParser.Limits.default
-        // Limits are non-negative integers (json.md); any other value is a malformed input.
-        if let maxBytes = try args.contextInt("max_bytes") {
-            guard maxBytes >= 0 else { throw OpInputError(description: "context \"max_bytes\" is negative") }
-            limits.maxBytes = maxBytes
-        }
-        if let maxDepth = try args.contextInt("max_depth") {
-            guard maxDepth >= 0 else { throw OpInputError(description: "context \"max_depth\" is negative") }
-            limits.maxDepth = maxDepth
-        }
+        if let maxBytes = try args.contextLimit("max_bytes") { limits.maxBytes = maxBytes }
+        if let maxDepth = try args.contextLimit("max_depth") { limits.maxDepth = maxDepth }
         return StrictJSONParser(limits: limits)
     }
 
