@@ -64,8 +64,9 @@ enum EvidenceOps {
             return ["decision": "ALLOW"]
         },
         .init(name: "receipt.verify", document: "receipt") { args in
-            let receipt = try Receipt(json: try args.value("receipt"))
+            // Trust inputs are read before the object under test (receipt.md §Verifying a receipt).
             let key = try NoteVerifier(text: try args.string("log_key")).key
+            let receipt = try Receipt(json: try args.value("receipt"))
             guard receipt.keyID == key.thumbprint else { throw AttestError(.receiptKeyUntrusted, "receipt is not signed by the log key") }
             try receipt.verifySignature(key)
             return ["canonical": .string(Hex.encode(receipt.canonical)), "link": .string(Hex.encode(receipt.link)),
@@ -79,8 +80,8 @@ enum EvidenceOps {
             return [:]
         },
         .init(name: "receipt.inclusion", document: "receipt") { args in
-            let receipt = try Receipt(json: try args.value("receipt"))
             let logKey = try NoteVerifier(text: try args.string("log_key"))
+            let receipt = try Receipt(json: try args.value("receipt"))
             guard receipt.keyID == logKey.key.thumbprint else { throw AttestError(.receiptKeyUntrusted, "receipt is not signed by the log key") }
             try receipt.verifySignature(logKey.key)
             let checkpoint = try Checkpoint.verify(try args.string("checkpoint"), trusted: [logKey], origin: receipt.log)
