@@ -834,6 +834,8 @@ invalid(S, "mrk-inclusion-order-index-first", "merkle.inclusion",
         "An index equal to the size and a 31-byte proof element: the index is checked before any length.", ["MRK-004", "MRK-009", "ERR-002"],
         {**inc(6), "index": 7, "proof": [path(6, LEAVES)[0].hex()[:-2]] + [x.hex() for x in path(6, LEAVES)[1:]]},
         "MRK_INDEX_OUT_OF_RANGE", "mrk-inclusion-6-of-7", "index changed from 6 to 7 and the first element truncated to 31 bytes")
+valid(S, "mrk-inclusion-size-float", "merkle.inclusion", "The proof of leaf 4 with the tree size written 7.0: an integer by value.",
+      ["MRK-003", "JSON-015"], dict(inc(4), tree_size=7.0), {})
 S = "merkle-consistency"
 invalid(S, "mrk-consistency-equal-short-proof", "merkle.consistency",
         "Equal sizes with a proof of one 31-byte element: the equal-size rule (empty proof) applies before hash lengths.", ["MRK-008", "MRK-009"],
@@ -864,6 +866,17 @@ invalid(S, "ckp-root-unpadded", "checkpoint.verify", "A root hash in base64 with
 invalid(S, "ckp-size-overflow", "checkpoint.verify", "A size of 2^64, which no unsigned 64-bit tree size holds, signed so.", ["CKP-002"],
         {"note": signed_body(f"{ORIGIN}\n18446744073709551616\n{base64.b64encode(root7).decode()}\n"), "trusted": TRUST, "origin": ORIGIN},
         "CKP_MALFORMED", "ckp-verify", "size 7 replaced by 18446744073709551616")
+invalid(S, "ckp-order-origin-first", "checkpoint.verify",
+        "A checkpoint of another log signed only by an untrusted key: the origin is checked before the signature lines.",
+        ["CKP-012", "CKP-003", "ERR-002"],
+        {"note": note(7, root7, ((OTHER, "portal.example/log/other"),), origin="portal.example/log/other"), "trusted": TRUST, "origin": ORIGIN},
+        "CKP_ORIGIN_MISMATCH", "ckp-verify", "origin line changed and the note signed by another key under that name")
+invalid(S, "ckp-order-lines", "checkpoint.verify",
+        "A failing signature by the trusted key, then a line that is not a signature line: lines are checked in order, so the signature fails first.",
+        ["CKP-012", "CKP-005", "ERR-002"],
+        {"note": body(ORIGIN, 7, root7) + "\n" + LOG.note_sig(ORIGIN, body(ORIGIN, 8, root7)) + "not a signature line\n", "trusted": TRUST,
+         "origin": ORIGIN}, "CKP_SIGNATURE_INVALID", "ckp-verify",
+        "the signature made over another body, and a line without an em dash appended")
 upper = LOG.vkey(ORIGIN).split("+", 2)
 invalid(S, "ckp-trusted-key-id-uppercase", "checkpoint.verify", "A trusted verifier key whose key ID is written in uppercase hex.", ["CKP-014"],
         {"note": n, "trusted": [f"{upper[0]}+{upper[1].upper()}+{upper[2]}"], "origin": ORIGIN}, "KEY_INVALID", "ckp-verify",

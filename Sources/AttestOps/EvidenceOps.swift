@@ -153,8 +153,11 @@ extension OpArguments {
     }
 
     func unsigned(_ name: String) throws -> UInt64 {
-        guard let n = try value(name).unsignedValue else { throw OpInputError(description: "input \"\(name)\" is not an unsigned integer") }
-        return n
+        // Exactly from its text up to 2^64 − 1, or else an integer by value (json.md §Integers: 7.0 is 7).
+        let v = try value(name)
+        if let n = v.unsignedValue { return n }
+        guard let n = v.integerValue, n >= 0 else { throw OpInputError(description: "input \"\(name)\" is not an unsigned integer") }
+        return UInt64(n)
     }
 
     func contextArray(_ name: String) throws -> [JSONValue] {
