@@ -951,6 +951,10 @@ invalid(S, "art-order-signature-before-trust", "artifact.verify",
 S = "artifact-evaluate"
 valid(S, "art-eval-at-start", "artifact.evaluate", "A call at not_before exactly: the window includes its start.", ["ART-004"],
       ev("search", {"query": "cats", "limit": 5}, T0), {"decision": "ALLOW"})
+valid(S, "art-eval-arguments-absent", "artifact.evaluate", "A call of caf\u00e9 without arguments: A is {}.", ["ART-004"],
+      {"artifact": ART, "history": [], "call": {"tool": "caf\u00e9", "time": T0 + 10}}, {"decision": "ALLOW"})
+eneg("arguments-null", "PTL_CONSTRAINT_VIOLATED", ["ART-004"], ev("caf\u00e9", None, T0 + 10),
+     "arguments null: a member that is present is not absent, and null is not an object", base="art-eval-cafe")
 ZERO = copy.deepcopy(ART_UNSIGNED); ZERO["tools"]["search"]["rate_limit"] = {"max": 0, "window": 60}
 eneg("rate-zero", "PTL_RATE_LIMITED", ["ART-004"], dict(ev("search", {"query": "cats", "limit": 5}, T0 + 10), artifact=seal(ZERO, AUTH, "artifact")),
      "the artifact's search limit set to max 0: a well-formed limit that allows no call")
@@ -1008,6 +1012,13 @@ invalid(S, "bnd-checkpoint-empty-root", "bundle.verify", "FAIL: the checkpoint o
         "the size-0 checkpoint's root replaced by SHA-256(\"x\")", context=CTX)
 valid(S, "bnd-checkpoints-repeated", "bundle.verify", "The checkpoint of size 3 published twice, then 6: PASS.", ["CKP-011", "BND-004"],
       build(checkpoints=((3,), (3,), (6,))), {"receipts": 6}, context=CTX)
+def empty_log(root):
+    return {"artifacts": [ART], "logs": [{"origin": ORIGIN, "receipts": [], "checkpoints": [{"note": note(0, root)}], "payloads": []}]}
+valid(S, "bnd-empty-log", "bundle.verify", "A log with no receipt and one checkpoint of size 0 over the empty tree's root: PASS.",
+      ["BND-004", "BND-005"], empty_log(sha(b"")), {"receipts": 0, "open_calls": 0}, context=CTX)
+invalid(S, "bnd-empty-log-root", "bundle.verify", "FAIL: the only checkpoint, of size 0, carries another root than the empty tree's.",
+        ["BND-004"], empty_log(sha(b"x")), "BND_ROOT_MISMATCH", "bnd-empty-log", "the size-0 checkpoint's root replaced by SHA-256(\"x\")",
+        context=CTX)
 def other_signer(b):
     r = b["logs"][0]["receipts"][1]; r.pop("sig")
     r["sig"] = {"alg": "Ed25519", "kid": OTHER.thumbprint, "value": b64u(OTHER.sign(domain("receipt", jcs(r))))}
