@@ -914,6 +914,11 @@ t = copy.deepcopy(R0); t["sig"]["value"] = b64u(base64.urlsafe_b64decode(R0["sig
 rneg("sig-short", "RCP_SIGNATURE_INVALID", ["RCP-004"], t, "signature truncated to 63 bytes")
 t = copy.deepcopy(R0); t["sig"]["alg"] = "EdDSA"
 rneg("sig-alg", "RCP_MALFORMED", ["RCP-002"], t, "sig.alg EdDSA instead of Ed25519")
+R_future, C_future, _ = receipt(0, b"\x00" * 32, T0 + 5, decision="DENY", code="PTL_CODE_OF_A_LATER_REGISTRY")
+valid(S, "rcp-verify-deny-unlisted-code", "receipt.verify",
+      "A DENY whose code is not in this registry: a receipt's code is not checked against the registry, so receipts of a later registry still verify.",
+      ["RCP-003"], {"receipt": R_future, "log_key": LOG.vkey(ORIGIN)},
+      {"canonical": C_future.hex(), "link": sha(C_future).hex(), "leaf_hash": leaf(sha(C_future)).hex()})
 t = copy.deepcopy(R0); t["time"] = float(R0["time"])
 valid(S, "rcp-verify-time-float", "receipt.verify",
       "The time written 1760000005.0: an integer by value (json.md), the same canonical form, link and signature.", ["RCP-002", "JSON-015"],
@@ -973,6 +978,9 @@ man_neg("order-signature-before-signer", "MAN_SIGNATURE_INVALID", ["MAN-014", "E
 rooted = seal({k: v for k, v in mandate().items() if k not in ("sig", "parent")} | {"type": "mcp-attest/artifact/v1"}, AGENT, "artifact")
 man_neg("artifact-as-child", "MAN_PARENT_MISSING", ["MAN-014"], None,
         "the second element a root artifact (no parent) sealed by the parent's subject", chain=[ART, rooted])
+man_neg("parent-not-digest", "ART_MALFORMED", ["MAN-014", "ART-001"], lambda m: m.update(parent="not-a-digest"),
+        "parent not the base64url of 32 bytes: a defect of shape, found before any parent is looked for")
+man_neg("starts-with-mandate", "MAN_PARENT_MISSING", ["MAN-014", "MAN-001"], None, "the root artifact left out of the chain", chain=[MAN])
 DEEP_ROOT = seal({"type": "mcp-attest/artifact/v1", "id": "art-deep", "issuer": "https://policy.example",
                   "subject": {"sub": "spiffe://agents.example/orchestrator", "jkt": AGENT.thumbprint},
                   "not_before": T0, "not_after": T0 + 86400, "tools": {"search": {}}, "log": {"origins": [ORIGIN]}}, AUTH, "artifact")
