@@ -137,7 +137,8 @@ def note(size, root, signers=((LOG, ORIGIN),), origin=ORIGIN):
     return b + "\n" + "".join(k.note_sig(n, b) for k, n in signers)
 S = "checkpoint-verify"
 TRUST = [LOG.vkey(ORIGIN)]
-valid(S, "ckp-verify", "checkpoint.verify", "A checkpoint signed by the log key.", ["CKP-001"],
+valid(S, "ckp-verify", "checkpoint.verify",
+      "A checkpoint signed by the log key; the trusted key's base64 holds a +, so the key text splits at its first two + only.", ["CKP-001", "CKP-014"],
       {"note": note(7, root7), "trusted": TRUST, "origin": ORIGIN}, {"origin": ORIGIN, "size": 7, "root": root7.hex()})
 valid(S, "ckp-verify-extra-signature", "checkpoint.verify", "A cosignature by an unknown key is ignored.", ["CKP-004"],
       {"note": note(7, root7, ((LOG, ORIGIN), (OTHER, "witness.example"))), "trusted": TRUST, "origin": ORIGIN},
