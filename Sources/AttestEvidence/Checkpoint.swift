@@ -45,10 +45,9 @@ public struct Checkpoint: Equatable, Sendable {
         return text
     }
 
-    /// Parses and verifies a signed checkpoint in the order of checkpoint.md §Verifying a
-    /// checkpoint: the note's bytes, its body, the origin, the form of every signature
-    /// line, then the signatures of trusted keys (each must verify; lines by unknown keys
-    /// are ignored, the C2SP signed-note rule), and at least one of them.
+    /// Parses and verifies a signed checkpoint: at least one signature by a trusted
+    /// key for this origin must verify; signatures by unknown keys are ignored (C2SP
+    /// signed-note rule); a signature by a trusted key that does not verify is an error.
     public static func verify(_ note: String, trusted: [NoteVerifier], origin expectedOrigin: String? = nil)
         throws(AttestError) -> Checkpoint
     {
@@ -56,47 +55,39 @@ public struct Checkpoint: Equatable, Sendable {
         // grapheme clusters, which join "\r\n" into one character and a combining mark
         // with the space before it.
         let bytes = Array(note.utf8)
-        guard bytes.count <= 1 << 16 else { throw AttestError(.checkpointMalformed, "note is larger than 65,536 bytes") }
-        guard !bytes.contains(where: { $0 < 0x20 && $0 != 0x0A }) else {
-            throw AttestError(.checkpointMalformed, "note holds a control character other than line feed")
+        guard bytes.count <= 1 << 16, !bytes.contains(0) else {
+            throw AttestError(.checkpointMalformed, "note is too large or contains a NUL byte")
         }
-        // C2SP signed-note: the text ends at the last empty line of the note.
-        guard let blank = bytes.indices.dropLast().last(where: { bytes[$0] == 0x0A && bytes[$0 + 1] == 0x0A }) else {
+        guard let blank = bytes.indices.dropLast().first(where: { bytes[$0] == 0x0A && bytes[$0 + 1] == 0x0A }) else {
             throw AttestError(.checkpointMalformed, "note has no blank line before its signatures")
         }
         let body = Array(bytes[...blank])
         let signatureBlock = bytes[(blank + 2)...]
         let lines = body.dropLast().split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-        guard lines.count >= 3, !lines.contains(where: \.isEmpty), let size = UInt64(lines[1]), String(size).isExactly(lines[1]),
+        guard lines.count >= 3, let size = UInt64(lines[1]), String(size).isExactly(lines[1]),
               let root = Data(base64Encoded: lines[2]), root.count == 32,
-              Data(root).base64EncodedString().isExactly(lines[2])
+              Data(root).base64EncodedString().isExactly(lines[2]), !lines[0].isEmpty
         else {
-            throw AttestError(.checkpointMalformed, "body is not origin, decimal size, base64 root hash and non-empty extension lines")
+            throw AttestError(.checkpointMalformed, "body is not origin, decimal size and base64 root hash")
         }
         let checkpoint = Checkpoint(origin: lines[0], size: size, root: Array(root))
         if let expectedOrigin, !checkpoint.origin.isExactly(expectedOrigin) {
             throw AttestError(.checkpointOriginMismatch, "origin \"\(checkpoint.origin)\" is not \"\(expectedOrigin)\"")
         }
         guard signatureBlock.last == 0x0A else {
-            throw AttestError(.checkpointMalformed, "signature block is empty or does not end with a line feed")
+            throw AttestError(.checkpointMalformed, "signature block does not end with a line feed")
         }
-        // Every line's form first (a note that does not parse is malformed whoever signed
-        // it), then the signatures of trusted keys, in order.
         let emDashSpace = Array("\u{2014} ".utf8)
-        var signatures: [(name: String, blob: Data)] = []
+        var verified = false
         for line in signatureBlock.dropLast().split(separator: 0x0A, omittingEmptySubsequences: false) {
             guard line.starts(with: emDashSpace) else {
                 throw AttestError(.checkpointMalformed, "signature line does not start with an em dash and a space")
             }
             let parts = line.dropFirst(emDashSpace.count).split(separator: 0x20, omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[0].contains(0x2B),
-                  let blob = Data(base64Encoded: String(decoding: parts[1], as: UTF8.self)), blob.count >= 5 else {
-                throw AttestError(.checkpointMalformed, "signature line is not '— name base64', with a non-empty name without +")
+            guard parts.count == 2, let blob = Data(base64Encoded: String(decoding: parts[1], as: UTF8.self)), blob.count >= 5 else {
+                throw AttestError(.checkpointMalformed, "signature line is not '— name base64'")
             }
-            signatures.append((String(decoding: parts[0], as: UTF8.self), blob))
-        }
-        var verified = false
-        for (name, blob) in signatures {
+            let name = String(decoding: parts[0], as: UTF8.self)
             let keyID = Array(blob.prefix(4))
             guard let verifier = trusted.first(where: { $0.name.isExactly(name) && $0.keyID == keyID }) else { continue }
             do {
@@ -133,8 +124,7 @@ public struct NoteVerifier: Sendable, Equatable {
     public init(text: String) throws(AttestError) {
         // The key is standard base64, which may itself contain "+": split at the first two only.
         let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, let blob = Data(base64Encoded: String(parts[2])), blob.count == 33,
-              blob.first == 0x01 else {
+        guard parts.count == 3, let blob = Data(base64Encoded: String(parts[2])), blob.count == 33, blob.first == 0x01 else {
             throw AttestError(.keyInvalid, "note verifier key is not name+keyid+base64(0x01 ‖ Ed25519 key)")
         }
         self.init(name: String(parts[0]), key: try Ed25519.PublicKey(raw: Array(blob.dropFirst())))
