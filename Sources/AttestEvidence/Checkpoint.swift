@@ -139,9 +139,9 @@ public enum CheckpointHistory {
     /// The steps of checkpoint.md §Successive checkpoints, in order: one origin
     /// (`CKP_ORIGIN_MISMATCH`), no shrinking (`CKP_ROLLBACK`), one root per size
     /// (`CKP_EQUIVOCATION`), and growth proven by a consistency proof (`MRK_*`). Between
-    /// equal sizes the proof is empty; from the empty tree nothing is proven, so the proof
-    /// is empty and the earlier root is the empty tree's (RFC 9162: every tree is
-    /// consistent with the empty tree).
+    /// equal sizes and roots no proof is read; from the empty tree nothing is proven, so
+    /// the proof is empty and the earlier root is the empty tree's (RFC 9162: every tree
+    /// is consistent with the empty tree).
     public static func checkSuccessor(_ earlier: Checkpoint, _ later: Checkpoint, consistency proof: [[UInt8]])
         throws(AttestError)
     {
@@ -155,10 +155,7 @@ public enum CheckpointHistory {
             guard later.root == earlier.root else {
                 throw AttestError(.checkpointEquivocation, "two checkpoints of size \(later.size) with different roots")
             }
-            guard proof.isEmpty else {
-                throw AttestError(.merkleConsistencyInvalid, "checkpoints of equal size need an empty consistency proof")
-            }
-            return
+            return  // one tree: no proof is read
         }
         if earlier.size == 0 {
             guard proof.isEmpty else {

@@ -28,7 +28,8 @@ enum EvidenceOps {
         .init(name: "checkpoint.successor", document: "checkpoint") { args in
             let trusted = try verifiers(args)
             let earlier = try Checkpoint.verify(try args.string("earlier"), trusted: trusted)
-            let later = try Checkpoint.verify(try args.string("later"), trusted: trusted)
+            // The later checkpoint is verified for the earlier one's origin (checkpoint.md).
+            let later = try Checkpoint.verify(try args.string("later"), trusted: trusted, origin: earlier.origin)
             try CheckpointHistory.checkSuccessor(earlier, later, consistency: try args.array("consistency").map(hexValue))
             return [:]
         },
@@ -64,9 +65,9 @@ enum EvidenceOps {
             return ["decision": "ALLOW"]
         },
         .init(name: "receipt.verify", document: "receipt") { args in
-            // Trust inputs are read before the object under test (receipt.md §Verifying a receipt).
-            let key = try NoteVerifier(text: try args.string("log_key")).key
+            // The receipt's shape, then the log key (receipt.md §Verifying a receipt).
             let receipt = try Receipt(json: try args.value("receipt"))
+            let key = try NoteVerifier(text: try args.string("log_key")).key
             guard receipt.keyID == key.thumbprint else { throw AttestError(.receiptKeyUntrusted, "receipt is not signed by the log key") }
             try receipt.verifySignature(key)
             return ["canonical": .string(Hex.encode(receipt.canonical)), "link": .string(Hex.encode(receipt.link)),
@@ -80,8 +81,8 @@ enum EvidenceOps {
             return [:]
         },
         .init(name: "receipt.inclusion", document: "receipt") { args in
-            let logKey = try NoteVerifier(text: try args.string("log_key"))
             let receipt = try Receipt(json: try args.value("receipt"))
+            let logKey = try NoteVerifier(text: try args.string("log_key"))
             guard receipt.keyID == logKey.key.thumbprint else { throw AttestError(.receiptKeyUntrusted, "receipt is not signed by the log key") }
             try receipt.verifySignature(logKey.key)
             let checkpoint = try Checkpoint.verify(try args.string("checkpoint"), trusted: [logKey], origin: receipt.log)
