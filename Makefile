@@ -8,7 +8,7 @@ RESULTS    ?= .build/conformance
 
 E2E_RECEIPTS ?= 1000000
 
-.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential python-test bench bench-portal \
+.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential differential python-test bench bench-portal \
         fuzz fuzz-one fuzz-build asan tsan clean
 
 all: check conformance-quick site
@@ -33,7 +33,7 @@ test: deps
 	python3 scripts/lint_no_trap.py
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
-	$(MAKE) --no-print-directory conformance evidence-e2e discovery-differential python-test
+	$(MAKE) --no-print-directory conformance evidence-e2e discovery-differential differential python-test
 
 conformance: build
 	$(ATTEST) conformance --impl "$(ATTEST) impl" --out $(RESULTS)/swift
@@ -54,6 +54,12 @@ evidence-e2e: release
 # vector authoring model, Swift, the Python example): all must agree.
 discovery-differential: build
 	python3 Tests/e2e/discovery_differential.py $(ATTEST) 5000 $${DISCOVERY_SEED:-1}
+
+# Random well-formed and mutated objects of every kind through the Swift reference and the
+# Python example: the same verdict and code on every input (Tests/e2e/differential.py).
+DIFFERENTIAL_CASES ?= 300
+differential: build
+	python3 Tests/e2e/differential.py $(ATTEST) $(DIFFERENTIAL_CASES) $${DIFFERENTIAL_SEED:-1} .build/differential
 
 # Both implementations in JSON lines mode: the results the site's traceability matrix shows.
 conformance-quick: build

@@ -878,6 +878,9 @@ invalid(S, "ckp-order-lines", "checkpoint.verify",
         {"note": body(ORIGIN, 7, root7) + "\n" + LOG.note_sig(ORIGIN, body(ORIGIN, 8, root7)) + "not a signature line\n", "trusted": TRUST,
          "origin": ORIGIN}, "CKP_SIGNATURE_INVALID", "ckp-verify",
         "the signature made over another body, and a line without an em dash appended")
+invalid(S, "ckp-signature-empty-name", "checkpoint.verify", "A cosignature line with an empty key name.", ["CKP-002"],
+        {"note": note(7, root7, ((LOG, ORIGIN), (OTHER, ""))), "trusted": TRUST, "origin": ORIGIN}, "CKP_MALFORMED",
+        "ckp-verify-extra-signature", "the cosigner's name witness.example removed")
 upper = LOG.vkey(ORIGIN).split("+", 2)
 invalid(S, "ckp-trusted-key-id-uppercase", "checkpoint.verify", "A trusted verifier key whose key ID is written in uppercase hex.", ["CKP-014"],
         {"note": n, "trusted": [f"{upper[0]}+{upper[1].upper()}+{upper[2]}"], "origin": ORIGIN}, "KEY_INVALID", "ckp-verify",

@@ -84,7 +84,8 @@ public struct Checkpoint: Equatable, Sendable {
                 throw AttestError(.checkpointMalformed, "signature line does not start with an em dash and a space")
             }
             let parts = line.dropFirst(emDashSpace.count).split(separator: 0x20, omittingEmptySubsequences: false)
-            guard parts.count == 2, let blob = Data(base64Encoded: String(decoding: parts[1], as: UTF8.self)), blob.count >= 5 else {
+            guard parts.count == 2, !parts[0].isEmpty,
+                  let blob = Data(base64Encoded: String(decoding: parts[1], as: UTF8.self)), blob.count >= 5 else {
                 throw AttestError(.checkpointMalformed, "signature line is not '— name base64'")
             }
             let name = String(decoding: parts[0], as: UTF8.self)

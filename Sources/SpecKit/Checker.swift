@@ -19,11 +19,18 @@ public struct SpecCheck: Sendable {
     ///     equal the registry's.
     ///   - executor: runs the vectors; nil skips running them.
     ///   - vectorsDirectory: the committed `vectors/` to check for drift; nil skips it.
-    public init(spec: Spec, implementationCodes: Set<String>?, executor: OpExecutor?, vectorsDirectory: URL?) {
+    ///   - schemaRoot: the repository root whose `spec/schemas/` holds the object schemas;
+    ///     nil skips the schema checks (``ObjectSchemas``).
+    public init(spec: Spec, implementationCodes: Set<String>?, executor: OpExecutor?, vectorsDirectory: URL?,
+                schemaRoot: URL? = nil) {
         self.spec = spec
         self.diagnostics = spec.diagnostics
         checkRegistry(implementationCodes)
         checkVectors()
+        if let schemaRoot {
+            let (schemas, problems) = ObjectSchemas.load(root: schemaRoot)
+            diagnostics += problems + ObjectSchemas.check(spec, schemas: schemas)
+        }
         checkScenarios()
         checkExclusions()
         checkReferences()

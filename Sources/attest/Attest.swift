@@ -34,7 +34,7 @@ struct Check: ParsableCommand {
         let start = Date()
         let spec = try location.read()
         let check = SpecCheck(spec: spec, implementationCodes: ReferenceOps.errorCodes, executor: ReferenceOps(),
-                              vectorsDirectory: location.rootURL.appendingPathComponent("vectors"))
+                              vectorsDirectory: location.rootURL.appendingPathComponent("vectors"), schemaRoot: location.rootURL)
         print(check.summary(elapsed: Date().timeIntervalSince(start)))
         if !check.passed { throw ExitCode(1) }
     }

@@ -69,6 +69,10 @@ public struct SiteGenerator: Sendable {
                                  to: "conformance/examples/python")
         let schema = root.appendingPathComponent("spec/vector.schema.json")
         if FileManager.default.fileExists(atPath: schema.path) { try writer.copy(schema, to: "spec/vector.schema.json") }
+        let schemas = root.appendingPathComponent("spec/schemas")
+        if FileManager.default.fileExists(atPath: schemas.path) {
+            try writer.copyDirectory(schemas, to: "spec/schemas", suffix: ".schema.json")
+        }
     }
 }
 

@@ -20,6 +20,7 @@ All byte strings in inputs and outputs are hex (lowercase on output).
 from __future__ import annotations
 
 import base64
+import decimal
 import hashlib
 import json
 import os
@@ -149,10 +150,11 @@ class _Parser:
     null -> None.
     """
 
-    def __init__(self, text: str, max_depth: int):
+    def __init__(self, text: str, max_depth: int, keep_literals: bool = False):
         self.s = text
         self.i = 0
         self.max_depth = max_depth
+        self.keep_literals = keep_literals
 
     def syntax(self, what: str) -> OpError:
         return OpError("JSON_SYNTAX", f"{what} at character {self.i}")
@@ -335,14 +337,17 @@ class _Parser:
             significand = re.split("[eE]", text)[0]
             if any(d in significand for d in "123456789"):
                 raise OpError("JSON_NUMBER_OUT_OF_RANGE", f"{text} underflows a double")
-        return value
+        return NumberLiteral(text) if self.keep_literals else value
 
 
 # json.md JSON-014: nesting beyond this is refused whatever max_depth a caller gives.
 MAX_DEPTH_CEILING = 1000
 
 
-def parse_strict_json(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH):
+def parse_strict_json(
+    data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH, keep_literals: bool = False
+):
+    """Parse strictly; with keep_literals every number is a NumberLiteral carrying its text."""
     if len(data) > max_bytes:
         raise OpError("JSON_TOO_LARGE", f"{len(data)} bytes > {max_bytes}")
     if data.startswith(b"\xef\xbb\xbf"):
@@ -352,13 +357,34 @@ def parse_strict_json(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_depth
     needed = 2 * min(max_depth, len(text)) + 100
     if sys.getrecursionlimit() < needed:
         sys.setrecursionlimit(needed)
-    return _Parser(text, min(max_depth, MAX_DEPTH_CEILING)).parse_document()
+    return _Parser(text, min(max_depth, MAX_DEPTH_CEILING), keep_literals).parse_document()
+
+
+def _as_doubles(value):
+    """The value with every int (as json.loads makes them) read as the nearest double."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return _int_as_double(value)
+    if isinstance(value, list):
+        return [_as_doubles(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_doubles(v) for k, v in value.items()}
+    raise BadRequest(f"not a JSON value: {type(value).__name__}")
+
+
+def _int_as_double(value: int) -> float:
+    try:
+        return float(value)  # correctly rounded
+    except OverflowError:  # what the strict parser says of the same literal
+        raise OpError("JSON_NUMBER_OUT_OF_RANGE", f"{value} overflows a double")
 
 
 def canonicalize(value) -> bytes:
-    # The parser produces only dict/list/str/float/bool/None, so rfc8785 never sees an
-    # int (it would refuse ints beyond 2**53) or a non-finite float.
-    return rfc8785.dumps(value)
+    # JCS reads every number as an IEEE double. The strict parser gives floats; values
+    # that came through json.loads (inputs of the protocol) may hold ints, read here as
+    # doubles (rfc8785 would refuse ints beyond 2**53).
+    return rfc8785.dumps(_as_doubles(value))
 
 
 def _parse_with_context(context: dict, inp: dict):
@@ -382,6 +408,244 @@ def op_json_parse(context: dict, inp: dict) -> dict:
 def op_jcs_canonicalize(context: dict, inp: dict) -> dict:
     canonical = canonicalize(_parse_with_context(context, inp))
     return {"canonical": canonical.hex(), "sha256": hashlib.sha256(canonical).hexdigest()}
+
+
+# --- Exact numbers (json.md §Exact numbers) ---------------------------------------------
+#
+# A number literal is exact when the decimal value it denotes equals the decimal value of
+# the canonical (JCS) form of the double it reads as. Requests reach the ops as Python
+# values (attest_impl.py reads them with json.loads), so a fractional literal is kept as a
+# NumberLiteral: a float that remembers its text. Integers stay Python ints, which are
+# exact and whose text is their decimal value.
+
+
+class NumberLiteral(float):
+    """A JSON number read as a double that keeps its source text (json.loads parse_float)."""
+
+    def __new__(cls, text: str):
+        value = super().__new__(cls, text)
+        value.literal = text
+        return value
+
+
+def number_is_exact(value) -> bool:
+    """True when the literal of a JSON number denotes the value of its double's JCS form."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("not a JSON number")
+    if isinstance(value, int):
+        literal = str(value)
+    else:
+        literal = getattr(value, "literal", None) or repr(value)
+    try:
+        double = float(literal)
+        canonical = rfc8785.dumps(double).decode("ascii")
+    except (OverflowError, ValueError, rfc8785.FloatDomainError):  # beyond a double
+        return False
+    # Decimal compares values exactly: 1.0 == 1e0 == 1, and -0 == 0.
+    return decimal.Decimal(literal) == decimal.Decimal(canonical)
+
+
+def first_inexact_number(value):
+    """The first number of a JSON value, in document order, that is not exact; else None.
+    Walks with an explicit stack, so nesting costs no Python frames."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        if isinstance(item, (int, float)):
+            if not number_is_exact(item):
+                return item
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return None
+
+
+def check_exact_numbers(value) -> None:
+    """Raise for the first number, in document order, that is not exact: an integer beyond
+    every double is JSON_NUMBER_OUT_OF_RANGE (what the strict parser says of its literal),
+    any other JSON_NUMBER_INEXACT."""
+    number = first_inexact_number(value)
+    if number is None:
+        return
+    if isinstance(number, int):
+        _int_as_double(number)
+    raise OpError("JSON_NUMBER_INEXACT", f"{getattr(number, 'literal', number)} is not the value of its double")
+
+
+def json_equal(a, b) -> bool:
+    """JSON equality: numbers by value, strings by code points, booleans apart from numbers,
+    objects by their member names and values whatever the order."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    return False
+
+
+# JCS of a JSON value that may hold Python ints (from json.loads).
+canonicalize_value = canonicalize
+
+
+def _as_doubles(value):
+    """The value with every int (as json.loads makes them) read as the nearest double."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return _int_as_double(value)
+    if isinstance(value, list):
+        return [_as_doubles(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_doubles(v) for k, v in value.items()}
+    raise BadRequest(f"not a JSON value: {type(value).__name__}")
+
+
+def _int_as_double(value: int) -> float:
+    try:
+        return float(value)  # correctly rounded
+    except OverflowError:  # what the strict parser says of the same literal
+        raise OpError("JSON_NUMBER_OUT_OF_RANGE", f"{value} overflows a double")
+
+
+def canonicalize(value) -> bytes:
+    # JCS reads every number as an IEEE double. The strict parser gives floats; values
+    # that came through json.loads (inputs of the protocol) may hold ints, read here as
+    # doubles (rfc8785 would refuse ints beyond 2**53).
+    return rfc8785.dumps(_as_doubles(value))
+
+
+def _parse_with_context(context: dict, inp: dict):
+    data = from_hex(field(inp, "data"), "data")
+    limits = {}
+    for name, default in (("max_bytes", DEFAULT_MAX_BYTES), ("max_depth", DEFAULT_MAX_DEPTH)):
+        value = context.get(name)
+        if value is None:
+            value = default
+        # bool is an int subclass in Python; true/false is not a limit.
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise BadRequest(f"context {name} is not a non-negative integer")
+        limits[name] = value
+    return parse_strict_json(data, **limits)
+
+
+def op_json_parse(context: dict, inp: dict) -> dict:
+    return {"canonical": canonicalize(_parse_with_context(context, inp)).hex()}
+
+
+def op_jcs_canonicalize(context: dict, inp: dict) -> dict:
+    canonical = canonicalize(_parse_with_context(context, inp))
+    return {"canonical": canonical.hex(), "sha256": hashlib.sha256(canonical).hexdigest()}
+
+
+# --- Exact numbers (json.md §Exact numbers) ---------------------------------------------
+#
+# A number literal is exact when the decimal value it denotes equals the decimal value of
+# the canonical (JCS) form of the double it reads as. Requests reach the ops as Python
+# values (attest_impl.py reads them with json.loads), so a fractional literal is kept as a
+# NumberLiteral: a float that remembers its text. Integers stay Python ints, which are
+# exact and whose text is their decimal value.
+
+
+class NumberLiteral(float):
+    """A JSON number read as a double that keeps its source text (json.loads parse_float)."""
+
+    def __new__(cls, text: str):
+        value = super().__new__(cls, text)
+        value.literal = text
+        return value
+
+
+def number_is_exact(value) -> bool:
+    """True when the literal of a JSON number denotes the value of its double's JCS form."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("not a JSON number")
+    if isinstance(value, int):
+        literal = str(value)
+    else:
+        literal = getattr(value, "literal", None) or repr(value)
+    try:
+        double = float(literal)
+        canonical = rfc8785.dumps(double).decode("ascii")
+    except (OverflowError, ValueError, rfc8785.FloatDomainError):  # beyond a double
+        return False
+    # Decimal compares values exactly: 1.0 == 1e0 == 1, and -0 == 0.
+    return decimal.Decimal(literal) == decimal.Decimal(canonical)
+
+
+def first_inexact_number(value):
+    """The first number of a JSON value, in document order, that is not exact; else None.
+    Walks with an explicit stack, so nesting costs no Python frames."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        if isinstance(item, (int, float)):
+            if not number_is_exact(item):
+                return item
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return None
+
+
+def check_exact_numbers(value) -> None:
+    """Raise for the first number, in document order, that is not exact: an integer beyond
+    every double is JSON_NUMBER_OUT_OF_RANGE (what the strict parser says of its literal),
+    any other JSON_NUMBER_INEXACT."""
+    number = first_inexact_number(value)
+    if number is None:
+        return
+    if isinstance(number, int):
+        _int_as_double(number)
+    raise OpError("JSON_NUMBER_INEXACT", f"{getattr(number, 'literal', number)} is not the value of its double")
+
+
+def json_equal(a, b) -> bool:
+    """JSON equality: numbers by value, strings by code points, booleans apart from numbers,
+    objects by their member names and values whatever the order."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    return False
+
+
+def canonicalize_value(value) -> bytes:
+    """JCS of a JSON value that may hold Python ints (from json.loads): every number is a
+    double, so ints are converted first (rfc8785 refuses ints beyond 2**53)."""
+    return rfc8785.dumps(_as_doubles(value))
+
+
+def _as_doubles(value):
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return float(value)  # OverflowError beyond a double; callers check ranges first
+    if isinstance(value, list):
+        return [_as_doubles(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_doubles(v) for k, v in value.items()}
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
 # --- base64url (RFC 4648 §5, unpadded, one spelling per byte string) -----------------
@@ -572,15 +836,34 @@ def op_signature_sign(context: dict, inp: dict) -> dict:
         _require_mldsa()
     if len(seed) != SEED_LENGTH:
         raise OpError("KEY_INVALID", f"a seed is 32 bytes, not {len(seed)}")
-    if alg == ED25519:
-        public_key, signature = ed25519_sign(seed, message)
-    else:
-        # The 32-byte seed is FIPS 204's xi (ML-DSA.KeyGen_internal). Signing is
-        # hedged (randomized), so only verification of the output can be checked.
-        key = mldsa.MLDSA65PrivateKey.from_seed_bytes(seed)
-        public_key = key.public_key().public_bytes_raw()
-        signature = key.sign(message)
+    public_key, signature = sign_bytes(alg, seed, message)
     return {"public_key": public_key.hex(), "signature": signature.hex(), "signed_bytes": message.hex()}
+
+
+def sign_bytes(alg: str, seed: bytes, message: bytes) -> tuple[bytes, bytes]:
+    """(public key, signature) of message under the key of a checked alg and 32-byte seed."""
+    if alg == ED25519:
+        return ed25519_sign(seed, message)
+    _require_mldsa()
+    # The 32-byte seed is FIPS 204's xi (ML-DSA.KeyGen_internal). Signing is
+    # hedged (randomized), so only verification of the output can be checked.
+    key = mldsa.MLDSA65PrivateKey.from_seed_bytes(seed)
+    return key.public_key().public_bytes_raw(), key.sign(message)
+
+
+def signature_valid(alg: str, public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """The verdict on a signature by a key already checked for its suite (a parsed JWK):
+    False for a signature of the wrong length, as for one that does not verify."""
+    if len(signature) != SIG_LENGTH[alg]:
+        return False
+    if alg == ED25519:
+        return ed25519_verify_libsodium_policy(public_key, message, signature)
+    _require_mldsa()
+    try:
+        mldsa.MLDSA65PublicKey.from_public_bytes(public_key).verify(signature, message)
+        return True
+    except (InvalidSignature, ValueError):
+        return False
 
 
 # --- JWK / JWKS -------------------------------------------------------------------------
@@ -607,7 +890,14 @@ def _jwk_key_bytes(jwk: dict, name: str) -> bytes:
 
 
 def parse_jwk(jwk) -> tuple[str, bytes]:
-    """Validate a public JWK strictly; return (thumbprint, canonical thumbprint members).
+    """Validate a public JWK strictly; return (thumbprint, canonical thumbprint members)."""
+    thumbprint, canonical, _, _ = parse_jwk_key(jwk)
+    return thumbprint, canonical
+
+
+def parse_jwk_key(jwk) -> tuple[str, bytes, str, bytes]:
+    """Validate a public JWK strictly; return (thumbprint, canonical thumbprint members,
+    suite, public key bytes).
 
     The checks run in the reference implementation's order, since with several
     problems the first one decides the error code.
@@ -651,7 +941,7 @@ def parse_jwk(jwk) -> tuple[str, bytes]:
     thumbprint = b64url_encode(hashlib.sha256(canonical).digest())
     if "kid" in jwk and _jwk_string(jwk, "kid") != thumbprint:
         raise OpError("JWK_INVALID_MEMBER", "kid is not the RFC 7638 thumbprint")
-    return thumbprint, canonical
+    return thumbprint, canonical, alg, raw
 
 
 def op_jwk_thumbprint(context: dict, inp: dict) -> dict:
@@ -661,6 +951,11 @@ def op_jwk_thumbprint(context: dict, inp: dict) -> dict:
 
 def parse_jwks(jwks) -> list[str]:
     """Validate a JWK Set; return the keys' thumbprints in order."""
+    return [kid for kid, _, _ in parse_jwks_keys(jwks)]
+
+
+def parse_jwks_keys(jwks) -> list[tuple[str, str, bytes]]:
+    """Validate a JWK Set; return (thumbprint, suite, public key bytes) per key, in order."""
     if not isinstance(jwks, dict) or "keys" not in jwks:
         raise OpError("JWK_MISSING_MEMBER", 'a JWKS is an object with "keys"')
     for name in jwks:
@@ -673,10 +968,11 @@ def parse_jwks(jwks) -> list[str]:
         raise OpError("JWKS_TOO_MANY_KEYS")
     # Every key is parsed before duplicates are looked for: a bad key anywhere wins
     # over a duplicate.
-    kids = [parse_jwk(key)[0] for key in keys]
+    parsed = [parse_jwk_key(key) for key in keys]
+    kids = [thumbprint for thumbprint, _, _, _ in parsed]
     if len(set(kids)) != len(kids):
         raise OpError("JWKS_DUPLICATE_KID")
-    return kids
+    return [(thumbprint, alg, raw) for thumbprint, _, alg, raw in parsed]
 
 
 def op_jwks_parse(context: dict, inp: dict) -> dict:

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import attest_core  # noqa: E402
 from attest_core import *  # noqa: E402,F401,F403  (selftest.py reaches the primitives through this module)
-from attest_core import BadRequest, OpError, Unsupported, _dump  # noqa: E402
+from attest_core import BadRequest, NumberLiteral, OpError, Unsupported, _dump  # noqa: E402
 
 # Modules holding the ops of the other documents; each defines OPS = {name: function}.
 # A module that is absent is skipped, so its ops are answered as unsupported.
@@ -81,9 +81,16 @@ def handle(op: str, request) -> dict:
     return {"result": "valid", "output": output}
 
 
+def load_request(text: bytes):
+    # Every non-integer number keeps its literal (attest_core.NumberLiteral, a float), so
+    # that the exact-number rule of json.md can see the text it was sent; integers are
+    # exact Python ints already.
+    return json.loads(text, parse_float=attest_core.NumberLiteral)
+
+
 def run_once(op: str) -> int:
     try:
-        response = handle(op, json.loads(sys.stdin.buffer.read()))
+        response = handle(op, load_request(sys.stdin.buffer.read()))
     except Unsupported as e:
         if DEBUG:
             print(e, file=sys.stderr)
@@ -103,7 +110,7 @@ def run_jsonl() -> int:
         if not line.strip():
             continue
         try:
-            request = json.loads(line)
+            request = load_request(line)
             op = request.get("op") if isinstance(request, dict) else None
             response = handle(op, request)
         except Unsupported as e:

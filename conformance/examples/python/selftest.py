@@ -611,7 +611,714 @@ def test_discovery() -> None:
                  {"lookups": [down, down, ok, down, down, ok]})
 
 
+# --- Receipt logs: Merkle trees, checkpoints, receipts (impl_log.py) ----------------------
+
+import base64 as _b64  # noqa: E402
+import hashlib as _hashlib  # noqa: E402
+
+import impl_log  # noqa: E402
+
+
+def _sha(data: bytes) -> bytes:
+    return _hashlib.sha256(data).digest()
+
+
+def _std64(text) -> bytes:
+    return _b64.b64decode(text) if text else b""
+
+
+def test_merkle() -> None:
+    """transparency-dev/merkle: the reference tree, and every inclusion and consistency
+    probe as it is (verification fails exactly when the probe says wantErr)."""
+    base = VECTORS / "transparency-dev-merkle"
+    tree = load_json("transparency-dev-merkle/reference-tree.json")
+    leaves = [bytes.fromhex(x) for x in tree["leaf_inputs_hex"]]
+    for entry in tree["roots_by_size"]:
+        n = entry["size"]
+        out = call("merkle.root", {"leaves": [x.hex() for x in leaves[:n]]})
+        check(f"reference root {n}", out.get("output") == {"root": entry["root_hex"]}, str(out))
+    incremental = impl_log.MerkleTree()
+    for n in range(70):  # the incremental tree against the recursive definition
+        data = n.to_bytes(2, "big")
+        check(f"incremental root {n}", incremental.root() == _mth([i.to_bytes(2, "big") for i in range(n)]))
+        incremental.append(data)
+    for kind in ("inclusion", "consistency"):
+        for path in sorted((base / "testdata" / kind).rglob("*.json")):
+            probe = json.loads(path.read_bytes())
+            try:
+                if kind == "inclusion":
+                    impl_log.verify_inclusion(probe["leafIdx"], probe["treeSize"], _std64(probe["leafHash"]),
+                                              [_std64(x) for x in probe["proof"] or []], _std64(probe["root"]))
+                else:
+                    impl_log.verify_consistency(probe["size1"], probe["size2"], _std64(probe["root1"]),
+                                                _std64(probe["root2"]), [_std64(x) for x in probe["proof"] or []])
+                failed = False
+            except impl.OpError:
+                failed = True
+            check(f"transparency-dev {kind} {path.parent.name}/{path.name}", failed == probe["wantErr"],
+                  f"wantErr {probe['wantErr']}")
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    if not leaves:
+        return _sha(b"")
+    if len(leaves) == 1:
+        return _sha(b"\x00" + leaves[0])
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return _sha(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:]))
+
+
+def test_merkle_order() -> None:
+    h = _sha(b"h").hex()
+    expect_invalid("inclusion: the index before hash lengths", "merkle.inclusion",
+                   {"index": 7, "tree_size": 7, "leaf_hash": "00", "proof": ["00"], "root": "00"}, "MRK_INDEX_OUT_OF_RANGE")
+    expect_invalid("inclusion: size 0", "merkle.inclusion",
+                   {"index": 0, "tree_size": 0, "leaf_hash": h, "proof": [], "root": h}, "MRK_INDEX_OUT_OF_RANGE")
+    expect_invalid("consistency: sizes before hash lengths", "merkle.consistency",
+                   {"size1": 0, "size2": 3, "root1": "00", "root2": h, "proof": ["00"]}, "MRK_SIZE_ORDER")
+    expect_invalid("consistency: 0 to 0", "merkle.consistency",
+                   {"size1": 0, "size2": 0, "root1": h, "root2": h, "proof": []}, "MRK_SIZE_ORDER")
+    expect_valid("consistency: equal sizes compare roots of any length", "merkle.consistency",
+                 {"size1": 1, "size2": 1, "root1": "0102", "root2": "0102", "proof": []})
+    expect_invalid("consistency: equal sizes, a short element", "merkle.consistency",
+                   {"size1": 1, "size2": 1, "root1": h, "root2": h, "proof": ["00"]}, "MRK_CONSISTENCY_INVALID")
+    expect_invalid("consistency: a short element between different sizes", "merkle.consistency",
+                   {"size1": 1, "size2": 2, "root1": h, "root2": h, "proof": ["00"]}, "MRK_HASH_LENGTH")
+
+
+class _LogKey:
+    def __init__(self, byte: int):
+        self.seed = bytes([byte]) * 32
+        self.pk = impl.ed25519_sign(self.seed, b"")[0]
+
+    def sign(self, message: bytes) -> bytes:
+        return impl.ed25519_sign(self.seed, message)[1]
+
+    def key_id(self, name: str) -> bytes:
+        return _sha(name.encode() + b"\n\x01" + self.pk)[:4]
+
+    def vkey(self, name: str) -> str:
+        blob = _b64.b64encode(b"\x01" + self.pk).decode()
+        return f"{name}+{self.key_id(name).hex()}+{blob}"
+
+    def line(self, name: str, body: str, signature: bytes | None = None) -> str:
+        signature = self.sign(body.encode()) if signature is None else signature
+        return f"\u2014 {name} {_b64.b64encode(self.key_id(name) + signature).decode()}\n"
+
+    @property
+    def thumbprint(self) -> str:
+        jwk = {"crv": "Ed25519", "kty": "OKP", "x": impl.b64url_encode(self.pk)}
+        return impl.b64url_encode(_sha(impl.canonicalize(jwk)))
+
+
+LOG_KEY, OTHER_KEY = _LogKey(0xB1), _LogKey(0xB2)
+LOG_ORIGIN = "log.example/a"
+
+
+def _body(size: int, root: bytes, origin: str = LOG_ORIGIN, extra: str = "") -> str:
+    return f"{origin}\n{size}\n{_b64.b64encode(root).decode()}\n{extra}"
+
+
+def _note(body: str, *signers) -> str:
+    signers = signers or ((LOG_KEY, LOG_ORIGIN),)
+    return body + "\n" + "".join(key.line(name, body) for key, name in signers)
+
+
+def test_checkpoint_order() -> None:
+    root = _sha(b"root")
+    trusted = [LOG_KEY.vkey(LOG_ORIGIN)]
+
+    def verify(note: str, origin=LOG_ORIGIN, keys=None) -> dict:
+        inp = {"note": note, "trusted": trusted if keys is None else keys}
+        if origin is not None:
+            inp["origin"] = origin
+        return inp
+
+    good = _note(_body(7, root))
+    expect_valid("checkpoint", "checkpoint.verify", verify(good), {"origin": LOG_ORIGIN, "size": 7, "root": root.hex()})
+    expect_valid("checkpoint: an extension line is signed and ignored", "checkpoint.verify",
+                 verify(_note(_body(7, root, extra="ext\n"))))
+    unsigned_extension = _body(7, root, extra="ext\n") + "\n" + LOG_KEY.line(LOG_ORIGIN, _body(7, root))
+    expect_invalid("checkpoint: an extension line is signed", "checkpoint.verify", verify(unsigned_extension),
+                   "CKP_SIGNATURE_INVALID")
+    other = _body(7, root, origin="log.example/b")
+    expect_invalid("checkpoint: the origin before the signature lines", "checkpoint.verify",
+                   verify(other + "\n" + "\u2014 w !!\n"), "CKP_ORIGIN_MISMATCH")
+    expect_invalid("checkpoint: the origin before the final line feed", "checkpoint.verify",
+                   verify(_note(other)[:-1]), "CKP_ORIGIN_MISMATCH")
+    expect_invalid("checkpoint: the body before the origin", "checkpoint.verify",
+                   verify(_note(_body(7, root[:31], origin="log.example/b"))), "CKP_MALFORMED")
+    expect_invalid("checkpoint: a NUL byte", "checkpoint.verify",
+                   verify(_note(_body(7, root, extra="a\x00\n"))), "CKP_MALFORMED")
+    big = _note(_body(7, root, extra="x" * 65536 + "\n"))
+    expect_invalid("checkpoint: over 65,536 bytes", "checkpoint.verify", verify(big), "CKP_MALFORMED")
+    expect_valid("checkpoint: size 2^64 - 1", "checkpoint.verify", verify(_note(_body(2**64 - 1, root))))
+    expect_invalid("checkpoint: size 2^64", "checkpoint.verify", verify(_note(_body(2**64, root))), "CKP_MALFORMED")
+    unknown = "\u2014 w " + _b64.b64encode(b"abcde").decode() + "\n"
+    expect_valid("checkpoint: an unknown key's 5-byte line is ignored", "checkpoint.verify", verify(good + unknown))
+    expect_invalid("checkpoint: a 4-byte line is malformed", "checkpoint.verify",
+                   verify(good + "\u2014 w " + _b64.b64encode(b"abcd").decode() + "\n"), "CKP_MALFORMED")
+    body = _body(7, root)
+    expect_invalid("checkpoint: one bad trusted signature among good ones", "checkpoint.verify",
+                   verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, bytes(64)) + LOG_KEY.line(LOG_ORIGIN, body)),
+                   "CKP_SIGNATURE_INVALID")
+    expect_invalid("checkpoint: signature lines are checked in turn", "checkpoint.verify",
+                   verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, bytes(64)) + "garbage\n"),
+                   "CKP_SIGNATURE_INVALID")
+    expect_invalid("checkpoint: the final line feed before the lines", "checkpoint.verify",
+                   verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, bytes(64))[:-1]), "CKP_MALFORMED")
+    expect_invalid("checkpoint: a 63-byte trusted signature", "checkpoint.verify",
+                   verify(body + "\n" + LOG_KEY.line(LOG_ORIGIN, body, LOG_KEY.sign(body.encode())[:63])),
+                   "CKP_SIGNATURE_INVALID")
+    expect_valid("checkpoint: without an expected origin", "checkpoint.verify", verify(_note(other), origin=None))
+    expect_invalid("checkpoint: the trusted keys before the note", "checkpoint.verify",
+                   verify("x", keys=trusted + ["not a key"]), "KEY_INVALID")
+    wrong_id = LOG_KEY.vkey(LOG_ORIGIN).replace(LOG_KEY.key_id(LOG_ORIGIN).hex(), "00000000")
+    expect_invalid("checkpoint: a key ID not computed from the key", "checkpoint.verify",
+                   verify(good, keys=[wrong_id]), "KEY_INVALID")
+
+    def successor(earlier: str, later: str, proof=(), keys=None) -> dict:
+        return {"earlier": earlier, "later": later, "consistency": [x.hex() for x in proof],
+                "trusted": trusted if keys is None else keys}
+
+    expect_invalid("successor: the earlier checkpoint first", "checkpoint.successor",
+                   successor(_note(_body(7, root), (OTHER_KEY, LOG_ORIGIN)), good[:-1]), "CKP_NO_TRUSTED_SIGNATURE")
+    expect_invalid("successor: both verify before the rollback", "checkpoint.successor",
+                   successor(good, body + "\n" + LOG_KEY.line(LOG_ORIGIN, _body(3, root))), "CKP_SIGNATURE_INVALID")
+    expect_valid("successor: equal sizes and roots read no proof", "checkpoint.successor",
+                 successor(good, good, [_sha(b"x")]))
+    expect_invalid("successor: a proof from size 0 is refused", "checkpoint.successor",
+                   successor(_note(_body(0, _sha(b""))), good), "MRK_SIZE_ORDER")
+    expect_invalid("successor: another log's checkpoint", "checkpoint.successor",
+                   successor(good, _note(_body(7, root, origin="B"), (LOG_KEY, "B")),
+                             keys=trusted + [LOG_KEY.vkey("B")]), "CKP_ORIGIN_MISMATCH")
+
+
+def _doubles(value):
+    if isinstance(value, dict):
+        return {k: _doubles(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_doubles(v) for v in value]
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+_SALT1, _SALT2 = b"\x11" * 32, b"\x22" * 32
+_REQUEST = {"name": "search", "arguments": {"query": "q", "limit": 5}}
+_RESULT = {"content": [{"type": "text", "text": "r"}], "isError": False}
+
+
+def _commit(salt: bytes, payload) -> str:
+    return impl.b64url_encode(_sha(b"MCP-ATTEST-v1:commitment\x00" + salt + impl.canonicalize(_doubles(payload))))
+
+
+def _denial(code: str) -> dict:
+    return {"code": -31000, "message": code, "data": {"code": code}}
+
+
+def _receipt(decision="ALLOW", key=LOG_KEY, request=_REQUEST, response=_RESULT, **members) -> dict:
+    r = {"type": "mcp-attest/receipt/v1", "log": LOG_ORIGIN, "seq": 0, "time": 1760000000,
+         "prev": impl.b64url_encode(bytes(32)), "artifact": "art", "session": "s1", "method": "tools/call",
+         "tool": "search", "decision": decision}
+    if request is not None:
+        r["request"] = _commit(_SALT1, request)
+    if response is not None:
+        r["response"] = _commit(_SALT2, response)
+    r.update(members)
+    r = {k: v for k, v in r.items() if v is not None}
+    signature = key.sign(b"MCP-ATTEST-v1:receipt\x00" + impl.canonicalize(_doubles(r)))
+    r["sig"] = {"alg": "Ed25519", "kid": key.thumbprint, "value": impl.b64url_encode(signature)}
+    return r
+
+
+def test_receipt_order() -> None:
+    log_key = LOG_KEY.vkey(LOG_ORIGIN)
+    good = _receipt()
+    canonical = impl.canonicalize(_doubles({k: v for k, v in good.items() if k != "sig"}))
+    expect_valid("receipt", "receipt.verify", {"receipt": good, "log_key": log_key},
+                 {"canonical": canonical.hex(), "link": _sha(canonical).hex(),
+                  "leaf_hash": _sha(b"\x00" + _sha(canonical)).hex()})
+    malformed = dict(_receipt(key=OTHER_KEY), extra=1)
+    expect_invalid("receipt: the shape before the kid", "receipt.verify", {"receipt": malformed, "log_key": log_key},
+                   "RCP_MALFORMED")
+    expect_invalid("receipt: the shape before the log key", "receipt.verify",
+                   {"receipt": malformed, "log_key": "not a key"}, "RCP_MALFORMED")
+    expect_invalid("receipt: the log key before the kid", "receipt.verify",
+                   {"receipt": _receipt(key=OTHER_KEY), "log_key": "not a key"}, "KEY_INVALID")
+    other = _receipt(key=OTHER_KEY)
+    other["sig"]["value"] = impl.b64url_encode(impl.b64url_decode(other["sig"]["value"])[:63])
+    expect_invalid("receipt: the kid before the signature", "receipt.verify", {"receipt": other, "log_key": log_key},
+                   "RCP_KEY_UNTRUSTED")
+    short = _receipt()
+    short["sig"]["value"] = impl.b64url_encode(impl.b64url_decode(short["sig"]["value"])[:63])
+    expect_invalid("receipt: a 63-byte signature", "receipt.verify", {"receipt": short, "log_key": log_key},
+                   "RCP_SIGNATURE_INVALID")
+    for name, value in (("session", ""), ("time", 2**53 + 2), ("time", -1), ("seq", 0.5), ("prev", "AAAA")):
+        expect_invalid(f"receipt: {name} {value!r}", "receipt.verify",
+                       {"receipt": _receipt(**{name: value}), "log_key": log_key}, "RCP_MALFORMED")
+    expect_valid("receipt: seq 1.0 is the integer 1", "receipt.verify",
+                 {"receipt": _receipt(seq=1.0), "log_key": log_key})
+
+    full = {"request": _REQUEST, "request_salt": impl.b64url_encode(_SALT1),
+            "response": _RESULT, "response_salt": impl.b64url_encode(_SALT2)}
+
+    def disclose(receipt, **changes):
+        inp = dict(full, receipt=receipt)
+        inp.update(changes)
+        return {k: v for k, v in inp.items() if v is not None}
+
+    expect_valid("disclosure", "receipt.disclosure", disclose(good))
+    listing = {"_meta": {"dev.agent-attestation/operator": "x"}}
+    expect_invalid("disclosure: a carrier in any method's request", "receipt.disclosure",
+                   disclose(_receipt(method="tools/list", tool=None, request=listing), request=listing),
+                   "RCP_DISCLOSURE_MALFORMED")
+    denied = _receipt("DENY", code="PTL_RATE_LIMITED", response=_RESULT)
+    expect_invalid("disclosure: the commitment before the effect", "receipt.disclosure",
+                   disclose(denied, response_salt=impl.b64url_encode(_SALT1)), "RCP_COMMITMENT_MISMATCH")
+    renamed = {"name": "other"}
+    expect_invalid("disclosure: the tool before the effect", "receipt.disclosure",
+                   disclose(_receipt("DENY", code="PTL_RATE_LIMITED", request=renamed), request=renamed),
+                   "RCP_COMMITMENT_MISMATCH")
+    bare = {"code": -31000, "data": {"code": "PTL_RATE_LIMITED"}}
+    expect_valid("disclosure: a denial's other members are not checked", "receipt.disclosure",
+                 disclose(_receipt("DENY", code="PTL_RATE_LIMITED", response=bare), response=bare))
+    expect_invalid("disclosure: a RESULT with a code answered with a result", "receipt.disclosure",
+                   disclose(_receipt("RESULT", seq=2, call=1, request=None, code="PTL_OUTCOME_UNKNOWN"),
+                            request=None, request_salt=None), "RCP_EFFECT_MISMATCH")
+
+    leaf = _sha(b"\x00" + _sha(canonical))
+    checkpoint = _note(_body(1, leaf))
+    inclusion = {"receipt": good, "checkpoint": checkpoint, "proof": [], "log_key": log_key}
+    expect_valid("inclusion", "receipt.inclusion", inclusion, {"leaf_hash": leaf.hex(), "tree_size": 1})
+    expect_invalid("inclusion: the receipt before the checkpoint", "receipt.inclusion",
+                   dict(inclusion, receipt=short, checkpoint=checkpoint[:-1]), "RCP_SIGNATURE_INVALID")
+    expect_invalid("inclusion: the checkpoint before the proof", "receipt.inclusion",
+                   dict(inclusion, receipt=_receipt(seq=5), checkpoint=checkpoint[:-1]), "CKP_MALFORMED")
+    expect_invalid("inclusion: the receipt's log is the origin", "receipt.inclusion",
+                   dict(inclusion, receipt=_receipt(log="log.example/b")), "CKP_ORIGIN_MISMATCH")
+
+
 # --- The stdin/stdout protocol, in both modes ----------------------------------------------
+
+
+# --- Identity: tokens, operator attestations, proofs, requests, MCP ----------------------
+#
+# Hand-written cases for the ordering rules of token.md, proof.md and mcp-binding.md that
+# the vectors do not pin: each input has two defects, and the code is the one the
+# document's order reaches first. Tokens are issued here with fixed seeds.
+
+PROVIDER_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")  # RFC 8037 A.1
+AGENT_SEED = bytes(range(32))
+OPERATOR_SEED = bytes(range(32, 64))
+NOW = 1780000000
+AUD = "https://tools.example/mcp"
+
+
+def _identity():
+    import impl_identity as ident
+
+    return ident
+
+
+def _jwk(seed: bytes) -> dict:
+    public_key, _ = impl.sign_bytes("Ed25519", seed, b"")
+    return _identity().public_jwk("Ed25519", public_key)
+
+
+def _thumbprint(seed: bytes) -> str:
+    return impl.b64url_encode(__import__("hashlib").sha256(impl.canonicalize(_jwk(seed))).digest())
+
+
+def _claims(**changes) -> dict:
+    claims = {
+        "iss": "https://provider.example", "sub": "spiffe://agents.provider.example/acme/bot", "aud": AUD,
+        "iat": NOW - 300, "exp": NOW + 3300, "jti": "tok-1", "cnf": {"jkt": _thumbprint(AGENT_SEED)},
+        "agent": {"provider": "P", "model_family": "m", "model_version": "1", "deployment": "prod",
+                  "operator": "https://operator.example"},
+    }
+    for name, value in changes.items():
+        if value is DROP:
+            claims.pop(name)
+        else:
+            claims[name] = value
+    return claims
+
+
+DROP = object()
+
+
+def _jws(seed: bytes, header: dict, payload) -> str:
+    segments = [impl.b64url_encode(impl.canonicalize(header)),
+                impl.b64url_encode(payload if isinstance(payload, bytes) else impl.canonicalize(payload))]
+    _, signature = impl.sign_bytes("Ed25519", seed, ".".join(segments).encode())
+    return ".".join(segments + [impl.b64url_encode(signature)])
+
+
+def _token(payload=None, **header_changes) -> str:
+    header = {"alg": "Ed25519", "typ": "agent-attestation+jwt", "kid": _thumbprint(PROVIDER_SEED), **header_changes}
+    header = {name: value for name, value in header.items() if value is not DROP}
+    return _jws(PROVIDER_SEED, header, _claims() if payload is None else payload)
+
+
+def _context(**extra) -> dict:
+    context = {
+        "now": NOW, "audience": AUD,
+        "issuers": [{"iss": "https://provider.example", "trust_domains": ["agents.provider.example"],
+                     "jwks": {"keys": [_jwk(PROVIDER_SEED)]}}],
+        "operators": [{"iss": "https://operator.example", "jwks": {"keys": [_jwk(OPERATOR_SEED)]}}],
+    }
+    context.update(extra)
+    return context
+
+
+def _attestation(token: str, **changes) -> str:
+    claims = {"iss": "https://operator.example", "iat": NOW - 60, "deployment": "prod",
+              "tkh": _identity().token_hash(token)}
+    for name, value in changes.items():
+        if value is DROP:
+            claims.pop(name)
+        else:
+            claims[name] = value
+    header = {"alg": "Ed25519", "typ": "operator-attestation+jwt", "kid": _thumbprint(OPERATOR_SEED)}
+    return _jws(OPERATOR_SEED, header, claims)
+
+
+PARAMS = {"name": "pay", "arguments": {"to": "acct-1", "amount": 3}}
+
+
+def _proof(token: str, params=PARAMS, seed: bytes = AGENT_SEED, **changes) -> str:
+    claims = {"mth": "tools/call", "ph": _identity().params_hash(params), "aud": AUD, "iat": NOW - 5,
+              "jti": "prf-1", "ath": _identity().token_hash(token)}
+    for name, value in changes.items():
+        if value is DROP:
+            claims.pop(name)
+        else:
+            claims[name] = value
+    return _jws(seed, {"alg": "Ed25519", "typ": "agent-proof+jwt", "jwk": _jwk(seed)}, claims)
+
+
+def _nested(depth: int):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_identity() -> None:
+    token = _token()
+    ctx = _context()
+    out = expect_valid("token: issued and verified", "token.verify", {"token": token}, context=ctx)
+    check("token: outputs", out.get("kid") == _thumbprint(PROVIDER_SEED) and out.get("exp") == NOW + 3300
+          and out.get("jkt") == _thumbprint(AGENT_SEED), str(out))
+    issued = expect_valid("token.issue", "token.issue", {"alg": "Ed25519", "seed": PROVIDER_SEED.hex(), "claims": _claims()})
+    check("token.issue: the JCS token, kid the thumbprint", issued == {"token": token, "kid": _thumbprint(PROVIDER_SEED)}, str(issued))
+    expect_invalid("token.issue: 31-byte seed", "token.issue", {"alg": "Ed25519", "seed": "00" * 31, "claims": {}}, "KEY_INVALID")
+
+    def tok(name, payload, code, **header):
+        expect_invalid(f"token: {name}", "token.verify", {"token": _token(payload, **header)}, code, ctx)
+
+    # Envelope: the header is parsed and checked before the payload is parsed.
+    bad_payload = b'{"aud":1,"aud":2}'
+    segments = [impl.b64url_encode(b"[]"), impl.b64url_encode(bad_payload), ""]
+    expect_invalid("token: header not an object before a duplicate in the payload", "token.verify",
+                   {"token": ".".join(segments)}, "JWS_MALFORMED", ctx)
+    tok("alg none before a missing typ", None, "JWS_ALG_NOT_ALLOWED", alg="none", typ=DROP)
+    expect_valid("token: typ APPLICATION/AGENT-ATTESTATION+JWT", "token.verify",
+                 {"token": _token(typ="APPLICATION/AGENT-ATTESTATION+JWT")}, context=ctx)
+    tok("typ with U+212A (no Unicode case folding)", None, "JWS_TYP_INVALID", typ="agent-attestation+jwt\u212a")
+    tok("crit before an unknown header parameter", None, "JWS_CRIT_UNSUPPORTED", crit=["x"], x5c=[])
+    # Nesting limit 16 for header and payload (the payload object is depth 1).
+    expect_valid("token: payload nested 16 deep", "token.verify", {"token": _token(_claims(extra=_nested(15)))}, context=ctx)
+    tok("payload nested 17 deep", _claims(extra=_nested(16)), "JSON_TOO_DEEP")
+    # Step 2: https:// and at least one more character.
+    tok("iss https:// alone", _claims(iss="https://"), "TOK_CLAIM_INVALID")
+    # Step 7: one claim at a time, presence then form.
+    tok("sub malformed before aud missing", _claims(sub="spiffe://agents.provider.example/", aud=DROP), "TOK_CLAIM_INVALID")
+    tok("aud missing before iat malformed", _claims(aud=DROP, iat="1"), "TOK_CLAIM_MISSING")
+    tok("aud array before exp missing", _claims(aud=[AUD], exp=DROP), "TOK_AUDIENCE_NOT_STRING")
+    tok("aud empty", _claims(aud=""), "TOK_CLAIM_INVALID")
+    tok("cnf a string", _claims(cnf="x"), "TOK_CNF_MISSING")
+    tok("cnf.jkt a number", _claims(cnf={"jkt": 5}), "TOK_CLAIM_INVALID")
+    tok("iat above 2^53", _claims(iat=2**53 + 2), "TOK_CLAIM_INVALID")
+    tok("iat 1.5", _claims(iat=1.5), "TOK_CLAIM_INVALID")
+    tok("jti of 257 characters", _claims(jti="j" * 257), "TOK_CLAIM_INVALID")
+    expect_valid("token: jti of 256 non-BMP characters (scalar values, not UTF-16 units)", "token.verify",
+                 {"token": _token(_claims(jti="\U0001F600" * 256))}, context=ctx)
+    agent = dict(_claims()["agent"], provider="p" * 1025)
+    tok("agent.provider of 1025 characters", _claims(agent=agent), "TOK_CLAIM_INVALID")
+    expect_valid("token: agent.operator need not be https", "token.verify",
+                 {"token": _token(_claims(agent=dict(_claims()["agent"], operator="acme")))}, context=ctx)
+    tok("trust domain of 256 characters", _claims(sub="spiffe://" + "d" * 256 + "/x"), "TOK_CLAIM_INVALID")
+    tok("expired before not yet valid", _claims(exp=NOW - 61, nbf=NOW + 61), "TOK_EXPIRED")
+    tok("lifetime before subject domain", _claims(iat=NOW - 86401, exp=NOW, sub="spiffe://other.example/x"), "TOK_LIFETIME_EXCEEDED")
+
+    # Operator attestations: after every token step, in their own order.
+    required = _context(require_operator=True)
+    expect_valid("operator: required and present", "token.verify",
+                 {"token": token, "operator_attestation": _attestation(token)}, context=required)
+    expect_invalid("operator: token defect first", "operator.verify",
+                   {"token": _token(_claims(aud="https://other.example")), "attestation": _attestation(token)},
+                   "TOK_AUDIENCE_MISMATCH", ctx)
+    expect_invalid("operator: untrusted before a bad signature", "operator.verify",
+                   {"token": token, "attestation": _attestation(token, iss="https://other.example")[:-4] + "AAAA"},
+                   "TOK_OPERATOR_UNTRUSTED", ctx)
+    expect_invalid("operator: tkh missing before iat in the future", "operator.verify",
+                   {"token": token, "attestation": _attestation(token, tkh=DROP, iat=NOW + 61)}, "TOK_CLAIM_MISSING", ctx)
+    expect_invalid("operator: iat in the future before the binding", "operator.verify",
+                   {"token": token, "attestation": _attestation(token, iat=NOW + 61, deployment="other")},
+                   "TOK_IAT_IN_FUTURE", ctx)
+    expect_valid("operator: ignored when not required", "token.verify",
+                 {"token": token, "operator_attestation": "not a jws"}, context=ctx)
+
+    # Proofs.
+    def prf(name, proof, code, params=PARAMS, context=None, method="tools/call"):
+        expect_invalid(f"proof: {name}", "proof.verify",
+                       {"token": token, "proof": proof, "method": method, "params": params}, code, context or ctx)
+
+    out = expect_valid("proof: valid", "proof.verify",
+                       {"token": token, "proof": _proof(token), "method": "tools/call", "params": PARAMS}, context=ctx)
+    check("proof: outputs", out == {"jti": "prf-1", "iat": NOW - 5, "replay_expires": NOW + 115,
+                                    "iss": "https://provider.example"}, str(out))
+    prf("ph malformed, then jti missing: types of all claims first", _proof(token, ph="short", jti=DROP), "PRF_CLAIM_MISSING")
+    prf("ph malformed", _proof(token, ph="short"), "PRF_CLAIM_INVALID")
+    prf("ath before mth", _proof(token, ath=_identity().token_hash("x"), mth="tools/list"), "PRF_TOKEN_HASH_MISMATCH")
+    prf("inexact number before ph", _proof(token, ph=_identity().token_hash("x")),
+        "JSON_NUMBER_INEXACT", params={"amount": 100000000000000008191})
+    exact = {"amount": 100000000000000000000}
+    expect_valid("proof: exact big integer", "proof.verify",
+                 {"token": token, "proof": _proof(token, exact), "method": "tools/call", "params": exact}, context=ctx)
+    prf("iat in the future before the replay store", _proof(token, iat=NOW + 61), "PRF_IAT_IN_FUTURE",
+        context=_context(seen=[{"iss": "https://provider.example", "jti": "prf-1", "expires": NOW + 100}]))
+    prf("an entry expiring now is live", _proof(token), "PRF_REPLAY",
+        context=_context(seen=[{"iss": "https://provider.example", "jti": "prf-1", "expires": NOW}]))
+    expect_valid("proof: an entry expired a second ago is gone", "proof.verify",
+                 {"token": token, "proof": _proof(token), "method": "tools/call", "params": PARAMS},
+                 context=_context(seen=[{"iss": "https://provider.example", "jti": "prf-1", "expires": NOW - 1}]))
+    prf("replay before a full store", _proof(token), "PRF_REPLAY",
+        context=_context(replay_capacity=1, seen=[{"iss": "https://provider.example", "jti": "prf-1", "expires": NOW + 1}]))
+    prf("a store full of live entries", _proof(token), "PRF_REPLAY_STORE_FULL",
+        context=_context(replay_capacity=1, seen=[{"iss": "https://provider.example", "jti": "other", "expires": NOW}]))
+    prf("jwk with a wrong kid (keys.md) before the cnf check",
+        _jws(AGENT_SEED, {"alg": "Ed25519", "typ": "agent-proof+jwt", "jwk": dict(_jwk(AGENT_SEED), kid="x")}, {}),
+        "JWK_INVALID_MEMBER")
+
+    # request.verify and mcp.request.verify.
+    def request(meta, method="tools/call", params=None, **message):
+        params = dict(PARAMS if params is None else params)
+        if meta is not None:
+            params["_meta"] = meta
+        return {"jsonrpc": "2.0", "id": 7, "method": method, "params": params, **message}
+
+    carried = {"dev.agent-attestation/token": token, "dev.agent-attestation/proof": _proof(token, {**PARAMS, "_meta": {}})}
+    optional = _context(policy="optional")
+    expect_invalid("request: optional, operator attestation alone", "request.verify",
+                   {"request": request({"dev.agent-attestation/operator": "x"})}, "PRF_TOKEN_MISSING", optional)
+    expect_invalid("request: a carrier that is not a string before the token", "request.verify",
+                   {"request": request({"dev.agent-attestation/proof": 1})}, "MCP_CARRIER_INVALID", optional)
+    expect_invalid("request: token defect before a missing proof", "request.verify",
+                   {"request": request({"dev.agent-attestation/token": _token(_claims(aud="https://x.example"))})},
+                   "TOK_AUDIENCE_MISMATCH", ctx)
+    out = expect_valid("request: attested", "request.verify", {"request": request(carried)}, context=ctx)
+    check("request: outputs", out.get("attested") is True and out.get("proof_jti") == "prf-1", str(out))
+
+    def mcp(name, message, era, code, context=None):
+        expect_invalid(f"mcp: {name}", "mcp.request.verify", {"request": message, "era": era}, code, context or ctx)
+
+    mcp("id above 2^53", request(carried, id=2**53 + 2), "2025-11-25", "MCP_MALFORMED_REQUEST")
+    expect_valid("mcp: id 7.0 is an integer", "mcp.request.verify",
+                 {"request": request(carried, id=7.0), "era": "2025-11-25"}, context=ctx)
+    mcp("carrier before the protocol version", request({"dev.agent-attestation/token": 5}), "2026-07-28", "MCP_CARRIER_INVALID")
+    mcp("protocol version before the declaration", request(dict(carried)), "2026-07-28", "MCP_PROTOCOL_VERSION_MISMATCH")
+    mcp("declaration that is not an object", request({
+        **carried, "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": {"dev.agent-attestation/v1": True}}}),
+        "2026-07-28", "MCP_EXTENSION_UNDECLARED")
+    expect_invalid("mcp: strict parser first", "mcp.request.verify",
+                   {"data": b'{"jsonrpc":"1.0","jsonrpc":"2.0"}'.hex(), "era": "2025-11-25"}, "JSON_DUPLICATE_MEMBER", ctx)
+    expect_valid("mcp: not governed, nothing checked", "mcp.request.verify",
+                 {"request": {"jsonrpc": "2.0", "id": {}, "method": "tools/list"}, "era": "2026-07-28"},
+                 {"governed": False}, ctx)
+
+    # attach, then verify, in both eras.
+    for era in ("2025-11-25", "2026-07-28"):
+        attach = {"request": request(None), "era": era, "token": token, "alg": "Ed25519", "seed": AGENT_SEED.hex(),
+                  "audience": AUD, "iat": NOW - 5, "jti": f"prf-{era}", "operator_attestation": _attestation(token)}
+        attached = expect_valid(f"mcp: attach {era}", "mcp.request.attach", attach).get("request")
+        out = expect_valid(f"mcp: attached {era} verifies", "mcp.request.verify",
+                           {"request": attached, "era": era}, context=required)
+        check(f"mcp: attached {era} outputs", out.get("governed") is True and out.get("proof_jti") == f"prf-{era}"
+              and out.get("operator") == {"iss": "https://operator.example", "deployment": "prod"}, str(out))
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    out = expect_valid("mcp: attach leaves other messages", "mcp.request.attach", {**attach, "request": listing})
+    check("mcp: attach leaves other messages unchanged", out == {"request": listing}, str(out))
+    attach_other = {**attach, "request": request({"io.modelcontextprotocol/protocolVersion": "2025-11-25"})}
+    expect_invalid("mcp: attach refuses a request of another revision", "mcp.request.attach", attach_other,
+                   "MCP_PROTOCOL_VERSION_MISMATCH")
+
+    # Rejections.
+    for code, status, challenge in (
+        ("PTL_RATE_LIMITED", 403, 'AgentAttestation error="access_denied", code="PTL_RATE_LIMITED"'),
+        ("JSON_NUMBER_INEXACT", 400, None),
+        ("PRF_REPLAY_STORE_UNAVAILABLE", 503, None),
+        ("JWKS_DUPLICATE_KID", 401, 'AgentAttestation error="invalid_attestation", code="JWKS_DUPLICATE_KID"'),
+    ):
+        out = expect_valid(f"mcp.error {code}", "mcp.error", {"code": code, "id": "c"})
+        check(f"mcp.error {code}: status and challenge", out.get("http_status") == status
+              and out.get("www_authenticate") == challenge and out["response"]["error"]["code"] == -31000
+              and out["response"]["error"]["message"].startswith(code), str(out))
+
+def test_exact_numbers() -> None:
+    # json.md §Exact numbers: the literal's decimal value against its double's JCS form.
+    for text, exact in (("1.0", True), ("1e2", True), ("-0.0", True), ("0.1", True), ("1e20", True),
+                        ("100000000000000000000.4", False), ("0.30000000000000001", False), ("1e400", False)):
+        check(f"exact {text}", impl.number_is_exact(impl.NumberLiteral(text)) == exact)
+    for value, exact in ((10**20, True), (100000000000000008191, False), (2**60, False), (-0, True)):
+        check(f"exact int {value}", impl.number_is_exact(value) == exact)
+    inexact = impl.NumberLiteral("0.30000000000000001")
+    check("first inexact in document order",
+          impl.first_inexact_number({"a": [1, {"b": inexact}], "c": 10**30}) is inexact)
+    check("json equality keeps booleans apart", not impl.json_equal(True, 1) and impl.json_equal(1, 1.0))
+
+
+SEED_AUTHORITY, SEED_AGENT, SEED_SUB = bytes([1]) * 32, bytes([2]) * 32, bytes([3]) * 32
+
+
+def public_jwk(seed: bytes) -> dict:
+    public_key, _ = impl.ed25519_sign(seed, b"")
+    return {"kty": "OKP", "crv": "Ed25519", "x": impl.b64url_encode(public_key)}
+
+
+def thumb(seed: bytes) -> str:
+    return impl.parse_jwk(public_jwk(seed))[0]
+
+
+def seal(body: dict, seed: bytes) -> dict:
+    domain = "mandate" if body["type"] == "mcp-attest/mandate/v1" else "artifact"
+    _, signature = impl.ed25519_sign(seed, impl.signed_bytes(impl.canonicalize_value(body), domain))
+    return dict(body, sig={"alg": "Ed25519", "jwk": public_jwk(seed), "value": impl.b64url_encode(signature)})
+
+
+def artifact_body(**changes) -> dict:
+    body = {
+        "type": "mcp-attest/artifact/v1", "id": "a", "issuer": "https://policy.example",
+        "subject": {"sub": "spiffe://example/agent", "jkt": thumb(SEED_AGENT)},
+        "not_before": 100, "not_after": 1000,
+        "tools": {"search": {"arguments": {"limit": {"type": "integer", "maximum": 50}},
+                             "rate_limit": {"max": 3, "window": 60}}},
+        "log": {"origins": ["log.example/a"]},
+    }
+    body.update(changes)
+    return body
+
+
+def mandate_of(parent: dict, seed: bytes, subject_seed: bytes, **changes) -> dict:
+    import impl_policy
+    body = artifact_body(type="mcp-attest/mandate/v1", id="m", parent=impl_policy.parse_artifact(parent).digest,
+                         subject={"sub": "spiffe://example/sub", "jkt": thumb(subject_seed)})
+    body.update(changes)
+    return seal(body, seed)
+
+
+def test_policy() -> None:
+    import hashlib
+    import impl_policy
+    authorities = [thumb(SEED_AUTHORITY)]
+    root = seal(artifact_body(), SEED_AUTHORITY)
+
+    def verify(chain, trusted=authorities):
+        return call("artifact.verify", {"chain": chain, "authorities": trusted})
+
+    body = {k: v for k, v in root.items() if k != "sig"}
+    digest = impl.b64url_encode(hashlib.sha256(impl.canonicalize_value({"body": body, "signer": authorities[0]})).digest())
+    expect_valid("root", "artifact.verify", {"chain": [root], "authorities": authorities}, {"digest": digest, "id": "a"})
+    tampered = dict(root, id="b")
+    check("signature before trust", verify([tampered], [])["error"] == "ART_SIGNATURE_INVALID")
+    check("empty chain", verify([])["error"] == "MAN_PARENT_MISSING")
+    mandate = mandate_of(root, SEED_AGENT, SEED_SUB)
+    check("mandate", verify([root, mandate])["result"] == "valid")
+    check("chain starting with a mandate", verify([mandate])["error"] == "MAN_PARENT_MISSING")
+    check("artifact in a mandate's place", verify([root, root])["error"] == "MAN_PARENT_MISSING")
+    forged = mandate_of(root, SEED_SUB, SEED_SUB)
+    forged = dict(forged, id="other")
+    check("mandate signature before signer", verify([root, forged])["error"] == "MAN_SIGNATURE_INVALID")
+    # 16 artifacts in all are accepted, 17 refused (mandate.md).
+    chain = [root, mandate_of(root, SEED_AGENT, SEED_SUB)]
+    while len(chain) < 17:
+        chain.append(mandate_of(chain[-1], SEED_SUB, SEED_SUB))
+    check("16 artifacts", verify(chain[:16])["result"] == "valid")
+    check("17 artifacts", verify(chain)["error"] == "ART_MALFORMED")
+    for name, changes in (
+        ("empty enum", {"tools": {"t": {"arguments": {"x": {"type": "integer", "enum": []}}}}}),
+        ("empty window", {"not_after": 100}),
+        ("negative time", {"not_before": -1}),
+        ("empty url", {"upstream": {"transport": "http", "url": "", "spki_sha256": authorities[0]}}),
+        ("bool as integer", {"tools": {"t": {"rate_limit": {"max": True, "window": 1}}}}),
+    ):
+        check(f"malformed: {name}", verify([seal(artifact_body(**changes), SEED_AUTHORITY)])["error"] == "ART_MALFORMED")
+    # Narrowing is exact for enumerations: 80 is not a value the mandate itself accepts.
+    narrow = {"search": {"arguments": {"limit": {"type": "integer", "enum": [5, 80], "maximum": 50}},
+                         "rate_limit": {"max": 3, "window": 60}}}
+    check("enumeration narrowed exactly", verify([root, mandate_of(root, SEED_AGENT, SEED_SUB, tools=narrow)])["result"] == "valid")
+    wide = {"search": {"arguments": {"limit": {"type": "integer", "enum": [5, 80]}}, "rate_limit": {"max": 3, "window": 60}}}
+    check("enumeration wider", verify([root, mandate_of(root, SEED_AGENT, SEED_SUB, tools=wide)])["error"]
+          == "MAN_WIDENS_CONSTRAINT")
+
+    # Rate windows are (t - window, t]; a mandate's calls count against its parent too.
+    parsed_root = impl_policy.parse_artifact(root)
+    parsed_mandate = impl_policy.parse_artifact(mandate)
+    rates = impl_policy.RateState()
+    decisions = []
+    for t, chain_ in ((100, [parsed_root]), (101, [parsed_root, parsed_mandate]), (102, [parsed_root]),
+                      (159, [parsed_root]), (160, [parsed_root, parsed_mandate])):
+        code = impl_policy.evaluate(chain_, "search", {"limit": 5}, t, rates)
+        decisions.append(code)
+        if code is None:
+            rates.record(chain_, "search", t)
+    check("sliding window", decisions == [None, None, None, "PTL_RATE_LIMITED", None], f"{decisions}")
+    # Linear: each call enters and leaves a window once, however long the window.
+    long_window = impl_policy.parse_artifact(seal(artifact_body(tools={"search": {"rate_limit": {
+        "max": 10**9, "window": 10**6}}}, not_after=10**7), SEED_AUTHORITY))
+    rates = impl_policy.RateState()
+    for t in range(100, 100 + 200_000):
+        if impl_policy.evaluate([long_window], "search", impl_policy.NO_ARGUMENTS, t, rates) is None:
+            rates.record([long_window], "search", t)
+    check("200,000 calls in one window", sum(len(w) for w in rates._windows.values()) == 200_000)
+    inexact = {"limit": impl.NumberLiteral("5.00000000000000000001")}
+    check("inexact argument", impl_policy.evaluate([parsed_root], "search", inexact, 500, impl_policy.RateState())
+          == "JSON_NUMBER_INEXACT")
+
+
+def test_bundle_streams() -> None:
+    # verify_bundle reads each log's files as streams: once, and the receipts a second
+    # time only for the recount across logs (step 10).
+    import impl_bundle
+    import impl_log
+    path = HERE / "../../../vectors/bundle.json"
+    if not path.is_file():
+        return
+    vectors = {v["id"]: v for v in json.loads(path.read_bytes())["vectors"]}
+    for vector_id, reads in (("bnd-verify", 1), ("bnd-two-logs", 2)):
+        vector = vectors[vector_id]
+        counts = []
+
+        def stream(values, index=None):
+            def read():
+                if index is not None:
+                    counts[index] += 1
+                return iter(values)
+            return read
+
+        logs = []
+        for i, log in enumerate(vector["input"]["logs"]):
+            counts.append(0)
+            logs.append(impl_bundle.LogInput(log["origin"], stream(log["receipts"], i), stream(log["checkpoints"]),
+                                             stream(log["payloads"]) if "payloads" in log else None))
+        context = vector["context"]
+        report = impl_bundle.verify_bundle(iter(vector["input"]["artifacts"]), logs, set(context["authorities"]),
+                                           [impl_log.parse_verifier_key(k) for k in context["log_keys"]], context["now"])
+        check(f"{vector_id}: receipts", report.receipts == vector["expected"]["output"]["receipts"])
+        check(f"{vector_id}: receipts read {reads} time(s)", counts == [reads] * len(logs), f"{counts}")
 
 
 def run(args: list[str], stdin: str) -> subprocess.CompletedProcess:
@@ -629,7 +1336,7 @@ def test_protocol() -> None:
           == {"result": "invalid", "error": "JSON_SYNTAX"}, f"{p.returncode} {p.stdout!r}")
     p = run(["json.parse"], json.dumps({"input": {"data": b"[[1]]".hex()}, "context": {"max_depth": 1}}))
     check("process: context", p.returncode == 0 and json.loads(p.stdout)["error"] == "JSON_TOO_DEEP", f"{p.stdout!r}")
-    p = run(["merkle.inclusion"], req)
+    p = run(["no.such.op"], req)
     check("process: unknown op exits 3", p.returncode == 3 and p.stdout == b"", f"{p.returncode} {p.stdout!r}")
     p = run(["sha256.digest"], json.dumps({"input": {"data": "xyz"}}))
     check("process: bad hex is a harness error", p.returncode not in (0, 3), f"{p.returncode}")
@@ -670,7 +1377,9 @@ def main() -> int:
           f"ML-DSA-65: {'yes' if impl.HAVE_MLDSA else 'unsupported'}")
     for test in (test_rfc_values, test_jcs_testdata, test_es6_numbers, test_wycheproof, test_cctv,
                  test_json_errors, test_json_valid, test_base64url, test_sha256, test_signatures,
-                 test_mldsa, test_jwk, test_jwks, test_discovery, test_protocol):
+                 test_mldsa, test_jwk, test_jwks, test_discovery, test_merkle, test_merkle_order,
+                 test_checkpoint_order, test_receipt_order, test_identity, test_exact_numbers, test_policy,
+                 test_bundle_streams, test_protocol):
         before_pass, before_fail = passed, len(failures)
         try:
             test()

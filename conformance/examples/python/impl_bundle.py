@@ -1,0 +1,436 @@
+"""Evidence bundles (bundle.md): the op bundle.verify, written from the text of
+bundle.md §Verification, with the receipt, checkpoint and Merkle functions of
+impl_log.py and the artifact, chain and evaluation functions of impl_policy.py.
+
+verify_bundle() runs the ten steps in order and raises BundleFailure (an OpError with
+the log and seq where verification stopped) at the first that fails. It reads every
+log as streams: the checkpoints, then the receipts and the payload lines together, one
+receipt at a time, and keeps per log only the previous receipt's link, seq and time,
+the open calls, the Merkle frontier (O(log n)), the rate windows and the next payload
+line. Step 10 reads the receipts of the logs it needs a second time instead of keeping
+their allowed calls. Time is linear in the receipts whatever the rate limits say
+(impl_policy.RateState).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from attest_core import BadRequest, OpError, field, first_inexact_number
+import impl_log
+import impl_policy
+from impl_log import _same, json_integer
+
+MAX_LOGS = 1024
+MAX_ARTIFACTS = 65_536
+MAX_CONSISTENCY_HASHES = 64
+MAX_OPEN_CALLS = 65_536
+
+
+class BundleFailure(OpError):
+    """A failed verification: the code, and the log and seq of the receipt it concerns."""
+
+    def __init__(self, code: str, message: str = "", log: str | None = None, seq: int | None = None):
+        where = (f"log {log!r}" if log is not None else "") + (f" seq {seq}" if seq is not None else "")
+        super().__init__(code, f"{where}: {message}" if where else message)
+        self.log = log
+        self.seq = seq
+
+
+class LogInput:
+    """One log of a bundle, as the manifest lists it. `receipts`, `checkpoints` and
+    `payloads` are callables returning a fresh iterator over the JSON values of the
+    file's lines (payloads None when the log has no payload file); receipts may be read
+    twice (step 10)."""
+
+    def __init__(self, origin: str, receipts, checkpoints, payloads=None):
+        self.origin = origin
+        self.receipts = receipts
+        self.checkpoints = checkpoints
+        self.payloads = payloads
+
+
+class Report:
+    def __init__(self):
+        self.receipts = 0
+        self.open_calls = 0
+        self.decisions_rechecked_with_payload = 0
+
+
+# --- Step 1 ------------------------------------------------------------------------------
+
+
+def check_manifest(logs: list) -> None:
+    """The manifest's shape as far as a bundle given as values has one: 1 to 1024 logs,
+    each with a non-empty string origin, each origin once (BND_MALFORMED)."""
+    if not 1 <= len(logs) <= MAX_LOGS:
+        raise BundleFailure("BND_MALFORMED", f"a manifest lists 1 to {MAX_LOGS} logs")
+    seen = set()
+    for log in logs:
+        if not isinstance(log.origin, str) or log.origin == "":
+            raise BundleFailure("BND_MALFORMED", "a log's origin is a non-empty string")
+        if log.origin in seen:  # str equality: code points
+            raise BundleFailure("BND_MALFORMED", f"log {log.origin!r} is listed twice")
+        seen.add(log.origin)
+
+
+def read_artifacts(values) -> dict:
+    """Every artifact line is an artifact (ART_MALFORMED); returns digest -> Artifact.
+    Of several lines with one digest (encodings of one signed body by one key), the
+    first is kept."""
+    by_digest = {}
+    for value in values:
+        artifact = impl_policy.parse_artifact(value)
+        if artifact.digest not in by_digest:
+            by_digest[artifact.digest] = artifact
+            if len(by_digest) > MAX_ARTIFACTS:
+                raise BundleFailure("BND_MALFORMED", f"more than {MAX_ARTIFACTS} artifacts")
+    return by_digest
+
+
+# --- Step 3 ------------------------------------------------------------------------------
+
+
+def read_checkpoints(lines, key, origin: str) -> list:
+    """Line by line: the line's shape (BND_MALFORMED), the note with the log key for the
+    log's origin (CKP_*), then consistency with the checkpoint before (CKP_*, MRK_*).
+    Returns the checkpoints; BND_NO_CHECKPOINT when there is none."""
+    checkpoints = []
+    for line in lines:
+        if not isinstance(line, dict) or "note" not in line or not set(line) <= {"note", "consistency"}:
+            raise BundleFailure("BND_MALFORMED", "a checkpoint line is {note, consistency?}", origin)
+        if not isinstance(line["note"], str):
+            raise BundleFailure("BND_MALFORMED", "a checkpoint's note is a string", origin)
+        proof = []
+        if "consistency" in line:
+            hashes = line["consistency"]
+            if not isinstance(hashes, list) or len(hashes) > MAX_CONSISTENCY_HASHES:
+                raise BundleFailure("BND_MALFORMED", f"consistency is at most {MAX_CONSISTENCY_HASHES} hashes", origin)
+            for h in hashes:
+                raw = impl_log._b64url32(h)
+                if raw is None:
+                    raise BundleFailure("BND_MALFORMED", "a consistency hash is the base64url of 32 bytes", origin)
+                proof.append(raw)
+        checkpoint = impl_log.verify_checkpoint(line["note"], [key], origin)
+        if checkpoints:
+            impl_log.check_successor(checkpoints[-1], checkpoint, proof)
+        checkpoints.append(checkpoint)
+    if not checkpoints:
+        raise BundleFailure("BND_NO_CHECKPOINT", "the log has no checkpoint", origin)
+    return checkpoints
+
+
+# --- Step 5 ------------------------------------------------------------------------------
+
+
+class PayloadReader:
+    """Payload lines read in step with the receipts (step 5)."""
+
+    def __init__(self, lines):
+        self._lines = iter(lines) if lines is not None else iter(())
+        self._kept = None  # a line read ahead, for a later receipt: (seq, line)
+        self._last_seq = None
+
+    def _read(self):
+        """The next line as (seq, line), or None at the end; BND_MALFORMED for a line
+        that is not an object with a seq, or whose seq is not above the line before."""
+        line = next(self._lines, None)
+        if line is None:
+            return None
+        # A seq is written with digits only: json.loads gives an int for those literals
+        # (and for -0, which it cannot tell from 0), a NumberLiteral for "1.0" or "1e0".
+        seq = line.get("seq") if isinstance(line, dict) else None
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise OpError("BND_MALFORMED", "a payload line is an object with a seq")
+        if self._last_seq is not None and seq <= self._last_seq:
+            raise OpError("BND_MALFORMED", f"payload line for seq {seq} after the one for seq {self._last_seq}")
+        self._last_seq = seq
+        return seq, line
+
+    def disclosure_for(self, seq: int):
+        """Read lines until one with a seq above `seq` (kept) or the end; returns the
+        disclosure of the line with this seq (without its "seq"), or None."""
+        found = None
+        while True:
+            entry = self._kept if self._kept is not None else self._read()
+            self._kept = None
+            if entry is None:
+                return found
+            line_seq, line = entry
+            if line_seq > seq:
+                self._kept = entry
+                return found
+            if line_seq != seq:  # below: lines are ascending, so only if receipts were not
+                raise OpError("BND_MALFORMED", f"payload line for seq {line_seq} is read at receipt {seq}")
+            found = {k: v for k, v in line.items() if k != "seq"}
+
+    def left_over(self) -> bool:
+        """Whether a line remains after the last receipt (step 9)."""
+        if self._kept is not None:
+            return True
+        return next(self._lines, None) is not None
+
+
+# --- Steps 2 to 9, per log ---------------------------------------------------------------
+
+
+class ChainCache:
+    """Verified chains by the digest of the artifact in force, failures too."""
+
+    def __init__(self, by_digest: dict, authorities):
+        self.by_digest = by_digest
+        self.authorities = authorities
+        self._cache = {}
+
+    def chain(self, digest: str) -> list:
+        cached = self._cache.get(digest)
+        if cached is None:
+            try:
+                chain = impl_policy.resolve_chain(digest, self.by_digest)
+                impl_policy.verify_chain(chain, self.authorities)
+                cached = (chain, None)
+            except OpError as e:
+                cached = (None, e)
+            self._cache[digest] = cached
+        if cached[1] is not None:
+            raise OpError(cached[1].code, str(cached[1]))
+        return cached[0]
+
+
+def _call_identity(receipt) -> tuple:
+    """What a RESULT repeats of its ALLOW: artifact, session, agent, method, tool."""
+    agent = receipt.agent
+    agent_key = (agent["sub"], agent["jkt"]) if agent is not None else None
+    return (receipt.artifact, receipt.session, agent_key, receipt.method, receipt.tool)
+
+
+def _same_identity(a: tuple, b: tuple) -> bool:
+    def same(x, y):
+        if x is None or y is None:
+            return x is None and y is None
+        if isinstance(x, tuple):
+            return all(_same(p, q) for p, q in zip(x, y))
+        return _same(x, y)
+
+    return all(same(x, y) for x, y in zip(a, b))
+
+
+def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: int, report: Report,
+               roots_by_log: dict) -> None:
+    origin = log.origin
+    # Step 2: the log has a trusted key.
+    key = next((k for k in keys if _same(k.name, origin)), None)
+    if key is None:
+        raise BundleFailure("BND_LOG_UNTRUSTED", "no key was given for the log", origin)
+    # Step 3: checkpoints.
+    try:
+        checkpoints = read_checkpoints(log.checkpoints(), key, origin)
+    except BundleFailure:
+        raise
+    except OpError as e:
+        raise BundleFailure(e.code, str(e), origin)
+
+    tree = impl_log.MerkleTree()
+    next_checkpoint = 0
+    while next_checkpoint < len(checkpoints) and checkpoints[next_checkpoint].size == 0:
+        next_checkpoint += 1  # the empty tree's: checked in step 9
+    previous_link = bytes(32)
+    previous_time = None
+    expected_seq = 0
+    open_calls = {}  # seq of an open ALLOW -> its call identity
+    rates = impl_policy.RateState()
+    payloads = PayloadReader(log.payloads() if log.payloads is not None else None)
+    roots = set()
+
+    for value in log.receipts():
+        seq = expected_seq
+        try:
+            # Step 4: the receipt and its place in the log.
+            receipt = impl_log.parse_receipt(value)
+            seq = receipt.seq
+            if not _same(receipt.log, origin):
+                raise OpError("RCP_LOG_MISMATCH", f"the receipt names log {receipt.log!r}")
+            if receipt.seq + 1 == expected_seq:
+                raise OpError("RCP_SEQUENCE_DUPLICATE", f"seq {receipt.seq} again")
+            if receipt.seq != expected_seq:
+                raise OpError("RCP_SEQUENCE_GAP", f"seq {receipt.seq} where {expected_seq} was due")
+            impl_log.check_receipt_signature(receipt, key)
+            if receipt.prev != previous_link:
+                raise OpError("RCP_CHAIN_BROKEN", "prev is not the previous receipt's link")
+            if previous_time is not None and receipt.time < previous_time:
+                raise OpError("RCP_TIME_REGRESSION", f"time {receipt.time} before {previous_time}")
+            if receipt.time > now:
+                raise OpError("BND_FUTURE_RECEIPT", f"time {receipt.time} after the verification time {now}")
+            previous_link, previous_time = receipt.link, receipt.time
+            expected_seq += 1
+            if receipt.is_open:
+                if len(open_calls) >= MAX_OPEN_CALLS:
+                    raise OpError("BND_MALFORMED", f"more than {MAX_OPEN_CALLS} calls open at once")
+                open_calls[receipt.seq] = _call_identity(receipt)
+            elif receipt.decision == "RESULT":
+                opened = open_calls.pop(receipt.call, None)
+                if opened is None or not _same_identity(opened, _call_identity(receipt)):
+                    raise OpError("RCP_RESULT_UNMATCHED", f"RESULT for seq {receipt.call}, no open call of its own")
+
+            # Step 5: the payload line of this receipt, if any.
+            disclosure = payloads.disclosure_for(receipt.seq)
+            if disclosure is not None:
+                impl_log.check_disclosure(receipt, disclosure)
+
+            # Step 6: the artifact chain, and the log among the in-force artifact's.
+            chain = chains.chain(receipt.artifact)
+            in_force = chain[-1]
+            if origin not in in_force.origins:
+                raise OpError("RCP_LOG_NOT_IN_ARTIFACT", f"the artifact in force does not name log {origin!r}")
+
+            # Step 7: an ALLOW re-evaluated.
+            if receipt.decision == "ALLOW":
+                check_allow(receipt, chain, disclosure, rates, report)
+                if receipt.tool is not None:
+                    roots.add(chain[0].digest)
+
+            # Step 8: the Merkle tree against every checkpoint of its size.
+            tree.append_hash(receipt.leaf_hash)
+            while next_checkpoint < len(checkpoints) and checkpoints[next_checkpoint].size == tree.size:
+                if tree.root() != checkpoints[next_checkpoint].root:
+                    raise OpError("BND_ROOT_MISMATCH", f"receipts 0..{tree.size - 1} do not hash to the checkpoint's root")
+                next_checkpoint += 1
+        except BundleFailure:
+            raise
+        except OpError as e:
+            raise BundleFailure(e.code, str(e), origin, seq)
+        report.receipts += 1
+
+    # Step 9.
+    if checkpoints[0].size == 0 and checkpoints[0].root != impl_log.EMPTY_ROOT:
+        raise BundleFailure("BND_ROOT_MISMATCH", "a checkpoint of size 0 without the empty tree's root", origin)
+    if tree.size != checkpoints[-1].size:
+        raise BundleFailure("BND_SIZE_MISMATCH", f"{tree.size} receipts, the last checkpoint {checkpoints[-1].size}",
+                            origin)
+    try:
+        left = payloads.left_over()
+    except OpError as e:
+        raise BundleFailure(e.code, str(e), origin)
+    if left:
+        raise BundleFailure("BND_MALFORMED", "a payload line names no receipt of the log", origin)
+    report.open_calls += len(open_calls)
+    roots_by_log[index] = roots
+
+
+def check_allow(receipt, chain: list, disclosure, rates, report: Report) -> None:
+    """Step 7 for an ALLOW: the subject, the upstream and tool-list pins, then for a
+    tools/call the exact numbers of the disclosed request and the evaluation steps (the
+    argument steps only with a disclosed request); for another method the validity
+    window. An allowed tools/call is counted in `rates`."""
+    in_force = chain[-1]
+    agent = receipt.agent
+    if agent is None or not (_same(agent["sub"], in_force.subject_sub) and _same(agent["jkt"], in_force.subject_jkt)):
+        raise OpError("PTL_SUBJECT_MISMATCH", "the ALLOW's agent is not the subject of the artifact in force")
+    if in_force.upstream is not None:
+        if receipt.upstream is None or (impl_policy.canonicalize_value(receipt.upstream)
+                                        != impl_policy.canonicalize_value(in_force.upstream)):
+            raise OpError("PTL_UPSTREAM_DRIFT", "the ALLOW's upstream is not the one the artifact pins")
+    pinned_tools = in_force.drift.get("tools_sha256") if in_force.drift is not None else None
+    if pinned_tools is not None and not _same(receipt.tools_sha256, pinned_tools):
+        raise OpError("PTL_UPSTREAM_DRIFT", "the ALLOW's tool list is not the one the artifact pins")
+    if receipt.tool is None:
+        if not in_force.not_before <= receipt.time < in_force.not_after:
+            raise OpError("PTL_OUTSIDE_VALIDITY", "the ALLOW is outside the artifact's validity window")
+        return
+    arguments = impl_policy.NO_ARGUMENTS
+    if disclosure is not None and "request" in disclosure:
+        request = disclosure["request"]
+        if first_inexact_number(request) is not None:
+            raise OpError("JSON_NUMBER_INEXACT", "the disclosed request holds a number that is not exact")
+        arguments = request.get("arguments", {}) if isinstance(request, dict) else {}
+        report.decisions_rechecked_with_payload += 1
+    code = impl_policy.evaluate(chain, receipt.tool, arguments, receipt.time, rates)
+    if code is not None:
+        raise OpError(code, "the artifact in force denies this ALLOW")
+    rates.record(chain, receipt.tool, receipt.time)
+
+
+# --- Step 10 -----------------------------------------------------------------------------
+
+
+def _allowed_calls(log: LogInput, index: int, roots: set, chains: ChainCache):
+    """The allowed tools/calls of a verified log under the given roots, in log order,
+    as (time, log index, seq, tool, chain). The receipts passed every check already, so
+    their members are read as they are."""
+    for value in log.receipts():
+        if value.get("decision") != "ALLOW" or "tool" not in value:
+            continue
+        chain = chains.chain(value["artifact"])
+        if chain[0].digest in roots:
+            yield json_integer(value["time"]), index, json_integer(value["seq"]), value["tool"], chain
+
+
+def recount_across_logs(logs: list, chains: ChainCache, roots_by_log: dict) -> None:
+    """Step 10: for every root artifact with allowed tools/calls in more than one log,
+    the rate steps over the calls of all those logs together, in order of time, then of
+    the manifest's logs, then of seq; all such roots in one pass (their limits are
+    apart), so the first call denied in that order fails."""
+    logs_per_root = {}
+    for index, roots in roots_by_log.items():
+        for root in roots:
+            logs_per_root[root] = logs_per_root.get(root, 0) + 1
+    shared = {root for root, count in logs_per_root.items() if count > 1}
+    if not shared:
+        return
+    streams = [_allowed_calls(logs[i], i, shared, chains) for i in sorted(roots_by_log) if roots_by_log[i] & shared]
+    rates = impl_policy.RateState()
+    for time, index, seq, tool, chain in heapq.merge(*streams, key=lambda call: call[:3]):
+        if not rates.allows(chain, tool, time):
+            raise BundleFailure("PTL_RATE_LIMITED", "beyond a rate limit counted over every log of the bundle",
+                                logs[index].origin, seq)
+        rates.record(chain, tool, time)
+
+
+# --- The whole bundle --------------------------------------------------------------------
+
+
+def verify_bundle(artifacts, logs: list, authorities, log_keys: list, now: int) -> Report:
+    """bundle.md §Verification, steps 1 to 10 in order. `artifacts` iterates over the
+    artifact lines' values; `logs` is a list of LogInput in manifest order;
+    `authorities` the trusted thumbprints; `log_keys` impl_log.VerifierKey values; `now`
+    the verification time. Returns the Report or raises BundleFailure."""
+    report = Report()
+    check_manifest(logs)
+    by_digest = read_artifacts(artifacts)
+    chains = ChainCache(by_digest, authorities)
+    roots_by_log = {}
+    for index, log in enumerate(logs):
+        verify_log(log, index, log_keys, chains, now, report, roots_by_log)
+    recount_across_logs(logs, chains, roots_by_log)
+    return report
+
+
+def _lines(log, name: str, optional=False):
+    """A file of the bundle given as an array of line values. As a bundle directory is
+    written from them, a file that is not an array is an empty one, or, for the optional
+    payloads, none at all."""
+    values = log.get(name) if isinstance(log, dict) else None
+    if not isinstance(values, list):
+        if optional:
+            return None
+        values = []
+    return lambda: iter(values)
+
+
+def op_bundle_verify(context: dict, inp: dict) -> dict:
+    authorities = {a for a in field(context, "authorities", kind=list) if isinstance(a, str)}
+    log_keys = [impl_log.parse_verifier_key(k) for k in field(context, "log_keys", kind=list)]
+    now = json_integer(field(context, "now", kind=None))
+    if now is None:
+        raise BadRequest("now is not an integer")
+    artifacts = field(inp, "artifacts", kind=list)
+    logs = []
+    for log in field(inp, "logs", kind=list):
+        origin = log.get("origin") if isinstance(log, dict) else None
+        logs.append(LogInput(origin, _lines(log, "receipts"), _lines(log, "checkpoints"),
+                             _lines(log, "payloads", optional=True)))
+    report = verify_bundle(artifacts, logs, authorities, log_keys, now)
+    return {"receipts": report.receipts, "open_calls": report.open_calls}
+
+
+OPS = {"bundle.verify": op_bundle_verify}
