@@ -5,7 +5,11 @@ artifact, mandate, bundle).
 Every expected value is computed here with Python (hashlib, PyNaCl, rfc8785) from the
 rules written in the spec, sharing no code with the Swift implementation. Expected
 decisions and codes follow from how each vector is built (one defect per negative).
-Rewrites the regions between `<!-- begin vectors: NAME -->` and `<!-- end vectors: NAME -->`.
+Rewrites the regions between `<!-- begin vectors: NAME -->` and `<!-- end vectors: NAME -->`,
+and writes data files under spec/data/ through vectorlib (scripts/externalize_vectors.py,
+conventions.md §Data files): large inputs, and every bundle.verify vector's files, which are
+the exact bytes of the bundle layout (a list of JSON values becomes one JCS line per value;
+the exact-bytes vectors give their files as bytes). No separate externalizing step is needed.
 
 Usage: python3 scripts/author_evidence_vectors.py   (from the repository root)
 """
@@ -14,6 +18,7 @@ import base64, copy, hashlib, json, pathlib, re, sys
 import nacl.bindings
 import rfc8785
 
+import externalize_vectors
 import vectorlib
 
 
@@ -466,7 +471,7 @@ bneg("tool", "PTL_TOOL_NOT_ALLOWED", ["BND-003"], build(tools={4: "delete_file"}
 bneg("expired", "PTL_OUTSIDE_VALIDITY", ["BND-003"], build(times={5: T0 + 86400}), "the last ALLOW at not_after")
 valid(S, "bnd-verify-denied", "bundle.verify", "The same burst with the fourth to sixth calls denied: PASS.", ["BND-003"],
       build(decisions={3: "DENY", 4: "DENY", 5: "DENY"}, times={i: T0 + 10 for i in range(6)}), {"receipts": 6}, context=CTX)
-bneg("missing-artifact", "MAN_PARENT_MISSING", ["BND-002", "BND-020"], build(mutate=lambda b: b.update(artifacts=[MAN])), "the artifact left out of the bundle")
+bneg("missing-artifact", "MAN_PARENT_MISSING", ["BND-002", "BND-022"], build(mutate=lambda b: b.update(artifacts=[MAN])), "the artifact left out of the bundle")
 bneg("rollback", "CKP_ROLLBACK", ["BND-002"], build(checkpoints=((6,), (3,))), "checkpoints in the order 6, 3")
 
 # ---------------------------------------------------------------- attacks closed by the exact-identity and precise-shape rules
@@ -1014,7 +1019,7 @@ valid(S, "bnd-now-at-last", "bundle.verify", "The verification time equal to the
       build(), {"receipts": 6}, context=dict(CTX, now=T0 + 160))
 bneg("no-logs", "BND_MALFORMED", ["BND-008"], build(mutate=lambda b: b.update(logs=[])), "the manifest lists no log")
 ORPHAN = mandate(lambda m: m.update(id="man-orphan", parent=b64u(sha(b"absent"))))
-valid(S, "bnd-unused-orphan", "bundle.verify", "A mandate whose parent is absent, named by no receipt: parsed, never chained: PASS.", ["BND-019"],
+valid(S, "bnd-unused-orphan", "bundle.verify", "A mandate whose parent is absent, named by no receipt: parsed, never chained: PASS.", ["BND-021"],
       build(mutate=lambda b: b["artifacts"].append(ORPHAN)), {"receipts": 6}, context=CTX)
 valid(S, "bnd-checkpoints-from-empty", "bundle.verify", "Checkpoints of sizes 0 (the empty root), 3 and 6: growth from the empty tree needs no proof.",
       ["CKP-010", "BND-004"], build(checkpoints=((0,), (3,), (6,))), {"receipts": 6}, context=CTX)
@@ -1036,6 +1041,66 @@ def other_signer(b):
     r["sig"] = {"alg": "Ed25519", "kid": OTHER.thumbprint, "value": b64u(OTHER.sign(domain("receipt", jcs(r))))}
 bneg("order-kid-before-signature", "RCP_KEY_UNTRUSTED", ["BND-002", "RCP-025", "ERR-002"], build(mutate=other_signer),
      "receipt 1 re-signed by another key, its sig.kid naming that key: the kid is checked before the signature")
+# ---------------------------------------------------------------- exact bytes of the bundle files
+S = "bundle-verify"
+def as_files(b):
+    """A bundle given as JSON values, with its files as bytes: one JCS line per value."""
+    out = {"artifacts": externalize_vectors.jsonl(b["artifacts"]), "logs": []}
+    for log in b["logs"]:
+        entry = {"origin": log["origin"]}
+        for m in ("receipts", "checkpoints", "payloads"):
+            if m in log: entry[m] = externalize_vectors.jsonl(log[m])
+        out["logs"].append(entry)
+    return out
+def lines(values): return [externalize_vectors.dumps_line(v).encode() for v in values]
+def edit(file, change):
+    """The files of build() with one file's lines (a list of bytes, without line feeds) changed."""
+    b = build(); f = as_files(b)
+    log = b["logs"][0]
+    ls = lines(b["artifacts"] if file == "artifacts" else log[file])
+    data = change(ls)
+    if file == "artifacts": f["artifacts"] = data
+    else: f["logs"][0][file] = data
+    return f
+def joined(ls, end=b"\n"): return b"".join(x + end for x in ls)
+def replace_line(i, new):
+    def change(ls):
+        changed = new(ls[i])
+        assert changed != ls[i], "the mutation changes nothing"
+        ls[i] = changed
+        return joined(ls)
+    return change
+R = build()["logs"][0]["receipts"]
+valid(S, "bnd-bytes-whitespace", "bundle.verify",
+      "Receipt 1's line with a space after every colon and comma and its members in the order they were built, not JCS order: "
+      "the canonical form, link and leaf do not change: PASS.", ["BND-020", "JSON-004"],
+      edit("receipts", replace_line(1, lambda _: json.dumps(R[1]).encode())), {"receipts": 6}, context=CTX)
+valid(S, "bnd-bytes-crlf", "bundle.verify",
+      "Every line of every file ended by a carriage return and a line feed: the carriage return is JSON whitespace: PASS.",
+      ["BND-019", "BND-020", "JSON-004"],
+      {"artifacts": joined(lines(build()["artifacts"]), b"\r\n"),
+       "logs": [{"origin": ORIGIN, **{m: joined(lines(build()["logs"][0][m]), b"\r\n") for m in ("receipts", "checkpoints", "payloads")}}]},
+      {"receipts": 6}, context=CTX)
+valid(S, "bnd-bytes-no-final-newline", "bundle.verify", "The receipt file's last line without its line feed: it is still a line: PASS.",
+      ["BND-019"], edit("receipts", lambda ls: b"\n".join(ls)), {"receipts": 6}, context=CTX)
+def bytes_neg(name, code, covers, files, mutation):
+    bneg(name, code, ["BND-019"] + covers, files, mutation)
+bytes_neg("bytes-duplicate-member", "RCP_MALFORMED", ["JSON-005"],
+          edit("receipts", replace_line(2, lambda l: l.replace(b'"seq":2,', b'"seq":2,"seq":2,'))),
+          "receipt 2's line with its seq member written twice, with the same value")
+bytes_neg("bytes-invalid-utf8", "RCP_MALFORMED", ["JSON-003"],
+          edit("receipts", replace_line(2, lambda l: l.replace(b'"session":"s1"', b'"session":"s\xff"'))),
+          "the 1 of receipt 2's session replaced by the byte FF, which is not UTF-8")
+bytes_neg("bytes-overlong-utf8", "RCP_MALFORMED", ["JSON-003"],
+          edit("receipts", replace_line(2, lambda l: l.replace(b'"session":"s1"', b'"session":"s\xc0\xb1"'))),
+          "the 1 of receipt 2's session written as the overlong two-byte sequence C0 B1, which a lax decoder reads as 1")
+bytes_neg("bytes-bom", "RCP_MALFORMED", ["JSON-002"], edit("receipts", lambda ls: b"\xef\xbb\xbf" + joined(ls)),
+          "the receipt file starting with a UTF-8 byte order mark")
+bytes_neg("bytes-empty-line", "RCP_MALFORMED", ["JSON-004"], edit("receipts", lambda ls: joined(ls[:3] + [b""] + ls[3:])),
+          "an empty line between receipts 2 and 3: only the artifact and checkpoint files skip empty lines")
+bytes_neg("bytes-payload-duplicate-member", "BND_MALFORMED", ["JSON-005"],
+          edit("payloads", replace_line(1, lambda l: l.replace(b'"seq":1}', b'"seq":1,"seq":1}'))),
+          "payload line 1 with its seq member written twice, with the same value")
 
 
 # ---------------------------------------------------------------- write

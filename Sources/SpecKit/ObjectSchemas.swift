@@ -166,15 +166,18 @@ public enum ObjectSchemas {
                 add("disclosure.schema.json", "input (without receipt)", .object(disclosure))
             }
         case "bundle.verify":
-            for (i, item) in (input["artifacts"]?.arrayValue ?? []).enumerated() {
-                add("bundle-artifact-line.schema.json", "input/artifacts/\(i)", item)
+            // Each file is given as the hex of its exact bytes; every line that parses is an
+            // object of its file's schema (a line that does not parse is a defect of bytes,
+            // which the vector's own code covers).
+            for (i, item) in jsonLines(input["artifacts"]).enumerated() {
+                add("bundle-artifact-line.schema.json", "input/artifacts line \(i + 1)", item)
             }
             for (l, log) in (input["logs"]?.arrayValue ?? []).enumerated() {
                 for (member, schema) in [("receipts", "bundle-receipt-line.schema.json"),
                                          ("checkpoints", "bundle-checkpoint-line.schema.json"),
                                          ("payloads", "bundle-payload-line.schema.json")] {
-                    for (i, item) in (log[member]?.arrayValue ?? []).enumerated() {
-                        add(schema, "input/logs/\(l)/\(member)/\(i)", item)
+                    for (i, item) in jsonLines(log[member]).enumerated() {
+                        add(schema, "input/logs/\(l)/\(member) line \(i + 1)", item)
                     }
                 }
             }
@@ -182,6 +185,14 @@ public enum ObjectSchemas {
             break
         }
         return found
+    }
+
+    /// The lines of a file given as hex that parse as JSON (empty lines and lines that do not parse are left out).
+    private static func jsonLines(_ value: JSONValue?) -> [JSONValue] {
+        guard let hex = value?.stringValue, let bytes = Hex.decode(hex) else { return [] }
+        return bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).compactMap {
+            try? StrictJSONParser().parse(Array($0))
+        }
     }
 
     /// An ordering vector (its id has `-order-`) combines two defects on purpose, to show

@@ -110,13 +110,24 @@ def objects(vector):
         if op == "receipt.disclosure":
             out.append(("disclosure.schema.json", {k: v for k, v in inp.items() if k != "receipt"}))
     elif op == "bundle.verify":
-        for item in inp["artifacts"]:
-            out.append(("bundle-artifact-line.schema.json", item))
+        # Each file is the hex of its exact bytes: every line that parses is one object.
+        out.extend(("bundle-artifact-line.schema.json", item) for item in json_lines(inp["artifacts"]))
         for log in inp["logs"]:
-            out.extend(("bundle-receipt-line.schema.json", r) for r in log.get("receipts", []))
-            out.extend(("bundle-checkpoint-line.schema.json", c) for c in log.get("checkpoints", []))
-            out.extend(("bundle-payload-line.schema.json", p) for p in log.get("payloads", []))
+            out.extend(("bundle-receipt-line.schema.json", r) for r in json_lines(log.get("receipts")))
+            out.extend(("bundle-checkpoint-line.schema.json", c) for c in json_lines(log.get("checkpoints")))
+            out.extend(("bundle-payload-line.schema.json", p) for p in json_lines(log.get("payloads")))
     return out
+
+
+def json_lines(hex_text):
+    items = []
+    for line in bytes.fromhex(hex_text or "").split(b"\n"):
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except ValueError:  # a defect of bytes, which the vector's own code covers
+                pass
+    return items
 
 
 def all_vectors():

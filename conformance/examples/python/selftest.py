@@ -1306,20 +1306,22 @@ def test_bundle_streams() -> None:
         vector = vectors[vector_id]
         counts = []
 
-        def stream(values, index=None):
+        def stream(data, kind, index=None):
             def read():
                 if index is not None:
                     counts[index] += 1
-                return iter(values)
+                return impl_bundle.file_lines(bytes.fromhex(data), kind)
             return read
 
         logs = []
         for i, log in enumerate(vector["input"]["logs"]):
             counts.append(0)
-            logs.append(impl_bundle.LogInput(log["origin"], stream(log["receipts"], i), stream(log["checkpoints"]),
-                                             stream(log["payloads"]) if "payloads" in log else None))
+            logs.append(impl_bundle.LogInput(log["origin"], stream(log["receipts"], "receipts", i),
+                                             stream(log["checkpoints"], "checkpoints"),
+                                             stream(log["payloads"], "payloads") if "payloads" in log else None))
         context = vector["context"]
-        report = impl_bundle.verify_bundle(iter(vector["input"]["artifacts"]), logs, set(context["authorities"]),
+        artifacts = impl_bundle.file_lines(bytes.fromhex(vector["input"]["artifacts"]), "artifacts")
+        report = impl_bundle.verify_bundle(artifacts, logs, set(context["authorities"]),
                                            [impl_log.parse_verifier_key(k) for k in context["log_keys"]], context["now"])
         check(f"{vector_id}: receipts", report.receipts == vector["expected"]["output"]["receipts"])
         check(f"{vector_id}: receipts read {reads} time(s)", counts == [reads] * len(logs), f"{counts}")
