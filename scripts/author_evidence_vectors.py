@@ -869,9 +869,9 @@ invalid(S, "ckp-second-signature-bad", "checkpoint.verify",
 invalid(S, "ckp-root-unpadded", "checkpoint.verify", "A root hash in base64 without its padding, signed so.", ["CKP-002"],
         {"note": signed_body(f"{ORIGIN}\n7\n{base64.b64encode(root7).decode().rstrip('=')}\n"), "trusted": TRUST, "origin": ORIGIN},
         "CKP_MALFORMED", "ckp-verify", "root hash written without the trailing =")
-invalid(S, "ckp-size-overflow", "checkpoint.verify", "A size of 2^64, which no unsigned 64-bit tree size holds, signed so.", ["CKP-002"],
-        {"note": signed_body(f"{ORIGIN}\n18446744073709551616\n{base64.b64encode(root7).decode()}\n"), "trusted": TRUST, "origin": ORIGIN},
-        "CKP_MALFORMED", "ckp-verify", "size 7 replaced by 18446744073709551616")
+invalid(S, "ckp-size-overflow", "checkpoint.verify", "A size of 10^20, beyond 2^64 − 1, which no tree size reaches, signed so.", ["CKP-002"],
+        {"note": signed_body(f"{ORIGIN}\n100000000000000000000\n{base64.b64encode(root7).decode()}\n"), "trusted": TRUST, "origin": ORIGIN},
+        "CKP_MALFORMED", "ckp-verify", "size 7 replaced by 100000000000000000000")
 invalid(S, "ckp-order-origin-first", "checkpoint.verify",
         "A checkpoint of another log signed only by an untrusted key: the origin is checked before the signature lines.",
         ["CKP-012", "CKP-003", "ERR-002"],
