@@ -4,7 +4,7 @@ import Foundation
 /// A problem found in the spec, with its place.
 public struct Diagnostic: Sendable, CustomStringConvertible, Equatable {
     public enum Kind: String, Sendable {
-        case requirement, keyword, table, vector, coverage, registry, drift, result, reference, schema
+        case requirement, keyword, table, vector, coverage, registry, drift, result, reference, schema, evidence
     }
     public let kind: Kind
     public let file: String
