@@ -248,6 +248,8 @@ import Testing
     struct Tally {
         var checked = 0
         var failures: [String] = []
+        /// Mutations run per "op schema", so that an object kind whose mutations all fail to apply is noticed.
+        var perKind: [String: Int] = [:]
     }
 
     /// Runs the mutations of one object through the schema and through the op.
@@ -260,6 +262,7 @@ import Testing
         for mutation in mutations(of: value, schema: root, document: found.schema, in: set) {
             guard let outcome = run(mutation.value) else { continue }
             tally.checked += 1
+            tally.perKind["\(vector.op) \(found.schema)", default: 0] += 1
             let label = "\(vector.id) \(found.schema) \(mutation.what)"
             if set.conforms(mutation.value, to: found.schema) { tally.failures.append("\(label): the schema accepts it") }
             switch outcome {
@@ -297,7 +300,9 @@ import Testing
                 }
             }
         }
-        print("object schemas: \(tally.checked) mutations of evidence and key objects")
+        print("object schemas: \(tally.checked) mutations of evidence and key objects: \(tally.perKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+        let unexercised = seen.filter { (tally.perKind[$0] ?? 0) == 0 }.sorted()
+        #expect(unexercised.isEmpty, "no mutation reached: \(unexercised)")
         #expect(tally.checked >= 150, "only \(tally.checked) mutations")
         #expect(tally.failures.isEmpty, "\(tally.failures.joined(separator: "\n"))")
     }
