@@ -15,30 +15,6 @@ extension JSONNumber {
     }
 }
 
-extension JSONNumber {
-    /// The integer the literal denotes, when it denotes a whole number within ±2^53
-    /// (json.md §Integers); nil otherwise.
-    ///
-    /// Every whole number in that range is a double, so the literal denotes one exactly when
-    /// its double is whole and in range and the literal is exact (it denotes the double's
-    /// value). A plain literal of at most 15 digits is exact without reading it again.
-    public var integerValue: Int64? {
-        guard value.rounded() == value, abs(value) <= 9_007_199_254_740_992 else { return nil }
-        var plain = !source.isEmpty
-        var digits = 0
-        for (k, c) in source.utf8.enumerated() {
-            if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
-                digits += 1
-            } else if !(k == 0 && c == UInt8(ascii: "-")) {
-                plain = false
-                break
-            }
-        }
-        guard (plain && digits <= 15) || isExact else { return nil }
-        return Int64(value)
-    }
-}
-
 extension JSONValue {
     /// The first number, in document order, that is not exact; nil when every number is.
     /// Walks with an explicit stack, so nesting depth costs no call stack.

@@ -158,13 +158,12 @@ extension JSONValue {
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
     public var objectValue: JSONObject? { if case .object(let o) = self { return o } else { return nil } }
 
-    /// The value as an integer (json.md §Integers): a number whose literal denotes a whole
-    /// number within ±2^53, such as `7`, `7.0`, `7e0`, `70e-1` or `-0` (which is 0); nil for
-    /// `7.5`, for `9007199254740993` (whole but out of range) and for `7.00000000000000001`
-    /// (not whole, although its double is 7).
+    /// The value as an exact integer, when it is a number with no fractional part
+    /// within ±2^53 (the range in which a double is exact).
     public var integerValue: Int64? {
-        guard case .number(let n) = self else { return nil }
-        return n.integerValue
+        guard case .number(let n) = self, n.value.rounded() == n.value,
+              abs(n.value) <= 9_007_199_254_740_992 else { return nil }
+        return Int64(n.value)
     }
 
     /// The value as an unsigned 64-bit integer read exactly from its source text, when

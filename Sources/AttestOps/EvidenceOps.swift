@@ -28,7 +28,8 @@ enum EvidenceOps {
         .init(name: "checkpoint.successor", document: "checkpoint") { args in
             let trusted = try verifiers(args)
             let earlier = try Checkpoint.verify(try args.string("earlier"), trusted: trusted)
-            let later = try Checkpoint.verify(try args.string("later"), trusted: trusted)
+            // The later checkpoint is verified for the earlier one's origin (checkpoint.md).
+            let later = try Checkpoint.verify(try args.string("later"), trusted: trusted, origin: earlier.origin)
             try CheckpointHistory.checkSuccessor(earlier, later, consistency: try args.array("consistency").map(hexValue))
             return [:]
         },
@@ -64,6 +65,7 @@ enum EvidenceOps {
             return ["decision": "ALLOW"]
         },
         .init(name: "receipt.verify", document: "receipt") { args in
+            // The receipt's shape, then the log key (receipt.md §Verifying a receipt).
             let receipt = try Receipt(json: try args.value("receipt"))
             let key = try NoteVerifier(text: try args.string("log_key")).key
             guard receipt.keyID == key.thumbprint else { throw AttestError(.receiptKeyUntrusted, "receipt is not signed by the log key") }
@@ -160,8 +162,11 @@ extension OpArguments {
     }
 
     func unsigned(_ name: String) throws -> UInt64 {
-        guard let n = try value(name).unsignedValue else { throw OpInputError(description: "input \"\(name)\" is not an unsigned integer") }
-        return n
+        // Exactly from its text up to 2^64 − 1, or else an integer by value (json.md §Integers: 7.0 is 7).
+        let v = try value(name)
+        if let n = v.unsignedValue { return n }
+        guard let n = v.integerValue, n >= 0 else { throw OpInputError(description: "input \"\(name)\" is not an unsigned integer") }
+        return UInt64(n)
     }
 
     func contextArray(_ name: String) throws -> [JSONValue] {

@@ -151,8 +151,10 @@ public enum ObjectSchemas {
             }
             if vector.op == "receipt.inclusion" { add("receipt.schema.json", "input/receipt", input["receipt"]) }
         case "artifact.verify":
+            // Each element is an artifact or a mandate by its own shape; which kind stands
+            // where is a property of the chain (mandate.md: MAN_PARENT_MISSING).
             for (i, item) in (input["chain"]?.arrayValue ?? []).enumerated() {
-                add(i == 0 ? "artifact.schema.json" : "mandate.schema.json", "input/chain/\(i)", item)
+                add("bundle-artifact-line.schema.json", "input/chain/\(i)", item)
             }
         case "artifact.evaluate":
             add("bundle-artifact-line.schema.json", "input/artifact", input["artifact"])

@@ -194,7 +194,35 @@ import Testing
 
     /// Replaces the value at a slash-separated path (`input/chain/0`) of a vector's
     /// context and input.
+    /// A bundle file's line (`input/logs/0/receipts line 3`, as ``ObjectSchemas`` names it)
+    /// is replaced inside the file's hex: the n-th non-empty line becomes the value's JCS.
     static func replacing(_ path: String, in vector: Vector, with value: JSONValue) -> (JSONObject, JSONObject)? {
+        let words = path.split(separator: " ").map(String.init)
+        if words.count == 3, words[1] == "line", let n = Int(words[2]) {
+            guard let file = resolve(words[0], in: vector)?.stringValue, let bytes = Hex.decode(file) else { return nil }
+            var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Array.init)
+            guard let index = lines.indices.filter({ !lines[$0].isEmpty }).dropFirst(n - 1).first else { return nil }
+            lines[index] = JCS.canonicalize(value)
+            let rewritten = Array(lines.joined(separator: [UInt8(ascii: "\n")]))
+            return replacingValue(words[0], in: vector, with: .string(Hex.encode(rewritten)))
+        }
+        return replacingValue(path, in: vector, with: value)
+    }
+
+    static func resolve(_ path: String, in vector: Vector) -> JSONValue? {
+        var parts = path.split(separator: "/").map(String.init)
+        guard let top = parts.first, top == "input" || top == "context" else { return nil }
+        parts.removeFirst()
+        var current: JSONValue = .object(top == "input" ? vector.input : vector.context)
+        for part in parts {
+            if let child = current.objectValue?[part] { current = child; continue }
+            guard let i = Int(part), let items = current.arrayValue, items.indices.contains(i) else { return nil }
+            current = items[i]
+        }
+        return current
+    }
+
+    static func replacingValue(_ path: String, in vector: Vector, with value: JSONValue) -> (JSONObject, JSONObject)? {
         var parts = path.split(separator: "/").map(String.init)
         guard let top = parts.first, top == "input" || top == "context" else { return nil }
         parts.removeFirst()
@@ -220,6 +248,8 @@ import Testing
     struct Tally {
         var checked = 0
         var failures: [String] = []
+        /// Mutations run per "op schema", so that an object kind whose mutations all fail to apply is noticed.
+        var perKind: [String: Int] = [:]
     }
 
     /// Runs the mutations of one object through the schema and through the op.
@@ -232,6 +262,7 @@ import Testing
         for mutation in mutations(of: value, schema: root, document: found.schema, in: set) {
             guard let outcome = run(mutation.value) else { continue }
             tally.checked += 1
+            tally.perKind["\(vector.op) \(found.schema)", default: 0] += 1
             let label = "\(vector.id) \(found.schema) \(mutation.what)"
             if set.conforms(mutation.value, to: found.schema) { tally.failures.append("\(label): the schema accepts it") }
             switch outcome {
@@ -269,7 +300,9 @@ import Testing
                 }
             }
         }
-        print("object schemas: \(tally.checked) mutations of evidence and key objects")
+        print("object schemas: \(tally.checked) mutations of evidence and key objects: \(tally.perKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+        let unexercised = seen.filter { (tally.perKind[$0] ?? 0) == 0 }.sorted()
+        #expect(unexercised.isEmpty, "no mutation reached: \(unexercised)")
         #expect(tally.checked >= 150, "only \(tally.checked) mutations")
         #expect(tally.failures.isEmpty, "\(tally.failures.joined(separator: "\n"))")
     }

@@ -428,28 +428,6 @@ class NumberLiteral(float):
         return value
 
 
-def integer_value(value):
-    """The integer a JSON number denotes (json.md §Integers): the whole number n its literal
-    denotes, when -2^53 <= n <= 2^53, else None. `7.0`, `7e0` and `-0` are integers; `7.5`,
-    `9007199254740993` and `7.00000000000000001` (whose double is 7) are not. An int is its
-    own literal; a float without a literal (read by a parser that kept none) is judged on
-    its exact value."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if isinstance(value, int):
-        n = value
-    else:
-        literal = getattr(value, "literal", None)
-        try:
-            d = decimal.Decimal(literal) if literal is not None else decimal.Decimal(value)
-        except (decimal.InvalidOperation, ValueError):
-            return None
-        if not d.is_finite() or d.adjusted() > 16 or d != d.to_integral_value():
-            return None
-        n = int(d)
-    return n if abs(n) <= 1 << 53 else None
-
-
 def number_is_exact(value) -> bool:
     """True when the literal of a JSON number denotes the value of its double's JCS form."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

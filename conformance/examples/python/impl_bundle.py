@@ -138,10 +138,9 @@ class PayloadReader:
         line = next(self._lines, None)
         if line is None:
             return None
-        # A seq is written with digits only: json.loads gives an int for those literals
-        # (and for -0, which it cannot tell from 0), a NumberLiteral for "1.0" or "1e0".
-        seq = line.get("seq") if isinstance(line, dict) else None
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        # A seq is an integer by value (json.md §Integers): 3, 3.0 and 3e0 are one seq.
+        seq = json_integer(line.get("seq")) if isinstance(line, dict) else None
+        if seq is None or seq < 0:
             raise OpError("BND_MALFORMED", "a payload line is an object with a seq")
         if self._last_seq is not None and seq <= self._last_seq:
             raise OpError("BND_MALFORMED", f"payload line for seq {seq} after the one for seq {self._last_seq}")

@@ -14,7 +14,6 @@ import hashlib
 import re
 
 from attest_core import (
-    integer_value,
     ED25519,
     MLDSA65,
     SEED_LENGTH,
@@ -100,8 +99,7 @@ def _typ_matches(typ, expected: str) -> bool:
 
 def _segment_json(segment: bytes):
     # Header and payload go through the strict parser (json.md) with a nesting limit of 16.
-    # Numbers keep their literals: a time is an integer by what its literal denotes (json.md).
-    return parse_strict_json(segment, max_depth=JWS_MAX_DEPTH, keep_literals=True)
+    return parse_strict_json(segment, max_depth=JWS_MAX_DEPTH)
 
 
 def parse_jws(text: str, kind: JwsType, accept_eddsa: bool) -> Jws:
@@ -179,8 +177,17 @@ def spiffe_trust_domain(value: str):
 
 
 def as_integer(value):
-    """The integer a JSON number denotes (json.md §Integers), else None."""
-    return integer_value(value)
+    """The integer a JSON number denotes when its double is integral and within +-2^53,
+    else None. Numbers are read as doubles (an int from json.loads is rounded first)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        double = float(value)
+    except OverflowError:
+        return None
+    if not double.is_integer() or abs(double) > MAX_SAFE_INTEGER:
+        return None
+    return int(double)
 
 
 def is_time(value) -> bool:

@@ -74,9 +74,15 @@ def _is_number(v) -> bool:
 
 
 def _is_integer(v) -> bool:
-    """An integer of this specification (json.md §Integers): a number whose literal denotes
-    a whole number within ±2^53."""
-    return attest_core.integer_value(v) is not None
+    """An integer of this specification: a number with no fractional part within ±2^53,
+    judged on the double the number reads as (json.md), as for every other number."""
+    if not _is_number(v):
+        return False
+    try:
+        d = float(v)
+    except OverflowError:  # an int beyond every double
+        return False
+    return d == d and abs(d) <= MAX_SAFE_INTEGER and d == int(d)  # d == d: not NaN
 
 
 def _as_double(v) -> float:

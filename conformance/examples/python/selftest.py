@@ -789,8 +789,12 @@ def test_checkpoint_order() -> None:
                    successor(good, body + "\n" + LOG_KEY.line(LOG_ORIGIN, _body(3, root))), "CKP_SIGNATURE_INVALID")
     expect_valid("successor: equal sizes and roots read no proof", "checkpoint.successor",
                  successor(good, good, [_sha(b"x")]))
-    expect_invalid("successor: a proof from size 0 is refused", "checkpoint.successor",
-                   successor(_note(_body(0, _sha(b""))), good), "MRK_SIZE_ORDER")
+    expect_valid("successor: growth from size 0 (the empty root) needs no proof", "checkpoint.successor",
+                 successor(_note(_body(0, _sha(b""))), good))
+    expect_invalid("successor: growth from size 0 with a proof", "checkpoint.successor",
+                   successor(_note(_body(0, _sha(b""))), good, [_sha(b"x")]), "MRK_CONSISTENCY_INVALID")
+    expect_invalid("successor: a size-0 checkpoint with another root", "checkpoint.successor",
+                   successor(_note(_body(0, _sha(b"x"))), good), "MRK_CONSISTENCY_INVALID")
     expect_invalid("successor: another log's checkpoint", "checkpoint.successor",
                    successor(good, _note(_body(7, root, origin="B"), (LOG_KEY, "B")),
                              keys=trusted + [LOG_KEY.vkey("B")]), "CKP_ORIGIN_MISMATCH")
