@@ -890,6 +890,13 @@ upper = LOG.vkey(ORIGIN).split("+", 2)
 invalid(S, "ckp-trusted-key-id-uppercase", "checkpoint.verify", "A trusted verifier key whose key ID is written in uppercase hex.", ["CKP-014"],
         {"note": n, "trusted": [f"{upper[0]}+{upper[1].upper()}+{upper[2]}"], "origin": ORIGIN}, "KEY_INVALID", "ckp-verify",
         "the key ID c319c8d3 of the trusted key written C319C8D3")
+invalid(S, "ckp-trusted-key-extra-padding", "checkpoint.verify", "A trusted verifier key whose base64 carries one '=' too many: base64 has one spelling.",
+        ["CKP-014"], {"note": n, "trusted": [LOG.vkey(ORIGIN) + "="], "origin": ORIGIN}, "KEY_INVALID", "ckp-verify",
+        "an '=' appended to the trusted key's base64")
+sig_line = LOG.note_sig(ORIGIN, body(ORIGIN, 7, root7))
+invalid(S, "ckp-signature-extra-padding", "checkpoint.verify", "A signature line whose base64 carries one '=' too many: base64 has one spelling.",
+        ["CKP-002"], {"note": body(ORIGIN, 7, root7) + "\n" + sig_line[:-1] + "=\n", "trusted": TRUST, "origin": ORIGIN}, "CKP_MALFORMED",
+        "ckp-verify", "an '=' appended to the signature's base64")
 S = "checkpoint-successor"
 c0 = note(0, sha(b""))
 valid(S, "ckp-successor-from-empty", "checkpoint.successor",

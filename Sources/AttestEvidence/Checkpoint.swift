@@ -23,6 +23,14 @@ public struct Checkpoint: Equatable, Sendable {
         self.root = root
     }
 
+    /// Standard padded base64 in its one spelling: the text the bytes encode to, nothing
+    /// else (Foundation's decoder alone also takes a stray `=` and other variants).
+    static func strictBase64(_ text: some Collection<UInt8>) -> Data? {
+        let string = String(decoding: text, as: UTF8.self)
+        guard let data = Data(base64Encoded: string), data.base64EncodedString().isExactly(string) else { return nil }
+        return data
+    }
+
     public var body: String { "\(origin)\n\(size)\n\(Data(root).base64EncodedString())\n" }
 
     /// A key that signs checkpoints: a note key name and an Ed25519 key.
@@ -85,7 +93,7 @@ public struct Checkpoint: Equatable, Sendable {
             }
             let parts = line.dropFirst(emDashSpace.count).split(separator: 0x20, omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty,
-                  let blob = Data(base64Encoded: String(decoding: parts[1], as: UTF8.self)), blob.count >= 5 else {
+                  let blob = Self.strictBase64(parts[1]), blob.count >= 5 else {
                 throw AttestError(.checkpointMalformed, "signature line is not '— name base64'")
             }
             let name = String(decoding: parts[0], as: UTF8.self)
@@ -125,7 +133,7 @@ public struct NoteVerifier: Sendable, Equatable {
     public init(text: String) throws(AttestError) {
         // The key is standard base64, which may itself contain "+": split at the first two only.
         let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, let blob = Data(base64Encoded: String(parts[2])), blob.count == 33, blob.first == 0x01 else {
+        guard parts.count == 3, let blob = Checkpoint.strictBase64(parts[2].utf8), blob.count == 33, blob.first == 0x01 else {
             throw AttestError(.keyInvalid, "note verifier key is not name+keyid+base64(0x01 ‖ Ed25519 key)")
         }
         self.init(name: String(parts[0]), key: try Ed25519.PublicKey(raw: Array(blob.dropFirst())))
