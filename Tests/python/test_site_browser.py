@@ -236,6 +236,25 @@ def test_key_elements(site, driver):
     badges = [b.text for b in first.find_elements(By.CSS_SELECTOR, ".vc-results .verdict")]
     assert len(badges) == len(runs), f"badges {badges} for runs {sorted(runs)}"
     assert {b.split(":")[0] for b in badges} == runs, f"badges {badges} do not name the runs {sorted(runs)}"
+    # A negative vector's card (its permalink) shows its base, its mutation and every run's result.
+    negative = driver.find_elements(By.CSS_SELECTOR, "section.vector-card.expect-invalid")[0]
+    terms = [dt.text for dt in negative.find_elements(By.CSS_SELECTOR, "dl.vc-meta dt")]
+    assert {"covers", "base", "mutation"} <= set(terms), f"{negative.get_attribute('id')}: card shows {terms}"
+    assert len(negative.find_elements(By.CSS_SELECTOR, ".vc-results .verdict")) == len(runs)
+
+    _open(driver, site / "vectors.html")
+    total = sum(json.loads((site / "vectors" / f["file"]).read_text())["numberOfVectors"]
+                for f in json.loads((site / "vectors" / "index.json").read_text())["files"])
+    rows = driver.find_elements(By.CSS_SELECTOR, "#vectors-table tbody tr:not(.group)")
+    assert len(rows) == total, f"vectors.html lists {len(rows)} vectors, vectors/ holds {total}"
+    assert len(rows[0].find_elements(By.CSS_SELECTOR, "td.impl .verdict")) == len(runs)
+
+    # Citations link to their references, and each document ends with its references.
+    _open(driver, site / "spec" / "merkle.html")
+    cites = driver.find_elements(By.CSS_SELECTOR, "main a.cite")
+    assert any(a.get_attribute("href") == "https://www.rfc-editor.org/rfc/rfc9162#section-2.1.1" for a in cites)
+    headings = driver.find_elements(By.CSS_SELECTOR, "main h2")
+    assert headings and headings[-1].text.startswith("References")
 
     _open(driver, site / "threat-model" / "cosai.html")
     rows = driver.find_elements(By.CSS_SELECTOR, ".table-cosai table tbody tr")
@@ -423,3 +442,34 @@ def test_phone_menu_opens_with_the_navigation(site, driver):
         driver.save_screenshot(str(SCREENSHOTS / "menu-390.png"))
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+# --- building from elsewhere ---------------------------------------------------------
+
+def test_site_built_from_another_directory_shows_the_runs(site, tmp_path):
+    outside = subprocess.run([str(ATTEST), "site", "--out", str(tmp_path / "nowhere")], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert outside.returncode != 0
+    assert "--root" in outside.stdout + outside.stderr, "outside the repository, attest site does not say to pass --root"
+    assert not (tmp_path / "nowhere").exists()
+    if RESULTS.resolve() != (ROOT / ".build" / "conformance").resolve():
+        pytest.skip("ATTEST_RESULTS points elsewhere; the default results directory is <root>/.build/conformance")
+    runs = sorted(p.parent.name for p in RESULTS.glob("*/results.json"))
+    built = subprocess.run([str(ATTEST), "site", "--root", str(ROOT), "--out", str(tmp_path / "site")], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stdout + built.stderr
+    home = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    for run in runs:
+        assert f'<th scope="row">{run}</th>' in home, f"the home page does not show the run {run}"
+
+
+def test_every_document_ends_with_its_references(site):
+    import re
+    missing = []
+    for page in _pages(site):
+        if not page.startswith(("spec/", "threat-model/")):
+            continue
+        headings = re.findall(r'<h2 id="[^"]*">(.*?)<a class="self-link"', (site / page).read_text(encoding="utf-8"))
+        if not headings or headings[-1] != "References":
+            missing.append(f"{page}: last section {headings[-1:]}")
+    assert not missing, "\n".join(missing)
