@@ -7,8 +7,11 @@ Swift implementation (hashlib, PyNaCl/libsodium, pyca cryptography, rfc8785), so
 between `<!-- begin vectors: NAME -->` and `<!-- end vectors: NAME -->` in spec/*.md;
 the Markdown stays the source of truth and may be edited by hand afterwards.
 
-ML-DSA-65 signing is randomized: a signature already in signatures.md that verifies over
-the same key and message is kept, so a rerun changes nothing.
+ML-DSA-65 signing is randomized: a signature already in signatures.md (or in its data
+file) that verifies over the same key and message is kept, so a rerun changes nothing.
+
+Large inputs are written to data files under spec/data/ by vectorlib
+(scripts/externalize_vectors.py, conventions.md §Data files); no separate step is needed.
 
 Usage: python3 scripts/author_core_vectors.py   (from the repository root)
 """
@@ -283,7 +286,12 @@ sk = mldsa.MLDSA65PrivateKey.from_seed_bytes(seed)
 pk = sk.public_key().public_bytes_raw()
 msg = b"MCP attestation ML-DSA-65 vector"
 msig = sk.sign(msg)
-committed = re.search(r'"id": "sig-mldsa65-verify".*?"signature": "([0-9a-f]+)"', (ROOT / "spec" / "signatures.md").read_text(), re.S)
+# The committed signature: inline in the block, or in its data file (conventions.md §Data files).
+committed_file = ROOT / "spec" / "data" / "signatures" / "sig-mldsa65-verify" / "signature.txt"
+if committed_file.is_file():
+    committed = re.fullmatch(r"([0-9a-f]+)", committed_file.read_text())
+else:
+    committed = re.search(r'"id": "sig-mldsa65-verify".*?"signature": "([0-9a-f]+)"', (ROOT / "spec" / "signatures.md").read_text(), re.S)
 if committed:
     try:
         sk.public_key().verify(bytes.fromhex(committed.group(1)), msg)

@@ -10,6 +10,9 @@ thumbprints are RFC 7638 over rfc8785 JCS.
 The script rewrites the region between `<!-- begin vectors: discovery -->` and
 `<!-- end vectors: discovery -->` in spec/keys.md.
 
+Large inputs are written to data files under spec/data/ by vectorlib
+(scripts/externalize_vectors.py, conventions.md §Data files); no separate step is needed.
+
 Usage: python3 scripts/author_discovery_vectors.py   (from the repository root)
 """
 import copy

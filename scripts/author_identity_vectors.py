@@ -8,11 +8,14 @@ valid token is also checked with joserfc, so the expected verdicts are not just 
 Keys come from fixed seeds; the provider key is the RFC 8037 Appendix A key, so anyone
 can reproduce the vectors.
 
-ML-DSA-65 signatures are randomized: a vector already in the Markdown whose signing
-input is unchanged keeps its signature, so re-running the script changes nothing.
+ML-DSA-65 signatures are randomized: a vector already in the Markdown (or in its data
+files) whose signing input is unchanged keeps its signature, so re-running the script
+changes nothing.
 
 The script rewrites the region between `<!-- begin vectors: NAME -->` and
-`<!-- end vectors: NAME -->` in spec/token.md and spec/proof.md.
+`<!-- end vectors: NAME -->` in spec/token.md and spec/proof.md, and writes large
+inputs (the ML-DSA-65 tokens and proofs) to data files under spec/data/ through
+vectorlib (scripts/externalize_vectors.py); no separate externalizing step is needed.
 
 Usage: python3 scripts/author_identity_vectors.py   (from the repository root)
 """
@@ -44,8 +47,11 @@ def invalid(section, id, op, description, covers, context, input, error, base, m
 previous = {}
 for doc in DOCS:
     path = ROOT / "spec" / doc
-    if path.exists():
-        for m in re.finditer(r"[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{3000,}", path.read_text()):
+    # The document and its data files (large tokens and proofs live in spec/data/<document>/).
+    texts = [path.read_text()] if path.exists() else []
+    texts += [f.read_text() for f in sorted((ROOT / "spec" / "data" / path.stem).rglob("*.txt"))]
+    for text in texts:
+        for m in re.finditer(r"[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{3000,}", text):
             si, _, sig = m.group(0).rpartition(".")
             previous.setdefault(si, []).append(sig)
 

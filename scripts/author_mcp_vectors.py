@@ -9,6 +9,9 @@ hashlib for SHA-256. Keys, token and claims are those of scripts/author_identity
 The script rewrites the regions between `<!-- begin vectors: NAME -->` and
 `<!-- end vectors: NAME -->` in spec/mcp-binding.md.
 
+Large inputs are written to data files under spec/data/ by vectorlib
+(scripts/externalize_vectors.py, conventions.md §Data files); no separate step is needed.
+
 Usage: python3 scripts/author_mcp_vectors.py   (from the repository root)
 """
 import copy, hashlib, json, pathlib, re, sys

@@ -35,7 +35,7 @@ from conftest import ROOT
 
 SITE = ROOT / "_site"
 ATTEST = pathlib.Path(os.environ.get("ATTEST_BIN", ROOT / ".build" / "debug" / "attest"))
-RESULTS = pathlib.Path(os.environ.get("ATTEST_RESULTS", ROOT / ".build" / "conformance"))
+RESULTS = pathlib.Path(os.environ.get("ATTEST_RESULTS", ROOT / ".build" / "evidence" / "conformance"))
 SCREENSHOTS = ROOT / ".build" / "site-screenshots"
 CHROMIUM_CANDIDATES = ["/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser"]
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -452,8 +452,8 @@ def test_site_built_from_another_directory_shows_the_runs(site, tmp_path):
     assert outside.returncode != 0
     assert "--root" in outside.stdout + outside.stderr, "outside the repository, attest site does not say to pass --root"
     assert not (tmp_path / "nowhere").exists()
-    if RESULTS.resolve() != (ROOT / ".build" / "conformance").resolve():
-        pytest.skip("ATTEST_RESULTS points elsewhere; the default results directory is <root>/.build/conformance")
+    if RESULTS.resolve() != (ROOT / ".build" / "evidence" / "conformance").resolve():
+        pytest.skip("ATTEST_RESULTS points elsewhere; the default results directory is <root>/.build/evidence/conformance")
     runs = sorted(p.parent.name for p in RESULTS.glob("*/results.json"))
     built = subprocess.run([str(ATTEST), "site", "--root", str(ROOT), "--out", str(tmp_path / "site")], cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)

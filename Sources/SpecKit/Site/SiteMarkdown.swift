@@ -187,6 +187,14 @@ struct SiteMarkdown {
         let outputs = vector.expected["output"]?.objectValue?.names ?? []
         let flags = vector.json["flags"]?.arrayValue?.compactMap(\.stringValue) ?? []
         let file = "vectors/\(vector.document).json"
+        let dataFiles = vector.dataFiles.map { data in
+            let target = "spec/" + data.path
+            return DataFileView(
+                path: data.path,
+                href: index.copiedFiles.contains(target) ? SiteIndex.href(from: page, to: target) : "",
+                form: data.form.rawValue, size: Self.byteCount(data.size), sha256: data.sha256,
+                shortDigest: String(data.sha256.prefix(12)))
+        }
         let results = index.runs.map { run in
             ResultBadge(name: run.name, verdict: run.verdicts[vector.id] ?? "not run",
                         detail: run.details[vector.id] ?? "\(run.implementation) (\(run.mode))")
@@ -201,7 +209,15 @@ struct SiteMarkdown {
             vectorSource: Self.describe(vector.json["source"]), json: json.trimmingCharacters(in: .newlines),
             download: index.copiedFiles.contains(file)
                 ? LinkView(text: file, href: SiteIndex.href(from: page, to: file), tooltip: nil) : nil,
-            results: results, hasResults: !results.isEmpty)
+            results: results, hasResults: !results.isEmpty,
+            dataFiles: dataFiles, hasDataFiles: !dataFiles.isEmpty)
+    }
+
+    /// A byte count for people: bytes below 10 KiB, then KiB or MiB with one decimal.
+    static func byteCount(_ n: Int) -> String {
+        if n < 10 * 1024 { return n == 1 ? "1 byte" : "\(n) bytes" }
+        if n < 1024 * 1024 { return String(format: "%.1f KiB", Double(n) / 1024) }
+        return String(format: "%.1f MiB", Double(n) / (1024 * 1024))
     }
 
     /// `source` may be a string or an object (RFC section, third-party file and test id).
@@ -293,10 +309,10 @@ struct SiteMarkdown {
             let kind = word.wholeMatch(of: Self.requirementID) != nil || index.registry[word] != nil ? "xr" : ""
             found.append((match.range.lowerBound..<end, SiteIndex.href(from: page, to: hit.target), hit.tooltip, kind))
         }
-        // In a table cell, a long token of plain text (a file path, a test name) may break
+        // In a table cell, a long token of plain text (a file path, a test name, a/b) may break
         // after `/`, `.`, `_` or `:`, so that its column stays narrow.
         let inTable = Self.hasAncestor(node, in: ["table_cell"])
-        let longTokens = inTable && text.split(separator: " ").contains { $0.count > 24 }
+        let longTokens = inTable && text.split(separator: " ").contains { $0.count > 14 }
         guard !found.isEmpty || longTokens else { return }
         let plain: (Substring) -> String = { longTokens ? Self.breakable($0) : Self.escape(String($0)) }
         found.sort { $0.0.lowerBound < $1.0.lowerBound }
@@ -317,10 +333,10 @@ struct SiteMarkdown {
     }
 
     /// Escaped text with a break opportunity after each `/`, `.`, `_` and `:`, and
-    /// between the words of a camelCase name, inside tokens longer than 24 characters.
+    /// between the words of a camelCase name, inside tokens longer than 14 characters.
     static func breakable(_ text: Substring) -> String {
         text.split(separator: " ", omittingEmptySubsequences: false).map { token -> String in
-            guard token.count > 24 else { return escape(String(token)) }
+            guard token.count > 14 else { return escape(String(token)) }
             var out = ""
             var index = token.startIndex
             var previous: Character? = nil
