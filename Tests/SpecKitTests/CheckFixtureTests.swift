@@ -376,7 +376,7 @@ struct CheckFixtureTests {
     func citations() {
         let cited = fixture + "JSON is RFC 8259 §2; notes are C2SP signed-note texts.\n" + Self.references
         #expect(check(cited).passed, "\(check(cited).diagnostics)")
-        let unlisted = cited + "See also SEP-1932.\n"
+        let unlisted = cited + "\nSee also SEP-1932.\n"
         expectProblem(check(unlisted), .reference, "cites SEP-1932", line: lineOf("SEP-1932", in: unlisted))
         let uncited = fixture + "JSON is RFC 8259.\n" + Self.references
         expectProblem(check(uncited), .reference, "lists C2SP signed-note, which the text does not cite",

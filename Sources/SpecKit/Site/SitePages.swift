@@ -42,11 +42,11 @@ struct SitePages {
 
     // MARK: Ordering
 
-    /// The document order of the prefix table in conventions.md (`| prefix | document |`).
+    /// The document order of the prefix table in conventions.md (`| prefix | document | ...`).
     private static func conventionsOrder(_ documents: [MarkdownDocument]) -> [String] {
         guard let conventions = documents.first(where: { $0.path == "spec/conventions.md" }) else { return [] }
         for block in conventions.blocks {
-            if case .table(let header, let rows, _, _, _) = block, header == ["prefix", "document"] {
+            if case .table(let header, let rows, _, _, _) = block, header.starts(with: ["prefix", "document"]) {
                 return ["conventions.md"] + rows.compactMap { $0.count > 1 ? $0[1] : nil }
             }
         }
