@@ -383,6 +383,11 @@ struct CheckFixtureTests {
                       line: lineOf("| C2SP signed-note", in: uncited))
         let plain = cited.replacingOccurrences(of: "https://c2sp.org/signed-note", with: "c2sp.org/signed-note")
         expectProblem(check(plain), .reference, "is not an https URL")
+        let page = Citations.find(in: "in initialize (MCP 2025-11-25 basic/lifecycle).")
+        #expect(page.map(\.reference) == ["MCP 2025-11-25"] && page.first?.page == "basic/lifecycle")
+        #expect(Citations.link("https://modelcontextprotocol.io/specification/2025-11-25", section: nil, page: "basic/lifecycle")
+                == "https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle")
+        #expect(Citations.find(in: "RFC 9162 §2.1.1.").first?.section == "2.1.1")
         let unknownName = fixture + "Checkpoints are C2SP checkpoints.\n"
         expectProblem(check(unknownName), .reference, "cites C2SP checkpoints")
     }

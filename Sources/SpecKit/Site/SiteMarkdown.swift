@@ -298,7 +298,7 @@ struct SiteMarkdown {
         var found: [(Range<String.Index>, String, String?, String)] = []
         for citation in Citations.find(in: text) {
             guard let reference = index.references[citation.reference] else { continue }
-            found.append((citation.range, Citations.link(reference.link, section: citation.section), reference.title, "cite"))
+            found.append((citation.range, Citations.link(reference.link, section: citation.section, page: citation.page), reference.title, "cite"))
         }
         for match in text.matches(of: Self.word) {
             if found.contains(where: { $0.0.overlaps(match.range) }) { continue }
