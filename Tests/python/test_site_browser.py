@@ -369,8 +369,10 @@ for (const code of document.querySelectorAll('main code')) {
     if (piece.getClientRects().length > 1) { out.broken.push(piece.textContent); break; }
   }
 }
-for (const link of document.querySelectorAll('main a.xr')) {
-  if (link.getClientRects().length > 1) out.broken.push(link.textContent);
+// Requirement IDs and registry codes, wherever they are written, stay on one line.
+const name = /^([A-Z]{2,5}-[0-9]{3}|[A-Z][A-Z0-9]*(_[A-Z0-9]+)+)$/;
+for (const el of document.querySelectorAll('main a, main td, main th, main span')) {
+  if (el.children.length === 0 && name.test(el.textContent.trim()) && el.getClientRects().length > 1) out.broken.push(el.textContent);
 }
 return out;
 """
