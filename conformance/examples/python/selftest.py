@@ -535,7 +535,7 @@ def test_discovery() -> None:
     for header, seconds in lifetimes:
         got = impl.cache_lifetime(header)
         check(f"cache lifetime {header!r}", got == seconds, f"expected {seconds}, got {got}")
-    urls = [("https://a.example", True), ("HTTPS://a.example/x", True), ("https://a.example:8443", True),
+    urls = [("https://a.example", True), ("HTTPS://a.example/x", False), ("https://a.example:8443", True),
             ("https://", False), ("https:///path", False), ("https://a.example:port", False),
             ("https://[::1", False), ("http://a.example", False), ("a.example", False), (None, False)]
     for url, ok in urls:
