@@ -45,6 +45,8 @@ public struct SpecCheck: Sendable {
         checkScenarios()
         checkExclusions()
         checkReferences()
+        checkCitations()
+        checkVersions()
         if let executor { run(executor) }
         checkCoverage()
         if let vectorsDirectory { diagnostics += VectorFiles.drift(spec, in: vectorsDirectory) }
@@ -215,6 +217,88 @@ public struct SpecCheck: Sendable {
                 && Self.listTokens(row["vectors"]).isEmpty && (Evidence.citations(row["tests"]) ?? []).isEmpty {
                 diagnostics.append(Diagnostic(.reference, table.file, row.line,
                     "\(row["id"]) says '\(row["status"])' but names no vector and no test"))
+            }
+        }
+    }
+
+    /// Every RFC, BCP, FIPS, NIST SP, Internet-Draft, C2SP document, MCP revision and SEP
+    /// a document cites has a row in that document's references table, with an https
+    /// link; every row is cited; one reference has one link across the specification.
+    private mutating func checkCitations() {
+        var links: [String: (link: String, file: String)] = [:]
+        for table in spec.tables("references") {
+            for row in table.rows {
+                let reference = row["reference"]
+                let link = row["link"]
+                if Citations.find(in: reference).map(\.text) != [reference] {
+                    diagnostics.append(Diagnostic(.reference, table.file, row.line,
+                        "reference '\(reference)' is not written the way the text cites it (RFC 1234, C2SP name, SEP-1234, MCP YYYY-MM-DD, ...)"))
+                }
+                if !link.hasPrefix("https://") || link.contains(" ") {
+                    diagnostics.append(Diagnostic(.reference, table.file, row.line, "reference \(reference): link '\(link)' is not an https URL"))
+                }
+                if let first = links[reference], first.link != link {
+                    diagnostics.append(Diagnostic(.reference, table.file, row.line,
+                        "reference \(reference) links \(link), but \(first.file) links \(first.link)"))
+                } else if links[reference] == nil {
+                    links[reference] = (link, table.file)
+                }
+            }
+        }
+        for document in spec.documents {
+            let tables = spec.tables.filter { $0.kind == "references" && $0.file == document.path }
+            var listed: [String: Int] = [:]
+            for row in tables.flatMap(\.rows) { listed[row["reference"]] = row.line }
+            let ownRows = Set(listed.values)
+            var cited: Set<String> = []
+            func scan(_ text: String, line: Int) {
+                for citation in Citations.find(in: text) {
+                    cited.insert(citation.reference)
+                    if listed[citation.reference] == nil {
+                        diagnostics.append(Diagnostic(.reference, document.path, line,
+                            "cites \(citation.reference), which the document's references table does not list"))
+                    }
+                }
+            }
+            for block in document.blocks {
+                switch block {
+                case .heading(_, let text, let line): scan(text, line: line)
+                case .paragraph(_, let prose, let line): scan(prose, line: line)
+                case .table(_, let rows, let rowLines, _, _):
+                    for (cells, line) in zip(rows, rowLines) where !ownRows.contains(line) {
+                        for cell in cells { scan(cell, line: line) }
+                    }
+                case .html, .code: break
+                }
+            }
+            for (reference, line) in listed.sorted(by: { $0.value < $1.value }) where !cited.contains(reference) {
+                diagnostics.append(Diagnostic(.reference, document.path, line, "lists \(reference), which the text does not cite"))
+            }
+        }
+    }
+
+    nonisolated(unsafe) static let isoDate = #/[0-9]{4}-[0-9]{2}-[0-9]{2}/#
+
+    /// The versions table (changelog.md): at least one row, newest first, dates
+    /// written YYYY-MM-DD.
+    private mutating func checkVersions() {
+        let tables = spec.tables("versions")
+        guard !tables.isEmpty else { return }
+        var previous: [UInt8]? = nil
+        for table in tables {
+            for row in table.rows {
+                let date = row["date"]
+                if date.wholeMatch(of: Self.isoDate) == nil {
+                    diagnostics.append(Diagnostic(.table, table.file, row.line,
+                        "version \(row["version"]): date '\(date)' is not YYYY-MM-DD"))
+                    continue
+                }
+                let bytes = Array(date.utf8)
+                if let previous, previous.lexicographicallyPrecedes(bytes) {
+                    diagnostics.append(Diagnostic(.table, table.file, row.line,
+                        "version \(row["version"]) is dated after the row above it; the newest version comes first"))
+                }
+                previous = bytes
             }
         }
     }

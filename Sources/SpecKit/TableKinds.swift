@@ -18,6 +18,8 @@ public struct TableKind: Sendable {
         TableKind(name: "cosai", columns: ["id", "category", "threats", "cosai mitigations", "gap", "our mechanism",
                                            "requirements", "vectors", "tests", "status"], optional: []),
         TableKind(name: "owasp", columns: ["id", "risk", "our mechanism", "requirements", "vectors", "tests", "status"], optional: []),
+        TableKind(name: "references", columns: ["reference", "title", "link"], optional: []),
+        TableKind(name: "versions", columns: ["version", "date", "status", "summary"], optional: []),
         TableKind(name: "attacks", columns: ["id", "attack", "attacker controls", "expected code", "vectors", "tests"],
                   optional: []),
     ].map { ($0.name, $0) })

@@ -359,4 +359,54 @@ struct CheckFixtureTests {
         #expect(Keyword.occurrences(in: "MUSTARD and MAYBE") == [])
         #expect(Keyword.occurrences(in: "NOT RECOMMENDED, MAY") == [.notRecommended, .may])
     }
+
+    static let references = """
+
+    ## References
+
+    <!-- table: references -->
+    | reference | title | link |
+    | --- | --- | --- |
+    | RFC 8259 | The JSON Data Interchange Format | https://www.rfc-editor.org/rfc/rfc8259 |
+    | C2SP signed-note | Signed Note | https://c2sp.org/signed-note |
+
+    """
+
+    @Test("cited documents: listed with an https link, and every row cited (positive control first)")
+    func citations() {
+        let cited = fixture + "JSON is RFC 8259 §2; notes are C2SP signed-note texts.\n" + Self.references
+        #expect(check(cited).passed, "\(check(cited).diagnostics)")
+        let unlisted = cited + "\nSee also SEP-1932.\n"
+        expectProblem(check(unlisted), .reference, "cites SEP-1932", line: lineOf("SEP-1932", in: unlisted))
+        let uncited = fixture + "JSON is RFC 8259.\n" + Self.references
+        expectProblem(check(uncited), .reference, "lists C2SP signed-note, which the text does not cite",
+                      line: lineOf("| C2SP signed-note", in: uncited))
+        let plain = cited.replacingOccurrences(of: "https://c2sp.org/signed-note", with: "c2sp.org/signed-note")
+        expectProblem(check(plain), .reference, "is not an https URL")
+        let page = Citations.find(in: "in initialize (MCP 2025-11-25 basic/lifecycle).")
+        #expect(page.map(\.reference) == ["MCP 2025-11-25"] && page.first?.page == "basic/lifecycle")
+        #expect(Citations.link("https://modelcontextprotocol.io/specification/2025-11-25", section: nil, page: "basic/lifecycle")
+                == "https://modelcontextprotocol.io/specification/2025-11-25/basic/lifecycle")
+        #expect(Citations.find(in: "RFC 9162 §2.1.1.").first?.section == "2.1.1")
+        let unknownName = fixture + "Checkpoints are C2SP checkpoints.\n"
+        expectProblem(check(unknownName), .reference, "cites C2SP checkpoints")
+    }
+
+    @Test("the versions table lists the newest version first")
+    func versions() {
+        let table = """
+
+        <!-- table: versions -->
+        | version | date | status | summary |
+        | --- | --- | --- | --- |
+        | 0.2 | 2026-12-07 | working draft | second |
+        | 0.1 | 2026-11-25 | working draft | first |
+
+        """
+        #expect(check(fixture + table).passed, "\(check(fixture + table).diagnostics)")
+        let swapped = table.replacingOccurrences(of: "2026-12-07", with: "2026-10-01")
+        expectProblem(check(fixture + swapped), .table, "version 0.1 is dated after the row above it")
+        let badDate = table.replacingOccurrences(of: "2026-12-07", with: "7 December 2026")
+        expectProblem(check(fixture + badDate), .table, "is not YYYY-MM-DD")
+    }
 }

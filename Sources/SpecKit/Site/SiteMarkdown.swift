@@ -52,6 +52,7 @@ struct SiteMarkdown {
             var links: [OpaquePointer] = []
             var texts: [OpaquePointer] = []
             var codes: [OpaquePointer] = []
+            var allCodes: [OpaquePointer] = []
             let vectorsAtLine = Dictionary(index.spec.vectors.filter { $0.file == source }.map { ($0.line, $0) },
                                            uniquingKeysWith: { a, _ in a })
 
@@ -73,7 +74,9 @@ struct SiteMarkdown {
                 case "table": tables.append(node)
                 case "link": links.append(node)
                 case "text": if !Self.hasAncestor(node, in: ["link", "image", "heading"]) { texts.append(node) }
-                case "code": if !Self.hasAncestor(node, in: ["link", "image", "heading"]) { codes.append(node) }
+                case "code":
+                    if !Self.hasAncestor(node, in: ["link", "image", "heading"]) { codes.append(node) }
+                    if !Self.hasAncestor(node, in: ["image", "heading"]) { allCodes.append(node) }
                 default: break
                 }
             }
@@ -94,6 +97,7 @@ struct SiteMarkdown {
             for table in tables { try anchorRows(of: table, ids: &ids) }
             for text in texts { linkify(text: text) }
             for code in codes { linkify(code: code) }
+            for code in allCodes { setCodeHTML(code) }
 
             for (node, requirement) in paragraphs {
                 try replace(node, with: templates.render("requirement", requirementView(requirement, body: Self.html(of: node))))
@@ -290,30 +294,109 @@ struct SiteMarkdown {
 
     private func linkify(text node: OpaquePointer) {
         let text = Self.literal(node)
-        var pieces: [(String, (target: String, tooltip: String?)?)] = []
-        var position = text.startIndex
+        // (range, target, tooltip, class): citations first, then the words around them.
+        var found: [(Range<String.Index>, String, String?, String)] = []
+        for citation in Citations.find(in: text) {
+            guard let reference = index.references[citation.reference] else { continue }
+            found.append((citation.range, Citations.link(reference.link, section: citation.section, page: citation.page), reference.title, "cite"))
+        }
         for match in text.matches(of: Self.word) {
+            if found.contains(where: { $0.0.overlaps(match.range) }) { continue }
             var word = String(match.0)
             while let last = word.last, last == "." || last == "-" { word.removeLast() }
-            guard let found = target(of: word) else { continue }
+            guard let hit = target(of: word) else { continue }
             let end = text.index(match.range.lowerBound, offsetBy: word.count)
-            if position < match.range.lowerBound { pieces.append((String(text[position..<match.range.lowerBound]), nil)) }
-            pieces.append((word, found))
-            position = end
+            let kind = word.wholeMatch(of: Self.requirementID) != nil || index.registry[word] != nil ? "xr" : ""
+            found.append((match.range.lowerBound..<end, SiteIndex.href(from: page, to: hit.target), hit.tooltip, kind))
         }
-        guard !pieces.isEmpty else { return }
-        if position < text.endIndex { pieces.append((String(text[position...]), nil)) }
-        for (piece, found) in pieces {
-            let textNode = cmark_node_new(CMARK_NODE_TEXT)!
-            cmark_node_set_literal(textNode, piece)
-            if let found {
-                let link = makeLink(found.target, tooltip: found.tooltip)
-                cmark_node_append_child(link, textNode)
-                cmark_node_insert_before(node, link)
-            } else {
-                cmark_node_insert_before(node, textNode)
+        // In a table cell, a long token of plain text (a file path, a test name, a/b) may break
+        // after `/`, `.`, `_` or `:`, so that its column stays narrow.
+        let inTable = Self.hasAncestor(node, in: ["table_cell"])
+        let longTokens = inTable && text.split(separator: " ").contains { $0.count > 14 }
+        guard !found.isEmpty || longTokens else { return }
+        let plain: (Substring) -> String = { longTokens ? Self.breakable($0) : Self.escape(String($0)) }
+        found.sort { $0.0.lowerBound < $1.0.lowerBound }
+        var position = text.startIndex
+        var html = ""
+        for (range, href, tooltip, kind) in found {
+            html += plain(text[position..<range.lowerBound])
+            html += "<a" + (kind.isEmpty ? "" : " class=\"\(kind)\"") + " href=\"\(Self.escape(href))\""
+                + (tooltip.map { " title=\"\(Self.escape($0))\"" } ?? "") + ">" + Self.escape(String(text[range])) + "</a>"
+            position = range.upperBound
+        }
+        html += plain(text[position...])
+        let inline = cmark_node_new(CMARK_NODE_HTML_INLINE)!
+        cmark_node_set_literal(inline, html)
+        cmark_node_insert_before(node, inline)
+        cmark_node_unlink(node)
+        cmark_node_free(node)
+    }
+
+    /// Escaped text with a break opportunity after each `/`, `.`, `_` and `:`, and
+    /// between the words of a camelCase name, inside tokens longer than 14 characters.
+    static func breakable(_ text: Substring) -> String {
+        text.split(separator: " ", omittingEmptySubsequences: false).map { token -> String in
+            guard token.count > 14 else { return escape(String(token)) }
+            var out = ""
+            var index = token.startIndex
+            var previous: Character? = nil
+            while index < token.endIndex {
+                let character = token[index]
+                if character.isUppercase, let previous, previous.isLowercase { out += "<wbr>" }
+                previous = character
+                out += escape(String(character))
+                index = token.index(after: index)
+                if "/._:".contains(character), index < token.endIndex, token[index] != " " { out += "<wbr>" }
+            }
+            return out
+        }.joined(separator: " ")
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text.unicodeScalars {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            default: out.unicodeScalars.append(character)
             }
         }
+        return out
+    }
+
+    /// Inline code that never breaks inside a name: short spans stay on one line; longer
+    /// ones break only after `.`, `/`, `,`, `:`, `|` or a space and before `[` or `(`
+    /// (each piece unbreakable); a long run with none of those (a digest, base64) may
+    /// break anywhere.
+    static func codeHTML(_ literal: String) -> String {
+        let scalars = Array(literal.unicodeScalars)
+        guard scalars.count > 24 else { return "<code>" + escape(literal) + "</code>" }
+        var pieces: [String] = []
+        var current = String.UnicodeScalarView()
+        for (offset, scalar) in scalars.enumerated() {
+            if (scalar == "[" || scalar == "(") && !current.isEmpty {
+                pieces.append(String(current)); current = String.UnicodeScalarView()
+            }
+            current.append(scalar)
+            let next = offset + 1 < scalars.count ? scalars[offset + 1] : nil
+            if ".,/:| ".unicodeScalars.contains(scalar), next != nil {
+                pieces.append(String(current)); current = String.UnicodeScalarView()
+            }
+        }
+        if !current.isEmpty { pieces.append(String(current)) }
+        if pieces.count == 1 { return "<code class=\"brk\">" + escape(literal) + "</code>" }
+        return "<code class=\"seg\">" + pieces.map { piece in
+            (piece.unicodeScalars.count > 40 ? "<span class=\"brk\">" : "<span>") + escape(piece) + "</span>"
+        }.joined(separator: "<wbr>") + "</code>"
+    }
+
+    private func setCodeHTML(_ node: OpaquePointer) {
+        let inline = cmark_node_new(CMARK_NODE_HTML_INLINE)!
+        cmark_node_set_literal(inline, Self.codeHTML(Self.literal(node)))
+        cmark_node_insert_before(node, inline)
         cmark_node_unlink(node)
         cmark_node_free(node)
     }

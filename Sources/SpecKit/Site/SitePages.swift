@@ -16,8 +16,10 @@ struct SitePages {
         self.root = root
         self.resultsDirectory = resultsDirectory
         let documents = index.spec.documents
-        self.specDocuments = Self.readingOrder(documents.filter { $0.path.hasPrefix("spec/") },
+        // The changelog comes last, after every document it describes.
+        self.specDocuments = Self.readingOrder(documents.filter { $0.path.hasPrefix("spec/") && $0.path != "spec/changelog.md" },
                                                first: Self.conventionsOrder(documents))
+            + documents.filter { $0.path == "spec/changelog.md" }
         self.threatDocuments = Self.readingOrder(documents.filter { $0.path.hasPrefix("threat-model/") },
                                                  first: ["cosai.md", "owasp.md", "attacks.md", "limitations.md"])
     }
@@ -33,17 +35,18 @@ struct SitePages {
                            intro: "The media types and JOSE typ values the specification defines, from every media-types table.",
                            into: &writer)
         try requirementIndexPage(into: &writer)
+        try vectorIndexPage(into: &writer)
         try runConformancePage(into: &writer)
         try homePage(into: &writer)
     }
 
     // MARK: Ordering
 
-    /// The document order of the prefix table in conventions.md (`| prefix | document |`).
+    /// The document order of the prefix table in conventions.md (`| prefix | document | ...`).
     private static func conventionsOrder(_ documents: [MarkdownDocument]) -> [String] {
         guard let conventions = documents.first(where: { $0.path == "spec/conventions.md" }) else { return [] }
         for block in conventions.blocks {
-            if case .table(let header, let rows, _, _, _) = block, header == ["prefix", "document"] {
+            if case .table(let header, let rows, _, _, _) = block, header.starts(with: ["prefix", "document"]) {
                 return ["conventions.md"] + rows.compactMap { $0.count > 1 ? $0[1] : nil }
             }
         }
@@ -67,14 +70,16 @@ struct SitePages {
     // MARK: Layout
 
     private func nav(current page: String) -> [NavItem] {
-        [("Home", "index.html"), ("Traceability", SiteIndex.traceabilityPage), ("Requirements", "requirements.html"),
+        [("Home", "index.html"), ("Traceability", SiteIndex.traceabilityPage), ("Requirements", "requirements.html"), ("Vectors", "vectors.html"),
          ("Error codes", SiteIndex.errorCodesPage), ("Claims", "claims.html"), ("Media types", "media-types.html"),
          ("Run conformance", "run-conformance.html")].map { label, target in
             NavItem(label: label, href: SiteIndex.href(from: page, to: target), current: target == page, note: "")
         }
     }
 
-    private func sidebar(page: String, toc: [TocEntry], collapsed: Bool = false) throws -> String {
+    /// The sidebar (table of contents, then the documents) of a page, or its copy for the
+    /// menu that replaces the sidebar and the site navigation on narrow screens.
+    private func sidebar(page: String, toc: [TocEntry], collapsed: Bool = false, menu: Bool = false) throws -> String {
         func items(_ documents: [MarkdownDocument]) -> [NavItem] {
             documents.compactMap { document in
                 guard let target = index.pages[document.path] else { return nil }
@@ -84,13 +89,18 @@ struct SitePages {
         }
         var groups = [NavGroup(heading: "Specification", items: items(specDocuments))]
         if !threatDocuments.isEmpty { groups.append(NavGroup(heading: "Threat model", items: items(threatDocuments))) }
-        return try templates.render("sidebar", SidebarView(toc: toc, hasToc: !toc.isEmpty, groups: groups, collapsed: collapsed))
+        return try templates.render("sidebar", SidebarView(toc: toc, hasToc: !toc.isEmpty, groups: groups,
+                                                           collapsed: collapsed, menu: menu,
+                                                           labelSuffix: menu ? " (menu)" : ""))
     }
 
-    private func write(_ page: String, title: String, content: String, sidebar: String? = nil, script: Bool = false,
-                       bodyClass: String, into writer: inout SiteWriter) throws {
+    private func write(_ page: String, title: String, content: String, toc: [TocEntry]? = nil, collapsed: Bool = false,
+                       script: Bool = false, bodyClass: String, into writer: inout SiteWriter) throws {
+        let sidebar = try toc.map { try self.sidebar(page: page, toc: $0, collapsed: collapsed) }
+        let menu = try self.sidebar(page: page, toc: toc ?? [], menu: true)
         let view = LayoutView(title: title, root: SiteIndex.root(of: page), nav: nav(current: page), content: content,
-                              sidebar: sidebar ?? "", hasSidebar: sidebar != nil, script: script, bodyClass: bodyClass)
+                              sidebar: sidebar ?? "", menu: menu, status: index.status, hasSidebar: sidebar != nil,
+                              script: script, bodyClass: bodyClass)
         try writer.write(page, templates.render("layout", view))
     }
 
@@ -114,15 +124,22 @@ struct SitePages {
         let vectorFile = "vectors/\(name).json"
         let vectorCount = index.spec.vectors.filter { $0.file == document.path }.count
         let requirementCount = index.spec.requirements.filter { $0.file == document.path }.count
+        // The title first, then the document's facts, then the text.
+        var (titleHTML, body) = ("", rendered.html)
+        if let end = rendered.html.range(of: "</h1>") {
+            titleHTML = String(rendered.html[..<end.upperBound])
+            body = String(rendered.html[end.upperBound...])
+        }
         let view = DocumentView(
-            body: rendered.html, source: document.path,
+            title: titleHTML, body: body, source: document.path, status: index.status,
+            isSpec: document.path.hasPrefix("spec/"),
             requirementCount: requirementCount, hasRequirements: requirementCount > 0,
             vectorCount: vectorCount, hasVectors: vectorCount > 0,
             vectorFile: vectorCount > 0 && index.copiedFiles.contains(vectorFile)
                 ? link(from: page, vectorFile, vectorFile) : nil)
         let kind = document.path.hasPrefix("threat-model/") ? "threat" : "spec"
         try write(page, title: rendered.title.isEmpty ? name : rendered.title, content: templates.render("document", view),
-                  sidebar: sidebar(page: page, toc: rendered.toc, collapsed: kind == "threat"), bodyClass: "doc doc-\(kind) doc-\(name)", into: &writer)
+                  toc: rendered.toc, collapsed: kind == "threat", bodyClass: "doc doc-\(kind) doc-\(name)", into: &writer)
     }
 
     // MARK: Coverage
@@ -147,7 +164,8 @@ struct SitePages {
 
     private var implementationViews: [ImplementationView] {
         index.runs.map { run in
-            ImplementationView(name: run.name, implementation: run.implementation, mode: run.mode, verdict: run.verdict,
+            ImplementationView(name: run.name, implementation: run.implementation,
+                               implementationHTML: SiteMarkdown.codeHTML(run.implementation), mode: run.mode, verdict: run.verdict,
                                verdictClass: run.verdict == "PASS" ? "pass" : "fail", total: run.total, pass: run.pass,
                                fail: run.fail, skip: run.skip, expectedFailures: run.expectedFailures)
         }
@@ -164,8 +182,8 @@ struct SitePages {
 
     private var resultsDisplay: String {
         let path = resultsDirectory.standardizedFileURL.path
-        let cwd = FileManager.default.currentDirectoryPath
-        return path.hasPrefix(cwd + "/") ? String(path.dropFirst(cwd.count + 1)) : path
+        let base = root.standardizedFileURL.path
+        return path.hasPrefix(base + "/") ? String(path.dropFirst(base.count + 1)) : path
     }
 
     private func traceabilityPage(into writer: inout SiteWriter) throws {
@@ -288,6 +306,41 @@ struct SitePages {
                   bodyClass: "index-page", into: &writer)
     }
 
+    private func vectorIndexPage(into writer: inout SiteWriter) throws {
+        let page = "vectors.html"
+        var groups: [VectorGroup] = []
+        for document in specDocuments + threatDocuments {
+            let vectors = index.spec.vectors.filter { $0.file == document.path }
+            guard !vectors.isEmpty else { continue }
+            let rows = vectors.map { vector -> VectorIndexRow in
+                let codes = ([vector.expectedError].compactMap { $0 } + vector.expectedErrorAnyOf).map { code in
+                    link(from: page, code, index.errorTarget(code), tooltip: index.registry[code]?["meaning"])
+                        ?? LinkView(text: code, href: "", tooltip: nil)
+                }
+                let covers = vector.covers.map { id in
+                    link(from: page, id, index.requirementTarget(id), tooltip: index.requirementTitle(id))
+                        ?? LinkView(text: id, href: "", tooltip: nil)
+                }
+                return VectorIndexRow(
+                    id: vector.id, href: index.vectorTarget(vector.id).map { SiteIndex.href(from: page, to: $0) } ?? "",
+                    tooltip: vector.json["description"]?.stringValue, op: vector.op, valid: vector.expectsValid,
+                    codes: codes, covers: covers,
+                    base: vector.base.map { link(from: page, $0, index.vectorTarget($0)) ?? LinkView(text: $0, href: "", tooltip: nil) },
+                    results: index.runs.map { run in
+                        ResultBadge(name: run.name, verdict: run.verdicts[vector.id] ?? "not run",
+                                    detail: run.details[vector.id] ?? "\(run.name): \(run.implementation) (\(run.mode))")
+                    })
+            }
+            groups.append(VectorGroup(title: Self.title(of: document), anchor: "doc-" + Spec.documentName(document.path),
+                                      document: documentLink(from: page, document.path), count: rows.count,
+                                      columnCount: 5 + index.runs.count, rows: rows))
+        }
+        let view = VectorIndexView(groups: groups, count: groups.map(\.count).reduce(0, +),
+                                   implementationNames: index.runs.map(\.name))
+        try write(page, title: "Test vectors", content: templates.render("vectors", view), script: true,
+                  bodyClass: "index-page", into: &writer)
+    }
+
     // MARK: Conformance how-to
 
     private func runConformancePage(into writer: inout SiteWriter) throws {
@@ -322,7 +375,7 @@ struct SitePages {
             schema: SiteIndex.href(from: page, to: "spec/vector.schema.json"), implementations: implementationViews,
             hasImplementations: !index.runs.isEmpty)
         try write(page, title: "Run the conformance runner", content: templates.render("run-conformance", view),
-                  sidebar: sidebar(page: page, toc: toc), bodyClass: "doc run-conformance", into: &writer)
+                  toc: toc, bodyClass: "doc run-conformance", into: &writer)
     }
 
     // MARK: Home
@@ -342,7 +395,7 @@ struct SitePages {
         let spec = index.spec
         let counts = [
             CountView(label: "requirements", value: spec.requirements.count, href: "requirements.html"),
-            CountView(label: "test vectors", value: spec.vectors.count, href: SiteIndex.traceabilityPage),
+            CountView(label: "test vectors", value: spec.vectors.count, href: "vectors.html"),
             CountView(label: "error codes", value: index.registry.count, href: SiteIndex.errorCodesPage),
             CountView(label: "claims", value: spec.rows("claims").count, href: "claims.html"),
             CountView(label: "media types", value: spec.rows("media-types").count, href: "media-types.html"),
@@ -350,7 +403,8 @@ struct SitePages {
         ]
         let view = HomeView(counts: counts, specDocuments: summaries(specDocuments),
                             threatDocuments: summaries(threatDocuments), implementations: implementationViews,
-                            hasImplementations: !index.runs.isEmpty, resultsDirectory: resultsDisplay,
+                            hasImplementations: !index.runs.isEmpty, resultsDirectory: resultsDisplay, status: index.status,
+                            changelog: index.pages["spec/changelog.md"] ?? "",
                             keywordRows: keywordRows().rows)
         try write(page, title: "MCP agent attestation and enforcement evidence", content: templates.render("index", view),
                   bodyClass: "page-home", into: &writer)

@@ -41,12 +41,22 @@ struct TocEntry {
     var hasChildren: Bool
 }
 
+struct StatusView {
+    let version: String
+    let date: String
+    let state: String
+    let title: String
+}
+
 struct LayoutView {
     let title: String
     let root: String
     let nav: [NavItem]
     let content: String
     let sidebar: String
+    /// The phone menu's copy of the sidebar (table of contents and documents).
+    let menu: String
+    let status: StatusView
     let hasSidebar: Bool
     let script: Bool
     let bodyClass: String
@@ -58,11 +68,17 @@ struct SidebarView {
     let groups: [NavGroup]
     /// Closed on pages that give their width to wide tables.
     let collapsed: Bool
+    /// The copy in the narrow-screen menu: lists without disclosure widgets.
+    let menu: Bool
+    let labelSuffix: String
 }
 
 struct DocumentView {
+    let title: String
     let body: String
     let source: String
+    let status: StatusView
+    let isSpec: Bool
     let requirementCount: Int
     let hasRequirements: Bool
     let vectorCount: Int
@@ -163,6 +179,8 @@ struct DocumentSummary {
 struct ImplementationView {
     let name: String
     let implementation: String
+    /// The command as inline code that breaks only between its words and path parts.
+    let implementationHTML: String
     let mode: String
     let verdict: String
     let verdictClass: String
@@ -180,6 +198,8 @@ struct HomeView {
     let implementations: [ImplementationView]
     let hasImplementations: Bool
     let resultsDirectory: String
+    let status: StatusView
+    let changelog: String
     let keywordRows: [KeywordRow]
 }
 
@@ -285,6 +305,50 @@ struct RequirementIndexView {
     let rows: [RequirementIndexRow]
     let count: Int
     let keywordRows: [KeywordRow]
+}
+
+struct VectorIndexRow {
+    let id: String
+    let href: String
+    let tooltip: String?
+    let op: String
+    let valid: Bool
+    let codes: [LinkView]
+    let covers: [LinkView]
+    let base: LinkView?
+    let results: [ResultBadge]
+}
+
+struct VectorGroup {
+    let title: String
+    let anchor: String
+    let document: LinkView
+    let count: Int
+    let columnCount: Int
+    let rows: [VectorIndexRow]
+}
+
+struct VectorIndexView {
+    let groups: [VectorGroup]
+    let count: Int
+    let implementationNames: [String]
+}
+
+extension VectorIndexRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": return id
+        case "href": return href
+        case "tooltip": return tooltip
+        case "op": return op
+        case "valid": return valid
+        case "codes": return codes
+        case "covers": return covers
+        case "base": return base
+        case "results": return results
+        default: return nil
+        }
+    }
 }
 
 struct ExampleFile {
