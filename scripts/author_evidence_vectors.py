@@ -363,6 +363,9 @@ rneg("allow-with-code", "RCP_MALFORMED", ["RCP-003"], receipt(0, b"\x00" * 32, T
 rneg("deny-without-code", "RCP_MALFORMED", ["RCP-003"], receipt(0, b"\x00" * 32, T0 + 5, decision="DENY")[0], "a DENY without a code")
 t = copy.deepcopy(R0); t["seq"] = -1
 rneg("negative-seq", "RCP_MALFORMED", ["RCP-002"], t, "seq set to -1")
+t = copy.deepcopy(R0); t["sig"]["value"] = b64u(LOG.sign(domain("artifact", C0)))
+rneg("artifact-label", "RCP_SIGNATURE_INVALID", ["RCP-001", "RCP-004", "SIG-010"], t,
+     "signature replaced by the log key's signature over the same canonical bytes with label artifact (a key that also seals artifacts)")
 
 S = "receipt-disclosure"
 valid(S, "rcp-disclosure", "receipt.disclosure", "A disclosed request and response with their salts match the commitments.", ["RCP-007"],
@@ -897,6 +900,13 @@ sig_line = LOG.note_sig(ORIGIN, body(ORIGIN, 7, root7))
 invalid(S, "ckp-signature-extra-padding", "checkpoint.verify", "A signature line whose base64 carries one '=' too many: base64 has one spelling.",
         ["CKP-002"], {"note": body(ORIGIN, 7, root7) + "\n" + sig_line[:-1] + "=\n", "trusted": TRUST, "origin": ORIGIN}, "CKP_MALFORMED",
         "ckp-verify", "an '=' appended to the signature's base64")
+cross_body = body(ORIGIN, 7, root7)
+cross_id = sha(ORIGIN.encode() + b"\n\x01" + LOG.pk)[:4]
+invalid(S, "ckp-receipt-label", "checkpoint.verify",
+        "A signature line of the log key whose signature is the log key's receipt-labelled signature over the body: not a note signature.",
+        ["CKP-005", "SIG-010"], {"note": cross_body + "\n\u2014 " + ORIGIN + " " + base64.b64encode(cross_id + LOG.sign(domain("receipt", cross_body.encode()))).decode() + "\n",
+                                "trusted": TRUST, "origin": ORIGIN}, "CKP_SIGNATURE_INVALID", "ckp-verify",
+        "the signature replaced by one over the same body with the domain label receipt")
 S = "checkpoint-successor"
 c0 = note(0, sha(b""))
 valid(S, "ckp-successor-from-empty", "checkpoint.successor",

@@ -190,11 +190,30 @@ public struct SpecCheck: Sendable {
                 }
             }
         }
+        let vectorsByID = Dictionary((spec.vectors + spec.scenarios).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         for table in spec.tables("attacks") {
             for row in table.rows {
-                for match in row["expected code"].matches(of: Self.codeToken) where registry[String(match.0)] == nil {
+                let codes = row["expected code"].matches(of: Self.codeToken).map { String($0.0) }
+                for code in codes where registry[code] == nil {
                     diagnostics.append(Diagnostic(.reference, table.file, row.line,
-                        "attack expects \(match.0), which is not in the registry"))
+                        "attack expects \(code), which is not in the registry"))
+                }
+                // An attack's expected outcome rests on something that runs: a vector or a test.
+                let vectors = Self.listTokens(row["vectors"])
+                let tests = table.columns.contains("tests") ? (Evidence.citations(row["tests"]) ?? []) : []
+                if vectors.isEmpty && tests.isEmpty {
+                    diagnostics.append(Diagnostic(.reference, table.file, row.line,
+                        "\(row["id"]) names no vector and no test: its expected code rests on nothing that runs"))
+                } else if tests.isEmpty, !codes.isEmpty {
+                    // With vectors only, one of them must expect one of the row's codes.
+                    let expected = vectors.compactMap { vectorsByID[$0] }.flatMap { vector -> [String] in
+                        [vector.expectedError].compactMap { $0 }
+                            + (vector.expected["error_any_of"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+                    }
+                    if !codes.contains(where: { code in expected.contains { $0.utf8.elementsEqual(code.utf8) } }) {
+                        diagnostics.append(Diagnostic(.reference, table.file, row.line,
+                            "\(row["id"]) expects \(codes.joined(separator: " or ")), but none of its vectors expects it"))
+                    }
                 }
             }
         }
