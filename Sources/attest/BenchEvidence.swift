@@ -16,6 +16,13 @@ struct EvidenceBench: ParsableCommand {
     @Option(help: "Leaves of the Merkle benchmark.") var leaves: Int = 1_000_000
     @Option(help: "Inclusion proofs of the Merkle benchmark.") var proofs: Int = 10_000
 
+    func validate() throws {
+        try requireRange(receipts, 1...100_000_000, "--receipts", "receipts in the bundle")
+        try requireRange(leaves, 1...100_000_000, "--leaves", "leaves")
+        try requireRange(proofs, 1...10_000_000, "--proofs", "proofs")
+        guard !bundle.isEmpty else { throw ValidationError("--bundle is a directory, not empty") }
+    }
+
     func run() throws {
         #if DEBUG
         print("warning: debug build; use `make bench` (release) for numbers worth reporting")

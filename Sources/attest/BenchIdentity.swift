@@ -12,6 +12,10 @@ struct IdentityBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "identity", abstract: "Tokens, proofs and replay stores.")
 
     @Option(help: "Operations per measurement.") var count: Int = 20_000
+
+    func validate() throws {
+        try requireRange(count, 1...100_000_000, "--count", "operations per measurement")
+    }
     @Option(help: "Python interpreter for the JOSE library comparison (empty to skip).") var python: String = "python3"
     @Flag(inversion: .prefixedNo, help: "Measure the replay stores at 0, 100,000 and 1,000,000 live entries (skip for profiling).")
     var scaling: Bool = true

@@ -45,8 +45,9 @@ def test_operator_and_auditor_flow(work):
                 "log": {"origins": [origin]}}
     (work / "art.json").write_text(json.dumps(artifact))
     run("artifact", "seal", "--in", str(work / "art.json"), "--key", str(work / "auth.key"), "--out", str(work / "art.sealed.json"))
-    assert "valid: artifact a-cli" in run("artifact", "verify", str(work / "art.sealed.json"), "--authority", auth_tp).stdout
-    bad = run("artifact", "verify", str(work / "art.sealed.json"), "--authority", "someone-else", ok=False)
+    assert "valid at 500: artifact a-cli" in run("artifact", "verify", str(work / "art.sealed.json"), "--authority", auth_tp,
+                                                 "--now", "500").stdout
+    bad = run("artifact", "verify", str(work / "art.sealed.json"), "--authority", "someone-else", "--now", "500", ok=False)
     assert bad.returncode != 0 and "ART_SIGNER_UNTRUSTED" in bad.stdout + bad.stderr
 
     mandate = dict(artifact, id="m-cli", not_after=50000, subject={"sub": "spiffe://agents.example/b", "jkt": auth_tp},
