@@ -90,16 +90,16 @@ struct EvidenceBench: ParsableCommand {
         }
         let child = Process()
         child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        child.arguments = ["bundle", "verify", bundle, "--authority", demo.authority.publicKey.thumbprint,
+        child.arguments = ["bundle", "verify", bundleURL.path, "--authority", demo.authority.publicKey.thumbprint,
                            "--log-key", NoteVerifier(name: demo.origin, key: demo.logKey.publicKey).text,
-                           "--now", String(demo.trust.now), "--report", bundle + "-report.json"]
+                           "--now", String(demo.trust.now), "--report", bundleURL.path + "-report.json"]
         let t0 = Date()
         try child.run()
         child.waitUntilExit()
         let verifySeconds = Date().timeIntervalSince(t0)
         var usage = rusage()
         getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-        guard child.terminationStatus == 0 else { throw ValidationError("bundle verification did not PASS") }
+        guard child.terminationStatus == 0 else { throw CLIError.rejected("bundle verification did not PASS") }
         let verifyRate = Double(receipts) / verifySeconds
         // The raw rate before and after the bundle run, averaged.
         let rawVerifyAll = (rawBefore + rawVerifyOnAllCores()) / 2

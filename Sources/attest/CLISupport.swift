@@ -186,6 +186,13 @@ enum CLIFiles {
         }
     }
 
+    /// Refuses "-" when standard input is a terminal (checked before any other input is read).
+    static func refuseTerminal(_ path: String?, option: String) throws {
+        if path == "-", isatty(STDIN_FILENO) != 0 {
+            throw ValidationError("\(option): standard input is a terminal; give a file, or pipe the input in")
+        }
+    }
+
     static func text(_ path: String, option: String) throws -> String {
         String(decoding: try read(path, option: option), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }

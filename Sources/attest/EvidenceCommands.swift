@@ -175,6 +175,25 @@ struct LogCommand: ParsableCommand {
                     throw CLIError.usage("--response: a DENY's response is the denial carrying \(errorCode.rawValue) (code \(Disclosure.denialCode), data.code \(errorCode.rawValue))")
                 }
             }
+            // What the bundle verifier checks of every receipt and every ALLOW (bundle.md
+            // steps 6 and 7; rate limits need the log's history and are left to it).
+            guard a.namesLog(log.origin) else {
+                throw AttestError(.receiptLogNotInArtifact, "the artifact \(a.id) does not name log \(log.origin)")
+            }
+            if d == .allow {
+                if method.isExactly("tools/call") {
+                    guard let tool = requestValue["name"]?.stringValue else {
+                        throw CLIError.usage("--request: a tools/call request names its tool in \"name\"")
+                    }
+                    var engine = PolicyEngine()
+                    if let refusal = engine.evaluate(chain: [a], tool: tool, arguments: requestValue["arguments"] ?? .object(JSONObject()),
+                                                     time: time) {
+                        throw AttestError(refusal, "an ALLOW of a call the artifact \(a.id) forbids")
+                    }
+                } else if !(time >= a.notBefore && time < a.notAfter) {
+                    throw AttestError(.portalOutsideValidity, "an ALLOW outside the validity window of the artifact \(a.id)")
+                }
+            }
             let l = try log.open(create: true)
             defer { try? l.close() }
             let r = try l.append(time: time, artifact: a.digest, session: session, agent: (a.subject, a.subjectKey), method: method,

@@ -95,6 +95,7 @@ struct MCPAttach: ParsableCommand {
         guard !(request == "-" && (token == "-" || operatorAttestation == "-")) else {
             throw ValidationError("only one input can be standard input")
         }
+        try CLIFiles.refuseTerminal(request, option: "--request")
     }
 
     func run() throws {
@@ -137,6 +138,7 @@ struct MCPVerify: AsyncParsableCommand {
         }
         try requireRange(now, epochSeconds, "--now", "seconds since the epoch")
         guard !(request == "-" && trust.jwks == "-") else { throw ValidationError("--request and --jwks cannot both be standard input") }
+        try CLIFiles.refuseTerminal(request, option: "--request")
     }
 
     func run() async throws {

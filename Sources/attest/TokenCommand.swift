@@ -80,6 +80,8 @@ struct TokenVerify: ParsableCommand {
         try requireRange(leeway, 0...86_400, "--leeway", "seconds")
         try requireRange(maxLifetime, 1...31_536_000, "--max-lifetime", "seconds")
         guard !(token == "-" && jwks == "-") else { throw ValidationError("--token and --jwks cannot both be standard input") }
+        try CLIFiles.refuseTerminal(token, option: "--token")
+        try CLIFiles.refuseTerminal(jwks, option: "--jwks")
     }
 
     func run() throws {
@@ -116,6 +118,8 @@ struct TokenVerifyJWS: ParsableCommand {
 
     func validate() throws {
         guard !(jws == "-" && jwk == "-") else { throw ValidationError("--jws and --jwk cannot both be standard input") }
+        try CLIFiles.refuseTerminal(jws, option: "--jws")
+        try CLIFiles.refuseTerminal(jwk, option: "--jwk")
     }
 
     func run() throws {

@@ -48,13 +48,16 @@ def world(tmp_path_factory):
                 "log": {"origins": [ORIGIN]}}
     (d / "art.json").write_text(json.dumps(artifact))
     attest("artifact", "seal", "--in", d / "art.json", "--key", d / "auth.key", "--out", d / "art.sealed.json")
+    (d / "art2.json").write_text(json.dumps(dict(artifact, id="a-two-logs", log={"origins": [ORIGIN, "elsewhere.example/log"]})))
+    attest("artifact", "seal", "--in", d / "art2.json", "--key", d / "auth.key", "--out", d / "art2.sealed.json")
     return {"dir": d, "auth": show("auth")["thumbprint"], "agent": agent, "vkey": show("log", ORIGIN)["note_verifier"]}
 
 
-def append(w, log_dir, *extra, ok=True, origin=ORIGIN, key="log.key", time=200, decision="ALLOW", response=None):
+def append(w, log_dir, *extra, ok=True, origin=ORIGIN, key="log.key", time=200, decision="ALLOW", response=None, request=None,
+           artifact="art.sealed.json"):
     d = w["dir"]
-    return attest("log", "append", "--dir", log_dir, "--origin", origin, "--key", d / key, "--artifact", d / "art.sealed.json",
-                  "--time", time, "--session", "s", "--request", json.dumps({"name": "search", "arguments": {"q": "x"}}),
+    return attest("log", "append", "--dir", log_dir, "--origin", origin, "--key", d / key, "--artifact", d / artifact,
+                  "--time", time, "--session", "s", "--request", json.dumps(request or {"name": "search", "arguments": {"q": "x"}}),
                   "--response", json.dumps(response if response is not None else {"content": []}), "--decision", decision,
                   *extra, ok=ok)
 
@@ -67,7 +70,8 @@ def test_log_append_refusals(world):
     assert append(world, log, time=200).stdout.startswith("appended seq 1")
     refused(append(world, log, time=199, ok=False), 1, "RCP_TIME_REGRESSION")
     # Another origin, another key on the same directory.
-    refused(append(world, log, origin="elsewhere.example/log", time=300, ok=False), 1, "RCP_LOG_MISMATCH")
+    refused(append(world, log, origin="elsewhere.example/log", artifact="art2.sealed.json", time=300, ok=False), 1,
+            "RCP_LOG_MISMATCH")
     refused(append(world, log, key="other.key", time=300, ok=False), 1, "RCP_KEY_UNTRUSTED")
     # A DENY names its code; its response is the denial carrying it; an ALLOW carries none.
     denial = {"code": -31000, "message": "PTL_TOOL_NOT_ALLOWED: no", "data": {"code": "PTL_TOOL_NOT_ALLOWED",
@@ -76,8 +80,13 @@ def test_log_append_refusals(world):
     refused(append(world, log, "--code", "PTL_TOOL_NOT_ALLOWED", decision="DENY", time=300, ok=False), 64, "--response")
     refused(append(world, log, "--code", "PTL_TOOL_NOT_ALLOWED", time=300, ok=False), 64, "--code")
     refused(append(world, log, "--code", "NOT_A_CODE", decision="DENY", response=denial, time=300, ok=False), 64, "--code")
-    r = attest("impl", "receipt.inclusion", ok=False, input="")  # unrelated: impl reads a request, never a terminal
-    assert r.returncode == 2
+    # An ALLOW the artifact forbids, a log the artifact does not name.
+    refused(append(world, log, request={"name": "delete", "arguments": {}}, time=300, ok=False), 1,
+            "PTL_TOOL_NOT_ALLOWED")
+    refused(append(world, log, request={"name": "search", "arguments": {"q": 7}}, time=300, ok=False), 1,
+            "PTL_CONSTRAINT_VIOLATED")
+    refused(append(world, log, time=100000, ok=False), 1, "PTL_OUTSIDE_VALIDITY")
+    refused(append(world, d / "other-log", origin="elsewhere.example/log", time=300, ok=False), 1, "RCP_LOG_NOT_IN_ARTIFACT")
     # Nothing refused was written: three receipts after the positive control.
     ok = append(world, log, "--code", "PTL_TOOL_NOT_ALLOWED", decision="DENY", response=denial, time=300)
     assert ok.stdout.startswith("appended seq 2"), ok.stdout
