@@ -135,3 +135,32 @@ def test_fail_report_counts_what_it_read(demo, tmp_path):
 def test_progress_stays_quiet_when_not_a_terminal(demo):
     r = verify(demo)
     assert "\r" not in r.stderr and "\x1b" not in r.stderr and "\r" not in r.stdout
+
+
+def test_progress_on_a_terminal(tmp_path):
+    """On a terminal: receipts done of the total, the rate and the time left, redrawn in
+    place and erased before the report."""
+    import os, pty
+    out = attest("bundle", "demo", "--receipts", 30000, "--checkpoint-every", 10000, "--out", tmp_path / "b").stdout
+    command = next(line for line in out.splitlines() if line.strip().startswith("attest bundle verify"))
+    words = command.split()
+    primary, secondary = pty.openpty()
+    p = subprocess.Popen([attest_binary(), "bundle", "verify", tmp_path / "b", "--authority", words[words.index("--authority") + 1],
+                          "--log-key", command.split("--log-key '")[1].split("'")[0], "--now", words[words.index("--now") + 1]],
+                         stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    assert p.wait(timeout=300) == 0
+    text = seen.decode()
+    frames = [f for f in text.split("\r") if " of 30,000 receipts, " in f]
+    assert frames and "/s" in frames[0], text[:2000]
+    assert "PASS: 30000 receipts" in text

@@ -121,8 +121,6 @@ def test_every_subcommand_survives_bad_values(tmp_path):
     jobs = []
     for path, text in leaves:
         opts, positionals, usage = options(text)
-        if path[0] in ("portal",) and path[-1] in ("stdio", "http"):
-            continue  # servers: their options are driven in test_portal_* with an upstream
         for target, takes_value, _ in opts + [(p, True, True) for p in positionals]:
             if not takes_value:
                 continue
