@@ -38,7 +38,8 @@ public struct BundleVerifier: Sendable {
     /// that passed every check (on a FAIL, those before the failing one).
     public struct LogSummary: Sendable {
         public var origin: String
-        /// RFC 7638 thumbprint of the trusted log key the log was verified with.
+        /// RFC 7638 thumbprint of the trusted log key the log was verified with (empty
+        /// when none was given for its origin).
         public var logKey: String
         /// The checkpoints, each signed by the log key and consistent with the one before.
         public var checkpoints: [Checkpoint] = []
@@ -320,17 +321,18 @@ private struct Run {
         func fail(_ code: ErrorCode, _ message: String, _ seq: UInt64? = nil) -> BundleVerifier.Failure {
             BundleVerifier.Failure(code: code, message: message, log: origin, seq: seq)
         }
-        guard let logKey = trust.logKeys.first(where: { $0.name.isExactly(origin) }) else {
-            throw fail(.bundleLogUntrusted, "no trusted key is given for log \(origin)")
-        }
-
-        // Checkpoints: each signed by the log key, each consistent with the one before.
-        var summary = BundleVerifier.LogSummary(origin: origin, logKey: logKey.key.thumbprint)
+        let trustedKey = trust.logKeys.first(where: { $0.name.isExactly(origin) })
+        var summary = BundleVerifier.LogSummary(origin: origin, logKey: trustedKey?.key.thumbprint ?? "")
         summary.payloadFile = entry.payloads != nil
         defer {
             report.logs.append(summary)
             report.receipts += summary.receipts
         }
+        guard let logKey = trustedKey else {
+            throw fail(.bundleLogUntrusted, "no trusted key is given for log \(origin)")
+        }
+
+        // Checkpoints: each signed by the log key, each consistent with the one before.
         let checkpoints = try readCheckpoints(entry, key: logKey)
         summary.checkpoints = checkpoints
         guard let last = checkpoints.last else { throw fail(.bundleNoCheckpoint, "log \(origin) has no checkpoint") }

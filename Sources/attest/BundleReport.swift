@@ -55,7 +55,7 @@ struct BundleReport {
             let range = log.firstTime.map { first in
                 "time \(first) to \(log.lastTime ?? first) (\(Self.utc(first)) to \(Self.utc(log.lastTime ?? first)))"
             } ?? "no receipts"
-            line("log       \(log.origin) (key \(log.logKey)): \(log.receipts) receipts verified, \(range)")
+            line("log       \(log.origin) (\(log.logKey.isEmpty ? "no trusted key given" : "key \(log.logKey)")): \(log.receipts) receipts verified, \(range)")
             line("  decisions  \(log.allow) ALLOW, \(log.deny) DENY, \(log.phantom) PHANTOM, \(log.result) RESULT; \(log.openCalls) calls open")
             line("  payloads   " + (log.payloadFile ? "disclosed for \(log.disclosed) receipts" : "none disclosed (structure only)"))
             let shown = log.checkpoints.count <= 12 ? log.checkpoints[...] : log.checkpoints.suffix(10)

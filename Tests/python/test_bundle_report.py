@@ -164,3 +164,12 @@ def test_progress_on_a_terminal(tmp_path):
     frames = [f for f in text.split("\r") if " of 30,000 receipts, " in f]
     assert frames and "/s" in frames[0], text[:2000]
     assert "PASS: 30000 receipts" in text
+
+
+def test_fail_report_names_an_untrusted_log(demo, tmp_path):
+    (tmp_path / "k").write_text("42" * 32)
+    other = json.loads(attest("key", "show", "--key", tmp_path / "k", "--origin", "other.example/log").stdout)["note_verifier"]
+    r = attest("bundle", "verify", demo["bundle"], "--authority", demo["authority"], "--log-key", other, "--now", demo["now"],
+               ok=False)
+    assert r.returncode == 11 and r.stdout.startswith("FAIL BND_LOG_UNTRUSTED"), (r.returncode, r.stdout, r.stderr)
+    assert "log       portal.example/log/0 (no trusted key given): 0 receipts verified" in r.stdout
