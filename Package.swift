@@ -114,7 +114,7 @@ let package = Package(
             ],
             exclude: ["Fixtures"]),
         .testTarget(name: "AttestEvidenceTests", dependencies: ["AttestEvidence", "AttestCore", "TestSupport"]),
-        .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps"]),
+        .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps", "AttestCore", "AttestEvidence"]),
         .testTarget(
             name: "AttestPortalTests",
             dependencies: ["AttestPortal", "AttestPortalFraming", "AttestEvidence", "AttestIdentity", "AttestMCP", "AttestCore", "TestSupport",

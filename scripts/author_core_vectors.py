@@ -7,8 +7,11 @@ Swift implementation (hashlib, PyNaCl/libsodium, pyca cryptography, rfc8785), so
 between `<!-- begin vectors: NAME -->` and `<!-- end vectors: NAME -->` in spec/*.md;
 the Markdown stays the source of truth and may be edited by hand afterwards.
 
-ML-DSA-65 signing is randomized: a signature already in signatures.md that verifies over
-the same key and message is kept, so a rerun changes nothing.
+ML-DSA-65 signing is randomized: a signature already in signatures.md (or in its data
+file) that verifies over the same key and message is kept, so a rerun changes nothing.
+
+Large inputs are written to data files under spec/data/ by vectorlib
+(scripts/externalize_vectors.py, conventions.md §Data files); no separate step is needed.
 
 Usage: python3 scripts/author_core_vectors.py   (from the repository root)
 """
@@ -136,12 +139,23 @@ invalid(S, "json-order-utf8-before-grammar", "json.parse", "A syntax error prece
 invalid(S, "json-order-document-order", "json.parse", "A duplicate member precedes an out-of-range number: document order decides.",
         ["JSON-010", "ERR-002"], {"data": h(b'{"a":1,"a":1e999}')}, "JSON_DUPLICATE_MEMBER", "json-order-base",
         "array replaced by 1 and a second member a with value 1e999")
+invalid(S, "json-order-duplicate-at-name", "json.parse",
+        "A duplicate name is met at its closing quote: the input ending right after it is a duplicate, not a syntax error.",
+        ["JSON-010", "ERR-002"], {"data": h(b'{"a":0,"a"')}, "JSON_DUPLICATE_MEMBER", "json-order-base",
+        "array replaced by 0 and a second name a, with which the input ends")
+invalid(S, "json-order-high-surrogate-bad-escape", "json.parse",
+        "A high-surrogate escape followed by \\u and non-hex digits is a syntax error, met before the surrogate is found lone.",
+        ["JSON-010", "ERR-002"], {"data": h(b'{"a":"\\ud800\\u00zz"}')}, "JSON_SYNTAX", "json-order-base",
+        "array replaced by a string of a high-surrogate escape and the escape \\u00zz")
 
 S = "json-accept"
 valid(S, "json-normalization-distinct", "json.parse", "Names that differ only by Unicode normalisation are two members.",
       ["JSON-009"], {"data": h('{"\u00e9":1,"e\u0301":2}'.encode())}, {"canonical": h(canonical('{"\u00e9":1,"e\u0301":2}'.encode()))})
 valid(S, "json-noncharacters", "json.parse", "Noncharacters are Unicode scalar values and are accepted.",
       ["JSON-012"], {"data": h('["\ufdd0","\uffff","\U0010ffff"]'.encode())}, {"canonical": h(canonical('["\ufdd0","\uffff","\U0010ffff"]'.encode()))})
+valid(S, "json-noncharacters-escaped", "json.parse", "Noncharacters written as escapes (U+FFFE, U+FDEF, U+10FFFF as a surrogate pair) are accepted too.",
+      ["JSON-012"], {"data": h(b'["\\ufffe","\\ufdef","\\udbff\\udfff"]')},
+      {"canonical": h(canonical(b'["\\ufffe","\\ufdef","\\udbff\\udfff"]'))})
 valid(S, "json-depth-at-limit", "json.parse", "Nesting exactly at the default limit of 64 is accepted.",
       ["JSON-008"], {"data": h(b"[" * 64 + b"]" * 64)}, {"canonical": h(b"[" * 64 + b"]" * 64)})
 valid(S, "json-escaped-pair", "json.parse", "An escaped surrogate pair decodes to one astral character.",
@@ -185,6 +199,9 @@ def b64_case(name, code, covers, defective, control, mutation):
 b64_case("padding", "B64_PADDING", ["ENC-002"], "Zm9vYg==", "Zm9vYg", "padding added")
 b64_case("whitespace", "B64_WHITESPACE", ["ENC-003"], "Zm9v Yg", "Zm9vYg", "a space inserted")
 b64_case("line-feed", "B64_WHITESPACE", ["ENC-003"], "Zm9v\nYg", "Zm9vYg", "a line feed inserted")
+b64_case("form-feed", "B64_INVALID_CHARACTER", ["ENC-003", "ENC-004"], "Zm9v\fYg", "Zm9vYg",
+         "a form feed inserted (whitespace, but not one of the four that B64_WHITESPACE names)")
+b64_case("no-break-space", "B64_INVALID_CHARACTER", ["ENC-004"], "Zm9v\u00a0Yg", "Zm9vYg", "a U+00A0 NO-BREAK SPACE inserted")
 b64_case("plus", "B64_INVALID_CHARACTER", ["ENC-004"], "a+8", "a-8", "'-' replaced by the standard alphabet's '+'")
 b64_case("slash", "B64_INVALID_CHARACTER", ["ENC-004"], "a/8", "a_8", "'_' replaced by the standard alphabet's '/'")
 b64_case("length", "B64_INVALID_LENGTH", ["ENC-005"], "Zm9vY", "Zm9vYg", "last character removed, leaving 4k+1")
@@ -244,6 +261,12 @@ invalid(S, "sig-ed25519-key-off-curve", "signature.verify", "A 32-byte public ke
 invalid(S, "sig-ed25519-order-key-before-signature", "signature.verify", "A short key and a short signature: the key is checked first.",
         ["SIG-008", "ERR-002"], {"alg": "Ed25519", "public_key": t1["public_key_hex"][:62], "message": "", "signature": h(sig[:63])},
         "KEY_INVALID", "sig-ed25519-rfc8032-test1", "last byte of both the key and the signature removed")
+invalid(S, "sig-order-alg-before-key", "signature.verify", "An unknown algorithm and a short key: the algorithm is checked first.",
+        ["SIG-011", "ERR-002"], {"alg": "EdDSA", "public_key": t1["public_key_hex"][:62], "message": "", "signature": t1["signature_hex"]},
+        "ALG_UNSUPPORTED", "sig-ed25519-rfc8032-test1", "alg EdDSA and the last byte of the public key removed")
+invalid(S, "sig-alg-lowercase", "signature.verify", "Suite names compare by code points, case included: ed25519 is no suite.",
+        ["SIG-011"], {"alg": "ed25519", "public_key": t1["public_key_hex"], "message": "", "signature": t1["signature_hex"]},
+        "ALG_UNSUPPORTED", "sig-ed25519-rfc8032-test1", "alg Ed25519 written in lowercase")
 invalid(S, "sig-unknown-alg", "signature.verify", "An algorithm outside the suites is rejected.", ["SIG-011"],
         {"alg": "EdDSA", "public_key": t1["public_key_hex"], "message": "", "signature": t1["signature_hex"]},
         "ALG_UNSUPPORTED", "sig-ed25519-rfc8032-test1", "alg Ed25519 replaced by the polymorphic EdDSA")
@@ -283,7 +306,12 @@ sk = mldsa.MLDSA65PrivateKey.from_seed_bytes(seed)
 pk = sk.public_key().public_bytes_raw()
 msg = b"MCP attestation ML-DSA-65 vector"
 msig = sk.sign(msg)
-committed = re.search(r'"id": "sig-mldsa65-verify".*?"signature": "([0-9a-f]+)"', (ROOT / "spec" / "signatures.md").read_text(), re.S)
+# The committed signature: inline in the block, or in its data file (conventions.md §Data files).
+committed_file = ROOT / "spec" / "data" / "signatures" / "sig-mldsa65-verify" / "signature.txt"
+if committed_file.is_file():
+    committed = re.fullmatch(r"([0-9a-f]+)", committed_file.read_text())
+else:
+    committed = re.search(r'"id": "sig-mldsa65-verify".*?"signature": "([0-9a-f]+)"', (ROOT / "spec" / "signatures.md").read_text(), re.S)
 if committed:
     try:
         sk.public_key().verify(bytes.fromhex(committed.group(1)), msg)
@@ -356,6 +384,10 @@ jwk_neg("use-enc", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, use="enc"),
 jwk_neg("key-ops-sign", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, key_ops=["sign"]), "key_ops [sign] added")
 jwk_neg("x-padded", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=x + "="), "padding appended to x")
 jwk_neg("x-short", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=x[:-2]), "x shortened to 31 bytes")
+ALPH = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+assert ALPH.index(x[-1]) % 4 == 0
+jwk_neg("x-trailing-bits", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=x[:-1] + ALPH[ALPH.index(x[-1]) + 1]),
+        "last character of x moved up one place in the alphabet (the same 32 bytes, a non-zero unused bit)")
 jwk_neg("x-number", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=1), "x replaced by a number")
 X_OFF = b64u(off_curve(base64.urlsafe_b64decode(x + "=")))
 jwk_neg("x-off-curve", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, x=X_OFF),
@@ -368,6 +400,17 @@ jwk_neg("kid-kelvin", "JWK_INVALID_MEMBER", ["KEY-003"], dict(base_jwk, kid=tp_k
         "kid: the thumbprint with its last K spelled as U+212A KELVIN SIGN")
 jwk_neg("order-private-before-type", "JWK_PRIVATE_MATERIAL", ["KEY-004", "ERR-002"], {"kty": "oct", "k": "AAAA"},
         "replaced by a symmetric key (unsupported type and private material: private material is checked first)")
+jwk_neg("kty-number", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, kty=1), "kty replaced by the number 1 (a wrong type, not an unsupported key type)")
+jwk_neg("crv-null", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, crv=None), "crv replaced by null (present, of the wrong type)")
+jwk_neg("key-ops-string", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, key_ops="verify"), "key_ops verify added as a string, not an array")
+jwk_neg("kid-empty", "JWK_INVALID_MEMBER", ["KEY-003"], dict(base_jwk, kid=""), "an empty kid added")
+jwk_neg("kid-number", "JWK_INVALID_MEMBER", ["KEY-008"], dict(base_jwk, kid=7), "a kid that is a number added")
+jwk_neg("order-crv-before-x", "JWK_UNSUPPORTED_KEY_TYPE", ["KEY-006", "ERR-002"], {"kty": "OKP", "crv": "Ed448"},
+        "crv changed to Ed448 and x removed (the curve is decided before x is looked for)")
+jwk_neg("order-unknown-before-alg", "JWK_UNKNOWN_MEMBER", ["KEY-007", "ERR-002"], dict(base_jwk, alg="EdDSA", x5u="https://example.com/k"),
+        "alg EdDSA and an x5u member added (members outside the type are checked before the values of alg, use and key_ops)")
+jwk_neg("order-base64-before-unknown", "JWK_INVALID_MEMBER", ["KEY-008", "ERR-002"], dict(base_jwk, x=x + "=", x5u="https://example.com/k"),
+        "padding appended to x and an x5u member added (the key member's base64url is checked first)")
 
 mpk = b64u(pk)
 mcanon = ('{"alg":"ML-DSA-65","kty":"AKP","pub":"' + mpk + '"}').encode()
@@ -392,10 +435,22 @@ invalid(S, "key-jwks-off-curve", "jwks.parse", "A set with one key that encodes 
         "the second key's x replaced by 32 bytes, its first byte changed, that encode no curve point")
 invalid(S, "key-jwks-extra-member", "jwks.parse", "A member beside keys is rejected.", ["KEY-009"],
         {"jwks": {"keys": [base_jwk, ojwk], "issuer": "https://x"}}, "JWK_UNKNOWN_MEMBER", "key-jwks-two", "an issuer member added")
+invalid(S, "key-jwks-order-key-before-duplicate", "jwks.parse",
+        "The same key twice and then a defective key: every key is parsed before duplicates are looked for.",
+        ["KEY-009", "ERR-002"], {"jwks": {"keys": [base_jwk, base_jwk, dict(ojwk, x=b64u(off_curve(other)))]}},
+        "JWK_INVALID_MEMBER", "key-jwks-two",
+        "the first key inserted a second time, and the last key's x replaced by 32 bytes that encode no curve point")
+valid(S, "key-jwks-empty", "jwks.parse", "An empty keys array is a key set that holds no key.", ["KEY-009"],
+      {"jwks": {"keys": []}}, {"kids": []})
+invalid(S, "key-jwks-keys-object", "jwks.parse", "A keys member that is not an array is rejected.", ["KEY-009"],
+        {"jwks": {"keys": {"0": base_jwk}}}, "JWK_INVALID_MEMBER", "key-jwks-empty", "keys replaced by an object holding one key")
 many = [{"kty": "OKP", "crv": "Ed25519", "x": b64u(nacl.bindings.crypto_sign_seed_keypair(bytes([i]) * 32)[0])} for i in range(65)]
 valid(S, "key-jwks-64", "jwks.parse", "64 keys, the limit, are accepted.", ["KEY-010"], {"jwks": {"keys": many[:64]}}, {})
 invalid(S, "key-jwks-65", "jwks.parse", "65 keys exceed the limit.", ["KEY-010"], {"jwks": {"keys": many}}, "JWKS_TOO_MANY_KEYS",
         "key-jwks-64", "a 65th key added")
+invalid(S, "key-jwks-order-count-before-keys", "jwks.parse", "65 keys, the last defective: the count is checked before any key is parsed.",
+        ["KEY-010", "ERR-002"], {"jwks": {"keys": many[:64] + [dict(many[64], d="AAAA")]}}, "JWKS_TOO_MANY_KEYS",
+        "key-jwks-64", "a 65th key added that carries the private member d")
 
 
 # ---------------------------------------------------------------- write

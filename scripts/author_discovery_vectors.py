@@ -10,6 +10,9 @@ thumbprints are RFC 7638 over rfc8785 JCS.
 The script rewrites the region between `<!-- begin vectors: discovery -->` and
 `<!-- end vectors: discovery -->` in spec/keys.md.
 
+Large inputs are written to data files under spec/data/ by vectorlib
+(scripts/externalize_vectors.py, conventions.md §Data files); no separate step is needed.
+
 Usage: python3 scripts/author_discovery_vectors.py   (from the repository root)
 """
 import copy
@@ -79,7 +82,8 @@ class Failure(Exception):
 
 def is_https(url):
     parts = urlsplit(url)
-    return parts.scheme == "https" and bool(parts.hostname)
+    # keys.md: the scheme written exactly "https" (urlsplit lowercases it, so the text is checked too).
+    return url.startswith("https://") and parts.scheme == "https" and bool(parts.hostname)
 
 
 def cache_lifetime(header):
@@ -273,6 +277,8 @@ def main():
                    JWKS_URI: [ok(keyset(KEY_A))]})
     neg("key-disc-jwks-uri-http", "jwks_uri names an http URL", ["KEY-011"],
         base_responses(meta=[ok(metadata(jwks_uri="http://keys.issuer.example/jwks.json"))]))
+    neg("key-disc-jwks-uri-uppercase-scheme", "jwks_uri names the key set's URL with its scheme written HTTPS: an https URL has its scheme in lowercase",
+        ["KEY-011"], base_responses(meta=[ok(metadata(jwks_uri=JWKS_URI.replace("https://", "HTTPS://", 1))), ]))
 
     R1, R2, R3, R4 = (f"{ISSUER}/moved-{i}" for i in range(1, 5))
     scenario("key-disc-redirect-three", "Three redirects, the most allowed, each to an https URL (one relative), are followed.",

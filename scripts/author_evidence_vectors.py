@@ -5,7 +5,11 @@ artifact, mandate, bundle).
 Every expected value is computed here with Python (hashlib, PyNaCl, rfc8785) from the
 rules written in the spec, sharing no code with the Swift implementation. Expected
 decisions and codes follow from how each vector is built (one defect per negative).
-Rewrites the regions between `<!-- begin vectors: NAME -->` and `<!-- end vectors: NAME -->`.
+Rewrites the regions between `<!-- begin vectors: NAME -->` and `<!-- end vectors: NAME -->`,
+and writes data files under spec/data/ through vectorlib (scripts/externalize_vectors.py,
+conventions.md §Data files): large inputs, and every bundle.verify vector's files, which are
+the exact bytes of the bundle layout (a list of JSON values becomes one JCS line per value;
+the exact-bytes vectors give their files as bytes). No separate externalizing step is needed.
 
 Usage: python3 scripts/author_evidence_vectors.py   (from the repository root)
 """
@@ -14,6 +18,7 @@ import base64, copy, hashlib, json, pathlib, re, sys
 import nacl.bindings
 import rfc8785
 
+import externalize_vectors
 import vectorlib
 
 
@@ -137,7 +142,8 @@ def note(size, root, signers=((LOG, ORIGIN),), origin=ORIGIN):
     return b + "\n" + "".join(k.note_sig(n, b) for k, n in signers)
 S = "checkpoint-verify"
 TRUST = [LOG.vkey(ORIGIN)]
-valid(S, "ckp-verify", "checkpoint.verify", "A checkpoint signed by the log key.", ["CKP-001"],
+valid(S, "ckp-verify", "checkpoint.verify",
+      "A checkpoint signed by the log key; the trusted key's base64 holds a +, so the key text splits at its first two + only.", ["CKP-001", "CKP-014"],
       {"note": note(7, root7), "trusted": TRUST, "origin": ORIGIN}, {"origin": ORIGIN, "size": 7, "root": root7.hex()})
 valid(S, "ckp-verify-extra-signature", "checkpoint.verify", "A cosignature by an unknown key is ignored.", ["CKP-004"],
       {"note": note(7, root7, ((LOG, ORIGIN), (OTHER, "witness.example"))), "trusted": TRUST, "origin": ORIGIN},
@@ -347,7 +353,8 @@ def rneg(name, code, covers, r, mutation):
     invalid(S, f"rcp-{name}", "receipt.verify", f"Rejected: {mutation}.", covers, {"receipt": r, "log_key": LOG.vkey(ORIGIN)}, code, "rcp-verify", mutation)
 t = copy.deepcopy(R0); t["decision"] = "DENY"; t["code"] = "PTL_RATE_LIMITED"
 rneg("decision-flipped", "RCP_SIGNATURE_INVALID", ["RCP-004"], t, "decision changed to DENY after signing")
-rneg("other-key", "RCP_KEY_UNTRUSTED", ["RCP-005"], receipt(0, b"\x00" * 32, T0 + 5, key=OTHER)[0], "signed by another key")
+t = receipt(0, b"\x00" * 32, T0 + 5, key=OTHER)[0]; t["sig"]["kid"] = LOG.thumbprint
+rneg("other-key", "RCP_SIGNATURE_INVALID", ["RCP-004"], t, "signed by another key, sig.kid still naming the log key")
 t = copy.deepcopy(R0); t["sig"]["kid"] = OTHER.thumbprint
 rneg("kid-other", "RCP_KEY_UNTRUSTED", ["RCP-005"], t, "kid changed to another key's thumbprint")
 t = copy.deepcopy(R0); t["extra"] = 1
@@ -464,7 +471,7 @@ bneg("tool", "PTL_TOOL_NOT_ALLOWED", ["BND-003"], build(tools={4: "delete_file"}
 bneg("expired", "PTL_OUTSIDE_VALIDITY", ["BND-003"], build(times={5: T0 + 86400}), "the last ALLOW at not_after")
 valid(S, "bnd-verify-denied", "bundle.verify", "The same burst with the fourth to sixth calls denied: PASS.", ["BND-003"],
       build(decisions={3: "DENY", 4: "DENY", 5: "DENY"}, times={i: T0 + 10 for i in range(6)}), {"receipts": 6}, context=CTX)
-bneg("missing-artifact", "MAN_PARENT_MISSING", ["BND-002"], build(mutate=lambda b: b.update(artifacts=[MAN])), "the artifact left out of the bundle")
+bneg("missing-artifact", "MAN_PARENT_MISSING", ["BND-002", "BND-022"], build(mutate=lambda b: b.update(artifacts=[MAN])), "the artifact left out of the bundle")
 bneg("rollback", "CKP_ROLLBACK", ["BND-002"], build(checkpoints=((6,), (3,))), "checkpoints in the order 6, 3")
 
 # ---------------------------------------------------------------- attacks closed by the exact-identity and precise-shape rules
@@ -825,6 +832,276 @@ invalid(S, "bnd-tools-missing", "bundle.verify", "FAIL: the ALLOW under an artif
 invalid(S, "bnd-tools-other", "bundle.verify", "FAIL: the ALLOW records another tool list than the artifact pins.", ["BND-018"],
         tools_history(tools_sha256=b64u(sha(b"another list"))), "PTL_UPSTREAM_DRIFT", "bnd-tools-pinned",
         "the ALLOW with the digest of another tool list", context=CTX)
+
+# ---------------------------------------------------------------- edge decisions: one verdict and one code per input
+# Merkle: the order of the checks (merkle.md MRK-009).
+S = "merkle-inclusion"
+invalid(S, "mrk-inclusion-order-index-first", "merkle.inclusion",
+        "An index equal to the size and a 31-byte proof element: the index is checked before any length.", ["MRK-004", "MRK-009", "ERR-002"],
+        {**inc(6), "index": 7, "proof": [path(6, LEAVES)[0].hex()[:-2]] + [x.hex() for x in path(6, LEAVES)[1:]]},
+        "MRK_INDEX_OUT_OF_RANGE", "mrk-inclusion-6-of-7", "index changed from 6 to 7 and the first element truncated to 31 bytes")
+valid(S, "mrk-inclusion-size-float", "merkle.inclusion", "The proof of leaf 4 with the tree size written 7.0: an integer by value.",
+      ["MRK-003", "JSON-015"], dict(inc(4), tree_size=7.0), {})
+S = "merkle-consistency"
+invalid(S, "mrk-consistency-equal-short-proof", "merkle.consistency",
+        "Equal sizes with a proof of one 31-byte element: the equal-size rule (empty proof) applies before hash lengths.", ["MRK-008", "MRK-009"],
+        cons(7, 7, proof=[sha(b"x")[:31]]), "MRK_CONSISTENCY_INVALID", "mrk-consistency-equal", "a 31-byte proof element added")
+invalid(S, "mrk-consistency-short-root", "merkle.consistency", "A first root of 31 bytes between different sizes.", ["MRK-005", "MRK-009"],
+        cons(3, 7, r1=mth(LEAVES[:3])[:31]), "MRK_HASH_LENGTH", "mrk-consistency-3-7", "first root truncated to 31 bytes")
+
+# Checkpoints: extension lines, signature lines, verifier keys, successive checkpoints.
+S = "checkpoint-verify"
+def signed_body(text, signers=((LOG, ORIGIN),)):
+    return text + "\n" + "".join(k.note_sig(n, text) for k, n in signers)
+EXT = body(ORIGIN, 7, root7) + "witness-policy: 2-of-3\n"
+valid(S, "ckp-verify-extension", "checkpoint.verify",
+      "A checkpoint with an extension line after the root hash (C2SP tlog-checkpoint), covered by the signature.", ["CKP-013"],
+      {"note": signed_body(EXT), "trusted": TRUST, "origin": ORIGIN}, {"origin": ORIGIN, "size": 7, "root": root7.hex()})
+invalid(S, "ckp-extension-altered", "checkpoint.verify", "An extension line changed after signing: the signature covers it.", ["CKP-013", "CKP-005"],
+        {"note": signed_body(EXT).replace("2-of-3", "1-of-3", 1), "trusted": TRUST, "origin": ORIGIN}, "CKP_SIGNATURE_INVALID",
+        "ckp-verify-extension", "extension line changed from 2-of-3 to 1-of-3")
+invalid(S, "ckp-no-signature-lines", "checkpoint.verify", "A body and its blank line with no signature line after them.", ["CKP-002"],
+        {"note": body(ORIGIN, 7, root7) + "\n", "trusted": TRUST, "origin": ORIGIN}, "CKP_MALFORMED", "ckp-verify", "the signature line removed")
+invalid(S, "ckp-second-signature-bad", "checkpoint.verify",
+        "Two signature lines by the trusted key, the second over another body: every line by a trusted key must verify.", ["CKP-005"],
+        {"note": n + LOG.note_sig(ORIGIN, body(ORIGIN, 8, root7)), "trusted": TRUST, "origin": ORIGIN}, "CKP_SIGNATURE_INVALID", "ckp-verify",
+        "a second signature line by the log key, made over another body, appended")
+invalid(S, "ckp-root-unpadded", "checkpoint.verify", "A root hash in base64 without its padding, signed so.", ["CKP-002"],
+        {"note": signed_body(f"{ORIGIN}\n7\n{base64.b64encode(root7).decode().rstrip('=')}\n"), "trusted": TRUST, "origin": ORIGIN},
+        "CKP_MALFORMED", "ckp-verify", "root hash written without the trailing =")
+invalid(S, "ckp-size-overflow", "checkpoint.verify", "A size of 10^20, beyond 2^64 − 1, which no tree size reaches, signed so.", ["CKP-002"],
+        {"note": signed_body(f"{ORIGIN}\n100000000000000000000\n{base64.b64encode(root7).decode()}\n"), "trusted": TRUST, "origin": ORIGIN},
+        "CKP_MALFORMED", "ckp-verify", "size 7 replaced by 100000000000000000000")
+invalid(S, "ckp-order-origin-first", "checkpoint.verify",
+        "A checkpoint of another log signed only by an untrusted key: the origin is checked before the signature lines.",
+        ["CKP-012", "CKP-003", "ERR-002"],
+        {"note": note(7, root7, ((OTHER, "portal.example/log/other"),), origin="portal.example/log/other"), "trusted": TRUST, "origin": ORIGIN},
+        "CKP_ORIGIN_MISMATCH", "ckp-verify", "origin line changed and the note signed by another key under that name")
+invalid(S, "ckp-order-lines", "checkpoint.verify",
+        "A failing signature by the trusted key, then a line that is not a signature line: lines are checked in order, so the signature fails first.",
+        ["CKP-012", "CKP-005", "ERR-002"],
+        {"note": body(ORIGIN, 7, root7) + "\n" + LOG.note_sig(ORIGIN, body(ORIGIN, 8, root7)) + "not a signature line\n", "trusted": TRUST,
+         "origin": ORIGIN}, "CKP_SIGNATURE_INVALID", "ckp-verify",
+        "the signature made over another body, and a line without an em dash appended")
+invalid(S, "ckp-signature-empty-name", "checkpoint.verify", "A cosignature line with an empty key name.", ["CKP-002"],
+        {"note": note(7, root7, ((LOG, ORIGIN), (OTHER, ""))), "trusted": TRUST, "origin": ORIGIN}, "CKP_MALFORMED",
+        "ckp-verify-extra-signature", "the cosigner's name witness.example removed")
+upper = LOG.vkey(ORIGIN).split("+", 2)
+invalid(S, "ckp-trusted-key-id-uppercase", "checkpoint.verify", "A trusted verifier key whose key ID is written in uppercase hex.", ["CKP-014"],
+        {"note": n, "trusted": [f"{upper[0]}+{upper[1].upper()}+{upper[2]}"], "origin": ORIGIN}, "KEY_INVALID", "ckp-verify",
+        "the key ID c319c8d3 of the trusted key written C319C8D3")
+S = "checkpoint-successor"
+c0 = note(0, sha(b""))
+valid(S, "ckp-successor-from-empty", "checkpoint.successor",
+      "A checkpoint of size 0 (the empty tree's root) followed by one of size 7, with an empty proof: every tree is consistent with the empty tree.",
+      ["CKP-010"], {"earlier": c0, "later": c7, "consistency": [], "trusted": TRUST}, {})
+invalid(S, "ckp-successor-from-empty-proof", "checkpoint.successor", "Growth from size 0 with a non-empty consistency proof.", ["CKP-010"],
+        {"earlier": c0, "later": c7, "consistency": [sha(b"x").hex()], "trusted": TRUST}, "MRK_CONSISTENCY_INVALID",
+        "ckp-successor-from-empty", "a proof element added")
+invalid(S, "ckp-successor-from-empty-root", "checkpoint.successor", "A checkpoint of size 0 whose root is not the empty tree's.", ["CKP-010"],
+        {"earlier": note(0, sha(b"x")), "later": c7, "consistency": [], "trusted": TRUST}, "MRK_CONSISTENCY_INVALID",
+        "ckp-successor-from-empty", "the size-0 checkpoint carries SHA-256(\"x\") as its root")
+valid(S, "ckp-successor-same", "checkpoint.successor", "The same checkpoint published twice, with an empty proof.", ["CKP-011"],
+      {"earlier": c7, "later": c7, "consistency": [], "trusted": TRUST}, {})
+valid(S, "ckp-successor-same-with-proof", "checkpoint.successor",
+      "Two checkpoints of one size and root with a non-empty proof: between one tree's checkpoints no proof is read.", ["CKP-011"],
+      {"earlier": c7, "later": c7, "consistency": [sha(b"x").hex()], "trusted": TRUST}, {})
+ORIGIN2 = "portal.example/log/vectors-b"
+TRUST2 = [LOG.vkey(ORIGIN), LOG.vkey(ORIGIN2)]
+valid(S, "ckp-successor-two-trusted", "checkpoint.successor", "A later checkpoint of the same log while the verifier trusts two logs.", ["CKP-009"],
+      {"earlier": c3, "later": c7, "consistency": proof37, "trusted": TRUST2}, {})
+invalid(S, "ckp-successor-other-origin", "checkpoint.successor",
+        "The later checkpoint is another trusted log's, of the same size and root: successive checkpoints share one origin.", ["CKP-009"],
+        {"earlier": c3, "later": note(7, root7, ((LOG, ORIGIN2),), ORIGIN2), "consistency": proof37, "trusted": TRUST2}, "CKP_ORIGIN_MISMATCH",
+        "ckp-successor-two-trusted", "later checkpoint replaced by log vectors-b's checkpoint of size 7 with the same root")
+
+# Receipts: the order of trust and signature, the signature's shape, integers.
+S = "receipt-verify"
+rneg("order-kid-before-signature", "RCP_KEY_UNTRUSTED", ["RCP-025", "ERR-002"], receipt(0, b"\x00" * 32, T0 + 5, key=OTHER)[0],
+     "signed by another key and sig.kid naming that key: the kid is checked before the signature")
+t = copy.deepcopy(R0); t["sig"]["value"] = b64u(base64.urlsafe_b64decode(R0["sig"]["value"] + "==")[:63])
+rneg("sig-short", "RCP_SIGNATURE_INVALID", ["RCP-004"], t, "signature truncated to 63 bytes")
+t = copy.deepcopy(R0); t["sig"]["alg"] = "EdDSA"
+rneg("sig-alg", "RCP_MALFORMED", ["RCP-002"], t, "sig.alg EdDSA instead of Ed25519")
+R_future, C_future, _ = receipt(0, b"\x00" * 32, T0 + 5, decision="DENY", code="PTL_CODE_OF_A_LATER_REGISTRY")
+valid(S, "rcp-verify-deny-unlisted-code", "receipt.verify",
+      "A DENY whose code is not in this registry: a receipt's code is not checked against the registry, so receipts of a later registry still verify.",
+      ["RCP-003"], {"receipt": R_future, "log_key": LOG.vkey(ORIGIN)},
+      {"canonical": C_future.hex(), "link": sha(C_future).hex(), "leaf_hash": leaf(sha(C_future)).hex()})
+t = copy.deepcopy(R0); t["time"] = float(R0["time"])
+valid(S, "rcp-verify-time-float", "receipt.verify",
+      "The time written 1760000005.0: an integer by value (json.md), the same canonical form, link and signature.", ["RCP-002", "JSON-015"],
+      {"receipt": t, "log_key": LOG.vkey(ORIGIN)}, {"canonical": C0.hex(), "link": sha(C0).hex(), "leaf_hash": leaf(sha(C0)).hex()})
+rneg("time-fraction", "RCP_MALFORMED", ["RCP-002", "JSON-015"], receipt(0, b"\x00" * 32, T0 + 5.5)[0], "time 1760000005.5, signed so")
+rneg("seq-beyond-2-53", "RCP_MALFORMED", ["RCP-002", "JSON-015"], receipt(float(2**53 + 2), b"\x00" * 32, T0 + 5)[0],
+     "seq 2^53 + 2, signed so")
+S = "receipt-disclosure"
+R16, _, P16 = receipt(0, b"\x00" * 32, T0 + 5, salts=(b"\x11" * 16, b"\x22" * 32))
+invalid(S, "rcp-disclosure-salt-16", "receipt.disclosure",
+        "A request committed with a 16-byte salt, and disclosed with it: a verifier accepts only 32-byte salts.", ["RCP-013"],
+        disc(R16, P16), "RCP_DISCLOSURE_MALFORMED", "rcp-disclosure", "request salt of 16 bytes, committed with it")
+invalid(S, "rcp-disclosure-salt-padded", "receipt.disclosure", "The request salt in base64url with padding.", ["RCP-013"],
+        disc(R0, P0, request_salt=P0["request_salt"] + "="), "RCP_DISCLOSURE_MALFORMED", "rcp-disclosure", "= appended to the request salt")
+
+# Artifacts: the window, integers, enumerations, the order of signature and trust.
+S = "artifact-verify"
+art_neg("window-empty", lambda o: o.update(not_after=o["not_before"]), "not_after equal to not_before")
+sections[S][-1]["covers"].insert(1, "ART-009")
+art_neg("rate-window-fraction", lambda o: o["rate_limit"].update(window=60.5), "rate_limit.window 60.5")
+sections[S][-1]["covers"].insert(1, "JSON-015")
+art_neg("enum-empty", lambda o: o["tools"]["search"]["arguments"]["query"].update(enum=[]), "an empty enum on query")
+art_neg("max-length-fraction", lambda o: o["tools"]["search"]["arguments"]["query"].update(max_length=64.5), "max_length 64.5")
+sections[S][-1]["covers"].insert(1, "JSON-015")
+art_neg("sig-alg-mismatch", lambda o: None, "sig.alg ML-DSA-65 on an Ed25519 key")
+o = copy.deepcopy(ART); o["sig"]["alg"] = "ML-DSA-65"; sections[S][-1]["input"]["chain"] = [o]
+o = copy.deepcopy(ART); o["not_before"] = float(T0); o["rate_limit"]["window"] = 60.0
+valid(S, "art-verify-float-times", "artifact.verify",
+      "not_before written 1760000000.0 and the overall window 60.0: integers by value, so the signature and digest are unchanged.",
+      ["ART-001", "ART-007", "JSON-015"], {"chain": [o], "authorities": AUTHS}, {"digest": digest(ART), "id": "art-v1"})
+o = copy.deepcopy(seal(ART_UNSIGNED, OTHER, "artifact")); o["tools"]["delete_file"] = {}
+invalid(S, "art-order-signature-before-trust", "artifact.verify",
+        "Sealed by an untrusted key and altered after sealing: the signature is checked before the signer's trust.", ["ART-010", "ERR-002"],
+        {"chain": [o], "authorities": AUTHS}, "ART_SIGNATURE_INVALID", "art-verify", "resealed by another key and tool delete_file added")
+S = "artifact-evaluate"
+valid(S, "art-eval-at-start", "artifact.evaluate", "A call at not_before exactly: the window includes its start.", ["ART-004"],
+      ev("search", {"query": "cats", "limit": 5}, T0), {"decision": "ALLOW"})
+valid(S, "art-eval-arguments-absent", "artifact.evaluate", "A call of caf\u00e9 without arguments: A is {}.", ["ART-004"],
+      {"artifact": ART, "history": [], "call": {"tool": "caf\u00e9", "time": T0 + 10}}, {"decision": "ALLOW"})
+eneg("arguments-null", "PTL_CONSTRAINT_VIOLATED", ["ART-004"], ev("caf\u00e9", None, T0 + 10),
+     "arguments null: a member that is present is not absent, and null is not an object", base="art-eval-cafe")
+ZERO = copy.deepcopy(ART_UNSIGNED); ZERO["tools"]["search"]["rate_limit"] = {"max": 0, "window": 60}
+eneg("rate-zero", "PTL_RATE_LIMITED", ["ART-004"], dict(ev("search", {"query": "cats", "limit": 5}, T0 + 10), artifact=seal(ZERO, AUTH, "artifact")),
+     "the artifact's search limit set to max 0: a well-formed limit that allows no call")
+
+# Mandates: equal bounds, equal pins, the order of signature and signer, the depth of a chain.
+S = "mandate-verify"
+def same_bounds(m):
+    m.update(not_before=T0, not_after=T0 + 86400, rate_limit={"max": 10, "window": 60})
+    m["tools"]["search"]["rate_limit"] = {"max": 3, "window": 60}
+man_valid("same-bounds", same_bounds, "A mandate whose window and rate limits equal its parent's: equal bounds narrow.", ["MAN-004", "MAN-007"])
+man_valid("upstream-reordered", lambda m: m.update(upstream={"executable_sha256": "ab" * 32, "transport": "stdio"}),
+          "The parent's upstream pin with its members written in another order: one JCS form, an equal pin.", ["MAN-010"])
+mt = mandate(key=SUB); mt["not_after"] = T0 + 7200
+man_neg("order-signature-before-signer", "MAN_SIGNATURE_INVALID", ["MAN-014", "ERR-002"], None,
+        "signed by the sub-agent and not_after changed after signing: the signature is checked before the signer", chain=[ART, mt])
+rooted = seal({k: v for k, v in mandate().items() if k not in ("sig", "parent")} | {"type": "mcp-attest/artifact/v1"}, AGENT, "artifact")
+man_neg("artifact-as-child", "MAN_PARENT_MISSING", ["MAN-014"], None,
+        "the second element a root artifact (no parent) sealed by the parent's subject", chain=[ART, rooted])
+man_neg("parent-not-digest", "ART_MALFORMED", ["MAN-014", "ART-001"], lambda m: m.update(parent="not-a-digest"),
+        "parent not the base64url of 32 bytes: a defect of shape, found before any parent is looked for")
+man_neg("starts-with-mandate", "MAN_PARENT_MISSING", ["MAN-014", "MAN-001"], None, "the root artifact left out of the chain", chain=[MAN])
+DEEP_ROOT = seal({"type": "mcp-attest/artifact/v1", "id": "art-deep", "issuer": "https://policy.example",
+                  "subject": {"sub": "spiffe://agents.example/orchestrator", "jkt": AGENT.thumbprint},
+                  "not_before": T0, "not_after": T0 + 86400, "tools": {"search": {}}, "log": {"origins": [ORIGIN]}}, AUTH, "artifact")
+deep = [DEEP_ROOT]
+for i in range(1, 17):
+    deep.append(seal({"type": "mcp-attest/mandate/v1", "id": f"man-deep-{i}", "issuer": "spiffe://agents.example/researcher",
+                      "parent": digest(deep[-1]), "subject": {"sub": "spiffe://agents.example/researcher", "jkt": SUB.thumbprint},
+                      "not_before": T0, "not_after": T0 + 86400, "tools": {"search": {}}, "log": {"origins": [ORIGIN]}},
+                     AGENT if i == 1 else SUB, "mandate"))
+valid(S, "man-chain-16", "artifact.verify", "A chain of 16 artifacts: the root and 15 mandates, the longest a verifier accepts.", ["MAN-013"],
+      {"chain": deep[:16], "authorities": AUTHS}, {"digest": digest(deep[15]), "id": "man-deep-15"})
+invalid(S, "man-chain-17", "artifact.verify", "A chain of 17 artifacts: one mandate more than the limit.", ["MAN-013"],
+        {"chain": deep, "authorities": AUTHS}, "ART_MALFORMED", "man-chain-16", "a 16th mandate appended")
+
+# Bundles: integers, salts, time edges, empty and repeated checkpoints, trust before signature, unused artifacts.
+S = "bundle-verify"
+valid(S, "bnd-payload-seq-float", "bundle.verify", "Payload line 1 with its seq written 1.0: an integer by value.", ["BND-011", "JSON-015"],
+      build(mutate=payloads(lambda p: p[1].update(seq=1.0))), {"receipts": 6}, context=CTX)
+def salt16(b):
+    r = b["logs"][0]["receipts"][1]
+    r2, _, p2 = receipt(1, b64u_dec(r["prev"]), r["time"], salts=(b"\x01" * 16, bytes([101]) * 32), upstream=UPSTREAM)
+    b["logs"][0]["receipts"][1] = r2; b["logs"][0]["payloads"][1] = p2
+    rechain_from(b, 2)
+bneg("salt-16", "RCP_DISCLOSURE_MALFORMED", ["RCP-013", "BND-002"], build(mutate=salt16),
+     "receipt 1 committed with a 16-byte request salt and disclosed with it, the log re-signed and re-checkpointed")
+valid(S, "bnd-now-at-last", "bundle.verify", "The verification time equal to the last receipt's time: not a future receipt.", ["BND-006"],
+      build(), {"receipts": 6}, context=dict(CTX, now=T0 + 160))
+bneg("no-logs", "BND_MALFORMED", ["BND-008"], build(mutate=lambda b: b.update(logs=[])), "the manifest lists no log")
+ORPHAN = mandate(lambda m: m.update(id="man-orphan", parent=b64u(sha(b"absent"))))
+valid(S, "bnd-unused-orphan", "bundle.verify", "A mandate whose parent is absent, named by no receipt: parsed, never chained: PASS.", ["BND-021"],
+      build(mutate=lambda b: b["artifacts"].append(ORPHAN)), {"receipts": 6}, context=CTX)
+valid(S, "bnd-checkpoints-from-empty", "bundle.verify", "Checkpoints of sizes 0 (the empty root), 3 and 6: growth from the empty tree needs no proof.",
+      ["CKP-010", "BND-004"], build(checkpoints=((0,), (3,), (6,))), {"receipts": 6}, context=CTX)
+def empty_root(b): b["logs"][0]["checkpoints"][0] = {"note": note(0, sha(b"x"))}
+invalid(S, "bnd-checkpoint-empty-root", "bundle.verify", "FAIL: the checkpoint of size 0 carries another root than the empty tree's.",
+        ["CKP-010"], build(checkpoints=((0,), (3,), (6,)), mutate=empty_root), "MRK_CONSISTENCY_INVALID", "bnd-checkpoints-from-empty",
+        "the size-0 checkpoint's root replaced by SHA-256(\"x\")", context=CTX)
+valid(S, "bnd-checkpoints-repeated", "bundle.verify", "The checkpoint of size 3 published twice, then 6: PASS.", ["CKP-011", "BND-004"],
+      build(checkpoints=((3,), (3,), (6,))), {"receipts": 6}, context=CTX)
+def empty_log(root):
+    return {"artifacts": [ART], "logs": [{"origin": ORIGIN, "receipts": [], "checkpoints": [{"note": note(0, root)}], "payloads": []}]}
+valid(S, "bnd-empty-log", "bundle.verify", "A log with no receipt and one checkpoint of size 0 over the empty tree's root: PASS.",
+      ["BND-004", "BND-005"], empty_log(sha(b"")), {"receipts": 0, "open_calls": 0}, context=CTX)
+invalid(S, "bnd-empty-log-root", "bundle.verify", "FAIL: the only checkpoint, of size 0, carries another root than the empty tree's.",
+        ["BND-004"], empty_log(sha(b"x")), "BND_ROOT_MISMATCH", "bnd-empty-log", "the size-0 checkpoint's root replaced by SHA-256(\"x\")",
+        context=CTX)
+def other_signer(b):
+    r = b["logs"][0]["receipts"][1]; r.pop("sig")
+    r["sig"] = {"alg": "Ed25519", "kid": OTHER.thumbprint, "value": b64u(OTHER.sign(domain("receipt", jcs(r))))}
+bneg("order-kid-before-signature", "RCP_KEY_UNTRUSTED", ["BND-002", "RCP-025", "ERR-002"], build(mutate=other_signer),
+     "receipt 1 re-signed by another key, its sig.kid naming that key: the kid is checked before the signature")
+# ---------------------------------------------------------------- exact bytes of the bundle files
+S = "bundle-verify"
+def as_files(b):
+    """A bundle given as JSON values, with its files as bytes: one JCS line per value."""
+    out = {"artifacts": externalize_vectors.jsonl(b["artifacts"]), "logs": []}
+    for log in b["logs"]:
+        entry = {"origin": log["origin"]}
+        for m in ("receipts", "checkpoints", "payloads"):
+            if m in log: entry[m] = externalize_vectors.jsonl(log[m])
+        out["logs"].append(entry)
+    return out
+def lines(values): return [externalize_vectors.dumps_line(v).encode() for v in values]
+def edit(file, change):
+    """The files of build() with one file's lines (a list of bytes, without line feeds) changed."""
+    b = build(); f = as_files(b)
+    log = b["logs"][0]
+    ls = lines(b["artifacts"] if file == "artifacts" else log[file])
+    data = change(ls)
+    if file == "artifacts": f["artifacts"] = data
+    else: f["logs"][0][file] = data
+    return f
+def joined(ls, end=b"\n"): return b"".join(x + end for x in ls)
+def replace_line(i, new):
+    def change(ls):
+        changed = new(ls[i])
+        assert changed != ls[i], "the mutation changes nothing"
+        ls[i] = changed
+        return joined(ls)
+    return change
+R = build()["logs"][0]["receipts"]
+valid(S, "bnd-bytes-whitespace", "bundle.verify",
+      "Receipt 1's line with a space after every colon and comma and its members in the order they were built, not JCS order: "
+      "the canonical form, link and leaf do not change: PASS.", ["BND-020", "JSON-004"],
+      edit("receipts", replace_line(1, lambda _: json.dumps(R[1]).encode())), {"receipts": 6}, context=CTX)
+valid(S, "bnd-bytes-crlf", "bundle.verify",
+      "Every line of every file ended by a carriage return and a line feed: the carriage return is JSON whitespace: PASS.",
+      ["BND-019", "BND-020", "JSON-004"],
+      {"artifacts": joined(lines(build()["artifacts"]), b"\r\n"),
+       "logs": [{"origin": ORIGIN, **{m: joined(lines(build()["logs"][0][m]), b"\r\n") for m in ("receipts", "checkpoints", "payloads")}}]},
+      {"receipts": 6}, context=CTX)
+valid(S, "bnd-bytes-no-final-newline", "bundle.verify", "The receipt file's last line without its line feed: it is still a line: PASS.",
+      ["BND-019"], edit("receipts", lambda ls: b"\n".join(ls)), {"receipts": 6}, context=CTX)
+def bytes_neg(name, code, covers, files, mutation):
+    bneg(name, code, ["BND-019"] + covers, files, mutation)
+bytes_neg("bytes-duplicate-member", "RCP_MALFORMED", ["JSON-005"],
+          edit("receipts", replace_line(2, lambda l: l.replace(b'"seq":2,', b'"seq":2,"seq":2,'))),
+          "receipt 2's line with its seq member written twice, with the same value")
+bytes_neg("bytes-invalid-utf8", "RCP_MALFORMED", ["JSON-003"],
+          edit("receipts", replace_line(2, lambda l: l.replace(b'"session":"s1"', b'"session":"s\xff"'))),
+          "the 1 of receipt 2's session replaced by the byte FF, which is not UTF-8")
+bytes_neg("bytes-overlong-utf8", "RCP_MALFORMED", ["JSON-003"],
+          edit("receipts", replace_line(2, lambda l: l.replace(b'"session":"s1"', b'"session":"s\xc0\xb1"'))),
+          "the 1 of receipt 2's session written as the overlong two-byte sequence C0 B1, which a lax decoder reads as 1")
+bytes_neg("bytes-bom", "RCP_MALFORMED", ["JSON-002"], edit("receipts", lambda ls: b"\xef\xbb\xbf" + joined(ls)),
+          "the receipt file starting with a UTF-8 byte order mark")
+bytes_neg("bytes-empty-line", "RCP_MALFORMED", ["JSON-004"], edit("receipts", lambda ls: joined(ls[:3] + [b""] + ls[3:])),
+          "an empty line between receipts 2 and 3: only the artifact and checkpoint files skip empty lines")
+bytes_neg("bytes-payload-duplicate-member", "BND_MALFORMED", ["JSON-005"],
+          edit("payloads", replace_line(1, lambda l: l.replace(b'"seq":1}', b'"seq":1,"seq":1}'))),
+          "payload line 1 with its seq member written twice, with the same value")
+
 
 # ---------------------------------------------------------------- write
 vectorlib.write(sections, strict=False)

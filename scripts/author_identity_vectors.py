@@ -8,11 +8,14 @@ valid token is also checked with joserfc, so the expected verdicts are not just 
 Keys come from fixed seeds; the provider key is the RFC 8037 Appendix A key, so anyone
 can reproduce the vectors.
 
-ML-DSA-65 signatures are randomized: a vector already in the Markdown whose signing
-input is unchanged keeps its signature, so re-running the script changes nothing.
+ML-DSA-65 signatures are randomized: a vector already in the Markdown (or in its data
+files) whose signing input is unchanged keeps its signature, so re-running the script
+changes nothing.
 
 The script rewrites the region between `<!-- begin vectors: NAME -->` and
-`<!-- end vectors: NAME -->` in spec/token.md and spec/proof.md.
+`<!-- end vectors: NAME -->` in spec/token.md and spec/proof.md, and writes large
+inputs (the ML-DSA-65 tokens and proofs) to data files under spec/data/ through
+vectorlib (scripts/externalize_vectors.py); no separate externalizing step is needed.
 
 Usage: python3 scripts/author_identity_vectors.py   (from the repository root)
 """
@@ -44,8 +47,11 @@ def invalid(section, id, op, description, covers, context, input, error, base, m
 previous = {}
 for doc in DOCS:
     path = ROOT / "spec" / doc
-    if path.exists():
-        for m in re.finditer(r"[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{3000,}", path.read_text()):
+    # The document and its data files (large tokens and proofs live in spec/data/<document>/).
+    texts = [path.read_text()] if path.exists() else []
+    texts += [f.read_text() for f in sorted((ROOT / "spec" / "data" / path.stem).rglob("*.txt"))]
+    for text in texts:
+        for m in re.finditer(r"[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{3000,}", text):
             si, _, sig = m.group(0).rpartition(".")
             previous.setdefault(si, []).append(sig)
 
@@ -395,6 +401,143 @@ neg("tok-order-signature-before-claims", "A forged signature over a token withou
     ["TOK-034", "ERR-002"], compact(header(PROVIDER), claims(cnf=None), ATTACKER), "TOK_SIGNATURE_INVALID",
     "cnf removed and signed with the attacker's key")
 
+# Edge cases an implementer could read two ways; token.md decides each.
+def raw_token(payload: bytes, hdr=None, key=PROVIDER):
+    return compact(hdr if hdr is not None else header(key), payload, key)
+
+
+def with_number(c, name, literal):
+    """The JCS payload of claims `c` with the number of claim `name` written as `literal`."""
+    p = jcs(c)
+    old = b'"' + name.encode() + b'":' + json.dumps(c[name]).encode()
+    assert p.count(old) == 1, (name, p)
+    return p.replace(old, b'"' + name.encode() + b'":' + literal.encode())
+
+
+INT_FORMS = [("iat-decimal-zero", "iat", "1779999700.0", "iat written 1779999700.0: a whole number, so an integer"),
+             ("exp-exponent", "exp", "1.7800033e9", "exp written 1.7800033e9: a whole number, so an integer"),
+             ("nbf-negative-zero", "nbf", "-0", "nbf written -0: the integer 0, a non-negative time")]
+for name, claim, literal, what in INT_FORMS:
+    t = raw_token(with_number(CLAIMS, claim, literal))
+    valid(S, f"tok-{name}", V, f"A time is an integer by the value its literal denotes: {what}.", ["JSON-015", "TOK-025"],
+          CONTEXT, {"token": t}, token_output(t))
+neg("tok-iat-fraction", "An iat of 1779999700.5, whose double is not whole, is not an integer.", ["JSON-015", "TOK-025"],
+    raw_token(with_number(CLAIMS, "iat", "1779999700.5")), "TOK_CLAIM_INVALID",
+    "iat 1779999700.0 written as 1779999700.5, re-signed", base="tok-iat-decimal-zero")
+t = raw_token(with_number(CLAIMS, "iat", "1779999700.0000000001"))
+valid(S, "tok-iat-reads-as-whole", V, "The double decides, not the digits: an iat written 1779999700.0000000001 reads as the double 1779999700 and is that integer.",
+      ["JSON-015", "TOK-025"], CONTEXT, {"token": t}, token_output(t))
+TOP = 2**53
+TOP_CONTEXT = ctx(now=TOP - 100)
+TOP_CLAIMS = claims(iat=TOP - 200, nbf=None, exp=1)  # exp 1 is a placeholder: rfc8785 refuses 2^53 itself
+TOP_TOKEN = raw_token(with_number(TOP_CLAIMS, "exp", str(TOP)))
+valid(S, "tok-exp-2-53", V, "An exp of 2^53, the largest integer, verifies (with now just below it).", ["JSON-015", "TOK-025"],
+      TOP_CONTEXT, {"token": TOP_TOKEN}, token_output(TOP_TOKEN, TOP_CLAIMS))
+neg("tok-exp-beyond-2-53", "An exp of 9007199254740994 reads as a double beyond 2^53: not an integer.",
+    ["JSON-015", "TOK-025"], raw_token(with_number(TOP_CLAIMS, "exp", str(TOP + 2))), "TOK_CLAIM_INVALID",
+    "exp 9007199254740992 written as 9007199254740994, re-signed", base="tok-exp-2-53", context=TOP_CONTEXT)
+
+# The size limit counts bytes.
+extra = 8193 - SIZE_OK
+wide = {1: "\u00e9", 2: "\u0800", 3: "\U00010000"}[extra]
+assert len((TOK_8192[:-1] + wide).encode()) == 8193 and len(TOK_8192[:-1] + wide) <= 8192
+neg("tok-order-size-in-bytes", f"The size limit counts UTF-8 bytes: {SIZE_OK} characters of which one takes {extra + 1} bytes are 8193 bytes, too large before they are found not to be base64url.",
+    ["TOK-005", "ERR-002"], TOK_8192[:-1] + wide, "JWS_TOO_LARGE",
+    f"last signature character replaced by U+{ord(wide):04X}, {extra + 1} bytes in UTF-8", base="tok-size-at-limit")
+
+# Nesting: the header and payload parser's depth limit is 16.
+for depth, ok in [(16, True), (17, False)]:
+    nested = json.loads("[" * (depth - 1) + "]" * (depth - 1))
+    t = token(ext=nested)
+    if ok:
+        valid(S, "tok-payload-depth-16", V, "A payload nesting 16 deep (an unknown claim of 15 nested arrays) verifies.",
+              ["TOK-008", "TOK-040"], CONTEXT, {"token": t}, token_output(t))
+    else:
+        neg("tok-payload-depth-17", "A payload nesting 17 deep is rejected by the strict parser's depth limit for JWS, 16.",
+            ["TOK-008"], t, "JSON_TOO_DEEP", "one more array level in the unknown claim, re-signed", base="tok-payload-depth-16")
+
+# Header members: present means present, whatever the value.
+neg("tok-typ-null", "A typ of null is present and not the type: invalid, not missing.", ["TOK-013", "TOK-014"],
+    compact(header(PROVIDER, typ=TOKEN_TYP) | {"typ": None}, CLAIMS, PROVIDER), "JWS_TYP_INVALID", "typ replaced by null, re-signed")
+neg("tok-crit-empty", "An empty crit is still a crit.", ["TOK-015"], compact(header(PROVIDER, crit=[]), CLAIMS, PROVIDER),
+    "JWS_CRIT_UNSUPPORTED", "crit [] added, re-signed")
+neg("tok-kid-null", "A kid of null is no key parameter.", ["TOK-017"], compact(header(PROVIDER) | {"kid": None}, CLAIMS, PROVIDER),
+    "JWS_KEY_MISSING", "kid replaced by null, re-signed")
+neg("tok-kid-empty", "An empty kid passes the envelope and names no key of the issuer.", ["TOK-017", "TOK-022"],
+    compact(header(PROVIDER, kid=""), CLAIMS, PROVIDER), "TOK_KID_UNKNOWN", "kid replaced by the empty string, re-signed")
+neg("tok-typ-long-s", "typ folds ASCII letters only: U+017F LATIN SMALL LETTER LONG S, which Unicode case folding maps to s, is another type.",
+    ["TOK-014"], compact(header(PROVIDER, typ="agent-atte\u017ftation+jwt"), CLAIMS, PROVIDER), "JWS_TYP_INVALID",
+    "the first s of typ replaced by U+017F LATIN SMALL LETTER LONG S, re-signed")
+ORDERED = (b'{ "typ": "agent-attestation+jwt",\n  "kid": "' + PROVIDER.kid.encode() + b'",\n  "alg": "Ed25519" }')
+t = raw_token(jcs(CLAIMS), hdr=ORDERED)
+valid(S, "tok-header-member-order", V, "Header members in another order than JCS's, with whitespace, verify: the signature covers the segment as received.",
+      ["TOK-001", "TOK-008"], CONTEXT, {"token": t}, token_output(t))
+
+# iss form.
+for name, iss, what in [("iss-scheme-only", "https://", "https:// with nothing after it"),
+                        ("iss-uppercase-scheme", "HTTPS://provider.example", "the trusted issuer with its scheme in capitals")]:
+    neg(f"tok-{name}", f"An iss of {what} is no HTTPS issuer identifier.", ["TOK-020"], token(iss=iss), "TOK_CLAIM_INVALID",
+        f"iss replaced by {iss}, re-signed")
+
+# String claims: non-empty; jti at most 256 code points; no other length limit.
+SMILE = "\U0001F600"
+t = token(jti=SMILE * 256)
+valid(S, "tok-jti-256-astral", V, "A jti of 256 astral characters (512 UTF-16 units, 1024 bytes) is 256 code points, within the limit.",
+      ["TOK-024", "TOK-025"], CONTEXT, {"token": t}, token_output(t, claims(jti=SMILE * 256)))
+neg("tok-jti-257-astral", "A jti of 257 code points is too long.", ["TOK-025"], token(jti=SMILE * 257), "TOK_CLAIM_INVALID",
+    "one more astral character in jti, re-signed", base="tok-jti-256-astral")
+LONG_AGENT = dict(AGENT_CLAIM, provider=SMILE * 1024)
+t = token(agent=LONG_AGENT)
+valid(S, "tok-agent-provider-1024", V, "A string claim of 1024 code points verifies: 1024 astral characters are 2048 UTF-16 units and 4096 bytes.",
+      ["TOK-025"], CONTEXT, {"token": t}, token_output(t, claims(agent=LONG_AGENT)))
+neg("tok-agent-provider-1025", "A string claim of 1025 code points is too long.", ["TOK-025"],
+    token(agent=dict(AGENT_CLAIM, provider=SMILE * 1025)), "TOK_CLAIM_INVALID", "one more astral character in agent.provider, re-signed",
+    base="tok-agent-provider-1024")
+neg("tok-aud-empty", "An empty aud is an empty string claim, invalid before it is compared.", ["TOK-025"], token(aud=""),
+    "TOK_CLAIM_INVALID", "aud replaced by the empty string, re-signed")
+neg("tok-cnf-jkt-trailing-bits", "A cnf.jkt whose last character has a non-zero unused bit is malformed, although it decodes to the agent key's thumbprint.",
+    ["TOK-025"], token(cnf={"jkt": AGENT.kid[:-1] + alphabet[alphabet.index(AGENT.kid[-1]) + 1]}), "TOK_CLAIM_INVALID",
+    "last character of cnf.jkt moved up one place in the alphabet, re-signed")
+neg("tok-cnf-string", "A cnf that is not an object binds no key, even when it is the thumbprint itself.", ["TOK-033"], token(cnf=AGENT.kid),
+    "TOK_CNF_MISSING", "cnf {jkt} replaced by the string of the thumbprint, re-signed")
+c = claims()
+c["nbf"] = None
+neg("tok-nbf-null", "An optional claim present with null has the wrong type.", ["TOK-025"], compact(header(PROVIDER), c, PROVIDER),
+    "TOK_CLAIM_INVALID", "nbf replaced by null, re-signed")
+neg("tok-order-claim-by-claim", "A sub that is no SPIFFE ID and no aud: claims are checked one at a time in table order, so sub decides.",
+    ["TOK-034", "ERR-002"], token(sub="support-bot", aud=None), "TOK_CLAIM_INVALID", "sub replaced by support-bot and aud removed, re-signed")
+CNF2 = {"jkt": AGENT.kid, "jwk": ATTACKER.jwk}
+t = token(cnf=CNF2)
+valid(S, "tok-cnf-jkt-and-jwk", V, "cnf names the key by jkt alone: a jwk beside it is ignored, and the output key is jkt's.",
+      ["TOK-040"], CONTEXT, {"token": t}, token_output(t, claims(cnf=CNF2)))
+OP_PLAIN = dict(AGENT_CLAIM, operator="acme")
+t = token(agent=OP_PLAIN)
+valid(S, "tok-agent-operator-plain", V, "agent.operator is only compared, never checked for form: a name that is no URL verifies.",
+      ["TOK-024"], CONTEXT, {"token": t}, token_output(t, claims(agent=OP_PLAIN)))
+
+neg("tok-aud-trailing-slash", "aud is compared as text, not as a URL: a trailing slash makes another audience.", ["TOK-027"],
+    token(aud=AUD + "/"), "TOK_AUDIENCE_MISMATCH", "a / appended to aud, re-signed")
+neg("tok-nbf-negative", "A time of -1 is an integer but not a non-negative one.", ["TOK-025"],
+    raw_token(with_number(CLAIMS, "nbf", "-1")), "TOK_CLAIM_INVALID", "nbf -0 written as -1, re-signed", base="tok-nbf-negative-zero")
+neg("tok-trailing-newline", "A token copied with its line feed is not trimmed: the signature segment holds whitespace.", ["TOK-007"],
+    TOKEN + "\n", "B64_WHITESPACE", "a line feed appended")
+APP_UPPER = compact(header(PROVIDER, typ="APPLICATION/AGENT-ATTESTATION+JWT"), CLAIMS, PROVIDER)
+valid(S, "tok-typ-prefix-uppercase", V, "The application/ prefix folds case like the rest of typ: APPLICATION/AGENT-ATTESTATION+JWT is the token type.",
+      ["TOK-014"], CONTEXT, {"token": APP_UPPER}, token_output(APP_UPPER))
+
+# sub: a string claim (at most 1024 code points) and a SPIFFE ID (at most 2048 bytes).
+prefix = f"spiffe://{TD}/"
+for total, ok in [(1024, True), (1025, False)]:
+    sub = prefix + "a" * (total - len(prefix))
+    assert len(sub) == total
+    t = token(sub=sub)
+    if ok:
+        valid(S, "tok-sub-1024", V, "A sub of 1024 characters, the string-claim limit, verifies.", ["TOK-025"], CONTEXT, {"token": t},
+              token_output(t, claims(sub=sub)))
+    else:
+        neg("tok-sub-1025", "A sub of 1025 characters is longer than a string claim may be, although a SPIFFE ID may have 2048 bytes.",
+            ["TOK-025"], t, "TOK_CLAIM_INVALID", "one more character in the sub's path, re-signed", base="tok-sub-1024")
+
 # ML-DSA-65.
 PQ = token(PROVIDER_PQ)
 valid(S, "tok-mldsa65", V, "An ML-DSA-65 token verifies (verify-only: the signature is randomized).",
@@ -450,6 +593,12 @@ oneg("tok-operator-tkh-missing", "An operator attestation without tkh is rejecte
      op_att(tkh=None), "TOK_CLAIM_MISSING", "tkh removed, re-signed")
 oneg("tok-operator-iat-future", "An operator attestation issued after now + leeway is rejected.", ["TOK-054"],
      op_att(iat=NOW + 61), "TOK_IAT_IN_FUTURE", "iat 61 s after now, re-signed")
+oneg("tok-operator-tkh-malformed", "A tkh that is not 43 base64url characters of 32 bytes is malformed, before it is compared.", ["TOK-054"],
+     op_att(tkh=sha(TOKEN.encode())[:-1]), "TOK_CLAIM_INVALID", "last character of tkh removed, re-signed")
+oneg("tok-operator-iss-number", "An operator attestation whose iss is not a string is malformed, before any operator is looked up.", ["TOK-054"],
+     op_att(iss=7), "TOK_CLAIM_INVALID", "iss replaced by the number 7, re-signed")
+oneg("tok-operator-order-claim-by-claim", "A malformed iat and no tkh: the claims are checked one at a time, iat first.",
+     ["TOK-054", "ERR-002"], op_att(iat="yesterday", tkh=None), "TOK_CLAIM_INVALID", "iat replaced by a string and tkh removed, re-signed")
 valid(S, "tok-operator-required", V, "A verifier whose policy requires an operator attestation accepts a token presented with one.",
       ["TOK-051"], dict(OCTX, require_operator=True), {"token": TOKEN, "operator_attestation": OPA},
       dict(token_output(TOKEN), operator={"iss": OP, "deployment": DEPLOYMENT}))
@@ -570,6 +719,57 @@ pneg("prf-iat-string", "A proof iat that is a string is rejected.", ["PRF-010"],
 pneg("prf-token-invalid-first", "A proof next to a token for another audience: the token is checked first.", ["PRF-004", "ERR-002"],
      "TOK_AUDIENCE_MISMATCH", "token for another server, proof unchanged",
      token=token(aud="https://other-server.example/mcp"))
+# Edge cases of proofs that proof.md decides.
+JWK_FULL = dict(AGENT.jwk, kid=AGENT.kid, use="sig", alg="Ed25519", key_ops=["verify"])
+valid(S, "prf-jwk-optional-members", PV, "A proof jwk with kid, use, alg and key_ops verifies: its thumbprint, over crv, kty and x only, is cnf.jkt.",
+      ["PRF-006", "PRF-007"], CONTEXT, dict(PIN, proof=proof(jwk=JWK_FULL)), {"jti": PROOF_CLAIMS["jti"]})
+pneg("prf-jwk-kid-wrong", "A proof jwk whose kid is not its thumbprint is rejected as a JWK.", ["PRF-006"], "JWK_INVALID_MEMBER",
+     "kid of the second agent key in the jwk, re-signed", base="prf-jwk-optional-members", proof=proof(jwk=dict(JWK_FULL, kid=AGENT2.kid)))
+pneg("prf-order-types-before-forms", "A malformed ph and no ath: presence and types of all six claims come before the form of ph.", ["PRF-009", "ERR-002"],
+     "PRF_CLAIM_MISSING", "ph shortened by one character and ath removed, re-signed", proof=proof(ph=PROOF_CLAIMS["ph"][:-1], ath=None))
+pneg("prf-method-case", "mth is compared by code points: a request method that differs in case only is another method.", ["PRF-012"],
+     "PRF_METHOD_MISMATCH", "request method tools/call written Tools/call", method="Tools/call")
+pneg("prf-aud-uppercase-scheme", "aud is compared as text, not as a URL: the verifier's identity with its scheme in capitals is another audience.",
+     ["PRF-013"], "PRF_AUDIENCE_MISMATCH", "proof aud written with HTTPS:// in capitals, re-signed",
+     proof=proof(aud=AUD.replace("https://", "HTTPS://", 1)))
+pneg("prf-signature-short", "A 63-byte proof signature fails as a proof signature, not with a SIG_* code.", ["PRF-008"], "PRF_SIGNATURE_INVALID",
+     "last signature byte removed", proof=PROOF.rsplit(".", 1)[0] + "." + b64u(unb64u(PROOF.rsplit(".", 1)[1])[:63]))
+def bump_last(text):
+    """text with its last base64url character moved up one place: the same bytes with a non-zero unused bit."""
+    i = alphabet.index(text[-1])
+    assert i % 4 == 0
+    return text[:-1] + alphabet[i + 1]
+pneg("prf-ath-trailing-bits", "An ath whose last character has a non-zero unused bit is malformed, although it decodes to the token's hash.",
+     ["PRF-010"], "PRF_CLAIM_INVALID", "last character of ath moved up one place in the alphabet, re-signed",
+     proof=proof(ath=bump_last(PROOF_CLAIMS["ath"])))
+EARLY_TOKEN = token(iat=NOW - 30, nbf=None, exp=NOW - 30 + 3600, jti="tok-1d4c8e2b7a90f365")
+valid(S, "prf-iat-before-token", PV, "A proof is not compared with the token's times: one made 30 s before its token was issued verifies.",
+      ["PRF-015", "PRF-016"], CONTEXT, dict(PIN, token=EARLY_TOKEN, proof=proof(iat=NOW - 60, ath=sha(EARLY_TOKEN.encode()))),
+      {"jti": PROOF_CLAIMS["jti"], "iat": NOW - 60})
+pneg("prf-jti-empty", "An empty jti is rejected.", ["PRF-010"], "PRF_CLAIM_INVALID", "jti replaced by the empty string, re-signed",
+     proof=proof(jti=""))
+# Replay store edges: an entry is live while now <= expiry.
+valid(S, "prf-replay-expired-entry", PV, "The store holds the pair with an expiry one second before now: no longer live, so no replay; the pair is recorded anew.",
+      ["PRF-017", "PRF-019"], ctx(seen=[{"iss": ISS, "jti": PROOF_CLAIMS["jti"], "expires": NOW - 1}]), PIN, {"jti": PROOF_CLAIMS["jti"]})
+pneg("prf-replay-expires-now", "An entry that expires exactly now is still live: the proof is a replay.", ["PRF-017", "PRF-019"],
+     "PRF_REPLAY", "the entry's expiry moved to now", base="prf-replay-expired-entry",
+     context=ctx(seen=[{"iss": ISS, "jti": PROOF_CLAIMS["jti"], "expires": NOW}]))
+OTHER_LIVE = {"iss": ISS, "jti": "prf-0000000000000001", "expires": NOW + 30}
+valid(S, "prf-store-full-own-expired", PV, "A full store of capacity 2 whose second entry is this pair, expired: it is dropped and the proof accepted.",
+      ["PRF-018"], ctx(replay_capacity=2, seen=[OTHER_LIVE, {"iss": ISS, "jti": PROOF_CLAIMS["jti"], "expires": NOW - 1}]), PIN,
+      {"jti": PROOF_CLAIMS["jti"]})
+pneg("prf-store-full-replay", "A full store that holds this pair live reports the replay, not the full store.", ["PRF-017", "PRF-018"],
+     "PRF_REPLAY", "the pair's entry expires at now + 115 instead of a second before now", base="prf-store-full-own-expired",
+     context=ctx(replay_capacity=2, seen=[OTHER_LIVE, {"iss": ISS, "jti": PROOF_CLAIMS["jti"], "expires": NOW + 115}]))
+# ph: an empty _meta is covered; a request without _meta is another request.
+EMPTY_META = {"_meta": {}, "name": "get_weather", "arguments": {"location": "New York", "days": 3}}
+NO_META = {"name": "get_weather", "arguments": {"location": "New York", "days": 3}}
+assert params_hash(EMPTY_META) != params_hash(NO_META)
+valid(S, "prf-params-empty-meta", PV, "params whose _meta holds nothing but the carriers hash with an empty _meta object.", ["PRF-002", "PRF-014"],
+      CONTEXT, dict(PIN, params=EMPTY_META, proof=proof(ph=params_hash(EMPTY_META))), {"jti": PROOF_CLAIMS["jti"]})
+pneg("prf-params-meta-dropped", "A ph computed without the emptied _meta does not cover params that have one.", ["PRF-014"],
+     "PRF_PARAMS_HASH_MISMATCH", "ph computed over params without _meta, re-signed", base="prf-params-empty-meta",
+     params=EMPTY_META, proof=proof(ph=params_hash(NO_META)))
 PQ_AGENT_TOKEN = token(cnf={"jkt": AGENT_PQ.kid}, jti="tok-4e2c9a7d10f8b356")
 PQ_PROOF = proof(AGENT_PQ, ath=sha(PQ_AGENT_TOKEN.encode()))
 valid(S, "prf-mldsa65", PV, "A proof by an ML-DSA-65 agent key verifies (verify-only: the signature is randomized).",
@@ -627,6 +827,17 @@ invalid(S, "prf-request-carrier-object", RV, "A token carried as an object, not 
 invalid(S, "prf-request-optional-proof-only", RV, "Under policy optional a proof without a token is rejected.", ["PRF-023"],
         ctx(policy="optional"), {"request": request(tok=None)}, "PRF_TOKEN_MISSING", "prf-request-optional-valid", "token removed")
 
+invalid(S, "prf-request-optional-empty-token", RV, "Under policy optional an empty-string token is present, verified and rejected, never taken for an absent one.",
+        ["PRF-023", "PRF-024"], ctx(policy="optional"), {"request": request(tok="")}, "JWS_MALFORMED", "prf-request-optional-valid",
+        "token replaced by the empty string")
+bad = request()
+bad["params"]["_meta"][CARRIERS[1]] = None
+invalid(S, "prf-request-carrier-null", RV, "A proof carried as null is present and not a string.", ["PRF-028"],
+        ctx(policy="required"), {"request": bad}, "MCP_CARRIER_INVALID", "prf-request-valid", "proof replaced by null")
+bad = request()
+del bad["params"]
+invalid(S, "prf-request-params-missing", RV, "A request without params is malformed, not unattested.", ["PRF-028"],
+        ctx(policy="optional"), {"request": bad}, "MCP_MALFORMED_REQUEST", "prf-request-optional-valid", "params removed")
 
 # ---------------------------------------------------------------- write
 vectorlib.write(sections, DOCS)

@@ -9,6 +9,9 @@ hashlib for SHA-256. Keys, token and claims are those of scripts/author_identity
 The script rewrites the regions between `<!-- begin vectors: NAME -->` and
 `<!-- end vectors: NAME -->` in spec/mcp-binding.md.
 
+Large inputs are written to data files under spec/data/ by vectorlib
+(scripts/externalize_vectors.py, conventions.md §Data files); no separate step is needed.
+
 Usage: python3 scripts/author_mcp_vectors.py   (from the repository root)
 """
 import copy, hashlib, json, pathlib, re, sys
@@ -229,6 +232,29 @@ valid(S, "mcp-verify-optional-valid", OP, "Under policy optional a 2026-07-28 re
 invalid(S, "mcp-verify-optional-forged", OP, "Under policy optional a present but forged token is rejected, never treated as absent.",
         ["MCP-014"], OPTIONAL, {"request": attach(stateless_request(), JTI_S, tok=FORGED), "era": STATELESS},
         "TOK_SIGNATURE_INVALID", "mcp-verify-optional-valid", "token signed by the attacker's key, proof re-made for it")
+# Edge cases that mcp-binding.md decides.
+bad = copy.deepcopy(REQ_H)
+bad["id"] = None
+invalid(S, "mcp-verify-id-null", OP, "A tools/call with id null has an id, which is neither a string nor an integer.", ["MCP-010"], REQUIRED,
+        {"request": bad, "era": HANDSHAKE}, "MCP_MALFORMED_REQUEST", "mcp-verify-handshake", "id 7 replaced by null")
+ID_FORM = BYTES.replace(b'"id":"call-1"', b'"id":7.0', 1)
+assert ID_FORM != BYTES
+valid(S, "mcp-verify-id-integer-form", OP, "An id written 7.0 is the integer 7 (json.md, Integers): the request is attested.",
+      ["MCP-010", "JSON-015"], REQUIRED, {"data": ID_FORM.hex(), "era": STATELESS}, dict(OUT, proof_jti=JTI_S))
+invalid(S, "mcp-verify-id-fraction", OP, "An id of 7.5 is not an integer.", ["MCP-010", "JSON-015"], REQUIRED,
+        {"data": ID_FORM.replace(b'"id":7.0', b'"id":7.5').hex(), "era": STATELESS}, "MCP_MALFORMED_REQUEST",
+        "mcp-verify-id-integer-form", "id 7.0 written as 7.5")
+RESPELLED = BYTES.replace(b'"days":3', b'"days":3.0', 1)
+assert RESPELLED != BYTES
+valid(S, "mcp-verify-number-respelled", OP, "A number respelled in transit (days 3 as 3.0) keeps the JCS form the proof's ph covers: still attested.",
+      ["PRF-014", "MCP-009"], REQUIRED, {"data": RESPELLED.hex(), "era": STATELESS}, dict(OUT, proof_jti=JTI_S))
+valid(S, "mcp-verify-method-number", OP, "A message whose method is not a string is no governed request and passes untouched.",
+      ["MCP-007"], REQUIRED, {"request": {"jsonrpc": "2.0", "id": 3, "method": 5, "params": {}}, "era": HANDSHAKE}, {"governed": False})
+decl_true = stateless_request(declare=False)
+decl_true["params"]["_meta"][CC] = {"extensions": {EXT: True}}
+invalid(S, "mcp-verify-declared-true", OP, "An extension declared with true instead of a settings object is not declared.", ["MCP-013"],
+        REQUIRED, {"request": attach(decl_true, JTI_S), "era": STATELESS}, "MCP_EXTENSION_UNDECLARED", "mcp-verify-stateless",
+        "the declaration's settings object {} replaced by true, proof re-made")
 
 # ---------------------------------------------------------------- errors
 S, OP = "mcp-error", "mcp.error"

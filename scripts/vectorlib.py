@@ -1,14 +1,17 @@
 """Shared by the vector authoring scripts: collecting valid and invalid vectors by
 section, writing each section into the spec between `<!-- begin vectors: NAME -->` and
-`<!-- end vectors: NAME -->`, base64url, and an Ed25519 key from a seed (PyNaCl). Only
-the block format and these primitives live here; every expected value is computed by
-the script that authors it."""
+`<!-- end vectors: NAME -->` (large inputs and bundle files as data files under
+spec/data/, through externalize_vectors.py), base64url, and an Ed25519 key from a seed
+(PyNaCl). Only the block format and these primitives live here; every expected value is
+computed by the script that authors it."""
 import base64
 import hashlib
 import json
 import pathlib
 import re
 import sys
+
+import externalize_vectors
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MEMBER_ORDER = ["id", "op", "description", "covers", "flags", "context", "input", "expected", "base", "mutation", "source"]
@@ -67,18 +70,25 @@ class Ed:
         return self._sign(msg, self.sk)[:64]
 
 
-def render(vectors):
-    # Every non-ASCII character is written as a \u escape, so that the vectors survive
-    # an editor or tool that normalizes the Markdown (NFC turns U+212A KELVIN SIGN into K).
-    return "\n".join("```json vector\n" + json.dumps(v, indent=2, ensure_ascii=True) + "\n```\n" for v in vectors)
+def render(vectors, document, store):
+    """The vector blocks of a section. Large inputs, and a bundle vector's files, go to data
+    files under spec/data/<document>/<id>/ with a reference in the block (externalize_vectors.py,
+    conventions.md §Data files). Every non-ASCII character of a block is written as a \\u
+    escape, so that the vectors survive an editor or tool that normalizes the Markdown (NFC
+    turns U+212A KELVIN SIGN into K); a data file that such a tool changed fails its digest."""
+    return "\n".join("```json vector\n" + externalize_vectors.dumps_block(externalize_vectors.externalize(v, document, store))
+                     + "\n```\n" for v in vectors)
 
 
 def write(sections, documents=None, strict=True):
-    """Rewrites the marked regions of spec/*.md (or of `documents`) that `sections` names.
+    """Rewrites the marked regions of spec/*.md (or of `documents`) that `sections` names,
+    writes their data files, and removes the data files of those documents that no block
+    refers to any more.
 
     With `strict`, a marked region with no vectors is an error; either way, a section
     with no region is."""
     paths = [ROOT / "spec" / d for d in documents] if documents else sorted((ROOT / "spec").glob("*.md"))
+    store = externalize_vectors.Store()
     changed = 0
     for path in paths:
         text = path.read_text()
@@ -89,12 +99,13 @@ def write(sections, documents=None, strict=True):
                 if strict:
                     sys.exit(f"{path.name}: no vectors named {name}")
                 return m.group(0)
-            return f"<!-- begin vectors: {name} -->\n\n{render(sections.pop(name))}\n<!-- end vectors: {name} -->"
+            return f"<!-- begin vectors: {name} -->\n\n{render(sections.pop(name), path.stem, store)}\n<!-- end vectors: {name} -->"
 
         new = re.sub(r"<!-- begin vectors: ([a-z0-9-]+) -->.*?<!-- end vectors: \1 -->", repl, text, flags=re.S)
         if new != text:
             path.write_text(new)
             changed += 1
+        externalize_vectors.prune(path.stem, new, store)
     if sections:
         sys.exit(f"sections with no place in spec/: {sorted(sections)}")
-    print(f"rewrote vector sections in {changed} documents")
+    print(f"rewrote vector sections in {changed} documents; {store.written} data files written")

@@ -1,9 +1,10 @@
 /// The one JSON parser for everything the protocol signs or hashes.
 ///
-/// Hand-written because no Swift library enforces I-JSON (RFC 7493) with stable
-/// rejection codes: Foundation's `JSONSerialization` accepts duplicate member names
-/// (keeping one silently), lone surrogates and out-of-range numbers, and reports
-/// every failure as the same error.
+/// Hand-written because no Swift library enforces the restrictions of I-JSON (RFC 7493)
+/// with stable rejection codes: Foundation's `JSONSerialization` accepts duplicate member
+/// names (keeping one silently), lone surrogates and out-of-range numbers, and reports
+/// every failure as the same error. It applies every I-JSON restriction but the exclusion
+/// of noncharacters (json.md), so it is not an I-JSON parser.
 ///
 /// The checks run in a fixed order so the code for a given input is deterministic:
 /// 1. size limit (`JSON_TOO_LARGE`), 2. byte-order mark (`JSON_BYTE_ORDER_MARK`),

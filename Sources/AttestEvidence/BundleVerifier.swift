@@ -902,8 +902,11 @@ private final class Producer: @unchecked Sendable {
             } catch {
                 throw AttestError(.bundleMalformed, "a payload line is not a JSON object: \(error.message)")
             }
-            guard let seq = object["seq"]?.unsignedValue else { throw AttestError(.bundleMalformed, "a payload line has no seq") }
-            return (seq, Result { () throws(AttestError) in try Disclosure(json: object, extra: ["seq"]) })
+            // An integer by value (json.md §Integers): 3, 3.0 and 3e0 are one seq.
+            guard let seq = object["seq"]?.integerValue, seq >= 0 else {
+                throw AttestError(.bundleMalformed, "a payload line has no seq that is a non-negative integer")
+            }
+            return (UInt64(seq), Result { () throws(AttestError) in try Disclosure(json: object, extra: ["seq"]) })
         }
     }
 

@@ -84,7 +84,8 @@ public struct Checkpoint: Equatable, Sendable {
                 throw AttestError(.checkpointMalformed, "signature line does not start with an em dash and a space")
             }
             let parts = line.dropFirst(emDashSpace.count).split(separator: 0x20, omittingEmptySubsequences: false)
-            guard parts.count == 2, let blob = Data(base64Encoded: String(decoding: parts[1], as: UTF8.self)), blob.count >= 5 else {
+            guard parts.count == 2, !parts[0].isEmpty,
+                  let blob = Data(base64Encoded: String(decoding: parts[1], as: UTF8.self)), blob.count >= 5 else {
                 throw AttestError(.checkpointMalformed, "signature line is not '— name base64'")
             }
             let name = String(decoding: parts[0], as: UTF8.self)
@@ -136,17 +137,33 @@ public struct NoteVerifier: Sendable, Equatable {
 
 /// Rules between checkpoints of one log, seen in order of publication.
 public enum CheckpointHistory {
-    /// A later checkpoint must not shrink the log, and two checkpoints of one size must
-    /// have one root; growth must be proven by a consistency proof.
+    /// The steps of checkpoint.md §Successive checkpoints, in order: one origin
+    /// (`CKP_ORIGIN_MISMATCH`), no shrinking (`CKP_ROLLBACK`), one root per size
+    /// (`CKP_EQUIVOCATION`), and growth proven by a consistency proof (`MRK_*`). Between
+    /// equal sizes and roots no proof is read; from the empty tree nothing is proven, so
+    /// the proof is empty and the earlier root is the empty tree's (RFC 9162: every tree
+    /// is consistent with the empty tree).
     public static func checkSuccessor(_ earlier: Checkpoint, _ later: Checkpoint, consistency proof: [[UInt8]])
         throws(AttestError)
     {
+        guard later.origin.isExactly(earlier.origin) else {
+            throw AttestError(.checkpointOriginMismatch, "checkpoint of \(later.origin) follows one of \(earlier.origin)")
+        }
         if later.size < earlier.size {
             throw AttestError(.checkpointRollback, "checkpoint of size \(later.size) follows one of size \(earlier.size)")
         }
         if later.size == earlier.size {
             guard later.root == earlier.root else {
                 throw AttestError(.checkpointEquivocation, "two checkpoints of size \(later.size) with different roots")
+            }
+            return  // one tree: no proof is read
+        }
+        if earlier.size == 0 {
+            guard proof.isEmpty else {
+                throw AttestError(.merkleConsistencyInvalid, "growth from the empty tree needs an empty consistency proof")
+            }
+            guard earlier.root == Merkle.emptyRoot.bytes else {
+                throw AttestError(.merkleConsistencyInvalid, "a checkpoint of size 0 does not carry the empty tree's root")
             }
             return
         }

@@ -91,6 +91,9 @@ public struct TokenClaims: Sendable {
         guard case .string(let audience) = aud else {
             throw AttestError(.tokenAudienceNotString, "aud is \(aud.typeName == "array" ? "an array" : aud.typeName); a single string is required")
         }
+        // Every string claim is non-empty (token.md, TOK-025): an empty aud is malformed,
+        // not merely another audience.
+        guard !audience.isEmpty else { throw AttestError(.tokenClaimInvalid, "aud is an empty string") }
         self.audience = audience
         issuedAt = try reader.time("iat")
         notBefore = try reader.optionalTime("nbf")

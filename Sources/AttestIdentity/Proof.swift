@@ -71,14 +71,18 @@ extension Verifier {
         try jws.verifySignature(with: jwk.key, failure: .proofSignatureInvalid)
 
         let reader = ClaimReader(object: jws.payload, missing: .proofClaimMissing, invalid: .proofClaimInvalid, prefix: "proof ")
+        // Presence and type of all six first, then the form of ph and of ath (proof.md, step 5).
         let mth = try reader.string("mth")
         let ph = try reader.string("ph")
         let aud = try reader.string("aud")
         let iat = try reader.time("iat")
         let jti = try reader.string("jti", maxLength: 256)
         let ath = try reader.string("ath")
-        guard Thumbprint.isWellFormed(ph), Thumbprint.isWellFormed(ath) else {
-            throw AttestError(.proofClaimInvalid, "ph and ath are each the base64url of 32 bytes")
+        guard Thumbprint.isWellFormed(ph) else {
+            throw AttestError(.proofClaimInvalid, "proof ph is not the base64url of 32 bytes")
+        }
+        guard Thumbprint.isWellFormed(ath) else {
+            throw AttestError(.proofClaimInvalid, "proof ath is not the base64url of 32 bytes")
         }
         guard ath.isExactly(token.tokenHash) else {
             throw AttestError(.proofTokenHashMismatch, "the proof is for another token (ath differs)")

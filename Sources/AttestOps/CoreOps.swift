@@ -58,8 +58,8 @@ enum CoreOps {
 
     static func parser(_ args: OpArguments) throws -> StrictJSONParser {
         var limits = StrictJSONParser.Limits.default
-        if let maxBytes = try args.contextInt("max_bytes") { limits.maxBytes = maxBytes }
-        if let maxDepth = try args.contextInt("max_depth") { limits.maxDepth = maxDepth }
+        if let maxBytes = try args.contextLimit("max_bytes") { limits.maxBytes = maxBytes }
+        if let maxDepth = try args.contextLimit("max_depth") { limits.maxDepth = maxDepth }
         return StrictJSONParser(limits: limits)
     }
 

@@ -28,7 +28,8 @@ enum EvidenceOps {
         .init(name: "checkpoint.successor", document: "checkpoint") { args in
             let trusted = try verifiers(args)
             let earlier = try Checkpoint.verify(try args.string("earlier"), trusted: trusted)
-            let later = try Checkpoint.verify(try args.string("later"), trusted: trusted)
+            // The later checkpoint is verified for the earlier one's origin (checkpoint.md).
+            let later = try Checkpoint.verify(try args.string("later"), trusted: trusted, origin: earlier.origin)
             try CheckpointHistory.checkSuccessor(earlier, later, consistency: try args.array("consistency").map(hexValue))
             return [:]
         },
@@ -64,6 +65,7 @@ enum EvidenceOps {
             return ["decision": "ALLOW"]
         },
         .init(name: "receipt.verify", document: "receipt") { args in
+            // The receipt's shape, then the log key (receipt.md §Verifying a receipt).
             let receipt = try Receipt(json: try args.value("receipt"))
             let key = try NoteVerifier(text: try args.string("log_key")).key
             guard receipt.keyID == key.thumbprint else { throw AttestError(.receiptKeyUntrusted, "receipt is not signed by the log key") }
@@ -119,23 +121,31 @@ enum EvidenceOps {
         try args.array("trusted").map { v throws(AttestError) in try NoteVerifier(text: v.stringValue ?? "") }
     }
 
-    /// Lays out an in-vector bundle (`artifacts`, `logs[].receipts/checkpoints/payloads` as JSON values) as a directory.
+    /// Lays out an in-vector bundle as a directory: `artifacts` and each log's
+    /// `receipts`, `checkpoints` and optional `payloads` are the exact bytes of the files
+    /// of the layout (bundle.md), in hex; the manifest names them with the logs' origins.
     static func writeBundle(_ args: OpArguments, to directory: URL) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        func jsonl(_ values: [JSONValue]) -> Data { Data(values.map { $0.serialized(pretty: false) + "\n" }.joined().utf8) }
-        try jsonl(try args.array("artifacts")).write(to: directory.appendingPathComponent("artifacts.jsonl"))
+        func bytes(_ value: JSONValue?, _ name: String) throws -> Data {
+            guard let value else { throw OpInputError(description: "input \"\(name)\" is missing") }
+            guard let text = value.stringValue, let b = Hex.decode(text) else {
+                throw OpInputError(description: "input \"\(name)\" is not the hex of a file's bytes")
+            }
+            return Data(b)
+        }
+        try bytes(try args.value("artifacts"), "artifacts").write(to: directory.appendingPathComponent("artifacts.jsonl"))
         var entries: [BundleFormat.LogEntry] = []
         for (i, log) in try args.array("logs").enumerated() {
             let dir = "logs/\(i)"
             try fm.createDirectory(at: directory.appendingPathComponent(dir), withIntermediateDirectories: true)
-            try jsonl(log["receipts"]?.arrayValue ?? []).write(to: directory.appendingPathComponent("\(dir)/receipts.jsonl"))
-            try jsonl(log["checkpoints"]?.arrayValue ?? []).write(to: directory.appendingPathComponent("\(dir)/checkpoints.jsonl"))
+            try bytes(log["receipts"], "logs[\(i)].receipts").write(to: directory.appendingPathComponent("\(dir)/receipts.jsonl"))
+            try bytes(log["checkpoints"], "logs[\(i)].checkpoints").write(to: directory.appendingPathComponent("\(dir)/checkpoints.jsonl"))
             var payloads: String? = nil
-            if let p = log["payloads"]?.arrayValue {
+            if let p = log["payloads"] {
                 let path = "\(dir)/payloads.jsonl"
                 payloads = path
-                try jsonl(p).write(to: directory.appendingPathComponent(path))
+                try bytes(p, "logs[\(i)].payloads").write(to: directory.appendingPathComponent(path))
             }
             entries.append(.init(origin: log["origin"]?.stringValue ?? "", receipts: "\(dir)/receipts.jsonl",
                                  checkpoints: "\(dir)/checkpoints.jsonl", payloads: payloads))
@@ -152,8 +162,11 @@ extension OpArguments {
     }
 
     func unsigned(_ name: String) throws -> UInt64 {
-        guard let n = try value(name).unsignedValue else { throw OpInputError(description: "input \"\(name)\" is not an unsigned integer") }
-        return n
+        // Exactly from its text up to 2^64 − 1, or else an integer by value (json.md §Integers: 7.0 is 7).
+        let v = try value(name)
+        if let n = v.unsignedValue { return n }
+        guard let n = v.integerValue, n >= 0 else { throw OpInputError(description: "input \"\(name)\" is not an unsigned integer") }
+        return UInt64(n)
     }
 
     func contextArray(_ name: String) throws -> [JSONValue] {

@@ -66,4 +66,11 @@ public struct OpArguments: Sendable {
         guard let i = v.integerValue else { throw OpInputError(description: "context \"\(name)\" is not an integer") }
         return Int(i)
     }
+
+    /// A limit from the context: a non-negative integer (a negative one is a malformed request, not a verdict).
+    func contextLimit(_ name: String) throws -> Int? {
+        guard let i = try contextInt(name) else { return nil }
+        guard i >= 0 else { throw OpInputError(description: "context \"\(name)\" is negative") }
+        return i
+    }
 }

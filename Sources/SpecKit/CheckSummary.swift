@@ -34,6 +34,23 @@ extension SpecCheck {
             }
         }
         lines.append("")
+        if let evidence {
+            let ways = codeEvidence.values
+            let vectors = ways.filter { $0.hasPrefix("vector ") || $0.hasPrefix("scenario ") }.count
+            let tests = ways.filter { $0.hasPrefix("test ") }.count
+            let excluded = ways.filter { $0 == "excluded" }.count
+            lines.append("Evidence: \(evidence.sources.count) files; \(evidence.passedVectors.count) passing vectors and scenarios, "
+                         + "\(evidence.testCodes.count) tests recording codes, \(evidence.passedTests.count) passing tests in JUnit reports")
+            lines.append("  registry codes: \(registry.count), raised by a passing vector or scenario \(vectors), "
+                         + "observed only by a test \(tests), excluded \(excluded), without evidence \(registry.count - vectors - tests - excluded)")
+            for (code, how) in codeEvidence.sorted(by: { $0.key < $1.key }) where !how.hasPrefix("vector ") && !how.hasPrefix("scenario ") {
+                lines.append("    \(code): \(how)")
+            }
+        } else {
+            lines.append("Evidence: not checked (run `attest check --evidence DIR` after `make test`): that each registry code is raised, "
+                         + "and that each threat-model row's vectors passed and its tests ran, were not checked")
+        }
+        lines.append("")
         if diagnostics.isEmpty {
             lines.append("check: OK (0 problems)" + (elapsed.map { String(format: " in %.2f s", $0) } ?? ""))
         } else {

@@ -13,23 +13,42 @@ public struct SpecCheck: Sendable {
     public private(set) var runs: [VectorRun] = []
     public private(set) var registry: [String: TableRow] = [:]
     public private(set) var excluded: [String: TableRow] = [:]
+    /// The evidence the check was given; nil when its rules were not checked.
+    public let evidence: Evidence?
+    /// Registry code -> how the evidence shows it is raised (`vector ID`, `scenario ID`,
+    /// `test SCOPE: NAME`, or `excluded`); filled only when evidence is given.
+    public private(set) var codeEvidence: [String: String] = [:]
 
     /// - Parameters:
-    ///   - implementationCodes: the error codes the implementation can raise; they must
-    ///     equal the registry's.
+    ///   - implementationCodes: the error codes the implementation declares; they must
+    ///     equal the registry's. This only keeps the two lists in step: that each code is
+    ///     actually raised is shown by `evidence`.
     ///   - executor: runs the vectors; nil skips running them.
     ///   - vectorsDirectory: the committed `vectors/` to check for drift; nil skips it.
-    public init(spec: Spec, implementationCodes: Set<String>?, executor: OpExecutor?, vectorsDirectory: URL?) {
+    ///   - schemaRoot: the repository root whose `spec/schemas/` holds the object schemas;
+    ///     nil skips the schema checks (``ObjectSchemas``).
+    ///   - evidence: what a test run produced (`attest check --evidence DIR`); nil skips
+    ///     the evidence rules: every registry code raised by a passing vector or scenario,
+    ///     by a test that observed it, or excluded with a reason; every vector a
+    ///     threat-model row names passed, and every test it names is in the evidence.
+    public init(spec: Spec, implementationCodes: Set<String>?, executor: OpExecutor?, vectorsDirectory: URL?,
+                schemaRoot: URL? = nil, evidence: Evidence? = nil) {
         self.spec = spec
         self.diagnostics = spec.diagnostics
+        self.evidence = evidence
         checkRegistry(implementationCodes)
         checkVectors()
+        if let schemaRoot {
+            let (schemas, problems) = ObjectSchemas.load(root: schemaRoot)
+            diagnostics += problems + ObjectSchemas.check(spec, schemas: schemas)
+        }
         checkScenarios()
         checkExclusions()
         checkReferences()
         if let executor { run(executor) }
         checkCoverage()
         if let vectorsDirectory { diagnostics += VectorFiles.drift(spec, in: vectorsDirectory) }
+        if let evidence { checkEvidence(evidence) }
     }
 
     public var passed: Bool { diagnostics.isEmpty }
@@ -177,13 +196,37 @@ public struct SpecCheck: Sendable {
                 }
             }
         }
+        for kind in ["attacks", "cosai", "owasp", "registry-exclusions"] {
+            for table in spec.tables(kind) { for row in table.rows { _ = citations(row, table) } }
+        }
+        for table in spec.tables("registry-exclusions") {
+            for row in table.rows where registry[row["code"]] == nil {
+                diagnostics.append(Diagnostic(.reference, table.file, row.line, "exclusion names \(row["code"]), which is not in the registry"))
+            }
+        }
         let statuses: Set<String> = ["enforced and evidenced", "evidenced only", "out of scope"]
         for table in spec.tables("cosai") + spec.tables("owasp") {
             for row in table.rows where !statuses.contains(row["status"].lowercased()) {
                 diagnostics.append(Diagnostic(.reference, table.file, row.line,
                     "status '\(row["status"])' is not one of: \(statuses.sorted().joined(separator: ", "))"))
             }
+            // A claim of enforcement rests on something that can be run.
+            for row in table.rows where row["status"].lowercased().hasPrefix("enforced")
+                && Self.listTokens(row["vectors"]).isEmpty && (Evidence.citations(row["tests"]) ?? []).isEmpty {
+                diagnostics.append(Diagnostic(.reference, table.file, row.line,
+                    "\(row["id"]) says '\(row["status"])' but names no vector and no test"))
+            }
         }
+    }
+
+    /// The test citations of a `tests` cell, or a diagnostic when the cell has another form.
+    private mutating func citations(_ row: TableRow, _ table: SpecTable, column: String = "tests") -> [Evidence.TestID] {
+        guard let ids = Evidence.citations(row[column]) else {
+            diagnostics.append(Diagnostic(.reference, table.file, row.line,
+                "'\(column)' cell is not '-' or 'Tests/<Module>[/<File>.swift]: name[, name]' / 'Tests/python/<file>.py: name' items separated by ';': \(row[column])"))
+            return []
+        }
+        return ids
     }
 
     /// Vector ids in a cell: comma- or space-separated tokens that look like ids; `-`
@@ -193,6 +236,78 @@ public struct SpecCheck: Sendable {
             .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "`;")) }
             .filter { !$0.isEmpty && $0 != "-" && $0.contains("-") && $0 == $0.lowercased()
                       && $0.first!.isLetter && !$0.contains("(") && !$0.contains(")") }
+    }
+
+    // MARK: Evidence
+
+    private mutating func checkEvidence(_ evidence: Evidence) {
+        for problem in evidence.problems {
+            diagnostics.append(Diagnostic(.evidence, "evidence", 0, problem))
+        }
+        if evidence.sources.isEmpty {
+            diagnostics.append(Diagnostic(.evidence, "evidence", 0, "the evidence directory holds no results.json, *.jsonl or JUnit report"))
+        }
+        // Codes raised by passing vectors: what the implementation answered, or for a run
+        // that did not record it, the one code the vector expects.
+        var byVector: [String: String] = [:]
+        for vector in spec.vectors where evidence.passedVectors.contains(vector.id) {
+            let codes = evidence.observedCodes[vector.id] ?? Set([vector.expectedError].compactMap { $0 })
+            for code in codes.sorted() where byVector[code] == nil { byVector[code] = "vector \(vector.id)" }
+        }
+        for scenario in spec.scenarios where evidence.passedVectors.contains(scenario.id) {
+            for step in scenario.json["steps"]?.arrayValue ?? [] {
+                let codes = [step["expect"]?["error"]?.stringValue].compactMap { $0 }
+                    + (step["receipts"]?.arrayValue ?? []).compactMap { $0.stringValue?.split(separator: " ").dropFirst().first.map(String.init) }
+                for code in codes where byVector[code] == nil { byVector[code] = "scenario \(scenario.id)" }
+            }
+        }
+        var byTest: [String: Evidence.TestID] = [:]
+        for (test, codes) in evidence.testCodes.sorted(by: { $0.key < $1.key }) where evidence.hasTest(test) {
+            for code in codes where byTest[code] == nil { byTest[code] = test }
+        }
+        var exclusions: [String: TableRow] = [:]
+        for table in spec.tables("registry-exclusions") {
+            for row in table.rows {
+                exclusions[row["code"]] = row
+                for test in Evidence.citations(row["tests"]) ?? [] where !evidence.hasTest(test) {
+                    diagnostics.append(Diagnostic(.evidence, table.file, row.line,
+                        "the exclusion of \(row["code"]) names the test \(test), which is not in the evidence"))
+                }
+            }
+        }
+        let errorsFile = spec.tables("errors").first?.file ?? "spec/errors.md"
+        for (code, row) in registry.sorted(by: { $0.key < $1.key }) {
+            let raised = byVector[code] ?? byTest[code].map { "test \($0)" }
+            if let raised, let exclusion = exclusions[code] {
+                // An exclusion says nothing can produce the code: stale once something does.
+                let file = spec.tables("registry-exclusions").first?.file ?? errorsFile
+                diagnostics.append(Diagnostic(.evidence, file, exclusion.line,
+                    "the exclusion of \(code) is stale: \(raised) produced it; remove the exclusion"))
+            }
+            if let raised { codeEvidence[code] = raised }
+            else if exclusions[code] != nil { codeEvidence[code] = "excluded" }
+            else {
+                diagnostics.append(Diagnostic(.evidence, errorsFile, row.line,
+                    "registry code \(code) has no evidence: no passing vector or scenario produced it, no test recorded it, and no exclusion names it"))
+            }
+        }
+        // Threat-model rows: every vector they name passed, every test they name is in the evidence.
+        for kind in ["cosai", "owasp", "attacks"] {
+            for table in spec.tables(kind) {
+                for row in table.rows {
+                    let label = row["id"]
+                    for token in Self.listTokens(row["vectors"]) where !evidence.passedVectors.contains(token) {
+                        diagnostics.append(Diagnostic(.evidence, table.file, row.line,
+                            "\(label) (status '\(row["status"].isEmpty ? "-" : row["status"])') names \(token), which passed in no run of the evidence"))
+                    }
+                    guard table.columns.contains("tests") else { continue }
+                    for test in Evidence.citations(row["tests"]) ?? [] where !evidence.hasTest(test) {
+                        diagnostics.append(Diagnostic(.evidence, table.file, row.line,
+                            "\(label) names the test \(test), which is not in the evidence (it recorded no code and passed in no JUnit report)"))
+                    }
+                }
+            }
+        }
     }
 
     private mutating func run(_ executor: OpExecutor) {

@@ -4,6 +4,13 @@ import Foundation
 import Glibc
 #endif
 
+/// An implementation may exit (unsupported, or crashed) before it reads its request: the
+/// write into its closed standard input must fail as an error, not kill the runner with
+/// SIGPIPE.
+func ignoreBrokenPipes() {
+    _ = signal(SIGPIPE, SIG_IGN)
+}
+
 /// Runs an implementation under test through the conformance protocol
 /// (spec/conformance.md): one process per vector, `<command> <op>`, request on stdin,
 /// one JSON response on stdout; exit code 3 means unsupported.
@@ -14,6 +21,7 @@ public final class PerProcessExecutor: OpExecutor, @unchecked Sendable {
     public init(command: String, timeout: Double = 10) {
         self.command = command
         self.timeout = timeout
+        ignoreBrokenPipes()
     }
 
     public func execute(op: String, context: JSONObject, input: JSONObject) -> Outcome {
@@ -70,6 +78,7 @@ public final class JSONLinesExecutor: OpExecutor, @unchecked Sendable {
 
     public init(command: String, timeout: Double = 10) throws {
         self.timeout = timeout
+        ignoreBrokenPipes()
         let stdin = Pipe(), stdout = Pipe()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", "exec \(command) --jsonl"]

@@ -4,7 +4,7 @@ import Foundation
 /// A problem found in the spec, with its place.
 public struct Diagnostic: Sendable, CustomStringConvertible, Equatable {
     public enum Kind: String, Sendable {
-        case requirement, keyword, table, vector, coverage, registry, drift, result, reference
+        case requirement, keyword, table, vector, coverage, registry, drift, result, reference, schema, evidence
     }
     public let kind: Kind
     public let file: String
@@ -92,12 +92,24 @@ public struct SpecTable: Sendable {
     public let line: Int
 }
 
-/// A vector as written in a `json vector` fence.
+/// A vector of a `json vector` fence, with its data-file references resolved.
 public struct Vector: Sendable {
+    /// The vector with every data-file reference replaced by what it stands for: what
+    /// `vectors/` holds and what implementations are given.
     public let json: JSONObject
     public let document: String
     public let file: String
     public let line: Int
+    /// The data files the block refers to, in order of appearance (conventions.md §Data files).
+    public let dataFiles: [DataFileReference]
+
+    public init(json: JSONObject, document: String, file: String, line: Int, dataFiles: [DataFileReference] = []) {
+        self.json = json
+        self.document = document
+        self.file = file
+        self.line = line
+        self.dataFiles = dataFiles
+    }
 
     public var id: String { json["id"]?.stringValue ?? "" }
     public var op: String { json["op"]?.stringValue ?? "" }
@@ -115,6 +127,8 @@ public struct Vector: Sendable {
 /// Everything collected from `spec/*.md` (and `threat-model/*.md`).
 public struct Spec: Sendable {
     public var documents: [MarkdownDocument] = []
+    /// The files under `spec/data` (conventions.md §Data files).
+    public var dataFiles = DataFiles()
     public var requirements: [Requirement] = []
     public var vectors: [Vector] = []
     /// Portal scenarios (```json scenario blocks, portal.md): run against a portal process

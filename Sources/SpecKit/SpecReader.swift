@@ -16,13 +16,23 @@ public enum SpecReader {
                                                       displayPath: "\(directory)/\(name)"))
             }
         }
-        return read(documents: documents)
+        let dataFiles = DataFiles.load(specDirectory: root.appendingPathComponent("spec"))
+        return read(documents: documents, dataFiles: dataFiles)
     }
 
-    public static func read(documents: [MarkdownDocument]) -> Spec {
+    /// Reads `documents`; vector blocks' data-file references are resolved against
+    /// `dataFiles`, and a data file that no vector refers to is a problem.
+    public static func read(documents: [MarkdownDocument], dataFiles: DataFiles = DataFiles()) -> Spec {
         var spec = Spec()
         spec.documents = documents
+        spec.dataFiles = dataFiles
+        spec.diagnostics += dataFiles.problems
         for document in documents { read(document, into: &spec) }
+        let referenced = Set(spec.vectors.flatMap { $0.dataFiles.map { Array($0.path.utf8) } })
+        for path in dataFiles.files.keys.sorted() where !referenced.contains(Array(path.utf8)) {
+            spec.diagnostics.append(Diagnostic(.vector, "spec/\(path)", 0,
+                "data file referenced by no vector; remove it or run scripts/externalize_vectors.py"))
+        }
         var seen: [String: Requirement] = [:]
         for requirement in spec.requirements {
             if let first = seen[requirement.id] {
@@ -72,8 +82,11 @@ public enum SpecReader {
                         spec.diagnostics.append(Diagnostic(.vector, file, line, "a vector is a JSON object"))
                         continue
                     }
-                    let item = Vector(json: object, document: name, file: file, line: line)
-                    if info == "json scenario" { spec.scenarios.append(item) } else { spec.vectors.append(item) }
+                    if info == "json scenario" {
+                        spec.scenarios.append(Vector(json: object, document: name, file: file, line: line))
+                    } else {
+                        spec.vectors.append(resolved(object, document: name, file: file, line: line, into: &spec))
+                    }
                 } catch {
                     spec.diagnostics.append(Diagnostic(.vector, file, line, "vector JSON: \(error)"))
                 }
@@ -89,6 +102,22 @@ public enum SpecReader {
             spec.diagnostics.append(Diagnostic(.table, file, pending.line,
                 "pragma 'table: \(pending.kind)' is not followed by a table"))
         }
+    }
+
+    /// The vector with its data-file references in `context` and `input` resolved
+    /// (conventions.md §Data files); each reference that does not resolve is a problem.
+    private static func resolved(_ object: JSONObject, document: String, file: String, line: Int,
+                                 into spec: inout Spec) -> Vector {
+        let id = object["id"]?.stringValue ?? ""
+        var resolver = DataFileResolver(store: spec.dataFiles, document: document, vectorID: id)
+        var json = object
+        for member in ["context", "input"] {
+            if let value = object[member] { json[member] = resolver.resolve(value) }
+        }
+        for problem in resolver.problems {
+            spec.diagnostics.append(Diagnostic(.vector, file, line, "vector \(id): \(problem)"))
+        }
+        return Vector(json: json, document: document, file: file, line: line, dataFiles: resolver.references)
     }
 
     private static func readParagraph(text: String, prose: String, document: String, file: String, line: Int,

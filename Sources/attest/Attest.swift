@@ -36,12 +36,17 @@ struct Check: ParsableCommand {
         abstract: "Check the spec against itself and run every vector through the Swift implementation.")
 
     @OptionGroup var location: SpecLocation
+    @Option(name: .customLong("evidence"),
+            help: "Directory of a test run's evidence (repeatable): conformance results.json, test code records (*.jsonl), JUnit reports. Checks that every registry code and every threat-model row rests on it.")
+    var evidence: [String] = []
 
     func run() throws {
         let start = Date()
         let spec = try location.read()
+        let read = evidence.isEmpty ? nil : Evidence.read(evidence.map { URL(fileURLWithPath: $0) })
         let check = SpecCheck(spec: spec, implementationCodes: ReferenceOps.errorCodes, executor: ReferenceOps(),
-                              vectorsDirectory: location.rootURL.appendingPathComponent("vectors"))
+                              vectorsDirectory: location.rootURL.appendingPathComponent("vectors"), schemaRoot: location.rootURL,
+                              evidence: read)
         print(check.summary(elapsed: Date().timeIntervalSince(start)))
         if !check.passed { throw ExitCode(1) }
     }
@@ -122,8 +127,13 @@ struct Conformance: ParsableCommand {
     @Option(name: .customLong("document"), help: "Only vectors of this document (repeatable).") var documents: [String] = []
     @Option(name: .customLong("op"), help: "Only vectors of this op (repeatable).") var ops: [String] = []
     @Option(help: "Expected-failures baseline (JSON).") var baseline: String?
+    @Option(name: .customLong("allow-unsupported"),
+            help: "An op the implementation may leave unsupported (repeatable); any other unsupported op fails the run.")
+    var allowUnsupported: [String] = []
     @Option(help: "Seconds allowed per vector.") var timeout: Double = 10
-    @Option(help: "Directory for results.json, junit.xml and summary.md.") var out: String = ".build/conformance"
+    @Option(help: "Directory for results.json, junit.xml and summary.md.") var out: String = ".build/evidence/conformance"
+    @Option(name: .customLong("portal-out"), help: "With --portal: directory for the scenarios' results.json (none unless given).")
+    var portalOut: String?
 
     func validate() throws {
         try requireRange(timeout, 0.001...86_400, "--timeout", "seconds per vector")
@@ -137,6 +147,10 @@ struct Conformance: ParsableCommand {
         let spec = try location.read()
         if let portal { return try runPortal(portal, spec: spec) }
         guard let impl else { throw ValidationError("give --impl (vectors) or --portal (portal scenarios)") }
+        let tabledOps = Set(spec.rows("ops").map { $0["op"].trimmingCharacters(in: CharacterSet(charactersIn: "`")) })
+        for op in allowUnsupported where !tabledOps.contains(op) {
+            throw ValidationError("--allow-unsupported \(op): not an op of the ops table (spec/conformance.md)")
+        }
         let vectors = spec.vectors.filter {
             (documents.isEmpty || documents.contains($0.document)) && (ops.isEmpty || ops.contains($0.op))
         }
@@ -151,7 +165,8 @@ struct Conformance: ParsableCommand {
             executor = PerProcessExecutor(command: impl, timeout: timeout)
         }
         let run = ConformanceRun(spec: spec, vectors: vectors, executor: executor, implementation: impl,
-                                 mode: jsonl ? "jsonl" : "per-process", baseline: expected)
+                                 mode: jsonl ? "jsonl" : "per-process", baseline: expected,
+                                 allowUnsupported: Set(allowUnsupported))
         jsonlExecutor?.close()
         try run.write(to: URL(fileURLWithPath: out), requirements: spec.requirements)
         let rate = Double(run.results.count) / max(run.seconds, 1e-9)
@@ -162,6 +177,11 @@ struct Conformance: ParsableCommand {
             if case .fail(let why) = r.verdict { print("  \(r.expectedFailure ? "expected-fail" : "FAIL") \(r.vector.id): \(why)") }
         }
         for id in run.staleBaselineEntries { print("  STALE baseline entry \(id): it passes or no longer exists; remove it") }
+        if !run.allowedUnsupported.isEmpty {
+            print("  allowed unsupported: \(run.allowedUnsupported.joined(separator: ", "))")
+        }
+        for r in run.disallowedSkips { print("  UNSUPPORTED \(r.vector.id): op \(r.vector.op) is not allowed to be unsupported") }
+        for op in run.staleAllowances { print("  STALE --allow-unsupported \(op): no vector of it was skipped; remove it") }
         print("  reports: \(out)/results.json, junit.xml, summary.md")
         print("  verdict: \(run.passed ? "PASS" : "FAIL")")
         if !run.passed { throw ExitCode(1) }
@@ -172,18 +192,44 @@ struct Conformance: ParsableCommand {
         let runner = PortalConformance(portalCommand: command, upstreamExecutable: URL(fileURLWithPath: executable).resolvingSymlinksInPath().path)
         let start = Date()
         var failed = 0
+        var entries: [JSONValue] = []
         print("portal conformance: \(command)")
         for scenario in spec.scenarios {
             let outcome = runner.run(scenario.json)
+            var entry: JSONObject = ["id": .string(scenario.id), "document": .string(scenario.document), "op": "portal",
+                                     "covers": .array(scenario.covers.map { .string($0) }),
+                                     "verdict": .string(outcome.failure == nil ? "pass" : "fail")]
             if let why = outcome.failure {
                 failed += 1
+                entry["detail"] = .string(why)
                 print("  FAIL \(outcome.id): \(why)")
             }
+            entries.append(.object(entry))
         }
-        print(String(format: "  %d scenarios: %d pass, %d fail in %.1f s", spec.scenarios.count, spec.scenarios.count - failed, failed,
-                     Date().timeIntervalSince(start)))
-        print("  verdict: \(failed == 0 && !spec.scenarios.isEmpty ? "PASS" : "FAIL")")
-        if failed > 0 || spec.scenarios.isEmpty { throw ExitCode(1) }
+        let seconds = Date().timeIntervalSince(start)
+        let passed = failed == 0 && !spec.scenarios.isEmpty
+        print(String(format: "  %d scenarios: %d pass, %d fail in %.1f s", spec.scenarios.count, spec.scenarios.count - failed, failed, seconds))
+        if let portalOut {
+            // The same shape as a vector run's results.json: `attest check --evidence` reads
+            // a passed scenario as evidence for the codes its steps expect.
+            let results: JSONValue = [
+                "implementation": .string(command), "mode": "portal",
+                "summary": [
+                    "vectors": .number(JSONNumber(spec.scenarios.count)),
+                    "pass": .number(JSONNumber(spec.scenarios.count - failed)), "fail": .number(JSONNumber(failed)),
+                    "skip": .number(JSONNumber(0)), "expected_failures": .number(JSONNumber(0)),
+                    "seconds": .number(JSONNumber((seconds * 1000).rounded() / 1000)),
+                    "verdict": .string(passed ? "PASS" : "FAIL"),
+                ],
+                "vectors": .array(entries),
+            ]
+            let directory = URL(fileURLWithPath: portalOut)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try Data(results.serialized(pretty: true).utf8).write(to: directory.appendingPathComponent("results.json"))
+            print("  report: \(portalOut)/results.json")
+        }
+        print("  verdict: \(passed ? "PASS" : "FAIL")")
+        if !passed { throw ExitCode(1) }
     }
 }
 

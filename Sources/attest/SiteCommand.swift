@@ -9,7 +9,7 @@ struct Site: ParsableCommand {
     @OptionGroup var location: SpecLocation
     @Option(help: "Output directory (replaced on each run).") var out: String = "_site"
     @Option(help: "Directory searched recursively for conformance results.json files.")
-    var results: String = ".build/conformance"
+    var results: String = ".build/evidence/conformance"
     @Option(help: "Directory holding templates/ and assets/ (default: <root>/site).") var templates: String?
 
     func run() throws {

@@ -91,6 +91,23 @@ struct StrictJSONTests {
         #expect(try StrictJSONParser().parse(#"{"a":[1,{"b":2.0}]}"#).firstInexactNumber == nil)
     }
 
+    @Test("an integer is a number whose double is whole and within ±2^53 (json.md §Integers)")
+    func integers() throws {
+        let integers: [(String, Int64)] = [("7", 7), ("7.0", 7), ("7e0", 7), ("70e-1", 7), ("0.0", 0), ("-0", 0), ("-0.0e5", 0),
+                                           ("1.78e9", 1_780_000_000), ("9007199254740992", 9_007_199_254_740_992),
+                                           ("-9007199254740992", -9_007_199_254_740_992), ("9.007199254740992e15", 9_007_199_254_740_992),
+                                           ("9007199254740993", 9_007_199_254_740_992), ("7.00000000000000001", 7),
+                                           ("1780000000.0000000001", 1_780_000_000)]
+        for (text, n) in integers {
+            #expect(try StrictJSONParser().parse(text).integerValue == n, "\(text) is the integer \(n)")
+        }
+        let others = ["7.5", "9007199254740994", "-9007199254740994", "0.1", "\"7\"", "true", "null"]
+        for text in others {
+            let value = try? StrictJSONParser().parse(text)
+            #expect(value?.integerValue == nil, "\(text) is not an integer")
+        }
+    }
+
     @Test("member order is kept and numbers expose their source text")
     func orderAndNumbers() throws {
         let value = try StrictJSONParser().parse(#"{"b":1.50,"a":-0,"c":1E2}"#)

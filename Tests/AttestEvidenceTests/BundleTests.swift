@@ -64,6 +64,9 @@ struct BundleTests {
         let report = f.verify(b)
         #expect(report.failure?.code == code, "\(String(describing: report.failure))", sourceLocation: sourceLocation)
         if let seq { #expect(report.failure?.seq == seq, sourceLocation: sourceLocation) }
+        if report.failure?.code == code && (seq == nil || report.failure?.seq == seq) {
+            EvidenceLog.observed(code, sourceLocation: sourceLocation)
+        }
     }
 
     @Test("the unmodified bundle verifies PASS, with every decision re-checked against its payload")
@@ -127,6 +130,13 @@ struct BundleTests {
     func truncated() {
         let b = f.copy(); edit(receipts(b)) { $0.removeLast(5) }
         expectFail(b, .bundleSizeMismatch)
+    }
+
+    @Test("a log without checkpoints commits to nothing: BND_NO_CHECKPOINT")
+    func noCheckpoint() {
+        let b = f.copy()
+        try! Data().write(to: checkpoints(b))
+        expectFail(b, .bundleNoCheckpoint)
     }
 
     @Test("payload swapped under its commitment, and a wrong salt")

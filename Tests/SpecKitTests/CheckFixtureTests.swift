@@ -33,9 +33,41 @@ let fixture = """
 """
 
 func check(_ markdown: String, codes: Set<String> = ["JSON_SYNTAX", "JSON_TOO_DEEP"], extra: [MarkdownDocument] = [],
-           vectorsDirectory: URL? = nil) -> SpecCheck {
+           vectorsDirectory: URL? = nil, evidence: URL? = nil) -> SpecCheck {
     let spec = SpecReader.read(documents: [MarkdownDocument(path: "spec/fixture.md", source: markdown)] + extra)
-    return SpecCheck(spec: spec, implementationCodes: codes, executor: ReferenceOps(), vectorsDirectory: vectorsDirectory)
+    return SpecCheck(spec: spec, implementationCodes: codes, executor: ReferenceOps(), vectorsDirectory: vectorsDirectory,
+                     evidence: evidence.map { Evidence.read([$0]) })
+}
+
+/// Writes an evidence directory as `make test` leaves one: a conformance run's
+/// results.json, code records of tests (JSON lines), and a JUnit report.
+func evidenceDirectory(vectors: [(id: String, verdict: String, error: String?)],
+                       records: [(scope: String, test: String, code: String?)] = [],
+                       junit: [(classname: String, name: String, passed: Bool)] = []) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("evidence-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir.appendingPathComponent("conformance/run"), withIntermediateDirectories: true)
+    let results: JSONValue = ["summary": ["verdict": "PASS"], "vectors": .array(vectors.map { v in
+        var o: JSONObject = ["id": .string(v.id), "verdict": .string(v.verdict)]
+        if let error = v.error { o["error"] = .string(error) }
+        return .object(o)
+    })]
+    try Data(results.serialized(pretty: true).utf8).write(to: dir.appendingPathComponent("conformance/run/results.json"))
+    if !records.isEmpty {
+        let lines = records.map { r in
+            JSONValue.object(["scope": .string(r.scope), "test": .string(r.test), "code": r.code.map { .string($0) } ?? .null])
+                .serialized(pretty: false) + "\n"
+        }
+        try Data(lines.joined().utf8).write(to: dir.appendingPathComponent("swift-1.jsonl"))
+    }
+    if !junit.isEmpty {
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites><testsuite name=\"t\">\n"
+        for t in junit {
+            xml += "<testcase classname=\"\(t.classname)\" name=\"\(t.name)\" time=\"0.1\""
+            xml += t.passed ? " />\n" : "><failure message=\"no\" /></testcase>\n"
+        }
+        try Data((xml + "</testsuite></testsuites>\n").utf8).write(to: dir.appendingPathComponent("tests.xml"))
+    }
+    return dir
 }
 
 /// Asserts that the check fails with exactly one problem of `kind` containing `text`, at `line` when given.
@@ -187,10 +219,102 @@ struct CheckFixtureTests {
             <!-- table: attacks -->
             | id | attack | attacker controls | expected code | vectors | tests |
             | --- | --- | --- | --- | --- | --- |
-            | ATK-001 | truncation | the bytes | JSON_SYNTAX | fix-invalid, fix-gone | FIX-001 |
+            | ATK-001 | truncation | the bytes | JSON_SYNTAX | fix-invalid, fix-gone | - |
 
             """)
         expectProblem(check(fixture, extra: [threat]), .reference, "unknown vector fix-gone")
+    }
+
+    @Test("evidence: a registry code that no passing vector or test produced fails the check; a test record or an exclusion is evidence")
+    func evidenceRegistry() throws {
+        let passing: [(id: String, verdict: String, error: String?)] = [("fix-valid", "pass", nil), ("fix-invalid", "pass", "JSON_SYNTAX")]
+        // Negative: nothing produced JSON_TOO_DEEP.
+        let bare = try evidenceDirectory(vectors: passing)
+        expectProblem(check(fixture, evidence: bare), .evidence, "registry code JSON_TOO_DEEP has no evidence",
+                      line: lineOf("`JSON_TOO_DEEP`", in: fixture))
+        // Positive control: a test that asserted it recorded the observation.
+        let tooDeep: (scope: String, test: String, code: String?) = ("SpecKitTests", "tooDeep", "JSON_TOO_DEEP")
+        let observed = try evidenceDirectory(vectors: passing, records: [tooDeep])
+        let ok = check(fixture, evidence: observed)
+        #expect(ok.passed, "\(ok.diagnostics)")
+        #expect(ok.codeEvidence["JSON_SYNTAX"] == "vector fix-invalid")
+        #expect(ok.codeEvidence["JSON_TOO_DEEP"] == "test SpecKitTests: tooDeep")
+        #expect(ok.summary().contains("observed only by a test 1"))
+        // A record of a test that the run's JUnit report shows failed is no evidence.
+        let failedTest = try evidenceDirectory(vectors: passing, records: [tooDeep],
+                                               junit: [("SpecKitTests.CheckFixtureTests", "tooDeep()", false)])
+        expectProblem(check(fixture, evidence: failedTest), .evidence, "registry code JSON_TOO_DEEP has no evidence")
+        // A vector that failed is no evidence, even with the right code.
+        let failedVector = try evidenceDirectory(vectors: [("fix-valid", "pass", nil), ("fix-invalid", "fail", "JSON_SYNTAX")],
+                                                 records: [tooDeep])
+        expectProblem(check(fixture, evidence: failedVector), .evidence, "registry code JSON_SYNTAX has no evidence")
+        // A reasoned exclusion is evidence; one that names a test requires the test in the evidence.
+        let exclusions = "\n<!-- table: registry-exclusions -->\n| code | reason | tests |\n| --- | --- | --- |\n"
+        #expect(check(fixture + exclusions + "| `JSON_TOO_DEEP` | unreachable by any input | - |\n", evidence: bare).passed)
+        expectProblem(check(fixture + exclusions + "| `JSON_TOO_DEEP` | unreachable by any input | - |\n", evidence: observed),
+                      .evidence, "the exclusion of JSON_TOO_DEEP is stale: test SpecKitTests: tooDeep produced it")
+        expectProblem(check(fixture + exclusions + "| `JSON_TOO_DEEP` | unreachable | Tests/SpecKitTests/X.swift: gone |\n", evidence: bare),
+                      .evidence, "names the test SpecKitTests: gone, which is not in the evidence")
+        expectProblem(check(fixture + exclusions + "| `JSON_NOPE` | unreachable | - |\n", evidence: observed),
+                      .reference, "exclusion names JSON_NOPE, which is not in the registry")
+        // An empty evidence directory fails; without evidence the rules are not checked, and the summary says so.
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("evidence-empty-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        #expect(check(fixture, evidence: empty).diagnostics.contains { $0.kind == .evidence && $0.message.contains("holds no results.json") })
+        let plain = check(fixture)
+        #expect(plain.passed)
+        #expect(plain.summary().contains("Evidence: not checked"))
+    }
+
+    @Test("evidence: a threat-model row citing a test absent from the evidence, or a vector that passed in no run, fails the check")
+    func evidenceThreatRows() throws {
+        let attacks = { (tests: String) in MarkdownDocument(path: "threat-model/attacks.md", source: """
+            <!-- table: attacks -->
+            | id | attack | attacker controls | expected code | vectors | tests |
+            | --- | --- | --- | --- | --- | --- |
+            | ATK-001 | truncation | the bytes | JSON_SYNTAX | fix-invalid, fix-valid | \(tests) |
+
+            """) }
+        let cited = attacks("Tests/SpecKitTests/CheckFixtureTests.swift: truncation; Tests/python/test_x.py: test_truncated")
+        let passing: [(id: String, verdict: String, error: String?)] = [("fix-valid", "pass", nil), ("fix-invalid", "pass", "JSON_SYNTAX")]
+        let tooDeep: (scope: String, test: String, code: String?) = ("SpecKitTests", "tooDeep", "JSON_TOO_DEEP")
+        let ran: [(classname: String, name: String, passed: Bool)] = [("SpecKitTests.CheckFixtureTests", "truncation()", true),
+                                                                     ("Tests.python.test_x", "test_truncated[stdio]", true)]
+        // Positive control: both tests passed in a JUnit report, both vectors passed.
+        let control = check(fixture, extra: [cited], evidence: try evidenceDirectory(vectors: passing, records: [tooDeep], junit: ran))
+        #expect(control.passed, "\(control.diagnostics)")
+        // A test that recorded its code counts as well.
+        let recorded = try evidenceDirectory(vectors: passing, records: [tooDeep, ("SpecKitTests", "truncation", "JSON_SYNTAX")],
+                                             junit: [ran[1]])
+        #expect(check(fixture, extra: [cited], evidence: recorded).passed)
+        // Negative: the Swift test is absent from the evidence.
+        let absent = try evidenceDirectory(vectors: passing, records: [tooDeep], junit: [ran[1]])
+        expectProblem(check(fixture, extra: [cited], evidence: absent), .evidence,
+                      "ATK-001 names the test SpecKitTests: truncation, which is not in the evidence")
+        // Negative: the Python test was skipped.
+        let skipped = try evidenceDirectory(vectors: passing, records: [tooDeep], junit: [ran[0], ("Tests.python.test_x", "test_truncated[stdio]", false)])
+        expectProblem(check(fixture, extra: [cited], evidence: skipped), .evidence, "names the test Tests/python/test_x.py: test_truncated")
+        // Negative: a vector of the row did not pass.
+        let failedVector = try evidenceDirectory(vectors: [("fix-valid", "pass", nil), ("fix-invalid", "skip", nil)],
+                                                 records: [tooDeep, ("SpecKitTests", "syntax", "JSON_SYNTAX")], junit: ran)
+        expectProblem(check(fixture, extra: [cited], evidence: failedVector), .evidence, "names fix-invalid, which passed in no run")
+        // A tests cell of another form is refused, with or without evidence.
+        expectProblem(check(fixture, extra: [attacks("each defect yields its own code")]), .reference, "'tests' cell is not")
+    }
+
+    @Test("a threat row that says enforced names at least one vector or test")
+    func enforcedNeedsSomething() {
+        let cosai = { (vectors: String, tests: String, status: String) in MarkdownDocument(path: "threat-model/cosai.md", source: """
+            <!-- table: cosai -->
+            | id | category | threats | cosai mitigations | gap | our mechanism | requirements | vectors | tests | status |
+            | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+            | T1 | parsing | 1 bad JSON | validate | none | strict parser | FIX-001 | \(vectors) | \(tests) | \(status) |
+
+            """) }
+        expectProblem(check(fixture, extra: [cosai("-", "-", "enforced and evidenced")]), .reference, "T1 says 'enforced and evidenced' but names no vector and no test")
+        #expect(check(fixture, extra: [cosai("fix-invalid", "-", "enforced and evidenced")]).passed)
+        #expect(check(fixture, extra: [cosai("-", "Tests/SpecKitTests/CheckFixtureTests.swift: control", "enforced and evidenced")]).passed)
+        #expect(check(fixture, extra: [cosai("-", "-", "out of scope")]).passed)
     }
 
     @Test("vectors/ drift: missing, changed and stale files")

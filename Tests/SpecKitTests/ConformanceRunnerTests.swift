@@ -29,9 +29,9 @@ struct ConformanceRunnerTests {
         }
     }
 
-    func run(_ command: String, baseline: Set<String> = [], timeout: Double = 5) -> ConformanceRun {
+    func run(_ command: String, baseline: Set<String> = [], allow: Set<String> = [], timeout: Double = 5) -> ConformanceRun {
         ConformanceRun(spec: spec, vectors: spec.vectors, executor: PerProcessExecutor(command: command, timeout: timeout),
-                       implementation: command, mode: "per-process", baseline: baseline)
+                       implementation: command, mode: "per-process", baseline: baseline, allowUnsupported: allow)
     }
 
     func verdict(_ r: ConformanceRun, _ id: String) -> Verdict? { r.results.first { $0.vector.id == id }?.verdict }
@@ -45,9 +45,75 @@ struct ConformanceRunnerTests {
 
     @Test("exit 3 is reported as skipped, not failed")
     func unsupported() throws {
-        let r = run(try stub("exit 3"))
+        let r = run(try stub("exit 3"), allow: ["json.parse"])
         #expect(r.count("skip") == 2)
+        #expect(r.count("fail") == 0)
         #expect(r.passed)
+    }
+
+    @Test("a stub that answers unsupported to everything does not pass unless each op is allowed")
+    func unsupportedFailsTheRun() throws {
+        // Positive control: a correct implementation passes with nothing allowed.
+        #expect(run(try correct).passed)
+        let everything = try stub("exit 3")
+        let r = run(everything)
+        #expect(!r.passed)
+        #expect(r.disallowedSkips.map(\.vector.id) == ["fix-valid", "fix-invalid"])
+        #expect(r.failureReasons.contains { $0.contains("ops not allowed: json.parse") })
+        let json = r.resultsJSON(requirements: spec.requirements)
+        #expect(json["summary"]!["verdict"] == "FAIL")
+        #expect(json["summary"]!["disallowed_skips"] == 2)
+        #expect(r.junitXML().contains("<failure message=\"op json.parse unsupported (not allowed: the run fails)\""))
+        #expect(r.markdownSummary().contains("## Unsupported ops not allowed"))
+        // The same stub in JSON lines mode.
+        let jsonl = try stub(#"while IFS= read -r line; do echo '{"unsupported":true}'; done"#)
+        let executor = try JSONLinesExecutor(command: jsonl, timeout: 5)
+        let j = ConformanceRun(spec: spec, vectors: spec.vectors, executor: executor, implementation: jsonl, mode: "jsonl", baseline: [])
+        executor.close()
+        #expect(j.count("skip") == 2)
+        #expect(!j.passed)
+        // Allowed by name: the run passes, and the reports record the allowance.
+        let allowed = run(everything, allow: ["json.parse"])
+        #expect(allowed.passed)
+        let allowedJSON = allowed.resultsJSON(requirements: spec.requirements)
+        #expect(allowedJSON["summary"]!["allowed_unsupported"] == ["json.parse"])
+        #expect(allowedJSON["vectors"]!.arrayValue![0]["unsupported_allowed"] == true)
+        #expect(allowed.markdownSummary().contains("Unsupported ops allowed (`--allow-unsupported`)"))
+        #expect(allowed.markdownSummary().contains("`json.parse`"))
+    }
+
+    @Test("an allowance no skipped vector needs is stale, and an empty selection fails")
+    func staleAllowance() throws {
+        let r = run(try correct, allow: ["json.parse"])
+        #expect(!r.passed)
+        #expect(r.staleAllowances == ["json.parse"])
+        #expect(r.markdownSummary().contains("## Stale allowances"))
+        let other = run(try correct, allow: ["jcs.canonicalize"])
+        #expect(other.staleAllowances == ["jcs.canonicalize"])
+        let none = ConformanceRun(spec: spec, vectors: [], executor: PerProcessExecutor(command: try correct), implementation: "x",
+                                  mode: "per-process", baseline: [])
+        #expect(!none.passed)
+        #expect(none.failureReasons == ["no vector was selected"])
+    }
+
+    @Test("a requirement is covered only by a vector that passed in the run")
+    func coveredOnlyByPassingVectors() throws {
+        let all = run(try correct).resultsJSON(requirements: spec.requirements)
+        #expect(all["requirements"]!["FIX-001"]!["covered"] == true)
+        #expect(all["requirements"]!["FIX-001"]!["passing_vectors"] == ["fix-valid", "fix-invalid"])
+        let skipped = run(try stub("exit 3"), allow: ["json.parse"]).resultsJSON(requirements: spec.requirements)
+        #expect(skipped["requirements"]!["FIX-001"]!["status"] == "not covered")
+        #expect(skipped["requirements"]!["FIX-001"]!["covered"] == false)
+        let half = try stub("""
+            input=$(cat)
+            case "$input" in
+              *'"7b7d"'*) echo '{"result":"valid","output":{"canonical":"7b7d"}}' ;;
+              *) exit 3 ;;
+            esac
+            """)
+        let partial = run(half, allow: ["json.parse"]).resultsJSON(requirements: spec.requirements)
+        #expect(partial["requirements"]!["FIX-001"]!["status"] == "partial")
+        #expect(partial["requirements"]!["FIX-001"]!["passing_vectors"] == ["fix-valid"])
     }
 
     @Test("a crash, garbage output and a timeout each fail the vector")
@@ -133,6 +199,9 @@ struct ConformanceRunnerTests {
         #expect(json["summary"]!["verdict"] == "PASS")
         #expect(json["requirements"]!["FIX-001"]!["status"] == "pass")
         #expect(json["vectors"]!.arrayValue!.count == 2)
+        // The code each invalid answer carried: what `attest check --evidence` reads.
+        #expect(json["vectors"]!.arrayValue![1]["error"] == "JSON_SYNTAX")
+        #expect(json["vectors"]!.arrayValue![0]["error"] == nil)
         let xml = r.junitXML()
         #expect(xml.contains(#"<testcase classname="fixture.json.parse" name="fix-valid""#))
         #expect(r.markdownSummary().contains("**PASS**"))

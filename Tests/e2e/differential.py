@@ -87,6 +87,33 @@ def dumps(v) -> str:
     return text
 
 
+def bundle_files(inp):
+    """A bundle.verify input built as values (the authoring model), with its files as the
+    op takes them (conformance.md): each file that is an array of values becomes the hex
+    of one line per value, written by dumps (so a number keeps its chosen spelling). A
+    member that is not an array stays as it is, which both implementations must refuse
+    alike."""
+    if not isinstance(inp, dict):
+        return inp
+
+    def file(values):
+        if not isinstance(values, list):
+            return values
+        return b"".join(dumps(v).encode() + b"\n" for v in values).hex()
+
+    out = dict(inp)
+    if "artifacts" in out:
+        out["artifacts"] = file(out["artifacts"])
+    if isinstance(out.get("logs"), list):
+        logs = []
+        for log in out["logs"]:
+            if isinstance(log, dict):
+                log = {k: file(v) if k in ("receipts", "checkpoints", "payloads") else v for k, v in log.items()}
+            logs.append(log)
+        out["logs"] = logs
+    return out
+
+
 def jcs(v) -> bytes:
     # JCS serializes numbers as doubles; integers beyond 2^53 are signed as the double they denote.
     def doubles(x):
@@ -681,6 +708,8 @@ def main(argv) -> int:
             else:
                 cases = (generator(rng) for _ in range(per_kind))
             for op, context, inp in cases:
+                if op == "bundle.verify":
+                    inp = bundle_files(inp)
                 line = dumps({"op": op, "context": context, "input": inp})
                 a, b = swift.ask(line), python.ask(line)
                 va, vb = verdict(a), verdict(b)

@@ -22,6 +22,7 @@ try:
 except ImportError as error:  # fail, never skip
     pytest.fail(f"missing Python package ({error}); run: pip install -r Tests/python/requirements.txt", pytrace=False)
 
+import evidence
 from test_mcp_peers import AUD, EXT, ISS, PROOF_KEY, PROVIDER, TD, TOKEN_KEY, Ed, attest_binary, b64u, sha
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -432,6 +433,7 @@ def assert_rejected(reply, code, receipts=0):
     assert len(got) == receipts, f"{code}: {len(got)} receipts with the error, expected {receipts}: {reply}"
     if receipts:
         assert got[0]["decision"] == "DENY" and got[0]["code"] == code, got
+    evidence.observed(code)
     return got
 
 

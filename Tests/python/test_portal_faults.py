@@ -17,6 +17,8 @@ Nothing here skips: a missing package or binary fails with what to install or bu
 """
 import json, shutil, threading, time
 
+import evidence
+
 import pytest
 
 from portal_fixture import (LEGACY, MODERN, World, assert_allowed, assert_rejected, call, check_log, code_of, receipts_of,
@@ -99,6 +101,7 @@ def test_kill_9_under_load_then_recovery(tmp_path):
         assert seq not in answered_calls
     codes = {r.get("code") for r in results.values()}
     assert codes <= {None, "PTL_OUTCOME_UNKNOWN"}, codes
+    evidence.observed("PTL_OUTCOME_UNKNOWN")
     assert sum(1 for r in receipts if r["decision"] == "DENY") == 0
 
 

@@ -8,6 +8,7 @@ import json, os, socket, subprocess, sys, time
 import anyio
 import pytest
 
+import evidence
 from portal_fixture import AGENT, SUB, UPSTREAM, World, call, check_log, http_transport, shape
 from test_portal_peers import Attaching, session
 
@@ -73,7 +74,7 @@ def test_pinned_upstream_over_plain_http_is_drift(tmp_path, upstream_url):
     _, upstream_log = upstream_url
     try:
         status, _, body = portal.stateless(world.attach(call(1, "echo", {"text": "x"}, era="2026-07-28")))
-        assert body["error"]["data"]["code"] == "PTL_UPSTREAM_DRIFT", (status, body)
+        evidence.assert_code(body["error"]["data"]["code"], "PTL_UPSTREAM_DRIFT", (status, body))
         assert [r["decision"] for r in body["error"]["data"]["dev.agent-attestation/receipts"]] == ["DENY"]
     finally:
         portal.stop()

@@ -28,7 +28,7 @@ from conftest import ROOT
 
 SITE = ROOT / "_site"
 ATTEST = pathlib.Path(os.environ.get("ATTEST_BIN", ROOT / ".build" / "debug" / "attest"))
-RESULTS = pathlib.Path(os.environ.get("ATTEST_RESULTS", ROOT / ".build" / "conformance"))
+RESULTS = pathlib.Path(os.environ.get("ATTEST_RESULTS", ROOT / ".build" / "evidence" / "conformance"))
 SCREENSHOTS = ROOT / ".build" / "site-screenshots"
 CHROMIUM_CANDIDATES = ["/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser"]
 CHROMEDRIVER = "/usr/bin/chromedriver"

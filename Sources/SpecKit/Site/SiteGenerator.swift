@@ -43,6 +43,10 @@ public struct SiteGenerator: Sendable {
         try prepare(output)
         var writer = SiteWriter(output: output)
         try copyStaticFiles(with: &writer)
+        // The vectors' data files, at their paths under spec/, so that a vector card links them.
+        for (path, bytes) in spec.dataFiles.files.sorted(by: { $0.key < $1.key }) {
+            try writer.write("spec/" + path, bytes: bytes)
+        }
         let index = SiteIndex(spec: spec, runs: runs, copiedFiles: writer.copied)
         var pages = SitePages(index: index, templates: templates, root: root, resultsDirectory: resultsDirectory)
         try pages.build(into: &writer)
@@ -69,6 +73,10 @@ public struct SiteGenerator: Sendable {
                                  to: "conformance/examples/python")
         let schema = root.appendingPathComponent("spec/vector.schema.json")
         if FileManager.default.fileExists(atPath: schema.path) { try writer.copy(schema, to: "spec/vector.schema.json") }
+        let schemas = root.appendingPathComponent("spec/schemas")
+        if FileManager.default.fileExists(atPath: schemas.path) {
+            try writer.copyDirectory(schemas, to: "spec/schemas", suffix: ".schema.json")
+        }
     }
 }
 
@@ -86,6 +94,15 @@ struct SiteWriter {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(text.utf8).write(to: url)
         if path.hasSuffix(".html") { pages.append(path) }
+        count += 1
+    }
+
+    /// Writes bytes that are a copy of a source file (counted as copied, not as a page).
+    mutating func write(_ path: String, bytes: [UInt8]) throws {
+        let url = output.appendingPathComponent(path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(bytes).write(to: url)
+        copied.insert(path)
         count += 1
     }
 

@@ -183,6 +183,14 @@ struct SiteMarkdown {
         let outputs = vector.expected["output"]?.objectValue?.names ?? []
         let flags = vector.json["flags"]?.arrayValue?.compactMap(\.stringValue) ?? []
         let file = "vectors/\(vector.document).json"
+        let dataFiles = vector.dataFiles.map { data in
+            let target = "spec/" + data.path
+            return DataFileView(
+                path: data.path,
+                href: index.copiedFiles.contains(target) ? SiteIndex.href(from: page, to: target) : "",
+                form: data.form.rawValue, size: Self.byteCount(data.size), sha256: data.sha256,
+                shortDigest: String(data.sha256.prefix(12)))
+        }
         let results = index.runs.map { run in
             ResultBadge(name: run.name, verdict: run.verdicts[vector.id] ?? "not run",
                         detail: run.details[vector.id] ?? "\(run.implementation) (\(run.mode))")
@@ -197,7 +205,15 @@ struct SiteMarkdown {
             vectorSource: Self.describe(vector.json["source"]), json: json.trimmingCharacters(in: .newlines),
             download: index.copiedFiles.contains(file)
                 ? LinkView(text: file, href: SiteIndex.href(from: page, to: file), tooltip: nil) : nil,
-            results: results, hasResults: !results.isEmpty)
+            results: results, hasResults: !results.isEmpty,
+            dataFiles: dataFiles, hasDataFiles: !dataFiles.isEmpty)
+    }
+
+    /// A byte count for people: bytes below 10 KiB, then KiB or MiB with one decimal.
+    static func byteCount(_ n: Int) -> String {
+        if n < 10 * 1024 { return n == 1 ? "1 byte" : "\(n) bytes" }
+        if n < 1024 * 1024 { return String(format: "%.1f KiB", Double(n) / 1024) }
+        return String(format: "%.1f MiB", Double(n) / (1024 * 1024))
     }
 
     /// `source` may be a string or an object (RFC section, third-party file and test id).

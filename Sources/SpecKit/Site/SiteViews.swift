@@ -126,6 +126,22 @@ struct VectorCardView {
     let download: LinkView?
     let results: [ResultBadge]
     let hasResults: Bool
+    /// The data files the block refers to (conventions.md §Data files), linked.
+    let dataFiles: [DataFileView]
+    let hasDataFiles: Bool
+}
+
+/// One data file of a vector card: its path as the block gives it, a link to the copy in
+/// the site, what the reference stands for, its size and its SHA-256.
+struct DataFileView {
+    let path: String
+    let href: String
+    /// False when the file was not copied into the site: the path is shown unlinked.
+    var linked: Bool { !href.isEmpty }
+    let form: String
+    let size: String
+    let sha256: String
+    let shortDigest: String
 }
 
 // MARK: Index pages
@@ -335,6 +351,23 @@ extension VectorCardView: MustacheParent {
         case "download": return download
         case "results": return results
         case "hasResults": return hasResults
+        case "dataFiles": return dataFiles
+        case "hasDataFiles": return hasDataFiles
+        default: return nil
+        }
+    }
+}
+
+extension DataFileView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "path": return path
+        case "href": return href
+        case "linked": return linked
+        case "form": return form
+        case "size": return size
+        case "sha256": return sha256
+        case "shortDigest": return shortDigest
         default: return nil
         }
     }

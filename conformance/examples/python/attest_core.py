@@ -102,7 +102,7 @@ def field(obj: dict, name: str, kind=str):
     return value
 
 
-# --- Strict I-JSON parser (json.parse, jcs.canonicalize) ------------------------------
+# --- Strict JSON parser (json.parse, jcs.canonicalize) --------------------------------
 #
 # Python's json module accepts NaN, duplicate names, lone surrogates and huge numbers
 # and reports every failure the same way, so the protocol needs its own parser. The
@@ -1003,7 +1003,8 @@ def is_https_url(url) -> bool:
         parts.port  # a malformed port raises ValueError
     except ValueError:
         return False
-    return parts.scheme == "https" and bool(parts.hostname)
+    # keys.md: the scheme is written exactly "https"; urlsplit lowercases it, so the text decides.
+    return url.startswith("https://") and parts.scheme == "https" and bool(parts.hostname)
 
 
 def cache_lifetime(header) -> int:

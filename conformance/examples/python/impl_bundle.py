@@ -15,8 +15,9 @@ their allowed calls. Time is linear in the receipts whatever the rate limits say
 from __future__ import annotations
 
 import heapq
+import json
 
-from attest_core import BadRequest, OpError, field, first_inexact_number
+from attest_core import BadRequest, NumberLiteral, OpError, field, first_inexact_number, from_hex, parse_strict_json
 import impl_log
 import impl_policy
 from impl_log import _same, json_integer
@@ -40,8 +41,8 @@ class BundleFailure(OpError):
 class LogInput:
     """One log of a bundle, as the manifest lists it. `receipts`, `checkpoints` and
     `payloads` are callables returning a fresh iterator over the JSON values of the
-    file's lines (payloads None when the log has no payload file); receipts may be read
-    twice (step 10)."""
+    file's lines (file_lines; payloads None when the log has no payload file); receipts
+    may be read twice (step 10)."""
 
     def __init__(self, origin: str, receipts, checkpoints, payloads=None):
         self.origin = origin
@@ -61,7 +62,7 @@ class Report:
 
 
 def check_manifest(logs: list) -> None:
-    """The manifest's shape as far as a bundle given as values has one: 1 to 1024 logs,
+    """The manifest's shape as far as the op's input has one: 1 to 1024 logs,
     each with a non-empty string origin, each origin once (BND_MALFORMED)."""
     if not 1 <= len(logs) <= MAX_LOGS:
         raise BundleFailure("BND_MALFORMED", f"a manifest lists 1 to {MAX_LOGS} logs")
@@ -137,10 +138,9 @@ class PayloadReader:
         line = next(self._lines, None)
         if line is None:
             return None
-        # A seq is written with digits only: json.loads gives an int for those literals
-        # (and for -0, which it cannot tell from 0), a NumberLiteral for "1.0" or "1e0".
-        seq = line.get("seq") if isinstance(line, dict) else None
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        # A seq is an integer by value (json.md §Integers): 3, 3.0 and 3e0 are one seq.
+        seq = json_integer(line.get("seq")) if isinstance(line, dict) else None
+        if seq is None or seq < 0:
             raise OpError("BND_MALFORMED", "a payload line is an object with a seq")
         if self._last_seq is not None and seq <= self._last_seq:
             raise OpError("BND_MALFORMED", f"payload line for seq {seq} after the one for seq {self._last_seq}")
@@ -405,16 +405,46 @@ def verify_bundle(artifacts, logs: list, authorities, log_keys: list, now: int) 
     return report
 
 
-def _lines(log, name: str, optional=False):
-    """A file of the bundle given as an array of line values. As a bundle directory is
-    written from them, a file that is not an array is an empty one, or, for the optional
-    payloads, none at all."""
-    values = log.get(name) if isinstance(log, dict) else None
-    if not isinstance(values, list):
-        if optional:
+# The limit of a line of each file, the nesting its parse allows, and the code of a line
+# that is longer or does not parse (bundle.md §Layout).
+LINE_RULES = {
+    "artifacts": (1 << 20, 32, "ART_MALFORMED"),
+    "checkpoints": (1 << 16, 64, "BND_MALFORMED"),
+    "receipts": (1 << 16, 16, "RCP_MALFORMED"),
+    "payloads": (1 << 20, 64, "BND_MALFORMED"),
+}
+
+
+def file_lines(data: bytes, kind: str):
+    """The values of the lines of a bundle file given as its exact bytes (bundle.md
+    §Layout): lines end at a line feed, the last one possibly without it; empty lines of
+    the artifact and checkpoint files are skipped; every other line is one JSON text of
+    the strict parser, within the file's line limit, or the file's code is raised when the
+    line is reached. Values are those the request harness makes (integers exact, other
+    numbers NumberLiteral), so a line reads as the same value as before."""
+    limit, depth, code = LINE_RULES[kind]
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the line feed that ends the last line
+    for line in lines:
+        if line == b"" and kind in ("artifacts", "checkpoints"):
+            continue
+        try:
+            parse_strict_json(line, max_bytes=limit, max_depth=depth)
+        except OpError as e:
+            raise OpError(code, f"a line of the {kind} file does not parse ({e})")
+        yield json.loads(line.decode("utf-8"), parse_float=NumberLiteral)
+
+
+def _file(log, name: str, optional=False):
+    """A log's file, given as the hex of its bytes: a callable returning a fresh iterator
+    over its lines' values; None for an absent optional file."""
+    if not isinstance(log, dict) or name not in log:
+        if optional and isinstance(log, dict):
             return None
-        values = []
-    return lambda: iter(values)
+        raise BadRequest(f"logs[].{name} is missing")
+    data = from_hex(log[name], name)
+    return lambda: file_lines(data, name)
 
 
 def op_bundle_verify(context: dict, inp: dict) -> dict:
@@ -423,12 +453,12 @@ def op_bundle_verify(context: dict, inp: dict) -> dict:
     now = json_integer(field(context, "now", kind=None))
     if now is None:
         raise BadRequest("now is not an integer")
-    artifacts = field(inp, "artifacts", kind=list)
+    artifacts = file_lines(from_hex(field(inp, "artifacts"), "artifacts"), "artifacts")
     logs = []
     for log in field(inp, "logs", kind=list):
         origin = log.get("origin") if isinstance(log, dict) else None
-        logs.append(LogInput(origin, _lines(log, "receipts"), _lines(log, "checkpoints"),
-                             _lines(log, "payloads", optional=True)))
+        logs.append(LogInput(origin, _file(log, "receipts"), _file(log, "checkpoints"),
+                             _file(log, "payloads", optional=True)))
     report = verify_bundle(artifacts, logs, authorities, log_keys, now)
     return {"receipts": report.receipts, "open_calls": report.open_calls}
 

@@ -324,12 +324,12 @@ def _signature_block_lines(checkpoint: Checkpoint) -> list[str]:
 
 
 def _signature_line(line: str) -> tuple[str, bytes, bytes]:
-    """Step 5, first half: an em dash, a space, a key name (no space), a space, and the
+    """Step 6.1: an em dash, a space, a key name (not empty, no space), a space, and the
     padded standard base64 of a 4-byte key ID and a signature (at least one byte)."""
     if not line.startswith(EM_DASH + " "):
         raise _malformed("a signature line does not start with an em dash and a space")
     name, sep, b64 = line[2:].partition(" ")
-    raw = _std_b64decode(b64) if sep else None
+    raw = _std_b64decode(b64) if sep and name else None
     if raw is None or len(raw) < 5:
         raise _malformed("a signature line is not a key name and the base64 of a key ID and a signature")
     return name, raw[:4], raw[4:]
@@ -373,12 +373,19 @@ def verify_checkpoint(note, trusted: list[VerifierKey], origin: str | None = Non
 def check_successor(earlier: Checkpoint, later: Checkpoint, proof: list[bytes]) -> None:
     """Two verified checkpoints of one log in order of publication: a smaller later size
     is a rollback (CKP_ROLLBACK); equal sizes need equal roots (CKP_EQUIVOCATION); a
-    larger one needs a consistency proof (merkle.md, MRK_*)."""
+    larger one needs a consistency proof (merkle.md, MRK_*), but from size 0, where the
+    proof is empty and the earlier root is the empty tree's (MRK_CONSISTENCY_INVALID)."""
     if later.size < earlier.size:
         raise OpError("CKP_ROLLBACK", f"size {later.size} after {earlier.size}")
     if later.size == earlier.size:
         if later.root != earlier.root:
             raise OpError("CKP_EQUIVOCATION", f"two roots for size {later.size}")
+        return
+    if earlier.size == 0:
+        if proof:
+            raise OpError("MRK_CONSISTENCY_INVALID", "growth from the empty tree needs an empty proof")
+        if earlier.root != merkle_root([]):
+            raise OpError("MRK_CONSISTENCY_INVALID", "a checkpoint of size 0 does not carry the empty tree's root")
         return
     verify_consistency(earlier.size, later.size, earlier.root, later.root, proof)
 
@@ -706,7 +713,10 @@ def verify_receipt_inclusion(value, note, proof, log_key):
 
 
 def _int(inp: dict, name: str) -> int:
+    # An integer by value (json.md §Integers): 7, 7.0 and 7e0 are one size.
     value = field(inp, name, kind=None)
+    if isinstance(value, float) and not isinstance(value, bool) and value.is_integer():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(f"{name} is not an integer")
     return value

@@ -535,7 +535,7 @@ def test_discovery() -> None:
     for header, seconds in lifetimes:
         got = impl.cache_lifetime(header)
         check(f"cache lifetime {header!r}", got == seconds, f"expected {seconds}, got {got}")
-    urls = [("https://a.example", True), ("HTTPS://a.example/x", True), ("https://a.example:8443", True),
+    urls = [("https://a.example", True), ("HTTPS://a.example/x", False), ("https://a.example:8443", True),
             ("https://", False), ("https:///path", False), ("https://a.example:port", False),
             ("https://[::1", False), ("http://a.example", False), ("a.example", False), (None, False)]
     for url, ok in urls:
@@ -789,8 +789,12 @@ def test_checkpoint_order() -> None:
                    successor(good, body + "\n" + LOG_KEY.line(LOG_ORIGIN, _body(3, root))), "CKP_SIGNATURE_INVALID")
     expect_valid("successor: equal sizes and roots read no proof", "checkpoint.successor",
                  successor(good, good, [_sha(b"x")]))
-    expect_invalid("successor: a proof from size 0 is refused", "checkpoint.successor",
-                   successor(_note(_body(0, _sha(b""))), good), "MRK_SIZE_ORDER")
+    expect_valid("successor: growth from size 0 (the empty root) needs no proof", "checkpoint.successor",
+                 successor(_note(_body(0, _sha(b""))), good))
+    expect_invalid("successor: growth from size 0 with a proof", "checkpoint.successor",
+                   successor(_note(_body(0, _sha(b""))), good, [_sha(b"x")]), "MRK_CONSISTENCY_INVALID")
+    expect_invalid("successor: a size-0 checkpoint with another root", "checkpoint.successor",
+                   successor(_note(_body(0, _sha(b"x"))), good), "MRK_CONSISTENCY_INVALID")
     expect_invalid("successor: another log's checkpoint", "checkpoint.successor",
                    successor(good, _note(_body(7, root, origin="B"), (LOG_KEY, "B")),
                              keys=trusted + [LOG_KEY.vkey("B")]), "CKP_ORIGIN_MISMATCH")
@@ -1302,20 +1306,22 @@ def test_bundle_streams() -> None:
         vector = vectors[vector_id]
         counts = []
 
-        def stream(values, index=None):
+        def stream(data, kind, index=None):
             def read():
                 if index is not None:
                     counts[index] += 1
-                return iter(values)
+                return impl_bundle.file_lines(bytes.fromhex(data), kind)
             return read
 
         logs = []
         for i, log in enumerate(vector["input"]["logs"]):
             counts.append(0)
-            logs.append(impl_bundle.LogInput(log["origin"], stream(log["receipts"], i), stream(log["checkpoints"]),
-                                             stream(log["payloads"]) if "payloads" in log else None))
+            logs.append(impl_bundle.LogInput(log["origin"], stream(log["receipts"], "receipts", i),
+                                             stream(log["checkpoints"], "checkpoints"),
+                                             stream(log["payloads"], "payloads") if "payloads" in log else None))
         context = vector["context"]
-        report = impl_bundle.verify_bundle(iter(vector["input"]["artifacts"]), logs, set(context["authorities"]),
+        artifacts = impl_bundle.file_lines(bytes.fromhex(vector["input"]["artifacts"]), "artifacts")
+        report = impl_bundle.verify_bundle(artifacts, logs, set(context["authorities"]),
                                            [impl_log.parse_verifier_key(k) for k in context["log_keys"]], context["now"])
         check(f"{vector_id}: receipts", report.receipts == vector["expected"]["output"]["receipts"])
         check(f"{vector_id}: receipts read {reads} time(s)", counts == [reads] * len(logs), f"{counts}")
