@@ -155,7 +155,10 @@ struct Conformance: ParsableCommand {
             (documents.isEmpty || documents.contains($0.document)) && (ops.isEmpty || ops.contains($0.op))
         }
         if let baseline { _ = try CLIFiles.read(baseline, option: "--baseline") }
-        let expected = try baseline.map { try ConformanceRun.loadBaseline(URL(fileURLWithPath: $0)) } ?? []
+        let expected: Set<String>
+        do { expected = try baseline.map { try ConformanceRun.loadBaseline(URL(fileURLWithPath: $0)) } ?? [] } catch {
+            throw CLIError.rejected("--baseline \(baseline ?? ""): \(describeError(error))")
+        }
         let executor: OpExecutor
         var jsonlExecutor: JSONLinesExecutor? = nil
         if jsonl {
