@@ -1,13 +1,14 @@
 import AttestCore
 import AttestEvidence
 import Foundation
+import SpecKit
 
 /// The versions a report names, so that it can be reproduced with the same tool.
 enum AttestVersion {
-    /// This tool.
-    static let tool = "0.1.0"
-    /// The specification it implements, and the bundle format it reads.
-    static let specification = "mcp-attest draft"
+    /// This tool: its release follows the specification version it implements.
+    static let tool = "\(SpecificationVersion.current).0"
+    /// The specification it implements (spec/changelog.md).
+    static let specification = SpecificationVersion.current
 }
 
 /// What `attest bundle verify` reports, on PASS and FAIL alike: everything comes from the
