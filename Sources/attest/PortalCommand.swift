@@ -186,6 +186,10 @@ struct PortalProve: ParsableCommand {
 
     func run() throws {
         guard CLIFiles.isDirectory(store) else { throw CLIError.io("cannot read \(store): no such directory") }
+        let database = URL(fileURLWithPath: store).appendingPathComponent(PortalStore.fileName).path
+        guard FileManager.default.fileExists(atPath: database) else {
+            throw CLIError.io("cannot read \(database): no such file (not a portal store)")
+        }
         let proof = try PortalStore(directory: URL(fileURLWithPath: store), readOnly: true).inclusionProof(seq: seq)
         print(JSONValue.object(proof).serialized(pretty: true), terminator: "")
     }

@@ -59,6 +59,9 @@ def commands(cwd, path=()):
     return found
 
 
+HIDDEN = [("conformance-upstream",), ("bench", "portal-upstream")]
+
+
 def options(help_text):
     """(name, takes_value, required) of each option, and the positional argument names."""
     parts = sections(help_text)
@@ -114,6 +117,9 @@ def test_every_subcommand_survives_bad_values(tmp_path):
     (tmp_path / "garbage.bin").write_bytes(bytes(range(256)) * 4 + b"\xff\xfe{{{[[[")
     cwd = tmp_path
     leaves = commands(cwd)
+    # Hidden commands (the portal tests' scripted upstreams) are not listed by --help, but
+    # they are subcommands all the same.
+    leaves += [(path, help_of(path, cwd)) for path in HIDDEN]
     names = {" ".join(p) for p, _ in leaves}
     # The listing is what the driver covers: it must reach the commands known today.
     for expected in ("log prove", "bundle demo", "bundle verify", "token issue", "mcp attach", "artifact verify", "key generate"):
@@ -209,6 +215,7 @@ def test_file_errors_are_io_errors(tmp_path):
         (["key", "show", "--key", tmp_path / "missing.seed"], f"cannot read {tmp_path / 'missing.seed'}: no such file"),
         (["token", "verify", "--token", tmp_path / "t", "--audience", "a", "--issuer", "https://i.example", "--jwks",
           tmp_path / "missing.json", "--trust-domain", "td.example"], "cannot read"),
+        (["portal", "prove", "--store", tmp_path / "dir", "--seq", 0], "(not a portal store)"),
     ]
     if os.geteuid() != 0:
         (tmp_path / "secret.json").write_text("{}")
