@@ -52,6 +52,7 @@ def ensure_base():
     if os.path.exists(marker):
         return
     shutil.rmtree(base, ignore_errors=True)
+    os.makedirs(os.path.dirname(base) or ".", exist_ok=True)  # `bundle demo` writes into an existing directory
     t = time.time()
     subprocess.run([attest, "bundle", "demo", "--receipts", str(count), "--out", base], check=True, stdout=subprocess.DEVNULL)
     open(marker, "w").close()
