@@ -85,7 +85,8 @@ def verify(bundle):
     run = subprocess.run([attest, "bundle", "verify", bundle, "--authority", thumbprint(AUTH_PK),
                           "--log-key", vkey(ORIGIN, LOG_PK), "--now", str(1_760_000_000 + 100_000_000)],
                          capture_output=True, text=True)
-    return run.returncode, run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr.strip()
+    # The verdict is the first line of the report.
+    return run.returncode, run.stdout.strip().splitlines()[0] if run.stdout.strip() else run.stderr.strip()
 
 
 R = "logs/0/receipts.jsonl"
