@@ -13,6 +13,8 @@ struct SiteIndex {
     let registry: [String: TableRow]
     let requirementsByID: [String: Requirement]
     let vectorsByID: [String: Vector]
+    /// Portal scenarios (portal.md), which cover requirements as vectors do but have no card.
+    let scenariosByID: [String: Vector]
     let runs: [ImplementationResults]
     /// Markdown source path -> page path, for every rendered document.
     let pages: [String: String]
@@ -33,6 +35,7 @@ struct SiteIndex {
         self.registry = check.registry
         self.requirementsByID = Dictionary(spec.requirements.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         self.vectorsByID = Dictionary(spec.vectors.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        self.scenariosByID = Dictionary(spec.scenarios.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         self.runs = runs
         self.copiedFiles = copiedFiles
         var pages: [String: String] = [:]
@@ -69,6 +72,9 @@ struct SiteIndex {
     }
 
     func vectorTarget(_ id: String) -> String? {
+        if let scenario = scenariosByID[id], vectorsByID[id] == nil {
+            return pages[scenario.file]  // the document that holds the scenario
+        }
         guard let vector = vectorsByID[id], let page = pages[vector.file] else { return nil }
         return page + "#" + vector.anchor
     }
