@@ -325,7 +325,6 @@ struct SitePages {
                     id: vector.id, href: index.vectorTarget(vector.id).map { SiteIndex.href(from: page, to: $0) } ?? "",
                     tooltip: vector.json["description"]?.stringValue, op: vector.op, valid: vector.expectsValid,
                     codes: codes, covers: covers,
-                    base: vector.base.map { link(from: page, $0, index.vectorTarget($0)) ?? LinkView(text: $0, href: "", tooltip: nil) },
                     results: index.runs.map { run in
                         ResultBadge(name: run.name, verdict: run.verdicts[vector.id] ?? "not run",
                                     detail: run.details[vector.id] ?? "\(run.name): \(run.implementation) (\(run.mode))")
@@ -333,7 +332,7 @@ struct SitePages {
             }
             groups.append(VectorGroup(title: Self.title(of: document), anchor: "doc-" + Spec.documentName(document.path),
                                       document: documentLink(from: page, document.path), count: rows.count,
-                                      columnCount: 5 + index.runs.count, rows: rows))
+                                      columnCount: 4 + index.runs.count, rows: rows))
         }
         let view = VectorIndexView(groups: groups, count: groups.map(\.count).reduce(0, +),
                                    implementationNames: index.runs.map(\.name))

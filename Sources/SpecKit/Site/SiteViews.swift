@@ -315,7 +315,6 @@ struct VectorIndexRow {
     let valid: Bool
     let codes: [LinkView]
     let covers: [LinkView]
-    let base: LinkView?
     let results: [ResultBadge]
 }
 
@@ -344,7 +343,6 @@ extension VectorIndexRow: MustacheParent {
         case "valid": return valid
         case "codes": return codes
         case "covers": return covers
-        case "base": return base
         case "results": return results
         default: return nil
         }
