@@ -533,18 +533,25 @@ def verify_proof(proof: str, token: dict, method, params, trust: Trust, store: R
 # --- request.verify (proof.md §Verifying a request) ---------------------------------------
 
 
-def check_request_shape(request) -> dict:
-    """PRF-028: a string method, an object params whose _meta, if present, is an object
-    (MCP_MALFORMED_REQUEST); each carrier member present a string (MCP_CARRIER_INVALID).
-    Returns params._meta ({} when absent)."""
-    if not isinstance(request, dict) or not isinstance(request.get("method"), str):
-        raise OpError("MCP_MALFORMED_REQUEST", "no string method")
+def params_meta(request: dict) -> dict:
+    """An object params whose _meta, if present, is an object (MCP_MALFORMED_REQUEST);
+    returns params._meta ({} when absent)."""
     params = request.get("params")
     if not isinstance(params, dict):
         raise OpError("MCP_MALFORMED_REQUEST", "params is not an object")
     meta = params.get("_meta", {})
     if not isinstance(meta, dict):
         raise OpError("MCP_MALFORMED_REQUEST", "params._meta is not an object")
+    return meta
+
+
+def check_request_shape(request) -> dict:
+    """PRF-028: a string method, an object params whose _meta, if present, is an object
+    (MCP_MALFORMED_REQUEST); each carrier member present a string (MCP_CARRIER_INVALID).
+    Returns params._meta ({} when absent)."""
+    if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+        raise OpError("MCP_MALFORMED_REQUEST", "no string method")
+    meta = params_meta(request)
     for name in CARRIERS:
         if name in meta and not isinstance(meta[name], str):
             raise OpError("MCP_CARRIER_INVALID", f"{name} is not a string")

@@ -21,6 +21,7 @@ from impl_identity import (
     as_integer,
     issue_jws,
     params_hash,
+    params_meta,
     request_policy,
     token_hash,
     verify_request,
@@ -63,13 +64,7 @@ def governed_request(message):
     msg_id = message["id"]
     if not (isinstance(msg_id, str) or as_integer(msg_id) is not None):
         raise OpError("MCP_MALFORMED_REQUEST", "id is neither a string nor an integer")
-    params = message.get("params")
-    if not isinstance(params, dict):
-        raise OpError("MCP_MALFORMED_REQUEST", "params is not an object")
-    meta = params.get("_meta", {})
-    if not isinstance(meta, dict):
-        raise OpError("MCP_MALFORMED_REQUEST", "params._meta is not an object")
-    return meta
+    return params_meta(message)
 
 
 # --- mcp.request.verify (mcp-binding.md §Verifying a request) -----------------------------
