@@ -581,16 +581,21 @@ def verify_request(request, policy: str, trust: Trust, store: ReplayStore) -> di
 # --- Ops ------------------------------------------------------------------------------------
 
 
-def op_token_issue(context: dict, inp: dict) -> dict:
-    alg = field(inp, "alg", kind=None)
-    seed = from_hex(field(inp, "seed"), "seed")
-    claims = field(inp, "claims", kind=dict)
+def check_signing_key(alg, seed: bytes) -> None:
+    """A signer's algorithm is one of the suites (ALG_UNSUPPORTED) and its seed 32 bytes (KEY_INVALID)."""
     if not (isinstance(alg, str) and alg in SUITES):
         raise OpError("ALG_UNSUPPORTED", f"{alg!r}")
     if alg == MLDSA65:
         _require_mldsa()
     if len(seed) != SEED_LENGTH:
         raise OpError("KEY_INVALID", f"a seed is 32 bytes, not {len(seed)}")
+
+
+def op_token_issue(context: dict, inp: dict) -> dict:
+    alg = field(inp, "alg", kind=None)
+    seed = from_hex(field(inp, "seed"), "seed")
+    claims = field(inp, "claims", kind=dict)
+    check_signing_key(alg, seed)
     token, kid = issue_jws(alg, seed, TOKEN, claims)
     return {"token": token, "kid": kid}
 

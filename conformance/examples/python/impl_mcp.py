@@ -8,17 +8,17 @@ import copy
 import re
 import unicodedata
 
-from attest_core import MLDSA65, SEED_LENGTH, BadRequest, OpError, _require_mldsa, field, from_hex, parse_strict_json
+from attest_core import BadRequest, OpError, field, from_hex, parse_strict_json
 from impl_identity import (
     CARRIER_OPERATOR,
     CARRIER_PROOF,
     CARRIER_TOKEN,
     CARRIERS,
     PROOF,
-    SUITES,
     ReplayStore,
     Trust,
     as_integer,
+    check_signing_key,
     issue_jws,
     params_hash,
     params_meta,
@@ -123,12 +123,7 @@ def op_mcp_request_attach(context: dict, inp: dict) -> dict:
     audience = field(inp, "audience")
     iat = field(inp, "iat", kind=int)
     jti = field(inp, "jti")
-    if not (isinstance(alg, str) and alg in SUITES):
-        raise OpError("ALG_UNSUPPORTED", f"{alg!r}")
-    if alg == MLDSA65:
-        _require_mldsa()
-    if len(seed) != SEED_LENGTH:
-        raise OpError("KEY_INVALID", f"a seed is 32 bytes, not {len(seed)}")
+    check_signing_key(alg, seed)
     # MCP-006: token and proof go on governed requests; other messages pass unchanged.
     meta = governed_request(message)
     if meta is None:
