@@ -5,6 +5,8 @@
 #                                    127.0.0.1 on a free port, print its URL (also kept in DIR/url)
 #   scripts/postgres.sh stop DIR     stop the server and remove DIR
 #   scripts/postgres.sh status DIR   exit 0 and print the URL while the server answers
+#   scripts/postgres.sh pause DIR    stop the server of DIR, keeping its data (an outage)
+#   scripts/postgres.sh resume DIR   start it again on the same port
 #   scripts/postgres.sh run CMD...   start a server in a new temporary directory, run CMD with
 #                                    ATTEST_POSTGRES_URL set, then stop it whatever CMD did
 #                                    (also on failure or interruption); exit with CMD's status
@@ -34,13 +36,18 @@ ensure_installed() {
     find_bindir >/dev/null || { echo "postgres.sh: no PostgreSQL server binaries found" >&2; exit 1; }
 }
 
-# Runs a server command as the user that owns the cluster.
+# Runs a server command as the user that owns the cluster, with no open file but stdin,
+# stdout and stderr: a server it starts must not hold a pipe of whoever called the script
+# (a test runner waiting for end of file on it would wait for the server).
 as_owner() {
-    if [ "$(id -u)" -eq 0 ]; then
-        (cd / && runuser -u postgres -- "$@")
-    else
-        (cd / && "$@")
-    fi
+    (
+        cd /
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
+        if [ "$(id -u)" -eq 0 ]; then exec runuser -u postgres -- "$@"; else exec "$@"; fi
+    )
 }
 
 free_port() {
@@ -86,6 +93,19 @@ stop() {
     rm -rf "$dir"
 }
 
+pause() {
+    local dir=$1
+    local bin; bin=$(find_bindir)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null
+}
+
+resume() {
+    local dir=$1
+    local bin; bin=$(find_bindir)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+        -o "-c listen_addresses=127.0.0.1 -p $(cat "$dir/port") -k $dir -c fsync=off -c max_connections=200" start >/dev/null
+}
+
 status() {
     local dir=$1
     local bin; bin=$(find_bindir) || exit 1
@@ -108,7 +128,7 @@ run() {
 }
 
 case "${1:-}" in
-    start|stop|status)
+    start|stop|status|pause|resume)
         [ $# -eq 2 ] || { echo "usage: $0 $1 DIR" >&2; exit 2; }
         "$1" "$2" ;;
     run)
@@ -116,5 +136,5 @@ case "${1:-}" in
         [ $# -ge 1 ] || { echo "usage: $0 run CMD..." >&2; exit 2; }
         run "$@" ;;
     *)
-        echo "usage: $0 start|stop|status DIR | run CMD..." >&2; exit 2 ;;
+        echo "usage: $0 start|stop|status|pause|resume DIR | run CMD..." >&2; exit 2 ;;
 esac
