@@ -29,6 +29,9 @@ find_bindir() {
 
 ensure_installed() {
     if ! find_bindir >/dev/null; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "postgres.sh: no PostgreSQL server; run: sudo apt-get install -y postgresql" >&2; exit 1
+        fi
         echo "postgres.sh: installing PostgreSQL from Debian's packages" >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2 \
             || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2; }
