@@ -29,9 +29,16 @@ public final class PostgresSharedState: SharedState, Sendable {
     private let pool: PostgresConnectionPool
     private let logger: Logger
 
+    private let timeout: Duration
+
     /// `url` is `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (no TLS: loopback or a
     /// private network). `connections` bounds the connections this instance opens.
-    public init(url: String, connections: Int = 8, connectTimeout: Int64 = 2,
+    /// `timeout` (seconds) bounds each operation, waiting for a connection and for row
+    /// locks included: past it the operation fails as unavailable, and the server ends
+    /// the statement (`statement_timeout`) and any transaction left idle
+    /// (`idle_in_transaction_session_timeout`), so a replica that stops mid-decision holds
+    /// no lock for longer.
+    public init(url: String, connections: Int = 8, connectTimeout: Int64 = 2, timeout: Int64 = 5,
                 logger: Logger = Logger(label: "attest.portal.shared-state")) throws(AttestError) {
         guard let components = URLComponents(string: url), let scheme = components.scheme,
               scheme == "postgres" || scheme == "postgresql",
@@ -43,6 +50,10 @@ public final class PostgresSharedState: SharedState, Sendable {
             host: host, port: components.port ?? 5432, username: user, password: components.password,
             database: database.isEmpty ? nil : database, tls: .disable)
         configuration.options.connectTimeout = .seconds(connectTimeout)
+        let milliseconds = String(max(1, timeout) * 1000)
+        configuration.options.additionalStartupParameters = [
+            ("statement_timeout", milliseconds), ("idle_in_transaction_session_timeout", milliseconds)]
+        self.timeout = .seconds(max(1, timeout))
         pool = PostgresConnectionPool(configuration: configuration, size: max(1, connections), logger: logger)
         self.logger = logger
     }
@@ -130,19 +141,50 @@ public final class PostgresSharedState: SharedState, Sendable {
     /// closed rather than returned (it may be mid-transaction), and the error is thrown
     /// as `PRF_REPLAY_STORE_UNAVAILABLE`.
     private func run<T: Sendable>(_ what: String,
-                                  _ body: @Sendable (PostgresConnection, Logger) async throws -> T) async throws(AttestError) -> T {
-        let connection: PostgresConnection
-        do { connection = try await pool.acquire() } catch {
-            throw AttestError(.proofReplayStoreUnavailable, "\(what): the database cannot be reached (\(String(reflecting: error)))")
-        }
+                                  _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws(AttestError) -> T {
+        let pool = pool, logger = logger, timeout = timeout
         do {
-            let value = try await body(connection, logger)
-            await pool.release(connection, healthy: true)
-            return value
+            return try await Self.withDeadline(timeout) {
+                let connection = try await pool.acquire()
+                do {
+                    let value = try await body(connection, logger)
+                    await pool.release(connection, healthy: true)
+                    return value
+                } catch {
+                    await pool.release(connection, healthy: false)
+                    throw error
+                }
+            }
         } catch {
-            await pool.release(connection, healthy: false)
             throw AttestError(.proofReplayStoreUnavailable, "\(what): \(String(reflecting: error))")
         }
+    }
+
+    /// The value of `work`, or `TimedOut` once `timeout` has passed. The work is not
+    /// awaited past the deadline (a query on a silent network may not end before the
+    /// server's own timeouts): it finishes in the background, and a connection it fails
+    /// on is dropped then.
+    static func withDeadline<T: Sendable>(_ timeout: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        let outcome = Locked<CheckedContinuation<T, any Error>?>(nil)
+        let timer = Locked<Task<Void, Never>?>(nil)
+        @Sendable func finish(_ result: Result<T, any Error>) {
+            let continuation = outcome.take()
+            continuation?.resume(with: result)
+            timer.take()?.cancel()
+        }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            outcome.value = continuation
+            timer.value = Task {
+                if (try? await Task.sleep(for: timeout)) != nil { finish(.failure(TimedOut())) }
+            }
+            Task {
+                do { finish(.success(try await work())) } catch { finish(.failure(error)) }
+            }
+        }
+    }
+
+    struct TimedOut: Error, CustomStringConvertible {
+        var description: String { "no answer from the database in time" }
     }
 }
 

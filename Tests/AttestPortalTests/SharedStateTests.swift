@@ -246,6 +246,38 @@ struct PostgresSharedStateTests {
         await store.close()
     }
 
+    /// A server that accepts the connection and never answers: the operation fails as
+    /// unavailable once its deadline has passed, never waits for ever.
+    @Test func silentServerIsUnavailableInTime() async throws {
+        let (fd, port) = try Self.listeningSocket()
+        defer { close(fd) }
+        let store = try PostgresSharedState(url: "postgres://attest@127.0.0.1:\(port)/attest", connections: 1, timeout: 1)
+        let started = ContinuousClock.now
+        expectRegistryCode(await SharedStateChecks.code { () async throws(AttestError) in
+            _ = try await store.countCall(against: [SharedLimit(artifact: "sha256:x", tool: nil, max: 1, window: 1)],
+                                          time: SharedStateChecks.time) }, "PRF_REPLAY_STORE_UNAVAILABLE")
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(4), "answered after \(elapsed)")
+    }
+
+    /// A loopback socket that listens and never accepts: connections complete in its backlog.
+    static func listeningSocket() throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound, listen(fd, 16) == 0 else {
+            close(fd)
+            throw AttestError(.proofReplayStoreUnavailable, "cannot listen on loopback")
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
     /// A loopback port nothing listens on (bound, then released).
     static func closedPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
