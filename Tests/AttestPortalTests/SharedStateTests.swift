@@ -218,6 +218,36 @@ struct PostgresSharedStateTests {
         await b.close()
     }
 
+    /// Decisions per second through 2 instances x 25 tasks: a measurement, run only when
+    /// ATTEST_SHARED_STATE_BENCH is set (to the number of decisions).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["ATTEST_SHARED_STATE_BENCH"] != nil, "a measurement, not a check"))
+    func throughput() async throws {
+        let total = Int(ProcessInfo.processInfo.environment["ATTEST_SHARED_STATE_BENCH"] ?? "") ?? 5000
+        let (a, b) = try await pair()
+        let perTask = max(1, total / 50)
+        let artifact = "sha256:\(UUID().uuidString)"
+        let one: @Sendable (Int) -> [SharedLimit] = { _ in [SharedLimit(artifact: artifact, tool: "echo", max: Int64.max, window: 60)] }
+        let perTaskLimit: @Sendable (Int) -> [SharedLimit] = { n in
+            [SharedLimit(artifact: artifact, tool: "t\(n / perTask)", max: Int64.max, window: 60)]
+        }
+        for (label, limits) in [("one shared limit", one), ("a limit per task", perTaskLimit)] {
+            let started = ContinuousClock.now
+            let allowed = try await SharedStateChecks.hammer([a, b], tasks: 25, callsPerTask: perTask, limits: limits,
+                                                             time: { _ in SharedStateChecks.time })
+            let seconds = (ContinuousClock.now - started) / .seconds(1)
+            print("shared state on PostgreSQL, \(label): \(allowed) decisions in \(seconds) s, \(Int(Double(allowed) / seconds))/s")
+        }
+        let started = ContinuousClock.now
+        for i in 0..<(perTask * 50) {
+            try await a.recordProof(issuer: "https://issuer.example/\(artifact)", tokenID: "p\(i)", expires: SharedStateChecks.time + 60,
+                                    now: SharedStateChecks.time)
+        }
+        let seconds = (ContinuousClock.now - started) / .seconds(1)
+        print("shared state on PostgreSQL, replay inserts one at a time: \(Int(Double(perTask * 50) / seconds))/s")
+        await a.close()
+        await b.close()
+    }
+
     /// scripts/postgres.sh pause|resume on the test server.
     static func server(_ verb: String) throws {
         let dir = try #require(ProcessInfo.processInfo.environment["ATTEST_POSTGRES_DIR"])
