@@ -34,15 +34,65 @@ public struct BundleVerifier: Sendable {
         public let seq: UInt64?
     }
 
+    /// What one log held, as far as verification read it: the counts are of receipts
+    /// that passed every check (on a FAIL, those before the failing one).
+    public struct LogSummary: Sendable {
+        public var origin: String
+        /// RFC 7638 thumbprint of the trusted log key the log was verified with (empty
+        /// when none was given for its origin).
+        public var logKey: String
+        /// The checkpoints, each signed by the log key and consistent with the one before.
+        public var checkpoints: [Checkpoint] = []
+        public var receipts = 0
+        public var allow = 0, deny = 0, phantom = 0, result = 0
+        public var firstTime: Int64?
+        public var lastTime: Int64?
+        /// Whether the bundle discloses payloads for this log, and for how many receipts.
+        public var payloadFile = false
+        public var disclosed = 0
+        /// ALLOWs of a `tools/call`, each re-evaluated against its artifact chain, and how
+        /// many of them with the disclosed arguments (the others without: argument
+        /// constraints are not re-checked for them).
+        public var allowedCalls = 0
+        public var allowedCallsWithArguments = 0
+        public var openCalls = 0
+    }
+
+    /// A check that did not run, and why.
+    public struct Skipped: Sendable {
+        public var check: String
+        public var reason: String
+        public var count: Int
+    }
+
     public struct Report: Sendable {
         public var checks: [(check: String, result: String, count: Int)] = []
+        public var skipped: [Skipped] = []
         public var failure: Failure?
         public var receipts = 0
         public var payloadsChecked = 0
         /// ALLOWs still open at the end of their log: forwarded, their outcome not in the log.
         public var openCalls = 0
         public var seconds = 0.0
+        public var artifacts = 0
+        public var logs: [LogSummary] = []
+        /// Each file of the bundle in manifest order (manifest.json, the artifacts, then each
+        /// log's checkpoints, receipts and payloads) with the SHA-256 of its bytes, nil when
+        /// it cannot be read; and the bundle digest (see ``digestText``).
+        public var files: [(path: String, sha256: [UInt8]?)] = []
         public var passed: Bool { failure == nil }
+
+        /// The bundle digest: SHA-256 of the lines `hex(SHA-256(file)) "  " path "\n"` of
+        /// every file in manifest order (what `sha256sum` prints for them, run in the bundle
+        /// directory); nil when a file named by the manifest cannot be read.
+        public var digest: [UInt8]? {
+            guard !files.isEmpty, files.allSatisfy({ $0.sha256 != nil }) else { return nil }
+            return SHA256.hash(Array(digestText.utf8))
+        }
+
+        public var digestText: String {
+            files.map { "\($0.sha256.map(Hex.encode) ?? "unreadable")  \($0.path)\n" }.joined()
+        }
 
         public var json: JSONValue {
             var o: JSONObject = [
@@ -79,7 +129,18 @@ public struct BundleVerifier: Sendable {
     public let trust: Trust
     public var batchSize = 8192
     public var workers = ProcessInfo.processInfo.activeProcessorCount
-    public var progress: (@Sendable (String) -> Void)?
+    /// Called after each batch of receipts.
+    public var progress: (@Sendable (Progress) -> Void)?
+
+    /// Where verification is: receipts verified of the log's last checkpoint size.
+    public struct Progress: Sendable {
+        public let log: String
+        public let logIndex: Int
+        public let logs: Int
+        public let receipts: Int
+        public let total: Int
+        public let seconds: Double
+    }
 
     public init(trust: Trust) { self.trust = trust }
 
@@ -95,6 +156,7 @@ public struct BundleVerifier: Sendable {
         } catch {
             run.report.failure = Failure(code: .bundleMalformed, message: "\(error)", log: nil, seq: nil)
         }
+        run.digestFiles()
         run.report.seconds = Date().timeIntervalSince(start)
         return run.report
     }
@@ -114,6 +176,8 @@ private struct Run {
     var chains: [ExactString: Result<[Artifact], AttestError>] = [:]
     /// For each root artifact, the logs (manifest index) holding an allowed `tools/call` under it or a mandate of it.
     var logsByRoot: [ExactString: Set<Int>] = [:]
+    /// The manifest, once read (for the digest of the files it names).
+    var manifest: BundleFormat.Manifest?
 
     init(verifier: BundleVerifier, directory: BundleDirectory) {
         self.verifier = verifier
@@ -125,13 +189,39 @@ private struct Run {
 
     mutating func verify() throws {
         let manifest = try readManifest()
+        self.manifest = manifest
         report.checks.append(("manifest", "pass", 1))
         try readArtifacts(manifest.artifacts)
+        report.artifacts = artifacts.count
         report.checks.append(("artifacts parsed", "pass", artifacts.count))
         for (index, entry) in manifest.logs.enumerated() {
-            try verifyLog(entry, index: index)
+            try verifyLog(entry, index: index, logCount: manifest.logs.count)
         }
         try recountAcrossLogs(manifest)
+    }
+
+    /// The SHA-256 of manifest.json and of each file the manifest names, in its order,
+    /// read with the same rules as verification (``BundleDirectory``).
+    mutating func digestFiles() {
+        func digest(_ path: String) -> [UInt8]? {
+            guard let file = try? directory.open(path) else { return nil }
+            var hasher = SHA256.Hasher()
+            var buffer: [UInt8] = []
+            while true {
+                buffer.removeAll(keepingCapacity: true)
+                switch file.read(into: &buffer, upTo: 1 << 20) {
+                case .success(0): return hasher.finalize()
+                case .success: hasher.update(buffer)
+                case .failure: return nil
+                }
+            }
+        }
+        var paths = ["manifest.json"]
+        if let manifest {
+            paths.append(manifest.artifacts)
+            for log in manifest.logs { paths += [log.checkpoints, log.receipts] + (log.payloads.map { [$0] } ?? []) }
+        }
+        report.files = paths.map { ($0, digest($0)) }
     }
 
     private func readManifest() throws -> BundleFormat.Manifest {
@@ -224,19 +314,27 @@ private struct Run {
         return checkpoints
     }
 
-    private mutating func verifyLog(_ entry: BundleFormat.LogEntry, index: Int) throws {
+    private mutating func verifyLog(_ entry: BundleFormat.LogEntry, index: Int, logCount: Int) throws {
         let origin = entry.origin
         log = origin
         seq = nil
         func fail(_ code: ErrorCode, _ message: String, _ seq: UInt64? = nil) -> BundleVerifier.Failure {
             BundleVerifier.Failure(code: code, message: message, log: origin, seq: seq)
         }
-        guard let logKey = trust.logKeys.first(where: { $0.name.isExactly(origin) }) else {
+        let trustedKey = trust.logKeys.first(where: { $0.name.isExactly(origin) })
+        var summary = BundleVerifier.LogSummary(origin: origin, logKey: trustedKey?.key.thumbprint ?? "")
+        summary.payloadFile = entry.payloads != nil
+        defer {
+            report.logs.append(summary)
+            report.receipts += summary.receipts
+        }
+        guard let logKey = trustedKey else {
             throw fail(.bundleLogUntrusted, "no trusted key is given for log \(origin)")
         }
 
         // Checkpoints: each signed by the log key, each consistent with the one before.
         let checkpoints = try readCheckpoints(entry, key: logKey)
+        summary.checkpoints = checkpoints
         guard let last = checkpoints.last else { throw fail(.bundleNoCheckpoint, "log \(origin) has no checkpoint") }
         report.checks.append(("\(origin): checkpoints signed and consistent", "pass", checkpoints.count))
 
@@ -338,6 +436,8 @@ private struct Run {
                         }
                         let arguments = item.disclosure?.request.map { $0["arguments"] ?? .object(JSONObject()) }
                         if arguments != nil { report.payloadsChecked += 1 }
+                        summary.allowedCalls += 1
+                        if arguments != nil { summary.allowedCallsWithArguments += 1 }
                         if let code = engine.evaluate(chain: chain, tool: tool, arguments: arguments, time: r.time) {
                             throw fail(code, "ALLOW for a call the artifact forbids (\(code.rawValue))", r.seq)
                         }
@@ -356,11 +456,20 @@ private struct Run {
                     }
                     checkpointIndex += 1
                 }
+                summary.receipts += 1
+                switch r.decision {
+                case .allow: summary.allow += 1
+                case .deny: summary.deny += 1
+                case .phantom: summary.phantom += 1
+                case .result: summary.result += 1
+                }
+                if summary.firstTime == nil { summary.firstTime = r.time }
+                summary.lastTime = r.time
+                if item.disclosure != nil { summary.disclosed += 1 }
             }
-            report.receipts += batch.count
-            if let progress = verifier.progress, report.receipts % 100_000 < verifier.batchSize {
-                let rate = Double(report.receipts) / max(Date().timeIntervalSince(started), 1e-9)
-                progress("\(origin): \(report.receipts) receipts verified (\(Int(rate))/s)")
+            if let progress = verifier.progress {
+                progress(BundleVerifier.Progress(log: origin, logIndex: index, logs: logCount, receipts: summary.receipts,
+                                                 total: Int(last.size), seconds: Date().timeIntervalSince(started)))
             }
         }
         seq = nil
@@ -373,10 +482,23 @@ private struct Run {
         }
         if let leftover = producer.leftoverPayload { throw fail(leftover.code, leftover.message) }
         report.openCalls += open.count
+        summary.openCalls = open.count
         report.checks.append(("\(origin): receipts parsed, signed by the log key, in sequence, hash-linked", "pass", Int(frontier.size)))
         report.checks.append(("\(origin): Merkle roots equal every checkpoint", "pass", checkpoints.count))
         report.checks.append(("\(origin): artifact chains verified", "pass", chains.count - chainsBefore))
-        report.checks.append(("\(origin): ALLOW decisions re-evaluated against the artifact", "pass", Int(frontier.size)))
+        report.checks.append(("\(origin): ALLOW decisions re-evaluated against the artifact", "pass", summary.allowedCalls))
+        if summary.disclosed > 0 {
+            report.checks.append(("\(origin): disclosed payloads match their commitments", "pass", summary.disclosed))
+            report.checks.append(("\(origin): argument constraints re-checked on disclosed arguments", "pass",
+                                  summary.allowedCallsWithArguments))
+        }
+        let withoutArguments = summary.allowedCalls - summary.allowedCallsWithArguments
+        if withoutArguments > 0 {
+            report.skipped.append(.init(check: "\(origin): argument constraints", reason: summary.payloadFile
+                ? "not re-checked: no payloads disclosed for \(withoutArguments) ALLOW receipts"
+                : "not re-checked: the bundle discloses no payloads for this log (\(withoutArguments) ALLOW receipts)",
+                count: withoutArguments))
+        }
     }
 
     /// What a RESULT must repeat of the ALLOW it completes.
@@ -408,7 +530,13 @@ private struct Run {
     /// already; this pass reads the receipts again (their checks all passed) and counts.
     private mutating func recountAcrossLogs(_ manifest: BundleFormat.Manifest) throws {
         let roots = Set(logsByRoot.filter { $0.value.count > 1 }.keys)
-        guard !roots.isEmpty else { return }
+        guard !roots.isEmpty else {
+            if manifest.logs.count > 1 {
+                report.skipped.append(.init(check: "rate limits recounted across logs",
+                                            reason: "not needed: no artifact has allowed calls in more than one log", count: 0))
+            }
+            return
+        }
         let indexes = Set(roots.flatMap { logsByRoot[$0] ?? [] }).sorted()
         var cursors: [AllowedCalls] = []
         for index in indexes {

@@ -20,7 +20,9 @@ public final class ReceiptLog {
     public var size: UInt64 { frontier.size }
     public var signer: Checkpoint.Signer { Checkpoint.Signer(name: origin, key: key) }
 
-    /// Opens (or creates) the log in `directory`, reading back any receipts already there.
+    /// Opens (or creates) the log in `directory`, reading back any receipts already there;
+    /// a log whose receipts name another origin (`RCP_LOG_MISMATCH`) or are signed by
+    /// another key (`RCP_KEY_UNTRUSTED`) is refused, so that one log keeps one origin and key.
     public init(directory: URL, origin: String, key: Ed25519.PrivateKey) throws {
         self.directory = directory
         self.origin = origin
@@ -36,6 +38,12 @@ public final class ReceiptLog {
         while case let lines = reader.next(4096), !lines.isEmpty {
             for line in lines where !line.isEmpty {
                 let r = try Receipt(json: try StrictJSONParser().parse(line))
+                guard r.log.isExactly(origin) else {
+                    throw AttestError(.receiptLogMismatch, "the log in \(directory.path) is \(r.log), not \(origin)")
+                }
+                guard r.keyID.isExactly(key.publicKey.thumbprint) else {
+                    throw AttestError(.receiptKeyUntrusted, "the log in \(directory.path) is signed by key \(r.keyID), not by this key")
+                }
                 frontier.append(r.leafHash)
                 tree.append(leafHash: r.leafHash)
                 lastLink = r.link
@@ -51,11 +59,20 @@ public final class ReceiptLog {
     /// Appends one decision in one entry: commits to the payloads (the request without
     /// its credential carriers) with fresh salts, links, signs, and writes the receipt
     /// durably (fsync) before returning it. `upstream`, on an `ALLOW`, is the identity
-    /// of the server the call was forwarded to.
+    /// of the server the call was forwarded to. A receipt a verifier would reject is
+    /// refused before anything is written: a time before the previous receipt's
+    /// (`RCP_TIME_REGRESSION`), members that do not fit the decision (`RCP_MALFORMED`).
     @discardableResult
     public func append(time: Int64, artifact: String, session: String, agent: (sub: String, jkt: String)?, method: String,
                        tool: String?, decision: Receipt.Decision, code: ErrorCode?, request: JSONValue, response: JSONValue,
                        upstream: JSONValue? = nil, durable: Bool = true) throws -> Appended {
+        guard time >= lastTime else {
+            throw AttestError(.receiptTimeRegression, "time \(time) is before the previous receipt's \(lastTime)")
+        }
+        if let why = Receipt.formDefect(decision: decision, code: code?.rawValue, call: nil, seq: frontier.size,
+                                        hasUpstream: upstream != nil, hasRequest: true, hasResponse: true) {
+            throw AttestError(.receiptMalformed, why)
+        }
         let request = Disclosure.withoutCarriers(request)
         let requestSalt = Self.salt(), responseSalt = Self.salt()
         let seq = frontier.size

@@ -80,7 +80,7 @@ public struct TokenClaims: Sendable {
 
     /// Reads the claims after the signature has been verified: presence and types, in
     /// the order of the claims table (step 7 of token verification).
-    init(payload: JSONObject) throws(AttestError) {
+    public init(payload: JSONObject) throws(AttestError) {
         let reader = ClaimReader(object: payload, missing: .tokenClaimMissing, invalid: .tokenClaimInvalid)
         issuer = try reader.string("iss")
         subject = try reader.string("sub")

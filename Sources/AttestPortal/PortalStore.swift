@@ -12,7 +12,7 @@ import GRDB
 public final class PortalStore: @unchecked Sendable {
     let queue: DatabaseQueue
     public let directory: URL
-    static let fileName = "portal.sqlite"
+    public static let fileName = "portal.sqlite"
 
     /// Opens (or creates) the store in `directory`.
     public init(directory: URL, readOnly: Bool = false) throws(AttestError) {

@@ -303,6 +303,10 @@ public struct SpecCheck: Sendable {
     private mutating func checkVersions() {
         let tables = spec.tables("versions")
         guard !tables.isEmpty else { return }
+        if let newest = tables.first?.rows.first, !newest["version"].utf8.elementsEqual(SpecificationVersion.current.utf8) {
+            diagnostics.append(Diagnostic(.table, tables[0].file, newest.line,
+                "the newest version is \(newest["version"]), but the code implements \(SpecificationVersion.current) (SpecificationVersion.current)"))
+        }
         var previous: [UInt8]? = nil
         for table in tables {
             for row in table.rows {

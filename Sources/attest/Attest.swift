@@ -9,6 +9,7 @@ struct Attest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attest",
         abstract: "MCP agent attestation and enforcement evidence: the executable spec and its reference implementation.",
+        discussion: CLIExit.discussion,
         subcommands: [Check.self, Vectors.self, Impl.self, Conformance.self, Bench.self, Site.self,
                       ArtifactCommand.self, MandateCommand.self, LogCommand.self, BundleCommand.self,
                       TokenCommand.self, KeysCommand.self, KeyCommand.self, MCPCommand.self, PortalCommand.self, ConformanceUpstream.self])
@@ -21,7 +22,13 @@ struct SpecLocation: ParsableArguments {
 
     var rootURL: URL { URL(fileURLWithPath: root) }
 
-    func read() throws -> Spec { try SpecReader.read(root: rootURL) }
+    func read() throws -> Spec {
+        let spec = rootURL.appendingPathComponent("spec").path
+        guard CLIFiles.isDirectory(spec) else {
+            throw CLIError.io("cannot read \(spec): no such directory; run from the repository, or pass --root")
+        }
+        return try SpecReader.read(root: rootURL)
+    }
 }
 
 struct Check: ParsableCommand {
@@ -94,8 +101,12 @@ struct Impl: ParsableCommand {
             return
         }
         guard let op else { throw ValidationError("name an op, or pass --jsonl") }
-        let input = FileHandle.standardInput.readDataToEndOfFile()
-        let request = try StrictJSONParser().parse(Array(input))
+        let input = try CLIFiles.read("-", option: "the request (standard input)")
+        let request: JSONValue
+        do { request = try StrictJSONParser().parse(input) } catch {
+            print(Outcome.failure("request: \(error.message)").response.serialized(pretty: false))
+            throw ExitCode(2)
+        }
         let outcome = ops.execute(op: op, context: request["context"]?.objectValue ?? [:],
                                   input: request["input"]?.objectValue ?? [:])
         if outcome == .unsupported { throw ExitCode(3) }
@@ -124,6 +135,14 @@ struct Conformance: ParsableCommand {
     @Option(name: .customLong("portal-out"), help: "With --portal: directory for the scenarios' results.json (none unless given).")
     var portalOut: String?
 
+    func validate() throws {
+        try requireRange(timeout, 0.001...86_400, "--timeout", "seconds per vector")
+        if let impl, impl.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--impl is a command, not empty") }
+        if let portal, portal.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--portal is a command, not empty") }
+        guard !out.isEmpty else { throw ValidationError("--out is a directory, not empty") }
+        if let baseline, baseline.isEmpty { throw ValidationError("--baseline is a file, not empty") }
+    }
+
     func run() throws {
         let spec = try location.read()
         if let portal { return try runPortal(portal, spec: spec) }
@@ -135,7 +154,11 @@ struct Conformance: ParsableCommand {
         let vectors = spec.vectors.filter {
             (documents.isEmpty || documents.contains($0.document)) && (ops.isEmpty || ops.contains($0.op))
         }
-        let expected = try baseline.map { try ConformanceRun.loadBaseline(URL(fileURLWithPath: $0)) } ?? []
+        if let baseline { _ = try CLIFiles.read(baseline, option: "--baseline") }
+        let expected: Set<String>
+        do { expected = try baseline.map { try ConformanceRun.loadBaseline(URL(fileURLWithPath: $0)) } ?? [] } catch {
+            throw CLIError.rejected("--baseline \(baseline ?? ""): \(describeError(error))")
+        }
         let executor: OpExecutor
         var jsonlExecutor: JSONLinesExecutor? = nil
         if jsonl {
@@ -218,6 +241,10 @@ struct ConformanceUpstream: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "conformance-upstream", shouldDisplay: false)
     @Option(help: "Comma-separated tool names.") var tools: String = ""
     @Option(help: "File to append each received request to.") var calls: String
+
+    func validate() throws {
+        guard !calls.isEmpty else { throw ValidationError("--calls is a file, not empty") }
+    }
 
     func run() throws {
         ScriptedUpstream.run(tools: tools.split(separator: ",").map(String.init), callsFile: calls)

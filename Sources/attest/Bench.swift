@@ -18,6 +18,11 @@ struct CoreBench: ParsableCommand {
     @Option(help: "Seconds per round.") var seconds: Double = 0.5
     @Option(help: "Rounds per measurement (the median is reported).") var rounds: Int = 5
 
+    func validate() throws {
+        try requireRange(seconds, 0.001...3600, "--seconds", "seconds per round")
+        try requireRange(rounds, 1...1000, "--rounds", "rounds per measurement")
+    }
+
     func run() throws {
         #if DEBUG
         print("warning: debug build; use `make bench` (release) for numbers worth reporting")

@@ -16,6 +16,13 @@ struct EvidenceBench: ParsableCommand {
     @Option(help: "Leaves of the Merkle benchmark.") var leaves: Int = 1_000_000
     @Option(help: "Inclusion proofs of the Merkle benchmark.") var proofs: Int = 10_000
 
+    func validate() throws {
+        try requireRange(receipts, 1...100_000_000, "--receipts", "receipts in the bundle")
+        try requireRange(leaves, 1...100_000_000, "--leaves", "leaves")
+        try requireRange(proofs, 1...10_000_000, "--proofs", "proofs")
+        guard !bundle.isEmpty else { throw ValidationError("--bundle is a directory, not empty") }
+    }
+
     func run() throws {
         #if DEBUG
         print("warning: debug build; use `make bench` (release) for numbers worth reporting")
@@ -83,16 +90,16 @@ struct EvidenceBench: ParsableCommand {
         }
         let child = Process()
         child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        child.arguments = ["bundle", "verify", bundle, "--authority", demo.authority.publicKey.thumbprint,
+        child.arguments = ["bundle", "verify", bundleURL.path, "--authority", demo.authority.publicKey.thumbprint,
                            "--log-key", NoteVerifier(name: demo.origin, key: demo.logKey.publicKey).text,
-                           "--now", String(demo.trust.now), "--report", bundle + "-report.json"]
+                           "--now", String(demo.trust.now), "--report", bundleURL.path + "-report.json"]
         let t0 = Date()
         try child.run()
         child.waitUntilExit()
         let verifySeconds = Date().timeIntervalSince(t0)
         var usage = rusage()
         getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-        guard child.terminationStatus == 0 else { throw ValidationError("bundle verification did not PASS") }
+        guard child.terminationStatus == 0 else { throw CLIError.rejected("bundle verification did not PASS") }
         let verifyRate = Double(receipts) / verifySeconds
         // The raw rate before and after the bundle run, averaged.
         let rawVerifyAll = (rawBefore + rawVerifyOnAllCores()) / 2

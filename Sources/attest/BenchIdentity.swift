@@ -16,6 +16,23 @@ struct IdentityBench: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Measure the replay stores at 0, 100,000 and 1,000,000 live entries (skip for profiling).")
     var scaling: Bool = true
 
+    func validate() throws {
+        try requireRange(count, 1...100_000_000, "--count", "operations per measurement")
+        guard python.isEmpty || Self.executable(python) else {
+            throw ValidationError("--python \(python) is not an executable (a path, or a name on PATH); empty skips the comparison")
+        }
+    }
+
+    /// Whether `name` is an executable file, as a path or a name on PATH.
+    static func executable(_ name: String) -> Bool {
+        if name.contains("/") { return access(name, X_OK) == 0 && !CLIFiles.isDirectory(name) }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        return path.split(separator: ":").contains { dir in
+            let candidate = "\(dir)/\(name)"
+            return access(candidate, X_OK) == 0 && !CLIFiles.isDirectory(candidate)
+        }
+    }
+
     func run() throws {
         #if DEBUG
         print("warning: debug build; use `make bench` (release) for numbers worth reporting")

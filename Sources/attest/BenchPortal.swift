@@ -24,6 +24,12 @@ struct PortalBench: AsyncParsableCommand {
     @Option(help: "Calls per session in the 50-session throughput runs.") var callsPerSession: Int = 100
     @Option(help: "Calls per core in each CPU-bound measurement.") var cpuCalls: Int = 4000
 
+    func validate() throws {
+        try requireRange(pairs, 1...10_000_000, "--pairs", "call pairs")
+        try requireRange(callsPerSession, 1...10_000_000, "--calls-per-session", "calls per session")
+        try requireRange(cpuCalls, 1...10_000_000, "--cpu-calls", "calls per core")
+    }
+
     func run() async throws {
         #if DEBUG
         print("warning: debug build; use `make bench-portal` (release) for numbers worth reporting")

@@ -4,27 +4,28 @@ import AttestEvidence
 import AttestPortal
 import Foundation
 
-/// A signing key given on the command line: a file holding a 32-byte seed in hex.
+/// A signing key: a file holding its 32-byte seed in hex, or env:NAME (never the seed itself).
 struct KeyOption: ParsableArguments {
-    @Option(name: .customLong("key"), help: "File holding the signing key's 32-byte seed, in hex.")
+    @Option(name: .customLong("key"), help: "The signing key's 32-byte seed, hex: a file holding it, or env:NAME.")
     var keyFile: String
 
     func ed25519() throws -> Ed25519.PrivateKey {
-        let text = try String(contentsOfFile: keyFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let seed = Hex.decode(text), seed.count == 32 else {
-            throw ValidationError("\(keyFile) does not hold a 32-byte hex seed")
-        }
-        return try Ed25519.PrivateKey(seed: seed)
+        let seed = try SecretSeed.read(keyFile, option: "--key")
+        do { return try Ed25519.PrivateKey(seed: seed) } catch { throw CLIError.usage("--key \(keyFile): not an Ed25519 seed") }
     }
-}
-
-func readJSON(_ path: String) throws -> JSONValue {
-    try StrictJSONParser().parse(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
 }
 
 func writeJSON(_ value: JSONValue, to path: String?) throws {
     let text = value.serialized(pretty: true)
-    if let path { try Data(text.utf8).write(to: URL(fileURLWithPath: path)) } else { print(text, terminator: "") }
+    if let path { try CLIFiles.writeAtomically(Array(text.utf8), to: path) } else { print(text, terminator: "") }
+}
+
+/// An artifact or mandate file, parsed (its defects are refusals naming the file).
+func readArtifact(_ path: String, option: String) throws -> Artifact {
+    let value = try CLIFiles.json(path, option: option)
+    do { return try Artifact(json: value) } catch {
+        throw CLIError.rejected("\(option) \(path): \(describeError(error))")
+    }
 }
 
 struct ArtifactCommand: ParsableCommand {
@@ -38,7 +39,9 @@ struct ArtifactCommand: ParsableCommand {
         @Option(help: "Output file (default: standard output).") var out: String?
 
         func run() throws {
-            guard case .object(let o) = try readJSON(input) else { throw ValidationError("the artifact is a JSON object") }
+            guard case .object(let o) = try CLIFiles.json(input, option: "--in") else {
+                throw CLIError.rejected("--in \(input): the artifact is a JSON object")
+            }
             let artifact = try Artifact.seal(o, key: try key.ed25519())
             try writeJSON(.object(artifact.json), to: out)
             FileHandle.standardError.write(Data("sealed \(artifact.kind.rawValue) \(artifact.id), digest \(artifact.digest)\n".utf8))
@@ -46,14 +49,26 @@ struct ArtifactCommand: ParsableCommand {
     }
 
     struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Verify an artifact and its mandates (root first).")
-        @Argument(help: "Artifact, then each mandate in order.") var files: [String]
+        static let configuration = CommandConfiguration(
+            abstract: "Verify an artifact and its mandates (root first) at a given time.",
+            discussion: "Valid means: every signature verifies, the root is sealed by a trusted authority, each mandate only narrows its parent, and the verification time is inside every validity window (PTL_OUTSIDE_VALIDITY otherwise).")
+        @Argument(help: "Artifact, then each mandate in order.") var files: [String] = []
         @Option(help: "Thumbprint of a trusted policy authority key (repeatable).") var authority: [String]
+        @Option(help: "Verification time, seconds since the epoch.") var now: Int64
+
+        func validate() throws {
+            guard !files.isEmpty else { throw ValidationError("give the artifact file, then each mandate in order") }
+            try requireRange(now, epochSeconds, "--now", "seconds since the epoch")
+            guard authority.allSatisfy({ !$0.isEmpty }) else { throw ValidationError("--authority is a key thumbprint, not empty") }
+        }
 
         func run() throws {
-            let chain = try files.map { try Artifact(json: try readJSON($0)) }
+            let chain = try files.map { try readArtifact($0, option: "artifact") }
             let effective = try MandateChain.verify(chain, trustedAuthorities: Set(authority.map { ExactString($0) }))
-            print("valid: \(effective.kind.rawValue) \(effective.id), digest \(effective.digest), chain of \(chain.count)")
+            for a in chain where !(now >= a.notBefore && now < a.notAfter) {
+                throw AttestError(.portalOutsideValidity, "\(a.kind.rawValue) \(a.id) is valid from \(a.notBefore) until before \(a.notAfter), not at \(now)")
+            }
+            print("valid at \(now): \(effective.kind.rawValue) \(effective.id), digest \(effective.digest), chain of \(chain.count)")
         }
     }
 }
@@ -71,8 +86,10 @@ struct MandateCommand: ParsableCommand {
         @Option(help: "Output file (default: standard output).") var out: String?
 
         func run() throws {
-            let parentArtifact = try Artifact(json: try readJSON(parent))
-            guard case .object(var o) = try readJSON(input) else { throw ValidationError("the mandate is a JSON object") }
+            let parentArtifact = try readArtifact(parent, option: "--parent")
+            guard case .object(var o) = try CLIFiles.json(input, option: "--in") else {
+                throw CLIError.rejected("--in \(input): the mandate is a JSON object")
+            }
             o["type"] = .string(Artifact.mandateTypeName)
             o["parent"] = .string(parentArtifact.digest)
             let mandate = try Artifact.seal(o, key: try key.ed25519())
@@ -91,37 +108,97 @@ struct LogCommand: ParsableCommand {
         @Option(help: "Log origin (the checkpoint origin line and note key name).") var origin: String
         @OptionGroup var key: KeyOption
 
-        func open() throws -> ReceiptLog {
-            try ReceiptLog(directory: URL(fileURLWithPath: dir), origin: origin, key: try key.ed25519())
+        func validate() throws {
+            guard !dir.isEmpty else { throw ValidationError("--dir is the log directory, not empty") }
+            guard !origin.isEmpty, !origin.contains("\n") else { throw ValidationError("--origin is one non-empty line") }
+        }
+
+        /// Opens the log; `create` allows a new one (only `log append` starts a log).
+        func open(create: Bool) throws -> ReceiptLog {
+            let receipts = URL(fileURLWithPath: dir).appendingPathComponent("receipts.jsonl").path
+            if !create {
+                guard CLIFiles.isDirectory(dir) else { throw CLIError.io("cannot read \(dir): no such directory") }
+                guard FileManager.default.fileExists(atPath: receipts) else {
+                    throw CLIError.rejected("--dir \(dir) holds no log (no receipts.jsonl); `attest log append` starts one")
+                }
+            } else if FileManager.default.fileExists(atPath: dir) && !CLIFiles.isDirectory(dir) {
+                throw CLIError.io("cannot write \(dir): not a directory")
+            }
+            return try ReceiptLog(directory: URL(fileURLWithPath: dir), origin: origin, key: try key.ed25519())
+        }
+    }
+
+    /// The log's directory and origin, without a key: what reading a log needs.
+    struct ReadLocation: ParsableArguments {
+        @Option(help: "Log directory.") var dir: String
+        @Option(help: "Log origin (the checkpoint origin line and note key name).") var origin: String
+
+        func validate() throws {
+            guard !dir.isEmpty else { throw ValidationError("--dir is the log directory, not empty") }
+            guard !origin.isEmpty, !origin.contains("\n") else { throw ValidationError("--origin is one non-empty line") }
         }
     }
 
     struct Append: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Append one signed receipt (durably).")
+        static let configuration = CommandConfiguration(
+            abstract: "Append one signed receipt (durably); refuses a receipt a verifier would reject.")
         @OptionGroup var log: Location
         @Option(help: "Artifact file the decision was made under.") var artifact: String
-        @Option(help: "Decision time, seconds since the epoch.") var time: Int64
+        @Option(help: "Decision time, seconds since the epoch (not before the previous receipt's).") var time: Int64
         @Option(help: "Session identifier.") var session: String
         @Option(help: "JSON-RPC method.") var method: String = "tools/call"
         @Option(help: "JSON-RPC params of the request (JSON).") var request: String
-        @Option(help: "JSON-RPC result or error (JSON).") var response: String
+        @Option(help: "JSON-RPC result or error (JSON); for a DENY, the denial carrying --code.") var response: String
         @Option(help: "ALLOW, DENY or PHANTOM.") var decision: String
-        @Option(help: "Registry code for DENY or PHANTOM.") var code: String?
+        @Option(help: "Registry code: required for DENY and PHANTOM, refused for ALLOW.") var code: String?
+
+        func validate() throws {
+            try requireRange(time, epochSeconds, "--time", "seconds since the epoch")
+            guard let d = Receipt.Decision(exactly: decision) else { throw ValidationError("--decision is ALLOW, DENY or PHANTOM") }
+            guard d != .result else { throw ValidationError("--decision RESULT completes an open call, which log append does not write") }
+            if d == .allow, code != nil { throw ValidationError("--code goes with DENY or PHANTOM; an ALLOW carries no code") }
+            if d != .allow, code == nil { throw ValidationError("--code is required: a \(decision) names its registry code") }
+            if let code, ErrorCode(exactly: code) == nil { throw ValidationError("--code \(code) is not a registry code") }
+            guard !session.isEmpty else { throw ValidationError("--session is not empty") }
+            guard !method.isEmpty else { throw ValidationError("--method is a JSON-RPC method, not empty") }
+        }
 
         func run() throws {
-            let a = try Artifact(json: try readJSON(artifact))
-            guard let d = Receipt.Decision(rawValue: decision) else { throw ValidationError("decision is ALLOW, DENY or PHANTOM") }
-            guard d != .result else { throw ValidationError("a RESULT completes an open call, which log append does not write") }
-            let errorCode = try code.map { c -> ErrorCode in
-                guard let e = ErrorCode(rawValue: c) else { throw ValidationError("\(c) is not a registry code") }
-                return e
+            let a = try readArtifact(artifact, option: "--artifact")
+            guard let d = Receipt.Decision(exactly: decision) else { throw CLIError.usage("--decision is ALLOW, DENY or PHANTOM") }
+            let errorCode = code.flatMap { ErrorCode(exactly: $0) }
+            let requestValue = try CLIFiles.inlineJSON(request, option: "--request")
+            let responseValue = try CLIFiles.inlineJSON(response, option: "--response")
+            if d == .deny, let errorCode {
+                guard responseValue["code"]?.integerValue == Disclosure.denialCode,
+                      responseValue["data"]?["code"]?.stringValue?.isExactly(errorCode.rawValue) == true else {
+                    throw CLIError.usage("--response: a DENY's response is the denial carrying \(errorCode.rawValue) (code \(Disclosure.denialCode), data.code \(errorCode.rawValue))")
+                }
             }
-            let requestValue = try StrictJSONParser().parse(request)
-            let l = try log.open()
+            // What the bundle verifier checks of every receipt and every ALLOW (bundle.md
+            // steps 6 and 7; rate limits need the log's history and are left to it).
+            guard a.namesLog(log.origin) else {
+                throw AttestError(.receiptLogNotInArtifact, "the artifact \(a.id) does not name log \(log.origin)")
+            }
+            if d == .allow {
+                if method.isExactly("tools/call") {
+                    guard let tool = requestValue["name"]?.stringValue else {
+                        throw CLIError.usage("--request: a tools/call request names its tool in \"name\"")
+                    }
+                    var engine = PolicyEngine()
+                    if let refusal = engine.evaluate(chain: [a], tool: tool, arguments: requestValue["arguments"] ?? .object(JSONObject()),
+                                                     time: time) {
+                        throw AttestError(refusal, "an ALLOW of a call the artifact \(a.id) forbids")
+                    }
+                } else if !(time >= a.notBefore && time < a.notAfter) {
+                    throw AttestError(.portalOutsideValidity, "an ALLOW outside the validity window of the artifact \(a.id)")
+                }
+            }
+            let l = try log.open(create: true)
+            defer { try? l.close() }
             let r = try l.append(time: time, artifact: a.digest, session: session, agent: (a.subject, a.subjectKey), method: method,
                                  tool: requestValue["name"]?.stringValue, decision: d, code: errorCode, request: requestValue,
-                                 response: try StrictJSONParser().parse(response), upstream: d == .allow ? a.upstream : nil)
-            try l.close()
+                                 response: responseValue, upstream: d == .allow ? a.upstream : nil)
             print("appended seq \(r.seq), link \(Base64URL.encode(r.link))")
         }
     }
@@ -131,9 +208,9 @@ struct LogCommand: ParsableCommand {
         @OptionGroup var log: Location
 
         func run() throws {
-            let l = try log.open()
+            let l = try log.open(create: false)
+            defer { try? l.close() }
             let c = try l.checkpoint()
-            try l.close()
             print(c.signed(by: [l.signer]), terminator: "")
         }
     }
@@ -141,8 +218,8 @@ struct LogCommand: ParsableCommand {
     struct Prove: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Prove one receipt against the latest checkpoint (--seq), or print a consistency proof (--from).",
-            discussion: "With --seq the output is the input of the receipt.inclusion op (receipt.md): receipt, checkpoint, proof.")
-        @OptionGroup var log: Location
+            discussion: "With --seq the output is the input of the receipt.inclusion op (receipt.md): receipt, checkpoint, proof. Needs no private key: the checkpoint is the log's own, as signed.")
+        @OptionGroup var log: ReadLocation
         @Option(help: "Receipt sequence number.") var seq: Int?
         @Option(help: "Earlier tree size for a consistency proof.") var from: Int?
         @Option(help: "Tree size for a consistency proof (default: the current size).") var size: Int?
@@ -150,48 +227,68 @@ struct LogCommand: ParsableCommand {
         func validate() throws {
             if let seq, seq < 0 { throw ValidationError("--seq is a receipt's sequence number, 0 or more") }
             if let from, from < 1 { throw ValidationError("--from is an earlier tree size, 1 or more") }
+            if let size, size < 1 { throw ValidationError("--size is a tree size, 1 or more") }
             if let from, let size, size < from { throw ValidationError("--size is at least --from") }
             if size != nil && from == nil { throw ValidationError("--size goes with --from") }
+            if seq != nil && from != nil { throw ValidationError("give --seq or --from, not both") }
+            if seq == nil && from == nil { throw ValidationError("give --seq (inclusion) or --from (consistency)") }
         }
 
         func run() throws {
-            let l = try log.open()
-            defer { try? l.close() }
+            guard CLIFiles.isDirectory(log.dir) else { throw CLIError.io("cannot read \(log.dir): no such directory") }
             let directory = URL(fileURLWithPath: log.dir)
+            guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("receipts.jsonl").path) else {
+                throw CLIError.rejected("--dir \(log.dir) holds no log (no receipts.jsonl)")
+            }
+            let tree = try LogTree(directory: directory, origin: log.origin)
             if let seq {
                 var reader = try LineReader(url: directory.appendingPathComponent("checkpoints.jsonl"))
                 var latest: String?
                 while case let lines = reader.next(256), !lines.isEmpty {
                     for line in lines where !line.isEmpty { latest = try StrictJSONParser().parse(line)["note"]?.stringValue }
                 }
-                guard let note = latest else { throw ValidationError("the log has no checkpoint yet; run `attest log checkpoint`") }
-                let checkpoint = try Checkpoint.verify(note, trusted: [l.signer.verifier], origin: log.origin)
-                guard seq < checkpoint.size else { throw ValidationError("receipt \(seq) is not covered by the latest checkpoint (size \(checkpoint.size))") }
-                var receipts = try LineReader(url: directory.appendingPathComponent("receipts.jsonl"))
-                var receipt: JSONValue?
-                var index = 0
-                while receipt == nil, case let lines = receipts.next(4096), !lines.isEmpty {
-                    if seq < index + lines.count { receipt = try StrictJSONParser().parse(lines[seq - index]) }
-                    index += lines.count
+                guard let note = latest, let size = checkpointSize(note) else {
+                    throw CLIError.rejected("the log has no checkpoint yet; run `attest log checkpoint`")
                 }
-                guard let receipt, Int(checkpoint.size) <= Int(l.size) else {
-                    throw ValidationError("the log holds fewer receipts than its latest checkpoint covers")
-                }
-                let proof = l.inclusionProof(seq: seq, size: Int(checkpoint.size))
-                try writeJSON(["receipt": receipt, "checkpoint": .string(note),
+                guard seq < size else { throw CLIError.usage("--seq \(seq): receipt \(seq) is not covered by the latest checkpoint (size \(size))") }
+                guard size <= tree.size else { throw CLIError.rejected("the log holds fewer receipts than its latest checkpoint covers") }
+                let proof = tree.tree.inclusionProof(index: seq, size: size)
+                try writeJSON(["receipt": tree.receipts[seq], "checkpoint": .string(note),
                                "proof": .array(proof.map { .string($0.description) })], to: nil)
             } else if let from {
-                let n = size ?? Int(l.size)
-                guard from <= n, n <= Int(l.size) else {
-                    throw ValidationError("--from \(from) and size \(n) must satisfy from ≤ size ≤ \(l.size), the log's size")
+                let n = size ?? tree.size
+                guard from <= n, n <= tree.size else {
+                    throw CLIError.usage("--from \(from) and --size \(n) must satisfy from ≤ size ≤ \(tree.size), the log's size")
                 }
                 try writeJSON([
                     "from": .number(JSONNumber(from)), "tree_size": .number(JSONNumber(n)),
-                    "consistency": .array(l.consistencyProof(from: from, to: n).map { .string($0.description) }),
+                    "consistency": .array(tree.tree.consistencyProof(from: from, to: n).map { .string($0.description) }),
                 ], to: nil)
-            } else {
-                throw ValidationError("give --seq or --from")
             }
+        }
+    }
+
+    /// A log read back without its key: its receipts (which must all name `origin`) and
+    /// its Merkle tree.
+    struct LogTree {
+        var receipts: [JSONValue] = []
+        var tree = MerkleTree()
+        var size: Int { receipts.count }
+
+        init(directory: URL, origin: String) throws {
+            var reader = try LineReader(url: directory.appendingPathComponent("receipts.jsonl"))
+            while case let lines = reader.next(4096), !lines.isEmpty {
+                for line in lines where !line.isEmpty {
+                    let value = try StrictJSONParser().parse(line)
+                    let r = try Receipt(json: value)
+                    guard r.log.isExactly(origin) else {
+                        throw CLIError.usage("--origin \(origin): the log in this directory is \(r.log)")
+                    }
+                    tree.append(leafHash: r.leafHash)
+                    receipts.append(value)
+                }
+            }
+            if let failure = reader.failure { throw CLIError.io("cannot read receipts.jsonl: \(failure)") }
         }
     }
 }
@@ -202,7 +299,8 @@ struct BundleCommand: ParsableCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a bundle directory: from a portal's store (--store), or from log directories and artifact files.")
+            abstract: "Write a bundle directory: from a portal's store (--store), or from log directories and artifact files.",
+            discussion: "The bundle is written whole or not at all: into a staging directory beside --out, renamed at the end. --out must not exist.")
         @Option(help: "A portal's store directory: export what the portal recorded.") var store: String?
         @Option(help: "With --store: the portal's configuration, to print the trust inputs a verifier needs.") var config: String?
         @Option(help: "With --store: payloads to disclose: all, none, seq:FIRST-LAST or time:FROM-TO.") var disclose: String = "all"
@@ -211,28 +309,62 @@ struct BundleCommand: ParsableCommand {
         @Flag(help: "Leave out the salted payloads (structure-only disclosure).") var noPayloads = false
         @Option(help: "Bundle directory to write.") var out: String
 
+        func validate() throws {
+            guard !out.isEmpty else { throw ValidationError("--out is the bundle directory to write, not empty") }
+            if store != nil {
+                guard logs.isEmpty, artifacts.isEmpty, !noPayloads else {
+                    throw ValidationError("--store exports a portal's store; --log, --artifact and --no-payloads go without it")
+                }
+                _ = try Self.parseDisclose(disclose)
+            } else {
+                guard config == nil else { throw ValidationError("--config goes with --store") }
+                guard !logs.isEmpty else { throw ValidationError("give --store, or at least one --log ORIGIN=DIRECTORY") }
+                guard !artifacts.isEmpty else { throw ValidationError("give at least one --artifact with --log") }
+                for spec in logs { _ = try Self.parseLog(spec) }
+            }
+        }
+
+        static func parseLog(_ spec: String) throws -> (String, URL) {
+            let parts = spec.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--log is ORIGIN=DIRECTORY, not \(spec)") }
+            return (String(parts[0]), URL(fileURLWithPath: String(parts[1])))
+        }
+
         func run() throws {
+            if FileManager.default.fileExists(atPath: out) {
+                throw CLIError.usage("--out \(out) exists; an export writes a new directory")
+            }
             if let store {
+                guard CLIFiles.isDirectory(store) else { throw CLIError.io("cannot read \(store): no such directory") }
+                var configuration: PortalConfiguration?
+                if let config {
+                    do { configuration = try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
+                        throw CLIError.rejected("--config \(config): \(error.description)")
+                    }
+                }
                 let portalStore = try PortalStore(directory: URL(fileURLWithPath: store), readOnly: true)
                 let count = try portalStore.exportBundle(to: URL(fileURLWithPath: out), disclose: try Self.parseDisclose(disclose))
                 print("wrote bundle \(out): \(count) receipts")
-                guard let config else { return }
-                let configuration: PortalConfiguration
-                do { configuration = try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
-                    throw ValidationError("\(config): \(error.description)")
-                }
+                guard let configuration else { return }
                 print("verify with:")
                 print("  attest bundle verify \(out) " + configuration.authorities.map { "--authority=\($0.value) " }.joined()
                       + "--log-key '\(NoteVerifier(name: configuration.origin, key: configuration.logKey.publicKey).text)' --now $(date +%s)")
                 return
             }
-            let pairs = try logs.map { spec -> (String, URL) in
-                let parts = spec.split(separator: "=", maxSplits: 1)
-                guard parts.count == 2 else { throw ValidationError("--log is ORIGIN=DIRECTORY") }
-                return (String(parts[0]), URL(fileURLWithPath: String(parts[1])))
+            let pairs = try logs.map(Self.parseLog)
+            for (origin, directory) in pairs {
+                guard CLIFiles.isDirectory(directory.path) else { throw CLIError.io("cannot read \(directory.path): no such directory") }
+                for name in ["receipts.jsonl", "checkpoints.jsonl"] + (noPayloads ? [] : ["payloads.jsonl"]) {
+                    _ = try CLIFiles.read(directory.appendingPathComponent(name).path, option: "--log \(origin)", limit: Int.max)
+                        .count
+                }
+                _ = try LogCommand.LogTree(directory: directory, origin: origin)
             }
-            try BundleExporter.export(logs: pairs, artifacts: artifacts.map { URL(fileURLWithPath: $0) },
-                                      to: URL(fileURLWithPath: out), includePayloads: !noPayloads)
+            for path in artifacts { _ = try readArtifact(path, option: "--artifact") }
+            try CLIFiles.writeDirectory(out, option: "--out") { staging in
+                try BundleExporter.export(logs: pairs, artifacts: artifacts.map { URL(fileURLWithPath: $0) },
+                                          to: staging, includePayloads: !noPayloads)
+            }
             print("wrote bundle \(out)")
         }
 
@@ -253,32 +385,69 @@ struct BundleCommand: ParsableCommand {
     struct VerifyBundle: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify",
-            abstract: "Verify a bundle offline: prints PASS or FAIL, writes a JSON report, exits 0 on PASS.",
+            abstract: "Verify a bundle offline: prints PASS or FAIL and what was verified, exits 0 on PASS.",
             discussion: """
+                The report states the logs and their verified checkpoints, the time range, the decisions counted, \
+                the checks that ran and those skipped (and why), the trust inputs, the tool and specification versions, \
+                and the bundle digest (SHA-256 of the sha256sum listing of manifest.json and each file it names, in manifest \
+                order), so that it can be reproduced. --json writes the same report as JSON to standard output.
                 Exit codes: 0 PASS; 10 malformed input; 11 authenticity (a signature or a trust root); \
                 12 log integrity (sequence, chain, Merkle, checkpoints); 13 policy chain (artifact or mandate); \
-                14 enforcement (an ALLOW the artifact forbids); 15 disclosure (a payload that does not match its commitment).
+                14 enforcement (an ALLOW the artifact forbids); 15 disclosure (a payload that does not match its commitment); \
+                64 usage; 74 the bundle directory cannot be read.
                 """)
         @Argument(help: "Bundle directory.") var bundle: String
         @Option(help: "Thumbprint of a trusted policy authority key (repeatable).") var authority: [String]
         @Option(name: .customLong("log-key"), help: "Trusted log key as a C2SP note verifier key name+id+key (repeatable).")
         var logKeys: [String]
         @Option(help: "Verification time, seconds since the epoch.") var now: Int64
-        @Option(help: "Write the JSON report here.") var report: String?
+        @Option(help: "Write the JSON report here (- for standard output).") var report: String?
+        @Flag(help: "Write the JSON report to standard output (the verdict line goes to standard error).") var json = false
+
+        func validate() throws {
+            try requireRange(now, epochSeconds, "--now", "seconds since the epoch")
+            guard authority.allSatisfy({ !$0.isEmpty }) else { throw ValidationError("--authority is a key thumbprint, not empty") }
+            for text in logKeys {
+                do { _ = try NoteVerifier(text: text) } catch {
+                    throw ValidationError("--log-key \(text) is not a note verifier key (name+id+key): \(error.message)")
+                }
+            }
+            guard !bundle.isEmpty else { throw ValidationError("the bundle directory is not empty") }
+            if json, let report, report != "-" { throw ValidationError("--json writes the report to standard output; --report goes without it") }
+        }
 
         func run() throws {
-            var verifier = BundleVerifier(trust: .init(authorities: Set(authority.map { ExactString($0) }),
-                                                       logKeys: try logKeys.map { try NoteVerifier(text: $0) }, now: now))
-            verifier.progress = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-            let result = verifier.verify(bundle: URL(fileURLWithPath: bundle))
-            if let report { try writeJSON(result.json, to: report) }
-            if let f = result.failure {
-                print("FAIL \(f.code.rawValue)\(f.log.map { " log \($0)" } ?? "")\(f.seq.map { " seq \($0)" } ?? ""): \(f.message)")
-                throw ExitCode(Int32(Self.exitCode(f.code)))
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: bundle, isDirectory: &isDirectory) else {
+                throw CLIError.io("cannot read \(bundle): no such file or directory")
             }
-            print(String(format: "PASS: %d receipts in %.2f s (%.0f receipts/s), %d decisions re-checked with payload, %d calls open",
-                         result.receipts, result.seconds, Double(result.receipts) / max(result.seconds, 1e-9), result.payloadsChecked,
-                         result.openCalls))
+            guard isDirectory.boolValue else { throw CLIError.io("cannot read \(bundle): not a directory (a bundle is a directory)") }
+            let keys = try logKeys.map { try NoteVerifier(text: $0) }
+            let trust = BundleVerifier.Trust(authorities: Set(authority.map { ExactString($0) }), logKeys: keys, now: now)
+            var verifier = BundleVerifier(trust: trust)
+            let toStdout = json || report == "-"
+            let progress = ProgressLine.onTerminal(enabled: !toStdout)
+            if let progress {
+                verifier.progress = { p in
+                    progress.update(String(format: "%@ (log %d of %d): %@ of %@ receipts, %@/s", p.log, p.logIndex + 1, p.logs,
+                                           ProgressLine.grouped(p.receipts), ProgressLine.grouped(p.total),
+                                           ProgressLine.grouped(Int(Double(p.receipts) / max(p.seconds, 1e-9))))
+                                    + ProgressLine.timeLeft(done: p.receipts, total: p.total, seconds: p.seconds))
+                }
+            }
+            let result = verifier.verify(bundle: URL(fileURLWithPath: bundle))
+            progress?.clear()
+            let document = BundleReport(bundle: bundle, trust: trust, logKeyTexts: logKeys, result: result)
+            let verdict = document.verdictLine
+            if toStdout {
+                FileHandle.standardError.write(Data((verdict + "\n").utf8))
+                print(document.json.serialized(pretty: true), terminator: "")
+            } else {
+                print(verdict)
+                print(document.text, terminator: "")
+                if let report { try writeJSON(document.json, to: report) }
+            }
+            if let f = result.failure { throw ExitCode(Int32(Self.exitCode(f.code))) }
         }
 
         static func exitCode(_ code: ErrorCode) -> Int {
@@ -303,19 +472,26 @@ struct BundleCommand: ParsableCommand {
             abstract: "Write a bundle from a simulated portal history (for trying the verifier and for benchmarks).")
         @Option(help: "Number of receipts.") var receipts: Int = 1000
         @Option(help: "Checkpoint every this many receipts.") var checkpointEvery: Int = 100_000
-        @Option(help: "Bundle directory to write.") var out: String
+        @Option(help: "Bundle directory to write (must not exist).") var out: String
 
         func validate() throws {
             guard (1...100_000_000).contains(receipts) else { throw ValidationError("--receipts is 1 to 100,000,000") }
             guard (1...100_000_000).contains(checkpointEvery) else { throw ValidationError("--checkpoint-every is 1 to 100,000,000") }
+            guard !out.isEmpty else { throw ValidationError("--out is the bundle directory to write, not empty") }
         }
 
         func run() throws {
             let demo = DemoHistory()
             let start = Date()
-            try demo.writeBundle(URL(fileURLWithPath: out), count: receipts, checkpointEvery: checkpointEvery) {
-                FileHandle.standardError.write(Data("written \($0) receipts\n".utf8))
+            let progress = ProgressLine.onTerminal(enabled: true)
+            try CLIFiles.writeDirectory(out, option: "--out") { staging in
+                try demo.writeBundle(staging, count: receipts, checkpointEvery: checkpointEvery) { done in
+                    let seconds = Date().timeIntervalSince(start)
+                    progress?.update("written \(ProgressLine.grouped(done)) of \(ProgressLine.grouped(receipts)) receipts"
+                                     + ProgressLine.timeLeft(done: done, total: receipts, seconds: seconds))
+                }
             }
+            progress?.clear()
             print(String(format: "wrote %d receipts in %.1f s to %@", receipts, Date().timeIntervalSince(start), out))
             print("verify with:")
             print("  attest bundle verify \(out) --authority \(demo.authority.publicKey.thumbprint) "

@@ -14,13 +14,23 @@ struct KeyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write a new 32-byte seed, hex, to a file only its owner can read.")
         @Option(help: "The seed file to create (it must not exist).") var out: String
 
+        func validate() throws {
+            guard !out.isEmpty else { throw ValidationError("--out is the seed file to create, not empty") }
+        }
+
         func run() throws {
             let seed = SecureRandom.bytes(32)
             let key = try Ed25519.PrivateKey(seed: seed)
-            guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; a key is never overwritten") }
-            guard FileManager.default.createFile(atPath: out, contents: Data((Hex.encode(seed) + "\n").utf8),
-                                                 attributes: [.posixPermissions: 0o600]) else {
-                throw ValidationError("cannot create \(out)")
+            guard !FileManager.default.fileExists(atPath: out) else { throw CLIError.usage("--out \(out) exists; a key is never overwritten") }
+            let fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw CLIError.io("cannot write \(out): \(CLIFiles.reason(errno))") }
+            let bytes = Array((Hex.encode(seed) + "\n").utf8)
+            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            let synced = fsync(fd) == 0
+            close(fd)
+            guard written == bytes.count, synced else {
+                unlink(out)
+                throw CLIError.io("cannot write \(out): \(CLIFiles.reason(errno))")
             }
             print("wrote \(out); thumbprint \(key.publicKey.thumbprint)")
         }
@@ -28,7 +38,7 @@ struct KeyCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the public forms of the key in a seed file, as one JSON object.")
-        @Option(help: "The seed file (32 bytes, hex).") var key: String
+        @Option(help: "The seed (32 bytes, hex): a file holding it, or env:NAME.") var key: String
         @Option(help: "A log origin: also print the key's C2SP note verifier key for it.") var origin: String?
 
         func run() throws {

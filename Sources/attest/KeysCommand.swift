@@ -22,7 +22,16 @@ struct KeysDiscover: AsyncParsableCommand {
     @Option(help: "Write the discovered JWK Set to this file.") var out: String?
     @Option(help: "The current time, seconds since the epoch (default: the system clock).") var now: Int64?
 
+    func validate() throws {
+        try requireRange(now, epochSeconds, "--now", "seconds since the epoch")
+        guard let url = URL(string: issuer), url.scheme?.isExactly("https") == true, url.host != nil else {
+            throw ValidationError("--issuer is an https URL, not \(issuer)")
+        }
+        if let out, out.isEmpty { throw ValidationError("--out is a file, not empty") }
+    }
+
     func run() async throws {
+        if let caFile { _ = try CLIFiles.read(caFile, option: "--ca-file") }
         let transport = HTTPSDiscoveryTransport(trustRoots: caFile.map { .pemFile($0) } ?? .system)
         let discovery: KeyDiscovery
         do {
@@ -46,7 +55,7 @@ struct KeysDiscover: AsyncParsableCommand {
         report["error"] = failed ? lookup.error.map { .string($0.code.rawValue) } ?? .null : .null
         report["message"] = failed ? lookup.error.map { .string($0.message) } ?? .null : .null
         if let out, let keys, !failed {
-            try Data(keys.jsonValue.serialized(pretty: true).utf8).write(to: URL(fileURLWithPath: out))
+            try CLIFiles.writeAtomically(Array(keys.jsonValue.serialized(pretty: true).utf8), to: out)
         }
         print(JSONValue.object(report).serialized(pretty: false))
         if failed { throw ExitCode(1) }

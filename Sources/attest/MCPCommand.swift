@@ -14,13 +14,14 @@ struct MCPCommand: ParsableCommand {
         subcommands: [MCPAttach.self, MCPVerify.self, MCPServeDemo.self, MCPServeHTTP.self])
 }
 
-private func readBytes(_ path: String) throws -> [UInt8] {
-    if path == "-" { return Array(FileHandle.standardInput.readDataToEndOfFile()) }
-    return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-}
+/// The MCP revisions the binding knows (spec/mcp-binding.md): the handshake revisions,
+/// and the first stateless one.
+let knownEras = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
 
-private func readText(_ path: String) throws -> String {
-    String(decoding: try readBytes(path), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+func checkEra(_ era: String) throws {
+    guard knownEras.contains(where: { $0.isExactly(era) }) else {
+        throw ValidationError("--era is a protocol revision: \(knownEras.joined(separator: ", ")); not \(era)")
+    }
 }
 
 /// The verifier's trust configuration: one issuer, its trust domains, and its key set,
@@ -38,20 +39,30 @@ struct MCPTrustOptions: ParsableArguments {
     @Option(name: .customLong("replay-db"), help: "SQLite replay store shared by every run (default: in memory).") var replayDB: String?
 
     func validate() throws {
+        guard RequestPolicy(rawValue: policy)?.rawValue.isExactly(policy) == true else { throw ValidationError("--policy is required or optional") }
+        guard !audience.isEmpty else { throw ValidationError("--audience is this server's identity, not empty") }
+        guard !issuer.isEmpty else { throw ValidationError("--issuer is the trusted issuer URL, not empty") }
         guard (jwks != nil) != discover else { throw ValidationError("give exactly one of --jwks and --discover") }
         guard caFile == nil || discover else { throw ValidationError("--ca-file goes with --discover") }
     }
 
     func gate(clock: @escaping MCPClock) throws -> MCPGate {
         guard let requestPolicy = RequestPolicy(rawValue: policy) else { throw ValidationError("--policy is required or optional") }
-        let store: any ReplayStore = try replayDB.map { try SQLiteReplayStore(path: $0) } ?? InMemoryReplayStore()
+        let store: any ReplayStore
+        do { store = try replayDB.map { try SQLiteReplayStore(path: $0) } ?? InMemoryReplayStore() } catch {
+            throw CLIError.io("cannot open --replay-db \(replayDB ?? ""): \(error)")
+        }
         guard let jwks else {
             let transport = HTTPSDiscoveryTransport(trustRoots: caFile.map { .pemFile($0) } ?? .system)
             let discovery = try KeyDiscovery(issuers: [.init(issuer: issuer, trustDomains: trustDomains)], transport: transport)
             return MCPGate(verifier: Verifier(configuration: VerifierConfiguration(audience: audience, issuers: [])),
                            policy: requestPolicy, replayStore: store, clock: clock, keySource: discovery)
         }
-        let keys = try JWKS(json: try StrictJSONParser().parse(try readBytes(jwks)))
+        let keysValue = try CLIFiles.json(jwks, option: "--jwks")
+        let keys: JWKS
+        do { keys = try JWKS(json: keysValue) } catch {
+            throw CLIError.rejected("--jwks \(jwks): not a JWK Set: \(describeError(error))")
+        }
         let configuration = VerifierConfiguration(audience: audience, issuers: [
             TrustedIssuer(issuer: issuer, keys: keys, trustDomains: trustDomains),
         ])
@@ -68,20 +79,43 @@ struct MCPAttach: ParsableCommand {
     @Option(help: "File holding the request, or - for standard input.") var request: String = "-"
     @Option(help: "File holding the attestation token.") var token: String
     @Option(name: .customLong("operator"), help: "File holding an operator attestation.") var operatorAttestation: String?
-    @Option(help: "The agent key's 32-byte seed, hex.") var seed: String
+    @Option(help: "The agent key's 32-byte seed, hex: a file holding it, or env:NAME.") var key: String
     @Option(help: "Ed25519 or ML-DSA-65.") var alg: String = "Ed25519"
     @Option(help: "The server the request is for (the token's aud).") var audience: String
     @Option(help: "The protocol revision: 2026-07-28 (stateless) or a handshake revision such as 2025-11-25.") var era: String
     @Option(help: "The proof's iat (default: the system clock).") var now: Int64?
     @Option(help: "The proof's jti (default: 128 random bits).") var jti: String?
 
-    func run() throws {
-        guard let algorithm = SignatureAlgorithm(exactly: alg), let seedBytes = Hex.decode(seed) else {
-            throw ValidationError("--alg or --seed is not valid")
+    func validate() throws {
+        guard SignatureAlgorithm(exactly: alg) != nil else { throw ValidationError("--alg is Ed25519 or ML-DSA-65, not \(alg)") }
+        try checkEra(era)
+        try requireRange(now, epochSeconds, "--now", "seconds since the epoch")
+        guard !audience.isEmpty else { throw ValidationError("--audience is the server's identity, not empty") }
+        if let jti, jti.isEmpty || jti.utf8.count > 256 { throw ValidationError("--jti is 1 to 256 bytes") }
+        guard !(request == "-" && (token == "-" || operatorAttestation == "-")) else {
+            throw ValidationError("only one input can be standard input")
         }
-        let attester = MCPAttester(token: try readText(token), operatorAttestation: try operatorAttestation.map(readText),
-                                   key: try algorithm.privateKey(seed: seedBytes), audience: audience)
-        let message = try StrictJSONParser().parse(try readBytes(request))
+        try CLIFiles.refuseTerminal(request, option: "--request")
+    }
+
+    func run() throws {
+        let algorithm = try signatureAlgorithm(alg)
+        let signer = try signingKey(key, algorithm: algorithm)
+        let tokenText = try CLIFiles.text(token, option: "--token")
+        // Refuse a token a verifier would reject on its face: not a token, or bound to another key.
+        do {
+            let jws = try CompactJWS.parse(tokenText, as: .token)
+            let claims = try TokenClaims(payload: jws.payload)
+            guard claims.confirmationKeyThumbprint.isExactly(signer.verifyingKey.thumbprint) else {
+                throw CLIError.rejected("--token \(token): the token is bound (cnf.jkt) to another key than --key")
+            }
+        } catch let error as AttestError {
+            throw CLIError.rejected("--token \(token): not an attestation token: \(describeError(error))")
+        }
+        let attester = MCPAttester(token: tokenText,
+                                   operatorAttestation: try operatorAttestation.map { try CLIFiles.text($0, option: "--operator") },
+                                   key: signer, audience: audience)
+        let message = try CLIFiles.json(request, option: "--request")
         let attached = try attester.attach(to: message, era: MCPEra(era), issuedAt: now ?? systemClock(),
                                            proofID: jti ?? MCPAttester.randomProofID())
         print(attached.serialized(pretty: false))
@@ -98,10 +132,19 @@ struct MCPVerify: AsyncParsableCommand {
     @Option(help: "The current time, seconds since the epoch (default: the system clock).") var now: Int64?
     @OptionGroup var trust: MCPTrustOptions
 
+    func validate() throws {
+        guard era.utf8.count == 10, era.utf8.enumerated().allSatisfy({ i, b in i == 4 || i == 7 ? b == UInt8(ascii: "-") : (0x30...0x39).contains(b) }) else {
+            throw ValidationError("--era is a protocol revision, YYYY-MM-DD; not \(era)")
+        }
+        try requireRange(now, epochSeconds, "--now", "seconds since the epoch")
+        guard !(request == "-" && trust.jwks == "-") else { throw ValidationError("--request and --jwks cannot both be standard input") }
+        try CLIFiles.refuseTerminal(request, option: "--request")
+    }
+
     func run() async throws {
         let time = now
         let gate = try trust.gate(clock: { time ?? systemClock() })
-        let bytes = try readBytes(request)
+        let bytes = try CLIFiles.read(request, option: "--request")
         do {
             let verdict = try await gate.verify(bytes, era: MCPEra(era))
             switch verdict {
@@ -182,6 +225,11 @@ struct MCPServeHTTP: AsyncParsableCommand {
     @Option(help: "The address to listen on. Requests must name a loopback host (the SDK's DNS-rebinding protection).")
     var host: String = "127.0.0.1"
     @Option(help: "The port to listen on (0: an ephemeral port).") var port: Int = 0
+
+    func validate() throws {
+        try requireRange(port, 0...65_535, "--port", "a TCP port")
+        guard !host.isEmpty else { throw ValidationError("--host is an address to listen on, not empty") }
+    }
 
     func run() async throws {
         let gate = try trust.gate(clock: systemClock)

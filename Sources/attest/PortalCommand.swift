@@ -22,9 +22,14 @@ struct PortalOptions: ParsableArguments {
     var metricsListen: String?
     @Argument(parsing: .postTerminator, help: "The upstream MCP server command, after --.") var command: [String] = []
 
+    func validate() throws {
+        if let metricsListen { _ = try parseListen(metricsListen, option: "--metrics-listen") }
+    }
+
     func load() throws -> PortalConfiguration {
+        _ = try CLIFiles.read(config, option: "--config")
         do { return try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
-            throw ValidationError("\(config): \(error.description)")
+            throw CLIError.rejected("--config \(config): \(error.description)")
         }
     }
 
@@ -78,7 +83,7 @@ struct PortalStdio: AsyncParsableCommand {
         var metricsTask: Task<Void, Error>?
         if let listen = options.metricsListen {
             let registry = PortalMetricsSystem.bootstrapPrometheus()
-            let (host, port) = try parseListen(listen)
+            let (host, port) = try parseListen(listen, option: "--metrics-listen")
             let listener = try await HTTPListenerForMetrics.bind(host: host, port: port, registry: registry)
             metricsTask = Task { try await listener.run() }
         }
@@ -103,6 +108,18 @@ struct PortalHTTP: AsyncParsableCommand {
     @Option(name: .customLong("upstream-ca"), help: "With an https --upstream: trust only the CA certificates in this PEM file.")
     var upstreamCA: String?
 
+    func validate() throws {
+        _ = try parseListen(listen, option: "--listen")
+        if tlsKey != nil && tlsCert == nil { throw ValidationError("--tls-key goes with --tls-cert") }
+        if tlsCert != nil && tlsKey == nil { throw ValidationError("--tls-cert needs --tls-key") }
+        if upstreamCA != nil && upstream == nil { throw ValidationError("--upstream-ca goes with --upstream") }
+        if let upstream {
+            guard let url = URL(string: upstream), ["http", "https"].contains(where: { $0.isExactly(url.scheme ?? "") }), url.host != nil else {
+                throw ValidationError("--upstream is an http or https URL")
+            }
+        }
+    }
+
     func run() async throws {
         let configuration = try options.load()
         let source: HTTPPortal.UpstreamSource
@@ -117,10 +134,12 @@ struct PortalHTTP: AsyncParsableCommand {
         }
         bootstrapPortalLogging()
         let registry = PortalMetricsSystem.bootstrapPrometheus()
-        let (host, port) = try parseListen(listen)
+        let (host, port) = try parseListen(listen, option: "--listen")
         var tls: NIOSSLContext?
         if let tlsCert {
             guard let tlsKey else { throw ValidationError("--tls-cert needs --tls-key") }
+            _ = try CLIFiles.read(tlsCert, option: "--tls-cert")
+            _ = try CLIFiles.read(tlsKey, option: "--tls-key")
             let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }
             tls = try NIOSSLContext(configuration: .makeServerConfiguration(
                 certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem))))
@@ -141,10 +160,11 @@ struct PortalCheck: ParsableCommand {
     @Option(help: "The portal's configuration file.") var config: String
 
     func run() throws {
+        _ = try CLIFiles.read(config, option: "--config")
         let configuration: PortalConfiguration
         do { configuration = try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
             print("INVALID \(config): \(error.description)")
-            throw ExitCode(2)
+            throw ExitCode(CLIExit.rejected)
         }
         print("OK \(config)")
         print("  audience   \(configuration.audience)")
@@ -165,14 +185,20 @@ struct PortalProve: ParsableCommand {
     @Option(help: "The receipt's seq.") var seq: UInt64
 
     func run() throws {
+        guard CLIFiles.isDirectory(store) else { throw CLIError.io("cannot read \(store): no such directory") }
+        let database = URL(fileURLWithPath: store).appendingPathComponent(PortalStore.fileName).path
+        guard FileManager.default.fileExists(atPath: database) else {
+            throw CLIError.io("cannot read \(database): no such file (not a portal store)")
+        }
         let proof = try PortalStore(directory: URL(fileURLWithPath: store), readOnly: true).inclusionProof(seq: seq)
         print(JSONValue.object(proof).serialized(pretty: true), terminator: "")
     }
 }
 
-func parseListen(_ text: String) throws -> (String, Int) {
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-        throw ValidationError("--listen is HOST:PORT")
+func parseListen(_ text: String, option: String) throws -> (String, Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port),
+          colon > text.startIndex else {
+        throw ValidationError("\(option) is HOST:PORT, the port 0 to 65535")
     }
     var host = String(text[..<colon])
     if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }

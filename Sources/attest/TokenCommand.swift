@@ -11,14 +11,16 @@ struct TokenCommand: ParsableCommand {
         subcommands: [TokenIssue.self, TokenVerify.self, TokenVerifyJWS.self])
 }
 
-/// Reads a file, or standard input for "-".
-private func readInput(_ path: String) throws -> [UInt8] {
-    if path == "-" { return Array(FileHandle.standardInput.readDataToEndOfFile()) }
-    return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+/// A signature algorithm named exactly as the spec names it.
+func signatureAlgorithm(_ name: String) throws -> SignatureAlgorithm {
+    guard let algorithm = SignatureAlgorithm(exactly: name) else { throw CLIError.usage("--alg is Ed25519 or ML-DSA-65, not \(name)") }
+    return algorithm
 }
 
-private func readText(_ value: String) throws -> String {
-    String(decoding: try readInput(value), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+/// A signing key of `algorithm` from a seed reference (a file, or env:NAME).
+func signingKey(_ reference: String, algorithm: SignatureAlgorithm, option: String = "--key") throws -> any SigningKey {
+    let seed = try SecretSeed.read(reference, option: option)
+    do { return try algorithm.privateKey(seed: seed) } catch { throw CLIError.usage("\(option) \(reference): not a seed of \(algorithm.rawValue)") }
 }
 
 /// Prints the verdict as one JSON line; a rejection exits with status 1.
@@ -37,17 +39,25 @@ private func report(_ body: () throws(AttestError) -> JSONObject) throws {
 struct TokenIssue: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "issue", abstract: "Sign a claims object as an attestation token.")
 
-    @Option(help: "The issuer key's 32-byte seed, hex.") var seed: String
+    @Option(help: "The issuer key's 32-byte seed, hex: a file holding it, or env:NAME.") var key: String
     @Option(help: "Ed25519 or ML-DSA-65.") var alg: String = "Ed25519"
     @Option(help: "File holding the claims JSON object, or - for standard input.") var claims: String
 
+    func validate() throws {
+        guard SignatureAlgorithm(exactly: alg) != nil else { throw ValidationError("--alg is Ed25519 or ML-DSA-65, not \(alg)") }
+    }
+
     func run() throws {
-        guard let algorithm = SignatureAlgorithm(exactly: alg) else { throw ValidationError("unknown alg \(alg)") }
-        guard let seedBytes = Hex.decode(seed) else { throw ValidationError("--seed is not hex") }
-        guard case .object(let payload) = try StrictJSONParser().parse(try readInput(claims)) else {
-            throw ValidationError("the claims are not a JSON object")
+        let algorithm = try signatureAlgorithm(alg)
+        let signer = try signingKey(key, algorithm: algorithm)
+        guard case .object(let payload) = try CLIFiles.json(claims, option: "--claims") else {
+            throw CLIError.rejected("--claims \(claims): the claims are not a JSON object")
         }
-        print(try TokenIssuer(key: algorithm.privateKey(seed: seedBytes)).issue(payload: payload))
+        // Refuse claims a verifier would reject as a token (spec/token.md, the claims table).
+        do { _ = try TokenClaims(payload: payload) } catch {
+            throw CLIError.rejected("--claims \(claims): not the claims of a token: \(describeError(error))")
+        }
+        print(try TokenIssuer(key: signer).issue(payload: payload))
     }
 }
 
@@ -65,8 +75,21 @@ struct TokenVerify: ParsableCommand {
     @Flag(name: .customLong("accept-eddsa"), help: "Accept the deprecated alg EdDSA with Ed25519 keys (legacy issuers).")
     var acceptEdDSA = false
 
+    func validate() throws {
+        try requireRange(now, epochSeconds, "--now", "seconds since the epoch")
+        try requireRange(leeway, 0...86_400, "--leeway", "seconds")
+        try requireRange(maxLifetime, 1...31_536_000, "--max-lifetime", "seconds")
+        guard !(token == "-" && jwks == "-") else { throw ValidationError("--token and --jwks cannot both be standard input") }
+        try CLIFiles.refuseTerminal(token, option: "--token")
+        try CLIFiles.refuseTerminal(jwks, option: "--jwks")
+    }
+
     func run() throws {
-        let keySet = try JWKS(json: try StrictJSONParser().parse(try readInput(jwks)))
+        let keySet: JWKS
+        let jwksValue = try CLIFiles.json(jwks, option: "--jwks")
+        do { keySet = try JWKS(json: jwksValue) } catch {
+            throw CLIError.rejected("--jwks \(jwks): not a JWK Set: \(describeError(error))")
+        }
         var configuration = VerifierConfiguration(audience: audience, issuers: [
             TrustedIssuer(issuer: issuer, keys: keySet, trustDomains: trustDomains),
         ])
@@ -74,7 +97,7 @@ struct TokenVerify: ParsableCommand {
         configuration.maxLifetime = maxLifetime
         configuration.acceptLegacyEdDSA = acceptEdDSA
         let verifier = Verifier(configuration: configuration)
-        let text = try readText(token)
+        let text = try CLIFiles.text(token, option: "--token")
         let time = now ?? Int64(Date().timeIntervalSince1970)
         try report { () throws(AttestError) -> JSONObject in
             let verified = try verifier.verify(Presentation(token: text), now: time)
@@ -93,9 +116,19 @@ struct TokenVerifyJWS: ParsableCommand {
     @Option(help: "File holding the public JWK.") var jwk: String
     @Flag(name: .customLong("accept-eddsa"), help: "Accept the deprecated alg EdDSA with an Ed25519 key.") var acceptEdDSA = false
 
+    func validate() throws {
+        guard !(jws == "-" && jwk == "-") else { throw ValidationError("--jws and --jwk cannot both be standard input") }
+        try CLIFiles.refuseTerminal(jws, option: "--jws")
+        try CLIFiles.refuseTerminal(jwk, option: "--jwk")
+    }
+
     func run() throws {
-        let key = try JWK(json: try StrictJSONParser().parse(try readInput(jwk)))
-        let text = try readText(jws)
+        let jwkValue = try CLIFiles.json(jwk, option: "--jwk")
+        let key: JWK
+        do { key = try JWK(json: jwkValue) } catch {
+            throw CLIError.rejected("--jwk \(jwk): not a public JWK: \(describeError(error))")
+        }
+        let text = try CLIFiles.text(jws, option: "--jws")
         try report { () throws(AttestError) -> JSONObject in
             let (header, payload) = try CompactJWS.verifyGeneric(text, key: key.key, acceptLegacyEdDSA: acceptEdDSA)
             return ["header": .object(header), "payload": .string(Hex.encode(payload))]

@@ -408,5 +408,8 @@ struct CheckFixtureTests {
         expectProblem(check(fixture + swapped), .table, "version 0.1 is dated after the row above it")
         let badDate = table.replacingOccurrences(of: "2026-12-07", with: "7 December 2026")
         expectProblem(check(fixture + badDate), .table, "is not YYYY-MM-DD")
+        // The newest row is the version the code implements (SpecificationVersion.current).
+        let other = table.replacingOccurrences(of: "| \(SpecificationVersion.current) |", with: "| 9.9 |")
+        expectProblem(check(fixture + other), .table, "the newest version is 9.9, but the code implements")
     }
 }

@@ -58,7 +58,8 @@ def claims(now=None):
 def issue_with_attest(tmp_path, c):
     path = tmp_path / "claims.json"
     path.write_text(json.dumps(c))
-    run = subprocess.run([attest_binary(), "token", "issue", "--seed", SEED.hex(), "--claims", str(path)],
+    (tmp_path / "issuer.seed").write_text(SEED.hex())
+    run = subprocess.run([attest_binary(), "token", "issue", "--key", str(tmp_path / "issuer.seed"), "--claims", str(path)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     return run.stdout.strip()

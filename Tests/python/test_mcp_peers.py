@@ -199,7 +199,8 @@ def python_server(tmp_path, trust):
 def swift_token(tmp_path):
     path = tmp_path / "claims.json"
     path.write_text(json.dumps(claims(int(time.time()))))
-    run = subprocess.run([attest_binary(), "token", "issue", "--seed", PROVIDER_SEED.hex(), "--claims", str(path)],
+    (tmp_path / "provider.seed").write_text(PROVIDER_SEED.hex())
+    run = subprocess.run([attest_binary(), "token", "issue", "--key", str(tmp_path / "provider.seed"), "--claims", str(path)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     (tmp_path / "token.txt").write_text(run.stdout.strip())
@@ -207,7 +208,8 @@ def swift_token(tmp_path):
 
 
 def swift_attach(request, era, token_file):
-    run = subprocess.run([attest_binary(), "mcp", "attach", "--token", str(token_file), "--seed", AGENT_SEED.hex(),
+    (token_file.parent / "agent.seed").write_text(AGENT_SEED.hex())
+    run = subprocess.run([attest_binary(), "mcp", "attach", "--token", str(token_file), "--key", str(token_file.parent / "agent.seed"),
                           "--audience", AUD, "--era", era], input=json.dumps(request), capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)

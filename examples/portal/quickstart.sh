@@ -46,8 +46,8 @@ cat > claims.json <<JSON
  "agent": {"provider": "Example", "model_family": "example", "model_version": "1", "deployment": "quickstart",
            "operator": "https://operator.example"}}
 JSON
-"$A" token issue --seed "$(cat provider.seed)" --claims claims.json > token.jwt
-call() { echo "$1" | "$A" mcp attach --token token.jwt --seed "$(cat agent.seed)" --audience $AUD --era 2025-11-25; }
+"$A" token issue --key provider.seed --claims claims.json > token.jwt
+call() { echo "$1" | "$A" mcp attach --token token.jwt --key agent.seed --audience $AUD --era 2025-11-25; }
 {
   echo '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"quickstart","version":"1"}}}'
   echo '{"jsonrpc":"2.0","method":"notifications/initialized"}'
