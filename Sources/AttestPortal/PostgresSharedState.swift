@@ -33,7 +33,7 @@ public final class PostgresSharedState: SharedState, Sendable {
 
     /// `url` is `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (no TLS: loopback or a
     /// private network). `connections` bounds the connections this instance opens.
-    /// `timeout` (seconds) bounds each operation, waiting for a connection and for row
+    /// `timeout` (seconds, 1 to 3600) bounds each operation, waiting for a connection and for row
     /// locks included: past it the operation fails as unavailable, and the server ends
     /// the statement (`statement_timeout`) and any transaction left idle
     /// (`idle_in_transaction_session_timeout`), so a replica that stops mid-decision holds
@@ -41,7 +41,7 @@ public final class PostgresSharedState: SharedState, Sendable {
     public init(url: String, connections: Int = 8, connectTimeout: Int64 = 2, timeout: Int64 = 5,
                 logger: Logger = Logger(label: "attest.portal.shared-state")) throws(AttestError) {
         guard let components = URLComponents(string: url), let scheme = components.scheme,
-              scheme == "postgres" || scheme == "postgresql",
+              scheme.isExactly("postgres") || scheme.isExactly("postgresql"),
               let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty else {
             throw AttestError(.proofReplayStoreUnavailable, "the shared state URL is not postgres://USER@HOST[:PORT]/DATABASE")
         }
@@ -49,11 +49,12 @@ public final class PostgresSharedState: SharedState, Sendable {
         var configuration = PostgresConnection.Configuration(
             host: host, port: components.port ?? 5432, username: user, password: components.password,
             database: database.isEmpty ? nil : database, tls: .disable)
-        configuration.options.connectTimeout = .seconds(connectTimeout)
-        let milliseconds = String(max(1, timeout) * 1000)
+        configuration.options.connectTimeout = .seconds(min(max(1, connectTimeout), 3600))
+        let timeout = min(max(1, timeout), 3600)
+        let milliseconds = String(timeout * 1000)
         configuration.options.additionalStartupParameters = [
             ("statement_timeout", milliseconds), ("idle_in_transaction_session_timeout", milliseconds)]
-        self.timeout = .seconds(max(1, timeout))
+        self.timeout = .seconds(timeout)
         pool = PostgresConnectionPool(configuration: configuration, size: max(1, connections), logger: logger)
         self.logger = logger
     }
