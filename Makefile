@@ -18,7 +18,7 @@ PYTHON_IMPL  := python3 conformance/examples/python/attest_impl.py
 
 E2E_RECEIPTS ?= 1000000
 
-.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential differential python-test bench bench-portal \
+.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential differential python-test pg-test bench bench-portal \
         fuzz fuzz-one fuzz-build asan tsan clean
 
 all: check conformance-quick site
@@ -48,9 +48,18 @@ test: deps
 	rm -rf $(EVIDENCE)
 	mkdir -p $(EVIDENCE)/tests $(EVIDENCE)/junit
 	$(SWIFT) build --build-tests
-	ATTEST_EVIDENCE_DIR=$(abspath $(EVIDENCE))/tests $(SWIFT) test --xunit-output $(EVIDENCE)/junit/swift.xml
+	ATTEST_EVIDENCE_DIR=$(abspath $(EVIDENCE))/tests scripts/postgres.sh run \
+	    $(SWIFT) test --xunit-output $(EVIDENCE)/junit/swift.xml
 	$(MAKE) --no-print-directory conformance evidence-e2e discovery-differential differential python-test
 	$(ATTEST) check --evidence $(EVIDENCE)
+
+# The state portal replicas share, on a throwaway PostgreSQL server (scripts/postgres.sh:
+# installed from Debian's packages when missing, run as the postgres user, stopped after
+# the tests whatever their outcome). Without ATTEST_POSTGRES_URL the PostgreSQL tests are
+# skipped; `make test` runs every Swift test with such a server.
+pg-test: deps
+	$(SWIFT) build --build-tests
+	scripts/postgres.sh run $(SWIFT) test --skip-build --filter 'SharedStateTests'
 
 conformance: build
 	$(ATTEST) conformance --impl "$(ATTEST) impl" --out $(RESULTS)/swift

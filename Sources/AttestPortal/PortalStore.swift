@@ -323,3 +323,14 @@ final class Locked<Value>: @unchecked Sendable {
         set { lock.withLock { _value = newValue } }
     }
 }
+
+extension Locked {
+    /// The value, leaving nil in its place: of several callers, one receives it.
+    func take<Wrapped>() -> Value where Value == Wrapped? {
+        lock.withLock {
+            let value = _value
+            _value = nil
+            return value
+        }
+    }
+}

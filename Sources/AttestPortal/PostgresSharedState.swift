@@ -1,0 +1,261 @@
+import AttestCore
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// The shared state in a PostgreSQL database, for replicas on several hosts.
+///
+/// Replay: one statement, `INSERT … ON CONFLICT (iss, jti) DO UPDATE … WHERE expires <
+/// now RETURNING`, atomic on its own: of two replicas racing on one pair, the second
+/// waits for the first's row lock and then finds the pair live.
+///
+/// Rate state: one READ COMMITTED transaction per decision that takes a row lock on each
+/// limit's row (`SELECT … FOR UPDATE`, in ascending key order), then counts the calls in
+/// each window, then inserts one row per limit or rolls back. The row lock serializes the
+/// decisions on one limit across every connection of every replica, and under READ
+/// COMMITTED each count, a statement run after the lock is granted, sees every decision
+/// committed before it: the count is exact, so no limit ever allows more than `max` in a
+/// window. Row locks rather than SERIALIZABLE: contenders on a hot limit wait in a queue
+/// instead of failing with serialization errors and retrying (under 50 concurrent
+/// sessions on one limit almost every SERIALIZABLE attempt would conflict, with no bound
+/// on retries); the fixed lock order excludes deadlocks.
+///
+/// Issuers, `jti`s and limit keys are stored as `bytea`, compared by bytes, whatever the
+/// database's collation. Every failure to reach, read or write the database is thrown as
+/// `PRF_REPLAY_STORE_UNAVAILABLE`; the connection it happened on is dropped, and the next
+/// operation opens a new one, so service resumes when the database returns.
+public final class PostgresSharedState: SharedState, Sendable {
+    private let pool: PostgresConnectionPool
+    private let logger: Logger
+
+    private let timeout: Duration
+
+    /// `url` is `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (no TLS: loopback or a
+    /// private network). `connections` bounds the connections this instance opens.
+    /// `timeout` (seconds, 1 to 3600) bounds each operation, waiting for a connection and for row
+    /// locks included: past it the operation fails as unavailable, and the server ends
+    /// the statement (`statement_timeout`) and any transaction left idle
+    /// (`idle_in_transaction_session_timeout`), so a replica that stops mid-decision holds
+    /// no lock for longer.
+    public init(url: String, connections: Int = 8, connectTimeout: Int64 = 2, timeout: Int64 = 5,
+                logger: Logger = Logger(label: "attest.portal.shared-state")) throws(AttestError) {
+        guard let components = URLComponents(string: url), let scheme = components.scheme,
+              scheme.isExactly("postgres") || scheme.isExactly("postgresql"),
+              let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty else {
+            throw AttestError(.proofReplayStoreUnavailable, "the shared state URL is not postgres://USER@HOST[:PORT]/DATABASE")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password,
+            database: database.isEmpty ? nil : database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(min(max(1, connectTimeout), 3600))
+        let timeout = min(max(1, timeout), 3600)
+        let milliseconds = String(timeout * 1000)
+        configuration.options.additionalStartupParameters = [
+            ("statement_timeout", milliseconds), ("idle_in_transaction_session_timeout", milliseconds)]
+        self.timeout = .seconds(timeout)
+        pool = PostgresConnectionPool(configuration: configuration, size: max(1, connections), logger: logger)
+        self.logger = logger
+    }
+
+    /// Creates the tables if missing (under an advisory lock, so that replicas starting
+    /// together do not race on the catalog).
+    public func prepare() async throws(AttestError) {
+        try await run("the shared state's tables cannot be created") { connection, logger in
+            try await connection.query("BEGIN", logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(7316458)", logger: logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS attest_replay (
+                    iss bytea NOT NULL, jti bytea NOT NULL, expires bigint NOT NULL, PRIMARY KEY (iss, jti))
+                """, logger: logger)
+            try await connection.query("CREATE INDEX IF NOT EXISTS attest_replay_expires ON attest_replay (expires)", logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS attest_rate_limits (key bytea PRIMARY KEY)", logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS attest_rate_calls (key bytea NOT NULL, time bigint NOT NULL)", logger: logger)
+            try await connection.query("CREATE INDEX IF NOT EXISTS attest_rate_calls_key_time ON attest_rate_calls (key, time)", logger: logger)
+            try await connection.query("COMMIT", logger: logger)
+        }
+    }
+
+    public func recordProof(issuer: String, tokenID: String, expires: Int64, now: Int64) async throws(AttestError) {
+        let iss = ByteBuffer(bytes: Array(issuer.utf8)), jti = ByteBuffer(bytes: Array(tokenID.utf8))
+        let recorded = try await run("the shared state cannot record the proof") { connection, logger in
+            let rows = try await connection.query("""
+                INSERT INTO attest_replay (iss, jti, expires) VALUES (\(iss), \(jti), \(expires))
+                ON CONFLICT (iss, jti) DO UPDATE SET expires = EXCLUDED.expires WHERE attest_replay.expires < \(now)
+                RETURNING 1
+                """, logger: logger)
+            var any = false
+            for try await _ in rows { any = true }
+            return any
+        }
+        guard recorded else {
+            throw AttestError(.proofReplay, "proof jti \(tokenID) of issuer \(issuer) was already accepted")
+        }
+        // Expired entries are removed now and then, by whichever replica draws the lot.
+        if UInt8.random(in: 0...255) == 0 {
+            _ = try? await run("the replay store cannot be purged") { connection, logger in
+                try await connection.query("DELETE FROM attest_replay WHERE expires < \(now)", logger: logger)
+            }
+        }
+    }
+
+    public func countCall(against limits: [SharedLimit], time: Int64) async throws(AttestError) -> Bool {
+        let limits = SharedLimit.normalized(limits)
+        guard !limits.isEmpty else { return true }
+        return try await run("the shared rate state cannot be updated") { connection, logger in
+            // On any error `run` drops the connection, and the server rolls the transaction back.
+            try await connection.query("BEGIN ISOLATION LEVEL READ COMMITTED", logger: logger)
+            for limit in limits {
+                let key = ByteBuffer(bytes: limit.key)
+                try await connection.query("INSERT INTO attest_rate_limits (key) VALUES (\(key)) ON CONFLICT DO NOTHING", logger: logger)
+                try await connection.query("SELECT key FROM attest_rate_limits WHERE key = \(key) FOR UPDATE", logger: logger)
+                    .collect()
+            }
+            for limit in limits {
+                let key = ByteBuffer(bytes: limit.key), floor = time - limit.window
+                let rows = try await connection.query(
+                    "SELECT count(*) FROM attest_rate_calls WHERE key = \(key) AND time > \(floor) AND time <= \(time)",
+                    logger: logger)
+                var n: Int64 = 0
+                for try await row in rows.decode(Int64.self) { n = row }
+                if n >= limit.max {
+                    try await connection.query("ROLLBACK", logger: logger)
+                    return false
+                }
+            }
+            for limit in limits {
+                let key = ByteBuffer(bytes: limit.key)
+                let stale = time - limit.window - SharedStateDefaults.pruneMargin
+                try await connection.query("INSERT INTO attest_rate_calls (key, time) VALUES (\(key), \(time))", logger: logger)
+                try await connection.query("DELETE FROM attest_rate_calls WHERE key = \(key) AND time <= \(stale)", logger: logger)
+            }
+            try await connection.query("COMMIT", logger: logger)
+            return true
+        }
+    }
+
+    /// Closes every connection.
+    public func close() async { await pool.close() }
+
+    /// Runs `body` on a pooled connection. Any error is an outage: the connection is
+    /// closed rather than returned (it may be mid-transaction), and the error is thrown
+    /// as `PRF_REPLAY_STORE_UNAVAILABLE`.
+    private func run<T: Sendable>(_ what: String,
+                                  _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws(AttestError) -> T {
+        let pool = pool, logger = logger, timeout = timeout
+        do {
+            return try await Self.withDeadline(timeout) {
+                let connection = try await pool.acquire()
+                do {
+                    let value = try await body(connection, logger)
+                    await pool.release(connection, healthy: true)
+                    return value
+                } catch {
+                    await pool.release(connection, healthy: false)
+                    throw error
+                }
+            }
+        } catch {
+            throw AttestError(.proofReplayStoreUnavailable, "\(what): \(String(reflecting: error))")
+        }
+    }
+
+    /// The value of `work`, or `TimedOut` once `timeout` has passed. The work is not
+    /// awaited past the deadline (a query on a silent network may not end before the
+    /// server's own timeouts): it finishes in the background, and a connection it fails
+    /// on is dropped then.
+    static func withDeadline<T: Sendable>(_ timeout: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        let outcome = Locked<CheckedContinuation<T, any Error>?>(nil)
+        let timer = Locked<Task<Void, Never>?>(nil)
+        @Sendable func finish(_ result: Result<T, any Error>) {
+            let continuation = outcome.take()
+            continuation?.resume(with: result)
+            timer.take()?.cancel()
+        }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            outcome.value = continuation
+            timer.value = Task {
+                if (try? await Task.sleep(for: timeout)) != nil { finish(.failure(TimedOut())) }
+            }
+            Task {
+                do { finish(.success(try await work())) } catch { finish(.failure(error)) }
+            }
+        }
+    }
+
+    struct TimedOut: Error, CustomStringConvertible {
+        var description: String { "no answer from the database in time" }
+    }
+}
+
+/// At most `size` connections to one database, opened on demand; a caller waits for a
+/// free one. A closed connection is dropped, never handed out.
+actor PostgresConnectionPool {
+    private let configuration: PostgresConnection.Configuration
+    private let size: Int
+    private let logger: Logger
+    private var idle: [PostgresConnection] = []
+    private var open = 0
+    private var nextID = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var closed = false
+
+    init(configuration: PostgresConnection.Configuration, size: Int, logger: Logger) {
+        self.configuration = configuration
+        self.size = size
+        self.logger = logger
+    }
+
+    struct Closed: Error {}
+
+    func acquire() async throws -> PostgresConnection {
+        while true {
+            if closed { throw Closed() }
+            if let connection = idle.popLast() {
+                if connection.isClosed {
+                    open -= 1
+                    continue
+                }
+                return connection
+            }
+            if open < size {
+                open += 1
+                nextID += 1
+                do {
+                    return try await PostgresConnection.connect(configuration: configuration, id: nextID, logger: logger)
+                } catch {
+                    open -= 1
+                    wakeOne()
+                    throw error
+                }
+            }
+            await withCheckedContinuation { waiters.append($0) }
+        }
+    }
+
+    func release(_ connection: PostgresConnection, healthy: Bool) {
+        if healthy, !connection.isClosed, !closed {
+            idle.append(connection)
+        } else {
+            open -= 1
+            Task { try? await connection.close() }
+        }
+        wakeOne()
+    }
+
+    func close() async {
+        closed = true
+        let connections = idle
+        idle = []
+        open -= connections.count
+        for connection in connections { try? await connection.close() }
+        let waiting = waiters
+        waiters = []
+        for waiter in waiting { waiter.resume() }
+    }
+
+    private func wakeOne() {
+        if !waiters.isEmpty { waiters.removeFirst().resume() }
+    }
+}
