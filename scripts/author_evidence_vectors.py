@@ -496,6 +496,20 @@ invalid(S, "art-sig-extra-member", "artifact.verify", "A member added to sig, wh
 art_neg("upstream-number", lambda o: o.update(upstream=42), "upstream set to 42")
 art_neg("upstream-transport", lambda o: o.update(upstream={"transport": "ftp", "executable_sha256": "ab" * 32}), "upstream transport ftp")
 art_neg("upstream-hex", lambda o: o.update(upstream={"transport": "stdio", "executable_sha256": "AB" * 32}), "executable_sha256 in uppercase hex")
+UPSTREAM_FILES = dict(UPSTREAM, files_sha256=["cd" * 32, "ef" * 32])
+ART_FILES_UNSIGNED = dict(ART_UNSIGNED, upstream=UPSTREAM_FILES)
+ART_FILES = seal(ART_FILES_UNSIGNED, AUTH, "artifact")
+valid(S, "art-upstream-files", "artifact.verify",
+      "A stdio upstream pinned by its executable and the two files its command names (an interpreter's script and a data file).",
+      ["ART-001", "ART-011"], {"chain": [ART_FILES], "authorities": AUTHS}, {"digest": digest(ART_FILES), "id": "art-v1"})
+def files_neg(name, files, mutation):
+    o = copy.deepcopy(ART_FILES_UNSIGNED); o["upstream"] = dict(UPSTREAM, files_sha256=files)
+    invalid(S, f"art-upstream-files-{name}", "artifact.verify", f"Malformed: {mutation}.", ["ART-001", "ART-011"],
+            {"chain": [seal(o, AUTH, "artifact")], "authorities": AUTHS}, "ART_MALFORMED", "art-upstream-files", mutation)
+files_neg("empty", [], "files_sha256 empty (absent is the form for a command naming no file)")
+files_neg("seventeen", ["cd" * 32] * 17, "files_sha256 with 17 digests")
+files_neg("uppercase", ["cd" * 32, "EF" * 32], "the second file digest in uppercase hex")
+files_neg("string", "cd" * 32, "files_sha256 a string, not an array")
 art_neg("drift-string", lambda o: o.update(drift="x"), "drift set to \"x\"")
 art_neg("drift-action", lambda o: o.update(drift={"on_drift": "ignore"}), "on_drift set to ignore")
 art_neg("required-not-array", lambda o: o["tools"]["search"].update(required="query"), "required set to the string \"query\"")
@@ -835,6 +849,32 @@ invalid(S, "bnd-tools-missing", "bundle.verify", "FAIL: the ALLOW under an artif
 invalid(S, "bnd-tools-other", "bundle.verify", "FAIL: the ALLOW records another tool list than the artifact pins.", ["BND-018"],
         tools_history(tools_sha256=b64u(sha(b"another list"))), "PTL_UPSTREAM_DRIFT", "bnd-tools-pinned",
         "the ALLOW with the digest of another tool list", context=CTX)
+
+def files_history(second=None, first_upstream=UPSTREAM_FILES):
+    calls = [{"t": T0 + 10, "art": digest(ART_FILES), "upstream": first_upstream}]
+    calls.append(second or {"t": T0 + 11, "art": digest(ART_FILES), "upstream": UPSTREAM_FILES})
+    return {"artifacts": [ART_FILES], "logs": [history(calls)]}
+valid(S, "bnd-upstream-files", "bundle.verify", "Two ALLOWs recording the executable and the files the artifact pins: PASS.",
+      ["BND-017", "ART-011"], files_history(), {"receipts": 2}, context=CTX)
+invalid(S, "bnd-upstream-files-other", "bundle.verify", "FAIL: the second ALLOW records another digest for the command's second file.",
+        ["BND-017", "ART-011"], files_history(first_upstream=dict(UPSTREAM, files_sha256=["cd" * 32, "01" * 32])),
+        "PTL_UPSTREAM_DRIFT", "bnd-upstream-files", "the first ALLOW's second file digest changed", context=CTX)
+invalid(S, "bnd-upstream-files-missing", "bundle.verify", "FAIL: an ALLOW records the executable alone under an artifact pinning files too.",
+        ["BND-017", "ART-011"], files_history(first_upstream=UPSTREAM), "PTL_UPSTREAM_DRIFT", "bnd-upstream-files",
+        "files_sha256 left out of the first ALLOW's upstream", context=CTX)
+PHANTOM_CALL = {"t": T0 + 11, "art": digest(ART_FILES), "decision": "PHANTOM", "code": "PTL_UPSTREAM_DRIFT"}
+valid(S, "bnd-phantom", "bundle.verify",
+      "An ALLOW, then a PHANTOM with PTL_UPSTREAM_DRIFT answered from the sandbox after drift: PASS (a PHANTOM is never a violation).",
+      ["BND-003", "POR-014"], files_history(PHANTOM_CALL), {"receipts": 2}, context=CTX)
+def relabel(b):
+    r = b["logs"][0]["receipts"][1]; r["decision"] = "ALLOW"; r.pop("code")
+invalid(S, "bnd-phantom-relabelled", "bundle.verify", "FAIL: the PHANTOM relabelled an ALLOW (code removed) after signing.",
+        ["BND-002", "POR-014"], (lambda b: (relabel(b), b)[1])(files_history(PHANTOM_CALL)), "RCP_SIGNATURE_INVALID", "bnd-phantom",
+        "receipt 1 relabelled from PHANTOM to ALLOW, not re-signed", context=CTX)
+invalid(S, "bnd-phantom-resigned", "bundle.verify",
+        "FAIL: the PHANTOM rewritten as an ALLOW and re-signed by the log key: it names no upstream the artifact pins.",
+        ["BND-017", "POR-014"], files_history({"t": T0 + 11, "art": digest(ART_FILES), "upstream": None}), "PTL_UPSTREAM_DRIFT",
+        "bnd-phantom", "receipt 1 written as an ALLOW without upstream (as the phantom call observed none pinned) and re-signed", context=CTX)
 
 # ---------------------------------------------------------------- edge decisions: one verdict and one code per input
 # Merkle: the order of the checks (merkle.md MRK-009).

@@ -152,15 +152,21 @@ public struct Artifact: Sendable {
         return RateLimit(max: max, window: window)
     }
 
-    /// `{"transport": "stdio", "executable_sha256": hex}` or `{"transport": "http", "url", "spki_sha256": base64url}`.
+    /// `{"transport": "stdio", "executable_sha256": hex, "files_sha256"?: [hex, …]}` or
+    /// `{"transport": "http", "url", "spki_sha256": base64url}`.
     static func upstream(_ value: JSONValue) throws(AttestError) -> JSONValue {
         guard let o = value.objectValue else { throw malformed("\"upstream\" is an object") }
         let transport = try string(o, "transport")
         if transport.isExactly("stdio") {
-            try onlyMembers(o, ["transport", "executable_sha256"], "a stdio upstream")
-            let hex = try string(o, "executable_sha256")
-            guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            try onlyMembers(o, ["transport", "executable_sha256", "files_sha256"], "a stdio upstream")
+            guard isLowercaseHexDigest(try string(o, "executable_sha256")) else {
                 throw malformed("\"executable_sha256\" is 64 lowercase hex digits")
+            }
+            if let files = o["files_sha256"] {
+                guard case .array(let list) = files, (1...16).contains(list.count),
+                      list.allSatisfy({ $0.stringValue.map(isLowercaseHexDigest) ?? false }) else {
+                    throw malformed("\"files_sha256\" is an array of 1 to 16 digests, each 64 lowercase hex digits")
+                }
             }
         } else if transport.isExactly("http") {
             try onlyMembers(o, ["transport", "url", "spki_sha256"], "an http upstream")
@@ -170,6 +176,11 @@ public struct Artifact: Sendable {
             throw malformed("upstream \"transport\" is stdio or http")
         }
         return value
+    }
+
+    /// 64 lowercase hex digits: a SHA-256 digest as an stdio upstream's pin writes it.
+    static func isLowercaseHexDigest(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     /// `{"on_drift": "deny" or "phantom", "tools_sha256"?: base64url}`.

@@ -468,14 +468,18 @@ def _b64url32(value) -> bytes | None:
 
 def upstream_is_well_formed(value) -> bool:
     """artifact.md's `upstream`: {"transport": "stdio", "executable_sha256": 64 lowercase
-    hex digits} or {"transport": "http", "url": non-empty string, "spki_sha256":
-    base64url of 32 bytes}, exactly those members."""
+    hex digits, "files_sha256"?: 1 to 16 of those} or {"transport": "http", "url":
+    non-empty string, "spki_sha256": base64url of 32 bytes}, exactly those members."""
     if not isinstance(value, dict) or not isinstance(value.get("transport"), str):
         return False
     transport = value["transport"]
     if _same(transport, "stdio"):
-        return (set(value) == {"transport", "executable_sha256"} and isinstance(value["executable_sha256"], str)
-                and re.fullmatch(r"[0-9a-f]{64}", value["executable_sha256"]) is not None)
+        def hex64(d):
+            return isinstance(d, str) and re.fullmatch(r"[0-9a-f]{64}", d) is not None
+        files = value.get("files_sha256", [""])
+        return (set(value) - {"files_sha256"} == {"transport", "executable_sha256"} and hex64(value["executable_sha256"])
+                and ("files_sha256" not in value
+                     or (isinstance(files, list) and 1 <= len(files) <= 16 and all(hex64(f) for f in files))))
     if _same(transport, "http"):
         return (set(value) == {"transport", "url", "spki_sha256"} and isinstance(value["url"], str)
                 and value["url"] != "" and _b64url32(value["spki_sha256"]) is not None)

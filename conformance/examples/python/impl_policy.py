@@ -272,10 +272,15 @@ def _upstream(value, what: str) -> dict:
         raise _malformed(f"{what} is not an object with a transport")
     transport = value["transport"]
     if transport == "stdio":
-        _object(value, what, {"transport", "executable_sha256"}, ("executable_sha256",))
+        _object(value, what, {"transport", "executable_sha256", "files_sha256"}, ("executable_sha256",))
         digest = value["executable_sha256"]
         if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= _HEX64:
             raise _malformed(f"{what}.executable_sha256 is not 64 lowercase hex digits")
+        if "files_sha256" in value:
+            files = value["files_sha256"]
+            if (not isinstance(files, list) or not 1 <= len(files) <= 16
+                    or not all(isinstance(f, str) and len(f) == 64 and set(f) <= _HEX64 for f in files)):
+                raise _malformed(f"{what}.files_sha256 is not an array of 1 to 16 digests in lowercase hex")
     elif transport == "http":
         _object(value, what, {"transport", "url", "spki_sha256"}, ("url", "spki_sha256"))
         _nonempty_string(value["url"], f"{what}.url")
