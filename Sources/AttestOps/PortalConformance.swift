@@ -104,7 +104,7 @@ public struct PortalConformance {
         let calls = dir.appendingPathComponent("calls.txt").path
         FileManager.default.createFile(atPath: calls, contents: nil)
         let command = "\(portalCommand) \(quote(dir.appendingPathComponent("portal.json").path)) -- \(quote(upstreamExecutable)) "
-            + "conformance-upstream --tools \(quote(tools.joined(separator: ","))) --calls \(quote(calls))"
+            + "conformance-upstream --tools \(quote(tools.joined(separator: ","))) --calls=\(quote(calls))"
         let portal = try PortalProcess(command: command, stderr: dir.appendingPathComponent("portal.stderr").path)
         defer { portal.stop() }
 

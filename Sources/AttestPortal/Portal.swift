@@ -17,6 +17,8 @@ public final class Portal: Sendable {
     public let configuration: PortalConfiguration
     /// What the portal observed of its upstream, in the shape of an artifact's `upstream`.
     public let upstreamIdentity: JSONValue?
+    /// What answers the governed calls of a session in phantom mode (portal.md §Drift).
+    let sandbox: any Sandbox
     let store: PortalStore
     let writer: LogWriter
     let metrics = PortalMetrics()
@@ -43,6 +45,10 @@ public final class Portal: Sendable {
                 logger: Logger = Logger(label: "attest.portal")) throws(AttestError) {
         self.configuration = configuration
         self.upstreamIdentity = upstreamIdentity
+        sandbox = configuration.sandboxCommand.map {
+            CommandSandbox(command: $0, maxMessageBytes: configuration.limits.maxMessageBytes,
+                           timeout: .seconds(configuration.limits.upstreamTimeoutSeconds))
+        } ?? BuiltinSandbox()
         self.clock = clock
         self.logger = logger
         verifier = Verifier(configuration: configuration.verifierConfiguration)
@@ -114,6 +120,8 @@ public final class Portal: Sendable {
         /// For `tools/list`: the tools the artifact in force allows, to filter the result.
         let visibleTools: [ExactString: Artifact.ToolPolicy]?
         let started: ContinuousClock.Instant
+        /// False under `on_drift: phantom` (portal.md §Receipts returned to the client).
+        var returnsReceipts = true
     }
 
     /// Whether a client request is governed, forwarded untouched, or unknown.
@@ -128,6 +136,13 @@ public final class Portal: Sendable {
     /// MCP session (or the stateless request context) the receipt names.
     public func admit(_ request: JSONObject, era: MCPEra, session: String,
                       tools: @Sendable (Bool) async -> String? = { _ in nil }) async -> Admission {
+        await admit(request, era: era, session: session, tools: tools, upstream: nil, toolList: nil)
+    }
+
+    /// Decides a governed request of a session that observes its upstream (`upstream`) and
+    /// its tool lists (`toolList`): the drift rules of portal.md §Drift apply.
+    func admit(_ request: JSONObject, era: MCPEra, session: String, tools: @Sendable (Bool) async -> String?,
+               upstream: UpstreamObservation?, toolList: ToolsDigestCache?) async -> Admission {
         let started = ContinuousClock.now
         let id = request["id"]
         let method = request["method"]?.stringValue ?? ""
@@ -165,6 +180,10 @@ public final class Portal: Sendable {
         let recorded = stripCredentials(params)
         let pair = deferred.pairs.last
         let agent = (sub: token.subject, jkt: token.claims.confirmationKeyThumbprint)
+        // Step 8's observation, and in phantom mode the sandbox's answer, before the writer runs.
+        let observed = upstream != nil ? upstream?.identity : upstreamIdentity
+        let drift = await driftDecision(request, params: params, inForce: (try? chain.get())?.last, upstream: upstream,
+                                        observed: observed, toolsDigest: toolsDigest, toolList: toolList, now: now)
 
         var outcome: Result<(Receipt, JSONValue, [Artifact]), AttestError> = .failure(AttestError(.portalReceiptWriteFailed, "not decided"))
         do {
@@ -191,12 +210,9 @@ public final class Portal: Sendable {
                 } else if time < inForce.notBefore || time >= inForce.notAfter {
                     code = .portalOutsideValidity
                 }
-                if code == nil, let pinned = inForce.upstream, pinned != (self.upstreamIdentity ?? .null) {
-                    code = .portalUpstreamDrift
-                }
-                if code == nil, let pinned = inForce.drift?["tools_sha256"]?.stringValue, toolsDigest?.isExactly(pinned) != true {
-                    code = .portalUpstreamDrift
-                }
+                // Step 8: the session's drift, or a pin the observed upstream does not meet.
+                let phantom = code == nil ? drift.phantom : nil
+                if code == nil { code = drift.code }
                 var fields = self.fields(state: state, time: time, artifact: inForce.digest, session: session, agent: agent,
                                          method: method, tool: tool)
                 let requestSalt = Self.salt()
@@ -204,9 +220,11 @@ public final class Portal: Sendable {
                 var payload: JSONObject = ["request": .object(recorded), "request_salt": .string(Base64URL.encode(requestSalt))]
                 let response: JSONValue?
                 if let code {
-                    let denial = Disclosure.denial(code, Self.denialMessage(code))
+                    // A PHANTOM commits to the sandbox's answer, a DENY to the rejection.
+                    let denial = phantom?.body ?? Disclosure.denial(code, Self.denialMessage(code))
                     let responseSalt = Self.salt()
-                    fields["decision"] = .string(Receipt.Decision.deny.rawValue)
+                    fields["decision"] = .string((phantom != nil ? Receipt.Decision.phantom : .deny).rawValue)
+                    if phantom != nil, let tool { state.engine.recordAllowed(chain: artifacts, tool: tool, time: time) }
                     fields["code"] = .string(code.rawValue)
                     fields["response"] = .string(Base64URL.encode(Receipt.commitment(salt: responseSalt, payload: denial)))
                     payload["response"] = denial
@@ -214,7 +232,7 @@ public final class Portal: Sendable {
                     response = denial
                 } else {
                     fields["decision"] = .string(Receipt.Decision.allow.rawValue)
-                    if let identity = self.upstreamIdentity { fields["upstream"] = identity }
+                    if let identity = observed { fields["upstream"] = identity }
                     if let toolsDigest { fields["tools_sha256"] = .string(toolsDigest) }
                     if let tool { state.engine.recordAllowed(chain: artifacts, tool: tool, time: time) }
                     response = nil
@@ -245,17 +263,25 @@ public final class Portal: Sendable {
             return refuse(error)
         case .success(let (receipt, response, artifacts)):
             let line = JSONValue.object(receipt.json)
+            if receipt.decision == .phantom {
+                metrics.decided(method: method, code: receipt.code)
+                metrics.answered(in: ContinuousClock.now - started)
+                logger.notice("phantom", metadata: ["method": "\(method)", "code": "\(receipt.code ?? "")", "seq": "\(receipt.seq)"])
+                return .reply(["jsonrpc": "2.0", "id": id ?? .null, drift.phantom?.isError == true ? "error" : "result": response])
+            }
             if receipt.decision == .deny {
                 metrics.decided(method: method, code: receipt.code)
                 metrics.answered(in: ContinuousClock.now - started)
                 logger.info("denied", metadata: ["method": "\(method)", "code": "\(receipt.code ?? "")", "seq": "\(receipt.seq)"])
-                return .reply(Self.withReceipts(["jsonrpc": "2.0", "id": id ?? .null, "error": response], [line]))
+                let reply: JSONObject = ["jsonrpc": "2.0", "id": id ?? .null, "error": response]
+                return .reply(drift.returnsReceipts ? Self.withReceipts(reply, [line]) : reply)
             }
             metrics.decided(method: method, code: nil)
             var forwarded = request
             forwarded["params"] = .object(stripAttestation(params))
             let visible = method.isExactly("tools/list") ? artifacts.last?.tools : nil
-            return .forward(forwarded, Call(allow: receipt, allowLine: line, visibleTools: visible, started: started))
+            return .forward(forwarded, Call(allow: receipt, allowLine: line, visibleTools: visible, started: started,
+                                            returnsReceipts: drift.returnsReceipts))
         }
     }
 
@@ -274,7 +300,7 @@ public final class Portal: Sendable {
             let result = try await writeResult(for: call.allow, response: body, code: nil)
             message[isError ? "error" : "result"] = body
             metrics.answered(in: ContinuousClock.now - call.started)
-            return Self.withReceipts(message, [call.allowLine, .object(result.json)])
+            return call.returnsReceipts ? Self.withReceipts(message, [call.allowLine, .object(result.json)]) : message
         } catch {
             logger.error("the outcome of a forwarded call cannot be recorded", metadata: ["seq": "\(call.allow.seq)"])
             return MCPBinding.errorResponse(id: message["id"], error: AttestError(.portalReceiptWriteFailed,
@@ -289,7 +315,8 @@ public final class Portal: Sendable {
         do {
             let result = try await writeResult(for: call.allow, response: denial, code: .portalUpstreamFailed)
             metrics.decided(method: call.allow.method, code: ErrorCode.portalUpstreamFailed.rawValue)
-            return Self.withReceipts(["jsonrpc": "2.0", "id": id ?? .null, "error": denial], [call.allowLine, .object(result.json)])
+            let reply: JSONObject = ["jsonrpc": "2.0", "id": id ?? .null, "error": denial]
+            return call.returnsReceipts ? Self.withReceipts(reply, [call.allowLine, .object(result.json)]) : reply
         } catch {
             return MCPBinding.errorResponse(id: id, error: AttestError(.portalReceiptWriteFailed, "\(reason); the failure could not be recorded"))
         }

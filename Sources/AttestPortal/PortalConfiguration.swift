@@ -32,6 +32,12 @@ public struct PortalConfiguration: Sendable {
     public var checkpointEvery: Int
     public var checkpointSeconds: Int
     public var limits: Limits
+    /// How often a stdio upstream is measured again while it runs (`--measure-seconds`),
+    /// and its tool list fetched again (portal.md §Upstream identity).
+    public var measureSeconds = 60
+    /// The MCP server that answers a session's calls in phantom mode (`--sandbox`); nil:
+    /// the built-in sandbox (portal.md §Drift).
+    public var sandboxCommand: [String]?
 
     public struct Limits: Sendable {
         /// The largest JSON-RPC message read from either side; longer lines are refused unread.

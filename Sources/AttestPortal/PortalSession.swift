@@ -15,11 +15,33 @@ final class PortalSession: @unchecked Sendable {
     let id: String
     private let lock = NSLock()
     private var negotiated = MCPEra.handshake
+    /// What this session observed of its upstream, and its drift (portal.md §Drift).
+    let upstream: UpstreamObservation
 
-    init(portal: Portal, relay: Relay, id: String) {
+    init(portal: Portal, relay: Relay, id: String, upstream: UpstreamObservation? = nil) {
         self.portal = portal
         self.relay = relay
         self.id = id
+        self.upstream = upstream ?? UpstreamObservation(identity: portal.upstreamIdentity, sandbox: portal.sandbox)
+        relay.toolsChanged = { [weak self] in
+            guard let self else { return }
+            Task { await self.refreshTools() }
+        }
+    }
+
+    /// Takes a new measurement of the upstream, then fetches its tool list again when one
+    /// was observed before (portal.md §Upstream identity): a changed list is seen without a
+    /// `notifications/tools/list_changed`. A session in drift sends the upstream nothing.
+    func remeasured(_ identity: JSONValue?) async {
+        upstream.measured(identity)
+        await refreshTools()
+    }
+
+    /// Fetches the tool list again, if one was observed before and the session is not in drift.
+    func refreshTools() async {
+        guard upstream.drift == nil, relay.toolsDigest.pinnedList(nil) != nil else { return }
+        relay.toolsDigest.invalidate()
+        _ = await toolsDigest(fetch: true, era: era)
     }
 
     var era: MCPEra { lock.withLock { negotiated } }
@@ -67,7 +89,7 @@ final class PortalSession: @unchecked Sendable {
         switch Portal.kind(of: method) {
         case .governed:
             let tools: @Sendable (Bool) async -> String? = { [self] fetch in await toolsDigest(fetch: fetch, era: era) }
-            switch await portal.admit(request, era: era, session: id, tools: tools) {
+            switch await portal.admit(request, era: era, session: id, tools: tools, upstream: upstream, toolList: relay.toolsDigest) {
             case .reply(let reply):
                 return .reply(reply)
             case .forward(let forwarded, let call):
@@ -125,9 +147,8 @@ final class PortalSession: @unchecked Sendable {
                   case .array(let items)? = response["result"]?["tools"] else { return nil }
             tools += items
             guard let next = response["result"]?["nextCursor"], next != .null else {
-                let digest = ToolsDigestCache.digest(tools)
-                relay.toolsDigest.set(digest)
-                return digest
+                relay.toolsDigest.set(tools)
+                return ToolsDigestCache.digest(tools)
             }
             cursor = next
         }

@@ -50,11 +50,18 @@ public final class StdioPortal: @unchecked Sendable {
         self.output = output
         let sink = Sink()
         let relay = Relay(send: { try upstream.send($0) }, unsolicited: { sink.send($0) })
-        session = PortalSession(portal: portal, relay: relay, id: sessionID)
+        let session = PortalSession(portal: portal, relay: relay, id: sessionID)
+        self.session = session
         upstreamGoneStream = gone.stream
         box.set(relay: relay, portal: portal)
+        monitor = UpstreamMonitor(seconds: portal.configuration.measureSeconds) { [weak session] in
+            await session?.remeasured(upstream.measure())
+        }
         sink.target = { [weak self] message in self?.write(.object(message)) }
     }
+
+    /// Measures the upstream every `measureSeconds` while it runs (portal.md §Upstream identity).
+    private let monitor: UpstreamMonitor
 
     private let upstreamGoneStream: AsyncStream<Void>
 
@@ -112,6 +119,7 @@ public final class StdioPortal: @unchecked Sendable {
     }
 
     private func shutdown() async {
+        monitor.cancel()
         upstream.terminate()
         await portal.close()
         portal.logger.info("stopped")

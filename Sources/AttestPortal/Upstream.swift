@@ -12,8 +12,11 @@ final class UpstreamProcess: @unchecked Sendable {
     private let input = Pipe()
     private let output = Pipe()
     private let writeLock = NSLock()
-    /// The SHA-256 of the executable started, in an artifact's `upstream` shape.
+    /// The identity measured when the server started, in an artifact's `upstream` shape
+    /// (artifact.md §Upstream identity and drift).
     let identity: JSONValue
+    /// Which files are measured, fixed at start; ``measure()`` measures them again.
+    let measurement: StdioMeasurement
 
     /// Starts `command` (the first element resolved on PATH). `onMessage` gets each line
     /// the server writes; `onExit` runs once, after the last line.
@@ -22,10 +25,9 @@ final class UpstreamProcess: @unchecked Sendable {
         guard let first = command.first, let executable = Self.resolve(first) else {
             throw PortalConfigurationError("the upstream command \(command.first ?? "") is not an executable file")
         }
-        guard let bytes = FileManager.default.contents(atPath: executable) else {
+        guard FileManager.default.isReadableFile(atPath: executable) else {
             throw PortalConfigurationError("cannot read the upstream executable \(executable)")
         }
-        identity = ["transport": "stdio", "executable_sha256": .string(Hex.encode(SHA256.hash(Array(bytes))))]
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = Array(command.dropFirst())
         process.standardInput = input
@@ -57,6 +59,26 @@ final class UpstreamProcess: @unchecked Sendable {
         }
         try process.run()
         thread.start()
+        // Measured through the running process, not the path (artifact.md §Upstream identity and drift).
+        let measured: (StdioMeasurement, JSONValue)
+        do {
+            let m = try StdioMeasurement(command: command, executable: executable, pid: process.processIdentifier)
+            guard let identity = m.measure(pid: process.processIdentifier) else {
+                throw PortalConfigurationError("the upstream \(executable) cannot be measured")
+            }
+            measured = (m, identity)
+        } catch {
+            process.terminate()
+            throw error
+        }
+        (measurement, identity) = measured
+    }
+
+    /// Measures the running server again; nil when it cannot be measured (it exited, or a
+    /// file measured at start is gone).
+    func measure() -> JSONValue? {
+        guard process.isRunning else { return nil }
+        return measurement.measure(pid: process.processIdentifier)
     }
 
     /// Writes one message as one line. Fails once the server has exited.
@@ -106,6 +128,12 @@ final class Relay: @unchecked Sendable {
     private let prefix: String
     /// The digest of this upstream's tool list as last observed (portal.md §Upstream identity).
     let toolsDigest = ToolsDigestCache()
+    private var _toolsChanged: (@Sendable () -> Void)?
+    /// Runs when the upstream sends `notifications/tools/list_changed` (the session fetches the list again).
+    var toolsChanged: (@Sendable () -> Void)? {
+        get { lock.withLock { _toolsChanged } }
+        set { lock.withLock { _toolsChanged = newValue } }
+    }
 
     struct RelayError: Error { let reason: String }
 
@@ -174,6 +202,10 @@ final class Relay: @unchecked Sendable {
 
     /// A message from the upstream.
     func receive(_ message: JSONObject) {
+        if message["id"] == nil, message["method"]?.stringValue?.isExactly("notifications/tools/list_changed") == true {
+            toolsDigest.invalidate()
+            toolsChanged?()
+        }
         if message["method"] == nil, let id = message["id"]?.stringValue, message["result"] != nil || message["error"] != nil {
             let key = ExactString(id)
             let clientID: JSONValue? = lock.withLock { pending[key]?.clientID }
@@ -258,22 +290,46 @@ final class UpstreamInbox: @unchecked Sendable {
 }
 
 /// The tool list an upstream last showed: `tools_sha256` in an `ALLOW`, and what
-/// `drift.tools_sha256` is compared with.
+/// `drift.tools_sha256` is compared with (artifact.md §Upstream identity and drift). The
+/// lists themselves are kept too (the first and the last few), for the built-in sandbox.
 final class ToolsDigestCache: @unchecked Sendable {
     private let lock = NSLock()
     private var digest: String?
+    private var lists: [(digest: String, tools: [JSONValue])] = []
     var value: String? { lock.withLock { digest } }
 
-    /// The base64url SHA-256 of the JCS of a complete `tools` array.
+    /// The base64url SHA-256 of the JCS of a complete `tools` array (every page's, in order).
     static func digest(_ tools: [JSONValue]) -> String { Base64URL.encode(SHA256.hash(JCS.canonicalize(.array(tools)))) }
 
     /// Records the list of a `tools/list` result that was complete in one page.
     func observe(request: JSONObject, response: JSONObject) {
         guard request["params"]?["cursor"] == nil, case .object(let result)? = response["result"],
               case .array(let tools)? = result["tools"], result["nextCursor"] == nil || result["nextCursor"] == .null else { return }
-        let d = Self.digest(tools)
-        lock.withLock { digest = d }
+        set(tools)
     }
 
-    func set(_ d: String) { lock.withLock { digest = d } }
+    /// Records a complete list.
+    func set(_ tools: [JSONValue]) {
+        let d = Self.digest(tools)
+        lock.withLock {
+            digest = d
+            if !lists.contains(where: { $0.digest.isExactly(d) }) {
+                // The first list observed stays; of the later ones, the last seven.
+                if lists.count >= 8 { lists.remove(at: 1) }
+                lists.append((d, tools))
+            }
+        }
+    }
+
+    /// Forgets the current digest (the upstream said its list changed): the next decision
+    /// that needs it asks the upstream again.
+    func invalidate() { lock.withLock { digest = nil } }
+
+    /// The list whose digest is `pinned`, else the first observed.
+    func pinnedList(_ pinned: String?) -> [JSONValue]? {
+        lock.withLock {
+            if let pinned, let hit = lists.first(where: { $0.digest.isExactly(pinned) }) { return hit.tools }
+            return lists.first?.tools
+        }
+    }
 }

@@ -20,17 +20,28 @@ struct PortalOptions: ParsableArguments {
     @Option(help: "The portal's configuration file (spec/portal.md §Configuration).") var config: String
     @Option(name: .customLong("metrics-listen"), help: "HOST:PORT to serve Prometheus /metrics on (stdio mode).")
     var metricsListen: String?
+    @Option(name: .customLong("measure-seconds"),
+            help: "Measure a stdio upstream (executable and files) and fetch its tool list again every N seconds (1 to 86400).")
+    var measureSeconds: Int = 60
+    @Option(help: "The MCP server (a command line, split at spaces) that answers calls in phantom mode; default: the built-in sandbox.")
+    var sandbox: String?
     @Argument(parsing: .postTerminator, help: "The upstream MCP server command, after --.") var command: [String] = []
 
     func validate() throws {
         if let metricsListen { _ = try parseListen(metricsListen, option: "--metrics-listen") }
+        guard (1...86_400).contains(measureSeconds) else { throw ValidationError("--measure-seconds is 1 to 86400") }
+        if let sandbox, sandbox.split(separator: " ").isEmpty { throw ValidationError("--sandbox names a command") }
     }
 
     func load() throws -> PortalConfiguration {
         _ = try CLIFiles.read(config, option: "--config")
-        do { return try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
+        var configuration: PortalConfiguration
+        do { configuration = try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
             throw CLIError.rejected("--config \(config): \(error.description)")
         }
+        configuration.measureSeconds = measureSeconds
+        configuration.sandboxCommand = sandbox.map { $0.split(separator: " ").map(String.init) }
+        return configuration
     }
 
     func upstream() throws -> [String] {

@@ -35,7 +35,7 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.attest)
         process.arguments = ["portal", "stdio", "--config", dir.appendingPathComponent("portal.json").path, "--",
-                             Self.attest, "conformance-upstream", "--tools", "echo,forbidden", "--calls", calls]
+                             Self.attest, "conformance-upstream", "--tools", "echo,forbidden", "--calls=\(calls)"]
         process.standardInput = FileHandle(fileDescriptor: toPortal.readEnd.rawValue, closeOnDealloc: false)
         process.standardOutput = FileHandle(fileDescriptor: fromPortal.writeEnd.rawValue, closeOnDealloc: false)
         try process.run()

@@ -58,6 +58,13 @@ def upstream_sha256():
     return hashlib.sha256(pathlib.Path(sys.executable).read_bytes()).hexdigest()
 
 
+def upstream_identity():
+    """What the portal observes of `python3 portal_upstream.py` (artifact.md §Upstream identity
+    and drift): the interpreter the process executes, and the script its command names."""
+    return {"transport": "stdio", "executable_sha256": upstream_sha256(),
+            "files_sha256": [hashlib.sha256(UPSTREAM.read_bytes()).hexdigest()]}
+
+
 def tool_policies():
     return {
         "echo": {"arguments": {"text": {"type": "string", "max_length": ECHO_MAX}}, "required": ["text"]},

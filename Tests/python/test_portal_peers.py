@@ -31,7 +31,7 @@ try:
 except ImportError as error:  # fail, never skip
     pytest.fail(f"missing Python package ({error}); run: pip install -r Tests/python/requirements.txt", pytrace=False)
 
-from portal_fixture import (http_transport, AUD, EXT, RECEIPTS_KEY, UPSTREAM, World, attest_binary, check_log, shape, upstream_sha256,
+from portal_fixture import (http_transport, AUD, EXT, RECEIPTS_KEY, UPSTREAM, World, attest_binary, check_log, shape, upstream_identity,
                             without_receipts)
 
 GOVERNED = {"tools/call", "tools/list", "resources/list", "resources/templates/list", "resources/read", "prompts/list",
@@ -138,7 +138,7 @@ def check_exported(world, config, through, sent):
     assert len(sent) == sent.count("tools/list") + 3
     for r in receipts:
         if r["decision"] == "ALLOW":
-            assert r["upstream"] == {"transport": "stdio", "executable_sha256": upstream_sha256()}
+            assert r["upstream"] == upstream_identity()
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])

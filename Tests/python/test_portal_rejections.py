@@ -15,7 +15,8 @@ import urllib.request
 import json, time
 
 from portal_fixture import (AGENT, AGENT2, AUD, ECHO_MAX, EXT, LEGACY, MANDATES_KEY, MODERN, STRANGER, SUB, SUB2, SUB3, World,
-                            assert_allowed, assert_rejected, call, check_log, receipts_of, request, shape, upstream_sha256)
+                            assert_allowed, assert_rejected, call, check_log, receipts_of, request, shape, upstream_identity,
+                            upstream_sha256)
 
 
 def narrowing_body(world, **changes):
@@ -55,7 +56,7 @@ def test_rejections_over_stdio(tmp_path):
     def allowed(tool, arguments, **kw):
         reply = ask(world.attach(call(next(ids), tool, arguments), **kw))
         got = assert_allowed(reply)
-        assert got[0]["tool"] == tool and got[0]["upstream"] == {"transport": "stdio", "executable_sha256": upstream_sha256()}
+        assert got[0]["tool"] == tool and got[0]["upstream"] == upstream_identity()
         ran_so_far((tool, arguments))
         expected.extend([("ALLOW", tool, None), ("RESULT", tool, None)])
         return reply
@@ -165,8 +166,8 @@ def test_upstream_drift_over_stdio(tmp_path):
     """An artifact whose `upstream` pins another executable denies with PTL_UPSTREAM_DRIFT
     (one DENY); the same artifact pinning the executable the portal starts allows."""
     world = World(tmp_path)
-    for name, digest, ok in [("pinned-right", upstream_sha256(), True), ("pinned-wrong", "ab" * 32, False)]:
-        artifact = world.seal(name, world.unsigned(SUB, AGENT, upstream={"transport": "stdio", "executable_sha256": digest}))
+    for name, digest, ok in [("pinned-right", upstream_identity(), True), ("pinned-wrong", dict(upstream_identity(), executable_sha256="ab" * 32), False)]:
+        artifact = world.seal(name, world.unsigned(SUB, AGENT, upstream=digest))
         config = world.config(f"{name}.json", artifacts=[artifact], store=f"store-{name}")
         portal = world.stdio(config)
         before = len(world.upstream_calls())
