@@ -69,11 +69,12 @@ public final class HTTPPortal: @unchecked Sendable {
         let identity: JSONValue?
         switch upstream {
         case .command(let command):
+            // Measured by path here (no process runs yet); each process through itself.
             guard let first = command.first, let executable = UpstreamProcess.resolve(first),
-                  let bytes = FileManager.default.contents(atPath: executable) else {
+                  let measured = try StdioMeasurement(command: command, executable: executable, pid: -1).measure(pid: -1) else {
                 throw PortalConfigurationError("the upstream command \(command.first ?? "") is not a readable executable file")
             }
-            identity = ["transport": "stdio", "executable_sha256": .string(Hex.encode(SHA256.hash(Array(bytes))))]
+            identity = measured
             httpUpstream = nil
         case .url(let url, let caFile):
             let client = try HTTPUpstream(url: url, caFile: caFile, maxMessageBytes: configuration.limits.maxMessageBytes)
@@ -350,7 +351,12 @@ public final class HTTPPortal: @unchecked Sendable {
         let messages = ServerMessages()
         let relay = Relay(send: { try process.send($0) }, unsolicited: Self.unsolicited(messages, { box.relay }))
         box.set(relay: relay, portal: portal)
-        return (PortalSession(portal: portal, relay: relay, id: sessionID), { process.terminate() }, { process.isRunning }, messages)
+        let session = PortalSession(portal: portal, relay: relay, id: sessionID)
+        // Measured again while it runs (portal.md §Upstream identity).
+        let monitor = UpstreamMonitor(seconds: portal.configuration.measureSeconds) { [weak session] in
+            await session?.remeasured(process.measure())
+        }
+        return (session, { monitor.cancel(); process.terminate() }, { process.isRunning }, messages)
     }
 
     /// A conversation with the HTTP upstream: each message the relay sends is one POST, and
@@ -382,7 +388,11 @@ public final class HTTPPortal: @unchecked Sendable {
             }
         }, unsolicited: Self.unsolicited(messages, { holder.value }))
         holder.value = relay
-        return (PortalSession(portal: portal, relay: relay, id: sessionID), { Task { await connection.close() } }, { true }, messages)
+        // The identity each TLS connection presents (portal.md §Upstream identity).
+        let observation = UpstreamObservation(identity: portal.upstreamIdentity, sandbox: portal.sandbox,
+                                              source: { httpUpstream.observedIdentity })
+        return (PortalSession(portal: portal, relay: relay, id: sessionID, upstream: observation),
+                { Task { await connection.close() } }, { true }, messages)
     }
 
     // MARK: Replies

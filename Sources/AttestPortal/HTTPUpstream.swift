@@ -47,6 +47,10 @@ public final class HTTPUpstream: Sendable {
     private let port: Int
     private let tls: NIOSSLContext?
     private let connectTimeout: TimeAmount
+    /// Over https: the connections the exchanges use, each checked against the key measured
+    /// first (portal.md §Upstream identity); made by the first ``measureIdentity()``.
+    private let forwarder = NIOLockedValueBox<PinnedTLSForwarder?>(nil)
+    private let keyObserved = NIOLockedValueBox<(@Sendable (JSONValue) -> Void)?>(nil)
 
     /// An upstream at `url`. Over https the server's certificate is verified against the
     /// system's CA certificates, or, with `caFile`, only against the CA certificates in that
@@ -101,7 +105,26 @@ public final class HTTPUpstream: Sendable {
     deinit { client.shutdown { _ in } }
 
     /// Closes the client's connections; call once, after the last exchange.
-    public func shutdown() async { try? await client.shutdown() }
+    public func shutdown() async {
+        try? await client.shutdown()
+        await forwarder.withLockedValue { $0 }?.close()
+    }
+
+    /// The identity the last TLS connection to the server presented (nil before the first, or over http).
+    public var observedIdentity: JSONValue? {
+        guard let spki = forwarder.withLockedValue({ $0 })?.observed else { return nil }
+        return identity(spki: spki)
+    }
+
+    /// Runs with the identity of every TLS connection the exchanges open, before it is used
+    /// (or closed, when its key is not the pinned one).
+    public func onConnection(_ callback: @escaping @Sendable (JSONValue) -> Void) {
+        keyObserved.withLockedValue { $0 = callback }
+    }
+
+    private func identity(spki: String) -> JSONValue {
+        ["transport": "http", "url": .string(url.absoluteString), "spki_sha256": .string(spki)]
+    }
 
     /// What the portal records in every ALLOW (artifact.md, `upstream`), measured now by a
     /// TLS handshake of its own to the server: `{"transport": "http", "url", "spki_sha256"}`,
@@ -115,14 +138,29 @@ public final class HTTPUpstream: Sendable {
     /// A server whose certificate is not trusted fails every POST only after the connect
     /// timeout: AsyncHTTPClient retries a failed connection until then.
     ///
-    /// The exchanges use connections of their own, each verified the same way but not
-    /// compared with this measurement: a server that changes its key within the trust roots
-    /// between the two is not noticed until the next measurement.
+    /// The first measurement pins the key: every TLS connection the exchanges open later is
+    /// checked against it before a request is sent on it, and one presenting another key is
+    /// closed unused (``PinnedTLSForwarder``). No exchange runs before the key is pinned.
     public func measureIdentity() async throws -> JSONValue? {
         guard let tls else { return nil }
-        let spki = try await leafSPKI(tls)
-        return ["transport": "http", "url": .string(url.absoluteString),
-                "spki_sha256": .string(Base64URL.encode(SHA256.hash(spki)))]
+        let spki = Base64URL.encode(SHA256.hash(try await leafSPKI(tls)))
+        if forwarder.withLockedValue({ $0 }) == nil {
+            let made = try await PinnedTLSForwarder(host: host, port: port, tls: tls,
+                                                    serverName: SocketAddressCheck.isIPAddress(host) ? nil : host,
+                                                    connectTimeout: connectTimeout)
+            made.pinned = spki
+            let observed = keyObserved, url = url
+            made.onObserved { digest in
+                observed.withLockedValue { $0 }?(["transport": "http", "url": .string(url.absoluteString), "spki_sha256": .string(digest)])
+            }
+            let kept = forwarder.withLockedValue { f -> PinnedTLSForwarder in
+                if let f { return f }
+                f = made
+                return made
+            }
+            if kept !== made { await made.close() }
+        }
+        return identity(spki: spki)
     }
 
     private func leafSPKI(_ tls: NIOSSLContext) async throws -> [UInt8] {
@@ -173,6 +211,19 @@ public final class HTTPUpstream: Sendable {
     // MARK: Exchanges
 
     fileprivate func execute(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
+        var request = request
+        if tls != nil {
+            // Over https every exchange goes through the pinned connections.
+            guard let forwarder = forwarder.withLockedValue({ $0 }),
+                  let socket = forwarder.socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) else {
+                throw HTTPUpstreamError.transport("the upstream's key is not pinned: no measurement was taken")
+            }
+            let components = URLComponents(url: url, resolvingAgainstBaseURL: false)
+            let path = components?.percentEncodedPath ?? "/"
+            request.url = "http+unix://\(socket)\(path.isEmpty ? "/" : path)" + (components?.percentEncodedQuery.map { "?\($0)" } ?? "")
+            let hostName = host.contains(":") ? "[\(host)]" : host
+            request.headers.replaceOrAdd(name: "Host", value: url.port.map { "\(hostName):\($0)" } ?? hostName)
+        }
         do {
             // No deadline of its own: the portal bounds each call (`upstream_timeout_seconds`) by
             // cancelling the task, which AsyncHTTPClient turns into cancelling the request.

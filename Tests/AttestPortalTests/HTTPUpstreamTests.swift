@@ -3,6 +3,7 @@ import AttestMCP
 import Foundation
 import MCP
 import NIOCore
+import NIOPosix
 import NIOSSL
 import Testing
 @testable import AttestPortal
@@ -284,6 +285,47 @@ import Testing
         await closed.shutdown()
     }
 
+    /// Every TLS connection the exchanges open is checked against the key measured first:
+    /// with the server's key swapped between connections, the next connection is closed
+    /// before the request is sent on it, and the other server receives nothing.
+    @Test func spkiPinnedOnEveryConnection() async throws {
+        let a = try TestPKI(), b = try TestPKI()
+        let reply: @Sendable (HTTPRequest) -> Reply = { request in
+            .json(JSONValue.object(["jsonrpc": "2.0", "id": Self.body(of: request)?["id"] ?? .null, "result": [:]]).serialized(pretty: false))
+        }
+        let serverA = try await ScriptedServer.start(tls: try a.serverContext(), reply)
+        let serverB = try await ScriptedServer.start(tls: try b.serverContext(), reply)
+        defer { serverA.stop(); serverB.stop() }
+        // One CA file trusting both: the chain verifies either way, only the pin tells them apart.
+        let both = FileManager.default.temporaryDirectory.appendingPathComponent("both-\(UUID().uuidString).pem")
+        try (try Data(contentsOf: URL(fileURLWithPath: a.certificate)) + Data(contentsOf: URL(fileURLWithPath: b.certificate))).write(to: both)
+        let proxy = try await SwitchingProxy.start(target: serverA.port)
+        defer { proxy.stop() }
+        let url = try #require(URL(string: "https://localhost:\(proxy.port)/mcp"))
+        let upstream = try HTTPUpstream(url: url, caFile: both.path, connectTimeout: .seconds(2))
+        let identity = try await upstream.measureIdentity()
+        #expect(identity?["spki_sha256"] == .string(try a.spkiSHA256()))
+        let connection = upstream.connection(protocolVersion: "2025-11-25")
+        // Positive control: the pinned server answers, on a connection checked against the pin.
+        let got = Collected()
+        try await connection.post(["jsonrpc": "2.0", "id": 1, "method": "ping"], deliver: got.add)
+        #expect(got.ids == ["1"])
+        #expect(upstream.observedIdentity == identity)
+        // The key swapped: new connections reach server B; the open one is dropped.
+        await proxy.route(to: serverB.port)
+        await #expect(throws: HTTPUpstreamError.self) {
+            try await connection.post(["jsonrpc": "2.0", "id": 2, "method": "ping"], deliver: got.add)
+        }
+        #expect(await serverB.requests().isEmpty, "a request was sent on a connection presenting another key")
+        #expect(upstream.observedIdentity?["spki_sha256"] == .string(try b.spkiSHA256()))
+        // Back to the pinned key: a new connection is used again.
+        await proxy.route(to: serverA.port)
+        try await connection.post(["jsonrpc": "2.0", "id": 3, "method": "ping"], deliver: got.add)
+        #expect(got.ids == ["1", "3"])
+        #expect(await serverA.requests().count == 2)
+        await upstream.shutdown()
+    }
+
     // MARK: Helpers
 
     static func body(of request: HTTPRequest) -> JSONObject? {
@@ -399,4 +441,53 @@ private struct TestPKI {
         try #require(process.terminationStatus == 0, "\(arguments) failed")
         return Array(data)
     }
+}
+
+/// A TCP proxy on 127.0.0.1 whose target port can be changed: new connections go to the
+/// current target; changing it drops the open ones.
+private final class SwitchingProxy: @unchecked Sendable {
+    private let lock = NSLock()
+    private var target: Int
+    private var open: [Channel] = []
+    private var server: Channel?
+    var port: Int { server?.localAddress?.port ?? 0 }
+
+    private init(target: Int) { self.target = target }
+
+    static func start(target: Int) async throws -> SwitchingProxy {
+        let proxy = SwitchingProxy(target: target)
+        proxy.server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { inbound in
+                let port = proxy.lock.withLock { () -> Int in
+                    proxy.open.append(inbound)
+                    return proxy.target
+                }
+                return ClientBootstrap(group: inbound.eventLoop).connect(host: "127.0.0.1", port: port).flatMap { outbound in
+                    proxy.lock.withLock { proxy.open.append(outbound) }
+                    let (x, y) = GlueHandler.pair()
+                    do {
+                        try inbound.pipeline.syncOperations.addHandler(x)
+                        try outbound.pipeline.syncOperations.addHandler(y)
+                    } catch {
+                        return inbound.eventLoop.makeFailedFuture(error)
+                    }
+                    // The client's channel is registered (and read) once this future completes.
+                    return inbound.eventLoop.makeSucceededVoidFuture()
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return proxy
+    }
+
+    func route(to port: Int) async {
+        let channels = lock.withLock { () -> [Channel] in
+            target = port
+            defer { open = [] }
+            return open
+        }
+        for c in channels { try? await c.close() }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+
+    func stop() { server?.close(promise: nil) }
 }
