@@ -250,7 +250,7 @@ def random_receipt(rng, seq=None, prev=None, t=None):
         d = "ALLOW"
     elif d == "ALLOW":
         if rng.random() < 0.3:
-            kw["upstream"] = ev.UPSTREAM
+            kw["upstream"] = ev.UPSTREAM if rng.random() < 0.6 else upstream_files(rng)
         if rng.random() < 0.2:
             kw["tools_sha256"] = ev.b64u(ev.sha(b"tools"))
     elif d in ("DENY", "PHANTOM"):
@@ -387,8 +387,18 @@ def gen_successor(rng):
     return "checkpoint.successor", {}, {"earlier": earlier, "later": later, "consistency": proof, "trusted": trusted}
 
 
+def upstream_files(rng):
+    """A stdio upstream whose files_sha256 is well formed or off by one defect."""
+    files = [rng.choice(["cd", "ef", "01"]) * 32 for _ in range(rng.choice([1, 2, 16, 17, 0]))]
+    if files and rng.random() < 0.2:
+        files[rng.randrange(len(files))] = rng.choice(["CD" * 32, "cd" * 31, 7, None])
+    return dict(ev.UPSTREAM, files_sha256=rng.choice([files, files, files, "cd" * 32, {}]))
+
+
 def gen_artifact(rng):
     art = copy.deepcopy(ev.ART_UNSIGNED)
+    if rng.random() < 0.2:
+        art["upstream"] = upstream_files(rng)
     if rng.random() < 0.6:
         chain_kind = "root"
         for _ in range(rng.choice([1, 1, 2])):
