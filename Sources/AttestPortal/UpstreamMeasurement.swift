@@ -15,11 +15,14 @@ struct StdioMeasurement: Sendable {
     let executable: String
     /// The words of the command that named regular files when the server started, in order.
     let files: [String]
+    /// The digest of the file at ``executable`` when the server started.
+    let executableDigest: [UInt8]?
 
     /// Fixes which words of `command` are measured: every word naming a regular file when
     /// the server starts, the first only when it is not the file the process executes.
     init(command: [String], executable: String, pid: Int32) throws {
         self.executable = executable
+        executableDigest = Self.digest(path: executable)
         let running = Self.digest(path: Self.processExecutable(pid: pid) ?? executable)
         var files: [String] = []
         for (index, word) in command.enumerated() where Self.isRegularFile(word) {
@@ -36,10 +39,10 @@ struct StdioMeasurement: Sendable {
     /// or a file that was measured at start cannot be read any more (which is itself drift).
     func measure(pid: Int32) -> JSONValue? {
         // What runs, read through the process; and the file the command starts, which must
-        // still be it: an executable replaced on disk is a server other than the one running
-        // would be started next, and the measurement fails.
+        // be as it was at start: an executable replaced on disk means that another server
+        // than the one running would start next, and the measurement fails.
         guard let exe = Self.digest(path: Self.processExecutable(pid: pid) ?? executable),
-              Self.digest(path: executable) == exe else { return nil }
+              let onDisk = Self.digest(path: executable), onDisk == executableDigest else { return nil }
         var identity: JSONObject = ["transport": "stdio", "executable_sha256": .string(Hex.encode(exe))]
         if !files.isEmpty {
             var digests: [JSONValue] = []

@@ -95,7 +95,7 @@ import Testing
         let process: UpstreamProcess
         let harness: PortalRunning
 
-        init(world: World, onDrift: String, pinTools: Bool) async throws {
+        init(world: World, onDrift: String, pinTools: Bool, sandbox: [String]? = nil) async throws {
             self.world = world
             let inbox = UpstreamInbox()
             let process = try UpstreamProcess(command: world.command, maxMessageBytes: 1 << 20, onMessage: { inbox.receive($0) },
@@ -106,8 +106,9 @@ import Testing
             if pinTools { drift["tools_sha256"] = .string(ToolsDigestCache.digest(try world.tools())) }
             unsigned["drift"] = .object(drift)
             let store = PortalFixture.temporaryDirectory()
-            let portal = try Portal(configuration: try PortalFixture.configuration(store: store, artifacts: [try PortalFixture.artifact(unsigned)]),
-                                    upstreamIdentity: process.identity)
+            var configuration = try PortalFixture.configuration(store: store, artifacts: [try PortalFixture.artifact(unsigned)])
+            configuration.sandboxCommand = sandbox
+            let portal = try Portal(configuration: configuration, upstreamIdentity: process.identity)
             try await portal.recover()
             let relay = Relay(send: { try process.send($0) }, unsolicited: { _ in })
             inbox.set(relay: relay, portal: portal)
@@ -204,6 +205,47 @@ import Testing
         // no pinned upstream.
         try h.verifyBundle(editing: 2, resign: false, expect: "RCP_SIGNATURE_INVALID")
         try h.verifyBundle(editing: 2, resign: true, expect: "PTL_UPSTREAM_DRIFT")
+    }
+
+    /// The measurement the monitor takes on its own, every second here.
+    @Test func theMonitorMeasuresAgain() async throws {
+        let world = try World()
+        let running = try await Running(world: world, onDrift: "deny", pinTools: false)
+        let h = running.harness
+        let process = running.process, session = h.session
+        let monitor = UpstreamMonitor(seconds: 1) { await session.remeasured(process.measure()) }
+        defer { monitor.cancel() }
+        #expect(H.code(try await h.call("echo", ["text": "hi"])) == nil)
+        try world.replace(world.script, appending: "# changed\n")
+        let start = ContinuousClock.now
+        while session.upstream.identity == process.identity, ContinuousClock.now - start < .seconds(5) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(session.upstream.identity != process.identity)
+        expectRegistryCode(H.code(try await h.call("echo", ["text": "hi"])), "PTL_UPSTREAM_DRIFT")
+        #expect(try world.toolCalls().count == 1)
+        await running.stop()
+    }
+
+    /// A sandbox server (`--sandbox`): phantom calls reach it, not the upstream.
+    @Test func phantomCallsReachTheSandboxServer() async throws {
+        let world = try World()
+        let sandboxCalls = world.dir.appendingPathComponent("sandbox-calls.jsonl").path
+        let sandbox = ["python3", "-u", world.dir.appendingPathComponent("server.py").path, sandboxCalls, world.description]
+        let running = try await Running(world: world, onDrift: "phantom", pinTools: false, sandbox: sandbox)
+        let h = running.harness
+        #expect(try await h.call("echo", ["text": "hi"])["result"] != nil)
+        try world.replace(world.script, appending: "# changed\n")
+        await running.remeasure()
+        let phantom = try await h.call("echo", ["text": "hi"])
+        #expect(phantom["result"]?["structuredContent"]?["echoed"] == "real", "\(JSONValue.object(phantom).serialized(pretty: false))")
+        #expect(try world.toolCalls().count == 1)
+        let sandboxed = String(decoding: try Data(contentsOf: URL(fileURLWithPath: sandboxCalls)), as: UTF8.self)
+        #expect(sandboxed.split(separator: "\n").map(String.init) == ["initialize ", "notifications/initialized ", "tools/call echo"])
+        #expect(try h.log().map(\.decision) == ["ALLOW", "RESULT", "PHANTOM"])
+        await running.stop()
+        (h.portal.sandbox as? CommandSandbox)?.stop()
+        try h.verifyBundle()
     }
 
     @Test func toolDescriptionChangedMidSessionIsDrift() async throws {
