@@ -117,10 +117,10 @@ final class PinnedTLSForwarder: Sendable {
             }
             // The upstream connection was opened on the client connection's event loop.
             do {
+                // The client's connection is read on demand from here on: GlueHandler asks for
+                // a read once it is added to an active channel (or when it becomes active), and
+                // for the next whenever one completes.
                 try inbound.pipeline.syncOperations.addHandler(toUpstream)
-                // The client's connection is read on demand from here on (GlueHandler asks
-                // for the next read when one completes).
-                inbound.read()
             } catch {
                 outbound.close(promise: nil)
                 inbound.close(promise: nil)
@@ -156,7 +156,15 @@ final class GlueHandler: ChannelDuplexHandler, @unchecked Sendable {
         return (a, b)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { context.read() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        context.read()
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
