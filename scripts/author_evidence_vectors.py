@@ -318,7 +318,7 @@ def result(seq): return {"content": [{"type": "text", "text": f"r{seq}"}], "isEr
 def commit(salt, payload): return b64u(sha(b"MCP-ATTEST-v1:commitment\x00" + salt + jcs(as_doubles(payload))))
 def receipt(seq, prev, t, decision="ALLOW", tool="search", code=None, req=None, resp=None, salts=(b"\x11" * 32, b"\x22" * 32), art=None, key=LOG,
             origin=ORIGIN, agent=None, method="tools/call", call=None, upstream=None, session="s1", open_call=False, with_request=None,
-            tools_sha256=None):
+            tools_sha256=None, shadow=None):
     # A RESULT commits to the response only; an open call (an ALLOW written before forwarding) to the request only.
     with_request = decision != "RESULT" if with_request is None else with_request
     with_response = not open_call
@@ -335,6 +335,7 @@ def receipt(seq, prev, t, decision="ALLOW", tool="search", code=None, req=None, 
     if call is not None: r["call"] = call
     if upstream is not None: r["upstream"] = upstream
     if tools_sha256 is not None: r["tools_sha256"] = tools_sha256
+    if shadow is not None: r["shadow"] = shadow
     if not with_request: r.pop("request")
     if not with_response: r.pop("response")
     canon = jcs(r)
@@ -576,10 +577,15 @@ deny_with(denial("PTL_TOOL_NOT_ALLOWED"), "deny-other-code", "the DENY's respons
 
 S = "bundle-verify"
 def history(calls, origin=ORIGIN, key=LOG, checkpoint=True):
-    """A log of `calls` (dicts of receipt() keyword arguments plus t), with one checkpoint over all of them."""
+    """A log of `calls` (dicts of receipt() keyword arguments plus t), with one checkpoint over all of them.
+    A call with decision REVOKE is a revoke_receipt() of its `revoked` digest, with no payload line."""
     rs, ps, prev = [], [], b"\x00" * 32
     for i, c in enumerate(calls):
         c = dict(c); t = c.pop("t")
+        if c.get("decision") == "REVOKE":
+            r = revoke_receipt(i, prev, t, c["revoked"], origin=origin, key=key, extra=c.get("extra"))
+            rs.append(r); prev = link(r)
+            continue
         if c.get("decision", "ALLOW") == "ALLOW": c.setdefault("upstream", UPSTREAM)
         r, _, p = receipt(i, prev, t, salts=(bytes([i]) * 32, bytes([i + 100]) * 32), origin=origin, key=key, **c)
         rs.append(r); ps.append(p); prev = link(r)
@@ -1118,6 +1124,108 @@ bytes_neg("bytes-empty-line", "RCP_MALFORMED", ["JSON-004"], edit("receipts", la
 bytes_neg("bytes-payload-duplicate-member", "BND_MALFORMED", ["JSON-005"],
           edit("payloads", replace_line(1, lambda l: l.replace(b'"seq":1}', b'"seq":1,"seq":1}'))),
           "payload line 1 with its seq member written twice, with the same value")
+
+
+# ---------------------------------------------------------------- lifecycle: REVOKE entries and shadow ALLOWs
+def revoke_receipt(seq, prev, t, revoked, origin=ORIGIN, key=LOG, extra=None):
+    """A REVOKE: exactly type, log, seq, time, prev, artifact (the revoked digest), decision and sig."""
+    r = {"type": "mcp-attest/receipt/v1", "log": origin, "seq": seq, "time": t, "prev": b64u(prev), "artifact": revoked,
+         "decision": "REVOKE"}
+    r.update(extra or {})
+    r["sig"] = {"alg": "Ed25519", "kid": key.thumbprint, "value": b64u(key.sign(domain("receipt", jcs(r))))}
+    return r
+
+S = "receipt-verify"
+R_rev = revoke_receipt(1, link(R0), T0 + 6, digest(ART))
+verified("revoke", "A REVOKE of an artifact: type, log, seq, time, prev, the revoked digest as artifact, decision and sig, nothing else.",
+         ["RCP-026"], R_rev, jcs({k: v for k, v in R_rev.items() if k != "sig"}))
+for member, value, what in [("session", "s1", "a session"), ("method", "tools/call", "a method"),
+                            ("agent", {"sub": ART["subject"]["sub"], "jkt": ART["subject"]["jkt"]}, "an agent"),
+                            ("request", b64u(b"\x11" * 32), "a request commitment"), ("response", b64u(b"\x22" * 32), "a response commitment"),
+                            ("code", "PTL_ARTIFACT_REVOKED", "a code"), ("tool", "search", "a tool")]:
+    rcp_bad(f"revoke-with-{member}", revoke_receipt(1, link(R0), T0 + 6, digest(ART), extra={member: value}),
+            f"{what} on the REVOKE", ["RCP-026"], "rcp-verify-revoke")
+def resigned_without(r, member):
+    r = {k: v for k, v in r.items() if k not in (member, "sig")}
+    r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
+    return r
+rcp_bad("revoke-no-artifact", resigned_without(revoke_receipt(1, link(R0), T0 + 6, digest(ART)), "artifact"),
+        "the REVOKE without artifact", ["RCP-026"], "rcp-verify-revoke")
+R_sh, C_sh, P_sh = receipt(0, b"\x00" * 32, T0 + 5, tool="delete_file", open_call=True, upstream=UPSTREAM, shadow="PTL_TOOL_NOT_ALLOWED")
+verified("shadow", "An open ALLOW forwarded in shadow mode: shadow names the code the enforcing portal would have denied it with.",
+         ["RCP-027"], R_sh, C_sh)
+R_shl, C_shl, _ = receipt(0, b"\x00" * 32, T0 + 5, tool=None, method="tools/list", open_call=True, upstream=UPSTREAM,
+                          req={}, shadow="PTL_OUTSIDE_VALIDITY")
+verified("shadow-list", "A tools/list forwarded in shadow mode outside the validity window: shadow on an ALLOW of any method.",
+         ["RCP-027"], R_shl, C_shl)
+rcp_bad("shadow-on-deny", receipt(0, b"\x00" * 32, T0 + 5, decision="DENY", code="PTL_RATE_LIMITED", shadow="PTL_RATE_LIMITED")[0],
+        "shadow on a DENY", ["RCP-027"], "rcp-verify-deny")
+rcp_bad("shadow-on-result", receipt(1, link(R_open), T0 + 6, decision="RESULT", call=0, shadow="PTL_TOOL_NOT_ALLOWED")[0],
+        "shadow on a RESULT", ["RCP-027"], "rcp-verify-result")
+rcp_bad("shadow-empty", receipt(0, b"\x00" * 32, T0 + 5, tool="delete_file", open_call=True, upstream=UPSTREAM, shadow="")[0],
+        "an empty shadow", ["RCP-027"], "rcp-verify-shadow")
+
+S = "bundle-verify"
+REVOKED_ROOT = {"t": T0 + 20, "decision": "REVOKE", "revoked": digest(ART)}
+def lifecycle(calls, artifacts=(ART,)):
+    return {"artifacts": list(artifacts), "logs": [history(calls)]}
+DENIED_REVOKED = {"t": T0 + 30, "decision": "DENY", "code": "PTL_ARTIFACT_REVOKED"}
+valid(S, "bnd-revoke", "bundle.verify",
+      "An ALLOW, then the REVOKE of its artifact, then a call under it denied with PTL_ARTIFACT_REVOKED: the ALLOW before the REVOKE stands: PASS.",
+      ["BND-023", "BND-025", "RCP-026"], lifecycle([{"t": T0 + 10}, REVOKED_ROOT, DENIED_REVOKED]),
+      {"receipts": 3, "open_calls": 0, "revocations": 1, "shadow_calls": 0}, context=CTX)
+def lneg(name, code, covers, calls, mutation, base, artifacts=(ART,)):
+    invalid(S, f"bnd-{name}", "bundle.verify", f"FAIL: {mutation}.", covers, lifecycle(calls, artifacts), code, base, mutation, context=CTX)
+lneg("revoke-allow-after", "PTL_ARTIFACT_REVOKED", ["BND-023"], [{"t": T0 + 10}, REVOKED_ROOT, {"t": T0 + 30}],
+     "the call after the REVOKE of its artifact recorded as an ALLOW", "bnd-revoke")
+# the payload line for seq 1, between those of seq 0 and 2
+bundle_input = lifecycle([{"t": T0 + 10}, REVOKED_ROOT, DENIED_REVOKED])
+ps = bundle_input["logs"][0]["payloads"]
+ps.insert(1, {"seq": 1, "request": {"name": "search", "arguments": {}}, "request_salt": b64u(b"\x01" * 32)})
+invalid(S, "bnd-revoke-payload", "bundle.verify", "FAIL: a payload line for the REVOKE, which commits to nothing.", ["BND-025", "RCP-026"],
+        bundle_input, "RCP_DISCLOSURE_MALFORMED", "bnd-revoke", "a payload line for the REVOKE, which commits to nothing", context=CTX)
+lneg("revoke-malformed", "RCP_MALFORMED", ["RCP-026"],
+     [{"t": T0 + 10}, dict(REVOKED_ROOT, extra={"session": "s1"}), DENIED_REVOKED], "the REVOKE with a session", "bnd-revoke")
+UNDER_M1 = {"t": T0 + 30, "art": digest(M1), "agent": SUB_AGENT, "req": {"name": "search", "arguments": {"query": "paper:x", "limit": 5}}}
+valid(S, "bnd-revoke-sibling", "bundle.verify",
+      "The REVOKE of a sibling mandate, then an ALLOW under the other: the revoked digest is not in its chain: PASS.",
+      ["BND-023"], lifecycle([{"t": T0 + 20, "decision": "REVOKE", "revoked": digest(M2)}, UNDER_M1], (ART, M1, M2)),
+      {"receipts": 2, "revocations": 1}, context=CTX)
+lneg("revoke-root-mandate", "PTL_ARTIFACT_REVOKED", ["BND-023"], [REVOKED_ROOT, UNDER_M1],
+     "the REVOKE names the root artifact, and the ALLOW is under a mandate derived from it", "bnd-revoke-sibling", (ART, M1, M2))
+valid(S, "bnd-revoke-unknown", "bundle.verify",
+      "The REVOKE of a digest the bundle holds no artifact of (a mandate this log never saw): a REVOKE has no chain: PASS.",
+      ["BND-025"], lifecycle([{"t": T0 + 10}, {"t": T0 + 20, "decision": "REVOKE", "revoked": b64u(sha(b"never presented"))}, {"t": T0 + 30}]),
+      {"receipts": 3, "revocations": 1}, context=CTX)
+valid(S, "bnd-revoke-open-call", "bundle.verify",
+      "A call forwarded, the REVOKE of its artifact while it runs, then its RESULT: a REVOKE does not touch a call allowed before it: PASS.",
+      ["BND-025", "BND-014"], lifecycle([fwd(0), REVOKED_ROOT, res(0, t=T0 + 30)]), {"receipts": 3, "open_calls": 0, "revocations": 1}, context=CTX)
+valid(S, "bnd-revoke-per-log", "bundle.verify",
+      "The REVOKE is in one replica's log and a later ALLOW under the artifact in the other's: each log is checked against its own REVOKEs: PASS.",
+      ["BND-023"], {"artifacts": [ART], "logs": [history([{"t": T0 + 10}, REVOKED_ROOT]), history([{"t": T0 + 40}], ORIGIN_B, LOG_B)]},
+      {"receipts": 3, "revocations": 1}, context=CTX2)
+lneg("revoke-shadow", "PTL_ARTIFACT_REVOKED", ["BND-023", "BND-024"],
+     [{"t": T0 + 10}, REVOKED_ROOT, {"t": T0 + 30, "tool": "delete_file", "shadow": "PTL_TOOL_NOT_ALLOWED",
+                                     "req": {"name": "delete_file", "arguments": {}}}],
+     "the call after the REVOKE recorded as a shadow ALLOW: revocation is enforced in shadow mode too", "bnd-revoke")
+SHADOW_DELETE = {"t": T0 + 10, "tool": "delete_file", "shadow": "PTL_TOOL_NOT_ALLOWED", "req": {"name": "delete_file", "arguments": {}}}
+valid(S, "bnd-shadow", "bundle.verify",
+      "A call of a tool the artifact does not allow, forwarded in shadow mode (an ALLOW with shadow), and completed: not re-evaluated, counted apart: PASS.",
+      ["BND-024", "RCP-027"], lifecycle([dict(SHADOW_DELETE, open_call=True), res(0, tool="delete_file")]),
+      {"receipts": 2, "open_calls": 0, "revocations": 0, "shadow_calls": 1}, context=CTX)
+lneg("shadow-unmarked", "PTL_TOOL_NOT_ALLOWED", ["BND-024", "BND-003"],
+     [dict({k: v for k, v in SHADOW_DELETE.items() if k != "shadow"}, open_call=True), res(0, tool="delete_file")],
+     "the ALLOW of the tool the artifact does not allow without shadow: an enforced decision, re-evaluated", "bnd-shadow")
+SHADOW_RATE = [{"t": T0 + 10}, {"t": T0 + 10, "shadow": "PTL_RATE_LIMITED"}, {"t": T0 + 10}, {"t": T0 + 10}]
+valid(S, "bnd-shadow-rate", "bundle.verify",
+      "Four searches at one second under 3 per 60 s, the second forwarded in shadow mode: a shadow ALLOW consumes nothing: PASS.",
+      ["BND-024"], lifecycle(SHADOW_RATE), {"receipts": 4, "shadow_calls": 1}, context=CTX)
+lneg("shadow-rate-unmarked", "PTL_RATE_LIMITED", ["BND-024", "BND-003"], [dict(c) for c in SHADOW_RATE[:1]] + [{"t": T0 + 10}] + SHADOW_RATE[2:],
+     "the second search without shadow: four enforced ALLOWs at one second, one beyond 3 per 60 s", "bnd-shadow-rate")
+valid(S, "bnd-shadow-two-logs", "bundle.verify",
+      "Two replicas: two searches in one log, one search and one shadow search in the other, at one second: three counted across logs: PASS.",
+      ["BND-024", "BND-010"], {"artifacts": [ART], "logs": [history(burst(2)), history([{"t": T0 + 10}, {"t": T0 + 10, "shadow": "PTL_RATE_LIMITED"}], ORIGIN_B, LOG_B)]},
+      {"receipts": 4, "shadow_calls": 1}, context=CTX2)
 
 
 # ---------------------------------------------------------------- write

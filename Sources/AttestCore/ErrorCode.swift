@@ -106,6 +106,7 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case portalNoArtifact = "PTL_NO_ARTIFACT"
     case portalUpstreamFailed = "PTL_UPSTREAM_FAILED"
     case portalOutcomeUnknown = "PTL_OUTCOME_UNKNOWN"
+    case portalArtifactRevoked = "PTL_ARTIFACT_REVOKED"
 
     // Tokens (spec/token.md): the compact JWS envelope, attestation tokens, operator attestations
     case jwsTooLarge = "JWS_TOO_LARGE"

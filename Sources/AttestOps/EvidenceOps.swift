@@ -102,7 +102,8 @@ enum EvidenceOps {
             if let f = report.failure {
                 throw AttestError(f.code, (f.seq.map { "seq \($0): " } ?? "") + f.message)
             }
-            return ["receipts": .number(JSONNumber(report.receipts)), "open_calls": .number(JSONNumber(report.openCalls))]
+            return ["receipts": .number(JSONNumber(report.receipts)), "open_calls": .number(JSONNumber(report.openCalls)),
+                    "revocations": .number(JSONNumber(report.revocations)), "shadow_calls": .number(JSONNumber(report.shadowCalls))]
         },
     ]
 

@@ -56,6 +56,8 @@ class Report:
         self.receipts = 0
         self.open_calls = 0
         self.decisions_rechecked_with_payload = 0
+        self.revocations = 0
+        self.shadow_calls = 0
 
 
 # --- Step 1 ------------------------------------------------------------------------------
@@ -241,6 +243,7 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
     rates = impl_policy.RateState()
     payloads = PayloadReader(log.payloads() if log.payloads is not None else None)
     roots = set()
+    revoked = set()  # the digests this log's REVOKE entries named so far
 
     for value in log.receipts():
         seq = expected_seq
@@ -277,17 +280,21 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
             if disclosure is not None:
                 impl_log.check_disclosure(receipt, disclosure)
 
-            # Step 6: the artifact chain, and the log among the in-force artifact's.
-            chain = chains.chain(receipt.artifact)
-            in_force = chain[-1]
-            if origin not in in_force.origins:
-                raise OpError("RCP_LOG_NOT_IN_ARTIFACT", f"the artifact in force does not name log {origin!r}")
+            if receipt.decision == "REVOKE":
+                # A REVOKE names a digest, not an artifact in force: no chain, no re-evaluation.
+                revoked.add(receipt.artifact)
+            else:
+                # Step 6: the artifact chain, and the log among the in-force artifact's.
+                chain = chains.chain(receipt.artifact)
+                in_force = chain[-1]
+                if origin not in in_force.origins:
+                    raise OpError("RCP_LOG_NOT_IN_ARTIFACT", f"the artifact in force does not name log {origin!r}")
 
-            # Step 7: an ALLOW re-evaluated.
-            if receipt.decision == "ALLOW":
-                check_allow(receipt, chain, disclosure, rates, report)
-                if receipt.tool is not None:
-                    roots.add(chain[0].digest)
+                # Step 7: an ALLOW re-evaluated.
+                if receipt.decision == "ALLOW":
+                    check_allow(receipt, chain, disclosure, rates, report, revoked)
+                    if receipt.tool is not None and receipt.shadow is None:
+                        roots.add(chain[0].digest)
 
             # Step 8: the Merkle tree against every checkpoint of its size.
             tree.append_hash(receipt.leaf_hash)
@@ -300,6 +307,10 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
         except OpError as e:
             raise BundleFailure(e.code, str(e), origin, seq)
         report.receipts += 1
+        if receipt.decision == "REVOKE":
+            report.revocations += 1
+        elif receipt.decision == "ALLOW" and receipt.shadow is not None:
+            report.shadow_calls += 1
 
     # Step 9.
     if checkpoints[0].size == 0 and checkpoints[0].root != impl_log.EMPTY_ROOT:
@@ -317,15 +328,22 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
     roots_by_log[index] = roots
 
 
-def check_allow(receipt, chain: list, disclosure, rates, report: Report) -> None:
-    """Step 7 for an ALLOW: the subject, the upstream and tool-list pins, then for a
-    tools/call the exact numbers of the disclosed request and the evaluation steps (the
-    argument steps only with a disclosed request); for another method the validity
+def check_allow(receipt, chain: list, disclosure, rates, report: Report, revoked=frozenset()) -> None:
+    """Step 7 for an ALLOW: no artifact of the chain revoked earlier in the log, the
+    subject; then, unless the ALLOW was forwarded in shadow mode (not an enforced
+    decision: not re-evaluated, not counted), the upstream and tool-list pins, then for
+    a tools/call the exact numbers of the disclosed request and the evaluation steps
+    (the argument steps only with a disclosed request); for another method the validity
     window. An allowed tools/call is counted in `rates`."""
     in_force = chain[-1]
+    for artifact in chain:
+        if artifact.digest in revoked:
+            raise OpError("PTL_ARTIFACT_REVOKED", f"an earlier REVOKE of this log revoked {artifact.digest}")
     agent = receipt.agent
     if agent is None or not (_same(agent["sub"], in_force.subject_sub) and _same(agent["jkt"], in_force.subject_jkt)):
         raise OpError("PTL_SUBJECT_MISMATCH", "the ALLOW's agent is not the subject of the artifact in force")
+    if receipt.shadow is not None:
+        return
     if in_force.upstream is not None:
         if receipt.upstream is None or (impl_policy.canonicalize_value(receipt.upstream)
                                         != impl_policy.canonicalize_value(in_force.upstream)):
@@ -358,7 +376,7 @@ def _allowed_calls(log: LogInput, index: int, roots: set, chains: ChainCache):
     as (time, log index, seq, tool, chain). The receipts passed every check already, so
     their members are read as they are."""
     for value in log.receipts():
-        if value.get("decision") != "ALLOW" or "tool" not in value:
+        if value.get("decision") != "ALLOW" or "tool" not in value or "shadow" in value:
             continue
         chain = chains.chain(value["artifact"])
         if chain[0].digest in roots:
@@ -460,7 +478,8 @@ def op_bundle_verify(context: dict, inp: dict) -> dict:
         logs.append(LogInput(origin, _file(log, "receipts"), _file(log, "checkpoints"),
                              _file(log, "payloads", optional=True)))
     report = verify_bundle(artifacts, logs, authorities, log_keys, now)
-    return {"receipts": report.receipts, "open_calls": report.open_calls}
+    return {"receipts": report.receipts, "open_calls": report.open_calls, "revocations": report.revocations,
+            "shadow_calls": report.shadow_calls}
 
 
 OPS = {"bundle.verify": op_bundle_verify}
