@@ -21,7 +21,9 @@ public final class Portal: Sendable {
     let writer: LogWriter
     let metrics = PortalMetrics()
     let logger: Logger
-    private let clock: @Sendable () -> Int64
+    let clock: @Sendable () -> Int64
+    /// The root artifacts enforced now: the configuration's, until a policy reload.
+    let enforced: Locked<[Artifact]>
     private let mandateCache: MandateCache
     private let verifier: Verifier
     private let checkpoints: CheckpointState
@@ -45,6 +47,7 @@ public final class Portal: Sendable {
         self.upstreamIdentity = upstreamIdentity
         self.clock = clock
         self.logger = logger
+        enforced = Locked(configuration.artifacts)
         verifier = Verifier(configuration: configuration.verifierConfiguration)
         store = try PortalStore(directory: configuration.store)
         try store.bind(origin: configuration.origin, keyThumbprint: configuration.logKey.publicKey.thumbprint)
@@ -165,6 +168,8 @@ public final class Portal: Sendable {
         let recorded = stripCredentials(params)
         let pair = deferred.pairs.last
         let agent = (sub: token.subject, jkt: token.claims.confirmationKeyThumbprint)
+        // Revocations held by the shared state, asked on every request (portal.md §Revocation).
+        let sharedRevoked = await sharedRevocations(of: try? chain.get())
 
         var outcome: Result<(Receipt, JSONValue, [Artifact]), AttestError> = .failure(AttestError(.portalReceiptWriteFailed, "not decided"))
         do {
@@ -176,19 +181,21 @@ public final class Portal: Sendable {
                         ? "proof jti \(pair.tokenID) was already accepted" : "the replay store is full"))
                     return
                 }
-                let artifacts: [Artifact]
-                switch chain {
-                case .failure(let error):
+                let artifacts: [Artifact], shared: [String]
+                switch (chain, sharedRevoked) {
+                case (.failure(let error), _), (_, .failure(let error)):
                     outcome = .failure(error)
                     return
-                case .success(let c): artifacts = c
+                case (.success(let c), .success(let r)): (artifacts, shared) = (c, r)
                 }
+                // A revoked digest of the chain: its REVOKE entry first, then the denial.
+                let revoked = try self.recordRevocations(of: artifacts, shared: shared, state: &state, db)
                 let time = max(self.clock(), state.lastTime)
                 guard let inForce = artifacts.last else { return }
-                var code: ErrorCode?
-                if let tool {
+                var code: ErrorCode? = revoked ? .portalArtifactRevoked : nil
+                if code == nil, let tool {
                     code = state.engine.evaluate(chain: artifacts, tool: tool, arguments: params["arguments"] ?? .object([:]), time: time)
-                } else if time < inForce.notBefore || time >= inForce.notAfter {
+                } else if code == nil, time < inForce.notBefore || time >= inForce.notAfter {
                     code = .portalOutsideValidity
                 }
                 if code == nil, let pinned = inForce.upstream, pinned != (self.upstreamIdentity ?? .null) {
@@ -199,6 +206,12 @@ public final class Portal: Sendable {
                 }
                 var fields = self.fields(state: state, time: time, artifact: inForce.digest, session: session, agent: agent,
                                          method: method, tool: tool)
+                // Shadow mode: a call enforcement denies is forwarded, and recorded as such.
+                let shadow = self.shadowing(code)
+                if let shadow {
+                    fields["shadow"] = .string(shadow.rawValue)
+                    code = nil
+                }
                 let requestSalt = Self.salt()
                 fields["request"] = .string(Base64URL.encode(Receipt.commitment(salt: requestSalt, payload: .object(recorded))))
                 var payload: JSONObject = ["request": .object(recorded), "request_salt": .string(Base64URL.encode(requestSalt))]
@@ -216,13 +229,13 @@ public final class Portal: Sendable {
                     fields["decision"] = .string(Receipt.Decision.allow.rawValue)
                     if let identity = self.upstreamIdentity { fields["upstream"] = identity }
                     if let toolsDigest { fields["tools_sha256"] = .string(toolsDigest) }
-                    if let tool { state.engine.recordAllowed(chain: artifacts, tool: tool, time: time) }
+                    if let tool, shadow == nil { state.engine.recordAllowed(chain: artifacts, tool: tool, time: time) }
                     response = nil
                 }
                 let receipt = try self.append(fields, payload: .object(payload), state: &state, db)
                 if code == nil {
                     try db.cachedStatement(sql: "INSERT INTO open_calls (seq) VALUES (?)").execute(arguments: [Int64(receipt.seq)])
-                    if let tool {
+                    if let tool, shadow == nil {
                         try db.cachedStatement(sql: "INSERT INTO allowed_calls (seq, time, artifact, tool) VALUES (?, ?, ?, ?)")
                             .execute(arguments: [Int64(receipt.seq), time, inForce.digest, tool])
                     }
@@ -382,7 +395,7 @@ public final class Portal: Sendable {
     }
 
     /// Signs `fields` as the next receipt, stores it with its payload, and advances the head.
-    private func append(_ fields: JSONObject, payload: JSONValue, state: inout LogWriter.State, _ db: Database) throws -> Receipt {
+    func append(_ fields: JSONObject, payload: JSONValue?, state: inout LogWriter.State, _ db: Database) throws -> Receipt {
         let receipt = try Receipt.sign(fields, key: configuration.logKey)
         let line = Array(JSONValue.object(receipt.json).serialized(pretty: false).utf8)
         try PortalStore.insert(receipt, line: line, payload: payload, db)
@@ -398,7 +411,7 @@ public final class Portal: Sendable {
     private func chain(for token: VerifiedToken, params: JSONObject, now: Int64) throws(AttestError) -> [Artifact] {
         let sub = token.subject, jkt = token.claims.confirmationKeyThumbprint
         guard let carried = params["_meta"]?[Self.mandatesKey] else {
-            guard let artifact = configuration.artifact(forSubject: sub, key: jkt) else {
+            guard let artifact = enforced.value.first(where: { $0.subject.isExactly(sub) && $0.subjectKey.isExactly(jkt) }) else {
                 throw AttestError(.portalNoArtifact, "no artifact has \(sub) with this key as its subject")
             }
             return [artifact]
@@ -414,7 +427,7 @@ public final class Portal: Sendable {
             }
             mandates.append(mandate)
         }
-        guard let parent = mandates.first?.parent, let root = configuration.artifact(digest: parent) else {
+        guard let parent = mandates.first?.parent, let root = enforced.value.first(where: { $0.digest.isExactly(parent) }) else {
             throw AttestError(.mandateParentMissing, "the first mandate's parent is not an artifact of this portal")
         }
         for (a, b) in zip(mandates, mandates.dropFirst()) where b.parent?.isExactly(a.digest) != true {

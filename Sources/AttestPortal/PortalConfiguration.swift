@@ -32,6 +32,12 @@ public struct PortalConfiguration: Sendable {
     public var checkpointEvery: Int
     public var checkpointSeconds: Int
     public var limits: Limits
+    /// Where revocations are shared between replicas (portal.md §Revocation); the portal's
+    /// own store holds them too, and is always read.
+    public var revocations: (any RevocationStore)?
+    /// Shadow mode (portal.md §Shadow mode): a call that enforcement denies in steps 7 and
+    /// 8 is forwarded, and its `ALLOW` names the code in `shadow`.
+    public var shadow = false
 
     public struct Limits: Sendable {
         /// The largest JSON-RPC message read from either side; longer lines are refused unread.

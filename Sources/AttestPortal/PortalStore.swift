@@ -67,6 +67,8 @@ public final class PortalStore: @unchecked Sendable {
             CREATE INDEX IF NOT EXISTS allowed_calls_time ON allowed_calls (time);
             CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, time INTEGER NOT NULL, line BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS artifacts (digest TEXT PRIMARY KEY, json BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS revocations (digest BLOB PRIMARY KEY, time INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS logged_revocations (digest BLOB PRIMARY KEY, seq INTEGER NOT NULL);
             """)
         try SQLiteReplayStore.createTables(db)
     }

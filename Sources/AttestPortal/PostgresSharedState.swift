@@ -73,6 +73,7 @@ public final class PostgresSharedState: SharedState, Sendable {
             try await connection.query("CREATE TABLE IF NOT EXISTS attest_rate_limits (key bytea PRIMARY KEY)", logger: logger)
             try await connection.query("CREATE TABLE IF NOT EXISTS attest_rate_calls (key bytea NOT NULL, time bigint NOT NULL)", logger: logger)
             try await connection.query("CREATE INDEX IF NOT EXISTS attest_rate_calls_key_time ON attest_rate_calls (key, time)", logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS attest_revocations (digest bytea PRIMARY KEY, time bigint NOT NULL)", logger: logger)
             try await connection.query("COMMIT", logger: logger)
         }
     }
@@ -132,6 +133,31 @@ public final class PostgresSharedState: SharedState, Sendable {
             }
             try await connection.query("COMMIT", logger: logger)
             return true
+        }
+    }
+
+    public func revoke(digest: String, time: Int64) async throws(AttestError) {
+        let key = ByteBuffer(bytes: Array(digest.utf8))
+        try await run("the shared state cannot record the revocation") { connection, logger in
+            try await connection.query("INSERT INTO attest_revocations (digest, time) VALUES (\(key), \(time)) ON CONFLICT DO NOTHING",
+                                       logger: logger)
+        }
+    }
+
+    /// One statement per digest, on one connection (a chain has at most 16).
+    public func revoked(among digests: [String]) async throws(AttestError) -> [String] {
+        guard !digests.isEmpty else { return [] }
+        return try await run("the shared state cannot be read for revocations") { connection, logger in
+            var revoked: [String] = []
+            for digest in digests {
+                let key = ByteBuffer(bytes: Array(digest.utf8))
+                var any = false
+                for try await _ in try await connection.query("SELECT 1 FROM attest_revocations WHERE digest = \(key)", logger: logger) {
+                    any = true
+                }
+                if any { revoked.append(digest) }
+            }
+            return revoked
         }
     }
 

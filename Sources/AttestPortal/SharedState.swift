@@ -4,14 +4,14 @@ import AttestIdentity
 import Foundation
 import GRDB
 
-/// The state that replicas of one portal deployment share: the replay store and the rate
-/// state. Everything else (the receipt log, its key, the payloads, the checkpoints) stays
+/// The state that replicas of one portal deployment share: the replay store, the rate
+/// state and the revocations (``RevocationStore``). Everything else (the receipt log, its key, the payloads, the checkpoints) stays
 /// with each replica.
 ///
 /// Both operations fail closed: a store that cannot be reached, read or written throws
 /// `PRF_REPLAY_STORE_UNAVAILABLE`, and the caller then denies the call; it never accepts
 /// a proof or counts a call it could not record.
-public protocol SharedState: Sendable {
+public protocol SharedState: RevocationStore {
     /// Records (issuer, proof `jti`) until `expires`, or throws `PRF_REPLAY` when the pair
     /// is recorded with an expiry not before `now` (the replay rule of ``ReplayStore``),
     /// `PRF_REPLAY_STORE_FULL` when the store refuses to grow, or
@@ -115,6 +115,7 @@ public final class SQLiteSharedState: SharedState, @unchecked Sendable {
         try SQLiteReplayStore.createTables(db)
         try db.execute(sql: """
             CREATE TABLE IF NOT EXISTS rate_calls (key BLOB NOT NULL, time INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS revocations (digest BLOB PRIMARY KEY, time INTEGER NOT NULL);
             CREATE INDEX IF NOT EXISTS rate_calls_key_time ON rate_calls (key, time);
             """)
     }
@@ -165,6 +166,32 @@ public final class SQLiteSharedState: SharedState, @unchecked Sendable {
             }
         } catch {
             throw AttestError(.proofReplayStoreUnavailable, "the shared rate state cannot be updated: \(error)")
+        }
+    }
+}
+
+extension SQLiteSharedState {
+    public func revoke(digest: String, time: Int64) async throws(AttestError) {
+        do {
+            try await queue.write { db in
+                try db.execute(sql: "INSERT OR IGNORE INTO revocations (digest, time) VALUES (?, ?)", arguments: [Data(digest.utf8), time])
+            }
+        } catch {
+            throw AttestError(.proofReplayStoreUnavailable, "the shared state cannot record the revocation: \(error)")
+        }
+    }
+
+    public func revoked(among digests: [String]) async throws(AttestError) -> [String] {
+        guard !digests.isEmpty else { return [] }
+        do {
+            return try await queue.read { db in
+                try digests.filter { digest in
+                    try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM revocations WHERE digest = ?"),
+                                      arguments: [Data(digest.utf8)]) ?? false
+                }
+            }
+        } catch {
+            throw AttestError(.proofReplayStoreUnavailable, "the shared state cannot be read for revocations: \(error)")
         }
     }
 }

@@ -13,24 +13,49 @@ struct PortalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portal",
         abstract: "Run the portal in front of an MCP server: every tools/call decided, receipted, then released (spec/portal.md).",
-        subcommands: [PortalStdio.self, PortalHTTP.self, PortalCheck.self, PortalProve.self])
+        subcommands: [PortalStdio.self, PortalHTTP.self, PortalCheck.self, PortalProve.self, PortalRevoke.self])
 }
 
 struct PortalOptions: ParsableArguments {
     @Option(help: "The portal's configuration file (spec/portal.md §Configuration).") var config: String
     @Option(name: .customLong("metrics-listen"), help: "HOST:PORT to serve Prometheus /metrics on (stdio mode).")
     var metricsListen: String?
+    @Flag(help: "Shadow mode: forward the calls the policy denies, each recorded as an ALLOW naming the code in shadow (spec/portal.md §Shadow mode).")
+    var shadow = false
+    @Option(name: .customLong("shared-state"), help: "The state shared with other replicas: a postgres:// URL or an SQLite file; revocations are read from it on every governed request.")
+    var sharedState: String?
     @Argument(parsing: .postTerminator, help: "The upstream MCP server command, after --.") var command: [String] = []
 
     func validate() throws {
         if let metricsListen { _ = try parseListen(metricsListen, option: "--metrics-listen") }
     }
 
-    func load() throws -> PortalConfiguration {
+    func load() async throws -> PortalConfiguration {
         _ = try CLIFiles.read(config, option: "--config")
-        do { return try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
+        var configuration: PortalConfiguration
+        do { configuration = try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
             throw CLIError.rejected("--config \(config): \(error.description)")
         }
+        configuration.shadow = shadow
+        if let sharedState { configuration.revocations = try await openSharedState(sharedState) }
+        return configuration
+    }
+
+    /// Re-reads the configuration's artifacts on SIGHUP and installs them without a restart
+    /// (spec/portal.md §Policy reload); a file that does not load changes nothing.
+    func reloadOnHangup(_ portal: Portal) {
+        let path = config
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler {
+            do {
+                try portal.reload(artifacts: try PortalConfiguration.load(URL(fileURLWithPath: path)).artifacts)
+            } catch {
+                FileHandle.standardError.write(Data("policy reload refused, the artifacts in force are unchanged: \(error)\n".utf8))
+            }
+        }
+        source.resume()
+        SignalSources.keep(source)
     }
 
     func upstream() throws -> [String] {
@@ -77,7 +102,7 @@ struct PortalStdio: AsyncParsableCommand {
     @OptionGroup var options: PortalOptions
 
     func run() async throws {
-        let configuration = try options.load()
+        let configuration = try await options.load()
         let command = try options.upstream()
         bootstrapPortalLogging()
         var metricsTask: Task<Void, Error>?
@@ -88,6 +113,7 @@ struct PortalStdio: AsyncParsableCommand {
             metricsTask = Task { try await listener.run() }
         }
         let portal = try await StdioPortal.start(configuration: configuration, command: command)
+        options.reloadOnHangup(portal.portal)
         await portal.run(stop: terminationSignals())
         metricsTask?.cancel()
     }
@@ -121,7 +147,7 @@ struct PortalHTTP: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try options.load()
+        let configuration = try await options.load()
         let source: HTTPPortal.UpstreamSource
         if let upstream {
             guard options.command.isEmpty else { throw ValidationError("give --upstream URL or a command after --, not both") }
@@ -145,6 +171,7 @@ struct PortalHTTP: AsyncParsableCommand {
                 certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem))))
         }
         let portal = try await HTTPPortal(configuration: configuration, upstream: source, allowedOrigins: allowOrigin, registry: registry)
+        options.reloadOnHangup(portal.portal)
         let url = try await portal.bind(host: host, port: port, tls: tls)
         FileHandle.standardOutput.write(Data("portal listening on \(url)\n".utf8))
         let server = Task { try await portal.serve() }
@@ -193,6 +220,49 @@ struct PortalProve: ParsableCommand {
         let proof = try PortalStore(directory: URL(fileURLWithPath: store), readOnly: true).inclusionProof(seq: seq)
         print(JSONValue.object(proof).serialized(pretty: true), terminator: "")
     }
+}
+
+struct PortalRevoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoke",
+        abstract: "Revoke an artifact or mandate by digest: every portal reading this store or shared state denies calls under it from its next request on.",
+        discussion: "Each portal records a REVOKE entry in its own log before it decides another request under a chain holding the digest, then denies such requests with PTL_ARTIFACT_REVOKED (spec/portal.md §Revocation).")
+    @Option(help: "The artifact's or mandate's digest (base64url SHA-256, as a receipt's artifact names it).") var digest: String
+    @Option(help: "The store directory of a single portal.") var store: String?
+    @Option(name: .customLong("shared-state"), help: "The state replicas share: a postgres:// URL or an SQLite file.") var sharedState: String?
+
+    func validate() throws {
+        guard (store == nil) != (sharedState == nil) else { throw ValidationError("give --store or --shared-state") }
+        guard let bytes = try? Base64URL.decode(digest), bytes.count == 32 else {
+            throw ValidationError("--digest is the base64url of a 32-byte SHA-256 digest")
+        }
+    }
+
+    func run() async throws {
+        let revocations: any RevocationStore
+        if let store {
+            guard CLIFiles.isDirectory(store) else { throw CLIError.io("cannot read \(store): no such directory") }
+            revocations = try PortalStore(directory: URL(fileURLWithPath: store))
+        } else {
+            revocations = try await openSharedState(sharedState ?? "")
+        }
+        let now = Int64(Date().timeIntervalSince1970)
+        do { try await revocations.revoke(digest: digest, time: now) } catch {
+            throw CLIError.rejected("\(error.code.rawValue): \(error.message)")
+        }
+        if let postgres = revocations as? PostgresSharedState { await postgres.close() }
+        print("REVOKED \(digest) at \(now)")
+    }
+}
+
+/// The shared state a URL or path names: PostgreSQL for a postgres:// URL, else an SQLite file.
+func openSharedState(_ location: String) async throws -> any SharedState {
+    if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
+        let state = try PostgresSharedState(url: location)
+        try await state.prepare()
+        return state
+    }
+    return try SQLiteSharedState(path: location)
 }
 
 func parseListen(_ text: String, option: String) throws -> (String, Int) {

@@ -253,6 +253,8 @@ def random_receipt(rng, seq=None, prev=None, t=None):
             kw["upstream"] = ev.UPSTREAM
         if rng.random() < 0.2:
             kw["tools_sha256"] = ev.b64u(ev.sha(b"tools"))
+        if rng.random() < 0.2:
+            kw["shadow"] = rng.choice(["PTL_TOOL_NOT_ALLOWED", "PTL_RATE_LIMITED"])
     elif d in ("DENY", "PHANTOM"):
         kw["code"] = rng.choice(["PTL_RATE_LIMITED", "PTL_TOOL_NOT_ALLOWED", "PTL_UPSTREAM_DRIFT"])
     else:  # RESULT
@@ -268,7 +270,11 @@ def random_receipt(rng, seq=None, prev=None, t=None):
 
 
 def gen_receipt(rng):
-    r, _ = random_receipt(rng)
+    if rng.random() < 0.1:  # a REVOKE: no request, exactly its members (receipt.md §Revocation)
+        r = copy.deepcopy(ev.revoke_receipt(rng.choice([1, 5]), bytes([rng.randrange(256)]) * 32, ev.T0 + rng.randrange(100),
+                                            ev.digest(ev.ART)))
+    else:
+        r, _ = random_receipt(rng)
     if rng.random() < 0.85:
         for _ in range(rng.choice([1, 1, 2])):
             mutate(r, rng)
