@@ -97,3 +97,26 @@ def test_token_expiry_per_request_over_http(tmp_path):
         assert portal.stop() == 0
     receipts, _ = world.export(config)
     assert [r["decision"] for r in receipts] == ["ALLOW", "RESULT"]
+
+
+def test_revoke_through_the_shared_state_of_two_replicas(tmp_path):
+    """Two portal processes on one shared state (an SQLite file): a revocation recorded there
+    by `attest portal revoke --shared-state` is in force at both from their next call."""
+    world = World(tmp_path)
+    shared = world.root / "shared.sqlite"
+    configs = [world.config(f"replica-{i}.json", store=f"store-{i}") for i in range(2)]
+    portals = [world.stdio(c, extra_args=("--shared-state", str(shared))) for c in configs]
+    try:
+        for i, portal in enumerate(portals):
+            portal.initialize()
+            assert_allowed(ask(portal, world, 1, "echo", {"text": f"replica {i}"}))
+        attest("portal", "revoke", "--digest", world.digest, "--shared-state", shared)
+        for i, portal in enumerate(portals):
+            assert_rejected(ask(portal, world, 2, "echo", {"text": f"replica {i}"}), "PTL_ARTIFACT_REVOKED", receipts=1)
+    finally:
+        for portal in portals:
+            assert portal.stop() == 0
+    for i, config in enumerate(configs):
+        receipts, report = world.export(config, name=f"bundle-{i}")
+        assert [r["decision"] for r in receipts] == ["ALLOW", "RESULT", "REVOKE", "DENY"], receipts
+        assert report["revocations"] == 1
