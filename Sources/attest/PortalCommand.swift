@@ -242,6 +242,10 @@ struct PortalRevoke: AsyncParsableCommand {
         let revocations: any RevocationStore
         if let store {
             guard CLIFiles.isDirectory(store) else { throw CLIError.io("cannot read \(store): no such directory") }
+            let database = URL(fileURLWithPath: store).appendingPathComponent(PortalStore.fileName).path
+            guard FileManager.default.fileExists(atPath: database) else {
+                throw CLIError.io("cannot read \(database): no such file (not a portal store)")
+            }
             revocations = try PortalStore(directory: URL(fileURLWithPath: store))
         } else {
             revocations = try await openSharedState(sharedState ?? "")

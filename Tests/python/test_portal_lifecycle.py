@@ -52,6 +52,8 @@ def test_refused_revoke_arguments(tmp_path):
     world = World(tmp_path)
     run = attest("portal", "revoke", "--digest", "not-a-digest", "--store", world.root, check=False)
     assert run.returncode != 0 and "--digest" in run.stderr, run.stderr
+    run = attest("portal", "revoke", "--digest", world.digest, "--store", world.root, check=False)
+    assert run.returncode != 0 and "not a portal store" in run.stderr, run.stderr
     run = attest("portal", "revoke", "--digest", world.digest, check=False)
     assert run.returncode != 0 and "--store or --shared-state" in run.stderr, run.stderr
 
