@@ -11,7 +11,8 @@ import PostgresNIO
 /// waits for the first's row lock and then finds the pair live.
 ///
 /// Rate state: one READ COMMITTED transaction per decision that takes a row lock on each
-/// limit's row (`SELECT … FOR UPDATE`, in ascending key order), then counts the calls in
+/// limit's row (`SELECT … FOR UPDATE`, in ascending key order; the row keeps the limit's
+/// last count time, from which the count time follows), then counts the calls in
 /// each window, then inserts one row per limit or rolls back. The row lock serializes the
 /// decisions on one limit across every connection of every replica, and under READ
 /// COMMITTED each count, a statement run after the lock is granted, sees every decision
@@ -70,7 +71,7 @@ public final class PostgresSharedState: SharedState, Sendable {
                     iss bytea NOT NULL, jti bytea NOT NULL, expires bigint NOT NULL, PRIMARY KEY (iss, jti))
                 """, logger: logger)
             try await connection.query("CREATE INDEX IF NOT EXISTS attest_replay_expires ON attest_replay (expires)", logger: logger)
-            try await connection.query("CREATE TABLE IF NOT EXISTS attest_rate_limits (key bytea PRIMARY KEY)", logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS attest_rate_limits (key bytea PRIMARY KEY, last bigint NOT NULL DEFAULT 0)", logger: logger)
             try await connection.query("CREATE TABLE IF NOT EXISTS attest_rate_calls (key bytea NOT NULL, time bigint NOT NULL)", logger: logger)
             try await connection.query("CREATE INDEX IF NOT EXISTS attest_rate_calls_key_time ON attest_rate_calls (key, time)", logger: logger)
             try await connection.query("COMMIT", logger: logger)
@@ -100,17 +101,22 @@ public final class PostgresSharedState: SharedState, Sendable {
         }
     }
 
-    public func countCall(against limits: [SharedLimit], time: Int64) async throws(AttestError) -> Bool {
+    public func count(_ limits: [SharedLimit], earliest: Int64, deadline: Int64, record: Bool) async throws(AttestError) -> SharedCount {
         let limits = SharedLimit.normalized(limits)
-        guard !limits.isEmpty else { return true }
+        guard !limits.isEmpty else { return earliest < deadline ? .counted(at: earliest) : .expired(at: earliest) }
         return try await run("the shared rate state cannot be updated") { connection, logger in
             // On any error `run` drops the connection, and the server rolls the transaction back.
             try await connection.query("BEGIN ISOLATION LEVEL READ COMMITTED", logger: logger)
+            var time = earliest
             for limit in limits {
                 let key = ByteBuffer(bytes: limit.key)
                 try await connection.query("INSERT INTO attest_rate_limits (key) VALUES (\(key)) ON CONFLICT DO NOTHING", logger: logger)
-                try await connection.query("SELECT key FROM attest_rate_limits WHERE key = \(key) FOR UPDATE", logger: logger)
-                    .collect()
+                let rows = try await connection.query("SELECT last FROM attest_rate_limits WHERE key = \(key) FOR UPDATE", logger: logger)
+                for try await last in rows.decode(Int64.self) { time = max(time, last) }
+            }
+            guard time < deadline else {
+                try await connection.query("ROLLBACK", logger: logger)
+                return .expired(at: time)
             }
             for limit in limits {
                 let key = ByteBuffer(bytes: limit.key), floor = time - limit.window
@@ -121,17 +127,22 @@ public final class PostgresSharedState: SharedState, Sendable {
                 for try await row in rows.decode(Int64.self) { n = row }
                 if n >= limit.max {
                     try await connection.query("ROLLBACK", logger: logger)
-                    return false
+                    return .limited(at: time)
                 }
+            }
+            guard record else {
+                try await connection.query("ROLLBACK", logger: logger)
+                return .counted(at: time)
             }
             for limit in limits {
                 let key = ByteBuffer(bytes: limit.key)
                 let stale = time - limit.window - SharedStateDefaults.pruneMargin
                 try await connection.query("INSERT INTO attest_rate_calls (key, time) VALUES (\(key), \(time))", logger: logger)
+                try await connection.query("UPDATE attest_rate_limits SET last = \(time) WHERE key = \(key)", logger: logger)
                 try await connection.query("DELETE FROM attest_rate_calls WHERE key = \(key) AND time <= \(stale)", logger: logger)
             }
             try await connection.query("COMMIT", logger: logger)
-            return true
+            return .counted(at: time)
         }
     }
 
