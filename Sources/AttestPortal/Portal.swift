@@ -102,6 +102,9 @@ public final class Portal: Sendable {
 
     private let timer = TimerBox()
 
+    /// Uses `state` as the shared state from now on (tests substitute a store that fails).
+    func useSharedState(_ state: any SharedState) { shared.value = SharedStateGate(state) }
+
     // MARK: Deciding
 
     /// What the portal does with a governed request.
@@ -173,15 +176,13 @@ public final class Portal: Sendable {
 
         // Step 6 with replicas: the proof is recorded in the shared replay store first.
         let sharedState = shared.value
-        if configuration.sharedState != nil {
-            guard let sharedState else {
-                return refuse(AttestError(.proofReplayStoreUnavailable, "the shared state is not open"))
-            }
-            if let pair {
-                do {
-                    try await sharedState.recordProof(issuer: pair.issuer, tokenID: pair.tokenID, expires: pair.expires, now: pair.now)
-                } catch { return refuse(error) }
-            }
+        if configuration.sharedState != nil, sharedState == nil {
+            return refuse(AttestError(.proofReplayStoreUnavailable, "the shared state is not open"))
+        }
+        if let sharedState, let pair {
+            do {
+                try await sharedState.recordProof(issuer: pair.issuer, tokenID: pair.tokenID, expires: pair.expires, now: pair.now)
+            } catch { return refuse(error) }
         }
         var outcome: Result<(Receipt, JSONValue, [Artifact]), AttestError> = .failure(AttestError(.portalReceiptWriteFailed, "not decided"))
         do {

@@ -157,6 +157,40 @@ enum ReplicaChecks {
 
     @Test func exactAcrossReplicas() async throws { try await ReplicaChecks.exactAcrossReplicas(Self.sqliteShared()) }
 
+    /// The proof is recorded in the shared state and then its rate steps cannot be
+    /// decided: the call is denied with a DENY receipt carrying
+    /// PRF_REPLAY_STORE_UNAVAILABLE, and nothing is forwarded. Control: the same call on
+    /// a shared state that answers is allowed.
+    @Test func countOutageIsADenial() async throws {
+        let harness = try await PortalHarness()
+        let shared = try SQLiteSharedState(path: PortalFixture.temporaryDirectory().appendingPathComponent("shared.sqlite").path)
+        harness.portal.useSharedState(shared)
+        #expect(PortalHarness.code(try await harness.call("add", ["a": 1, "b": 2])) == nil)
+        let forwarded = harness.upstream.calls
+        harness.portal.useSharedState(CountsFail(proofs: shared))
+        let response = try await harness.call("add", ["a": 1, "b": 2])
+        expectRegistryCode(PortalHarness.code(response), "PRF_REPLAY_STORE_UNAVAILABLE")
+        #expect(harness.upstream.calls == forwarded)
+        let last = try #require(try harness.log().last)
+        #expect(last.decision == "DENY" && last.code == "PRF_REPLAY_STORE_UNAVAILABLE")
+        // A call without a rate limit needs no count: allowed while counting fails, once the
+        // gate's cool-off after the failure (every operation refused at once) has passed.
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(PortalHarness.code(try await harness.call("echo", ["text": "no limit"])) == nil)
+        await harness.portal.close()
+    }
+
+    /// A shared state that records proofs and cannot count.
+    struct CountsFail: SharedState {
+        let proofs: SQLiteSharedState
+        func recordProof(issuer: String, tokenID: String, expires: Int64, now: Int64) async throws(AttestError) {
+            try await proofs.recordProof(issuer: issuer, tokenID: tokenID, expires: expires, now: now)
+        }
+        func count(_ limits: [SharedLimit], earliest: Int64, deadline: Int64, record: Bool) async throws(AttestError) -> SharedCount {
+            throw AttestError(.proofReplayStoreUnavailable, "counting fails here")
+        }
+    }
+
     /// The control: replicas that do not share rate state each allow the limit, and the
     /// bundle of both logs fails the recount with PTL_RATE_LIMITED at the first call over it.
     @Test func unsharedReplicasOverspendAndTheBundleSaysSo() async throws {
