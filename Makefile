@@ -96,7 +96,7 @@ conformance-quick: build
 
 # The browser tests of the site (Tests/python/test_site_browser.py) need it built.
 python-test: build site
-	ATTEST_RESULTS=$(RESULTS) ATTEST_EVIDENCE_DIR=$(abspath $(EVIDENCE))/tests \
+	ATTEST_RESULTS=$(RESULTS) ATTEST_EVIDENCE_DIR=$(abspath $(EVIDENCE))/tests scripts/postgres.sh run \
 	    python3 -m pytest -q -s --rootdir=. --junitxml=$(EVIDENCE)/junit/python.xml Tests/python
 
 # libFuzzer targets (Fuzz/README.md): each runs FUZZ_SECONDS from the committed seeds
