@@ -189,8 +189,9 @@ public final class SQLiteSharedState: SharedState, @unchecked Sendable {
                         return .rollback
                     }
                     for limit in limits {
-                        let n = try Int64.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM rate_calls WHERE key = ? AND time > ? AND time <= ?"),
-                                                   arguments: [Data(limit.key), time - limit.window, time]) ?? 0
+                        let n = try Int64.fetchOne(db.cachedStatement(sql: """
+                            SELECT count(*) FROM (SELECT 1 FROM rate_calls WHERE key = ? AND time > ? AND time <= ? LIMIT ?)
+                            """), arguments: [Data(limit.key), time - limit.window, time, limit.max]) ?? 0
                         if n >= limit.max {
                             outcome = .limited(at: time)
                             return .rollback

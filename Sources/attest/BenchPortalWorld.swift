@@ -20,7 +20,7 @@ struct PortalBenchWorld {
     let artifact: Artifact
     let issuers: [TrustedIssuer]
 
-    /// `origins`: the logs the artifact names; `echoLimit`: a rate limit on `echo` (so
+    /// `origins`: the logs the artifact names; `echoLimit`: a limit per second on `echo` (so
     /// that every call is counted against it), none by default.
     init(origins: [String] = [Self.origin], echoLimit: Int64? = nil) throws {
         func key(_ label: String) throws -> Ed25519.PrivateKey { try Ed25519.PrivateKey(seed: SHA256.hash(Array("bench portal: \(label)".utf8))) }
@@ -35,7 +35,7 @@ struct PortalBenchWorld {
             agent: AgentIdentity(provider: "Example", modelFamily: "m", modelVersion: "1", deployment: "bench",
                                  operatorID: "https://operator.bench.example")))
         var echo: JSONObject = ["arguments": ["text": ["type": "string", "max_length": 32]], "required": ["text"]]
-        if let echoLimit { echo["rate_limit"] = ["max": .number(JSONNumber(Double(echoLimit))), "window": 3600] }
+        if let echoLimit { echo["rate_limit"] = ["max": .number(JSONNumber(Double(echoLimit))), "window": 1] }
         artifact = try Artifact.seal([
             "type": "mcp-attest/artifact/v1", "id": "art-bench", "issuer": "https://policy.bench.example",
             "subject": ["sub": .string(Self.subject), "jkt": .string(agent.publicKey.thumbprint)],
