@@ -53,7 +53,8 @@ struct ReplicaPair {
 
     /// `sessions` sessions at each replica call `add` `calls` times each, all at once;
     /// returns the registry code of every answer (nil: allowed).
-    func hammer(sessions: Int, calls: Int, harness: PortalHarness) async throws -> [String?] {
+    func hammer(sessions: Int, calls: Int, harness: PortalHarness,
+                request: @escaping @Sendable (_ replica: Int, _ call: Int) throws -> JSONObject? = { _, _ in nil }) async throws -> [String?] {
         try await withThrowingTaskGroup(of: [String?].self) { group in
             for replica in 0..<2 {
                 for s in 0..<sessions {
@@ -61,8 +62,8 @@ struct ReplicaPair {
                     group.addTask {
                         var codes: [String?] = []
                         for c in 0..<calls {
-                            let request = try harness.request("add", ["a": 1, "b": .number(JSONNumber(Double(c)))])
-                            let response = await session.handle(request: request, method: "tools/call", era: .handshake)
+                            let message = try request(replica, c) ?? harness.request("add", ["a": 1, "b": .number(JSONNumber(Double(c)))])
+                            let response = await session.handle(request: message, method: "tools/call", era: .handshake)
                             codes.append(PortalHarness.code(response))
                         }
                         return codes
@@ -146,6 +147,36 @@ enum ReplicaChecks {
         #expect(result.failure == nil, "\(result.failure.map { "\($0.code.rawValue) \($0.message)" } ?? "")")
         #expect(result.receipts >= 100)
     }
+
+    /// Two sibling mandates of the root artifact, one used at each replica, each with
+    /// the root's own limit of 20: together they get 20, not 40 (artifact.md §Evaluation
+    /// step 5, mandate.md: deriving a mandate never multiplies a budget), and the bundle
+    /// of both logs verifies.
+    static func mandatesShareTheRootBudget(_ shared: SharedStateLocation?) async throws {
+        let pair = try await ReplicaPair(addLimit: 20, shared: shared)
+        let mandates = try (0..<2).map { i -> Artifact in
+            var body = PortalFixture.unsignedArtifact(subject: PortalFixture.helperID, key: PortalFixture.helper, addLimit: 20)
+            body["type"] = "mcp-attest/mandate/v1"
+            body["id"] = .string("sibling-\(i)")
+            body["parent"] = .string(pair.artifact.digest)
+            body["not_before"] = .number(JSONNumber(Double(pair.artifact.notBefore)))
+            body["not_after"] = .number(JSONNumber(Double(pair.artifact.notAfter)))
+            body["log"] = ["origins": .array(ReplicaPair.origins.map { .string($0) })]
+            return try Artifact.seal(body, key: PortalFixture.agent)
+        }
+        let harness = try await PortalHarness()
+        let codes = try await pair.hammer(sessions: 25, calls: 2, harness: harness) { replica, c in
+            try harness.request("add", ["a": 1, "b": .number(JSONNumber(Double(c)))], subject: PortalFixture.helperID,
+                                key: PortalFixture.helper, mandates: [mandates[replica]])
+        }
+        #expect(codes.filter { $0 == nil }.count == (shared == nil ? 40 : 20))
+        let result = ReplicaPair.verify(try await pair.exportBundle())
+        if shared == nil {
+            expectRegistryCode(result.failure?.code.rawValue, "PTL_RATE_LIMITED")
+        } else {
+            #expect(result.failure == nil, "\(result.failure.map { "\($0.code.rawValue) \($0.message)" } ?? "")")
+        }
+    }
 }
 
 @Suite(.serialized) struct PortalReplicaTests {
@@ -156,6 +187,12 @@ enum ReplicaChecks {
     @Test func replayAcrossReplicas() async throws { try await ReplicaChecks.replayAcrossReplicas(Self.sqliteShared()) }
 
     @Test func exactAcrossReplicas() async throws { try await ReplicaChecks.exactAcrossReplicas(Self.sqliteShared()) }
+
+    @Test func mandatesShareTheRootBudget() async throws {
+        try await ReplicaChecks.mandatesShareTheRootBudget(Self.sqliteShared())
+        // The control: without the shared state each replica spends the root's budget.
+        try await ReplicaChecks.mandatesShareTheRootBudget(nil)
+    }
 
     /// The proof is recorded in the shared state and then its rate steps cannot be
     /// decided: the call is denied with a DENY receipt carrying
@@ -213,6 +250,8 @@ extension PostgresSharedStateTests {
     @Test func portalReplayAcrossReplicas() async throws { try await ReplicaChecks.replayAcrossReplicas(try Self.shared()) }
 
     @Test func portalExactAcrossReplicas() async throws { try await ReplicaChecks.exactAcrossReplicas(try Self.shared()) }
+
+    @Test func portalMandatesShareTheRootBudget() async throws { try await ReplicaChecks.mandatesShareTheRootBudget(try Self.shared()) }
 
     @Test(.enabled(if: ProcessInfo.processInfo.environment["ATTEST_POSTGRES_DIR"] != nil,
                    "ATTEST_POSTGRES_DIR is not set: the outage test stops and restarts the server of scripts/postgres.sh"))
