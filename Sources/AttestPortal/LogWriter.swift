@@ -23,6 +23,9 @@ final class LogWriter: @unchecked Sendable {
         var lastLink: [UInt8]
         var lastTime: Int64
         var engine: PolicyEngine
+        /// The drift of the log's sessions (artifact.md §Evaluation steps 0 and 7). Sessions
+        /// live in one portal process, so a restart starts it empty (portal.md §Deciding a governed request).
+        var drift = DriftTracker()
         /// Leaf hashes appended by the batch in progress; added to the tree after the commit.
         var pendingLeaves: [MerkleHash] = []
     }
