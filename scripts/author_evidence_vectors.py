@@ -1219,13 +1219,13 @@ dneg("burst", "PTL_BEHAVIOUR_DRIFT", ["ART-012"], evd(D_BURST, "read_secret", T0
      "the call one second earlier, at T0+19: the window (T0+9, T0+19] already holds max = 3 calls", "burst-window-passed")
 MD = mandate_of(D_SEQ)
 dvalid("ancestor-other-session", "Under a mandate of an artifact with the sequence read_secret, send_email: read_secret in another session, then send_email.",
-       ["ART-012", "MAN-015"], evd(MD, "send_email", T0 + 20, [("read_secret", T0 + 10, {"session": "s2"})], session="s1", ancestors=[D_SEQ]))
-dneg("ancestor", "PTL_BEHAVIOUR_DRIFT", ["ART-012", "MAN-015"], evd(MD, "send_email", T0 + 20, [("read_secret", T0 + 10, {"session": "s1"})], session="s1", ancestors=[D_SEQ]),
+       ["ART-012", "MAN-016"], evd(MD, "send_email", T0 + 20, [("read_secret", T0 + 10, {"session": "s2"})], session="s1", ancestors=[D_SEQ]))
+dneg("ancestor", "PTL_BEHAVIOUR_DRIFT", ["ART-012", "MAN-016"], evd(MD, "send_email", T0 + 20, [("read_secret", T0 + 10, {"session": "s1"})], session="s1", ancestors=[D_SEQ]),
      "read_secret in the same session: the parent's sequence applies under the mandate, which has no rule of its own", "ancestor-other-session")
 MDB = mandate_of(D_SEQ, lambda m: m.update(drift={"on_drift": "deny", "burst": {"max": 1, "window": 60}}), "man-drift-burst")
 dvalid("mandate-burst-first", "Under a mandate adding a burst of max 1 per 60 s to its parent's sequences: the first call.",
-       ["MAN-015"], evd(MDB, "search", T0 + 20, [], ancestors=[D_SEQ], arguments={"query": "x"}))
-dneg("mandate-burst", "PTL_BEHAVIOUR_DRIFT", ["MAN-015"], evd(MDB, "search", T0 + 20, [("read_file", T0 + 10)], ancestors=[D_SEQ], arguments={"query": "x"}),
+       ["MAN-016"], evd(MDB, "search", T0 + 20, [], ancestors=[D_SEQ], arguments={"query": "x"}))
+dneg("mandate-burst", "PTL_BEHAVIOUR_DRIFT", ["MAN-016"], evd(MDB, "search", T0 + 20, [("read_file", T0 + 10)], ancestors=[D_SEQ], arguments={"query": "x"}),
      "one earlier call in the window: the mandate's own burst of max 1 fires", "mandate-burst-first")
 QH = [("read_secret", T0 + 10), ("send_email", T0 + 20, {"code": "PTL_BEHAVIOUR_DRIFT"})]
 dvalid("quarantine-other-session", "A session's drift began (its send_email denied with PTL_BEHAVIOUR_DRIFT); a call of another session is decided as usual.",
