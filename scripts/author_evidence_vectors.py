@@ -1125,7 +1125,7 @@ bytes_neg("bytes-payload-duplicate-member", "BND_MALFORMED", ["JSON-005"],
 # Artifacts with drift rules: the base artifact plus two tools, with sequences, with a burst.
 D_TOOLS = {"read_secret": {}, "send_email": {}}
 def drift_root(drift, ident):
-    o = copy.deepcopy(ART_UNSIGNED); o["id"] = ident; o["tools"].update(copy.deepcopy(D_TOOLS)); o["drift"] = drift
+    o = copy.deepcopy(ART_UNSIGNED); o["id"] = ident; o["tools"].update(copy.deepcopy(D_TOOLS)); o["drift"] = copy.deepcopy(drift)
     return seal(o, AUTH, "artifact")
 SEQ_RULES = {"on_drift": "deny", "sequences": [{"tools": ["read_secret", "send_email"], "window": 300},
                                                {"tools": ["search", "search", "read_file"], "window": 100}]}
