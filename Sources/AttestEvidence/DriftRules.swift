@@ -189,6 +189,10 @@ public struct DriftTracker: Sendable {
         sessions[key] = state
     }
 
+    /// Forgets a session that will have no further request (closed, or a request context
+    /// of its own): neither its rules' state nor its drift matters any more.
+    public mutating func end(session: String) { sessions[ExactString(session)] = nil }
+
     /// Drops the state of sessions whose every recorded call is outside every window now.
     private mutating func expire(before time: Int64) {
         while head < expiries.count, expiries[head].time <= time {

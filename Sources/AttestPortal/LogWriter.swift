@@ -38,6 +38,8 @@ final class LogWriter: @unchecked Sendable {
     private var state: State
     private(set) var tree: MerkleTree
     private var stopped = false
+    /// Sessions that ended since the last batch: their drift state is dropped before it.
+    private var endedSessions: [String] = []
     private var _flushes = 0
     /// Commits made so far: one per batch.
     var flushes: Int { lock.withLock { _flushes } }
@@ -71,6 +73,13 @@ final class LogWriter: @unchecked Sendable {
         try result.get()
     }
 
+    /// Notes that a session will have no further request, so that its drift state is dropped.
+    func endSession(_ session: String) {
+        lock.lock()
+        endedSessions.append(session)
+        lock.unlock()
+    }
+
     /// The current head, read under the writer's lock (for checkpoints and reports).
     func withTree<T>(_ body: (MerkleTree, State) -> T) -> T {
         lock.lock()
@@ -97,7 +106,10 @@ final class LogWriter: @unchecked Sendable {
             let batch = Array(jobs.prefix(maxBatch))
             jobs.removeFirst(batch.count)
             var working = state
+            let ended = endedSessions
+            endedSessions.removeAll()
             lock.unlock()
+            for session in ended { working.drift.end(session: session) }
 
             working.pendingLeaves.removeAll(keepingCapacity: true)
             let start = ContinuousClock.now

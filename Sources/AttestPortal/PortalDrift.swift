@@ -20,3 +20,10 @@ extension Portal {
         return inForce.driftRules?.action == .phantom ? .phantom(code) : .deny(code)
     }
 }
+
+extension Portal {
+    /// Tells the portal that a session will send no further request (it was closed, timed
+    /// out, or was the context of one stateless request), so that its drift state is
+    /// dropped: a session in drift is remembered only as long as it can still ask.
+    public func endSession(_ session: String) { writer.endSession(session) }
+}

@@ -56,6 +56,22 @@ import Testing
         #expect(result.receipts == 11)
     }
 
+    /// A session that ended (closed, idle, or one stateless request's context) leaves no
+    /// drift state behind: the portal keeps state only for sessions that can still ask.
+    @Test func endedSessionsAreForgotten() async throws {
+        let h = try await PortalHarness(artifacts: [try Self.artifact()])
+        #expect(H.code(try await h.call("read_secret")) == nil)
+        expectRegistryCode(H.code(try await h.call("send_email")), "PTL_BEHAVIOUR_DRIFT")
+        let id = h.session.id
+        #expect(h.portal.writer.withTree { _, state in state.drift.began(session: id) } == .portalBehaviourDrift)
+        h.portal.endSession(id)
+        // The next decision (of any session) drops it first.
+        let other = PortalSession(portal: h.portal, relay: h.upstream.relay, id: "other-session")
+        #expect(H.code(await other.handle(request: try h.request("echo", ["text": "x"]), method: "tools/call", era: .handshake)) == nil)
+        #expect(h.portal.writer.withTree { _, state in state.drift.began(session: id) } == nil)
+        #expect(h.portal.writer.withTree { _, state in state.drift.count } == 1)
+    }
+
     /// `on_drift: phantom` names the PHANTOM a sandbox would answer; this portal writes a DENY.
     @Test func phantomIsAnsweredAsDeny() async throws {
         let phantom = try Self.artifact(onDrift: "phantom")
