@@ -27,6 +27,8 @@ public final class Portal: Sendable {
     private let mandateCache: MandateCache
     private let verifier: Verifier
     private let checkpoints: CheckpointState
+    /// The state replicas share, when configured (opened by ``recover()``).
+    private let shared = Locked<SharedStateGate?>(nil)
 
     public static let receiptsKey = "dev.agent-attestation/receipts"
     public static let mandatesKey = "dev.agent-attestation/mandates"
@@ -77,6 +79,9 @@ public final class Portal: Sendable {
     /// Closes every call a previous run forwarded without recording its outcome, with a
     /// RESULT carrying `PTL_OUTCOME_UNKNOWN`, and checkpoints. Call once before serving.
     public func recover() async throws(AttestError) {
+        if let location = configuration.sharedState, shared.value == nil {
+            shared.value = try await SharedStateGate.open(location)
+        }
         let open = try store.openCalls()
         for allow in open {
             let response = Disclosure.denial(.portalOutcomeUnknown, "the portal stopped before it recorded this call's outcome")
@@ -99,6 +104,9 @@ public final class Portal: Sendable {
     }
 
     private let timer = TimerBox()
+
+    /// Uses `state` as the shared state from now on (tests substitute a store that fails).
+    func useSharedState(_ state: any SharedState) { shared.value = SharedStateGate(state) }
 
     // MARK: Deciding
 
@@ -168,42 +176,63 @@ public final class Portal: Sendable {
         let recorded = stripCredentials(params)
         let pair = deferred.pairs.last
         let agent = (sub: token.subject, jkt: token.claims.confirmationKeyThumbprint)
-        // Revocations held by the shared state, asked on every request (portal.md §Revocation).
-        let sharedRevoked = await sharedRevocations(of: try? chain.get())
 
+        // Step 6 with replicas: the proof is recorded in the shared replay store first.
+        let sharedState = shared.value
+        if configuration.sharedState != nil, sharedState == nil {
+            return refuse(AttestError(.proofReplayStoreUnavailable, "the shared state is not open"))
+        }
+        if let sharedState, let pair {
+            do {
+                try await sharedState.recordProof(issuer: pair.issuer, tokenID: pair.tokenID, expires: pair.expires, now: pair.now)
+            } catch { return refuse(error) }
+        }
+        // Revocations held by the shared state, asked on every request (portal.md §Revocation).
+        let sharedRevoked = await sharedRevocations(of: try? chain.get(), gate: sharedState)
         var outcome: Result<(Receipt, JSONValue, [Artifact]), AttestError> = .failure(AttestError(.portalReceiptWriteFailed, "not decided"))
         do {
             try await writer.submit { state, db in
                 // Step 6: the proof is recorded, then the chain applies, then the evaluation.
-                if let pair, let refusal = try SQLiteReplayStore.recordInTransaction(
+                if sharedState == nil, let pair, let refusal = try SQLiteReplayStore.recordInTransaction(
                     db, issuer: pair.issuer, tokenID: pair.tokenID, expires: pair.expires, now: pair.now, capacity: 1_000_000) {
                     outcome = .failure(AttestError(refusal, refusal == .proofReplay
                         ? "proof jti \(pair.tokenID) was already accepted" : "the replay store is full"))
                     return
                 }
-                let artifacts: [Artifact], shared: [String]
+                let artifacts: [Artifact], revokedInShared: [String]
                 switch (chain, sharedRevoked) {
                 case (.failure(let error), _), (_, .failure(let error)):
                     outcome = .failure(error)
                     return
-                case (.success(let c), .success(let r)): (artifacts, shared) = (c, r)
+                case (.success(let c), .success(let r)): (artifacts, revokedInShared) = (c, r)
                 }
-                // A revoked digest of the chain: its REVOKE entry first, then the denial.
-                let revoked = try self.recordRevocations(of: artifacts, shared: shared, state: &state, db)
-                let time = max(self.clock(), state.lastTime)
+                // Step 7: a revoked digest of the chain gets its REVOKE entry first, then the denial.
+                let revoked = try self.recordRevocations(of: artifacts, shared: revokedInShared, state: &state, db)
+                var time = max(self.clock(), state.lastTime)
                 guard let inForce = artifacts.last else { return }
                 var code: ErrorCode? = revoked ? .portalArtifactRevoked : nil
                 if code == nil, let tool {
-                    code = state.engine.evaluate(chain: artifacts, tool: tool, arguments: params["arguments"] ?? .object([:]), time: time)
+                    code = state.engine.evaluate(chain: artifacts, session: session, drift: &state.drift, tool: tool,
+                                                 arguments: params["arguments"] ?? .object([:]), time: time)
+                } else if code == nil, let began = state.drift.began(session: session) {
+                    code = began
                 } else if code == nil, time < inForce.notBefore || time >= inForce.notAfter {
                     code = .portalOutsideValidity
                 }
+                var later: ErrorCode?
                 if code == nil, let pinned = inForce.upstream, pinned != (self.upstreamIdentity ?? .null) {
-                    code = .portalUpstreamDrift
+                    later = .portalUpstreamDrift
                 }
-                if code == nil, let pinned = inForce.drift?["tools_sha256"]?.stringValue, toolsDigest?.isExactly(pinned) != true {
-                    code = .portalUpstreamDrift
+                if code == nil, later == nil, let pinned = inForce.drift?["tools_sha256"]?.stringValue, toolsDigest?.isExactly(pinned) != true {
+                    later = .portalUpstreamDrift
                 }
+                // With replicas, the rate steps are decided by the shared state, at the call's count time.
+                if code == nil, let tool, let sharedState {
+                    (code, time) = Self.countShared(sharedState, chain: artifacts, tool: tool, time: time, record: later == nil)
+                }
+                if code == nil { code = later }
+                state.drift.record(chain: artifacts, session: session, tool: tool, time: time, code: code)
+                // Where Self.driftResponse says .phantom, a sandbox would answer; this portal writes a DENY.
                 var fields = self.fields(state: state, time: time, artifact: inForce.digest, session: session, agent: agent,
                                          method: method, tool: tool)
                 // Shadow mode: a call enforcement denies is forwarded, and recorded as such.
@@ -358,6 +387,26 @@ public final class Portal: Sendable {
         timer.cancel()
         try? await checkpoint(force: true)
         writer.stop()
+        await shared.take()?.close()
+    }
+
+    /// The rate steps of a call the portal's own state allows, decided by the shared state
+    /// (portal.md §Replicas): the code they deny with, if any, and the time the receipt
+    /// records, the call's count time. A store that cannot decide denies the call with
+    /// `PRF_REPLAY_STORE_UNAVAILABLE`; the call is then recorded, as denied, and not forwarded.
+    static func countShared(_ shared: SharedStateGate, chain: [Artifact], tool: String, time: Int64,
+                            record: Bool) -> (ErrorCode?, Int64) {
+        let limits = SharedLimit.limits(chain: chain, tool: tool)
+        guard !limits.isEmpty, let inForce = chain.last else { return (nil, time) }
+        do {
+            switch try shared.count(limits, earliest: time, deadline: inForce.notAfter, record: record) {
+            case .counted(let at): return (nil, at)
+            case .limited(let at): return (.portalRateLimited, at)
+            case .expired(let at): return (.portalOutsideValidity, at)
+            }
+        } catch {
+            return (.proofReplayStoreUnavailable, time)
+        }
     }
 
     // MARK: Internals
@@ -448,6 +497,7 @@ public final class Portal: Sendable {
         case .portalConstraintViolated: return "an argument is missing, unknown or outside its constraint"
         case .portalRateLimited: return "the call exceeds a rate limit of the artifact"
         case .portalUpstreamDrift: return "the upstream differs from the artifact's pin"
+        case .portalBehaviourDrift: return "the session's calls fired a drift rule of the artifact"
         case .jsonNumberInexact: return "an argument holds a number literal that is not exact"
         default: return code.rawValue
         }

@@ -44,11 +44,11 @@ extension PortalStore: RevocationStore {
 extension Portal {
     // MARK: Revocation
 
-    /// The digests of `chain` that the shared revocation store holds (portal.md §Revocation),
-    /// asked on every governed request before it is decided; empty without a shared store.
-    func sharedRevocations(of chain: [Artifact]?) async -> Result<[String], AttestError> {
-        guard let shared = configuration.revocations, let chain else { return .success([]) }
-        do { return .success(try await shared.revoked(among: chain.map(\.digest))) } catch { return .failure(error) }
+    /// The digests of `chain` that the shared state holds as revoked (portal.md §Revocation),
+    /// asked on every governed request before it is decided; empty without a shared state.
+    func sharedRevocations(of chain: [Artifact]?, gate: SharedStateGate?) async -> Result<[String], AttestError> {
+        guard let gate, let chain else { return .success([]) }
+        do { return .success(try await gate.revoked(among: chain.map(\.digest))) } catch { return .failure(error) }
     }
 
     /// Inside the log writer, before a request under `chain` is decided: the digests of the

@@ -22,22 +22,19 @@ struct PortalOptions: ParsableArguments {
     var metricsListen: String?
     @Flag(help: "Shadow mode: forward the calls the policy denies, each recorded as an ALLOW naming the code in shadow (spec/portal.md §Shadow mode).")
     var shadow = false
-    @Option(name: .customLong("shared-state"), help: "The state shared with other replicas: a postgres:// URL or an SQLite file; revocations are read from it on every governed request.")
-    var sharedState: String?
     @Argument(parsing: .postTerminator, help: "The upstream MCP server command, after --.") var command: [String] = []
 
     func validate() throws {
         if let metricsListen { _ = try parseListen(metricsListen, option: "--metrics-listen") }
     }
 
-    func load() async throws -> PortalConfiguration {
+    func load() throws -> PortalConfiguration {
         _ = try CLIFiles.read(config, option: "--config")
         var configuration: PortalConfiguration
         do { configuration = try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
             throw CLIError.rejected("--config \(config): \(error.description)")
         }
         configuration.shadow = shadow
-        if let sharedState { configuration.revocations = try await openSharedState(sharedState) }
         return configuration
     }
 
@@ -102,7 +99,7 @@ struct PortalStdio: AsyncParsableCommand {
     @OptionGroup var options: PortalOptions
 
     func run() async throws {
-        let configuration = try await options.load()
+        let configuration = try options.load()
         let command = try options.upstream()
         bootstrapPortalLogging()
         var metricsTask: Task<Void, Error>?
@@ -147,7 +144,7 @@ struct PortalHTTP: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try await options.load()
+        let configuration = try options.load()
         let source: HTTPPortal.UpstreamSource
         if let upstream {
             guard options.command.isEmpty else { throw ValidationError("give --upstream URL or a command after --, not both") }
@@ -229,7 +226,7 @@ struct PortalRevoke: AsyncParsableCommand {
         discussion: "Each portal records a REVOKE entry in its own log before it decides another request under a chain holding the digest, then denies such requests with PTL_ARTIFACT_REVOKED (spec/portal.md §Revocation).")
     @Option(help: "The artifact's or mandate's digest (base64url SHA-256, as a receipt's artifact names it).") var digest: String
     @Option(help: "The store directory of a single portal.") var store: String?
-    @Option(name: .customLong("shared-state"), help: "The state replicas share: a postgres:// URL or an SQLite file.") var sharedState: String?
+    @Option(name: .customLong("shared-state"), help: "The state replicas share (their configuration's shared_state): a postgres:// URL or an SQLite file.") var sharedState: String?
 
     func validate() throws {
         guard (store == nil) != (sharedState == nil) else { throw ValidationError("give --store or --shared-state") }

@@ -78,18 +78,18 @@ import Testing
         #expect(report.passed, "\(String(describing: report.failure))")
     }
 
-    /// Two portals on one shared state: a revocation recorded through one instance of the
-    /// state is in force at a portal reading another.
-    static func acrossReplicas(_ a: any RevocationStore, _ b: any RevocationStore) async throws {
+    /// Two portals on one shared state: a revocation recorded there (through an instance of
+    /// its own, as `attest portal revoke --shared-state` does) is in force at both.
+    static func acrossReplicas(_ location: SharedStateLocation, revoker: any RevocationStore) async throws {
         let artifact = try PortalFixture.artifact(PortalFixture.unsignedArtifact(subject: PortalFixture.agentID + "/\(UUID().uuidString)"))
         let subject = artifact.subject
-        let first = try await PortalHarness(artifacts: [artifact], configure: { $0.revocations = a })
-        let second = try await PortalHarness(artifacts: [artifact], configure: { $0.revocations = b })
+        let first = try await PortalHarness(artifacts: [artifact], configure: { $0.sharedState = location })
+        let second = try await PortalHarness(artifacts: [artifact], configure: { $0.sharedState = location })
         #expect(PortalHarness.code(try await first.call("echo", Self.echo, subject: subject)) == nil)
         #expect(PortalHarness.code(try await second.call("echo", Self.echo, subject: subject)) == nil)
-        try await a.revoke(digest: artifact.digest, time: PortalFixture.now)
+        try await revoker.revoke(digest: artifact.digest, time: PortalFixture.now)
         expectRegistryCode(PortalHarness.code(try await second.call("echo", Self.echo, subject: subject)), "PTL_ARTIFACT_REVOKED",
-                           "revoked through the other replica's state")
+                           "revoked in the shared state")
         expectRegistryCode(PortalHarness.code(try await first.call("echo", Self.echo, subject: subject)), "PTL_ARTIFACT_REVOKED")
         for h in [first, second] {
             #expect(try Self.decisions(h) == ["ALLOW", "RESULT", "REVOKE", "DENY PTL_ARTIFACT_REVOKED"])
@@ -99,19 +99,17 @@ import Testing
     }
 
     @Test func revocationAcrossReplicas() async throws {
-        let file = PortalFixture.temporaryDirectory().appendingPathComponent("shared.sqlite").path
-        try await Self.acrossReplicas(try SQLiteSharedState(path: file), try SQLiteSharedState(path: file))
+        let file = PortalFixture.temporaryDirectory().appendingPathComponent("shared.sqlite")
+        try await Self.acrossReplicas(.sqlite(file), revoker: try SQLiteSharedState(path: file.path))
     }
 
     @Test(.enabled(if: PostgresTestServer.url != nil, "ATTEST_POSTGRES_URL is not set: no PostgreSQL server to test against"))
     func revocationAcrossPostgresReplicas() async throws {
         let url = try #require(PostgresTestServer.url)
-        let a = try PostgresSharedState(url: url), b = try PostgresSharedState(url: url)
-        try await a.prepare()
-        try await b.prepare()
-        try await Self.acrossReplicas(a, b)
-        await a.close()
-        await b.close()
+        let revoker = try PostgresSharedState(url: url)
+        try await revoker.prepare()
+        try await Self.acrossReplicas(.postgres(url: url), revoker: revoker)
+        await revoker.close()
     }
 
     @Test func shadowModeForwardsAndRecords() async throws {

@@ -106,8 +106,8 @@ def test_revoke_through_the_shared_state_of_two_replicas(tmp_path):
     by `attest portal revoke --shared-state` is in force at both from their next call."""
     world = World(tmp_path)
     shared = world.root / "shared.sqlite"
-    configs = [world.config(f"replica-{i}.json", store=f"store-{i}") for i in range(2)]
-    portals = [world.stdio(c, extra_args=("--shared-state", str(shared))) for c in configs]
+    configs = [world.config(f"replica-{i}.json", store=f"store-{i}", shared_state=str(shared)) for i in range(2)]
+    portals = [world.stdio(c) for c in configs]
     try:
         for i, portal in enumerate(portals):
             portal.initialize()
