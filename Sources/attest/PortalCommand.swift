@@ -224,7 +224,7 @@ struct PortalRevoke: AsyncParsableCommand {
         commandName: "revoke",
         abstract: "Revoke an artifact or mandate by digest: every portal reading this store or shared state denies calls under it from its next request on.",
         discussion: "Each portal records a REVOKE entry in its own log before it decides another request under a chain holding the digest, then denies such requests with PTL_ARTIFACT_REVOKED (spec/portal.md §Revocation).")
-    @Option(help: "The artifact's or mandate's digest (base64url SHA-256, as a receipt's artifact names it).") var digest: String
+    @Option(parsing: .unconditional, help: "The artifact's or mandate's digest (base64url SHA-256, as a receipt's artifact names it; it may start with -).") var digest: String
     @Option(help: "The store directory of a single portal.") var store: String?
     @Option(name: .customLong("shared-state"), help: "The state replicas share (their configuration's shared_state): a postgres:// URL or an SQLite file.") var sharedState: String?
 

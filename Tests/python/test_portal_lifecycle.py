@@ -54,6 +54,9 @@ def test_refused_revoke_arguments(tmp_path):
     assert run.returncode != 0 and "--digest" in run.stderr, run.stderr
     run = attest("portal", "revoke", "--digest", world.digest, "--store", world.root, check=False)
     assert run.returncode != 0 and "not a portal store" in run.stderr, run.stderr
+    # A digest may start with "-" (base64url): it is still read as the value of --digest.
+    run = attest("portal", "revoke", "--digest", "-" + "A" * 42, "--store", world.root, check=False)
+    assert run.returncode != 0 and "not a portal store" in run.stderr, run.stderr
     run = attest("portal", "revoke", "--digest", world.digest, check=False)
     assert run.returncode != 0 and "--store or --shared-state" in run.stderr, run.stderr
 
