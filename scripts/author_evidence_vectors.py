@@ -1159,6 +1159,8 @@ def resigned_without(r, member):
     return r
 rcp_bad("revoke-no-artifact", resigned_without(revoke_receipt(1, link(R0), T0 + 6, digest(ART)), "artifact"),
         "the REVOKE without artifact", ["RCP-026"], "rcp-verify-revoke")
+rcp_bad("allow-no-session", resigned_without(R0, "session"), "the ALLOW without session (only a REVOKE has none)", ["RCP-026"], "rcp-verify")
+rcp_bad("allow-no-method", resigned_without(R0, "method"), "the ALLOW without method (only a REVOKE has none)", ["RCP-026"], "rcp-verify")
 R_sh, C_sh, P_sh = receipt(0, b"\x00" * 32, T0 + 5, tool="delete_file", open_call=True, upstream=UPSTREAM, shadow="PTL_TOOL_NOT_ALLOWED")
 verified("shadow", "An open ALLOW forwarded in shadow mode: shadow names the code the enforcing portal would have denied it with.",
          ["RCP-027"], R_sh, C_sh)
