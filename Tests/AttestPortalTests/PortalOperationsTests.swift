@@ -95,6 +95,8 @@ import TestSupport
         // The successor needs an origin and a key of its own.
         let sameKey = try Self.configuration(store: PortalFixture.temporaryDirectory(), artifacts: [artifact], origin: Self.originB, key: Self.keyA)
         #expect(throws: PortalConfigurationError.self) { try PortalStore.startSuccessor(of: oldStore, configuration: sameKey) }
+        let sameOrigin = try Self.configuration(store: PortalFixture.temporaryDirectory(), artifacts: [artifact], origin: Self.originA, key: Self.keyB)
+        #expect(throws: PortalConfigurationError.self) { try PortalStore.startSuccessor(of: oldStore, configuration: sameOrigin) }
         let new = try Self.configuration(store: PortalFixture.temporaryDirectory(), artifacts: [artifact], origin: Self.originB, key: Self.keyB)
         #expect(try PortalStore.startSuccessor(of: oldStore, configuration: new) == 2)
         let second = try await H(configuration: new)
