@@ -232,3 +232,65 @@ extension PortalHarness {
         store = configuration.store
     }
 }
+
+/// The replicas' shared state in PostgreSQL is backed up with pg_dump and restored with
+/// pg_restore (spec/portal.md §Backup and restore): what was recorded before the dump is
+/// back (a replay is refused, counted calls still count), what came after it is lost.
+/// Runs in a database of its own on the server of scripts/postgres.sh.
+@Suite(.serialized, .enabled(if: PostgresTestServer.url != nil,
+                             "ATTEST_POSTGRES_URL is not set: no PostgreSQL server to test against (make pg-test starts one)"))
+struct PostgresBackupTests {
+    /// A PostgreSQL client program of the newest installed server.
+    static func program(_ name: String) throws -> URL {
+        let root = URL(fileURLWithPath: "/usr/lib/postgresql")
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
+            let url = root.appendingPathComponent(version).appendingPathComponent("bin").appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        throw PortalConfigurationError("\(name) is not installed (scripts/postgres.sh installs PostgreSQL)")
+    }
+
+    static func run(_ name: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = try program(name)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(name) \(arguments.joined(separator: " ")) failed")
+    }
+
+    @Test func dumpAndRestoreTheSharedState() async throws {
+        let text = try #require(PostgresTestServer.url)
+        let server = try #require(URLComponents(string: text))
+        let port = try #require(server.port)
+        let database = "attest_backup_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12))"
+        try Self.run("psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-q", "-v", "ON_ERROR_STOP=1",
+                              "-c", "CREATE DATABASE \(database) OWNER attest"])
+        let url = "postgres://attest@127.0.0.1:\(port)/\(database)"
+        let t = SharedStateChecks.time, issuer = "https://issuer.example/backup"
+        let limit = [SharedLimit(artifact: "sha256:backup", tool: "echo", max: 2, window: 3600)]
+        let before = try PostgresSharedState(url: url, connections: 2)
+        try await before.prepare()
+        try await before.recordProof(issuer: issuer, tokenID: "before", expires: t + 600, now: t)
+        #expect(try await before.countCall(against: limit, time: t))
+        let dump = PortalFixture.temporaryDirectory().appendingPathComponent("shared.dump")
+        try Self.run("pg_dump", ["--format=custom", "--dbname", url, "--file", dump.path])
+        try await before.recordProof(issuer: issuer, tokenID: "after", expires: t + 600, now: t)
+        #expect(try await before.countCall(against: limit, time: t))
+        #expect(try await before.countCall(against: limit, time: t) == false)
+        await before.close()
+        try Self.run("pg_restore", ["--clean", "--if-exists", "--dbname", url, dump.path])
+        let restored = try PostgresSharedState(url: url, connections: 2)
+        try await restored.prepare()
+        expectRegistryCode(await SharedStateChecks.code { () async throws(AttestError) in
+            try await restored.recordProof(issuer: issuer, tokenID: "before", expires: t + 600, now: t) }, "PRF_REPLAY")
+        #expect(await SharedStateChecks.code { () async throws(AttestError) in
+            try await restored.recordProof(issuer: issuer, tokenID: "after", expires: t + 600, now: t) } == nil,
+                "recorded after the dump: lost by the restore")
+        #expect(try await restored.countCall(against: limit, time: t), "one call counted before the dump, one now")
+        #expect(try await restored.countCall(against: limit, time: t) == false)
+        await restored.close()
+    }
+}
