@@ -287,6 +287,9 @@ extension PortalStore {
         guard let closed = status.closedSize else {
             throw PortalConfigurationError("the log \(origin) is not closed; close it (attest portal close) and export it first")
         }
+        guard status.receipts == closed else {
+            throw PortalConfigurationError("the log \(origin) holds \(status.receipts) receipts, not the \(closed) it was closed with: a portal wrote it after it was closed")
+        }
         guard let export = status.exports.last(where: { $0.size == closed }) else {
             throw PortalConfigurationError("no export of the whole closed log \(origin) (size \(closed)) is recorded; export it first (attest bundle export --store)")
         }

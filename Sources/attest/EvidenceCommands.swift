@@ -351,14 +351,18 @@ struct BundleCommand: ParsableCommand {
                         throw CLIError.rejected("--config \(config): \(error.description)")
                     }
                 }
-                let opened = try stores.map { try PortalStoreCLI.open($0, option: "--store") }
+                // Each store records the export when it can be written; a store on read-only
+                // media is exported all the same, without the record.
+                let opened = try stores.map { path in
+                    try (try? PortalStoreCLI.open(path, option: "--store")) ?? PortalStoreCLI.open(path, option: "--store", readOnly: true)
+                }
                 let exported = try PortalStoreCLI.guarded("--store") {
                     try PortalStore.exportBundle(stores: opened, to: URL(fileURLWithPath: out), disclose: try Self.parseDisclose(disclose))
                 }
                 let now = Int64(Date().timeIntervalSince1970)
                 for (store, log) in zip(opened, exported) {
-                    try PortalStoreCLI.guarded("--store \(store.directory.path): the bundle \(out) was written, but the export could not be recorded") {
-                        try store.recordExport(log, bundle: URL(fileURLWithPath: out).standardizedFileURL.path, time: now)
+                    do { try store.recordExport(log, bundle: URL(fileURLWithPath: out).standardizedFileURL.path, time: now) } catch {
+                        FileHandle.standardError.write(Data("warning: --store \(store.directory.path): the export was not recorded in the store (\(error)); attest portal prune --log will not count it\n".utf8))
                     }
                 }
                 print("wrote bundle \(out): \(exported.reduce(0) { $0 + $1.receipts }) receipts")

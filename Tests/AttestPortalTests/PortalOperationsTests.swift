@@ -182,6 +182,12 @@ import TestSupport
         #expect(throws: PortalConfigurationError.self) { try PortalStore.retire(directory: configuration.store, origin: Self.originA) }
         #expect(throws: PortalConfigurationError.self) { try PortalStore.retire(directory: configuration.store, origin: Self.originB) }
         try store.recordExport(logs[0], bundle: out.path, time: PortalFixture.now)
+        // A receipt written after the close (by a portal that was still running) is in no export.
+        let raw = try DatabaseQueue(path: configuration.store.appendingPathComponent(PortalStore.fileName).path)
+        try await raw.write { try $0.execute(sql: "INSERT INTO receipts (seq, time, leaf, line) VALUES (8, 0, x'00', x'00')") }
+        #expect(throws: PortalConfigurationError.self) { try PortalStore.retire(directory: configuration.store, origin: Self.originA) }
+        try await raw.write { try $0.execute(sql: "DELETE FROM receipts WHERE seq = 8") }
+        try raw.close()
         let retired = try PortalStore.retire(directory: configuration.store, origin: Self.originA)
         #expect(retired.size == 8 && retired.root == logs[0].root)
         #expect(!FileManager.default.fileExists(atPath: configuration.store.appendingPathComponent(PortalStore.fileName).path))
