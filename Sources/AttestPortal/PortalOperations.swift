@@ -107,7 +107,7 @@ extension PortalStore {
                 switch disclose {
                 case .none: disclosed = false
                 case .all: disclosed = true
-                case .seq(let range): disclosed = range.contains(UInt64(seq))
+                case .seq(let range): disclosed = range.contains(UInt64(clamping: seq))
                 case .time(let range): disclosed = range.contains(time)
                 }
                 if disclosed, let payload = row["payload"] as Data?, case .object(var p) = try StrictJSONParser().parse(Array(payload)) {
@@ -145,13 +145,13 @@ extension PortalStore {
             }
             let exports: [(size: UInt64, root: String, bundle: String)] = try db.tableExists("exports")
                 ? Row.fetchAll(db, sql: "SELECT size, root, bundle FROM exports ORDER BY id").map {
-                    (UInt64(max(0, $0["size"] as Int64)), $0["root"], $0["bundle"])
+                    (UInt64(clamping: $0["size"] as Int64), $0["root"], $0["bundle"])
                 }
                 : []
             return LogStatus(origin: try meta("origin"), keyThumbprint: try meta("log_key"),
                              closedSize: try meta("closed").flatMap { UInt64($0) }, predecessor: try meta("predecessor"),
-                             receipts: UInt64(try Int64.fetchOne(db, sql: "SELECT count(*) FROM receipts") ?? 0),
-                             checkpointSize: UInt64(try Int64.fetchOne(db, sql: "SELECT max(size) FROM checkpoints") ?? 0),
+                             receipts: UInt64(clamping: try Int64.fetchOne(db, sql: "SELECT count(*) FROM receipts") ?? 0),
+                             checkpointSize: UInt64(clamping: try Int64.fetchOne(db, sql: "SELECT max(size) FROM checkpoints") ?? 0),
                              exports: exports)
         }
     }
@@ -180,7 +180,7 @@ extension PortalStore {
                 throw PortalConfigurationError("the log has calls forwarded without a recorded outcome")
             }
             try db.execute(sql: "INSERT INTO log_meta (name, value) VALUES ('closed', ?)", arguments: [String(receipts)])
-            return UInt64(receipts)
+            return UInt64(clamping: receipts)
         }
     }
 
@@ -319,7 +319,7 @@ extension PortalStore {
             try queue.backup(to: destination)
             try destination.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA journal_mode = DELETE")
-                size = UInt64(try Int64.fetchOne(db, sql: "SELECT count(*) FROM receipts") ?? 0)
+                size = UInt64(clamping: try Int64.fetchOne(db, sql: "SELECT count(*) FROM receipts") ?? 0)
             }
             try destination.close()
         }
@@ -347,7 +347,7 @@ extension PortalStore {
             guard let check = try String.fetchOne(db, sql: "PRAGMA integrity_check"), check.isExactly("ok") else {
                 throw PortalConfigurationError("\(file.path) fails SQLite's integrity check")
             }
-            return (origin, UInt64(try Int64.fetchOne(db, sql: "SELECT count(*) FROM receipts") ?? 0))
+            return (origin, UInt64(clamping: try Int64.fetchOne(db, sql: "SELECT count(*) FROM receipts") ?? 0))
         }
         try source.close()
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
