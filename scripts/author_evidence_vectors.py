@@ -592,6 +592,14 @@ valid(S, "bnd-two-logs", "bundle.verify", "Two replicas' logs: two searches in o
 bneg("two-logs-rate", "PTL_RATE_LIMITED", ["BND-010"], {"artifacts": [ART], "logs": [history(burst(2)), history(burst(2), ORIGIN_B, LOG_B)]},
      "two searches in each log at one second: each log keeps 3 per 60 s alone, together they make four", context=CTX2)
 sections[S][-1]["base"] = "bnd-two-logs"
+# Merged by time, not log by log: the first log's only call is the one over the limit.
+valid(S, "bnd-two-logs-by-time", "bundle.verify", "Two logs merged by time: the first log's only search at 91 s, the second's three at 20, 20 and 30 s: at 91 s none of them is within 60 s.",
+      ["BND-010"], {"artifacts": [ART], "logs": [history([{"t": T0 + 91}]), history([{"t": T0 + 20}, {"t": T0 + 20}, {"t": T0 + 30}], ORIGIN_B, LOG_B)]},
+      {"receipts": 4}, context=CTX2)
+bneg("two-logs-by-time-rate", "PTL_RATE_LIMITED", ["BND-010"],
+     {"artifacts": [ART], "logs": [history([{"t": T0 + 70}]), history([{"t": T0 + 20}, {"t": T0 + 20}, {"t": T0 + 30}], ORIGIN_B, LOG_B)]},
+     "the first log's only search at 70 s is the fourth within 60 s once the logs are merged by time, though it is first in the manifest and in its log", context=CTX2)
+sections[S][-1]["base"] = "bnd-two-logs-by-time"
 ORIGIN_C = "portal.example/log/unnamed"; LOG_C = Key(0xB4)
 bneg("log-not-in-artifact", "RCP_LOG_NOT_IN_ARTIFACT", ["BND-009"],
      {"artifacts": [ART], "logs": [history(burst(2)), history(burst(1), ORIGIN_C, LOG_C)]},

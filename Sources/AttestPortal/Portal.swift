@@ -25,6 +25,8 @@ public final class Portal: Sendable {
     private let mandateCache: MandateCache
     private let verifier: Verifier
     private let checkpoints: CheckpointState
+    /// The state replicas share, when configured (opened by ``recover()``).
+    private let shared = Locked<SharedStateGate?>(nil)
 
     public static let receiptsKey = "dev.agent-attestation/receipts"
     public static let mandatesKey = "dev.agent-attestation/mandates"
@@ -74,6 +76,9 @@ public final class Portal: Sendable {
     /// Closes every call a previous run forwarded without recording its outcome, with a
     /// RESULT carrying `PTL_OUTCOME_UNKNOWN`, and checkpoints. Call once before serving.
     public func recover() async throws(AttestError) {
+        if let location = configuration.sharedState, shared.value == nil {
+            shared.value = try await SharedStateGate.open(location)
+        }
         let open = try store.openCalls()
         for allow in open {
             let response = Disclosure.denial(.portalOutcomeUnknown, "the portal stopped before it recorded this call's outcome")
@@ -96,6 +101,9 @@ public final class Portal: Sendable {
     }
 
     private let timer = TimerBox()
+
+    /// Uses `state` as the shared state from now on (tests substitute a store that fails).
+    func useSharedState(_ state: any SharedState) { shared.value = SharedStateGate(state) }
 
     // MARK: Deciding
 
@@ -166,11 +174,21 @@ public final class Portal: Sendable {
         let pair = deferred.pairs.last
         let agent = (sub: token.subject, jkt: token.claims.confirmationKeyThumbprint)
 
+        // Step 6 with replicas: the proof is recorded in the shared replay store first.
+        let sharedState = shared.value
+        if configuration.sharedState != nil, sharedState == nil {
+            return refuse(AttestError(.proofReplayStoreUnavailable, "the shared state is not open"))
+        }
+        if let sharedState, let pair {
+            do {
+                try await sharedState.recordProof(issuer: pair.issuer, tokenID: pair.tokenID, expires: pair.expires, now: pair.now)
+            } catch { return refuse(error) }
+        }
         var outcome: Result<(Receipt, JSONValue, [Artifact]), AttestError> = .failure(AttestError(.portalReceiptWriteFailed, "not decided"))
         do {
             try await writer.submit { state, db in
                 // Step 6: the proof is recorded, then the chain applies, then the evaluation.
-                if let pair, let refusal = try SQLiteReplayStore.recordInTransaction(
+                if sharedState == nil, let pair, let refusal = try SQLiteReplayStore.recordInTransaction(
                     db, issuer: pair.issuer, tokenID: pair.tokenID, expires: pair.expires, now: pair.now, capacity: 1_000_000) {
                     outcome = .failure(AttestError(refusal, refusal == .proofReplay
                         ? "proof jti \(pair.tokenID) was already accepted" : "the replay store is full"))
@@ -183,7 +201,7 @@ public final class Portal: Sendable {
                     return
                 case .success(let c): artifacts = c
                 }
-                let time = max(self.clock(), state.lastTime)
+                var time = max(self.clock(), state.lastTime)
                 guard let inForce = artifacts.last else { return }
                 var code: ErrorCode?
                 if let tool {
@@ -191,12 +209,18 @@ public final class Portal: Sendable {
                 } else if time < inForce.notBefore || time >= inForce.notAfter {
                     code = .portalOutsideValidity
                 }
+                var later: ErrorCode?
                 if code == nil, let pinned = inForce.upstream, pinned != (self.upstreamIdentity ?? .null) {
-                    code = .portalUpstreamDrift
+                    later = .portalUpstreamDrift
                 }
-                if code == nil, let pinned = inForce.drift?["tools_sha256"]?.stringValue, toolsDigest?.isExactly(pinned) != true {
-                    code = .portalUpstreamDrift
+                if code == nil, later == nil, let pinned = inForce.drift?["tools_sha256"]?.stringValue, toolsDigest?.isExactly(pinned) != true {
+                    later = .portalUpstreamDrift
                 }
+                // With replicas, the rate steps are decided by the shared state, at the call's count time.
+                if code == nil, let tool, let sharedState {
+                    (code, time) = Self.countShared(sharedState, chain: artifacts, tool: tool, time: time, record: later == nil)
+                }
+                if code == nil { code = later }
                 var fields = self.fields(state: state, time: time, artifact: inForce.digest, session: session, agent: agent,
                                          method: method, tool: tool)
                 let requestSalt = Self.salt()
@@ -345,6 +369,26 @@ public final class Portal: Sendable {
         timer.cancel()
         try? await checkpoint(force: true)
         writer.stop()
+        await shared.take()?.close()
+    }
+
+    /// The rate steps of a call the portal's own state allows, decided by the shared state
+    /// (portal.md §Replicas): the code they deny with, if any, and the time the receipt
+    /// records, the call's count time. A store that cannot decide denies the call with
+    /// `PRF_REPLAY_STORE_UNAVAILABLE`; the call is then recorded, as denied, and not forwarded.
+    static func countShared(_ shared: SharedStateGate, chain: [Artifact], tool: String, time: Int64,
+                            record: Bool) -> (ErrorCode?, Int64) {
+        let limits = SharedLimit.limits(chain: chain, tool: tool)
+        guard !limits.isEmpty, let inForce = chain.last else { return (nil, time) }
+        do {
+            switch try shared.count(limits, earliest: time, deadline: inForce.notAfter, record: record) {
+            case .counted(let at): return (nil, at)
+            case .limited(let at): return (.portalRateLimited, at)
+            case .expired(let at): return (.portalOutsideValidity, at)
+            }
+        } catch {
+            return (.proofReplayStoreUnavailable, time)
+        }
     }
 
     // MARK: Internals
