@@ -14,7 +14,7 @@ struct PortalCommand: ParsableCommand {
         commandName: "portal",
         abstract: "Run the portal in front of an MCP server: every tools/call decided, receipted, then released (spec/portal.md).",
         subcommands: [PortalStdio.self, PortalHTTP.self, PortalCheck.self, PortalProve.self,
-                      PortalClose.self, PortalRotate.self, PortalPrune.self, PortalBackup.self, PortalRestore.self])
+                      PortalClose.self, PortalRotate.self, PortalPrune.self, PortalBackup.self, PortalRestore.self, PortalStatus.self])
 }
 
 struct PortalOptions: ParsableArguments {

@@ -161,3 +161,27 @@ struct PortalRestore: ParsableCommand {
         print("restored log \(restored.origin) at size \(restored.size) into \(store)")
     }
 }
+
+struct PortalStatus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Print a portal store's log as JSON: origin, key thumbprint, receipts, newest checkpoint, closed or open, predecessor, exports recorded.",
+        discussion: "Read-only; a portal may be running on the store.")
+    @Option(help: "The portal's store directory.") var store: String
+
+    func run() throws {
+        let opened = try PortalStoreCLI.open(store, option: "--store", readOnly: true)
+        let status = try PortalStoreCLI.guarded("--store \(store)") { try opened.status() }
+        func n(_ value: UInt64) -> JSONValue { .number(JSONNumber(Double(value))) }
+        let out: JSONObject = [
+            "origin": status.origin.map { .string($0) } ?? .null,
+            "log_key_thumbprint": status.keyThumbprint.map { .string($0) } ?? .null,
+            "receipts": n(status.receipts),
+            "checkpoint_size": n(status.checkpointSize),
+            "closed_size": status.closedSize.map(n) ?? .null,
+            "predecessor": status.predecessor.map { .string($0) } ?? .null,
+            "exports": .array(status.exports.map { ["size": n($0.size), "root": .string($0.root), "bundle": .string($0.bundle)] }),
+        ]
+        print(JSONValue.object(out).serialized(pretty: true), terminator: "")
+    }
+}

@@ -217,6 +217,7 @@ def test_file_errors_are_io_errors(tmp_path):
           tmp_path / "missing.json", "--trust-domain", "td.example"], "cannot read"),
         (["portal", "prove", "--store", tmp_path / "dir", "--seq", 0], "(not a portal store)"),
         (["portal", "backup", "--store", tmp_path / "dir", "--out", tmp_path / "backup"], "(not a portal store)"),
+        (["portal", "status", "--store", tmp_path / "dir"], "(not a portal store)"),
         (["portal", "prune", "--store", tmp_path / "dir", "--payloads-before", 1], "(not a portal store)"),
         (["portal", "prune", "--store", tmp_path / "dir", "--log", "o.example/log"], "(not a portal store)"),
         (["portal", "rotate", "--from", tmp_path / "dir", "--config", tmp_path / "nope.json"],

@@ -68,6 +68,11 @@ def test_rotate_prune_export_and_restore(tmp_path):
                  "--now", world.now + 60, check=False)
     assert one.returncode == 11 and one.stdout.startswith("FAIL BND_LOG_UNTRUSTED"), (one.returncode, one.stdout)
 
+    status = json.loads(attest("portal", "status", "--store", root / "store-a").stdout)
+    assert status["origin"] == ORIGIN and status["closed_size"] == 2 and status["receipts"] == 2, status
+    assert [e["size"] for e in status["exports"]] == [2] and status["exports"][0]["bundle"] == str(out), status
+    status = json.loads(attest("portal", "status", "--store", root / "store-b").stdout)
+    assert status["predecessor"] == ORIGIN and status["closed_size"] is None and status["checkpoint_size"] == 2, status
     open_log = attest("portal", "prune", "--store", root / "store-b", "--log", ORIGIN2, check=False)
     assert open_log.returncode == 1 and "not closed" in open_log.stderr, open_log.stderr
     retired = attest("portal", "prune", "--store", root / "store-a", "--log", ORIGIN).stdout
