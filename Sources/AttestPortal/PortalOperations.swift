@@ -156,6 +156,15 @@ extension PortalStore {
         }
     }
 
+    /// The signed note of the newest checkpoint (the final one of a closed log), nil when
+    /// there is none: what an operator publishes when it ends a log.
+    public func newestCheckpointNote() throws -> String? {
+        try queue.read { db in
+            guard let line = try Data.fetchOne(db, sql: "SELECT line FROM checkpoints ORDER BY size DESC LIMIT 1") else { return nil }
+            return try StrictJSONParser().parse(Array(line))["note"]?.stringValue
+        }
+    }
+
     /// Records that the log was exported up to `size` with Merkle root `root` into `bundle`.
     public func recordExport(_ log: ExportedLog, bundle: String, time: Int64) throws {
         try queue.write { db in

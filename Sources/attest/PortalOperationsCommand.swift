@@ -42,7 +42,7 @@ enum PortalStoreCLI {
 struct PortalClose: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "close",
-        abstract: "Close a portal's log for good: recover open calls, sign a final checkpoint over every receipt, mark the log closed.",
+        abstract: "Close a portal's log for good: recover open calls, sign a final checkpoint over every receipt, mark the log closed, print that checkpoint.",
         discussion: """
             Run it with the portal stopped, to rotate or retire the log key (spec/portal.md §Operations). A closed log is \
             never written again: the portal refuses to start on its store. Closing a closed log reports its final size.
@@ -56,7 +56,11 @@ struct PortalClose: AsyncParsableCommand {
         do { size = try await PortalStore.closeLog(configuration: configuration) } catch {
             throw PortalStoreCLI.mapped("--config \(config)", error)
         }
-        print("closed log \(configuration.origin) at size \(size) (its final checkpoint covers every receipt)")
+        print("closed log \(configuration.origin) at size \(size); its final checkpoint, to publish:")
+        let store = try PortalStoreCLI.open(configuration.store.path, option: "--config \(config): store", readOnly: true)
+        if let note = try PortalStoreCLI.guarded("--config \(config)", { try store.newestCheckpointNote() }) {
+            print(note, terminator: note.hasSuffix("\n") ? "" : "\n")
+        }
     }
 }
 

@@ -30,6 +30,8 @@ def test_rotate_prune_export_and_restore(tmp_path):
     assert "2 receipts" in attest("portal", "backup", "--store", root / "store-a", "--out", root / "a.backup").stdout
     closed = attest("portal", "close", "--config", old).stdout
     assert f"closed log {ORIGIN} at size 2" in closed, closed
+    note = closed.split("to publish:\n", 1)[1]
+    assert note.splitlines()[:2] == [ORIGIN, "2"] and f"\u2014 {ORIGIN} " in note, note
     # Closing a closed log reports it; a portal refuses to start on it.
     assert "at size 2" in attest("portal", "close", "--config", old).stdout
     refused = world.stdio(old)
