@@ -247,15 +247,23 @@ extension PortalStore {
                 .map { ($0["time"], $0["artifact"], $0["tool"]) }
             return calls
         }
-        let store = try PortalStore(directory: configuration.store)
-        try store.bind(origin: configuration.origin, keyThumbprint: configuration.logKey.publicKey.thumbprint)
-        try store.queue.write { db in
-            for a in artifacts { try Self.keep(a, db) }
-            for call in carried {
-                try db.execute(sql: "INSERT INTO carried_calls (time, artifact, tool) VALUES (?, ?, ?)",
-                               arguments: [call.time, call.artifact, call.tool])
+        do {
+            let store = try PortalStore(directory: configuration.store)
+            try store.bind(origin: configuration.origin, keyThumbprint: configuration.logKey.publicKey.thumbprint)
+            try store.queue.write { db in
+                for a in artifacts { try Self.keep(a, db) }
+                for call in carried {
+                    try db.execute(sql: "INSERT INTO carried_calls (time, artifact, tool) VALUES (?, ?, ?)",
+                                   arguments: [call.time, call.artifact, call.tool])
+                }
+                try db.execute(sql: "INSERT INTO log_meta (name, value) VALUES ('predecessor', ?)", arguments: [oldOrigin])
             }
-            try db.execute(sql: "INSERT INTO log_meta (name, value) VALUES ('predecessor', ?)", arguments: [oldOrigin])
+            try store.queue.close()
+        } catch {
+            // A successor is started whole or not at all: a store without its carried state
+            // would let a portal start on it and overspend the limits.
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: URL(fileURLWithPath: database.path + suffix)) }
+            throw error
         }
         return carried.count
     }
