@@ -1128,5 +1128,155 @@ bytes_neg("bytes-payload-duplicate-member", "BND_MALFORMED", ["JSON-005"],
           "payload line 1 with its seq member written twice, with the same value")
 
 
+
+# ---------------------------------------------------------------- behavioural drift rules
+# Artifacts with drift rules: the base artifact plus two tools, with sequences, with a burst.
+D_TOOLS = {"read_secret": {}, "send_email": {}}
+def drift_root(drift, ident):
+    o = copy.deepcopy(ART_UNSIGNED); o["id"] = ident; o["tools"].update(copy.deepcopy(D_TOOLS)); o["drift"] = copy.deepcopy(drift)
+    return seal(o, AUTH, "artifact")
+SEQ_RULES = {"on_drift": "deny", "sequences": [{"tools": ["read_secret", "send_email"], "window": 300},
+                                               {"tools": ["search", "search", "read_file"], "window": 100}]}
+D_SEQ = drift_root(SEQ_RULES, "art-drift-seq")
+D_BURST = drift_root({"on_drift": "deny", "burst": {"max": 3, "window": 10}}, "art-drift-burst")
+D_PLAIN = drift_root({"on_drift": "deny"}, "art-drift-none")
+def mandate_of(parent, change=None, ident="man-drift"):
+    m = {"type": "mcp-attest/mandate/v1", "id": ident, "issuer": "spiffe://agents.example/orchestrator", "parent": digest(parent),
+         "subject": {"sub": "spiffe://agents.example/researcher", "jkt": SUB.thumbprint},
+         "not_before": T0, "not_after": T0 + 3600,
+         "tools": {"search": copy.deepcopy(ART_UNSIGNED["tools"]["search"]), "read_file": copy.deepcopy(ART_UNSIGNED["tools"]["read_file"]),
+                   "read_secret": {}, "send_email": {}},
+         "rate_limit": {"max": 10, "window": 60}, "upstream": UPSTREAM, "log": {"origins": [ORIGIN]},
+         "drift": {"on_drift": "deny"}}
+    if change: change(m)
+    return seal(m, AGENT, "mandate")
+
+S = "artifact-verify"
+FULL_RULES = {"on_drift": "phantom",
+              "sequences": [{"tools": ["read_secret", "send_email"], "window": 300}] * 63 + [{"tools": ["search"] * 16, "window": 1}],
+              "burst": {"max": 10000, "window": 60.0}}
+valid(S, "art-drift-rules", "artifact.verify",
+      "An artifact with 64 sequence rules (one of 16 tools, one name repeated), a burst at the largest max 10000, a window written 60.0: well formed.",
+      ["ART-001", "ART-011"], {"chain": [drift_root(FULL_RULES, "art-v1")], "authorities": AUTHS},
+      {"digest": digest(drift_root(FULL_RULES, "art-v1")), "id": "art-v1"})
+def drift_neg(name, change, mutation):
+    d = copy.deepcopy(FULL_RULES); change(d)
+    invalid(S, f"art-drift-{name}", "artifact.verify", f"Malformed: {mutation}.", ["ART-001", "ART-011"],
+            {"chain": [drift_root(d, "art-v1")], "authorities": AUTHS}, "ART_MALFORMED", "art-drift-rules", mutation)
+drift_neg("sequences-65", lambda d: d["sequences"].append({"tools": ["a", "b"], "window": 1}), "a 65th sequence rule")
+drift_neg("sequences-empty", lambda d: d.update(sequences=[]), "sequences empty")
+drift_neg("sequence-one-tool", lambda d: d["sequences"].__setitem__(0, {"tools": ["send_email"], "window": 300}), "a sequence of one tool")
+drift_neg("sequence-17-tools", lambda d: d["sequences"][63]["tools"].append("search"), "a sequence of 17 tools")
+drift_neg("sequence-window-zero", lambda d: d["sequences"].__setitem__(0, {"tools": ["read_secret", "send_email"], "window": 0}), "a sequence window of 0")
+drift_neg("sequence-empty-name", lambda d: d["sequences"].__setitem__(0, {"tools": ["read_secret", ""], "window": 300}), "an empty tool name in a sequence")
+drift_neg("sequence-extra-member", lambda d: d["sequences"].__setitem__(0, {"tools": ["read_secret", "send_email"], "window": 300, "contiguous": True}),
+          "member contiguous added to a sequence")
+drift_neg("burst-max-zero", lambda d: d["burst"].update(max=0), "burst max 0")
+drift_neg("burst-max-above", lambda d: d["burst"].update(max=10001), "burst max 10001, above the bound")
+drift_neg("burst-window-fraction", lambda d: d["burst"].update(window=60.5), "burst window 60.5")
+
+S = "mandate-verify"
+def drift_chain(change, ident="man-drift"): return {"chain": [D_SEQ, mandate_of(D_SEQ, change, ident)], "authorities": AUTHS}
+ADDS = lambda m: m.update(drift={"on_drift": "deny", "sequences": [{"tools": ["search", "send_email"], "window": 60}], "burst": {"max": 50, "window": 1}})
+valid(S, "man-drift-adds-rules", "artifact.verify",
+      "Under a parent with sequence rules, a mandate that keeps on_drift and adds a sequence and a burst (looser than nothing: the parent's rules stay in force): accepted.",
+      ["MAN-015"], drift_chain(ADDS), {"digest": digest(mandate_of(D_SEQ, ADDS)), "id": "man-drift"})
+valid(S, "man-drift-own-rules-only", "artifact.verify",
+      "A mandate whose drift keeps on_drift and lists none of its parent's sequences: accepted, the parent's sequences apply to it all the same.",
+      ["MAN-015"], drift_chain(None), {"digest": digest(mandate_of(D_SEQ)), "id": "man-drift"})
+def drift_man_neg(name, change, mutation, base="man-drift-adds-rules"):
+    def both(m): ADDS(m); change(m)
+    invalid(S, f"man-drift-{name}", "artifact.verify", f"Rejected: {mutation}.", ["MAN-010"], drift_chain(both),
+            "MAN_WIDENS_CONSTRAINT", base, mutation)
+drift_man_neg("changes-action", lambda m: m["drift"].update(on_drift="phantom"), "on_drift changed from deny to phantom")
+drift_man_neg("adds-tools-pin", lambda m: m["drift"].update(tools_sha256=b64u(sha(b"tools"))), "a tools_sha256 the parent's drift does not have")
+drift_man_neg("dropped", lambda m: m.pop("drift"), "the parent's drift dropped")
+
+S = "artifact-evaluate"
+def evd(artifact, tool, t, history=(), session=None, ancestors=None, arguments=None):
+    inp = {"artifact": artifact, "history": [dict({"tool": h[0], "time": h[1]}, **(h[2] if len(h) > 2 else {})) for h in history],
+           "call": {"tool": tool, "arguments": arguments if arguments is not None else {}, "time": t}}
+    if session: inp["call"]["session"] = session
+    if ancestors: inp["ancestors"] = ancestors
+    return inp
+def dvalid(name, description, covers, inp):
+    valid(S, f"art-eval-drift-{name}", "artifact.evaluate", description, covers, inp, {"decision": "ALLOW"})
+def dneg(name, code, covers, inp, mutation, base):
+    invalid(S, f"art-eval-drift-{name}", "artifact.evaluate", f"Denied: {mutation}.", covers, inp, code, f"art-eval-drift-{base}", mutation)
+dvalid("seq-window-passed", "read_secret at T0+10, then send_email at T0+310: the sequence's window (T0+10, T0+310] of 300 s no longer holds read_secret.",
+       ["ART-004", "ART-012"], evd(D_SEQ, "send_email", T0 + 310, [("read_secret", T0 + 10)]))
+dneg("seq", "PTL_BEHAVIOUR_DRIFT", ["ART-004", "ART-012"], evd(D_SEQ, "send_email", T0 + 309, [("read_secret", T0 + 10)]),
+     "send_email one second earlier, at T0+309: read_secret at T0+10 is inside (T0+9, T0+309], the sequence read_secret, send_email fires", "seq-window-passed")
+dvalid("seq-reversed", "send_email at T0+10, then read_secret at T0+20: the calls of the sequence in the other order fire nothing.",
+       ["ART-012"], evd(D_SEQ, "read_secret", T0 + 20, [("send_email", T0 + 10)]))
+dneg("seq-between", "PTL_BEHAVIOUR_DRIFT", ["ART-012"],
+     evd(D_SEQ, "send_email", T0 + 20, [("read_secret", T0 + 10), ("search", T0 + 11), ("read_file", T0 + 12), ("caf\u00e9", T0 + 13)]),
+     "read_secret, three other calls, then send_email: a sequence need not be contiguous", "seq-between-other-session")
+dvalid("seq-between-other-session", "read_secret in session s2, three other calls in s1, then send_email in s1: the rule counts the calls of one session.",
+       ["ART-012"], evd(D_SEQ, "send_email", T0 + 20, [("read_secret", T0 + 10, {"session": "s2"}), ("search", T0 + 11, {"session": "s1"}),
+                                                      ("read_file", T0 + 12, {"session": "s1"}), ("caf\u00e9", T0 + 13, {"session": "s1"})], session="s1"))
+dvalid("repeat-once", "search once, then read_file: the sequence search, search, read_file needs two calls of search.",
+       ["ART-012"], evd(D_SEQ, "read_file", T0 + 20, [("search", T0 + 10)], arguments={"path": "/data/a"}))
+dneg("repeat", "PTL_BEHAVIOUR_DRIFT", ["ART-012"], evd(D_SEQ, "read_file", T0 + 20, [("search", T0 + 10), ("search", T0 + 15)], arguments={"path": "/data/a"}),
+     "a second search before read_file: search, search, read_file fires", "repeat-once")
+dvalid("burst-below", "Two calls in the 10 s window, then a third: below the burst's max of 3.",
+       ["ART-012"], evd(D_BURST, "read_secret", T0 + 12, [("read_secret", T0 + 10), ("send_email", T0 + 11)]))
+dvalid("burst-window-passed", "Three calls at T0+10, T0+11, T0+12, then one at T0+20: the window (T0+10, T0+20] holds two.",
+       ["ART-012"], evd(D_BURST, "read_secret", T0 + 20, [("read_secret", T0 + 10), ("send_email", T0 + 11), ("search", T0 + 12)]))
+dneg("burst", "PTL_BEHAVIOUR_DRIFT", ["ART-012"], evd(D_BURST, "read_secret", T0 + 19, [("read_secret", T0 + 10), ("send_email", T0 + 11), ("search", T0 + 12)]),
+     "the call one second earlier, at T0+19: the window (T0+9, T0+19] already holds max = 3 calls", "burst-window-passed")
+MD = mandate_of(D_SEQ)
+dvalid("ancestor-other-session", "Under a mandate of an artifact with the sequence read_secret, send_email: read_secret in another session, then send_email.",
+       ["ART-012", "MAN-016"], evd(MD, "send_email", T0 + 20, [("read_secret", T0 + 10, {"session": "s2"})], session="s1", ancestors=[D_SEQ]))
+dneg("ancestor", "PTL_BEHAVIOUR_DRIFT", ["ART-012", "MAN-016"], evd(MD, "send_email", T0 + 20, [("read_secret", T0 + 10, {"session": "s1"})], session="s1", ancestors=[D_SEQ]),
+     "read_secret in the same session: the parent's sequence applies under the mandate, which has no rule of its own", "ancestor-other-session")
+MDB = mandate_of(D_SEQ, lambda m: m.update(drift={"on_drift": "deny", "burst": {"max": 1, "window": 60}}), "man-drift-burst")
+dvalid("mandate-burst-first", "Under a mandate adding a burst of max 1 per 60 s to its parent's sequences: the first call.",
+       ["MAN-016"], evd(MDB, "search", T0 + 20, [], ancestors=[D_SEQ], arguments={"query": "x"}))
+dneg("mandate-burst", "PTL_BEHAVIOUR_DRIFT", ["MAN-016"], evd(MDB, "search", T0 + 20, [("read_file", T0 + 10)], ancestors=[D_SEQ], arguments={"query": "x"}),
+     "one earlier call in the window: the mandate's own burst of max 1 fires", "mandate-burst-first")
+QH = [("read_secret", T0 + 10), ("send_email", T0 + 20, {"code": "PTL_BEHAVIOUR_DRIFT"})]
+dvalid("quarantine-other-session", "A session's drift began (its send_email denied with PTL_BEHAVIOUR_DRIFT); a call of another session is decided as usual.",
+       ["ART-013"], evd(D_SEQ, "search", T0 + 30, [(h[0], h[1], dict(h[2] if len(h) > 2 else {}, session="s1")) for h in QH], session="s2", arguments={"query": "x"}))
+dneg("quarantine", "PTL_BEHAVIOUR_DRIFT", ["ART-013"], evd(D_SEQ, "search", T0 + 30, [(h[0], h[1], dict(h[2] if len(h) > 2 else {}, session="s1")) for h in QH], session="s1", arguments={"query": "x"}),
+     "the call in the session whose drift began: a search, which fires no rule, is refused with the code the drift began with", "quarantine-other-session")
+dneg("order-quarantine-first", "PTL_BEHAVIOUR_DRIFT", ["ART-013", "ERR-002"], evd(D_SEQ, "delete_file", T0 + 86400, [(h[0], h[1], dict(h[2] if len(h) > 2 else {}, session="s1")) for h in QH], session="s1"),
+     "in the session in drift, a tool the artifact does not allow, at its not_after: step 0 comes first", "quarantine-other-session")
+dvalid("other-denial", "An earlier search denied with PTL_RATE_LIMITED in the session: a denial with another code begins no drift.",
+       ["ART-013"], evd(D_PLAIN, "search", T0 + 20, [("search", T0 + 10, {"code": "PTL_RATE_LIMITED"})], arguments={"query": "x"}))
+dneg("upstream", "PTL_UPSTREAM_DRIFT", ["ART-013"], evd(D_PLAIN, "search", T0 + 20, [("search", T0 + 10, {"code": "PTL_UPSTREAM_DRIFT"})], arguments={"query": "x"}),
+     "the earlier search denied with PTL_UPSTREAM_DRIFT: the session's drift began with that code, which every later call gets", "other-denial")
+dneg("order-rate-first", "PTL_RATE_LIMITED", ["ART-004", "ART-005", "ERR-002"],
+     evd(D_SEQ, "send_email", T0 + 20, [("read_secret", T0 + 10)] + [("caf\u00e9", T0 + 11)] * 9),
+     "read_secret and nine other calls in 60 s: send_email would fire the sequence, but the overall rate limit of 10 is checked first", "seq-window-passed")
+
+S = "bundle-verify"
+RS = {"req": {"name": "read_secret", "arguments": {}}, "tool": "read_secret"}
+SE = {"req": {"name": "send_email", "arguments": {}}, "tool": "send_email"}
+SR = {"req": {"name": "search", "arguments": {"query": "x"}}, "tool": "search"}
+LS = {"req": {}, "tool": None, "method": "tools/list"}
+def dcall(t, kind, session="s1", decision="ALLOW", code=None, art=D_SEQ):
+    c = dict(kind, t=T0 + t, session=session, decision=decision, art=digest(art))
+    if code: c["code"] = code
+    return c
+def dbundle(calls, arts=(D_SEQ,)): return {"artifacts": [ART] + list(arts), "logs": [history(calls)]}
+DRIFT_PASS = [dcall(10, RS), dcall(20, SE, decision="DENY", code="PTL_BEHAVIOUR_DRIFT"), dcall(30, SR, decision="DENY", code="PTL_BEHAVIOUR_DRIFT"),
+              dcall(40, SE, session="s2"), dcall(50, LS, decision="PHANTOM", code="PTL_BEHAVIOUR_DRIFT")]
+valid(S, "bnd-drift", "bundle.verify",
+      "Session s1: read_secret allowed, send_email denied with PTL_BEHAVIOUR_DRIFT, then a search denied and a tools/list answered as PHANTOM with that code; session s2: send_email allowed: PASS.",
+      ["BND-023", "ART-012", "ART-013"], dbundle(DRIFT_PASS), {"receipts": 5}, context=CTX)
+def dbneg(name, code, change, mutation, base="bnd-drift", calls=DRIFT_PASS):
+    cs = copy.deepcopy(calls); change(cs)
+    invalid(S, f"bnd-drift-{name}", "bundle.verify", f"FAIL: {mutation}.", ["BND-023"], dbundle(cs), code, base, mutation, context=CTX)
+def allow_at(i): return lambda cs: (cs[i].update(decision="ALLOW"), cs[i].pop("code", None))
+dbneg("allow-fires", "PTL_BEHAVIOUR_DRIFT", allow_at(1), "receipt 1 (send_email after read_secret in s1) an ALLOW: the sequence fires, the portal should have denied it")
+dbneg("allow-after", "PTL_BEHAVIOUR_DRIFT", allow_at(2), "receipt 2 (a search of s1 after its drift began) an ALLOW: the session was in drift")
+dbneg("allow-list-after", "PTL_BEHAVIOUR_DRIFT", allow_at(4), "receipt 4 (a tools/list of s1 after its drift began) an ALLOW: every method of the session is refused")
+UP_PASS = [dcall(10, SR, decision="DENY", code="PTL_UPSTREAM_DRIFT", art=ART), dcall(20, SR, session="s2", art=ART)]
+valid(S, "bnd-drift-upstream-other-session", "bundle.verify",
+      "A search of s1 denied with PTL_UPSTREAM_DRIFT, then a search of s2 allowed: PASS.", ["BND-023"], dbundle(UP_PASS, ()), {"receipts": 2}, context=CTX)
+dbneg("upstream-after", "PTL_UPSTREAM_DRIFT", lambda cs: cs[1].update(session="s1"),
+      "the allowed search in s1, after its PTL_UPSTREAM_DRIFT denial: the session's drift began with that code", base="bnd-drift-upstream-other-session", calls=UP_PASS)
+
 # ---------------------------------------------------------------- write
 vectorlib.write(sections, strict=False)

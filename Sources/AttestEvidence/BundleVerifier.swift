@@ -340,6 +340,7 @@ private struct Run {
 
         let keyID = logKey.key.thumbprint
         var engine = PolicyEngine()
+        var drift = DriftTracker()
         var frontier = MerkleFrontier()
         var previousLink = Receipt.genesis
         var previousTime: Int64 = 0
@@ -438,14 +439,22 @@ private struct Run {
                         if arguments != nil { report.payloadsChecked += 1 }
                         summary.allowedCalls += 1
                         if arguments != nil { summary.allowedCallsWithArguments += 1 }
-                        if let code = engine.evaluate(chain: chain, tool: tool, arguments: arguments, time: r.time) {
+                        if let code = engine.evaluate(chain: chain, session: r.session, drift: &drift, tool: tool,
+                                                      arguments: arguments, time: r.time) {
                             throw fail(code, "ALLOW for a call the artifact forbids (\(code.rawValue))", r.seq)
                         }
                         engine.recordAllowed(chain: chain, tool: tool, time: r.time)
+                        drift.recordAllowed(chain: chain, session: r.session, tool: tool, time: r.time)
                         if let root = chain.first { logsByRoot[ExactString(root.digest), default: []].insert(index) }
+                    } else if let began = drift.began(session: r.session) {
+                        throw fail(began, "ALLOW in a session whose drift began with \(began.rawValue)", r.seq)
                     } else if !(r.time >= artifact.notBefore && r.time < artifact.notAfter) {
                         throw fail(.portalOutsideValidity, "ALLOW outside the artifact's validity window", r.seq)
                     }
+                } else if r.decision == .deny || r.decision == .phantom, let code = r.code, DriftRules.beginsDrift(code),
+                          let began = ErrorCode(rawValue: code) {
+                    // A drift receipt: the session stays in drift for the rest of the log.
+                    drift.begin(session: r.session, code: began)
                 }
 
                 // Step 8: the Merkle tree against every checkpoint of its size.

@@ -205,7 +205,10 @@ public final class Portal: Sendable {
                 guard let inForce = artifacts.last else { return }
                 var code: ErrorCode?
                 if let tool {
-                    code = state.engine.evaluate(chain: artifacts, tool: tool, arguments: params["arguments"] ?? .object([:]), time: time)
+                    code = state.engine.evaluate(chain: artifacts, session: session, drift: &state.drift, tool: tool,
+                                                 arguments: params["arguments"] ?? .object([:]), time: time)
+                } else if let began = state.drift.began(session: session) {
+                    code = began
                 } else if time < inForce.notBefore || time >= inForce.notAfter {
                     code = .portalOutsideValidity
                 }
@@ -221,6 +224,8 @@ public final class Portal: Sendable {
                     (code, time) = Self.countShared(sharedState, chain: artifacts, tool: tool, time: time, record: later == nil)
                 }
                 if code == nil { code = later }
+                state.drift.record(chain: artifacts, session: session, tool: tool, time: time, code: code)
+                // Where Self.driftResponse says .phantom, a sandbox would answer; this portal writes a DENY.
                 var fields = self.fields(state: state, time: time, artifact: inForce.digest, session: session, agent: agent,
                                          method: method, tool: tool)
                 let requestSalt = Self.salt()
@@ -479,6 +484,7 @@ public final class Portal: Sendable {
         case .portalConstraintViolated: return "an argument is missing, unknown or outside its constraint"
         case .portalRateLimited: return "the call exceeds a rate limit of the artifact"
         case .portalUpstreamDrift: return "the upstream differs from the artifact's pin"
+        case .portalBehaviourDrift: return "the session's calls fired a drift rule of the artifact"
         case .jsonNumberInexact: return "an argument holds a number literal that is not exact"
         default: return code.rawValue
         }

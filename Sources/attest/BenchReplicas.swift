@@ -62,13 +62,14 @@ struct ReplicaBench: AsyncParsableCommand {
             return portals
         }
         let shared = SharedStateLocation.postgres(url: postgres)
-        var runs: [Run] = []
+        var runs: [Run] = [], solo: [Run] = []
         // Alternating twice, so that a warm-up or a slowing disk does not favour one setting.
         for round in 0..<2 {
             for (label, count, state) in [("SQLite, 1 portal (its own state)", 1, nil), ("PostgreSQL, 1 replica", 1, shared),
                                           ("PostgreSQL, 2 replicas", 2, shared)] as [(String, Int, SharedStateLocation?)] {
                 let set = try await portals(count, shared: state, name: "\(round)-\(runs.count)")
-                runs.append(try await measure(label, portals: set, world: world))
+                runs.append(try await measure(label, portals: set, world: world, sessions: sessions, callsPerSession: callsPerSession))
+                solo.append(try await measure(label, portals: [set[0]], world: world, sessions: 1, callsPerSession: 500))
                 for portal in set { await portal.close() }
             }
         }
@@ -85,12 +86,21 @@ struct ReplicaBench: AsyncParsableCommand {
             print(String(format: "| %@ | %.0f | %.3f | %.0f µs | %.0f µs | %d |", label, rate, rate / baseline,
                          p(latencies, 0.5), p(latencies, 0.99), latencies.count))
         }
+        print("")
+        print("| setting, 1 session (latency added by the portal: the upstream answers in process) | p50 | p99 | calls |")
+        print("| --- | --- | --- | --- |")
+        let soloGrouped = Dictionary(grouping: solo, by: \.label)
+        for label in ["SQLite, 1 portal (its own state)", "PostgreSQL, 1 replica", "PostgreSQL, 2 replicas"] {
+            let latencies = (soloGrouped[label] ?? []).flatMap(\.latencies)
+            print(String(format: "| %@ | %.0f µs | %.0f µs | %d |", label, p(latencies, 0.5), p(latencies, 0.99), latencies.count))
+        }
+        print("")
         print("\(sessions) sessions x \(callsPerSession) calls per run, each run twice (alternating), averaged; every call counted against a rate limit; \(cores) cores shared by the replicas, the database and the load")
     }
 
     /// `sessions` concurrent sessions spread over `portals`, each sending its calls one
     /// after another; calls per second and each call's latency through the portal.
-    func measure(_ label: String, portals: [Portal], world: PortalBenchWorld) async throws -> Run {
+    func measure(_ label: String, portals: [Portal], world: PortalBenchWorld, sessions: Int, callsPerSession: Int) async throws -> Run {
         let upstream = BenchUpstream.inProcess()
         let perSession = try (0..<sessions).map { _ in try world.calls(callsPerSession).map(\.bytes) }
         let start = ContinuousClock.now

@@ -239,6 +239,7 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
     expected_seq = 0
     open_calls = {}  # seq of an open ALLOW -> its call identity
     rates = impl_policy.RateState()
+    drift = impl_policy.DriftState()
     payloads = PayloadReader(log.payloads() if log.payloads is not None else None)
     roots = set()
 
@@ -285,9 +286,11 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
 
             # Step 7: an ALLOW re-evaluated.
             if receipt.decision == "ALLOW":
-                check_allow(receipt, chain, disclosure, rates, report)
+                check_allow(receipt, chain, disclosure, rates, drift, report)
                 if receipt.tool is not None:
                     roots.add(chain[0].digest)
+            elif receipt.decision in ("DENY", "PHANTOM") and receipt.code in impl_policy.DRIFT_CODES:
+                drift.record(chain, receipt.session, receipt.tool, receipt.time, receipt.code)
 
             # Step 8: the Merkle tree against every checkpoint of its size.
             tree.append_hash(receipt.leaf_hash)
@@ -317,11 +320,12 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
     roots_by_log[index] = roots
 
 
-def check_allow(receipt, chain: list, disclosure, rates, report: Report) -> None:
+def check_allow(receipt, chain: list, disclosure, rates, drift, report: Report) -> None:
     """Step 7 for an ALLOW: the subject, the upstream and tool-list pins, then for a
-    tools/call the exact numbers of the disclosed request and the evaluation steps (the
-    argument steps only with a disclosed request); for another method the validity
-    window. An allowed tools/call is counted in `rates`."""
+    tools/call the exact numbers of the disclosed request and the evaluation steps 0 to
+    7 (the argument steps only with a disclosed request); for another method the
+    session not in drift and the validity window. An allowed tools/call is counted in
+    `rates` and `drift`."""
     in_force = chain[-1]
     agent = receipt.agent
     if agent is None or not (_same(agent["sub"], in_force.subject_sub) and _same(agent["jkt"], in_force.subject_jkt)):
@@ -330,10 +334,12 @@ def check_allow(receipt, chain: list, disclosure, rates, report: Report) -> None
         if receipt.upstream is None or (impl_policy.canonicalize_value(receipt.upstream)
                                         != impl_policy.canonicalize_value(in_force.upstream)):
             raise OpError("PTL_UPSTREAM_DRIFT", "the ALLOW's upstream is not the one the artifact pins")
-    pinned_tools = in_force.drift.get("tools_sha256") if in_force.drift is not None else None
+    pinned_tools = in_force.drift.tools_sha256 if in_force.drift is not None else None
     if pinned_tools is not None and not _same(receipt.tools_sha256, pinned_tools):
         raise OpError("PTL_UPSTREAM_DRIFT", "the ALLOW's tool list is not the one the artifact pins")
     if receipt.tool is None:
+        if receipt.session in drift.began:
+            raise OpError(drift.began[receipt.session], "an ALLOW in a session in drift")
         if not in_force.not_before <= receipt.time < in_force.not_after:
             raise OpError("PTL_OUTSIDE_VALIDITY", "the ALLOW is outside the artifact's validity window")
         return
@@ -344,10 +350,11 @@ def check_allow(receipt, chain: list, disclosure, rates, report: Report) -> None
             raise OpError("JSON_NUMBER_INEXACT", "the disclosed request holds a number that is not exact")
         arguments = request.get("arguments", {}) if isinstance(request, dict) else {}
         report.decisions_rechecked_with_payload += 1
-    code = impl_policy.evaluate(chain, receipt.tool, arguments, receipt.time, rates)
+    code = impl_policy.evaluate_in_session(chain, receipt.session, receipt.tool, arguments, receipt.time, rates, drift)
     if code is not None:
         raise OpError(code, "the artifact in force denies this ALLOW")
     rates.record(chain, receipt.tool, receipt.time)
+    drift.record(chain, receipt.session, receipt.tool, receipt.time, None)
 
 
 # --- Step 10 -----------------------------------------------------------------------------
