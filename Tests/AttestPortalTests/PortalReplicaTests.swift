@@ -19,15 +19,16 @@ struct ReplicaPair {
     let artifact: Artifact
 
     /// The agent's artifact naming both logs, `add` limited to `addLimit` calls an hour.
-    static func artifact(addLimit: Int64) throws -> Artifact {
+    static func artifact(addLimit: Int64, drift: JSONValue? = nil) throws -> Artifact {
         var unsigned = PortalFixture.unsignedArtifact(addLimit: addLimit)
+        if let drift { unsigned["drift"] = drift }
         unsigned["log"] = ["origins": .array(origins.map { .string($0) })]
         return try PortalFixture.artifact(unsigned)
     }
 
     /// `shared` nil: each replica keeps the state in its own store (the control).
-    init(addLimit: Int64, shared: SharedStateLocation?) async throws {
-        artifact = try Self.artifact(addLimit: addLimit)
+    init(addLimit: Int64, shared: SharedStateLocation?, drift: JSONValue? = nil) async throws {
+        artifact = try Self.artifact(addLimit: addLimit, drift: drift)
         var portals: [Portal] = [], upstreams: [ScriptedUpstream] = [], stores: [URL] = []
         for i in 0..<2 {
             let store = PortalFixture.temporaryDirectory()
@@ -226,6 +227,29 @@ enum ReplicaChecks {
         func count(_ limits: [SharedLimit], earliest: Int64, deadline: Int64, record: Bool) async throws(AttestError) -> SharedCount {
             throw AttestError(.proofReplayStoreUnavailable, "counting fails here")
         }
+    }
+
+    /// A call that both exceeds a shared limit and fires a drift rule is denied for the
+    /// limit (artifact.md §Evaluation: the rate steps come before step 7) even when only
+    /// the shared count, not the replica's own, knows the limit is spent; the session is
+    /// then not in drift, and the next call that fires the rule begins it.
+    @Test func rateStepsComeBeforeADriftRule() async throws {
+        let pair = try await ReplicaPair(addLimit: 2, shared: Self.sqliteShared(),
+                                         drift: ["on_drift": "deny", "burst": ["max": 2, "window": 3600]])
+        let harness = try await PortalHarness()
+        func send(_ replica: Int, _ session: String, _ tool: String, _ arguments: JSONValue) async throws -> String? {
+            PortalHarness.code(await pair.session(replica, session).handle(request: try harness.request(tool, arguments),
+                                                                            method: "tools/call", era: .handshake))
+        }
+        // Replica b spends the shared budget of `add` in a session of its own.
+        #expect(try await send(1, "b", "add", ["a": 1, "b": 2]) == nil)
+        #expect(try await send(1, "b", "add", ["a": 1, "b": 2]) == nil)
+        // At replica a, one session makes two calls: the burst rule's max.
+        #expect(try await send(0, "a", "echo", ["text": "one"]) == nil)
+        #expect(try await send(0, "a", "echo", ["text": "two"]) == nil)
+        expectRegistryCode(try await send(0, "a", "add", ["a": 1, "b": 2]), "PTL_RATE_LIMITED")
+        expectRegistryCode(try await send(0, "a", "echo", ["text": "three"]), "PTL_BEHAVIOUR_DRIFT")
+        for portal in pair.portals { await portal.close() }
     }
 
     /// The control: replicas that do not share rate state each allow the limit, and the
