@@ -80,33 +80,9 @@ struct ReplicaPair {
     /// Closes both replicas and exports the logs of `replicas` as one bundle.
     func exportBundle(replicas: [Int] = [0, 1]) async throws -> URL {
         for portal in portals { await portal.close() }
-        let parts = try replicas.map { stores[$0] }.map { store in
-            let out = PortalFixture.temporaryDirectory().appendingPathComponent("part")
-            _ = try PortalStore(directory: store, readOnly: true).exportBundle(to: out, disclose: .all)
-            return out
-        }
-        return try Self.combine(parts)
-    }
-
-    /// One bundle holding the logs of single-log bundles, in order.
-    static func combine(_ parts: [URL]) throws -> URL {
         let out = PortalFixture.temporaryDirectory().appendingPathComponent("bundle")
-        let fm = FileManager.default
-        try fm.createDirectory(at: out, withIntermediateDirectories: true)
-        var logs: [JSONValue] = [], artifacts: [UInt8] = []
-        for (i, part) in parts.enumerated() {
-            try fm.copyItem(at: part.appendingPathComponent("logs/0"), to: out.appendingPathComponent("logs/\(i)"))
-            artifacts += Array(try Data(contentsOf: part.appendingPathComponent("artifacts.jsonl")))
-            let manifest = try StrictJSONParser().parse(Array(try Data(contentsOf: part.appendingPathComponent("manifest.json"))))
-            guard case .object(var log)? = manifest["logs"]?.arrayValue?.first else { throw PortalConfigurationError("no log") }
-            for member in ["receipts", "checkpoints", "payloads"] {
-                if let path = log[member]?.stringValue { log[member] = .string(path.replacingOccurrences(of: "logs/0/", with: "logs/\(i)/")) }
-            }
-            logs.append(.object(log))
-        }
-        try Data(artifacts).write(to: out.appendingPathComponent("artifacts.jsonl"))
-        let manifest: JSONValue = ["format": "mcp-attest/bundle/v1", "artifacts": "artifacts.jsonl", "logs": .array(logs)]
-        try Data(manifest.serialized(pretty: true).utf8).write(to: out.appendingPathComponent("manifest.json"))
+        _ = try PortalStore.exportBundle(stores: try replicas.map { try PortalStore(directory: stores[$0], readOnly: true) },
+                                         to: out, disclose: .all)
         return out
     }
 
