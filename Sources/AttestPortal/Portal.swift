@@ -211,6 +211,7 @@ public final class Portal: Sendable {
                 var time = max(self.clock(), state.lastTime)
                 guard let inForce = artifacts.last else { return }
                 var code: ErrorCode? = revoked ? .portalArtifactRevoked : nil
+                let quarantined = state.drift.began(session: session) != nil
                 if code == nil, let tool {
                     code = state.engine.evaluate(chain: artifacts, session: session, drift: &state.drift, tool: tool,
                                                  arguments: params["arguments"] ?? .object([:]), time: time)
@@ -226,9 +227,14 @@ public final class Portal: Sendable {
                 if code == nil, later == nil, let pinned = inForce.drift?["tools_sha256"]?.stringValue, toolsDigest?.isExactly(pinned) != true {
                     later = .portalUpstreamDrift
                 }
-                // With replicas, the rate steps are decided by the shared state, at the call's count time.
-                if code == nil, let tool, let sharedState {
-                    (code, time) = Self.countShared(sharedState, chain: artifacts, tool: tool, time: time, record: later == nil)
+                // With replicas, the rate steps are decided by the shared state, at the call's count time,
+                // and before a drift rule the call fires (evaluation step 7 comes after the rate steps).
+                let fired = !quarantined && code == .portalBehaviourDrift
+                if code == nil || fired, let tool, let sharedState {
+                    let (shared, at) = Self.countShared(sharedState, chain: artifacts, tool: tool, time: time,
+                                                        record: later == nil && !fired)
+                    time = at
+                    if let shared { code = shared }
                 }
                 if code == nil { code = later }
                 state.drift.record(chain: artifacts, session: session, tool: tool, time: time, code: code)

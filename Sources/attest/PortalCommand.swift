@@ -13,7 +13,8 @@ struct PortalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portal",
         abstract: "Run the portal in front of an MCP server: every tools/call decided, receipted, then released (spec/portal.md).",
-        subcommands: [PortalStdio.self, PortalHTTP.self, PortalCheck.self, PortalProve.self, PortalRevoke.self])
+        subcommands: [PortalStdio.self, PortalHTTP.self, PortalCheck.self, PortalProve.self, PortalRevoke.self,
+                      PortalClose.self, PortalRotate.self, PortalPrune.self, PortalBackup.self, PortalRestore.self, PortalStatus.self])
 }
 
 struct PortalOptions: ParsableArguments {

@@ -78,6 +78,25 @@ import Testing
         #expect(report.passed, "\(String(describing: report.failure))")
     }
 
+    /// A revocation recorded in a log's store holds in its successor after a key rotation,
+    /// which writes its own REVOKE entry before its first decision under the digest.
+    @Test func revocationSurvivesKeyRotation() async throws {
+        typealias Ops = PortalOperationsTests
+        let artifact = try Ops.artifact(origins: [Ops.originA, Ops.originB])
+        let old = try Ops.configuration(store: PortalFixture.temporaryDirectory(), artifacts: [artifact], origin: Ops.originA, key: Ops.keyA)
+        let first = try await PortalHarness(configuration: old)
+        #expect(PortalHarness.code(try await first.call("echo", Self.echo)) == nil)
+        try await first.portal.store.revoke(digest: artifact.digest, time: PortalFixture.now)
+        await first.portal.close()
+        _ = try await PortalStore.closeLog(configuration: old)
+        let new = try Ops.configuration(store: PortalFixture.temporaryDirectory(), artifacts: [artifact], origin: Ops.originB, key: Ops.keyB)
+        _ = try PortalStore.startSuccessor(of: try PortalStore(directory: old.store), configuration: new)
+        let second = try await PortalHarness(configuration: new)
+        expectRegistryCode(PortalHarness.code(try await second.call("echo", Self.echo)), "PTL_ARTIFACT_REVOKED", "after the rotation")
+        #expect(try second.log().map(\.decision) == ["REVOKE", "DENY"])
+        await second.portal.close()
+    }
+
     /// Two portals on one shared state: a revocation recorded there (through an instance of
     /// its own, as `attest portal revoke --shared-state` does) is in force at both.
     static func acrossReplicas(_ location: SharedStateLocation, revoker: any RevocationStore) async throws {

@@ -19,15 +19,16 @@ struct ReplicaPair {
     let artifact: Artifact
 
     /// The agent's artifact naming both logs, `add` limited to `addLimit` calls an hour.
-    static func artifact(addLimit: Int64) throws -> Artifact {
+    static func artifact(addLimit: Int64, drift: JSONValue? = nil) throws -> Artifact {
         var unsigned = PortalFixture.unsignedArtifact(addLimit: addLimit)
+        if let drift { unsigned["drift"] = drift }
         unsigned["log"] = ["origins": .array(origins.map { .string($0) })]
         return try PortalFixture.artifact(unsigned)
     }
 
     /// `shared` nil: each replica keeps the state in its own store (the control).
-    init(addLimit: Int64, shared: SharedStateLocation?) async throws {
-        artifact = try Self.artifact(addLimit: addLimit)
+    init(addLimit: Int64, shared: SharedStateLocation?, drift: JSONValue? = nil) async throws {
+        artifact = try Self.artifact(addLimit: addLimit, drift: drift)
         var portals: [Portal] = [], upstreams: [ScriptedUpstream] = [], stores: [URL] = []
         for i in 0..<2 {
             let store = PortalFixture.temporaryDirectory()
@@ -79,33 +80,9 @@ struct ReplicaPair {
     /// Closes both replicas and exports the logs of `replicas` as one bundle.
     func exportBundle(replicas: [Int] = [0, 1]) async throws -> URL {
         for portal in portals { await portal.close() }
-        let parts = try replicas.map { stores[$0] }.map { store in
-            let out = PortalFixture.temporaryDirectory().appendingPathComponent("part")
-            _ = try PortalStore(directory: store, readOnly: true).exportBundle(to: out, disclose: .all)
-            return out
-        }
-        return try Self.combine(parts)
-    }
-
-    /// One bundle holding the logs of single-log bundles, in order.
-    static func combine(_ parts: [URL]) throws -> URL {
         let out = PortalFixture.temporaryDirectory().appendingPathComponent("bundle")
-        let fm = FileManager.default
-        try fm.createDirectory(at: out, withIntermediateDirectories: true)
-        var logs: [JSONValue] = [], artifacts: [UInt8] = []
-        for (i, part) in parts.enumerated() {
-            try fm.copyItem(at: part.appendingPathComponent("logs/0"), to: out.appendingPathComponent("logs/\(i)"))
-            artifacts += Array(try Data(contentsOf: part.appendingPathComponent("artifacts.jsonl")))
-            let manifest = try StrictJSONParser().parse(Array(try Data(contentsOf: part.appendingPathComponent("manifest.json"))))
-            guard case .object(var log)? = manifest["logs"]?.arrayValue?.first else { throw PortalConfigurationError("no log") }
-            for member in ["receipts", "checkpoints", "payloads"] {
-                if let path = log[member]?.stringValue { log[member] = .string(path.replacingOccurrences(of: "logs/0/", with: "logs/\(i)/")) }
-            }
-            logs.append(.object(log))
-        }
-        try Data(artifacts).write(to: out.appendingPathComponent("artifacts.jsonl"))
-        let manifest: JSONValue = ["format": "mcp-attest/bundle/v1", "artifacts": "artifacts.jsonl", "logs": .array(logs)]
-        try Data(manifest.serialized(pretty: true).utf8).write(to: out.appendingPathComponent("manifest.json"))
+        _ = try PortalStore.exportBundle(stores: try replicas.map { try PortalStore(directory: stores[$0], readOnly: true) },
+                                         to: out, disclose: .all)
         return out
     }
 
@@ -232,6 +209,29 @@ enum ReplicaChecks {
         func revoked(among digests: [String]) async throws(AttestError) -> [String] {
             try await proofs.revoked(among: digests)
         }
+    }
+
+    /// A call that both exceeds a shared limit and fires a drift rule is denied for the
+    /// limit (artifact.md §Evaluation: the rate steps come before step 7) even when only
+    /// the shared count, not the replica's own, knows the limit is spent; the session is
+    /// then not in drift, and the next call that fires the rule begins it.
+    @Test func rateStepsComeBeforeADriftRule() async throws {
+        let pair = try await ReplicaPair(addLimit: 2, shared: Self.sqliteShared(),
+                                         drift: ["on_drift": "deny", "burst": ["max": 2, "window": 3600]])
+        let harness = try await PortalHarness()
+        func send(_ replica: Int, _ session: String, _ tool: String, _ arguments: JSONValue) async throws -> String? {
+            PortalHarness.code(await pair.session(replica, session).handle(request: try harness.request(tool, arguments),
+                                                                            method: "tools/call", era: .handshake))
+        }
+        // Replica b spends the shared budget of `add` in a session of its own.
+        #expect(try await send(1, "b", "add", ["a": 1, "b": 2]) == nil)
+        #expect(try await send(1, "b", "add", ["a": 1, "b": 2]) == nil)
+        // At replica a, one session makes two calls: the burst rule's max.
+        #expect(try await send(0, "a", "echo", ["text": "one"]) == nil)
+        #expect(try await send(0, "a", "echo", ["text": "two"]) == nil)
+        expectRegistryCode(try await send(0, "a", "add", ["a": 1, "b": 2]), "PTL_RATE_LIMITED")
+        expectRegistryCode(try await send(0, "a", "echo", ["text": "three"]), "PTL_BEHAVIOUR_DRIFT")
+        for portal in pair.portals { await portal.close() }
     }
 
     /// The control: replicas that do not share rate state each allow the limit, and the
