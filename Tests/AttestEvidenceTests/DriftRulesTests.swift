@@ -1,6 +1,7 @@
 import AttestCore
 @testable import AttestEvidence
 import Foundation
+import TestSupport
 import Testing
 
 /// ``DriftTracker`` (artifact.md §Evaluation steps 0 and 7) against a reference that
@@ -8,16 +9,7 @@ import Testing
 /// rules, chains, sessions and calls; and the bound on the sessions it keeps.
 @Suite("Drift rules")
 struct DriftRulesTests {
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Seeded = SeededGenerator
 
     static let key = try! Ed25519.PrivateKey(seed: SHA256.hash(Array("drift rules tests".utf8)))  // trap-free: a 32-byte digest is a valid seed
     static let names = ["a", "b", "c"]
