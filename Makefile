@@ -18,7 +18,7 @@ PYTHON_IMPL  := python3 conformance/examples/python/attest_impl.py
 
 E2E_RECEIPTS ?= 1000000
 
-.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential differential python-test pg-test bench bench-portal \
+.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential differential python-test pg-test bench bench-portal bench-replicas \
         fuzz fuzz-one fuzz-build asan tsan clean
 
 all: check conformance-quick site
@@ -59,7 +59,7 @@ test: deps
 # skipped; `make test` runs every Swift test with such a server.
 pg-test: deps
 	$(SWIFT) build --build-tests
-	scripts/postgres.sh run $(SWIFT) test --skip-build --filter 'SharedStateTests'
+	scripts/postgres.sh run $(SWIFT) test --skip-build --filter 'SharedStateTests|revocationAcrossPostgresReplicas'
 
 conformance: build
 	$(ATTEST) conformance --impl "$(ATTEST) impl" --out $(RESULTS)/swift
@@ -96,7 +96,7 @@ conformance-quick: build
 
 # The browser tests of the site (Tests/python/test_site_browser.py) need it built.
 python-test: build site
-	ATTEST_RESULTS=$(RESULTS) ATTEST_EVIDENCE_DIR=$(abspath $(EVIDENCE))/tests \
+	ATTEST_RESULTS=$(RESULTS) ATTEST_EVIDENCE_DIR=$(abspath $(EVIDENCE))/tests scripts/postgres.sh run \
 	    python3 -m pytest -q -s --rootdir=. --junitxml=$(EVIDENCE)/junit/python.xml Tests/python
 
 # libFuzzer targets (Fuzz/README.md): each runs FUZZ_SECONDS from the committed seeds
@@ -128,6 +128,10 @@ bench: release
 # store is a temporary directory under the current one, on this disk. Not part of `make test`.
 bench-portal: release
 	.build/release/attest bench portal
+
+# Calls per second and latency of 1 and 2 portal replicas on PostgreSQL against SQLite.
+bench-replicas: release
+	scripts/postgres.sh run .build/release/attest bench replicas
 
 # The Swift tests under AddressSanitizer and under ThreadSanitizer, each built in its own
 # scratch path (a cold build is the whole package again). Not part of `make test`. The

@@ -318,7 +318,7 @@ def result(seq): return {"content": [{"type": "text", "text": f"r{seq}"}], "isEr
 def commit(salt, payload): return b64u(sha(b"MCP-ATTEST-v1:commitment\x00" + salt + jcs(as_doubles(payload))))
 def receipt(seq, prev, t, decision="ALLOW", tool="search", code=None, req=None, resp=None, salts=(b"\x11" * 32, b"\x22" * 32), art=None, key=LOG,
             origin=ORIGIN, agent=None, method="tools/call", call=None, upstream=None, session="s1", open_call=False, with_request=None,
-            tools_sha256=None):
+            tools_sha256=None, shadow=None):
     # A RESULT commits to the response only; an open call (an ALLOW written before forwarding) to the request only.
     with_request = decision != "RESULT" if with_request is None else with_request
     with_response = not open_call
@@ -335,6 +335,7 @@ def receipt(seq, prev, t, decision="ALLOW", tool="search", code=None, req=None, 
     if call is not None: r["call"] = call
     if upstream is not None: r["upstream"] = upstream
     if tools_sha256 is not None: r["tools_sha256"] = tools_sha256
+    if shadow is not None: r["shadow"] = shadow
     if not with_request: r.pop("request")
     if not with_response: r.pop("response")
     canon = jcs(r)
@@ -501,10 +502,10 @@ ART_FILES_UNSIGNED = dict(ART_UNSIGNED, upstream=UPSTREAM_FILES)
 ART_FILES = seal(ART_FILES_UNSIGNED, AUTH, "artifact")
 valid(S, "art-upstream-files", "artifact.verify",
       "A stdio upstream pinned by its executable and the two files its command names (an interpreter's script and a data file).",
-      ["ART-001", "ART-011"], {"chain": [ART_FILES], "authorities": AUTHS}, {"digest": digest(ART_FILES), "id": "art-v1"})
+      ["ART-001", "ART-014"], {"chain": [ART_FILES], "authorities": AUTHS}, {"digest": digest(ART_FILES), "id": "art-v1"})
 def files_neg(name, files, mutation):
     o = copy.deepcopy(ART_FILES_UNSIGNED); o["upstream"] = dict(UPSTREAM, files_sha256=files)
-    invalid(S, f"art-upstream-files-{name}", "artifact.verify", f"Malformed: {mutation}.", ["ART-001", "ART-011"],
+    invalid(S, f"art-upstream-files-{name}", "artifact.verify", f"Malformed: {mutation}.", ["ART-001", "ART-014"],
             {"chain": [seal(o, AUTH, "artifact")], "authorities": AUTHS}, "ART_MALFORMED", "art-upstream-files", mutation)
 files_neg("empty", [], "files_sha256 empty (absent is the form for a command naming no file)")
 files_neg("seventeen", ["cd" * 32] * 17, "files_sha256 with 17 digests")
@@ -590,10 +591,15 @@ deny_with(denial("PTL_TOOL_NOT_ALLOWED"), "deny-other-code", "the DENY's respons
 
 S = "bundle-verify"
 def history(calls, origin=ORIGIN, key=LOG, checkpoint=True):
-    """A log of `calls` (dicts of receipt() keyword arguments plus t), with one checkpoint over all of them."""
+    """A log of `calls` (dicts of receipt() keyword arguments plus t), with one checkpoint over all of them.
+    A call with decision REVOKE is a revoke_receipt() of its `revoked` digest, with no payload line."""
     rs, ps, prev = [], [], b"\x00" * 32
     for i, c in enumerate(calls):
         c = dict(c); t = c.pop("t")
+        if c.get("decision") == "REVOKE":
+            r = revoke_receipt(i, prev, t, c["revoked"], origin=origin, key=key, extra=c.get("extra"))
+            rs.append(r); prev = link(r)
+            continue
         if c.get("decision", "ALLOW") == "ALLOW": c.setdefault("upstream", UPSTREAM)
         r, _, p = receipt(i, prev, t, salts=(bytes([i]) * 32, bytes([i + 100]) * 32), origin=origin, key=key, **c)
         rs.append(r); ps.append(p); prev = link(r)
@@ -606,6 +612,14 @@ valid(S, "bnd-two-logs", "bundle.verify", "Two replicas' logs: two searches in o
 bneg("two-logs-rate", "PTL_RATE_LIMITED", ["BND-010"], {"artifacts": [ART], "logs": [history(burst(2)), history(burst(2), ORIGIN_B, LOG_B)]},
      "two searches in each log at one second: each log keeps 3 per 60 s alone, together they make four", context=CTX2)
 sections[S][-1]["base"] = "bnd-two-logs"
+# Merged by time, not log by log: the first log's only call is the one over the limit.
+valid(S, "bnd-two-logs-by-time", "bundle.verify", "Two logs merged by time: the first log's only search at 91 s, the second's three at 20, 20 and 30 s: at 91 s none of them is within 60 s.",
+      ["BND-010"], {"artifacts": [ART], "logs": [history([{"t": T0 + 91}]), history([{"t": T0 + 20}, {"t": T0 + 20}, {"t": T0 + 30}], ORIGIN_B, LOG_B)]},
+      {"receipts": 4}, context=CTX2)
+bneg("two-logs-by-time-rate", "PTL_RATE_LIMITED", ["BND-010"],
+     {"artifacts": [ART], "logs": [history([{"t": T0 + 70}]), history([{"t": T0 + 20}, {"t": T0 + 20}, {"t": T0 + 30}], ORIGIN_B, LOG_B)]},
+     "the first log's only search at 70 s is the fourth within 60 s once the logs are merged by time, though it is first in the manifest and in its log", context=CTX2)
+sections[S][-1]["base"] = "bnd-two-logs-by-time"
 ORIGIN_C = "portal.example/log/unnamed"; LOG_C = Key(0xB4)
 bneg("log-not-in-artifact", "RCP_LOG_NOT_IN_ARTIFACT", ["BND-009"],
      {"artifacts": [ART], "logs": [history(burst(2)), history(burst(1), ORIGIN_C, LOG_C)]},
@@ -855,25 +869,25 @@ def files_history(second=None, first_upstream=UPSTREAM_FILES):
     calls.append(second or {"t": T0 + 11, "art": digest(ART_FILES), "upstream": UPSTREAM_FILES})
     return {"artifacts": [ART_FILES], "logs": [history(calls)]}
 valid(S, "bnd-upstream-files", "bundle.verify", "Two ALLOWs recording the executable and the files the artifact pins: PASS.",
-      ["BND-017", "ART-011"], files_history(), {"receipts": 2}, context=CTX)
+      ["BND-017", "ART-014"], files_history(), {"receipts": 2}, context=CTX)
 invalid(S, "bnd-upstream-files-other", "bundle.verify", "FAIL: the second ALLOW records another digest for the command's second file.",
-        ["BND-017", "ART-011"], files_history(first_upstream=dict(UPSTREAM, files_sha256=["cd" * 32, "01" * 32])),
+        ["BND-017", "ART-014"], files_history(first_upstream=dict(UPSTREAM, files_sha256=["cd" * 32, "01" * 32])),
         "PTL_UPSTREAM_DRIFT", "bnd-upstream-files", "the first ALLOW's second file digest changed", context=CTX)
 invalid(S, "bnd-upstream-files-missing", "bundle.verify", "FAIL: an ALLOW records the executable alone under an artifact pinning files too.",
-        ["BND-017", "ART-011"], files_history(first_upstream=UPSTREAM), "PTL_UPSTREAM_DRIFT", "bnd-upstream-files",
+        ["BND-017", "ART-014"], files_history(first_upstream=UPSTREAM), "PTL_UPSTREAM_DRIFT", "bnd-upstream-files",
         "files_sha256 left out of the first ALLOW's upstream", context=CTX)
 PHANTOM_CALL = {"t": T0 + 11, "art": digest(ART_FILES), "decision": "PHANTOM", "code": "PTL_UPSTREAM_DRIFT"}
 valid(S, "bnd-phantom", "bundle.verify",
       "An ALLOW, then a PHANTOM with PTL_UPSTREAM_DRIFT answered from the sandbox after drift: PASS (a PHANTOM is never a violation).",
-      ["BND-003", "POR-014"], files_history(PHANTOM_CALL), {"receipts": 2}, context=CTX)
+      ["BND-003", "POR-024"], files_history(PHANTOM_CALL), {"receipts": 2}, context=CTX)
 def relabel(b):
     r = b["logs"][0]["receipts"][1]; r["decision"] = "ALLOW"; r.pop("code")
 invalid(S, "bnd-phantom-relabelled", "bundle.verify", "FAIL: the PHANTOM relabelled an ALLOW (code removed) after signing.",
-        ["BND-002", "POR-014"], (lambda b: (relabel(b), b)[1])(files_history(PHANTOM_CALL)), "RCP_SIGNATURE_INVALID", "bnd-phantom",
+        ["BND-002", "POR-024"], (lambda b: (relabel(b), b)[1])(files_history(PHANTOM_CALL)), "RCP_SIGNATURE_INVALID", "bnd-phantom",
         "receipt 1 relabelled from PHANTOM to ALLOW, not re-signed", context=CTX)
 invalid(S, "bnd-phantom-resigned", "bundle.verify",
         "FAIL: the PHANTOM rewritten as an ALLOW and re-signed by the log key: it names no upstream the artifact pins.",
-        ["BND-017", "POR-014"], files_history({"t": T0 + 11, "art": digest(ART_FILES), "upstream": None}), "PTL_UPSTREAM_DRIFT",
+        ["BND-017", "POR-024"], files_history({"t": T0 + 11, "art": digest(ART_FILES), "upstream": None}), "PTL_UPSTREAM_DRIFT",
         "bnd-phantom", "receipt 1 written as an ALLOW without upstream (as the phantom call observed none pinned) and re-signed", context=CTX)
 
 # ---------------------------------------------------------------- edge decisions: one verdict and one code per input
@@ -1159,6 +1173,259 @@ bytes_neg("bytes-payload-duplicate-member", "BND_MALFORMED", ["JSON-005"],
           edit("payloads", replace_line(1, lambda l: l.replace(b'"seq":1}', b'"seq":1,"seq":1}'))),
           "payload line 1 with its seq member written twice, with the same value")
 
+
+# ---------------------------------------------------------------- lifecycle: REVOKE entries and shadow ALLOWs
+def revoke_receipt(seq, prev, t, revoked, origin=ORIGIN, key=LOG, extra=None):
+    """A REVOKE: exactly type, log, seq, time, prev, artifact (the revoked digest), decision and sig."""
+    r = {"type": "mcp-attest/receipt/v1", "log": origin, "seq": seq, "time": t, "prev": b64u(prev), "artifact": revoked,
+         "decision": "REVOKE"}
+    r.update(extra or {})
+    r["sig"] = {"alg": "Ed25519", "kid": key.thumbprint, "value": b64u(key.sign(domain("receipt", jcs(r))))}
+    return r
+
+S = "receipt-verify"
+R_rev = revoke_receipt(1, link(R0), T0 + 6, digest(ART))
+verified("revoke", "A REVOKE of an artifact: type, log, seq, time, prev, the revoked digest as artifact, decision and sig, nothing else.",
+         ["RCP-026"], R_rev, jcs({k: v for k, v in R_rev.items() if k != "sig"}))
+for member, value, what in [("session", "s1", "a session"), ("method", "tools/call", "a method"),
+                            ("agent", {"sub": ART["subject"]["sub"], "jkt": ART["subject"]["jkt"]}, "an agent"),
+                            ("request", b64u(b"\x11" * 32), "a request commitment"), ("response", b64u(b"\x22" * 32), "a response commitment"),
+                            ("code", "PTL_ARTIFACT_REVOKED", "a code"), ("tool", "search", "a tool")]:
+    rcp_bad(f"revoke-with-{member}", revoke_receipt(1, link(R0), T0 + 6, digest(ART), extra={member: value}),
+            f"{what} on the REVOKE", ["RCP-026"], "rcp-verify-revoke")
+def resigned_without(r, member):
+    r = {k: v for k, v in r.items() if k not in (member, "sig")}
+    r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
+    return r
+rcp_bad("revoke-no-artifact", resigned_without(revoke_receipt(1, link(R0), T0 + 6, digest(ART)), "artifact"),
+        "the REVOKE without artifact", ["RCP-026"], "rcp-verify-revoke")
+rcp_bad("allow-no-session", resigned_without(R0, "session"), "the ALLOW without session (only a REVOKE has none)", ["RCP-026"], "rcp-verify")
+rcp_bad("allow-no-method", resigned_without(R0, "method"), "the ALLOW without method (only a REVOKE has none)", ["RCP-026"], "rcp-verify")
+R_sh, C_sh, P_sh = receipt(0, b"\x00" * 32, T0 + 5, tool="delete_file", open_call=True, upstream=UPSTREAM, shadow="PTL_TOOL_NOT_ALLOWED")
+verified("shadow", "An open ALLOW forwarded in shadow mode: shadow names the code the enforcing portal would have denied it with.",
+         ["RCP-027"], R_sh, C_sh)
+R_shl, C_shl, _ = receipt(0, b"\x00" * 32, T0 + 5, tool=None, method="tools/list", open_call=True, upstream=UPSTREAM,
+                          req={}, shadow="PTL_OUTSIDE_VALIDITY")
+verified("shadow-list", "A tools/list forwarded in shadow mode outside the validity window: shadow on an ALLOW of any method.",
+         ["RCP-027"], R_shl, C_shl)
+rcp_bad("shadow-on-deny", receipt(0, b"\x00" * 32, T0 + 5, decision="DENY", code="PTL_RATE_LIMITED", shadow="PTL_RATE_LIMITED")[0],
+        "shadow on a DENY", ["RCP-027"], "rcp-verify-deny")
+rcp_bad("shadow-on-result", receipt(1, link(R_open), T0 + 6, decision="RESULT", call=0, shadow="PTL_TOOL_NOT_ALLOWED")[0],
+        "shadow on a RESULT", ["RCP-027"], "rcp-verify-result")
+rcp_bad("shadow-empty", receipt(0, b"\x00" * 32, T0 + 5, tool="delete_file", open_call=True, upstream=UPSTREAM, shadow="")[0],
+        "an empty shadow", ["RCP-027"], "rcp-verify-shadow")
+
+S = "bundle-verify"
+REVOKED_ROOT = {"t": T0 + 20, "decision": "REVOKE", "revoked": digest(ART)}
+def lifecycle(calls, artifacts=(ART,)):
+    return {"artifacts": list(artifacts), "logs": [history(calls)]}
+DENIED_REVOKED = {"t": T0 + 30, "decision": "DENY", "code": "PTL_ARTIFACT_REVOKED"}
+valid(S, "bnd-revoke", "bundle.verify",
+      "An ALLOW, then the REVOKE of its artifact, then a call under it denied with PTL_ARTIFACT_REVOKED: the ALLOW before the REVOKE stands: PASS.",
+      ["BND-024", "BND-026", "RCP-026"], lifecycle([{"t": T0 + 10}, REVOKED_ROOT, DENIED_REVOKED]),
+      {"receipts": 3, "open_calls": 0, "revocations": 1, "shadow_calls": 0}, context=CTX)
+def lneg(name, code, covers, calls, mutation, base, artifacts=(ART,)):
+    invalid(S, f"bnd-{name}", "bundle.verify", f"FAIL: {mutation}.", covers, lifecycle(calls, artifacts), code, base, mutation, context=CTX)
+lneg("revoke-allow-after", "PTL_ARTIFACT_REVOKED", ["BND-024"], [{"t": T0 + 10}, REVOKED_ROOT, {"t": T0 + 30}],
+     "the call after the REVOKE of its artifact recorded as an ALLOW", "bnd-revoke")
+# the payload line for seq 1, between those of seq 0 and 2
+bundle_input = lifecycle([{"t": T0 + 10}, REVOKED_ROOT, DENIED_REVOKED])
+ps = bundle_input["logs"][0]["payloads"]
+ps.insert(1, {"seq": 1, "request": {"name": "search", "arguments": {}}, "request_salt": b64u(b"\x01" * 32)})
+invalid(S, "bnd-revoke-payload", "bundle.verify", "FAIL: a payload line for the REVOKE, which commits to nothing.", ["BND-026", "RCP-026"],
+        bundle_input, "RCP_DISCLOSURE_MALFORMED", "bnd-revoke", "a payload line for the REVOKE, which commits to nothing", context=CTX)
+lneg("revoke-malformed", "RCP_MALFORMED", ["RCP-026"],
+     [{"t": T0 + 10}, dict(REVOKED_ROOT, extra={"session": "s1"}), DENIED_REVOKED], "the REVOKE with a session", "bnd-revoke")
+UNDER_M1 = {"t": T0 + 30, "art": digest(M1), "agent": SUB_AGENT, "req": {"name": "search", "arguments": {"query": "paper:x", "limit": 5}}}
+valid(S, "bnd-revoke-sibling", "bundle.verify",
+      "The REVOKE of a sibling mandate, then an ALLOW under the other: the revoked digest is not in its chain: PASS.",
+      ["BND-024"], lifecycle([{"t": T0 + 20, "decision": "REVOKE", "revoked": digest(M2)}, UNDER_M1], (ART, M1, M2)),
+      {"receipts": 2, "revocations": 1}, context=CTX)
+lneg("revoke-root-mandate", "PTL_ARTIFACT_REVOKED", ["BND-024"], [REVOKED_ROOT, UNDER_M1],
+     "the REVOKE names the root artifact, and the ALLOW is under a mandate derived from it", "bnd-revoke-sibling", (ART, M1, M2))
+valid(S, "bnd-revoke-unknown", "bundle.verify",
+      "The REVOKE of a digest the bundle holds no artifact of (a mandate this log never saw): a REVOKE has no chain: PASS.",
+      ["BND-026"], lifecycle([{"t": T0 + 10}, {"t": T0 + 20, "decision": "REVOKE", "revoked": b64u(sha(b"never presented"))}, {"t": T0 + 30}]),
+      {"receipts": 3, "revocations": 1}, context=CTX)
+valid(S, "bnd-revoke-open-call", "bundle.verify",
+      "A call forwarded, the REVOKE of its artifact while it runs, then its RESULT: a REVOKE does not touch a call allowed before it: PASS.",
+      ["BND-026", "BND-014"], lifecycle([fwd(0), REVOKED_ROOT, res(0, t=T0 + 30)]), {"receipts": 3, "open_calls": 0, "revocations": 1}, context=CTX)
+valid(S, "bnd-revoke-per-log", "bundle.verify",
+      "The REVOKE is in one replica's log and a later ALLOW under the artifact in the other's: each log is checked against its own REVOKEs: PASS.",
+      ["BND-024"], {"artifacts": [ART], "logs": [history([{"t": T0 + 10}, REVOKED_ROOT]), history([{"t": T0 + 40}], ORIGIN_B, LOG_B)]},
+      {"receipts": 3, "revocations": 1}, context=CTX2)
+lneg("revoke-shadow", "PTL_ARTIFACT_REVOKED", ["BND-024", "BND-025"],
+     [{"t": T0 + 10}, REVOKED_ROOT, {"t": T0 + 30, "tool": "delete_file", "shadow": "PTL_TOOL_NOT_ALLOWED",
+                                     "req": {"name": "delete_file", "arguments": {}}}],
+     "the call after the REVOKE recorded as a shadow ALLOW: revocation is enforced in shadow mode too", "bnd-revoke")
+SHADOW_DELETE = {"t": T0 + 10, "tool": "delete_file", "shadow": "PTL_TOOL_NOT_ALLOWED", "req": {"name": "delete_file", "arguments": {}}}
+valid(S, "bnd-shadow", "bundle.verify",
+      "A call of a tool the artifact does not allow, forwarded in shadow mode (an ALLOW with shadow), and completed: not re-evaluated, counted apart: PASS.",
+      ["BND-025", "RCP-027"], lifecycle([dict(SHADOW_DELETE, open_call=True), res(0, tool="delete_file")]),
+      {"receipts": 2, "open_calls": 0, "revocations": 0, "shadow_calls": 1}, context=CTX)
+lneg("shadow-unmarked", "PTL_TOOL_NOT_ALLOWED", ["BND-025", "BND-003"],
+     [dict({k: v for k, v in SHADOW_DELETE.items() if k != "shadow"}, open_call=True), res(0, tool="delete_file")],
+     "the ALLOW of the tool the artifact does not allow without shadow: an enforced decision, re-evaluated", "bnd-shadow")
+SHADOW_RATE = [{"t": T0 + 10}, {"t": T0 + 10, "shadow": "PTL_RATE_LIMITED"}, {"t": T0 + 10}, {"t": T0 + 10}]
+valid(S, "bnd-shadow-rate", "bundle.verify",
+      "Four searches at one second under 3 per 60 s, the second forwarded in shadow mode: a shadow ALLOW consumes nothing: PASS.",
+      ["BND-025"], lifecycle(SHADOW_RATE), {"receipts": 4, "shadow_calls": 1}, context=CTX)
+lneg("shadow-rate-unmarked", "PTL_RATE_LIMITED", ["BND-025", "BND-003"], [dict(c) for c in SHADOW_RATE[:1]] + [{"t": T0 + 10}] + SHADOW_RATE[2:],
+     "the second search without shadow: four enforced ALLOWs at one second, one beyond 3 per 60 s", "bnd-shadow-rate")
+valid(S, "bnd-shadow-two-logs", "bundle.verify",
+      "Two replicas: two searches in one log, one search and one shadow search in the other, at one second: three counted across logs: PASS.",
+      ["BND-025", "BND-010"], {"artifacts": [ART], "logs": [history(burst(2)), history([{"t": T0 + 10}, {"t": T0 + 10, "shadow": "PTL_RATE_LIMITED"}], ORIGIN_B, LOG_B)]},
+      {"receipts": 4, "shadow_calls": 1}, context=CTX2)
+
+
+# ---------------------------------------------------------------- behavioural drift rules
+# Artifacts with drift rules: the base artifact plus two tools, with sequences, with a burst.
+D_TOOLS = {"read_secret": {}, "send_email": {}}
+def drift_root(drift, ident):
+    o = copy.deepcopy(ART_UNSIGNED); o["id"] = ident; o["tools"].update(copy.deepcopy(D_TOOLS)); o["drift"] = copy.deepcopy(drift)
+    return seal(o, AUTH, "artifact")
+SEQ_RULES = {"on_drift": "deny", "sequences": [{"tools": ["read_secret", "send_email"], "window": 300},
+                                               {"tools": ["search", "search", "read_file"], "window": 100}]}
+D_SEQ = drift_root(SEQ_RULES, "art-drift-seq")
+D_BURST = drift_root({"on_drift": "deny", "burst": {"max": 3, "window": 10}}, "art-drift-burst")
+D_PLAIN = drift_root({"on_drift": "deny"}, "art-drift-none")
+def mandate_of(parent, change=None, ident="man-drift"):
+    m = {"type": "mcp-attest/mandate/v1", "id": ident, "issuer": "spiffe://agents.example/orchestrator", "parent": digest(parent),
+         "subject": {"sub": "spiffe://agents.example/researcher", "jkt": SUB.thumbprint},
+         "not_before": T0, "not_after": T0 + 3600,
+         "tools": {"search": copy.deepcopy(ART_UNSIGNED["tools"]["search"]), "read_file": copy.deepcopy(ART_UNSIGNED["tools"]["read_file"]),
+                   "read_secret": {}, "send_email": {}},
+         "rate_limit": {"max": 10, "window": 60}, "upstream": UPSTREAM, "log": {"origins": [ORIGIN]},
+         "drift": {"on_drift": "deny"}}
+    if change: change(m)
+    return seal(m, AGENT, "mandate")
+
+S = "artifact-verify"
+FULL_RULES = {"on_drift": "phantom",
+              "sequences": [{"tools": ["read_secret", "send_email"], "window": 300}] * 63 + [{"tools": ["search"] * 16, "window": 1}],
+              "burst": {"max": 10000, "window": 60.0}}
+valid(S, "art-drift-rules", "artifact.verify",
+      "An artifact with 64 sequence rules (one of 16 tools, one name repeated), a burst at the largest max 10000, a window written 60.0: well formed.",
+      ["ART-001", "ART-011"], {"chain": [drift_root(FULL_RULES, "art-v1")], "authorities": AUTHS},
+      {"digest": digest(drift_root(FULL_RULES, "art-v1")), "id": "art-v1"})
+def drift_neg(name, change, mutation):
+    d = copy.deepcopy(FULL_RULES); change(d)
+    invalid(S, f"art-drift-{name}", "artifact.verify", f"Malformed: {mutation}.", ["ART-001", "ART-011"],
+            {"chain": [drift_root(d, "art-v1")], "authorities": AUTHS}, "ART_MALFORMED", "art-drift-rules", mutation)
+drift_neg("sequences-65", lambda d: d["sequences"].append({"tools": ["a", "b"], "window": 1}), "a 65th sequence rule")
+drift_neg("sequences-empty", lambda d: d.update(sequences=[]), "sequences empty")
+drift_neg("sequence-one-tool", lambda d: d["sequences"].__setitem__(0, {"tools": ["send_email"], "window": 300}), "a sequence of one tool")
+drift_neg("sequence-17-tools", lambda d: d["sequences"][63]["tools"].append("search"), "a sequence of 17 tools")
+drift_neg("sequence-window-zero", lambda d: d["sequences"].__setitem__(0, {"tools": ["read_secret", "send_email"], "window": 0}), "a sequence window of 0")
+drift_neg("sequence-empty-name", lambda d: d["sequences"].__setitem__(0, {"tools": ["read_secret", ""], "window": 300}), "an empty tool name in a sequence")
+drift_neg("sequence-extra-member", lambda d: d["sequences"].__setitem__(0, {"tools": ["read_secret", "send_email"], "window": 300, "contiguous": True}),
+          "member contiguous added to a sequence")
+drift_neg("burst-max-zero", lambda d: d["burst"].update(max=0), "burst max 0")
+drift_neg("burst-max-above", lambda d: d["burst"].update(max=10001), "burst max 10001, above the bound")
+drift_neg("burst-window-fraction", lambda d: d["burst"].update(window=60.5), "burst window 60.5")
+
+S = "mandate-verify"
+def drift_chain(change, ident="man-drift"): return {"chain": [D_SEQ, mandate_of(D_SEQ, change, ident)], "authorities": AUTHS}
+ADDS = lambda m: m.update(drift={"on_drift": "deny", "sequences": [{"tools": ["search", "send_email"], "window": 60}], "burst": {"max": 50, "window": 1}})
+valid(S, "man-drift-adds-rules", "artifact.verify",
+      "Under a parent with sequence rules, a mandate that keeps on_drift and adds a sequence and a burst (looser than nothing: the parent's rules stay in force): accepted.",
+      ["MAN-015"], drift_chain(ADDS), {"digest": digest(mandate_of(D_SEQ, ADDS)), "id": "man-drift"})
+valid(S, "man-drift-own-rules-only", "artifact.verify",
+      "A mandate whose drift keeps on_drift and lists none of its parent's sequences: accepted, the parent's sequences apply to it all the same.",
+      ["MAN-015"], drift_chain(None), {"digest": digest(mandate_of(D_SEQ)), "id": "man-drift"})
+def drift_man_neg(name, change, mutation, base="man-drift-adds-rules"):
+    def both(m): ADDS(m); change(m)
+    invalid(S, f"man-drift-{name}", "artifact.verify", f"Rejected: {mutation}.", ["MAN-010"], drift_chain(both),
+            "MAN_WIDENS_CONSTRAINT", base, mutation)
+drift_man_neg("changes-action", lambda m: m["drift"].update(on_drift="phantom"), "on_drift changed from deny to phantom")
+drift_man_neg("adds-tools-pin", lambda m: m["drift"].update(tools_sha256=b64u(sha(b"tools"))), "a tools_sha256 the parent's drift does not have")
+drift_man_neg("dropped", lambda m: m.pop("drift"), "the parent's drift dropped")
+
+S = "artifact-evaluate"
+def evd(artifact, tool, t, history=(), session=None, ancestors=None, arguments=None):
+    inp = {"artifact": artifact, "history": [dict({"tool": h[0], "time": h[1]}, **(h[2] if len(h) > 2 else {})) for h in history],
+           "call": {"tool": tool, "arguments": arguments if arguments is not None else {}, "time": t}}
+    if session: inp["call"]["session"] = session
+    if ancestors: inp["ancestors"] = ancestors
+    return inp
+def dvalid(name, description, covers, inp):
+    valid(S, f"art-eval-drift-{name}", "artifact.evaluate", description, covers, inp, {"decision": "ALLOW"})
+def dneg(name, code, covers, inp, mutation, base):
+    invalid(S, f"art-eval-drift-{name}", "artifact.evaluate", f"Denied: {mutation}.", covers, inp, code, f"art-eval-drift-{base}", mutation)
+dvalid("seq-window-passed", "read_secret at T0+10, then send_email at T0+310: the sequence's window (T0+10, T0+310] of 300 s no longer holds read_secret.",
+       ["ART-004", "ART-012"], evd(D_SEQ, "send_email", T0 + 310, [("read_secret", T0 + 10)]))
+dneg("seq", "PTL_BEHAVIOUR_DRIFT", ["ART-004", "ART-012"], evd(D_SEQ, "send_email", T0 + 309, [("read_secret", T0 + 10)]),
+     "send_email one second earlier, at T0+309: read_secret at T0+10 is inside (T0+9, T0+309], the sequence read_secret, send_email fires", "seq-window-passed")
+dvalid("seq-reversed", "send_email at T0+10, then read_secret at T0+20: the calls of the sequence in the other order fire nothing.",
+       ["ART-012"], evd(D_SEQ, "read_secret", T0 + 20, [("send_email", T0 + 10)]))
+dneg("seq-between", "PTL_BEHAVIOUR_DRIFT", ["ART-012"],
+     evd(D_SEQ, "send_email", T0 + 20, [("read_secret", T0 + 10), ("search", T0 + 11), ("read_file", T0 + 12), ("caf\u00e9", T0 + 13)]),
+     "read_secret, three other calls, then send_email: a sequence need not be contiguous", "seq-between-other-session")
+dvalid("seq-between-other-session", "read_secret in session s2, three other calls in s1, then send_email in s1: the rule counts the calls of one session.",
+       ["ART-012"], evd(D_SEQ, "send_email", T0 + 20, [("read_secret", T0 + 10, {"session": "s2"}), ("search", T0 + 11, {"session": "s1"}),
+                                                      ("read_file", T0 + 12, {"session": "s1"}), ("caf\u00e9", T0 + 13, {"session": "s1"})], session="s1"))
+dvalid("repeat-once", "search once, then read_file: the sequence search, search, read_file needs two calls of search.",
+       ["ART-012"], evd(D_SEQ, "read_file", T0 + 20, [("search", T0 + 10)], arguments={"path": "/data/a"}))
+dneg("repeat", "PTL_BEHAVIOUR_DRIFT", ["ART-012"], evd(D_SEQ, "read_file", T0 + 20, [("search", T0 + 10), ("search", T0 + 15)], arguments={"path": "/data/a"}),
+     "a second search before read_file: search, search, read_file fires", "repeat-once")
+dvalid("burst-below", "Two calls in the 10 s window, then a third: below the burst's max of 3.",
+       ["ART-012"], evd(D_BURST, "read_secret", T0 + 12, [("read_secret", T0 + 10), ("send_email", T0 + 11)]))
+dvalid("burst-window-passed", "Three calls at T0+10, T0+11, T0+12, then one at T0+20: the window (T0+10, T0+20] holds two.",
+       ["ART-012"], evd(D_BURST, "read_secret", T0 + 20, [("read_secret", T0 + 10), ("send_email", T0 + 11), ("search", T0 + 12)]))
+dneg("burst", "PTL_BEHAVIOUR_DRIFT", ["ART-012"], evd(D_BURST, "read_secret", T0 + 19, [("read_secret", T0 + 10), ("send_email", T0 + 11), ("search", T0 + 12)]),
+     "the call one second earlier, at T0+19: the window (T0+9, T0+19] already holds max = 3 calls", "burst-window-passed")
+MD = mandate_of(D_SEQ)
+dvalid("ancestor-other-session", "Under a mandate of an artifact with the sequence read_secret, send_email: read_secret in another session, then send_email.",
+       ["ART-012", "MAN-016"], evd(MD, "send_email", T0 + 20, [("read_secret", T0 + 10, {"session": "s2"})], session="s1", ancestors=[D_SEQ]))
+dneg("ancestor", "PTL_BEHAVIOUR_DRIFT", ["ART-012", "MAN-016"], evd(MD, "send_email", T0 + 20, [("read_secret", T0 + 10, {"session": "s1"})], session="s1", ancestors=[D_SEQ]),
+     "read_secret in the same session: the parent's sequence applies under the mandate, which has no rule of its own", "ancestor-other-session")
+MDB = mandate_of(D_SEQ, lambda m: m.update(drift={"on_drift": "deny", "burst": {"max": 1, "window": 60}}), "man-drift-burst")
+dvalid("mandate-burst-first", "Under a mandate adding a burst of max 1 per 60 s to its parent's sequences: the first call.",
+       ["MAN-016"], evd(MDB, "search", T0 + 20, [], ancestors=[D_SEQ], arguments={"query": "x"}))
+dneg("mandate-burst", "PTL_BEHAVIOUR_DRIFT", ["MAN-016"], evd(MDB, "search", T0 + 20, [("read_file", T0 + 10)], ancestors=[D_SEQ], arguments={"query": "x"}),
+     "one earlier call in the window: the mandate's own burst of max 1 fires", "mandate-burst-first")
+QH = [("read_secret", T0 + 10), ("send_email", T0 + 20, {"code": "PTL_BEHAVIOUR_DRIFT"})]
+dvalid("quarantine-other-session", "A session's drift began (its send_email denied with PTL_BEHAVIOUR_DRIFT); a call of another session is decided as usual.",
+       ["ART-013"], evd(D_SEQ, "search", T0 + 30, [(h[0], h[1], dict(h[2] if len(h) > 2 else {}, session="s1")) for h in QH], session="s2", arguments={"query": "x"}))
+dneg("quarantine", "PTL_BEHAVIOUR_DRIFT", ["ART-013"], evd(D_SEQ, "search", T0 + 30, [(h[0], h[1], dict(h[2] if len(h) > 2 else {}, session="s1")) for h in QH], session="s1", arguments={"query": "x"}),
+     "the call in the session whose drift began: a search, which fires no rule, is refused with the code the drift began with", "quarantine-other-session")
+dneg("order-quarantine-first", "PTL_BEHAVIOUR_DRIFT", ["ART-013", "ERR-002"], evd(D_SEQ, "delete_file", T0 + 86400, [(h[0], h[1], dict(h[2] if len(h) > 2 else {}, session="s1")) for h in QH], session="s1"),
+     "in the session in drift, a tool the artifact does not allow, at its not_after: step 0 comes first", "quarantine-other-session")
+dvalid("other-denial", "An earlier search denied with PTL_RATE_LIMITED in the session: a denial with another code begins no drift.",
+       ["ART-013"], evd(D_PLAIN, "search", T0 + 20, [("search", T0 + 10, {"code": "PTL_RATE_LIMITED"})], arguments={"query": "x"}))
+dneg("upstream", "PTL_UPSTREAM_DRIFT", ["ART-013"], evd(D_PLAIN, "search", T0 + 20, [("search", T0 + 10, {"code": "PTL_UPSTREAM_DRIFT"})], arguments={"query": "x"}),
+     "the earlier search denied with PTL_UPSTREAM_DRIFT: the session's drift began with that code, which every later call gets", "other-denial")
+dneg("order-rate-first", "PTL_RATE_LIMITED", ["ART-004", "ART-005", "ERR-002"],
+     evd(D_SEQ, "send_email", T0 + 20, [("read_secret", T0 + 10)] + [("caf\u00e9", T0 + 11)] * 9),
+     "read_secret and nine other calls in 60 s: send_email would fire the sequence, but the overall rate limit of 10 is checked first", "seq-window-passed")
+
+S = "bundle-verify"
+RS = {"req": {"name": "read_secret", "arguments": {}}, "tool": "read_secret"}
+SE = {"req": {"name": "send_email", "arguments": {}}, "tool": "send_email"}
+SR = {"req": {"name": "search", "arguments": {"query": "x"}}, "tool": "search"}
+LS = {"req": {}, "tool": None, "method": "tools/list"}
+def dcall(t, kind, session="s1", decision="ALLOW", code=None, art=D_SEQ):
+    c = dict(kind, t=T0 + t, session=session, decision=decision, art=digest(art))
+    if code: c["code"] = code
+    return c
+def dbundle(calls, arts=(D_SEQ,)): return {"artifacts": [ART] + list(arts), "logs": [history(calls)]}
+DRIFT_PASS = [dcall(10, RS), dcall(20, SE, decision="DENY", code="PTL_BEHAVIOUR_DRIFT"), dcall(30, SR, decision="DENY", code="PTL_BEHAVIOUR_DRIFT"),
+              dcall(40, SE, session="s2"), dcall(50, LS, decision="PHANTOM", code="PTL_BEHAVIOUR_DRIFT")]
+valid(S, "bnd-drift", "bundle.verify",
+      "Session s1: read_secret allowed, send_email denied with PTL_BEHAVIOUR_DRIFT, then a search denied and a tools/list answered as PHANTOM with that code; session s2: send_email allowed: PASS.",
+      ["BND-023", "ART-012", "ART-013"], dbundle(DRIFT_PASS), {"receipts": 5}, context=CTX)
+def dbneg(name, code, change, mutation, base="bnd-drift", calls=DRIFT_PASS):
+    cs = copy.deepcopy(calls); change(cs)
+    invalid(S, f"bnd-drift-{name}", "bundle.verify", f"FAIL: {mutation}.", ["BND-023"], dbundle(cs), code, base, mutation, context=CTX)
+def allow_at(i): return lambda cs: (cs[i].update(decision="ALLOW"), cs[i].pop("code", None))
+dbneg("allow-fires", "PTL_BEHAVIOUR_DRIFT", allow_at(1), "receipt 1 (send_email after read_secret in s1) an ALLOW: the sequence fires, the portal should have denied it")
+dbneg("allow-after", "PTL_BEHAVIOUR_DRIFT", allow_at(2), "receipt 2 (a search of s1 after its drift began) an ALLOW: the session was in drift")
+dbneg("allow-list-after", "PTL_BEHAVIOUR_DRIFT", allow_at(4), "receipt 4 (a tools/list of s1 after its drift began) an ALLOW: every method of the session is refused")
+UP_PASS = [dcall(10, SR, decision="DENY", code="PTL_UPSTREAM_DRIFT", art=ART), dcall(20, SR, session="s2", art=ART)]
+valid(S, "bnd-drift-upstream-other-session", "bundle.verify",
+      "A search of s1 denied with PTL_UPSTREAM_DRIFT, then a search of s2 allowed: PASS.", ["BND-023"], dbundle(UP_PASS, ()), {"receipts": 2}, context=CTX)
+dbneg("upstream-after", "PTL_UPSTREAM_DRIFT", lambda cs: cs[1].update(session="s1"),
+      "the allowed search in s1, after its PTL_UPSTREAM_DRIFT denial: the session's drift began with that code", base="bnd-drift-upstream-other-session", calls=UP_PASS)
 
 # ---------------------------------------------------------------- write
 vectorlib.write(sections, strict=False)

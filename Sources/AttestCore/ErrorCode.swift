@@ -102,10 +102,12 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case portalRateLimited = "PTL_RATE_LIMITED"
     case portalSubjectMismatch = "PTL_SUBJECT_MISMATCH"
     case portalUpstreamDrift = "PTL_UPSTREAM_DRIFT"
+    case portalBehaviourDrift = "PTL_BEHAVIOUR_DRIFT"
     case portalReceiptWriteFailed = "PTL_RECEIPT_WRITE_FAILED"
     case portalNoArtifact = "PTL_NO_ARTIFACT"
     case portalUpstreamFailed = "PTL_UPSTREAM_FAILED"
     case portalOutcomeUnknown = "PTL_OUTCOME_UNKNOWN"
+    case portalArtifactRevoked = "PTL_ARTIFACT_REVOKED"
 
     // Tokens (spec/token.md): the compact JWS envelope, attestation tokens, operator attestations
     case jwsTooLarge = "JWS_TOO_LARGE"

@@ -37,6 +37,8 @@ public struct Artifact: Sendable {
     /// The pinned upstream and drift rules, as written (their shape is checked).
     public let upstream: JSONValue?
     public let drift: JSONValue?
+    /// `drift` read: the action, the pinned tool list and the behavioural rules.
+    public let driftRules: DriftRules?
     /// The receipt logs the decisions under this artifact may be written to.
     public let logOrigins: [ExactString]
     public let parent: String?
@@ -85,7 +87,8 @@ public struct Artifact: Sendable {
         self.tools = tools
         rateLimit = try o["rate_limit"].map(Self.rateLimit)
         upstream = try o["upstream"].map(Self.upstream)
-        drift = try o["drift"].map(Self.drift)
+        drift = o["drift"]
+        driftRules = try o["drift"].map { v throws(AttestError) in try DriftRules(json: v) }
         let log = try object(o, "log")
         try onlyMembers(log, ["origins"], "\"log\"")
         guard let origins = log["origins"]?.arrayValue, !origins.isEmpty, origins.count <= Self.maxOrigins else {
@@ -181,16 +184,6 @@ public struct Artifact: Sendable {
     /// 64 lowercase hex digits: a SHA-256 digest as an stdio upstream's pin writes it.
     static func isLowercaseHexDigest(_ text: String) -> Bool {
         text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
-    }
-
-    /// `{"on_drift": "deny" or "phantom", "tools_sha256"?: base64url}`.
-    static func drift(_ value: JSONValue) throws(AttestError) -> JSONValue {
-        guard let o = value.objectValue else { throw malformed("\"drift\" is an object") }
-        try onlyMembers(o, ["on_drift", "tools_sha256"], "\"drift\"")
-        let action = try string(o, "on_drift")
-        guard action.isExactly("deny") || action.isExactly("phantom") else { throw malformed("\"on_drift\" is deny or phantom") }
-        if o["tools_sha256"] != nil { _ = try digestText(o, "tools_sha256") }
-        return value
     }
 
     /// The object without `sig`: what is signed.

@@ -44,7 +44,10 @@ public struct BundleVerifier: Sendable {
         /// The checkpoints, each signed by the log key and consistent with the one before.
         public var checkpoints: [Checkpoint] = []
         public var receipts = 0
-        public var allow = 0, deny = 0, phantom = 0, result = 0
+        public var allow = 0, deny = 0, phantom = 0, result = 0, revoke = 0
+        /// ALLOWs forwarded in shadow mode (receipt.md `shadow`): not enforced decisions,
+        /// so neither re-evaluated nor counted towards a rate limit; among `allow`.
+        public var shadow = 0
         public var firstTime: Int64?
         public var lastTime: Int64?
         /// Whether the bundle discloses payloads for this log, and for how many receipts.
@@ -73,6 +76,10 @@ public struct BundleVerifier: Sendable {
         public var payloadsChecked = 0
         /// ALLOWs still open at the end of their log: forwarded, their outcome not in the log.
         public var openCalls = 0
+        /// REVOKE entries, over all logs.
+        public var revocations = 0
+        /// ALLOWs forwarded in shadow mode, over all logs: listed apart, never enforced decisions.
+        public var shadowCalls = 0
         public var seconds = 0.0
         public var artifacts = 0
         public var logs: [LogSummary] = []
@@ -100,6 +107,8 @@ public struct BundleVerifier: Sendable {
                 "receipts": .number(JSONNumber(receipts)),
                 "decisions_rechecked_with_payload": .number(JSONNumber(payloadsChecked)),
                 "open_calls": .number(JSONNumber(openCalls)),
+                "revocations": .number(JSONNumber(revocations)),
+                "shadow_calls": .number(JSONNumber(shadowCalls)),
                 "checks": .array(checks.map { ["check": .string($0.check), "result": .string($0.result),
                                                "count": .number(JSONNumber($0.count))] }),
             ]
@@ -327,6 +336,8 @@ private struct Run {
         defer {
             report.logs.append(summary)
             report.receipts += summary.receipts
+            report.revocations += summary.revoke
+            report.shadowCalls += summary.shadow
         }
         guard let logKey = trustedKey else {
             throw fail(.bundleLogUntrusted, "no trusted key is given for log \(origin)")
@@ -340,12 +351,15 @@ private struct Run {
 
         let keyID = logKey.key.thumbprint
         var engine = PolicyEngine()
+        var drift = DriftTracker()
         var frontier = MerkleFrontier()
         var previousLink = Receipt.genesis
         var previousTime: Int64 = 0
         var expectedSeq: UInt64 = 0
         var checkpointIndex = 0
         var open: [UInt64: OpenCall] = [:]
+        /// The digests this log's REVOKE entries named so far.
+        var revoked = Set<ExactString>()
         let started = Date()
         let chainsBefore = chains.count
 
@@ -407,44 +421,63 @@ private struct Run {
                 // Step 5: the disclosed payload, read in step with the receipts.
                 if let error = item.disclosureError { throw fail(error.code, error.message, r.seq) }
 
-                // Step 6: the artifact chain, and the log is one the artifact names.
-                let chain: [Artifact]
-                do { chain = try self.chain(r.artifact) } catch { throw fail(error.code, error.message, r.seq) }
-                guard let artifact = chain.last, artifact.namesLog(origin) else {
-                    throw fail(.receiptLogNotInArtifact, "the artifact of this receipt does not name log \(origin)", r.seq)
-                }
+                // A REVOKE names a digest, not an artifact in force: no chain, no re-evaluation.
+                if r.decision == .revoke { revoked.insert(ExactString(r.artifact)) } else {
+                    // Step 6: the artifact chain, and the log is one the artifact names.
+                    let chain: [Artifact]
+                    do { chain = try self.chain(r.artifact) } catch { throw fail(error.code, error.message, r.seq) }
+                    guard let artifact = chain.last, artifact.namesLog(origin) else {
+                        throw fail(.receiptLogNotInArtifact, "the artifact of this receipt does not name log \(origin)", r.seq)
+                    }
 
-                // Step 7: every ALLOW re-evaluated.
-                if r.decision == .allow {
-                    guard let sub = r.agentSubject, let jkt = r.agentKey, sub.isExactly(artifact.subject),
-                          jkt.isExactly(artifact.subjectKey) else {
-                        throw fail(.portalSubjectMismatch, "ALLOW for an agent other than the artifact's subject", r.seq)
-                    }
-                    if let pinned = artifact.upstream {
-                        guard let observed = r.upstream, JCS.canonicalize(observed) == JCS.canonicalize(pinned) else {
-                            throw fail(.portalUpstreamDrift, "ALLOW forwarded to an upstream other than the artifact pins", r.seq)
+                    // Step 7: every ALLOW re-evaluated.
+                    if r.decision == .allow {
+                        if !revoked.isEmpty, let hit = chain.first(where: { revoked.contains(ExactString($0.digest)) }) {
+                            throw fail(.portalArtifactRevoked, "ALLOW under \(hit.id), which an earlier REVOKE of this log revoked", r.seq)
                         }
-                    }
-                    if let pinnedTools = artifact.drift?["tools_sha256"]?.stringValue {
-                        guard let observed = r.toolsDigest, observed.isExactly(pinnedTools) else {
-                            throw fail(.portalUpstreamDrift, "ALLOW forwarded while the upstream's tool list was not the one the artifact pins", r.seq)
+                        guard let sub = r.agentSubject, let jkt = r.agentKey, sub.isExactly(artifact.subject),
+                              jkt.isExactly(artifact.subjectKey) else {
+                            throw fail(.portalSubjectMismatch, "ALLOW for an agent other than the artifact's subject", r.seq)
                         }
-                    }
-                    if let tool = r.tool {
-                        if item.requestInexact {
-                            throw fail(.jsonNumberInexact, "ALLOW of a request with a number that is not exact", r.seq)
+                        // An ALLOW forwarded in shadow mode records what enforcement would have
+                        // denied: it is not an enforced decision, so it is not re-evaluated, and
+                        // it changes neither the rate state nor the drift state.
+                        if r.shadow == nil {
+                            if let pinned = artifact.upstream {
+                                guard let observed = r.upstream, JCS.canonicalize(observed) == JCS.canonicalize(pinned) else {
+                                    throw fail(.portalUpstreamDrift, "ALLOW forwarded to an upstream other than the artifact pins", r.seq)
+                                }
+                            }
+                            if let pinnedTools = artifact.drift?["tools_sha256"]?.stringValue {
+                                guard let observed = r.toolsDigest, observed.isExactly(pinnedTools) else {
+                                    throw fail(.portalUpstreamDrift, "ALLOW forwarded while the upstream's tool list was not the one the artifact pins", r.seq)
+                                }
+                            }
+                            if let tool = r.tool {
+                                if item.requestInexact {
+                                    throw fail(.jsonNumberInexact, "ALLOW of a request with a number that is not exact", r.seq)
+                                }
+                                let arguments = item.disclosure?.request.map { $0["arguments"] ?? .object(JSONObject()) }
+                                if arguments != nil { report.payloadsChecked += 1 }
+                                summary.allowedCalls += 1
+                                if arguments != nil { summary.allowedCallsWithArguments += 1 }
+                                if let code = engine.evaluate(chain: chain, session: r.session, drift: &drift, tool: tool,
+                                                              arguments: arguments, time: r.time) {
+                                    throw fail(code, "ALLOW for a call the artifact forbids (\(code.rawValue))", r.seq)
+                                }
+                                engine.recordAllowed(chain: chain, tool: tool, time: r.time)
+                                drift.recordAllowed(chain: chain, session: r.session, tool: tool, time: r.time)
+                                if let root = chain.first { logsByRoot[ExactString(root.digest), default: []].insert(index) }
+                            } else if let began = drift.began(session: r.session) {
+                                throw fail(began, "ALLOW in a session whose drift began with \(began.rawValue)", r.seq)
+                            } else if !(r.time >= artifact.notBefore && r.time < artifact.notAfter) {
+                                throw fail(.portalOutsideValidity, "ALLOW outside the artifact's validity window", r.seq)
+                            }
                         }
-                        let arguments = item.disclosure?.request.map { $0["arguments"] ?? .object(JSONObject()) }
-                        if arguments != nil { report.payloadsChecked += 1 }
-                        summary.allowedCalls += 1
-                        if arguments != nil { summary.allowedCallsWithArguments += 1 }
-                        if let code = engine.evaluate(chain: chain, tool: tool, arguments: arguments, time: r.time) {
-                            throw fail(code, "ALLOW for a call the artifact forbids (\(code.rawValue))", r.seq)
-                        }
-                        engine.recordAllowed(chain: chain, tool: tool, time: r.time)
-                        if let root = chain.first { logsByRoot[ExactString(root.digest), default: []].insert(index) }
-                    } else if !(r.time >= artifact.notBefore && r.time < artifact.notAfter) {
-                        throw fail(.portalOutsideValidity, "ALLOW outside the artifact's validity window", r.seq)
+                    } else if r.decision == .deny || r.decision == .phantom, let code = r.code, DriftRules.beginsDrift(code),
+                              let began = ErrorCode(rawValue: code) {
+                        // A drift receipt: the session stays in drift for the rest of the log.
+                        drift.begin(session: r.session, code: began)
                     }
                 }
 
@@ -458,10 +491,13 @@ private struct Run {
                 }
                 summary.receipts += 1
                 switch r.decision {
-                case .allow: summary.allow += 1
+                case .allow:
+                    summary.allow += 1
+                    if r.shadow != nil { summary.shadow += 1 }
                 case .deny: summary.deny += 1
                 case .phantom: summary.phantom += 1
                 case .result: summary.result += 1
+                case .revoke: summary.revoke += 1
                 }
                 if summary.firstTime == nil { summary.firstTime = r.time }
                 summary.lastTime = r.time
@@ -613,7 +649,7 @@ private struct AllowedCalls {
             } catch {
                 throw changed()
             }
-            guard receipt.decision == .allow, let tool = receipt.tool else { continue }
+            guard receipt.decision == .allow, receipt.shadow == nil, let tool = receipt.tool else { continue }
             guard case .success(let chain)? = chains[ExactString(receipt.artifact)] else { throw changed() }
             guard let root = chain.first, roots.contains(ExactString(root.digest)) else { continue }
             next = Call(seq: receipt.seq, time: receipt.time, tool: tool, chain: chain)

@@ -77,8 +77,13 @@ public enum MandateChain {
         if let pinned = parent.upstream, child.upstream != pinned {
             throw AttestError(.mandateWidensConstraint, "mandate \(child.id) drops or changes its parent's upstream")
         }
-        if let pinned = parent.drift, child.drift != pinned {
-            throw AttestError(.mandateWidensConstraint, "mandate \(child.id) drops or changes its parent's drift rule")
+        // The parent's drift action and tool-list pin are kept; its sequences and burst stay
+        // in force under the mandate (artifact.md §Evaluation), which may only add its own.
+        if let pinned = parent.driftRules {
+            guard let mine = child.driftRules, mine.action == pinned.action,
+                  mine.toolsDigest.map({ ExactString($0) }) == pinned.toolsDigest.map({ ExactString($0) }) else {
+                throw AttestError(.mandateWidensConstraint, "mandate \(child.id) drops or changes its parent's on_drift or tools_sha256")
+            }
         }
     }
 

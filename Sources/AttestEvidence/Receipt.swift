@@ -7,14 +7,18 @@ import AttestCore
 public struct Receipt: Sendable {
     /// `RESULT` is not a decision but the outcome of a forwarded call: the entry that
     /// completes an `ALLOW` written without a response (receipt.md §Forwarded calls).
+    /// `REVOKE` is not a call: the log's record that the operator revoked the artifact or
+    /// mandate its `artifact` names (receipt.md §Revocation).
     public enum Decision: String, Sendable, CaseIterable {
-        case allow = "ALLOW", deny = "DENY", phantom = "PHANTOM", result = "RESULT"
+        case allow = "ALLOW", deny = "DENY", phantom = "PHANTOM", result = "RESULT", revoke = "REVOKE"
     }
 
     public static let typeName = "mcp-attest/receipt/v1"
     public static let genesis = [UInt8](repeating: 0, count: 32)
     static let members: [String] = ["type", "log", "seq", "time", "prev", "artifact", "session", "agent", "method",
-                                       "tool", "decision", "code", "call", "request", "response", "upstream", "tools_sha256", "sig"]
+                                       "tool", "decision", "code", "call", "request", "response", "upstream", "tools_sha256", "shadow", "sig"]
+    /// The members of a `REVOKE`: exactly these (receipt.md §Revocation).
+    static let revokeMembers: [String] = ["type", "log", "seq", "time", "prev", "artifact", "decision", "sig"]
     /// The codes a `RESULT` may carry.
     public static let resultCodes: [ErrorCode] = [.portalUpstreamFailed, .portalOutcomeUnknown]
 
@@ -26,12 +30,17 @@ public struct Receipt: Sendable {
         // The canonical bytes were read from a line that parsed, so they parse again.
         var o = JSONObject()
         let parsed = (try? StrictJSONParser().parse(canonical))?.objectValue ?? JSONObject()
+        // `sig` goes where JCS order puts it: before the first member that sorts after it.
+        let sig: JSONValue = ["alg": "Ed25519", "kid": .string(keyID), "value": .string(Base64URL.encode(signature))]
+        var placed = false
         for member in parsed {
-            o[member.name] = member.value
-            if member.name.isExactly("session") {
-                o["sig"] = ["alg": "Ed25519", "kid": .string(keyID), "value": .string(Base64URL.encode(signature))]
+            if !placed, Array("sig".utf8).lexicographicallyPrecedes(Array(member.name.utf8)) {
+                o["sig"] = sig
+                placed = true
             }
+            o[member.name] = member.value
         }
+        if !placed { o["sig"] = sig }
         return o
     }
     private let object: JSONObject?
@@ -39,9 +48,12 @@ public struct Receipt: Sendable {
     public let seq: UInt64
     public let time: Int64
     public let prev: [UInt8]
+    /// On a `REVOKE`: the digest of the revoked artifact or mandate.
     public let artifact: String
+    /// Empty on a `REVOKE`, which has no session.
     public let session: String
     public let tool: String?
+    /// Empty on a `REVOKE`, which records no request.
     public let method: String
     /// The verified agent; nil for a request accepted unattested (mcp-binding.md, `optional` policy).
     public let agentSubject: String?
@@ -55,6 +67,9 @@ public struct Receipt: Sendable {
     /// On an `ALLOW`: the base64url SHA-256 of the JCS of the upstream's tool list as the
     /// portal last observed it before forwarding (receipt.md `tools_sha256`).
     public let toolsDigest: String?
+    /// On an `ALLOW` forwarded in shadow mode: the registry code the enforcing portal
+    /// would have denied the call with (receipt.md `shadow`).
+    public let shadow: String?
     /// Absent on a `RESULT`.
     public let requestCommitment: [UInt8]?
     /// Absent on an `ALLOW` written before forwarding (an open call).
@@ -86,6 +101,19 @@ public struct Receipt: Sendable {
         self.time = time
         prev = try digest(o, "prev")
         artifact = try text(o, "artifact")
+        guard let d = o["decision"]?.stringValue, let decision = Decision.allCases.first(where: { $0.rawValue.isExactly(d) }) else {
+            throw malformed("\"decision\" is ALLOW, DENY, PHANTOM, RESULT or REVOKE")
+        }
+        self.decision = decision
+        if decision == .revoke {
+            // A REVOKE has exactly its members: no session, agent, method, tool, commitments or code.
+            for name in o.names where !Self.revokeMembers.containsExactly(name) {
+                throw malformed("a REVOKE has no \"\(name)\"")
+            }
+            (session, agentSubject, agentKey, method, tool, code, call, upstream, toolsDigest, shadow) =
+                ("", nil, nil, "", nil, nil, nil, nil, nil, nil)
+            (requestCommitment, responseCommitment) = (nil, nil)
+        } else {
         session = try text(o, "session")
         if let value = o["agent"] {
             guard let agent = value.objectValue, let sub = agent["sub"]?.stringValue, let jkt = agent["jkt"]?.stringValue,
@@ -101,10 +129,6 @@ public struct Receipt: Sendable {
         guard Self.validMethod(method, tool: tool) else {
             throw malformed("\"method\" is one of receipt.md's methods, and \"tool\" is present exactly on a tools/call")
         }
-        guard let d = o["decision"]?.stringValue, let decision = Decision.allCases.first(where: { $0.rawValue.isExactly(d) }) else {
-            throw malformed("\"decision\" is ALLOW, DENY, PHANTOM or RESULT")
-        }
-        self.decision = decision
         code = o["code"] == nil ? nil : try text(o, "code")
         if let value = o["call"] {
             guard let call = value.integerValue, call >= 0 else { throw malformed("\"call\" is a non-negative integer") }
@@ -123,12 +147,14 @@ public struct Receipt: Sendable {
         } else {
             toolsDigest = nil
         }
+        shadow = o["shadow"] == nil ? nil : try text(o, "shadow")
         requestCommitment = o["request"] == nil ? nil : try digest(o, "request")
         responseCommitment = o["response"] == nil ? nil : try digest(o, "response")
         if let why = Self.formDefect(decision: decision, code: code, call: call, seq: self.seq,
-                                     hasUpstream: upstream != nil || toolsDigest != nil,
+                                     hasUpstream: upstream != nil || toolsDigest != nil, hasShadow: shadow != nil,
                                      hasRequest: requestCommitment != nil, hasResponse: responseCommitment != nil) {
             throw malformed(why)
+        }
         }
         guard let sig = o["sig"]?.objectValue, sig.count == 3, sig["alg"]?.stringValue?.isExactly("Ed25519") == true,
               let kid = sig["kid"]?.stringValue, let value = sig["value"]?.stringValue,
@@ -153,7 +179,7 @@ public struct Receipt: Sendable {
     /// The fields of a receipt already checked by ``init(canonicalLine:cache:)``.
     init(log: String, seq: UInt64, time: Int64, prev: [UInt8], artifact: String, session: String, tool: String?, method: String,
          agentSubject: String?, agentKey: String?, decision: Decision, code: String?, call: UInt64?, upstream: JSONValue?,
-         toolsDigest: String? = nil,
+         toolsDigest: String? = nil, shadow: String? = nil,
          requestCommitment: [UInt8]?, responseCommitment: [UInt8]?, signature: [UInt8], keyID: String, signedMessage: [UInt8]) {
         object = nil
         self.log = log
@@ -171,6 +197,7 @@ public struct Receipt: Sendable {
         self.call = call
         self.upstream = upstream
         self.toolsDigest = toolsDigest
+        self.shadow = shadow
         self.requestCommitment = requestCommitment
         self.responseCommitment = responseCommitment
         self.signature = signature
@@ -230,7 +257,7 @@ public struct Receipt: Sendable {
     /// Which members a receipt carries for its decision (receipt.md RCP-003, RCP-016 to
     /// RCP-018): why the combination is malformed, or nil. Shared by both readers.
     static func formDefect(decision: Decision, code: String?, call: UInt64?, seq: UInt64, hasUpstream: Bool,
-                           hasRequest: Bool, hasResponse: Bool) -> String? {
+                           hasShadow: Bool = false, hasRequest: Bool, hasResponse: Bool) -> String? {
         switch decision {
         case .allow:
             if code != nil { return "an ALLOW carries no code" }
@@ -245,9 +272,12 @@ public struct Receipt: Sendable {
             if hasRequest { return "a RESULT has no request" }
             if !hasResponse { return "a RESULT commits to its response" }
             guard let call, call < seq else { return "a RESULT names, in \"call\", the seq of an earlier ALLOW" }
+        case .revoke:
+            return nil  // its members are checked by name: exactly `revokeMembers`
         }
         if decision != .result && call != nil { return "only a RESULT has \"call\"" }
         if decision != .allow && hasUpstream { return "only an ALLOW has \"upstream\" or \"tools_sha256\"" }
+        if decision != .allow && hasShadow { return "only an ALLOW has \"shadow\"" }
         return nil
     }
 

@@ -83,6 +83,11 @@ extension Receipt {
         }
         guard scanner.literal(",\"seq\":"), let seq = scanner.integer(),
               scanner.literal(",\"session\":"), let session = scanner.string(), !session.isEmpty else { return nil }
+        var shadow: String? = nil
+        if scanner.literal(",\"shadow\":") {
+            guard let c = scanner.string(), !c.isEmpty else { return nil }
+            shadow = cache.string(c, .code)
+        }
         let sigStart = scanner.position
         guard scanner.literal(",\"sig\":{\"alg\":\"Ed25519\",\"kid\":"), let kid = scanner.string(),
               scanner.literal(",\"value\":"), let value = scanner.string(), scanner.literal("}"),
@@ -109,7 +114,7 @@ extension Receipt {
         let methodName = cache.string(method, .method)
         guard validMethod(methodName, tool: tool) else { return nil }
         guard formDefect(decision: decision, code: code, call: call, seq: UInt64(seq), hasUpstream: upstream != nil || toolsDigest != nil,
-                         hasRequest: request != nil, hasResponse: response != nil) == nil else { return nil }
+                         hasShadow: shadow != nil, hasRequest: request != nil, hasResponse: response != nil) == nil else { return nil }
 
         // The signed bytes: the domain prefix, then the line without its sig member.
         let prefix = messagePrefix
@@ -124,7 +129,7 @@ extension Receipt {
         return Receipt(log: cache.string(log, .log), seq: UInt64(seq), time: time, prev: prev,
                        artifact: cache.string(artifact, .artifact), session: cache.string(session, .session), tool: tool,
                        method: methodName, agentSubject: agentSubject, agentKey: agentKey, decision: decision, code: code,
-                       call: call, upstream: upstream, toolsDigest: toolsDigest, requestCommitment: request, responseCommitment: response, signature: signature,
+                       call: call, upstream: upstream, toolsDigest: toolsDigest, shadow: shadow, requestCommitment: request, responseCommitment: response, signature: signature,
                        keyID: cache.string(kid, .kid), signedMessage: message)
     }
 

@@ -40,26 +40,43 @@ enum EvidenceOps {
             return ["digest": .string(effective.digest), "id": .string(effective.id)]
         },
         .init(name: "artifact.evaluate", document: "artifact") { args in
-            let artifact = try Artifact(json: try args.value("artifact"))
+            // The chain: the ancestors given (root first), then the artifact in force.
+            var chain: [Artifact] = []
+            if args.input["ancestors"] != nil {
+                chain = try args.array("ancestors").map { v throws(AttestError) in try Artifact(json: v) }
+            }
+            chain.append(try Artifact(json: try args.value("artifact")))
             var engine = PolicyEngine()
-            var history: [(tool: String, time: Int64)] = []
+            var drift = DriftTracker()
+            var history: [(tool: String, time: Int64, session: String, code: ErrorCode?)] = []
             for call in try args.array("history") {
                 guard let tool = call["tool"]?.stringValue, let time = call["time"]?.integerValue else {
-                    throw OpInputError(description: "history entries are {tool, time}")
+                    throw OpInputError(description: "history entries are {tool, time, session?, code?}")
                 }
-                history.append((tool, time))
+                let session = try sessionName(call)
+                var code: ErrorCode?
+                if let c = call["code"] {
+                    guard let name = c.stringValue, let known = ErrorCode(rawValue: name) else {
+                        throw OpInputError(description: "a history entry's code is a registry code")
+                    }
+                    code = known
+                }
+                history.append((tool, time, session, code))
             }
-            // The allowed calls before this one, in order of time, as a log holds them.
+            // The earlier decisions, in order of time, as a log holds them: an allowed call
+            // counts, a denial with a drift code begins its session's drift.
             let ordered = history.indices.sorted { (history[$0].time, $0) < (history[$1].time, $1) }
             for i in ordered {
-                _ = engine.evaluate(chain: [artifact], tool: history[i].tool, arguments: nil, time: history[i].time)
-                engine.recordAllowed(chain: [artifact], tool: history[i].tool, time: history[i].time)
+                let h = history[i]
+                if h.code == nil { engine.recordAllowed(chain: chain, tool: h.tool, time: h.time) }
+                drift.record(chain: chain, session: h.session, tool: h.tool, time: h.time, code: h.code)
             }
             let call = try args.value("call")
             guard let tool = call["tool"]?.stringValue, let time = call["time"]?.integerValue else {
-                throw OpInputError(description: "call is {tool, arguments, time}")
+                throw OpInputError(description: "call is {tool, arguments, time, session?}")
             }
-            if let code = engine.evaluate(chain: [artifact], tool: tool, arguments: call["arguments"] ?? .object(JSONObject()), time: time) {
+            if let code = engine.evaluate(chain: chain, session: try sessionName(call), drift: &drift, tool: tool,
+                                          arguments: call["arguments"] ?? .object(JSONObject()), time: time) {
                 throw AttestError(code, "the artifact denies this call")
             }
             return ["decision": "ALLOW"]
@@ -102,7 +119,8 @@ enum EvidenceOps {
             if let f = report.failure {
                 throw AttestError(f.code, (f.seq.map { "seq \($0): " } ?? "") + f.message)
             }
-            return ["receipts": .number(JSONNumber(report.receipts)), "open_calls": .number(JSONNumber(report.openCalls))]
+            return ["receipts": .number(JSONNumber(report.receipts)), "open_calls": .number(JSONNumber(report.openCalls)),
+                    "revocations": .number(JSONNumber(report.revocations)), "shadow_calls": .number(JSONNumber(report.shadowCalls))]
         },
     ]
 
@@ -178,4 +196,12 @@ extension OpArguments {
         guard let n = context[name]?.integerValue else { throw OpInputError(description: "context \"\(name)\" is not an integer") }
         return n
     }
+}
+
+/// The session of an `artifact.evaluate` history entry or call: its `session`, or the one
+/// session of entries that name none.
+private func sessionName(_ entry: JSONValue) throws(OpInputError) -> String {
+    guard let s = entry["session"] else { return "" }
+    guard let name = s.stringValue, !name.isEmpty else { throw OpInputError(description: "session is a non-empty string") }
+    return name
 }

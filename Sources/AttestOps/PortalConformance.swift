@@ -235,6 +235,8 @@ public struct PortalConformance {
             "tools": spec["tools"] ?? [:], "log": ["origins": [.string(Self.origin)]],
         ]
         if let limit = spec["rate_limit"] { body["rate_limit"] = limit }
+        // `drift`: the artifact's drift member as written (sequences, burst, on_drift).
+        if let drift = spec["drift"] { body["drift"] = drift }
         switch spec["upstream"]?.stringValue {
         case "observed": body["upstream"] = observed
         case "other": body["upstream"] = ["transport": "stdio", "executable_sha256": .string(String(repeating: "0", count: 64))]

@@ -126,7 +126,10 @@ public final class HTTPPortal: @unchecked Sendable {
                 return sessions.removeValue(forKey: id)
             }
         }
-        for upstream in idle { upstream.stop() }
+        for upstream in idle {
+            upstream.stop()
+            portal.endSession(upstream.session.id)
+        }
     }
 
     /// Refuses new requests, waits for those in flight, stops every upstream and writes a
@@ -188,6 +191,7 @@ public final class HTTPPortal: @unchecked Sendable {
                 return Self.text(404, "no such session\n")
             }
             entry.stop()
+            portal.endSession(entry.session.id)
             return Self.text(200, "")
         default:
             return Self.text(405, "method not allowed\n", allow: "POST, DELETE")
@@ -236,7 +240,10 @@ public final class HTTPPortal: @unchecked Sendable {
                 return Self.jsonError(400, id: message["id"], code: -32020, mismatch)
             }
             let requestSession = stateless ? PortalSession(portal: portal, relay: session.relay, id: "http-" + MCPAttester.randomProofID()) : session
-            switch await requestSession.plan(request: message, method: method, era: stateless ? era : session.era(of: message)) {
+            let planned = await requestSession.plan(request: message, method: method, era: stateless ? era : session.era(of: message))
+            // A stateless request is a session of its own: decided, it can ask nothing more.
+            if stateless { portal.endSession(requestSession.id) }
+            switch planned {
             case .reply(let response):
                 reply = Self.answer(response)
             case .forward(let run):
@@ -301,6 +308,7 @@ public final class HTTPPortal: @unchecked Sendable {
 
     private func closeSession(_ id: String) {
         lock.withLock { sessions.removeValue(forKey: ExactString(id)) }?.stop()
+        portal.endSession(id)
     }
 
     private func sharedSession(version: String) async -> PortalSession? {

@@ -23,6 +23,9 @@ final class LogWriter: @unchecked Sendable {
         var lastLink: [UInt8]
         var lastTime: Int64
         var engine: PolicyEngine
+        /// The drift of the log's sessions (artifact.md §Evaluation steps 0 and 7). Sessions
+        /// live in one portal process, so a restart starts it empty (portal.md §Deciding a governed request).
+        var drift = DriftTracker()
         /// Leaf hashes appended by the batch in progress; added to the tree after the commit.
         var pendingLeaves: [MerkleHash] = []
     }
@@ -35,6 +38,8 @@ final class LogWriter: @unchecked Sendable {
     private var state: State
     private(set) var tree: MerkleTree
     private var stopped = false
+    /// Sessions that ended since the last batch: their drift state is dropped before it.
+    private var endedSessions: [String] = []
     private var _flushes = 0
     /// Commits made so far: one per batch.
     var flushes: Int { lock.withLock { _flushes } }
@@ -68,6 +73,13 @@ final class LogWriter: @unchecked Sendable {
         try result.get()
     }
 
+    /// Notes that a session will have no further request, so that its drift state is dropped.
+    func endSession(_ session: String) {
+        lock.lock()
+        endedSessions.append(session)
+        lock.unlock()
+    }
+
     /// The current head, read under the writer's lock (for checkpoints and reports).
     func withTree<T>(_ body: (MerkleTree, State) -> T) -> T {
         lock.lock()
@@ -94,7 +106,10 @@ final class LogWriter: @unchecked Sendable {
             let batch = Array(jobs.prefix(maxBatch))
             jobs.removeFirst(batch.count)
             var working = state
+            let ended = endedSessions
+            endedSessions.removeAll()
             lock.unlock()
+            for session in ended { working.drift.end(session: session) }
 
             working.pendingLeaves.removeAll(keepingCapacity: true)
             let start = ContinuousClock.now

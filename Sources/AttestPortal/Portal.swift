@@ -23,10 +23,14 @@ public final class Portal: Sendable {
     let writer: LogWriter
     let metrics = PortalMetrics()
     let logger: Logger
-    private let clock: @Sendable () -> Int64
+    let clock: @Sendable () -> Int64
+    /// The root artifacts enforced now: the configuration's, until a policy reload.
+    let enforced: Locked<[Artifact]>
     private let mandateCache: MandateCache
     private let verifier: Verifier
     private let checkpoints: CheckpointState
+    /// The state replicas share, when configured (opened by ``recover()``).
+    private let shared = Locked<SharedStateGate?>(nil)
 
     public static let receiptsKey = "dev.agent-attestation/receipts"
     public static let mandatesKey = "dev.agent-attestation/mandates"
@@ -51,6 +55,7 @@ public final class Portal: Sendable {
         } ?? BuiltinSandbox()
         self.clock = clock
         self.logger = logger
+        enforced = Locked(configuration.artifacts)
         verifier = Verifier(configuration: configuration.verifierConfiguration)
         store = try PortalStore(directory: configuration.store)
         try store.bind(origin: configuration.origin, keyThumbprint: configuration.logKey.publicKey.thumbprint)
@@ -80,6 +85,9 @@ public final class Portal: Sendable {
     /// Closes every call a previous run forwarded without recording its outcome, with a
     /// RESULT carrying `PTL_OUTCOME_UNKNOWN`, and checkpoints. Call once before serving.
     public func recover() async throws(AttestError) {
+        if let location = configuration.sharedState, shared.value == nil {
+            shared.value = try await SharedStateGate.open(location)
+        }
         let open = try store.openCalls()
         for allow in open {
             let response = Disclosure.denial(.portalOutcomeUnknown, "the portal stopped before it recorded this call's outcome")
@@ -102,6 +110,9 @@ public final class Portal: Sendable {
     }
 
     private let timer = TimerBox()
+
+    /// Uses `state` as the shared state from now on (tests substitute a store that fails).
+    func useSharedState(_ state: any SharedState) { shared.value = SharedStateGate(state) }
 
     // MARK: Deciding
 
@@ -185,36 +196,74 @@ public final class Portal: Sendable {
         let drift = await driftDecision(request, params: params, inForce: (try? chain.get())?.last, upstream: upstream,
                                         observed: observed, toolsDigest: toolsDigest, toolList: toolList, now: now)
 
+        // Step 6 with replicas: the proof is recorded in the shared replay store first.
+        let sharedState = shared.value
+        if configuration.sharedState != nil, sharedState == nil {
+            return refuse(AttestError(.proofReplayStoreUnavailable, "the shared state is not open"))
+        }
+        if let sharedState, let pair {
+            do {
+                try await sharedState.recordProof(issuer: pair.issuer, tokenID: pair.tokenID, expires: pair.expires, now: pair.now)
+            } catch { return refuse(error) }
+        }
+        // Revocations held by the shared state, asked on every request (portal.md §Revocation).
+        let sharedRevoked = await sharedRevocations(of: try? chain.get(), gate: sharedState)
         var outcome: Result<(Receipt, JSONValue, [Artifact]), AttestError> = .failure(AttestError(.portalReceiptWriteFailed, "not decided"))
         do {
             try await writer.submit { state, db in
                 // Step 6: the proof is recorded, then the chain applies, then the evaluation.
-                if let pair, let refusal = try SQLiteReplayStore.recordInTransaction(
+                if sharedState == nil, let pair, let refusal = try SQLiteReplayStore.recordInTransaction(
                     db, issuer: pair.issuer, tokenID: pair.tokenID, expires: pair.expires, now: pair.now, capacity: 1_000_000) {
                     outcome = .failure(AttestError(refusal, refusal == .proofReplay
                         ? "proof jti \(pair.tokenID) was already accepted" : "the replay store is full"))
                     return
                 }
-                let artifacts: [Artifact]
-                switch chain {
-                case .failure(let error):
+                let artifacts: [Artifact], revokedInShared: [String]
+                switch (chain, sharedRevoked) {
+                case (.failure(let error), _), (_, .failure(let error)):
                     outcome = .failure(error)
                     return
-                case .success(let c): artifacts = c
+                case (.success(let c), .success(let r)): (artifacts, revokedInShared) = (c, r)
                 }
-                let time = max(self.clock(), state.lastTime)
+                // Step 7: a revoked digest of the chain gets its REVOKE entry first, then the denial.
+                let revoked = try self.recordRevocations(of: artifacts, shared: revokedInShared, state: &state, db)
+                var time = max(self.clock(), state.lastTime)
                 guard let inForce = artifacts.last else { return }
-                var code: ErrorCode?
-                if let tool {
-                    code = state.engine.evaluate(chain: artifacts, tool: tool, arguments: params["arguments"] ?? .object([:]), time: time)
-                } else if time < inForce.notBefore || time >= inForce.notAfter {
+                var code: ErrorCode? = revoked ? .portalArtifactRevoked : nil
+                let quarantined = state.drift.began(session: session) != nil
+                if code == nil, let tool {
+                    code = state.engine.evaluate(chain: artifacts, session: session, drift: &state.drift, tool: tool,
+                                                 arguments: params["arguments"] ?? .object([:]), time: time)
+                } else if code == nil, let began = state.drift.began(session: session) {
+                    code = began
+                } else if code == nil, time < inForce.notBefore || time >= inForce.notAfter {
                     code = .portalOutsideValidity
                 }
-                // Step 8: the session's drift, or a pin the observed upstream does not meet.
-                let phantom = code == nil ? drift.phantom : nil
-                if code == nil { code = drift.code }
+                // Step 8: a pin the observed upstream (identity or tool list) does not meet.
+                let later: ErrorCode? = code == nil ? drift.code : nil
+                // With replicas, the rate steps are decided by the shared state, at the call's count time,
+                // and before a drift rule the call fires (evaluation step 7 comes after the rate steps).
+                let fired = !quarantined && code == .portalBehaviourDrift
+                if code == nil || fired, let tool, let sharedState {
+                    let (shared, at) = Self.countShared(sharedState, chain: artifacts, tool: tool, time: time,
+                                                        record: later == nil && !fired)
+                    time = at
+                    if let shared { code = shared }
+                }
+                if code == nil { code = later }
+                state.drift.record(chain: artifacts, session: session, tool: tool, time: time, code: code)
+                // A drift code under on_drift phantom: the sandbox's answer, asked before the writer
+                // ran, is recorded as PHANTOM (without one, a DENY: portal.md §Drift).
+                var phantom = code.flatMap { c in Self.driftResponse(c, inForce) == .phantom(c) ? drift.phantom : nil }
                 var fields = self.fields(state: state, time: time, artifact: inForce.digest, session: session, agent: agent,
                                          method: method, tool: tool)
+                // Shadow mode: a call enforcement denies is forwarded, and recorded as such.
+                let shadow = self.shadowing(code)
+                if let shadow {
+                    fields["shadow"] = .string(shadow.rawValue)
+                    code = nil
+                    phantom = nil
+                }
                 let requestSalt = Self.salt()
                 fields["request"] = .string(Base64URL.encode(Receipt.commitment(salt: requestSalt, payload: .object(recorded))))
                 var payload: JSONObject = ["request": .object(recorded), "request_salt": .string(Base64URL.encode(requestSalt))]
@@ -234,13 +283,13 @@ public final class Portal: Sendable {
                     fields["decision"] = .string(Receipt.Decision.allow.rawValue)
                     if let identity = observed { fields["upstream"] = identity }
                     if let toolsDigest { fields["tools_sha256"] = .string(toolsDigest) }
-                    if let tool { state.engine.recordAllowed(chain: artifacts, tool: tool, time: time) }
+                    if let tool, shadow == nil { state.engine.recordAllowed(chain: artifacts, tool: tool, time: time) }
                     response = nil
                 }
                 let receipt = try self.append(fields, payload: .object(payload), state: &state, db)
                 if code == nil {
                     try db.cachedStatement(sql: "INSERT INTO open_calls (seq) VALUES (?)").execute(arguments: [Int64(receipt.seq)])
-                    if let tool {
+                    if let tool, shadow == nil {
                         try db.cachedStatement(sql: "INSERT INTO allowed_calls (seq, time, artifact, tool) VALUES (?, ?, ?, ?)")
                             .execute(arguments: [Int64(receipt.seq), time, inForce.digest, tool])
                     }
@@ -262,6 +311,7 @@ public final class Portal: Sendable {
         case .failure(let error):
             return refuse(error)
         case .success(let (receipt, response, artifacts)):
+            noteDrift(receipt, upstream: upstream)
             let line = JSONValue.object(receipt.json)
             if receipt.decision == .phantom {
                 metrics.decided(method: method, code: receipt.code)
@@ -372,6 +422,26 @@ public final class Portal: Sendable {
         timer.cancel()
         try? await checkpoint(force: true)
         writer.stop()
+        await shared.take()?.close()
+    }
+
+    /// The rate steps of a call the portal's own state allows, decided by the shared state
+    /// (portal.md §Replicas): the code they deny with, if any, and the time the receipt
+    /// records, the call's count time. A store that cannot decide denies the call with
+    /// `PRF_REPLAY_STORE_UNAVAILABLE`; the call is then recorded, as denied, and not forwarded.
+    static func countShared(_ shared: SharedStateGate, chain: [Artifact], tool: String, time: Int64,
+                            record: Bool) -> (ErrorCode?, Int64) {
+        let limits = SharedLimit.limits(chain: chain, tool: tool)
+        guard !limits.isEmpty, let inForce = chain.last else { return (nil, time) }
+        do {
+            switch try shared.count(limits, earliest: time, deadline: inForce.notAfter, record: record) {
+            case .counted(let at): return (nil, at)
+            case .limited(let at): return (.portalRateLimited, at)
+            case .expired(let at): return (.portalOutsideValidity, at)
+            }
+        } catch {
+            return (.proofReplayStoreUnavailable, time)
+        }
     }
 
     // MARK: Internals
@@ -409,7 +479,7 @@ public final class Portal: Sendable {
     }
 
     /// Signs `fields` as the next receipt, stores it with its payload, and advances the head.
-    private func append(_ fields: JSONObject, payload: JSONValue, state: inout LogWriter.State, _ db: Database) throws -> Receipt {
+    func append(_ fields: JSONObject, payload: JSONValue?, state: inout LogWriter.State, _ db: Database) throws -> Receipt {
         let receipt = try Receipt.sign(fields, key: configuration.logKey)
         let line = Array(JSONValue.object(receipt.json).serialized(pretty: false).utf8)
         try PortalStore.insert(receipt, line: line, payload: payload, db)
@@ -425,7 +495,7 @@ public final class Portal: Sendable {
     private func chain(for token: VerifiedToken, params: JSONObject, now: Int64) throws(AttestError) -> [Artifact] {
         let sub = token.subject, jkt = token.claims.confirmationKeyThumbprint
         guard let carried = params["_meta"]?[Self.mandatesKey] else {
-            guard let artifact = configuration.artifact(forSubject: sub, key: jkt) else {
+            guard let artifact = enforced.value.first(where: { $0.subject.isExactly(sub) && $0.subjectKey.isExactly(jkt) }) else {
                 throw AttestError(.portalNoArtifact, "no artifact has \(sub) with this key as its subject")
             }
             return [artifact]
@@ -441,7 +511,7 @@ public final class Portal: Sendable {
             }
             mandates.append(mandate)
         }
-        guard let parent = mandates.first?.parent, let root = configuration.artifact(digest: parent) else {
+        guard let parent = mandates.first?.parent, let root = enforced.value.first(where: { $0.digest.isExactly(parent) }) else {
             throw AttestError(.mandateParentMissing, "the first mandate's parent is not an artifact of this portal")
         }
         for (a, b) in zip(mandates, mandates.dropFirst()) where b.parent?.isExactly(a.digest) != true {
@@ -462,6 +532,7 @@ public final class Portal: Sendable {
         case .portalConstraintViolated: return "an argument is missing, unknown or outside its constraint"
         case .portalRateLimited: return "the call exceeds a rate limit of the artifact"
         case .portalUpstreamDrift: return "the upstream differs from the artifact's pin"
+        case .portalBehaviourDrift: return "the session's calls fired a drift rule of the artifact"
         case .jsonNumberInexact: return "an argument holds a number literal that is not exact"
         default: return code.rawValue
         }

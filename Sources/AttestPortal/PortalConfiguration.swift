@@ -16,8 +16,14 @@ import Foundation
 ///               "jwks": "provider.jwks.json"}],
 ///  "log": {"origin": "portal.example/log/0", "key": "log.seed"},
 ///  "store": "store",
+///  "shared_state": "env:ATTEST_SHARED_STATE",
 ///  "checkpoint": {"every": 1000, "seconds": 60}}
 /// ```
+///
+/// `shared_state` (optional) is where replicas keep the state they share (portal.md
+/// §Replicas): a `postgres://` URL, or the path of one SQLite file for replicas on one
+/// host, or `env:NAME` naming an environment variable that holds either (a URL may carry
+/// a password). Without it the portal keeps that state in its own store.
 public struct PortalConfiguration: Sendable {
     public var audience: String
     public var issuers: [TrustedIssuer]
@@ -38,6 +44,12 @@ public struct PortalConfiguration: Sendable {
     /// The MCP server that answers a session's calls in phantom mode (`--sandbox`); nil:
     /// the built-in sandbox (portal.md §Drift).
     public var sandboxCommand: [String]?
+    /// Where the replay store, the rate state and the revocations live when replicas share
+    /// them (portal.md §Replicas, §Revocation); nil keeps them in the portal's own store.
+    public var sharedState: SharedStateLocation?
+    /// Shadow mode (portal.md §Shadow mode): a call that enforcement denies in steps 7 and
+    /// 8 is forwarded, and its `ALLOW` names the code in `shadow`.
+    public var shadow = false
 
     public struct Limits: Sendable {
         /// The largest JSON-RPC message read from either side; longer lines are refused unread.
@@ -49,11 +61,12 @@ public struct PortalConfiguration: Sendable {
         public init() {}
     }
 
-    public static let members = ["audience", "policy", "artifacts", "authorities", "issuers", "log", "store", "checkpoint", "limits"]
+    public static let members = ["audience", "policy", "artifacts", "authorities", "issuers", "log", "store", "shared_state", "checkpoint", "limits"]
 
     public init(audience: String, issuers: [TrustedIssuer], authorities: Set<ExactString>, artifacts: [Artifact],
                 origin: String, logKey: Ed25519.PrivateKey, store: URL, checkpointEvery: Int = 1000,
-                checkpointSeconds: Int = 60, limits: Limits = Limits()) throws(PortalConfigurationError) {
+                checkpointSeconds: Int = 60, limits: Limits = Limits(),
+                sharedState: SharedStateLocation? = nil) throws(PortalConfigurationError) {
         self.audience = audience
         self.issuers = issuers
         self.authorities = authorities
@@ -64,6 +77,7 @@ public struct PortalConfiguration: Sendable {
         self.checkpointEvery = checkpointEvery
         self.checkpointSeconds = checkpointSeconds
         self.limits = limits
+        self.sharedState = sharedState
         try validate()
     }
 
@@ -144,6 +158,19 @@ public struct PortalConfiguration: Sendable {
         guard let storePath = o["store"]?.stringValue, !storePath.isEmpty else {
             throw PortalConfigurationError("\"store\" names the directory of the portal's database")
         }
+        var shared: SharedStateLocation?
+        if let value = o["shared_state"] {
+            guard var text = value.stringValue, !text.isEmpty else {
+                throw PortalConfigurationError("\"shared_state\" is a postgres:// URL, a SQLite file, or env:NAME")
+            }
+            if text.hasPrefix("env:") {
+                guard let fromEnvironment = environment[String(text.dropFirst(4))], !fromEnvironment.isEmpty else {
+                    throw PortalConfigurationError("the environment has no \(text.dropFirst(4)) for the shared state")
+                }
+                text = fromEnvironment
+            }
+            shared = text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") ? .postgres(url: text) : .sqlite(path(text))
+        }
         var every = 1000, seconds = 60
         if let c = o["checkpoint"] {
             guard case .object(let c) = c, c.names.allSatisfy({ ["every", "seconds"].containsExactly($0) }) else {
@@ -168,7 +195,7 @@ public struct PortalConfiguration: Sendable {
         return try PortalConfiguration(
             audience: audience, issuers: issuers, authorities: authorities,
             artifacts: artifacts, origin: origin, logKey: logKey, store: path(storePath),
-            checkpointEvery: every, checkpointSeconds: seconds, limits: limits)
+            checkpointEvery: every, checkpointSeconds: seconds, limits: limits, sharedState: shared)
     }
 
     /// The checks `attest portal check` reports: every artifact is a root artifact signed by
@@ -198,6 +225,12 @@ public struct PortalConfiguration: Sendable {
     func artifact(digest: String) -> Artifact? { artifacts.first { $0.digest.isExactly(digest) } }
 
     var verifierConfiguration: VerifierConfiguration { VerifierConfiguration(audience: audience, issuers: issuers) }
+}
+
+/// Where replicas keep the state they share.
+public enum SharedStateLocation: Sendable {
+    case postgres(url: String)
+    case sqlite(URL)
 }
 
 public struct PortalConfigurationError: Error, CustomStringConvertible, Sendable {

@@ -67,6 +67,10 @@ public final class PortalStore: @unchecked Sendable {
             CREATE INDEX IF NOT EXISTS allowed_calls_time ON allowed_calls (time);
             CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, time INTEGER NOT NULL, line BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS artifacts (digest TEXT PRIMARY KEY, json BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS revocations (digest BLOB PRIMARY KEY, time INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS logged_revocations (digest BLOB PRIMARY KEY, seq INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS exports (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, size INTEGER NOT NULL, root TEXT NOT NULL, bundle TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS carried_calls (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, artifact TEXT NOT NULL, tool TEXT NOT NULL);
             """)
         try SQLiteReplayStore.createTables(db)
     }
@@ -75,6 +79,10 @@ public final class PortalStore: @unchecked Sendable {
     func bind(origin: String, keyThumbprint: String) throws(AttestError) {
         do {
             try queue.write { db in
+                if let closed = try String.fetchOne(db, sql: "SELECT value FROM log_meta WHERE name = 'closed'") {
+                    throw AttestError(.portalReceiptWriteFailed,
+                                      "the store's log was closed at size \(closed): a closed log is never written again; start a new log (attest portal rotate)")
+                }
                 for (name, value) in [("origin", origin), ("log_key", keyThumbprint)] {
                     if let existing = try String.fetchOne(db, sql: "SELECT value FROM log_meta WHERE name = ?", arguments: [name]) {
                         guard existing.isExactly(value) else {
@@ -119,11 +127,14 @@ public final class PortalStore: @unchecked Sendable {
         }
     }
 
-    /// The allowed `tools/call`s since `since`, in log order, to rebuild the rate state.
+    /// The allowed `tools/call`s since `since`, to rebuild the rate state: those a closed
+    /// predecessor log carried over (all earlier), then this log's, in log order.
     func allowedCalls(since: Int64) throws(AttestError) -> [(time: Int64, artifact: String, tool: String)] {
         do {
             return try queue.read { db in
-                try Row.fetchAll(db, sql: "SELECT time, artifact, tool FROM allowed_calls WHERE time > ? ORDER BY seq", arguments: [since])
+                try Row.fetchAll(db, sql: "SELECT time, artifact, tool FROM carried_calls WHERE time > ? ORDER BY id", arguments: [since])
+                    .map { ($0["time"], $0["artifact"], $0["tool"]) }
+                    + Row.fetchAll(db, sql: "SELECT time, artifact, tool FROM allowed_calls WHERE time > ? ORDER BY seq", arguments: [since])
                     .map { ($0["time"], $0["artifact"], $0["tool"]) }
             }
         } catch { throw AttestError(.portalReceiptWriteFailed, "the store cannot be read: \(error)") }
@@ -218,74 +229,15 @@ public final class PortalStore: @unchecked Sendable {
         case time(ClosedRange<Int64>)
     }
 
-    /// Writes the log as an evidence bundle (bundle.md): every receipt up to the newest
-    /// checkpoint (a bundle's log starts at seq 0 and ends at a checkpoint), every
-    /// checkpoint, every artifact and mandate the store kept, and the payloads chosen.
-    /// Returns the number of receipts exported. `out` must not exist: a failed export
-    /// leaves nothing behind.
+    /// Writes the log as an evidence bundle (bundle.md); see ``exportBundle(stores:to:disclose:)``.
+    /// Returns the number of receipts exported.
     public func exportBundle(to out: URL, disclose: Disclose) throws -> Int {
-        let fm = FileManager.default
-        guard !fm.fileExists(atPath: out.path) else { throw PortalConfigurationError("\(out.path) exists; an export writes a new directory") }
-        let staging = out.deletingLastPathComponent().appendingPathComponent(".\(out.lastPathComponent).partial-\(getpid())")
-        try? fm.removeItem(at: staging)
-        defer { try? fm.removeItem(at: staging) }
-        let logDir = staging.appendingPathComponent("logs/0")
-        try fm.createDirectory(at: logDir, withIntermediateDirectories: true)
-        var count = 0
-        try queue.read { db in
-            guard let origin = try String.fetchOne(db, sql: "SELECT value FROM log_meta WHERE name = 'origin'") else {
-                throw PortalConfigurationError("the store holds no log")
-            }
-            let size = try Int64.fetchOne(db, sql: "SELECT max(size) FROM checkpoints") ?? 0
-            guard size > 0 else { throw PortalConfigurationError("the store has no checkpoint yet; stop the portal cleanly or wait for one") }
-            var lines: [UInt8] = []
-            for line in try Data.fetchAll(db, sql: "SELECT line FROM checkpoints ORDER BY size") {
-                lines += Array(line) + [0x0A]
-            }
-            try Data(lines).write(to: logDir.appendingPathComponent("checkpoints.jsonl"))
-            let receiptsOut = try FileWriter(logDir.appendingPathComponent("receipts.jsonl"))
-            let payloadsOut = try FileWriter(logDir.appendingPathComponent("payloads.jsonl"))
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT r.seq, r.time, r.line, p.line AS payload FROM receipts r LEFT JOIN payloads p ON p.seq = r.seq
-                WHERE r.seq < ? ORDER BY r.seq
-                """, arguments: [size])
-            while let row = try rows.next() {
-                let seq: Int64 = row["seq"], time: Int64 = row["time"]
-                let line = Array(row["line"] as Data)
-                try receiptsOut.write(line + [0x0A])
-                count += 1
-                let disclosed: Bool
-                switch disclose {
-                case .none: disclosed = false
-                case .all: disclosed = true
-                case .seq(let range): disclosed = range.contains(UInt64(seq))
-                case .time(let range): disclosed = range.contains(time)
-                }
-                if disclosed, let payload = row["payload"] as Data?, case .object(var p) = try StrictJSONParser().parse(Array(payload)) {
-                    p["seq"] = .number(JSONNumber(Double(seq)))
-                    try payloadsOut.write(Array(JSONValue.object(p).serialized(pretty: false).utf8) + [0x0A])
-                }
-            }
-            try receiptsOut.close()
-            try payloadsOut.close()
-            var artifactLines: [UInt8] = []
-            for json in try Data.fetchAll(db, sql: "SELECT json FROM artifacts ORDER BY rowid") {
-                artifactLines += Array(json) + [0x0A]
-            }
-            try Data(artifactLines).write(to: staging.appendingPathComponent("artifacts.jsonl"))
-            var log: JSONObject = ["origin": .string(origin), "receipts": "logs/0/receipts.jsonl", "checkpoints": "logs/0/checkpoints.jsonl"]
-            if case .none = disclose {} else { log["payloads"] = "logs/0/payloads.jsonl" }
-            let manifest: JSONObject = ["format": "mcp-attest/bundle/v1", "artifacts": "artifacts.jsonl", "logs": .array([.object(log)])]
-            try Data((JSONValue.object(manifest).serialized(pretty: true) + "\n").utf8).write(to: staging.appendingPathComponent("manifest.json"))
-        }
-        if case .none = disclose { try? fm.removeItem(at: logDir.appendingPathComponent("payloads.jsonl")) }
-        try fm.moveItem(at: staging, to: out)
-        return count
+        try PortalStore.exportBundle(stores: [self], to: out, disclose: disclose).reduce(0) { $0 + $1.receipts }
     }
 }
 
 /// Buffered appends to a new file.
-private final class FileWriter {
+final class FileWriter {
     private let handle: FileHandle
     private var buffer: [UInt8] = []
 

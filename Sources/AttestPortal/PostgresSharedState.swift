@@ -10,8 +10,10 @@ import PostgresNIO
 /// now RETURNING`, atomic on its own: of two replicas racing on one pair, the second
 /// waits for the first's row lock and then finds the pair live.
 ///
-/// Rate state: one READ COMMITTED transaction per decision that takes a row lock on each
-/// limit's row (`SELECT … FOR UPDATE`, in ascending key order), then counts the calls in
+/// Rate state: one READ COMMITTED transaction per decision (one call of a server-side
+/// function, one round trip) that takes a row lock on each
+/// limit's row (`SELECT … FOR UPDATE`, in ascending key order; the row keeps the limit's
+/// last count time, from which the count time follows), then counts the calls in
 /// each window, then inserts one row per limit or rolls back. The row lock serializes the
 /// decisions on one limit across every connection of every replica, and under READ
 /// COMMITTED each count, a statement run after the lock is granted, sees every decision
@@ -70,9 +72,11 @@ public final class PostgresSharedState: SharedState, Sendable {
                     iss bytea NOT NULL, jti bytea NOT NULL, expires bigint NOT NULL, PRIMARY KEY (iss, jti))
                 """, logger: logger)
             try await connection.query("CREATE INDEX IF NOT EXISTS attest_replay_expires ON attest_replay (expires)", logger: logger)
-            try await connection.query("CREATE TABLE IF NOT EXISTS attest_rate_limits (key bytea PRIMARY KEY)", logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS attest_rate_limits (key bytea PRIMARY KEY, last bigint NOT NULL DEFAULT 0)", logger: logger)
             try await connection.query("CREATE TABLE IF NOT EXISTS attest_rate_calls (key bytea NOT NULL, time bigint NOT NULL)", logger: logger)
             try await connection.query("CREATE INDEX IF NOT EXISTS attest_rate_calls_key_time ON attest_rate_calls (key, time)", logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS attest_revocations (digest bytea PRIMARY KEY, time bigint NOT NULL)", logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: Self.countFunction), logger: logger)
             try await connection.query("COMMIT", logger: logger)
         }
     }
@@ -100,40 +104,99 @@ public final class PostgresSharedState: SharedState, Sendable {
         }
     }
 
-    public func countCall(against limits: [SharedLimit], time: Int64) async throws(AttestError) -> Bool {
+    public func count(_ limits: [SharedLimit], earliest: Int64, deadline: Int64, record: Bool) async throws(AttestError) -> SharedCount {
         let limits = SharedLimit.normalized(limits)
-        guard !limits.isEmpty else { return true }
-        return try await run("the shared rate state cannot be updated") { connection, logger in
-            // On any error `run` drops the connection, and the server rolls the transaction back.
-            try await connection.query("BEGIN ISOLATION LEVEL READ COMMITTED", logger: logger)
-            for limit in limits {
-                let key = ByteBuffer(bytes: limit.key)
-                try await connection.query("INSERT INTO attest_rate_limits (key) VALUES (\(key)) ON CONFLICT DO NOTHING", logger: logger)
-                try await connection.query("SELECT key FROM attest_rate_limits WHERE key = \(key) FOR UPDATE", logger: logger)
-                    .collect()
-            }
-            for limit in limits {
-                let key = ByteBuffer(bytes: limit.key), floor = time - limit.window
-                let rows = try await connection.query(
-                    "SELECT count(*) FROM attest_rate_calls WHERE key = \(key) AND time > \(floor) AND time <= \(time)",
-                    logger: logger)
-                var n: Int64 = 0
-                for try await row in rows.decode(Int64.self) { n = row }
-                if n >= limit.max {
-                    try await connection.query("ROLLBACK", logger: logger)
-                    return false
-                }
-            }
-            for limit in limits {
-                let key = ByteBuffer(bytes: limit.key)
-                let stale = time - limit.window - SharedStateDefaults.pruneMargin
-                try await connection.query("INSERT INTO attest_rate_calls (key, time) VALUES (\(key), \(time))", logger: logger)
-                try await connection.query("DELETE FROM attest_rate_calls WHERE key = \(key) AND time <= \(stale)", logger: logger)
-            }
-            try await connection.query("COMMIT", logger: logger)
-            return true
+        guard !limits.isEmpty else { return earliest < deadline ? .counted(at: earliest) : .expired(at: earliest) }
+        let keys = limits.map { ByteBuffer(bytes: $0.key) }, maxes = limits.map(\.max), windows = limits.map(\.window)
+        let margin = SharedStateDefaults.pruneMargin
+        let (outcome, time) = try await run("the shared rate state cannot be updated") { connection, logger in
+            // One statement, one transaction: the function below, one round trip.
+            let rows = try await connection.query("""
+                SELECT outcome, at FROM attest_count(\(keys), \(maxes), \(windows), \(earliest), \(deadline), \(record), \(margin))
+                """, logger: logger)
+            var result: (Int32, Int64) = (-1, earliest)
+            for try await row in rows.decode((Int32, Int64).self) { result = row }
+            return result
+        }
+        switch outcome {
+        case 0: return .counted(at: time)
+        case 1: return .limited(at: time)
+        case 2: return .expired(at: time)
+        default: throw AttestError(.proofReplayStoreUnavailable, "the shared rate state gave no decision")
         }
     }
+
+    public func revoke(digest: String, time: Int64) async throws(AttestError) {
+        let key = ByteBuffer(bytes: Array(digest.utf8))
+        try await run("the shared state cannot record the revocation") { connection, logger in
+            try await connection.query("INSERT INTO attest_revocations (digest, time) VALUES (\(key), \(time)) ON CONFLICT DO NOTHING",
+                                       logger: logger)
+        }
+    }
+
+    /// One statement per digest, on one connection (a chain has at most 16).
+    public func revoked(among digests: [String]) async throws(AttestError) -> [String] {
+        guard !digests.isEmpty else { return [] }
+        return try await run("the shared state cannot be read for revocations") { connection, logger in
+            var revoked: [String] = []
+            for digest in digests {
+                let key = ByteBuffer(bytes: Array(digest.utf8))
+                var any = false
+                for try await _ in try await connection.query("SELECT 1 FROM attest_revocations WHERE digest = \(key)", logger: logger) {
+                    any = true
+                }
+                if any { revoked.append(digest) }
+            }
+            return revoked
+        }
+    }
+
+    /// The rate decision of ``count(_:earliest:deadline:record:)`` as one server-side
+    /// function, so that a decision is one round trip: row locks on every limit in the
+    /// order given (ascending key), the count time, the deadline, each window counted (at
+    /// most `max` rows read), then the call counted against every limit, or nothing. The
+    /// function runs in the statement's own transaction; returning early changes nothing
+    /// but the limit rows it created.
+    static let countFunction = """
+        CREATE OR REPLACE FUNCTION attest_count(keys bytea[], maxes bigint[], windows bigint[], earliest bigint,
+                                                deadline bigint, record boolean, margin bigint,
+                                                OUT outcome integer, OUT at bigint) AS $$
+        DECLARE
+            i integer;
+            n bigint;
+            last_time bigint;
+            size integer := coalesce(array_length(keys, 1), 0);
+        BEGIN
+            at := earliest;
+            FOR i IN 1 .. size LOOP
+                INSERT INTO attest_rate_limits (key) VALUES (keys[i]) ON CONFLICT DO NOTHING;
+                SELECT last INTO last_time FROM attest_rate_limits WHERE key = keys[i] FOR UPDATE;
+                at := greatest(at, last_time);
+            END LOOP;
+            IF at >= deadline THEN
+                outcome := 2;
+                RETURN;
+            END IF;
+            FOR i IN 1 .. size LOOP
+                SELECT count(*) INTO n FROM (SELECT 1 FROM attest_rate_calls
+                    WHERE key = keys[i] AND time > at - windows[i] AND time <= at LIMIT maxes[i]) AS w;
+                IF n >= maxes[i] THEN
+                    outcome := 1;
+                    RETURN;
+                END IF;
+            END LOOP;
+            outcome := 0;
+            IF NOT record THEN
+                RETURN;
+            END IF;
+            FOR i IN 1 .. size LOOP
+                INSERT INTO attest_rate_calls (key, time) VALUES (keys[i], at);
+                UPDATE attest_rate_limits SET last = at WHERE key = keys[i];
+                DELETE FROM attest_rate_calls WHERE key = keys[i] AND time <= at - windows[i] - margin;
+            END LOOP;
+        END
+        $$ LANGUAGE plpgsql
+        """
 
     /// Closes every connection.
     public func close() async { await pool.close() }

@@ -4,25 +4,55 @@ import AttestIdentity
 import Foundation
 import GRDB
 
-/// The state that replicas of one portal deployment share: the replay store and the rate
-/// state. Everything else (the receipt log, its key, the payloads, the checkpoints) stays
+/// The state that replicas of one portal deployment share: the replay store, the rate
+/// state and the revocations (``RevocationStore``). Everything else (the receipt log, its key, the payloads, the checkpoints) stays
 /// with each replica.
 ///
 /// Both operations fail closed: a store that cannot be reached, read or written throws
 /// `PRF_REPLAY_STORE_UNAVAILABLE`, and the caller then denies the call; it never accepts
 /// a proof or counts a call it could not record.
-public protocol SharedState: Sendable {
+public protocol SharedState: RevocationStore {
     /// Records (issuer, proof `jti`) until `expires`, or throws `PRF_REPLAY` when the pair
     /// is recorded with an expiry not before `now` (the replay rule of ``ReplayStore``),
     /// `PRF_REPLAY_STORE_FULL` when the store refuses to grow, or
     /// `PRF_REPLAY_STORE_UNAVAILABLE`. Issuer and `jti` are compared by their UTF-8 bytes.
     func recordProof(issuer: String, tokenID: String, expires: Int64, now: Int64) async throws(AttestError)
 
-    /// One atomic decision: when every limit of `limits` counts fewer than its `max`
-    /// calls in its window (t − window, t] at `time`, counts this call against each of
-    /// them and returns true; otherwise counts nothing and returns false. Throws
-    /// `PRF_REPLAY_STORE_UNAVAILABLE` when the decision cannot be taken.
-    func countCall(against limits: [SharedLimit], time: Int64) async throws(AttestError) -> Bool
+    /// One atomic decision on a call's rate limits (artifact.md §Evaluation, steps 5 and
+    /// 6), taken at the call's *count time*: the latest of `earliest` and of every time a
+    /// call was counted against any of `limits` before. So the count times of the calls
+    /// counted against one limit never decrease in the order the store counted them,
+    /// whatever the clocks of the replicas, and a recount of the logs by time (bundle.md
+    /// step 10) sees each call's window exactly as the store did (portal.md §Replicas).
+    ///
+    /// At the count time `c`: when `c` is not before `deadline` (the end of the chain's
+    /// validity window) nothing is counted and the result is `.expired`; when some limit
+    /// already counts `max` calls in (c − window, c], nothing is counted and the result is
+    /// `.limited`; otherwise, with `record`, the call is counted against every limit, and
+    /// the result is `.counted` (without `record`, nothing is counted: the caller denies
+    /// the call for a later step). Throws `PRF_REPLAY_STORE_UNAVAILABLE` when the decision
+    /// cannot be taken.
+    func count(_ limits: [SharedLimit], earliest: Int64, deadline: Int64, record: Bool) async throws(AttestError) -> SharedCount
+}
+
+/// The outcome of ``SharedState/count(_:earliest:deadline:record:)``, with the count time.
+public enum SharedCount: Sendable, Equatable {
+    case counted(at: Int64)
+    case limited(at: Int64)
+    case expired(at: Int64)
+
+    public var time: Int64 {
+        switch self { case .counted(let t), .limited(let t), .expired(let t): return t }
+    }
+}
+
+extension SharedState {
+    /// Counts a call at `time` (or later, see ``count(_:earliest:deadline:record:)``) when
+    /// every limit allows it; true when it was counted.
+    public func countCall(against limits: [SharedLimit], time: Int64) async throws(AttestError) -> Bool {
+        if case .counted = try await count(limits, earliest: time, deadline: .max, record: true) { return true }
+        return false
+    }
 }
 
 /// One rate limit a call counts against: a limit of one tool, or the artifact-wide limit,
@@ -115,6 +145,7 @@ public final class SQLiteSharedState: SharedState, @unchecked Sendable {
         try SQLiteReplayStore.createTables(db)
         try db.execute(sql: """
             CREATE TABLE IF NOT EXISTS rate_calls (key BLOB NOT NULL, time INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS revocations (digest BLOB PRIMARY KEY, time INTEGER NOT NULL);
             CREATE INDEX IF NOT EXISTS rate_calls_key_time ON rate_calls (key, time);
             """)
     }
@@ -142,26 +173,41 @@ public final class SQLiteSharedState: SharedState, @unchecked Sendable {
         }
     }
 
-    public func countCall(against limits: [SharedLimit], time: Int64) async throws(AttestError) -> Bool {
+    public func count(_ limits: [SharedLimit], earliest: Int64, deadline: Int64, record: Bool) async throws(AttestError) -> SharedCount {
         let limits = SharedLimit.normalized(limits)
         do {
             return try await queue.writeWithoutTransaction { db in
-                var counted = false
+                var outcome = SharedCount.expired(at: earliest)
                 try db.inTransaction(.immediate) {
+                    var time = earliest
                     for limit in limits {
-                        let n = try Int64.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM rate_calls WHERE key = ? AND time > ? AND time <= ?"),
-                                                   arguments: [Data(limit.key), time - limit.window, time]) ?? 0
-                        if n >= limit.max { return .rollback }
+                        let last = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(time) FROM rate_calls WHERE key = ?"),
+                                                      arguments: [Data(limit.key)]) ?? time
+                        time = max(time, last)
                     }
+                    guard time < deadline else {
+                        outcome = .expired(at: time)
+                        return .rollback
+                    }
+                    for limit in limits {
+                        let n = try Int64.fetchOne(db.cachedStatement(sql: """
+                            SELECT count(*) FROM (SELECT 1 FROM rate_calls WHERE key = ? AND time > ? AND time <= ? LIMIT ?)
+                            """), arguments: [Data(limit.key), time - limit.window, time, limit.max]) ?? 0
+                        if n >= limit.max {
+                            outcome = .limited(at: time)
+                            return .rollback
+                        }
+                    }
+                    outcome = .counted(at: time)
+                    guard record else { return .rollback }
                     for limit in limits {
                         try db.cachedStatement(sql: "INSERT INTO rate_calls (key, time) VALUES (?, ?)").execute(arguments: [Data(limit.key), time])
                         try db.cachedStatement(sql: "DELETE FROM rate_calls WHERE key = ? AND time <= ?")
                             .execute(arguments: [Data(limit.key), time - limit.window - SharedStateDefaults.pruneMargin])
                     }
-                    counted = true
                     return .commit
                 }
-                return counted
+                return outcome
             }
         } catch {
             throw AttestError(.proofReplayStoreUnavailable, "the shared rate state cannot be updated: \(error)")
@@ -169,8 +215,35 @@ public final class SQLiteSharedState: SharedState, @unchecked Sendable {
     }
 }
 
+extension SQLiteSharedState {
+    public func revoke(digest: String, time: Int64) async throws(AttestError) {
+        do {
+            try await queue.write { db in
+                try db.execute(sql: "INSERT OR IGNORE INTO revocations (digest, time) VALUES (?, ?)", arguments: [Data(digest.utf8), time])
+            }
+        } catch {
+            throw AttestError(.proofReplayStoreUnavailable, "the shared state cannot record the revocation: \(error)")
+        }
+    }
+
+    public func revoked(among digests: [String]) async throws(AttestError) -> [String] {
+        guard !digests.isEmpty else { return [] }
+        do {
+            return try await queue.read { db in
+                try digests.filter { digest in
+                    try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM revocations WHERE digest = ?"),
+                                      arguments: [Data(digest.utf8)]) ?? false
+                }
+            }
+        } catch {
+            throw AttestError(.proofReplayStoreUnavailable, "the shared state cannot be read for revocations: \(error)")
+        }
+    }
+}
+
 enum SharedStateDefaults {
-    /// Counted calls are kept this many seconds past their window: replicas whose clocks
-    /// differ by less still count each other's calls exactly.
+    /// Counted calls are kept this many seconds past their window. Count times never
+    /// decrease per limit, so a call older than its window can no longer count; the
+    /// margin only keeps rows that a slow reader may still be looking at.
     static let pruneMargin: Int64 = 300
 }

@@ -9,7 +9,7 @@ import Foundation
 /// flight finish (a call whose server is gone fails with `PTL_UPSTREAM_FAILED`, recorded),
 /// writes a final checkpoint and exits.
 public final class StdioPortal: @unchecked Sendable {
-    private let portal: Portal
+    public let portal: Portal
     private let upstream: UpstreamProcess
     private let session: PortalSession
     private let output: FileHandle

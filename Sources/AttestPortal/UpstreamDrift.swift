@@ -66,24 +66,21 @@ struct DriftDecision: Sendable {
 }
 
 extension Portal {
-    /// Step 8 under the artifact in force: the session's drift, else a pin the observation
-    /// does not meet (which begins the session's drift). In phantom mode the sandbox answers
-    /// here, before anything is written: the `PHANTOM` receipt commits to its answer.
+    /// Step 8 under the artifact in force: a pin the observation does not meet. In phantom
+    /// mode, when the session is in drift or a pin fails, the sandbox answers here, before
+    /// anything is written: the `PHANTOM` receipt commits to its answer. (The session's drift
+    /// itself is decided by the log writer's drift state; `upstream.drift` mirrors it.)
     func driftDecision(_ request: JSONObject, params: JSONObject, inForce: Artifact?, upstream: UpstreamObservation?,
                        observed: JSONValue?, toolsDigest: String?, toolList: ToolsDigestCache?, now: Int64) async -> DriftDecision {
         guard let inForce else { return DriftDecision(code: nil, phantom: nil, returnsReceipts: true) }
-        let phantomMode = inForce.drift?["on_drift"]?.stringValue?.isExactly("phantom") == true
+        let phantomMode = inForce.driftRules?.action == .phantom
         let pinnedTools = inForce.drift?["tools_sha256"]?.stringValue
-        var code = upstream?.drift?.code
-        if code == nil, let pinned = inForce.upstream, pinned != (observed ?? .null) { code = .portalUpstreamDrift }
+        var code: ErrorCode?
+        if let pinned = inForce.upstream, pinned != (observed ?? .null) { code = .portalUpstreamDrift }
         if code == nil, let pinnedTools, toolsDigest?.isExactly(pinnedTools) != true { code = .portalUpstreamDrift }
-        guard let code else { return DriftDecision(code: nil, phantom: nil, returnsReceipts: !phantomMode) }
-        if let upstream, upstream.drift == nil {
-            upstream.begin(code, at: now)
-            logger.warning("upstream drift: the session's calls are \(phantomMode ? "answered by the sandbox" : "denied") from now on",
-                           metadata: ["code": "\(code.rawValue)"])
+        guard phantomMode, code != nil || upstream?.drift != nil else {
+            return DriftDecision(code: code, phantom: nil, returnsReceipts: !phantomMode)
         }
-        guard phantomMode else { return DriftDecision(code: code, phantom: nil, returnsReceipts: true) }
         var sent = request
         sent["params"] = .object(stripAttestation(params))
         var answer = await sandbox.answer(sent, tools: toolList?.pinnedList(pinnedTools))
@@ -94,5 +91,15 @@ extension Portal {
             answer = DriftDecision.PhantomAnswer(body: .object(result), isError: false)
         }
         return DriftDecision(code: code, phantom: answer, returnsReceipts: false)
+    }
+
+    /// After a receipt is written: one with a drift code began (or continues) the session's
+    /// drift, which the observation mirrors for the decisions taken before the writer runs.
+    func noteDrift(_ receipt: Receipt, upstream: UpstreamObservation?) {
+        guard let upstream, upstream.drift == nil, let text = receipt.code, DriftRules.beginsDrift(text),
+              let code = ErrorCode(exactly: text) else { return }
+        upstream.begin(code, at: receipt.time)
+        logger.warning("drift: the session's calls are \(receipt.decision == .phantom ? "answered by the sandbox" : "denied") from now on",
+                       metadata: ["code": "\(text)"])
     }
 }

@@ -20,7 +20,9 @@ struct PortalBenchWorld {
     let artifact: Artifact
     let issuers: [TrustedIssuer]
 
-    init() throws {
+    /// `origins`: the logs the artifact names; `echoLimit`: a limit per second on `echo` (so
+    /// that every call is counted against it), none by default.
+    init(origins: [String] = [Self.origin], echoLimit: Int64? = nil) throws {
         func key(_ label: String) throws -> Ed25519.PrivateKey { try Ed25519.PrivateKey(seed: SHA256.hash(Array("bench portal: \(label)".utf8))) }
         provider = try key("provider")
         agent = try key("agent")
@@ -32,21 +34,24 @@ struct PortalBenchWorld {
             tokenID: "bench-token", confirmationKeyThumbprint: agent.publicKey.thumbprint,
             agent: AgentIdentity(provider: "Example", modelFamily: "m", modelVersion: "1", deployment: "bench",
                                  operatorID: "https://operator.bench.example")))
+        var echo: JSONObject = ["arguments": ["text": ["type": "string", "max_length": 32]], "required": ["text"]]
+        if let echoLimit { echo["rate_limit"] = ["max": .number(JSONNumber(Double(echoLimit))), "window": 1] }
         artifact = try Artifact.seal([
             "type": "mcp-attest/artifact/v1", "id": "art-bench", "issuer": "https://policy.bench.example",
             "subject": ["sub": .string(Self.subject), "jkt": .string(agent.publicKey.thumbprint)],
             "not_before": .number(JSONNumber(Double(now - 3600))), "not_after": .number(JSONNumber(Double(now + 86_400))),
-            "tools": ["echo": ["arguments": ["text": ["type": "string", "max_length": 32]], "required": ["text"]]],
-            "log": ["origins": [.string(Self.origin)]],
+            "tools": ["echo": .object(echo)],
+            "log": ["origins": .array(origins.map { .string($0) })],
         ], key: authority)
         issuers = [TrustedIssuer(issuer: Self.issuer, keys: try JWKS(keys: [JWK(key: provider.publicKey)]),
                                  trustDomains: ["agents.provider.bench.example"])]
     }
 
-    func configuration(store: URL) throws -> PortalConfiguration {
+    func configuration(store: URL, origin: String = Self.origin, logKey: Ed25519.PrivateKey? = nil,
+                       sharedState: SharedStateLocation? = nil) throws -> PortalConfiguration {
         try PortalConfiguration(audience: Self.audience, issuers: issuers, authorities: [ExactString(authority.publicKey.thumbprint)],
-                                artifacts: [artifact], origin: Self.origin, logKey: logKey, store: store,
-                                checkpointEvery: 1_000_000, checkpointSeconds: 86_400)
+                                artifacts: [artifact], origin: origin, logKey: logKey ?? self.logKey, store: store,
+                                checkpointEvery: 1_000_000, checkpointSeconds: 86_400, sharedState: sharedState)
     }
 
     /// `count` attested `tools/call` requests (fresh proofs, issued now), as objects and as the bytes a client writes.

@@ -57,7 +57,10 @@ struct BundleReport {
                 "time \(first) to \(log.lastTime ?? first) (\(Self.utc(first)) to \(Self.utc(log.lastTime ?? first)))"
             } ?? "no receipts"
             line("log       \(log.origin) (\(log.logKey.isEmpty ? "no trusted key given" : "key \(log.logKey)")): \(log.receipts) receipts verified, \(range)")
-            line("  decisions  \(log.allow) ALLOW, \(log.deny) DENY, \(log.phantom) PHANTOM, \(log.result) RESULT; \(log.openCalls) calls open")
+            line("  decisions  \(log.allow - log.shadow) ALLOW, \(log.deny) DENY, \(log.phantom) PHANTOM, \(log.result) RESULT, \(log.revoke) REVOKE; \(log.openCalls) calls open")
+            if log.shadow > 0 {
+                line("  shadow     \(log.shadow) calls forwarded in shadow mode (ALLOW with shadow): what enforcement would have denied, not enforced decisions")
+            }
             line("  payloads   " + (log.payloadFile ? "disclosed for \(log.disclosed) receipts" : "none disclosed (structure only)"))
             let shown = log.checkpoints.count <= 12 ? log.checkpoints[...] : log.checkpoints.suffix(10)
             line("  checkpoints \(log.checkpoints.count) verified (signed by the log key, each consistent with the one before)"
@@ -100,7 +103,9 @@ struct BundleReport {
         o["logs"] = .array(result.logs.map { log in
             [
                 "origin": .string(log.origin), "log_key": .string(log.logKey), "receipts": n(log.receipts),
-                "decisions": ["ALLOW": n(log.allow), "DENY": n(log.deny), "PHANTOM": n(log.phantom), "RESULT": n(log.result)],
+                "decisions": ["ALLOW": n(log.allow - log.shadow), "DENY": n(log.deny), "PHANTOM": n(log.phantom), "RESULT": n(log.result),
+                              "REVOKE": n(log.revoke)],
+                "shadow_calls": n(log.shadow),
                 "time": ["first": log.firstTime.map(n64) ?? .null, "last": log.lastTime.map(n64) ?? .null],
                 "payloads_disclosed": log.payloadFile ? n(log.disclosed) : .null,
                 "allow_calls_reevaluated": n(log.allowedCalls),

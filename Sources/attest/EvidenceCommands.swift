@@ -299,10 +299,18 @@ struct BundleCommand: ParsableCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a bundle directory: from a portal's store (--store), or from log directories and artifact files.",
-            discussion: "The bundle is written whole or not at all: into a staging directory beside --out, renamed at the end. --out must not exist.")
-        @Option(help: "A portal's store directory: export what the portal recorded.") var store: String?
-        @Option(help: "With --store: the portal's configuration, to print the trust inputs a verifier needs.") var config: String?
+            abstract: "Write a bundle directory: from portal stores (--store), or from log directories and artifact files.",
+            discussion: """
+                The bundle is written whole or not at all: into a staging directory beside --out, renamed at the end. --out must not exist. \
+                With several --store, the bundle holds one log per store, in the order given, and each artifact once. \
+                Each store records the export (its size and Merkle root), which attest portal prune --log requires.
+                """)
+        @Option(name: .customLong("store"),
+                help: "A portal's store directory: export what the portal recorded (repeatable: one log per store, e.g. each replica's, or a log and its successor).")
+        var stores: [String] = []
+        @Option(name: .customLong("config"),
+                help: "With --store: a portal's configuration, to print the trust inputs a verifier needs (repeatable).")
+        var configs: [String] = []
         @Option(help: "With --store: payloads to disclose: all, none, seq:FIRST-LAST or time:FROM-TO.") var disclose: String = "all"
         @Option(name: .customLong("log"), help: "ORIGIN=DIRECTORY of a receipt log (repeatable).") var logs: [String] = []
         @Option(name: .customLong("artifact"), help: "Artifact or mandate file (repeatable).") var artifacts: [String] = []
@@ -311,13 +319,14 @@ struct BundleCommand: ParsableCommand {
 
         func validate() throws {
             guard !out.isEmpty else { throw ValidationError("--out is the bundle directory to write, not empty") }
-            if store != nil {
+            if !stores.isEmpty {
+                guard stores.count <= 1024 else { throw ValidationError("--store: at most 1024 stores (a bundle holds at most 1024 logs)") }
                 guard logs.isEmpty, artifacts.isEmpty, !noPayloads else {
                     throw ValidationError("--store exports a portal's store; --log, --artifact and --no-payloads go without it")
                 }
                 _ = try Self.parseDisclose(disclose)
             } else {
-                guard config == nil else { throw ValidationError("--config goes with --store") }
+                guard configs.isEmpty else { throw ValidationError("--config goes with --store") }
                 guard !logs.isEmpty else { throw ValidationError("give --store, or at least one --log ORIGIN=DIRECTORY") }
                 guard !artifacts.isEmpty else { throw ValidationError("give at least one --artifact with --log") }
                 for spec in logs { _ = try Self.parseLog(spec) }
@@ -334,21 +343,42 @@ struct BundleCommand: ParsableCommand {
             if FileManager.default.fileExists(atPath: out) {
                 throw CLIError.usage("--out \(out) exists; an export writes a new directory")
             }
-            if let store {
-                guard CLIFiles.isDirectory(store) else { throw CLIError.io("cannot read \(store): no such directory") }
-                var configuration: PortalConfiguration?
-                if let config {
-                    do { configuration = try PortalConfiguration.load(URL(fileURLWithPath: config)) } catch {
+            if !stores.isEmpty {
+                var configurations: [PortalConfiguration] = []
+                for config in configs {
+                    _ = try CLIFiles.read(config, option: "--config")
+                    do { configurations.append(try PortalConfiguration.load(URL(fileURLWithPath: config))) } catch {
                         throw CLIError.rejected("--config \(config): \(error.description)")
                     }
                 }
-                let portalStore = try PortalStore(directory: URL(fileURLWithPath: store), readOnly: true)
-                let count = try portalStore.exportBundle(to: URL(fileURLWithPath: out), disclose: try Self.parseDisclose(disclose))
-                print("wrote bundle \(out): \(count) receipts")
-                guard let configuration else { return }
+                // Each store records the export when it can be written; a store on read-only
+                // media is exported all the same, without the record.
+                let opened = try stores.map { path in
+                    try (try? PortalStoreCLI.open(path, option: "--store")) ?? PortalStoreCLI.open(path, option: "--store", readOnly: true)
+                }
+                let exported = try PortalStoreCLI.guarded("--store") {
+                    try PortalStore.exportBundle(stores: opened, to: URL(fileURLWithPath: out), disclose: try Self.parseDisclose(disclose))
+                }
+                let now = Int64(Date().timeIntervalSince1970)
+                for (store, log) in zip(opened, exported) {
+                    do { try store.recordExport(log, bundle: URL(fileURLWithPath: out).standardizedFileURL.path, time: now) } catch {
+                        FileHandle.standardError.write(Data("warning: --store \(store.directory.path): the export was not recorded in the store (\(error)); attest portal prune --log will not count it\n".utf8))
+                    }
+                }
+                print("wrote bundle \(out): \(exported.reduce(0) { $0 + $1.receipts }) receipts")
+                for log in exported {
+                    print("  log \(log.origin): \(log.receipts) receipts, \(log.payloads) payloads, root \(log.root)")
+                }
+                guard !configurations.isEmpty else { return }
+                var authorities: [String] = [], keys: [String] = []
+                for configuration in configurations {
+                    for a in configuration.authorities where !authorities.contains(where: { $0.isExactly(a.value) }) { authorities.append(a.value) }
+                    let key = NoteVerifier(name: configuration.origin, key: configuration.logKey.publicKey).text
+                    if !keys.contains(where: { $0.isExactly(key) }) { keys.append(key) }
+                }
                 print("verify with:")
-                print("  attest bundle verify \(out) " + configuration.authorities.map { "--authority=\($0.value) " }.joined()
-                      + "--log-key '\(NoteVerifier(name: configuration.origin, key: configuration.logKey.publicKey).text)' --now $(date +%s)")
+                print("  attest bundle verify \(out) " + authorities.map { "--authority=\($0) " }.joined()
+                      + keys.map { "--log-key '\($0)' " }.joined() + "--now $(date +%s)")
                 return
             }
             let pairs = try logs.map(Self.parseLog)

@@ -13,7 +13,8 @@ struct PortalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portal",
         abstract: "Run the portal in front of an MCP server: every tools/call decided, receipted, then released (spec/portal.md).",
-        subcommands: [PortalStdio.self, PortalHTTP.self, PortalCheck.self, PortalProve.self])
+        subcommands: [PortalStdio.self, PortalHTTP.self, PortalCheck.self, PortalProve.self, PortalRevoke.self,
+                      PortalClose.self, PortalRotate.self, PortalPrune.self, PortalBackup.self, PortalRestore.self, PortalStatus.self])
 }
 
 struct PortalOptions: ParsableArguments {
@@ -25,6 +26,8 @@ struct PortalOptions: ParsableArguments {
     var measureSeconds: Int = 60
     @Option(help: "The MCP server (a command line, split at spaces) that answers calls in phantom mode; default: the built-in sandbox.")
     var sandbox: String?
+    @Flag(help: "Shadow mode: forward the calls the policy denies, each recorded as an ALLOW naming the code in shadow (spec/portal.md §Shadow mode).")
+    var shadow = false
     @Argument(parsing: .postTerminator, help: "The upstream MCP server command, after --.") var command: [String] = []
 
     func validate() throws {
@@ -41,7 +44,25 @@ struct PortalOptions: ParsableArguments {
         }
         configuration.measureSeconds = measureSeconds
         configuration.sandboxCommand = sandbox.map { $0.split(separator: " ").map(String.init) }
+        configuration.shadow = shadow
         return configuration
+    }
+
+    /// Re-reads the configuration's artifacts on SIGHUP and installs them without a restart
+    /// (spec/portal.md §Policy reload); a file that does not load changes nothing.
+    func reloadOnHangup(_ portal: Portal) {
+        let path = config
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler {
+            do {
+                try portal.reload(artifacts: try PortalConfiguration.load(URL(fileURLWithPath: path)).artifacts)
+            } catch {
+                FileHandle.standardError.write(Data("policy reload refused, the artifacts in force are unchanged: \(error)\n".utf8))
+            }
+        }
+        source.resume()
+        SignalSources.keep(source)
     }
 
     func upstream() throws -> [String] {
@@ -99,6 +120,7 @@ struct PortalStdio: AsyncParsableCommand {
             metricsTask = Task { try await listener.run() }
         }
         let portal = try await StdioPortal.start(configuration: configuration, command: command)
+        options.reloadOnHangup(portal.portal)
         await portal.run(stop: terminationSignals())
         metricsTask?.cancel()
     }
@@ -156,6 +178,7 @@ struct PortalHTTP: AsyncParsableCommand {
                 certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem))))
         }
         let portal = try await HTTPPortal(configuration: configuration, upstream: source, allowedOrigins: allowOrigin, registry: registry)
+        options.reloadOnHangup(portal.portal)
         let url = try await portal.bind(host: host, port: port, tls: tls)
         FileHandle.standardOutput.write(Data("portal listening on \(url)\n".utf8))
         let server = Task { try await portal.serve() }
@@ -204,6 +227,53 @@ struct PortalProve: ParsableCommand {
         let proof = try PortalStore(directory: URL(fileURLWithPath: store), readOnly: true).inclusionProof(seq: seq)
         print(JSONValue.object(proof).serialized(pretty: true), terminator: "")
     }
+}
+
+struct PortalRevoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoke",
+        abstract: "Revoke an artifact or mandate by digest: every portal reading this store or shared state denies calls under it from its next request on.",
+        discussion: "Each portal records a REVOKE entry in its own log before it decides another request under a chain holding the digest, then denies such requests with PTL_ARTIFACT_REVOKED (spec/portal.md §Revocation).")
+    @Option(parsing: .unconditional, help: "The artifact's or mandate's digest (base64url SHA-256, as a receipt's artifact names it; it may start with -).") var digest: String
+    @Option(help: "The store directory of a single portal.") var store: String?
+    @Option(name: .customLong("shared-state"), help: "The state replicas share (their configuration's shared_state): a postgres:// URL or an SQLite file.") var sharedState: String?
+
+    func validate() throws {
+        guard (store == nil) != (sharedState == nil) else { throw ValidationError("give --store or --shared-state") }
+        guard let bytes = try? Base64URL.decode(digest), bytes.count == 32 else {
+            throw ValidationError("--digest is the base64url of a 32-byte SHA-256 digest")
+        }
+    }
+
+    func run() async throws {
+        let revocations: any RevocationStore
+        if let store {
+            guard CLIFiles.isDirectory(store) else { throw CLIError.io("cannot read \(store): no such directory") }
+            let database = URL(fileURLWithPath: store).appendingPathComponent(PortalStore.fileName).path
+            guard FileManager.default.fileExists(atPath: database) else {
+                throw CLIError.io("cannot read \(database): no such file (not a portal store)")
+            }
+            revocations = try PortalStore(directory: URL(fileURLWithPath: store))
+        } else {
+            revocations = try await openSharedState(sharedState ?? "")
+        }
+        let now = Int64(Date().timeIntervalSince1970)
+        do { try await revocations.revoke(digest: digest, time: now) } catch {
+            throw CLIError.rejected("\(error.code.rawValue): \(error.message)")
+        }
+        if let postgres = revocations as? PostgresSharedState { await postgres.close() }
+        print("REVOKED \(digest) at \(now)")
+    }
+}
+
+/// The shared state a URL or path names: PostgreSQL for a postgres:// URL, else an SQLite file.
+func openSharedState(_ location: String) async throws -> any SharedState {
+    if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
+        let state = try PostgresSharedState(url: location)
+        try await state.prepare()
+        return state
+    }
+    return try SQLiteSharedState(path: location)
 }
 
 func parseListen(_ text: String, option: String) throws -> (String, Int) {

@@ -81,7 +81,9 @@ struct BundleOpenCallsTests {
         open["decision"] = "ALLOW"; open["request"] = digest; open["upstream"] = upstream
         var result = base
         result["decision"] = "RESULT"; result["call"] = 1; result["response"] = digest; result["code"] = "PTL_OUTCOME_UNKNOWN"
-        for fields in [open, result] {
+        var shadow = open
+        shadow["shadow"] = "PTL_TOOL_NOT_ALLOWED"
+        for fields in [open, result, shadow] {
             let r = try Receipt.sign(fields, key: key)
             let line = Array(JCS.canonicalize(.object(r.json)))
             let fast = try #require(Receipt.read(canonicalLine: line[...], maxBytes: 1 << 16, cache: Receipt.StringCache()))
@@ -89,8 +91,17 @@ struct BundleOpenCallsTests {
             #expect(fast.call == r.call && fast.decision == r.decision && fast.session == r.session)
             #expect(fast.requestCommitment == r.requestCommitment && fast.responseCommitment == r.responseCommitment)
             #expect(fast.upstream.map { JCS.canonicalize($0) } == r.upstream.map { JCS.canonicalize($0) })
+            #expect(fast.shadow == r.shadow)
             try r.verifySignature(key.publicKey)
         }
+        #expect(try Receipt.sign(shadow, key: key).shadow == "PTL_TOOL_NOT_ALLOWED")
+        // A REVOKE is read by the generic reader only, and keeps exactly its members.
+        let revoke = try Receipt.sign(["log": "portal.example/log/0", "seq": 4, "time": 1_760_000_001,
+                                       "prev": .string(Base64URL.encode(Receipt.genesis)), "artifact": "art", "decision": "REVOKE"], key: key)
+        #expect(Receipt.read(canonicalLine: Array(JCS.canonicalize(.object(revoke.json)))[...], maxBytes: 1 << 16,
+                             cache: Receipt.StringCache()) == nil)
+        #expect(revoke.json.names.sorted() == ["artifact", "decision", "log", "prev", "seq", "sig", "time", "type"])
+        try revoke.verifySignature(key.publicKey)
         #expect(try Receipt.sign(open, key: key).isOpenCall)
         var bad = result
         bad["upstream"] = upstream

@@ -1,6 +1,7 @@
 import AttestCore
 @testable import AttestEvidence
 import Foundation
+import TestSupport
 import Testing
 
 /// The rate state of ``PolicyEngine`` (sliding windows over a chain of artifacts) against
@@ -9,16 +10,7 @@ import Testing
 /// call, so a verifier's recount equals a portal's live counting.
 @Suite("Rate recount equals live counting")
 struct RateRecountTests {
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Seeded = SeededGenerator
 
     /// A reference decision: steps 5 and 6 by counting the whole history.
     static func limited(_ chain: [Artifact], tool: String, time: Int64, history: [(chain: [Artifact], tool: String, time: Int64)]) -> Bool {

@@ -145,9 +145,11 @@ import Testing
         #expect(try h.log().first?.line["upstream"] == PortalFixture.upstreamIdentity)
         let drifted = try await PortalHarness(artifacts: [pinned], upstreamIdentity:
             ["transport": "stdio", "executable_sha256": .string(String(repeating: "cd", count: 32))])
-        expectRegistryCode(H.code(try await drifted.call("echo", ["text": "hi"])), "PTL_UPSTREAM_DRIFT")
         // The policy's own code comes first (step 7 before step 8).
         expectRegistryCode(H.code(try await drifted.call("forbidden")), "PTL_TOOL_NOT_ALLOWED")
+        expectRegistryCode(H.code(try await drifted.call("echo", ["text": "hi"])), "PTL_UPSTREAM_DRIFT")
+        // That denial began the session's drift: every later request of it gets its code first.
+        expectRegistryCode(H.code(try await drifted.call("forbidden")), "PTL_UPSTREAM_DRIFT")
         #expect(drifted.upstream.calls == 0)
     }
 

@@ -21,9 +21,10 @@ enum PortalFixture {
     static let helperID = "spiffe://agents.provider.example/acme/helper"
     static var now: Int64 { Int64(Date().timeIntervalSince1970) }
 
-    static func token(subject: String = agentID, key: Ed25519.PrivateKey = agent, audience: String = audience) throws -> String {
+    static func token(subject: String = agentID, key: Ed25519.PrivateKey = agent, audience: String = audience,
+                      issuedAt: Int64? = nil, expiresAt: Int64? = nil) throws -> String {
         try TokenIssuer(key: provider).issue(TokenClaims(
-            issuer: issuer, subject: subject, audience: audience, issuedAt: now - 10, expiresAt: now + 600,
+            issuer: issuer, subject: subject, audience: audience, issuedAt: issuedAt ?? now - 10, expiresAt: expiresAt ?? now + 600,
             tokenID: "tok-\(subject)", confirmationKeyThumbprint: key.verifyingKey.thumbprint,
             agent: AgentIdentity(provider: "Example Provider", modelFamily: "example-model", modelVersion: "2026-05-01",
                                  deployment: "acme-prod", operatorID: "https://acme.example", safetyLevel: "standard")))
@@ -99,11 +100,13 @@ struct PortalHarness {
     let store: URL
 
     init(artifacts: [Artifact]? = nil, store: URL = PortalFixture.temporaryDirectory(),
-         upstreamIdentity: JSONValue? = PortalFixture.upstreamIdentity, checkpointSeconds: Int = 86_400) async throws {
+         upstreamIdentity: JSONValue? = PortalFixture.upstreamIdentity, checkpointSeconds: Int = 86_400,
+         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
+         configure: (inout PortalConfiguration) -> Void = { _ in }) async throws {
         let artifacts = try artifacts ?? [PortalFixture.artifact(PortalFixture.unsignedArtifact())]
-        portal = try Portal(configuration: try PortalFixture.configuration(store: store, artifacts: artifacts,
-                                                                           checkpointSeconds: checkpointSeconds),
-                            upstreamIdentity: upstreamIdentity)
+        var configuration = try PortalFixture.configuration(store: store, artifacts: artifacts, checkpointSeconds: checkpointSeconds)
+        configure(&configuration)
+        portal = try Portal(configuration: configuration, upstreamIdentity: upstreamIdentity, clock: clock)
         try await portal.recover()
         upstream = ScriptedUpstream()
         session = PortalSession(portal: portal, relay: upstream.relay, id: "test-session")
@@ -113,13 +116,13 @@ struct PortalHarness {
     /// A `tools/call` as the client writes it, attested by `key` for `subject` unless `attest` is false.
     func request(_ tool: String, _ arguments: JSONValue = .object([:]), id: Int = 1, subject: String = PortalFixture.agentID,
                  key: Ed25519.PrivateKey = PortalFixture.agent, attest: Bool = true, mandates: [Artifact]? = nil,
-                 method: String = "tools/call") throws -> JSONObject {
+                 method: String = "tools/call", token: String? = nil) throws -> JSONObject {
         var params: JSONObject = ["name": .string(tool), "arguments": arguments]
         if method != "tools/call" { params = [:] }
         if let mandates { params["_meta"] = [Portal.mandatesKey: .array(mandates.map { .object($0.json) })] }
         let message: JSONValue = ["jsonrpc": "2.0", "id": .number(JSONNumber(Double(id))), "method": .string(method), "params": .object(params)]
         guard attest else { return message.objectValue ?? [:] }
-        let attester = MCPAttester(token: try PortalFixture.token(subject: subject, key: key), key: key, audience: PortalFixture.audience)
+        let attester = MCPAttester(token: try token ?? PortalFixture.token(subject: subject, key: key), key: key, audience: PortalFixture.audience)
         let governed = Portal.governed
         return try attester.attach(to: message, era: .handshake, issuedAt: PortalFixture.now, proofID: MCPAttester.randomProofID(),
                                    governed: governed).objectValue ?? [:]

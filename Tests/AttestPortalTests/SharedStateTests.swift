@@ -77,13 +77,19 @@ enum SharedStateChecks {
         #expect(try await a.countCall(against: one, time: time + window - 1) == false)
         #expect(try await b.countCall(against: one, time: time + window) == true)
 
-        // Control 1: the same 200 calls, each fifth call in a window of its own (40 windows of max 20).
-        let windows = Int64(40)
-        let spread = "sha256:\(UUID().uuidString)"
-        let spreadLimit = [SharedLimit(artifact: spread, tool: "echo", max: max, window: window)]
-        let spreadAllowed = try await hammer([a, b], tasks: 25, callsPerTask: 4, limits: { _ in spreadLimit },
-                                             time: { n in time + window * Int64(n % Int(windows)) })
-        #expect(spreadAllowed == 200, "40 windows of \(max) allowed \(spreadAllowed) of 200 calls")
+        // Count times never decrease per limit: a call asked for at an earlier time is
+        // counted at the limit's latest count time, and not at all once that reaches the
+        // deadline (the end of the artifact's validity window).
+        #expect(try await a.count(one, earliest: time, deadline: .max, record: false) == .counted(at: time + window))
+        #expect(try await b.count(one, earliest: time, deadline: time + window, record: true) == .expired(at: time + window))
+        #expect(try await b.count(one, earliest: time + window + 1, deadline: .max, record: false) == .counted(at: time + window + 1))
+
+        // Control 1: the same 200 calls over 10 limits of max 20 (one artifact each).
+        let spread = "sha256:\(UUID().uuidString)-"
+        let spreadAllowed = try await hammer([a, b], tasks: 25, callsPerTask: 4,
+                                             limits: { n in [SharedLimit(artifact: spread + "\(n % 10)", tool: "echo", max: max, window: window)] },
+                                             time: { _ in time })
+        #expect(spreadAllowed == 200, "10 limits of \(max) allowed \(spreadAllowed) of 200 calls")
 
         // Control 2: 50 distinct limits (one artifact each) of max 1, one call each, all at t.
         let prefix = "sha256:\(UUID().uuidString)-"

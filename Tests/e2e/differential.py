@@ -253,6 +253,8 @@ def random_receipt(rng, seq=None, prev=None, t=None):
             kw["upstream"] = ev.UPSTREAM if rng.random() < 0.6 else upstream_files(rng)
         if rng.random() < 0.2:
             kw["tools_sha256"] = ev.b64u(ev.sha(b"tools"))
+        if rng.random() < 0.2:
+            kw["shadow"] = rng.choice(["PTL_TOOL_NOT_ALLOWED", "PTL_RATE_LIMITED"])
     elif d in ("DENY", "PHANTOM"):
         kw["code"] = rng.choice(["PTL_RATE_LIMITED", "PTL_TOOL_NOT_ALLOWED", "PTL_UPSTREAM_DRIFT"])
     else:  # RESULT
@@ -268,7 +270,11 @@ def random_receipt(rng, seq=None, prev=None, t=None):
 
 
 def gen_receipt(rng):
-    r, _ = random_receipt(rng)
+    if rng.random() < 0.1:  # a REVOKE: no request, exactly its members (receipt.md §Revocation)
+        r = copy.deepcopy(ev.revoke_receipt(rng.choice([1, 5]), bytes([rng.randrange(256)]) * 32, ev.T0 + rng.randrange(100),
+                                            ev.digest(ev.ART)))
+    else:
+        r, _ = random_receipt(rng)
     if rng.random() < 0.85:
         for _ in range(rng.choice([1, 1, 2])):
             mutate(r, rng)
@@ -414,6 +420,14 @@ def gen_artifact(rng):
         chain = [ev.ART, reseal(m, ev.AGENT if rng.random() < 0.9 else ev.SUB, "mandate")]
         if rng.random() < 0.1:
             chain = [ev.ART] + [chain[1]] * 17
+    if rng.random() < 0.15:
+        # Drift rules: sequences and a burst, mutated at their bounds.
+        art = {k: v for k, v in ev.drift_root(ev.FULL_RULES, "art-v1").items() if k != "sig"}
+        drift = art["drift"]
+        drift["sequences"] = drift["sequences"][rng.choice([0, 60, 63]):]
+        for _ in range(rng.choice([1, 1, 2])):
+            mutate(drift, rng)
+        chain = [reseal(art, ev.AUTH, "artifact")]
     del chain_kind
     authorities = ev.AUTHS if rng.random() < 0.95 else [ev.OTHER.thumbprint]
     return "artifact.verify", {}, {"chain": chain, "authorities": authorities}
@@ -421,7 +435,7 @@ def gen_artifact(rng):
 
 def random_arguments(rng, tool):
     base = {"search": {"query": "cats", "limit": 5}, "read_file": {"path": "/data/a"}, "Kill_job": {"Key": "k"},
-            "transfer": {"amount_wei": 10}, "caf\u00e9": {}}.get(tool, {"x": 1})
+            "transfer": {"amount_wei": 10}, "caf\u00e9": {}, "read_secret": {}, "send_email": {}}.get(tool, {"x": 1})
     args = copy.deepcopy(base)
     if rng.random() < 0.6 and args:
         mutate(args, rng, skip=())
@@ -439,10 +453,54 @@ def gen_evaluate(rng):
     call = {"tool": tool, "arguments": random_arguments(rng, tool), "time": t}
     if rng.random() < 0.05:
         call["time"] = Raw(f"{t}.0", t)
+    if rng.random() < 0.4:
+        return gen_evaluate_drift(rng)
     return "artifact.evaluate", {}, {"artifact": ev.ART, "history": history, "call": call}
 
 
+def gen_evaluate_drift(rng):
+    """A call under drift rules (sequences, a burst, a mandate's own burst) with a history
+    over two sessions, some of it denied with a drift code."""
+    tools = ["read_secret", "send_email", "search", "read_file", "caf\u00e9"]
+    artifact, ancestors = rng.choice([(ev.D_SEQ, None), (ev.D_BURST, None), (ev.MDB, [ev.D_SEQ]), (ev.MD, [ev.D_SEQ])])
+    t = ev.T0 + rng.choice([20, 30, 100, 309, 310])
+    history = []
+    for _ in range(rng.choice([0, 1, 2, 3, 5, 8])):
+        entry = {"tool": rng.choice(tools), "time": t - rng.choice([0, 1, 5, 9, 10, 11, 99, 100, 299, 300])}
+        if rng.random() < 0.6:
+            entry["session"] = rng.choice(["s1", "s2"])
+        if rng.random() < 0.1:
+            entry["code"] = rng.choice(["PTL_BEHAVIOUR_DRIFT", "PTL_UPSTREAM_DRIFT", "PTL_RATE_LIMITED"])
+        history.append(entry)
+    history.sort(key=lambda h: h["time"])
+    tool = rng.choice(tools)
+    call = {"tool": tool, "arguments": random_arguments(rng, tool), "time": t}
+    if rng.random() < 0.6:
+        call["session"] = rng.choice(["s1", "s2"])
+    inp = {"artifact": artifact, "history": history, "call": call}
+    if ancestors:
+        inp["ancestors"] = ancestors
+    return "artifact.evaluate", {}, inp
+
+
+def gen_bundle_drift(rng):
+    """A log of calls of two sessions under drift rules: allowed, denied (a drift code or
+    another), PHANTOM, of tools/call and tools/list; whether each ALLOW is one the rules
+    let through is left to chance."""
+    kinds = [ev.RS, ev.SE, ev.SR, ev.LS]
+    calls, t = [], 10
+    for _ in range(rng.randrange(1, 9)):
+        t += rng.choice([0, 1, 5, 11, 300])
+        decision = rng.choice(["ALLOW", "ALLOW", "ALLOW", "DENY", "PHANTOM"])
+        code = None if decision == "ALLOW" else rng.choice(["PTL_BEHAVIOUR_DRIFT", "PTL_UPSTREAM_DRIFT", "PTL_RATE_LIMITED"])
+        calls.append(ev.dcall(t, rng.choice(kinds), session=rng.choice(["s1", "s2"]), decision=decision, code=code,
+                              art=rng.choice([ev.D_SEQ, ev.D_BURST])))
+    return "bundle.verify", copy.deepcopy(ev.CTX), ev.dbundle(calls, (ev.D_SEQ, ev.D_BURST))
+
+
 def gen_bundle(rng):
+    if rng.random() < 0.25:
+        return gen_bundle_drift(rng)
     n = rng.randrange(1, 8)
     times = {i: ev.T0 + 10 + rng.choice([0, 1, 30]) * i for i in range(n)}
     decisions = {i: "DENY" for i in range(n) if rng.random() < 0.25}

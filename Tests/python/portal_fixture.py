@@ -191,6 +191,7 @@ class World:
         return [json.loads(line) for line in self.upstream_log.read_text().splitlines() if line.strip()]
 
     def stdio(self, config, prefix=(), **kw):
+        """`extra_args` (keyword) go before the `--` of the upstream command."""
         return StdioPortal(self, config, prefix=prefix, **kw)
 
     def http(self, config, prefix=(), extra_args=(), upstream_url=None):
@@ -252,11 +253,11 @@ class PortalProcess:
 class StdioPortal(PortalProcess):
     """`attest portal stdio` spoken to in raw JSON lines; a reader thread files every line."""
 
-    def __init__(self, world, config, prefix=(), env=None):
+    def __init__(self, world, config, prefix=(), env=None, extra_args=()):
         self.world = world
         self.stderr_path = world.root / f"portal-stdio-{time.monotonic_ns()}.stderr"
         self.stderr = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen([*prefix, attest_binary(), "portal", "stdio", "--config", str(config), "--",
+        self.proc = subprocess.Popen([*prefix, attest_binary(), "portal", "stdio", "--config", str(config), *extra_args, "--",
                                       *world.upstream_command()], env=env or world.env(), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr)
         self.lines, self.cond = [], threading.Condition()

@@ -216,6 +216,16 @@ def test_file_errors_are_io_errors(tmp_path):
         (["token", "verify", "--token", tmp_path / "t", "--audience", "a", "--issuer", "https://i.example", "--jwks",
           tmp_path / "missing.json", "--trust-domain", "td.example"], "cannot read"),
         (["portal", "prove", "--store", tmp_path / "dir", "--seq", 0], "(not a portal store)"),
+        (["portal", "backup", "--store", tmp_path / "dir", "--out", tmp_path / "backup"], "(not a portal store)"),
+        (["portal", "status", "--store", tmp_path / "dir"], "(not a portal store)"),
+        (["portal", "prune", "--store", tmp_path / "dir", "--payloads-before", 1], "(not a portal store)"),
+        (["portal", "prune", "--store", tmp_path / "dir", "--log", "o.example/log"], "(not a portal store)"),
+        (["portal", "rotate", "--from", tmp_path / "dir", "--config", tmp_path / "nope.json"],
+         f"cannot read {tmp_path / 'nope.json'}: no such file"),
+        (["portal", "close", "--config", tmp_path / "nope.json"], f"cannot read {tmp_path / 'nope.json'}: no such file"),
+        (["portal", "restore", "--backup", tmp_path / "nope.backup", "--store", tmp_path / "restored"],
+         f"cannot read {tmp_path / 'nope.backup'}: no such file"),
+        (["bundle", "export", "--store", tmp_path / "dir", "--store", tmp_path / "dir", "--out", tmp_path / "two"], "(not a portal store)"),
     ]
     if os.geteuid() != 0:
         (tmp_path / "secret.json").write_text("{}")

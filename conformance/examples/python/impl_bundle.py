@@ -56,6 +56,8 @@ class Report:
         self.receipts = 0
         self.open_calls = 0
         self.decisions_rechecked_with_payload = 0
+        self.revocations = 0
+        self.shadow_calls = 0
 
 
 # --- Step 1 ------------------------------------------------------------------------------
@@ -239,8 +241,10 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
     expected_seq = 0
     open_calls = {}  # seq of an open ALLOW -> its call identity
     rates = impl_policy.RateState()
+    drift = impl_policy.DriftState()
     payloads = PayloadReader(log.payloads() if log.payloads is not None else None)
     roots = set()
+    revoked = set()  # the digests this log's REVOKE entries named so far
 
     for value in log.receipts():
         seq = expected_seq
@@ -277,17 +281,23 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
             if disclosure is not None:
                 impl_log.check_disclosure(receipt, disclosure)
 
-            # Step 6: the artifact chain, and the log among the in-force artifact's.
-            chain = chains.chain(receipt.artifact)
-            in_force = chain[-1]
-            if origin not in in_force.origins:
-                raise OpError("RCP_LOG_NOT_IN_ARTIFACT", f"the artifact in force does not name log {origin!r}")
+            if receipt.decision == "REVOKE":
+                # A REVOKE names a digest, not an artifact in force: no chain, no re-evaluation.
+                revoked.add(receipt.artifact)
+            else:
+                # Step 6: the artifact chain, and the log among the in-force artifact's.
+                chain = chains.chain(receipt.artifact)
+                in_force = chain[-1]
+                if origin not in in_force.origins:
+                    raise OpError("RCP_LOG_NOT_IN_ARTIFACT", f"the artifact in force does not name log {origin!r}")
 
-            # Step 7: an ALLOW re-evaluated.
-            if receipt.decision == "ALLOW":
-                check_allow(receipt, chain, disclosure, rates, report)
-                if receipt.tool is not None:
-                    roots.add(chain[0].digest)
+                # Step 7: an ALLOW re-evaluated.
+                if receipt.decision == "ALLOW":
+                    check_allow(receipt, chain, disclosure, rates, drift, report, revoked)
+                    if receipt.tool is not None and receipt.shadow is None:
+                        roots.add(chain[0].digest)
+                elif receipt.decision in ("DENY", "PHANTOM") and receipt.code in impl_policy.DRIFT_CODES:
+                    drift.record(chain, receipt.session, receipt.tool, receipt.time, receipt.code)
 
             # Step 8: the Merkle tree against every checkpoint of its size.
             tree.append_hash(receipt.leaf_hash)
@@ -300,6 +310,10 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
         except OpError as e:
             raise BundleFailure(e.code, str(e), origin, seq)
         report.receipts += 1
+        if receipt.decision == "REVOKE":
+            report.revocations += 1
+        elif receipt.decision == "ALLOW" and receipt.shadow is not None:
+            report.shadow_calls += 1
 
     # Step 9.
     if checkpoints[0].size == 0 and checkpoints[0].root != impl_log.EMPTY_ROOT:
@@ -317,23 +331,33 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
     roots_by_log[index] = roots
 
 
-def check_allow(receipt, chain: list, disclosure, rates, report: Report) -> None:
-    """Step 7 for an ALLOW: the subject, the upstream and tool-list pins, then for a
-    tools/call the exact numbers of the disclosed request and the evaluation steps (the
-    argument steps only with a disclosed request); for another method the validity
-    window. An allowed tools/call is counted in `rates`."""
+def check_allow(receipt, chain: list, disclosure, rates, drift, report: Report, revoked=frozenset()) -> None:
+    """Step 7 for an ALLOW: no artifact of the chain revoked earlier in the log, the
+    subject; then, unless the ALLOW was forwarded in shadow mode (not an enforced
+    decision: not re-evaluated, counted neither in `rates` nor in `drift`), the upstream
+    and tool-list pins, then for a tools/call the exact numbers of the disclosed request
+    and the evaluation steps 0 to 7 (the argument steps only with a disclosed request);
+    for another method the session not in drift and the validity window. An allowed
+    tools/call is counted in `rates` and `drift`."""
     in_force = chain[-1]
+    for artifact in chain:
+        if artifact.digest in revoked:
+            raise OpError("PTL_ARTIFACT_REVOKED", f"an earlier REVOKE of this log revoked {artifact.digest}")
     agent = receipt.agent
     if agent is None or not (_same(agent["sub"], in_force.subject_sub) and _same(agent["jkt"], in_force.subject_jkt)):
         raise OpError("PTL_SUBJECT_MISMATCH", "the ALLOW's agent is not the subject of the artifact in force")
+    if receipt.shadow is not None:
+        return
     if in_force.upstream is not None:
         if receipt.upstream is None or (impl_policy.canonicalize_value(receipt.upstream)
                                         != impl_policy.canonicalize_value(in_force.upstream)):
             raise OpError("PTL_UPSTREAM_DRIFT", "the ALLOW's upstream is not the one the artifact pins")
-    pinned_tools = in_force.drift.get("tools_sha256") if in_force.drift is not None else None
+    pinned_tools = in_force.drift.tools_sha256 if in_force.drift is not None else None
     if pinned_tools is not None and not _same(receipt.tools_sha256, pinned_tools):
         raise OpError("PTL_UPSTREAM_DRIFT", "the ALLOW's tool list is not the one the artifact pins")
     if receipt.tool is None:
+        if receipt.session in drift.began:
+            raise OpError(drift.began[receipt.session], "an ALLOW in a session in drift")
         if not in_force.not_before <= receipt.time < in_force.not_after:
             raise OpError("PTL_OUTSIDE_VALIDITY", "the ALLOW is outside the artifact's validity window")
         return
@@ -344,10 +368,11 @@ def check_allow(receipt, chain: list, disclosure, rates, report: Report) -> None
             raise OpError("JSON_NUMBER_INEXACT", "the disclosed request holds a number that is not exact")
         arguments = request.get("arguments", {}) if isinstance(request, dict) else {}
         report.decisions_rechecked_with_payload += 1
-    code = impl_policy.evaluate(chain, receipt.tool, arguments, receipt.time, rates)
+    code = impl_policy.evaluate_in_session(chain, receipt.session, receipt.tool, arguments, receipt.time, rates, drift)
     if code is not None:
         raise OpError(code, "the artifact in force denies this ALLOW")
     rates.record(chain, receipt.tool, receipt.time)
+    drift.record(chain, receipt.session, receipt.tool, receipt.time, None)
 
 
 # --- Step 10 -----------------------------------------------------------------------------
@@ -358,7 +383,7 @@ def _allowed_calls(log: LogInput, index: int, roots: set, chains: ChainCache):
     as (time, log index, seq, tool, chain). The receipts passed every check already, so
     their members are read as they are."""
     for value in log.receipts():
-        if value.get("decision") != "ALLOW" or "tool" not in value:
+        if value.get("decision") != "ALLOW" or "tool" not in value or "shadow" in value:
             continue
         chain = chains.chain(value["artifact"])
         if chain[0].digest in roots:
@@ -460,7 +485,8 @@ def op_bundle_verify(context: dict, inp: dict) -> dict:
         logs.append(LogInput(origin, _file(log, "receipts"), _file(log, "checkpoints"),
                              _file(log, "payloads", optional=True)))
     report = verify_bundle(artifacts, logs, authorities, log_keys, now)
-    return {"receipts": report.receipts, "open_calls": report.open_calls}
+    return {"receipts": report.receipts, "open_calls": report.open_calls, "revocations": report.revocations,
+            "shadow_calls": report.shadow_calls}
 
 
 OPS = {"bundle.verify": op_bundle_verify}

@@ -395,12 +395,14 @@ def check_successor(earlier: Checkpoint, later: Checkpoint, proof: list[bytes]) 
 RECEIPT_TYPE = "mcp-attest/receipt/v1"
 RECEIPT_DOMAIN = "receipt"
 COMMITMENT_LABEL = b"MCP-ATTEST-v1:commitment\x00"
-DECISIONS = ("ALLOW", "DENY", "PHANTOM", "RESULT")
+DECISIONS = ("ALLOW", "DENY", "PHANTOM", "RESULT", "REVOKE")
 RESULT_CODES = ("PTL_UPSTREAM_FAILED", "PTL_OUTCOME_UNKNOWN")
 GOVERNED_METHODS = ("tools/call", "tools/list", "resources/list", "resources/templates/list",
                     "resources/read", "prompts/list", "prompts/get", "completion/complete")
 REQUIRED_MEMBERS = ("type", "log", "seq", "time", "prev", "artifact", "session", "method", "decision", "sig")
-OPTIONAL_MEMBERS = ("agent", "tool", "code", "call", "request", "response", "upstream", "tools_sha256")
+OPTIONAL_MEMBERS = ("agent", "tool", "code", "call", "request", "response", "upstream", "tools_sha256", "shadow")
+# A REVOKE has exactly these members (receipt.md §Revocation).
+REVOKE_MEMBERS = ("type", "log", "seq", "time", "prev", "artifact", "decision", "sig")
 CARRIERS = ("dev.agent-attestation/token", "dev.agent-attestation/proof", "dev.agent-attestation/operator")
 DENIAL_CODE = -31000
 MAX_INTEGER = 1 << 53
@@ -497,9 +499,9 @@ class Receipt:
         self.time = json_integer(value["time"])
         self.prev = b64url_decode(value["prev"])
         self.artifact = value["artifact"]
-        self.session = value["session"]
+        self.session = value.get("session")  # absent on a REVOKE
         self.agent = value.get("agent")
-        self.method = value["method"]
+        self.method = value.get("method")  # absent on a REVOKE
         self.tool = value.get("tool")
         self.decision = value["decision"]
         self.code = value.get("code")
@@ -508,6 +510,7 @@ class Receipt:
         self.response = b64url_decode(value["response"]) if "response" in value else None
         self.upstream = value.get("upstream")
         self.tools_sha256 = value.get("tools_sha256")
+        self.shadow = value.get("shadow")
         self.sig = value["sig"]
         body = {k: v for k, v in value.items() if k != "sig"}
         self.canonical = canonicalize(to_model(body))
@@ -525,21 +528,27 @@ def _rcp_malformed(why: str) -> OpError:
 
 
 def parse_receipt(value) -> Receipt:
-    """receipt.md §Fields and RCP-002, -003, -012, -016, -017, -018, -024; every
-    failure is RCP_MALFORMED, so their order does not matter."""
+    """receipt.md §Fields and RCP-002, -003, -012, -016, -017, -018, -024, -026, -027;
+    every failure is RCP_MALFORMED, so their order does not matter."""
     if not isinstance(value, dict):
         raise _rcp_malformed("a receipt is a JSON object")
     for name in value:
         if name not in REQUIRED_MEMBERS and name not in OPTIONAL_MEMBERS:
             raise _rcp_malformed(f"unknown member {name!r}")
-    for name in REQUIRED_MEMBERS:
+    revoke = isinstance(value.get("decision"), str) and _same(value["decision"], "REVOKE")
+    if revoke:
+        # A REVOKE records no call: exactly its members (RCP-026).
+        for name in value:
+            if name not in REVOKE_MEMBERS:
+                raise _rcp_malformed(f"a REVOKE has no {name!r}")
+    for name in (REVOKE_MEMBERS if revoke else REQUIRED_MEMBERS):
         if name not in value:
             raise _rcp_malformed(f"no {name!r}")
     for name in ("type", "log", "prev", "artifact", "session", "method", "decision",
-                 "tool", "code", "request", "response", "tools_sha256"):
+                 "tool", "code", "request", "response", "tools_sha256", "shadow"):
         if name in value and not isinstance(value[name], str):
             raise _rcp_malformed(f"{name!r} is not a string")
-    for name in ("log", "artifact", "session", "tool", "code"):
+    for name in ("log", "artifact", "session", "tool", "code", "shadow"):
         if name in value and value[name] == "":
             raise _rcp_malformed(f"{name!r} is empty")
     if not _same(value["type"], RECEIPT_TYPE):
@@ -551,6 +560,8 @@ def parse_receipt(value) -> Receipt:
         raise _rcp_malformed("time is not an integer >= 0")
     if _b64url32(value["prev"]) is None:
         raise _rcp_malformed("prev is not the base64url of 32 bytes")
+    if revoke:
+        return _check_sig(value)
     if "agent" in value:
         agent = value["agent"]
         if (not isinstance(agent, dict) or set(agent) != {"sub", "jkt"} or not isinstance(agent["sub"], str)
@@ -593,6 +604,13 @@ def parse_receipt(value) -> Receipt:
         raise _rcp_malformed("upstream")
     if has["tools_sha256"] and (decision != "ALLOW" or _b64url32(value["tools_sha256"]) is None):
         raise _rcp_malformed("tools_sha256")
+    if has["shadow"] and decision != "ALLOW":
+        raise _rcp_malformed("shadow on a receipt other than an ALLOW")
+    return _check_sig(value)
+
+
+def _check_sig(value: dict) -> Receipt:
+    """The `sig` member's shape, then the Receipt."""
     sig = value["sig"]
     if (not isinstance(sig, dict) or set(sig) != {"alg", "kid", "value"}
             or not all(isinstance(sig[k], str) for k in sig)):
@@ -637,7 +655,10 @@ def _disclosure_malformed(why: str) -> OpError:
 
 
 def disclosure_members(receipt: Receipt) -> tuple[str, ...]:
-    """The members a disclosure of this receipt holds (receipt.md)."""
+    """The members a disclosure of this receipt holds (receipt.md): none for a REVOKE,
+    which commits to nothing."""
+    if receipt.decision == "REVOKE":
+        return ()
     if receipt.decision == "RESULT":
         return ("response", "response_salt")
     if receipt.is_open:
@@ -662,6 +683,8 @@ def check_disclosure(receipt: Receipt, disclosure: dict) -> None:
     expected = disclosure_members(receipt)
     if not isinstance(disclosure, dict):
         raise _disclosure_malformed("a disclosure is an object")
+    if not disclosure:
+        raise _disclosure_malformed("nothing is disclosed")
     for name in disclosure:
         if name not in expected:
             raise _disclosure_malformed(f"member {name!r} is not called for")

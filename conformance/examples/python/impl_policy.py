@@ -290,13 +290,48 @@ def _upstream(value, what: str) -> dict:
     return value
 
 
-def _drift(value, what: str) -> dict:
-    _object(value, what, {"on_drift", "tools_sha256"}, ("on_drift",))
-    if not isinstance(value["on_drift"], str) or value["on_drift"] not in ("deny", "phantom"):
-        raise _malformed(f"{what}.on_drift is neither deny nor phantom")
-    if "tools_sha256" in value:
-        _b64url_32(value["tools_sha256"], f"{what}.tools_sha256")
-    return value
+MAX_SEQUENCES = 64
+MAX_SEQUENCE_TOOLS = 16
+MAX_BURST = 10000
+DRIFT_CODES = ("PTL_BEHAVIOUR_DRIFT", "PTL_UPSTREAM_DRIFT")
+
+
+class DriftRules:
+    """An artifact's drift member: on_drift, tools_sha256, sequences [(tools, window)], burst (max, window)."""
+    __slots__ = ("on_drift", "tools_sha256", "sequences", "burst")
+
+    def __init__(self, value, what: str):
+        _object(value, what, {"on_drift", "tools_sha256", "sequences", "burst"}, ("on_drift",))
+        if not isinstance(value["on_drift"], str) or value["on_drift"] not in ("deny", "phantom"):
+            raise _malformed(f"{what}.on_drift is neither deny nor phantom")
+        self.on_drift = value["on_drift"]
+        self.tools_sha256 = _b64url_32(value["tools_sha256"], f"{what}.tools_sha256") if "tools_sha256" in value else None
+        self.sequences = []
+        if "sequences" in value:
+            rules = value["sequences"]
+            if not isinstance(rules, list) or not 1 <= len(rules) <= MAX_SEQUENCES:
+                raise _malformed(f"{what}.sequences is not an array of 1 to {MAX_SEQUENCES} rules")
+            for i, rule in enumerate(rules):
+                _object(rule, f"{what}.sequences[{i}]", {"tools", "window"}, ("tools", "window"))
+                tools = rule["tools"]
+                if not isinstance(tools, list) or not 2 <= len(tools) <= MAX_SEQUENCE_TOOLS:
+                    raise _malformed(f"{what}.sequences[{i}].tools is not an array of 2 to {MAX_SEQUENCE_TOOLS} names")
+                names = [_nonempty_string(t, f"{what}.sequences[{i}].tools item") for t in tools]
+                self.sequences.append((names, _integer(rule["window"], f"{what}.sequences[{i}].window", 1)))
+        self.burst = None
+        if "burst" in value:
+            _object(value["burst"], f"{what}.burst", {"max", "window"}, ("max", "window"))
+            most = _integer(value["burst"]["max"], f"{what}.burst.max", 1)
+            if most > MAX_BURST:
+                raise _malformed(f"{what}.burst.max is above {MAX_BURST}")
+            self.burst = (most, _integer(value["burst"]["window"], f"{what}.burst.window", 1))
+
+    def has_rules(self) -> bool:
+        return bool(self.sequences) or self.burst is not None
+
+
+def _drift(value, what: str) -> DriftRules:
+    return DriftRules(value, what)
 
 
 class Artifact:
@@ -454,10 +489,13 @@ def verify_derivation(child: Artifact, parent: Artifact) -> None:
             raise OpError("MAN_WIDENS_RATE_LIMIT", f"mandate {child.id}: tool {name!r}")
     if not _narrows_limit(child.rate_limit, parent.rate_limit):
         raise OpError("MAN_WIDENS_RATE_LIMIT", f"mandate {child.id}: overall limit")
-    # 6. upstream and drift: kept as they are where the parent has them
-    for name, mine, theirs in (("upstream", child.upstream, parent.upstream), ("drift", child.drift, parent.drift)):
-        if theirs is not None and (mine is None or canonicalize_value(mine) != canonicalize_value(theirs)):
-            raise OpError("MAN_WIDENS_CONSTRAINT", f"mandate {child.id} drops or changes its parent's {name}")
+    # 6. upstream kept as it is where the parent has one; drift keeps the parent's on_drift
+    # and tools_sha256, and may add sequences and a burst (the parent's stay in force)
+    if parent.upstream is not None and (child.upstream is None or canonicalize_value(child.upstream) != canonicalize_value(parent.upstream)):
+        raise OpError("MAN_WIDENS_CONSTRAINT", f"mandate {child.id} drops or changes its parent's upstream")
+    if parent.drift is not None and (child.drift is None or child.drift.on_drift != parent.drift.on_drift
+                                     or child.drift.tools_sha256 != parent.drift.tools_sha256):
+        raise OpError("MAN_WIDENS_CONSTRAINT", f"mandate {child.id} drops or changes its parent's on_drift or tools_sha256")
 
 
 def verify_chain(chain: list, authorities) -> Artifact:
@@ -550,6 +588,74 @@ class RateState:
             self._window(digest, name, limit, time).append(time)
 
 
+class DriftState:
+    """The drift of the sessions of one log (artifact.md §Evaluation steps 0 and 7).
+
+    Per session: the code its drift began with, or per artifact digest with drift rules
+    the state of those rules over the session's allowed tools/calls decided under that
+    artifact or a mandate below it. A sequence of n tools keeps, for each prefix of 1 to
+    n - 1 tools, the latest time at which a match of that prefix started; a burst keeps
+    the times of the last max allowed calls. Calls come in non-decreasing time."""
+
+    def __init__(self):
+        self.began = {}  # session -> code
+        self._rules = {}  # session -> digest -> {"starts": [[start or None] * (n - 1)], "recent": deque}
+
+    def fires(self, chain: list, session: str, tool: str, time: int) -> bool:
+        for artifact in chain:
+            rules = artifact.drift
+            if rules is None or not rules.has_rules():
+                continue
+            state = self._rules.get(session, {}).get(artifact.digest)
+            if state is None:
+                continue
+            for (tools, window), starts in zip(rules.sequences, state["starts"]):
+                if tools[-1] == tool and starts[-1] is not None and starts[-1] > time - window:
+                    return True
+            if rules.burst is not None:
+                most, window = rules.burst
+                recent = state["recent"]
+                if len(recent) >= most and recent[-most] > time - window:
+                    return True
+        return False
+
+    def record(self, chain: list, session: str, tool, time: int, code) -> None:
+        """A decision of the session: code None for an allowed call (tool None for another
+        method, which counts for nothing), else the code it was denied with."""
+        if code is not None:
+            if code in DRIFT_CODES:
+                self.began.setdefault(session, code)
+                self._rules.pop(session, None)
+            return
+        if tool is None or session in self.began:
+            return
+        for artifact in chain:
+            rules = artifact.drift
+            if rules is None or not rules.has_rules():
+                continue
+            state = self._rules.setdefault(session, {}).setdefault(artifact.digest, {
+                "starts": [[None] * (len(tools) - 1) for tools, _ in rules.sequences],
+                "recent": collections.deque(maxlen=rules.burst[0] if rules.burst else 1)})
+            for (tools, _), starts in zip(rules.sequences, state["starts"]):
+                for k in range(len(tools) - 2, 0, -1):
+                    if tools[k] == tool and starts[k - 1] is not None:
+                        starts[k] = starts[k - 1]
+                if tools[0] == tool:
+                    starts[0] = time
+            if rules.burst is not None:
+                state["recent"].append(time)
+
+
+def evaluate_in_session(chain: list, session: str, tool: str, arguments, time: int, rates: RateState, drift: DriftState):
+    """Evaluation steps 0 to 7 for a tools/call of a session; None when allowed."""
+    if session in drift.began:
+        return drift.began[session]
+    code = evaluate(chain, tool, arguments, time, rates)
+    if code is not None:
+        return code
+    return "PTL_BEHAVIOUR_DRIFT" if drift.fires(chain, session, tool, time) else None
+
+
 def check_arguments(policy: ToolPolicy, arguments) -> bool:
     """Step 4: the arguments object satisfies the tool policy."""
     if not isinstance(arguments, dict):
@@ -610,24 +716,37 @@ def op_artifact_verify(context: dict, inp: dict) -> dict:
     return {"digest": in_force.digest, "id": in_force.id}
 
 
+def _session(entry: dict) -> str:
+    session = entry.get("session", "")
+    if "session" in entry and (not isinstance(session, str) or session == ""):
+        raise BadRequest("session is not a non-empty string")
+    return session
+
+
 def op_artifact_evaluate(context: dict, inp: dict) -> dict:
-    artifact = parse_artifact(field(inp, "artifact", kind=dict))
+    chain = [parse_artifact(v) for v in field(inp, "ancestors", kind=list)] if "ancestors" in inp else []
+    chain.append(parse_artifact(field(inp, "artifact", kind=dict)))
     history = field(inp, "history", kind=list)
     call = field(inp, "call", kind=dict)
     tool = field(call, "tool")
     time = _time(field(call, "time", kind=None), "call.time")
     arguments = call.get("arguments", {})
-    chain = [artifact]
     rates = RateState()
-    # The earlier allowed calls in order of time, as a log holds them; a call after this
-    # one's time cannot be in any of its windows.
+    drift = DriftState()
+    # The earlier decisions in order of time, as a log holds them; a call after this
+    # one's time cannot be in any of its windows. An entry with a code was denied.
     earlier = []
     for entry in history:
-        earlier.append((_time(field(entry, "time", kind=None), "history time"), field(entry, "tool")))
-    for entry_time, entry_tool in sorted(earlier, key=lambda e: e[0]):
+        code = entry.get("code")
+        if code is not None and not isinstance(code, str):
+            raise BadRequest("a history entry's code is not a string")
+        earlier.append((_time(field(entry, "time", kind=None), "history time"), field(entry, "tool"), _session(entry), code))
+    for entry_time, entry_tool, entry_session, entry_code in sorted(earlier, key=lambda e: e[0]):
         if entry_time <= time:
-            rates.record(chain, entry_tool, entry_time)
-    code = evaluate(chain, tool, arguments, time, rates)
+            if entry_code is None:
+                rates.record(chain, entry_tool, entry_time)
+            drift.record(chain, entry_session, entry_tool, entry_time, entry_code)
+    code = evaluate_in_session(chain, _session(call), tool, arguments, time, rates, drift)
     if code is not None:
         raise OpError(code, f"the artifact denies the call of {tool!r}")
     return {"decision": "ALLOW"}
