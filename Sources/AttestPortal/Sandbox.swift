@@ -46,9 +46,16 @@ struct BuiltinSandbox: Sandbox {
     /// The smallest value a JSON Schema's common keywords allow: `const`, else the first of
     /// `enum`, else by `type` (the first when several): an object with each required
     /// property, an array of `minItems` items, a string of `minLength` "a"s, a number at its
-    /// `minimum` (0 without one), false, null. Bounded in depth and size.
+    /// `minimum` (0 without one), false, null. The schema is the upstream's, so the value is
+    /// bounded: at most 16 levels and 4,096 values in all (past either, null).
     static func minimalInstance(of schema: JSONValue, depth: Int) -> JSONValue {
-        guard depth < 16, case .object(let s) = schema else { return .object([:]) }
+        var budget = 4096
+        return minimalInstance(of: schema, depth: depth, budget: &budget)
+    }
+
+    private static func minimalInstance(of schema: JSONValue, depth: Int, budget: inout Int) -> JSONValue {
+        budget -= 1
+        guard budget >= 0, depth < 16, case .object(let s) = schema else { return .null }
         if let value = s["const"] { return value }
         if case .array(let options)? = s["enum"], let first = options.first { return first }
         let type: String
@@ -57,27 +64,30 @@ struct BuiltinSandbox: Sandbox {
         case .array(let list)?: type = list.first?.stringValue ?? "object"
         default: type = s["properties"] != nil ? "object" : "null"
         }
-        switch type {
-        case "object":
+        if type.isExactly("object") {
             var o: JSONObject = [:]
             let properties = s["properties"]?.objectValue ?? [:]
-            for case .string(let name) in (s["required"]?.arrayValue ?? []).prefix(256) {
-                o[name] = minimalInstance(of: properties[name] ?? .object([:]), depth: depth + 1)
+            for case .string(let name) in (s["required"]?.arrayValue ?? []).prefix(256) where budget > 0 {
+                o[name] = minimalInstance(of: properties[name] ?? .object([:]), depth: depth + 1, budget: &budget)
             }
             return .object(o)
-        case "array":
+        }
+        if type.isExactly("array") {
             let count = min(max(Int(s["minItems"]?.integerValue ?? 0), 0), 64)
-            let item = minimalInstance(of: s["items"] ?? .object([:]), depth: depth + 1)
-            return .array(Array(repeating: item, count: count))
-        case "string":
-            let count = min(max(Int(s["minLength"]?.integerValue ?? 0), 0), 1024)
-            return .string(String(repeating: "a", count: count))
-        case "integer", "number":
+            var items: [JSONValue] = []
+            for _ in 0..<count where budget > 0 {
+                items.append(minimalInstance(of: s["items"] ?? .object([:]), depth: depth + 1, budget: &budget))
+            }
+            return .array(items)
+        }
+        if type.isExactly("string") {
+            return .string(String(repeating: "a", count: min(max(Int(s["minLength"]?.integerValue ?? 0), 0), 1024)))
+        }
+        if type.isExactly("integer") || type.isExactly("number") {
             if let minimum = s["minimum"], case .number = minimum { return minimum }
             return .number(JSONNumber(0))
-        case "boolean": return .bool(false)
-        default: return .null
         }
+        return type.isExactly("boolean") ? .bool(false) : .null
     }
 }
 

@@ -209,6 +209,21 @@ import Testing
         try h.verifyBundle(editing: 2, resign: true, expect: "PTL_UPSTREAM_DRIFT")
     }
 
+    /// The built-in sandbox's minimal instances, and their bound: a schema is the upstream's.
+    @Test func minimalInstancesAreBounded() {
+        let schema: JSONValue = ["type": "object", "required": ["n", "s", "e", "c", "b", "list"],
+                                 "properties": ["n": ["type": "integer", "minimum": 3], "s": ["type": "string", "minLength": 2],
+                                                "e": ["enum": ["x", "y"]], "c": ["const": 7], "b": ["type": "boolean"],
+                                                "list": ["type": "array", "minItems": 2, "items": ["type": "null"]]]]
+        #expect(BuiltinSandbox.minimalInstance(of: schema, depth: 0)
+                == ["n": 3, "s": "aa", "e": "x", "c": 7, "b": false, "list": [.null, .null]])
+        // Arrays of 64 nested 16 deep would be 64^16 values: the budget stops at 4,096.
+        var nested: JSONValue = ["type": "string"]
+        for _ in 0..<20 { nested = ["type": "array", "minItems": 64, "items": nested] }
+        func count(_ v: JSONValue) -> Int { 1 + (v.arrayValue ?? []).map(count).reduce(0, +) }
+        #expect(count(BuiltinSandbox.minimalInstance(of: nested, depth: 0)) <= 4097)
+    }
+
     /// The measurement the monitor takes on its own, every second here.
     @Test func theMonitorMeasuresAgain() async throws {
         let world = try World()
