@@ -1391,6 +1391,14 @@ dneg("quarantine", "PTL_BEHAVIOUR_DRIFT", ["ART-013"], evd(D_SEQ, "search", T0 +
      "the call in the session whose drift began: a search, which fires no rule, is refused with the code the drift began with", "quarantine-other-session")
 dneg("order-quarantine-first", "PTL_BEHAVIOUR_DRIFT", ["ART-013", "ERR-002"], evd(D_SEQ, "delete_file", T0 + 86400, [(h[0], h[1], dict(h[2] if len(h) > 2 else {}, session="s1")) for h in QH], session="s1"),
      "in the session in drift, a tool the artifact does not allow, at its not_after: step 0 comes first", "quarantine-other-session")
+D_SEQ_PHANTOM = drift_root(dict(SEQ_RULES, on_drift="phantom"), "art-drift-seq-phantom")
+QHS = [(h[0], h[1], dict(h[2] if len(h) > 2 else {}, session="s1")) for h in QH]
+dvalid("phantom-other-session", "Under on_drift phantom, a session's drift began; a call of another session is decided as usual.",
+       ["ART-013"], evd(D_SEQ_PHANTOM, "search", T0 + 30, QHS, session="s2", arguments={"query": "x"}))
+dneg("phantom-quarantine", "PTL_BEHAVIOUR_DRIFT", ["ART-013"], evd(D_SEQ_PHANTOM, "search", T0 + 30, QHS, session="s1", arguments={"query": "x"}),
+     "under on_drift phantom, a search the policy allows in the session in drift: the drift code, answered from the sandbox", "phantom-other-session")
+dneg("phantom-policy-first", "PTL_TOOL_NOT_ALLOWED", ["ART-013", "ERR-002"], evd(D_SEQ_PHANTOM, "delete_file", T0 + 30, QHS, session="s1"),
+     "under on_drift phantom, a tool the artifact does not allow in the session in drift: denied with the policy's code, as before the drift (step 0 after step 6)", "phantom-other-session")
 dvalid("other-denial", "An earlier search denied with PTL_RATE_LIMITED in the session: a denial with another code begins no drift.",
        ["ART-013"], evd(D_PLAIN, "search", T0 + 20, [("search", T0 + 10, {"code": "PTL_RATE_LIMITED"})], arguments={"query": "x"}))
 dneg("upstream", "PTL_UPSTREAM_DRIFT", ["ART-013"], evd(D_PLAIN, "search", T0 + 20, [("search", T0 + 10, {"code": "PTL_UPSTREAM_DRIFT"})], arguments={"query": "x"}),

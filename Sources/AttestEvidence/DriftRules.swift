@@ -233,7 +233,12 @@ extension PolicyEngine {
     /// ``recordAllowed(chain:tool:time:)`` with the decision.
     public mutating func evaluate(chain: [Artifact], session: String, drift: inout DriftTracker, tool: String,
                                   arguments: JSONValue?, time: Int64) -> ErrorCode? {
-        if let began = drift.began(session: session) { return began }
+        if let began = drift.began(session: session) {
+            // Under on_drift phantom, step 0 comes after step 6: what the policy denies is
+            // denied as before the drift, so the sandbox answers only what it allows.
+            guard chain.last?.driftRules?.action == .phantom else { return began }
+            return evaluate(chain: chain, tool: tool, arguments: arguments, time: time) ?? began
+        }
         if let code = evaluate(chain: chain, tool: tool, arguments: arguments, time: time) { return code }
         return drift.fires(chain: chain, session: session, tool: tool, time: time) ? .portalBehaviourDrift : nil
     }

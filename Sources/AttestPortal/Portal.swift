@@ -234,7 +234,9 @@ public final class Portal: Sendable {
                 if code == nil, let tool {
                     code = state.engine.evaluate(chain: artifacts, session: session, drift: &state.drift, tool: tool,
                                                  arguments: params["arguments"] ?? .object([:]), time: time)
-                } else if code == nil, let began = state.drift.began(session: session) {
+                } else if code == nil, let began = state.drift.began(session: session),
+                          inForce.driftRules?.action != .phantom || (time >= inForce.notBefore && time < inForce.notAfter) {
+                    // Under on_drift phantom the policy's own step (the window) comes first (artifact.md step 0).
                     code = began
                 } else if code == nil, time < inForce.notBefore || time >= inForce.notAfter {
                     code = .portalOutsideValidity
@@ -244,9 +246,13 @@ public final class Portal: Sendable {
                 // With replicas, the rate steps are decided by the shared state, at the call's count time,
                 // and before a drift rule the call fires (evaluation step 7 comes after the rate steps).
                 let fired = !quarantined && code == .portalBehaviourDrift
-                if code == nil || fired, let tool, let sharedState {
+                // A call of a session in drift under on_drift phantom that the policy allows is answered
+                // from the sandbox, and counted like an allowed call so that the limits do not give it away.
+                let phantomQuarantine = quarantined && code.map { DriftRules.beginsDrift($0.rawValue) } == true
+                    && inForce.driftRules?.action == .phantom
+                if code == nil || fired || phantomQuarantine, let tool, let sharedState {
                     let (shared, at) = Self.countShared(sharedState, chain: artifacts, tool: tool, time: time,
-                                                        record: later == nil && !fired)
+                                                        record: (later == nil && !fired) || phantomQuarantine)
                     time = at
                     if let shared { code = shared }
                 }

@@ -189,14 +189,17 @@ import Testing
         #expect(phantom["error"] == nil && H.receipts(phantom).isEmpty)
         let list = await h.send(try h.request("", method: "tools/list"))
         #expect(list["result"]?["tools"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["echo", "add"])
-        // In drift every request of the session ends with the drift code (portal.md §Deciding),
-        // so a tool the artifact does not allow is answered by the sandbox too.
+        // Under on_drift phantom the policy decides first (artifact.md §Evaluation step 0): a
+        // tool the artifact does not allow is denied with its code, as before the drift, so a
+        // forbidden call cannot tell the agent its session is answered from the sandbox.
         let forbidden = try await h.call("forbidden")
-        #expect(forbidden["result"] != nil && H.receipts(forbidden).isEmpty)
+        expectRegistryCode(H.code(forbidden), "PTL_TOOL_NOT_ALLOWED")
+        #expect(H.receipts(forbidden).isEmpty)
         // The real upstream received no call after the drift.
         #expect(try world.toolCalls().count == 1)
         let log = try h.log()
-        #expect(log.map(\.decision) == ["ALLOW", "RESULT", "PHANTOM", "PHANTOM", "PHANTOM"])
+        #expect(log.map(\.decision) == ["ALLOW", "RESULT", "PHANTOM", "PHANTOM", "DENY"])
+        expectRegistryCode(log[4].code, "PTL_TOOL_NOT_ALLOWED")
         expectRegistryCode(log[2].code, "PTL_UPSTREAM_DRIFT")
         await running.stop()
         // The PHANTOM commits to the sandbox's answer.

@@ -649,7 +649,10 @@ class DriftState:
 def evaluate_in_session(chain: list, session: str, tool: str, arguments, time: int, rates: RateState, drift: DriftState):
     """Evaluation steps 0 to 7 for a tools/call of a session; None when allowed."""
     if session in drift.began:
-        return drift.began[session]
+        # Under on_drift phantom, step 0 comes after step 6 (artifact.md §Evaluation).
+        if chain[-1].drift is None or chain[-1].drift.on_drift != "phantom":
+            return drift.began[session]
+        return evaluate(chain, tool, arguments, time, rates) or drift.began[session]
     code = evaluate(chain, tool, arguments, time, rates)
     if code is not None:
         return code
