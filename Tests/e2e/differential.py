@@ -462,7 +462,8 @@ def gen_evaluate_drift(rng):
     """A call under drift rules (sequences, a burst, a mandate's own burst) with a history
     over two sessions, some of it denied with a drift code."""
     tools = ["read_secret", "send_email", "search", "read_file", "caf\u00e9"]
-    artifact, ancestors = rng.choice([(ev.D_SEQ, None), (ev.D_BURST, None), (ev.MDB, [ev.D_SEQ]), (ev.MD, [ev.D_SEQ])])
+    artifact, ancestors = rng.choice([(ev.D_SEQ, None), (ev.D_SEQ_PHANTOM, None), (ev.D_BURST, None), (ev.MDB, [ev.D_SEQ]),
+                                      (ev.MD, [ev.D_SEQ])])
     t = ev.T0 + rng.choice([20, 30, 100, 309, 310])
     history = []
     for _ in range(rng.choice([0, 1, 2, 3, 5, 8])):
