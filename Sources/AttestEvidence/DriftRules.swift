@@ -121,6 +121,8 @@ public struct DriftTracker: Sendable {
 
     /// Number of sessions holding state (rules or a drift code).
     public var count: Int { sessions.count }
+    /// Entries waiting in the queue of expiries: at most about one per session.
+    var pendingExpiries: Int { expiries.count - head }
 
     /// Step 7: whether a `tools/call` of `tool` at `time` fires a rule of `chain` (the
     /// artifact in force and its ancestors) for the session. Nothing is recorded.
@@ -174,8 +176,12 @@ public struct DriftTracker: Sendable {
             state.rules[digest] = rs
         }
         state.expires = max(state.expires, time + horizon)
+        // One pending look per session: memory grows with the sessions, not with the calls.
+        if !state.scheduled {
+            state.scheduled = true
+            expiries.append((state.expires, key))
+        }
         sessions[key] = state
-        expiries.append((state.expires, key))
     }
 
     /// Begins the drift of a session (a rule fired, or a `DENY`/`PHANTOM` with a drift code
@@ -198,7 +204,13 @@ public struct DriftTracker: Sendable {
         while head < expiries.count, expiries[head].time <= time {
             let entry = expiries[head]
             head += 1
-            if let s = sessions[entry.session], s.began == nil, s.expires <= time { sessions[entry.session] = nil }
+            guard let s = sessions[entry.session], s.began == nil else { continue }
+            if s.expires <= time {
+                sessions[entry.session] = nil
+            } else {
+                // Calls recorded since extended the session's state: look again then.
+                expiries.append((s.expires, entry.session))
+            }
         }
         if head >= 1024, head * 2 >= expiries.count {
             expiries.removeFirst(head)
@@ -212,6 +224,8 @@ private struct SessionDrift: Sendable {
     var rules: [ExactString: RuleState] = [:]
     /// When every recorded call is outside every window of the session's rules.
     var expires: Int64 = 0
+    /// Whether the session has an entry in the tracker's queue of expiries.
+    var scheduled = false
 }
 
 /// The state of one artifact's rules for one session.

@@ -239,7 +239,7 @@ public final class HTTPPortal: @unchecked Sendable {
             if stateless, let mismatch = Self.headerMismatch(request, message, method: method, version: era.protocolVersion) {
                 return Self.jsonError(400, id: message["id"], code: -32020, mismatch)
             }
-            let requestSession = stateless ? PortalSession(portal: portal, relay: session.relay, id: "http-" + MCPAttester.randomProofID()) : session
+            let requestSession = stateless ? PortalSession(request: "http-" + MCPAttester.randomProofID(), on: session) : session
             let planned = await requestSession.plan(request: message, method: method, era: stateless ? era : session.era(of: message))
             // A stateless request is a session of its own: decided, it can ask nothing more.
             if stateless { portal.endSession(requestSession.id) }

@@ -40,7 +40,11 @@ final class PinnedTLSForwarder: Sendable {
     func onObserved(_ callback: @escaping @Sendable (String) -> Void) { state.withLockedValue { $0.onObserved = callback } }
 
     init(host: String, port: Int, tls: NIOSSLContext, serverName: String?, connectTimeout: TimeAmount) async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("attest-portal-\(UUID().uuidString.prefix(8)).sock").path
+        // In a directory only this user may enter: the socket leads to the upstream.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("attest-portal-\(UUID().uuidString.prefix(12))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o700])
+        let path = directory.appendingPathComponent("upstream.sock").path
         let state = NIOLockedValueBox(State())
         self.state = state
         socketPath = path
@@ -67,6 +71,7 @@ final class PinnedTLSForwarder: Sendable {
     func close() async {
         try? await channel.close()
         try? FileManager.default.removeItem(atPath: socketPath)
+        try? FileManager.default.removeItem(atPath: (socketPath as NSString).deletingLastPathComponent)
     }
 
     /// On the TLS connection to the upstream: once the handshake completes, compares the

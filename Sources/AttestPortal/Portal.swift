@@ -187,7 +187,8 @@ public final class Portal: Sendable {
         }
         // The upstream's tool list: fetched when the artifact in force pins it, else as last seen.
         let pinsTools = (try? chain.get())?.last?.drift?["tools_sha256"] != nil
-        let toolsDigest = await tools(pinsTools)
+        // A session in drift sends the upstream nothing, not even a tool-list fetch of the portal's own.
+        let toolsDigest = await tools(pinsTools && upstream?.drift == nil)
         let recorded = stripCredentials(params)
         let pair = deferred.pairs.last
         let agent = (sub: token.subject, jkt: token.claims.confirmationKeyThumbprint)

@@ -79,10 +79,15 @@ extension Portal {
     // MARK: Shadow mode
 
     /// In shadow mode, the code a call that enforcement denies is forwarded with (portal.md
-    /// §Shadow mode); nil when the call is denied as usual. A revoked chain is never shadowed.
+    /// §Shadow mode); nil when the call is denied as usual. Never shadowed: a revoked chain,
+    /// an upstream that is not the pinned one (ART-006), and a shared state that cannot
+    /// decide (POR-016): shadow mode relaxes the policy, not what may be forwarded to.
     func shadowing(_ code: ErrorCode?) -> ErrorCode? {
-        guard configuration.shadow, let code, code != .portalArtifactRevoked else { return nil }
-        return code
+        guard configuration.shadow, let code else { return nil }
+        switch code {
+        case .portalArtifactRevoked, .portalUpstreamDrift, .proofReplayStoreUnavailable: return nil
+        default: return code
+        }
     }
 
     // MARK: Policy reload

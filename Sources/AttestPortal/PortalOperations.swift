@@ -215,9 +215,10 @@ extension PortalStore {
 
     /// Starts the successor of the closed log in `predecessor`: a new store for the log of
     /// `configuration` (a new origin and a new key), carrying over the predecessor's
-    /// artifacts, its revocations, and its allowed calls within the longest rate window, so
-    /// that rate limits and revocations hold across the rotation (the successor writes its
-    /// own `REVOKE` entries). Returns the number of calls carried.
+    /// artifacts, its revocations, its replay store's entries that may still be live, and
+    /// its allowed calls within the longest rate window, so that replays, rate limits and
+    /// revocations hold across the rotation (the successor writes its own `REVOKE`
+    /// entries). Returns the number of calls carried.
     public static func startSuccessor(of predecessor: PortalStore, configuration: PortalConfiguration) throws -> Int {
         let old = try predecessor.status()
         guard let oldOrigin = old.origin, old.closedSize != nil else {
@@ -248,6 +249,12 @@ extension PortalStore {
                 .map { ($0["time"], $0["artifact"], $0["tool"]) }
             return calls
         }
+        // The replay store's entries that may still be live: a proof the closed log accepted
+        // stays a replay at its successor (portal.md §Deciding step 5).
+        let replays: [Row] = try predecessor.queue.read { db in
+            let last = try Int64.fetchOne(db, sql: "SELECT max(time) FROM receipts") ?? 0
+            return try Row.fetchAll(db, sql: "SELECT iss, jti, expires FROM replay WHERE expires >= ?", arguments: [last])
+        }
         let revocations: [(digest: Data, time: Int64)] = try predecessor.queue.read { db in
             guard try db.tableExists("revocations") else { return [] }
             return try Row.fetchAll(db, sql: "SELECT digest, time FROM revocations").map { ($0["digest"], $0["time"]) }
@@ -264,6 +271,11 @@ extension PortalStore {
                 for r in revocations {
                     try db.execute(sql: "INSERT OR IGNORE INTO revocations (digest, time) VALUES (?, ?)", arguments: [r.digest, r.time])
                 }
+                for row in replays {
+                    try db.execute(sql: "INSERT OR IGNORE INTO replay (iss, jti, expires) VALUES (?, ?, ?)",
+                                   arguments: [row["iss"] as DatabaseValue, row["jti"] as DatabaseValue, row["expires"] as DatabaseValue])
+                }
+                try db.execute(sql: "UPDATE replay_count SET n = (SELECT count(*) FROM replay) WHERE id = 0")
                 try db.execute(sql: "INSERT INTO log_meta (name, value) VALUES ('predecessor', ?)", arguments: [oldOrigin])
             }
             try store.queue.close()

@@ -29,6 +29,17 @@ final class PortalSession: @unchecked Sendable {
         }
     }
 
+    /// A session of one stateless request on `shared`'s upstream: it decides against the
+    /// identity `shared` observes at the moment of the decision (its latest measurement),
+    /// and leaves the relay's tool-list notifications to `shared`.
+    init(request id: String, on shared: PortalSession) {
+        portal = shared.portal
+        relay = shared.relay
+        self.id = id
+        let observed = shared.upstream
+        upstream = UpstreamObservation(identity: nil, sandbox: shared.portal.sandbox, source: { observed.identity })
+    }
+
     /// Takes a new measurement of the upstream, then fetches its tool list again when one
     /// was observed before (portal.md §Upstream identity): a changed list is seen without a
     /// `notifications/tools/list_changed`. A session in drift sends the upstream nothing.

@@ -277,6 +277,11 @@ final class Locked<Value>: @unchecked Sendable {
 }
 
 extension Locked {
+    /// Runs `body` on the value under the lock.
+    func update<T>(_ body: (inout Value) -> T) -> T {
+        lock.withLock { body(&_value) }
+    }
+
     /// The value, leaving nil in its place: of several callers, one receives it.
     func take<Wrapped>() -> Value where Value == Wrapped? {
         lock.withLock {

@@ -11,16 +11,24 @@ import Foundation
 /// answers or its deadline passes.
 ///
 /// After a failure the gate fails every operation at once for `coolOff`, then lets one
-/// through again: during an outage each call is refused promptly instead of waiting out
-/// the store's deadline, and service resumes within `coolOff` of the store's return.
+/// operation through as a probe while it fails the others at once; the probe's success
+/// opens the gate again. During an outage each call is therefore refused promptly instead
+/// of waiting out the store's deadline, and service resumes within `coolOff` (and one
+/// round trip) of the store's return. A blocking wait never outlasts `deadline`.
 final class SharedStateGate: Sendable {
     let state: any SharedState
-    private let failedAt = Locked<ContinuousClock.Instant?>(nil)
+    private struct Health {
+        var failedAt: ContinuousClock.Instant?
+        var probing = false
+    }
+    private let health = Locked(Health())
     private let coolOff: Duration
+    private let deadline: Duration
 
-    init(_ state: any SharedState, coolOff: Duration = .milliseconds(500)) {
+    init(_ state: any SharedState, coolOff: Duration = .milliseconds(500), deadline: Duration = .seconds(6)) {
         self.state = state
         self.coolOff = coolOff
+        self.deadline = deadline
     }
 
     /// Opens the configured store (and creates its tables).
@@ -39,8 +47,9 @@ final class SharedStateGate: Sendable {
         try admit()
         do {
             try await state.recordProof(issuer: issuer, tokenID: tokenID, expires: expires, now: now)
+            settle(failed: false)
         } catch {
-            if error.code == .proofReplayStoreUnavailable { failedAt.value = ContinuousClock.now }
+            settle(failed: error.code == .proofReplayStoreUnavailable)
             throw error
         }
     }
@@ -49,9 +58,11 @@ final class SharedStateGate: Sendable {
     func revoked(among digests: [String]) async throws(AttestError) -> [String] {
         try admit()
         do {
-            return try await state.revoked(among: digests)
+            let revoked = try await state.revoked(among: digests)
+            settle(failed: false)
+            return revoked
         } catch {
-            if error.code == .proofReplayStoreUnavailable { failedAt.value = ContinuousClock.now }
+            settle(failed: error.code == .proofReplayStoreUnavailable)
             throw error
         }
     }
@@ -70,11 +81,12 @@ final class SharedStateGate: Sendable {
             }
             done.signal()
         }
-        done.wait()
-        guard let result = outcome.value else {
-            throw AttestError(.proofReplayStoreUnavailable, "the shared state gave no answer")
+        let waited = done.wait(timeout: .now() + .milliseconds(Int(self.deadline.components.seconds * 1000)))
+        guard waited == .success, let result = outcome.value else {
+            settle(failed: true)
+            throw AttestError(.proofReplayStoreUnavailable, "the shared state gave no answer in time")
         }
-        if case .failure = result { failedAt.value = ContinuousClock.now }
+        if case .failure = result { settle(failed: true) } else { settle(failed: false) }
         return try result.get()
     }
 
@@ -82,9 +94,25 @@ final class SharedStateGate: Sendable {
         if let postgres = state as? PostgresSharedState { await postgres.close() }
     }
 
+    /// Throws at once while the gate is closed; after the cool-off lets one caller through
+    /// as the probe.
     private func admit() throws(AttestError) {
-        if let failed = failedAt.value, ContinuousClock.now - failed < coolOff {
+        let coolOff = coolOff
+        let refused: Bool = health.update { h in
+            guard let failed = h.failedAt else { return false }
+            if ContinuousClock.now - failed < coolOff || h.probing { return true }
+            h.probing = true
+            return false
+        }
+        if refused {
             throw AttestError(.proofReplayStoreUnavailable, "the shared state was unreachable moments ago; the call is refused")
+        }
+    }
+
+    private func settle(failed: Bool) {
+        health.update { h in
+            if failed { h.failedAt = ContinuousClock.now } else { h.failedAt = nil }
+            h.probing = false
         }
     }
 }

@@ -100,6 +100,23 @@ struct DriftRulesTests {
     }
 
     /// A session whose calls have all left the longest window is forgotten; one in drift is kept.
+    /// Memory grows with the sessions, not with their calls: one session's 100,000 calls
+    /// under a long window leave one entry in the queue of expiries.
+    @Test func oneSessionOfManyCallsHoldsOneEntry() throws {
+        let a = try Self.artifact(["on_drift": "deny", "burst": ["max": 1000, "window": 1_000_000]], id: "long")
+        var tracker = DriftTracker()
+        for i in 0..<100_000 {
+            let time = Int64(i / 100)
+            _ = tracker.fires(chain: [a], session: "one", tool: "a", time: time)
+            tracker.recordAllowed(chain: [a], session: "one", tool: "a", time: time)
+        }
+        #expect(tracker.count == 1)
+        #expect(tracker.pendingExpiries <= 2, "\(tracker.pendingExpiries) entries for one session")
+        // Once the window has passed the session is dropped.
+        _ = tracker.fires(chain: [a], session: "other", tool: "a", time: 3_000_000)
+        #expect(tracker.count == 0)
+    }
+
     @Test func expiredSessionsAreDropped() throws {
         let a = try Self.artifact(["on_drift": "deny", "sequences": [["tools": ["a", "b"], "window": 10]], "burst": ["max": 5, "window": 5]], id: "bounded")
         var tracker = DriftTracker()

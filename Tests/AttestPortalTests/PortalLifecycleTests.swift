@@ -160,6 +160,31 @@ import Testing
         #expect(report.logs.first?.allowedCalls == 2, "only the enforced ALLOWs are re-evaluated")
     }
 
+    /// Shadow mode relaxes the policy, not what may be forwarded to: a call to an upstream
+    /// that is not the pinned one, and one whose shared rate state cannot be decided, are
+    /// denied in shadow mode too, and reach nothing. Control: the pinned upstream in shadow
+    /// mode forwards a call the policy denies.
+    @Test func shadowModeNeverForwardsWhatMustNotBeForwarded() async throws {
+        let pinned = try PortalFixture.artifact(PortalFixture.unsignedArtifact(upstream: PortalFixture.upstreamIdentity))
+        let control = try await PortalHarness(artifacts: [pinned], configure: { $0.shadow = true })
+        #expect(PortalHarness.code(try await control.call("delete_everything")) == nil)
+        #expect(control.upstream.calls == 1)
+        await control.portal.close()
+        let other: JSONValue = ["transport": "stdio", "executable_sha256": .string(String(repeating: "cd", count: 32))]
+        let drifted = try await PortalHarness(artifacts: [pinned], upstreamIdentity: other, configure: { $0.shadow = true })
+        expectRegistryCode(PortalHarness.code(try await drifted.call("echo", Self.echo)), "PTL_UPSTREAM_DRIFT", "a drifted upstream, in shadow mode")
+        #expect(drifted.upstream.calls == 0)
+        await drifted.portal.close()
+        let limited = try PortalFixture.artifact(PortalFixture.unsignedArtifact(addLimit: 5))
+        let h = try await PortalHarness(artifacts: [limited], configure: { $0.shadow = true })
+        h.portal.useSharedState(PortalReplicaTests.CountsFail(
+            proofs: try SQLiteSharedState(path: PortalFixture.temporaryDirectory().appendingPathComponent("shared.sqlite").path)))
+        expectRegistryCode(PortalHarness.code(try await h.call("add", ["a": 1, "b": 2])), "PRF_REPLAY_STORE_UNAVAILABLE",
+                           "a shared state that cannot count, in shadow mode")
+        #expect(h.upstream.calls == 0)
+        await h.portal.close()
+    }
+
     @Test func expiryThenReload() async throws {
         let start = PortalFixture.now
         let offset = Locked<Int64>(0)

@@ -84,7 +84,9 @@ import TestSupport
         let artifact = try Self.artifact(origins: [Self.originA, Self.originB], addLimit: 3)
         let old = try Self.configuration(store: PortalFixture.temporaryDirectory(), artifacts: [artifact], origin: Self.originA, key: Self.keyA)
         let first = try await H(configuration: old)
-        for i in 0..<2 { #expect(H.code(try await first.call("add", ["a": .number(JSONNumber(i)), "b": 1])) == nil) }
+        let accepted = try first.request("add", ["a": 0, "b": 1])
+        #expect(H.code(await first.send(accepted)) == nil)
+        #expect(H.code(try await first.call("add", ["a": 1, "b": 1])) == nil)
         await first.portal.close()
         #expect(try await PortalStore.closeLog(configuration: old) == 4)
         #expect(try await PortalStore.closeLog(configuration: old) == 4)  // closing a closed log reports it
@@ -100,6 +102,8 @@ import TestSupport
         let new = try Self.configuration(store: PortalFixture.temporaryDirectory(), artifacts: [artifact], origin: Self.originB, key: Self.keyB)
         #expect(try PortalStore.startSuccessor(of: oldStore, configuration: new) == 2)
         let second = try await H(configuration: new)
+        // The closed log's replay store is carried: a request it accepted is a replay here.
+        expectRegistryCode(H.code(await second.send(accepted)), "PRF_REPLAY", "a proof accepted before the rotation")
         #expect(H.code(try await second.call("add", ["a": 3, "b": 1])) == nil)
         expectRegistryCode(H.code(try await second.call("add", ["a": 4, "b": 1])), "PTL_RATE_LIMITED", "counted across the rotation")
         await second.portal.close()

@@ -212,6 +212,25 @@ import Testing
         try h.verifyBundle(editing: 2, resign: true, expect: "PTL_UPSTREAM_DRIFT")
     }
 
+    /// A stateless request is a session of its own on the shared upstream session: it is
+    /// decided against the identity that session measured last, not the one measured at
+    /// start. Control: before the new measurement the same kind of request is allowed.
+    @Test func statelessRequestsSeeTheLatestMeasurement() async throws {
+        let pinned = try PortalFixture.artifact(PortalFixture.unsignedArtifact(upstream: PortalFixture.upstreamIdentity))
+        let h = try await PortalHarness(artifacts: [pinned])
+        let shared = PortalSession(portal: h.portal, relay: h.upstream.relay, id: "shared-stateless")
+        func stateless(_ id: String) async throws -> JSONObject {
+            await PortalSession(request: id, on: shared).handle(request: try h.request("echo", ["text": "hi"]), method: "tools/call",
+                                                               era: .handshake)
+        }
+        #expect(H.code(try await stateless("r1")) == nil)
+        #expect(h.upstream.calls == 1)
+        shared.upstream.measured(["transport": "stdio", "executable_sha256": .string(String(repeating: "cd", count: 32))])
+        expectRegistryCode(H.code(try await stateless("r2")), "PTL_UPSTREAM_DRIFT", "a stateless request after a new measurement")
+        #expect(h.upstream.calls == 1)
+        await h.portal.close()
+    }
+
     /// The built-in sandbox's minimal instances, and their bound: a schema is the upstream's.
     @Test func minimalInstancesAreBounded() {
         let schema: JSONValue = ["type": "object", "required": ["n", "s", "e", "c", "b", "list"],

@@ -399,7 +399,7 @@ struct CheckFixtureTests {
         <!-- table: versions -->
         | version | date | status | summary |
         | --- | --- | --- | --- |
-        | 0.2 | 2026-12-07 | working draft | second |
+        | \(SpecificationVersion.current) | 2026-12-07 | working draft | second |
         | 0.1 | 2026-11-25 | working draft | first |
 
         """
