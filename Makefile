@@ -18,7 +18,7 @@ PYTHON_IMPL  := python3 conformance/examples/python/attest_impl.py
 
 E2E_RECEIPTS ?= 1000000
 
-.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential differential python-test pg-test bench bench-portal bench-replicas \
+.PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential differential python-test pg-test bench bench-portal bench-replicas load-replicas \
         fuzz fuzz-one fuzz-build asan tsan clean
 
 all: check conformance-quick site
@@ -128,6 +128,12 @@ bench: release
 # store is a temporary directory under the current one, on this disk. Not part of `make test`.
 bench-portal: release
 	.build/release/attest bench portal
+
+# The replicas' load test at full size: 2 replicas x 25 sessions x 1,000 calls, every
+# answer's receipts in the logs, the shared limit exact, the bundle of both logs PASS.
+load-replicas: build
+	ATTEST_REPLICA_LOAD=25x1000 scripts/postgres.sh run \
+	    python3 -m pytest -q -s --rootdir=. Tests/python/test_portal_replicas.py -k under_load
 
 # Calls per second and latency of 1 and 2 portal replicas on PostgreSQL against SQLite.
 bench-replicas: release
