@@ -296,8 +296,8 @@ struct PostgresSharedStateTests {
         #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(4), "answered after \(elapsed)")
     }
 
-    /// A loopback socket that listens and never accepts: connections complete in its backlog.
-    static func listeningSocket() throws -> (Int32, Int) {
+    /// A TCP socket bound to a free loopback port, and the port; nil when it cannot be.
+    static func boundLoopbackSocket() -> (Int32, Int)? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -307,26 +307,27 @@ struct PostgresSharedStateTests {
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
         }
-        guard bound, listen(fd, 16) == 0 else {
+        guard bound else {
             close(fd)
-            throw AttestError(.proofReplayStoreUnavailable, "cannot listen on loopback")
+            return nil
         }
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
+    /// A loopback socket that listens and never accepts: connections complete in its backlog.
+    static func listeningSocket() throws -> (Int32, Int) {
+        guard let (fd, port) = boundLoopbackSocket() else { throw AttestError(.proofReplayStoreUnavailable, "cannot bind on loopback") }
+        guard listen(fd, 16) == 0 else {
+            close(fd)
+            throw AttestError(.proofReplayStoreUnavailable, "cannot listen on loopback")
+        }
+        return (fd, port)
+    }
+
     /// A loopback port nothing listens on (bound, then released).
     static func closedPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        try #require(bound)
-        return Int(UInt16(bigEndian: address.sin_port))
+        let (fd, port) = try #require(boundLoopbackSocket())
+        close(fd)
+        return port
     }
 }
