@@ -135,6 +135,9 @@ final class LogWriter: @unchecked Sendable {
                 for leaf in working.pendingLeaves { tree.append(leafHash: leaf) }
                 working.pendingLeaves.removeAll()
                 state = working
+            } else {
+                // The batch is undone, and with it the sessions it forgot: forget them next time.
+                endedSessions.append(contentsOf: ended)
             }
             lock.unlock()
             for entry in batch { entry.done(outcome) }

@@ -1,6 +1,7 @@
 import AttestCore
 import AttestEvidence
 import Foundation
+import GRDB
 import TestSupport
 import Testing
 @testable import AttestPortal
@@ -70,6 +71,27 @@ import Testing
         #expect(H.code(await other.handle(request: try h.request("echo", ["text": "x"]), method: "tools/call", era: .handshake)) == nil)
         #expect(h.portal.writer.withTree { _, state in state.drift.began(session: id) } == nil)
         #expect(h.portal.writer.withTree { _, state in state.drift.count } == 1)
+    }
+
+    /// A session ended while the store refuses writes: the failed batch is undone, and the
+    /// session is forgotten by the next batch that commits, not kept for ever.
+    @Test func endedSessionsAreForgottenAfterAFailedBatch() async throws {
+        let h = try await PortalHarness(artifacts: [try Self.artifact()])
+        #expect(H.code(try await h.call("read_secret")) == nil)
+        expectRegistryCode(H.code(try await h.call("send_email")), "PTL_BEHAVIOUR_DRIFT")
+        let id = h.session.id
+        let other = PortalSession(portal: h.portal, relay: h.upstream.relay, id: "other-session")
+        let store = try DatabaseQueue(path: h.store.appendingPathComponent(PortalStore.fileName).path)
+        try await store.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON receipts BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        }
+        h.portal.endSession(id)
+        expectRegistryCode(H.code(await other.handle(request: try h.request("echo", ["text": "x"]), method: "tools/call", era: .handshake)),
+                           "PTL_RECEIPT_WRITE_FAILED")
+        #expect(h.portal.writer.withTree { _, state in state.drift.began(session: id) } == .portalBehaviourDrift)
+        try await store.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        #expect(H.code(await other.handle(request: try h.request("echo", ["text": "y"]), method: "tools/call", era: .handshake)) == nil)
+        #expect(h.portal.writer.withTree { _, state in state.drift.began(session: id) } == nil)
     }
 
     /// `on_drift: phantom` names the PHANTOM a sandbox would answer; this portal writes a DENY.
