@@ -294,9 +294,10 @@ struct PostgresSharedStateTests {
                                           time: SharedStateChecks.time) }, "PRF_REPLAY_STORE_UNAVAILABLE")
         // At least the deadline (it waited rather than failing at once), and an answer, not a
         // hang; the upper bound is loose because the deadline's timer needs a thread of the
-        // concurrency pool, which the tests running in parallel on 2 cores may hold a while.
+        // concurrency pool, which the tests starting in parallel on 2 cores can hold for tens
+        // of seconds.
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(30), "answered after \(elapsed)")
+        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(300), "answered after \(elapsed)")
     }
 
     /// A TCP socket bound to a free loopback port, and the port; nil when it cannot be.
