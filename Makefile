@@ -19,6 +19,7 @@ PYTHON_IMPL  := python3 conformance/examples/python/attest_impl.py
 E2E_RECEIPTS ?= 1000000
 
 .PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential differential python-test pg-test bench bench-portal bench-replicas load-replicas \
+        bench-check bench-check-update \
         fuzz fuzz-one fuzz-build asan tsan clean
 
 all: check conformance-quick site
@@ -50,7 +51,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	ATTEST_EVIDENCE_DIR=$(abspath $(EVIDENCE))/tests scripts/postgres.sh run \
 	    $(SWIFT) test --xunit-output $(EVIDENCE)/junit/swift.xml
-	$(MAKE) --no-print-directory conformance evidence-e2e discovery-differential differential python-test
+	$(MAKE) --no-print-directory conformance evidence-e2e bench-check discovery-differential differential python-test
 	$(ATTEST) check --evidence $(EVIDENCE)
 
 # The state portal replicas share, on a throwaway PostgreSQL server (scripts/postgres.sh:
@@ -123,6 +124,17 @@ bench: release
 	.build/release/attest bench core
 	.build/release/attest bench identity
 	.build/release/attest bench evidence
+
+# Instruction counts of the hot paths under callgrind against the committed baselines in
+# Benchmarks/instruction-counts.json (Benchmarks/README.md §Regression gate): fails when a
+# path costs more than 10% above its baseline, tells when one is more than 10% below.
+# Counts, not times, so the machine's load does not move them. Part of `make test`.
+bench-check: release
+	python3 scripts/bench_check.py
+
+# Rewrites the baselines from a run on this machine: commit the file's change for review.
+bench-check-update: release
+	python3 scripts/bench_check.py --update
 
 # The portal's added latency, throughput and CPU bound (Benchmarks/README.md §Portal). Its
 # store is a temporary directory under the current one, on this disk. Not part of `make test`.
