@@ -130,10 +130,12 @@ bench: release
 # path costs more than 10% above its baseline, tells when one is more than 10% below.
 # Counts, not times, so the machine's load does not move them. Part of `make test`.
 bench-check: release
+	@scripts/ensure-deps.sh --bench-check
 	python3 scripts/bench_check.py
 
 # Rewrites the baselines from a run on this machine: commit the file's change for review.
 bench-check-update: release
+	@scripts/ensure-deps.sh --bench-check
 	python3 scripts/bench_check.py --update
 
 # The portal's added latency, throughput and CPU bound (Benchmarks/README.md §Portal). Its
