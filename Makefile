@@ -19,7 +19,7 @@ PYTHON_IMPL  := python3 conformance/examples/python/attest_impl.py
 E2E_RECEIPTS ?= 1000000
 
 .PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential differential python-test pg-test bench bench-portal bench-replicas load-replicas \
-        bench-check bench-check-update \
+        bench-check bench-check-update bench-jose \
         fuzz fuzz-one fuzz-build asan tsan clean
 
 all: check conformance-quick site
@@ -137,6 +137,14 @@ bench-check: release
 bench-check-update: release
 	@scripts/ensure-deps.sh --bench-check
 	python3 scripts/bench_check.py --update
+
+# Token verification against jwt-kit, joserfc and PyJWT in alternating rounds
+# (Benchmarks/README.md §Identity): a benchmark executable of its own, so that `attest`
+# does not link jwt-kit. Not part of `make bench` or `make test`.
+bench-jose: deps
+	@python3 -c 'import joserfc, jwt' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check -r Tests/python/requirements.txt
+	$(SWIFT) build -c release --product bench-jose
+	.build/release/bench-jose
 
 # The portal's added latency, throughput and CPU bound (Benchmarks/README.md §Portal). Its
 # store is a temporary directory under the current one, on this disk. Not part of `make test`.
