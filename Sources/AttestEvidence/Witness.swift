@@ -171,11 +171,12 @@ public enum WitnessAlgorithm {
         case .witnessOldSizeMismatch: return 409
         case .witnessConsistencyInvalid, .witnessRootConflict: return 422
         case .witnessStateUnavailable: return 503
-        default: return 400
+        case .witnessRequestMalformed, .witnessOldSizeInvalid: return 400
+        default: return 500
         }
     }
 }
 
 /// Produces a witness's cosignature lines over a checkpoint body at a time: the signing half
-/// of a witness, kept apart so that the cosignature format is the one of AttestEvidence.
-public typealias WitnessCosigner = @Sendable (_ body: [UInt8], _ time: UInt64) -> String
+/// of a witness, kept apart so that the algorithm does not depend on the key.
+public typealias WitnessCosigner = @Sendable (_ body: [UInt8], _ time: UInt64) throws(AttestError) -> String

@@ -50,6 +50,8 @@ public struct PortalConfiguration: Sendable {
     /// Shadow mode (portal.md §Shadow mode): a call that enforcement denies in steps 7 and
     /// 8 is forwarded, and its `ALLOW` names the code in `shadow`.
     public var shadow = false
+    /// The witnesses each checkpoint is submitted to (spec/witness.md §Submitting checkpoints).
+    public var witnesses: [WitnessEndpoint] = []
 
     public struct Limits: Sendable {
         /// The largest JSON-RPC message read from either side; longer lines are refused unread.

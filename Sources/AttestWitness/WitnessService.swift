@@ -71,11 +71,14 @@ public final class WitnessService: Sendable {
         do {
             let (request, accepted) = try WitnessAlgorithm.verify(body, logs: logs)
             let origin = Data(accepted.checkpoint.origin.utf8)
-            let refused: (error: AttestError, recorded: UInt64)? = try await queue.writeWithoutTransaction { db in
+            let time = clock()
+            let cosign = cosign
+            let outcome: (refused: (error: AttestError, recorded: UInt64)?, line: String) = try await queue.writeWithoutTransaction { db in
                 var refused: (error: AttestError, recorded: UInt64)?
+                var line = ""
                 try db.inTransaction(.immediate) {
                     let record = try Self.read(db, origin: accepted.checkpoint.origin)
-                    do {
+                    do throws(AttestError) {
                         try WitnessAlgorithm.check(request, accepted.checkpoint, against: record ?? .empty)
                     } catch {
                         refused = (error, (record ?? .empty).size)
@@ -94,13 +97,20 @@ public final class WitnessService: Sendable {
                         refused = (AttestError(.witnessStateUnavailable, "the record of the log changed during the request"), 0)
                         return .rollback
                     }
+                    // Signed before the commit, answered after it: a cosignature is never
+                    // returned for a record that is not durable.
+                    do throws(AttestError) {
+                        line = try cosign(accepted.body, time)
+                    } catch {
+                        refused = (error, 0)
+                        return .rollback
+                    }
                     return .commit
                 }
-                return refused
+                return (refused, line)
             }
-            if let refused { return refusal(refused.error, recorded: refused.recorded) }
-            return Response(status: 200, contentType: "text/plain; charset=utf-8",
-                            body: Array(cosign(accepted.body, clock()).utf8), code: nil)
+            if let refused = outcome.refused { return refusal(refused.error, recorded: refused.recorded) }
+            return Response(status: 200, contentType: "text/plain; charset=utf-8", body: Array(outcome.line.utf8), code: nil)
         } catch let error as AttestError {
             return refusal(error, recorded: 0)
         } catch {
