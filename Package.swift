@@ -135,7 +135,7 @@ let package = Package(
             name: "AttestWitnessTests",
             dependencies: ["AttestWitness", "AttestEvidence", "AttestCore", "TestSupport",
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "NIOCore", package: "swift-nio")]),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(
             name: "AttestMCPTests",
             dependencies: [

@@ -68,7 +68,7 @@ struct WitnessSubmissionTests {
         let w1 = try await Witness("witness.example/w1")
         let w2 = try await Witness("witness.example/w2", extra: "\u{2014} witness.example/unknown AAAAAAAA\n")
         defer { w1.stop(); w2.stop() }
-        let h = try await PortalHarness { $0.witnesses = [w1.endpoint, w2.endpoint] }
+        let h = try await PortalHarness(configure: { $0.witnesses = [w1.endpoint, w2.endpoint] })
         for _ in 0..<3 { #expect(PortalHarness.code(try await h.call("echo", ["text": "hi"])) == nil) }
         try await h.portal.checkpoint(force: true)
         await h.portal.witnesses?.idle()
@@ -97,7 +97,7 @@ struct WitnessSubmissionTests {
         let wrong = WitnessEndpoint(url: liar.server.url, name: "witness.example/liar") { _, _ throws(AttestError) in
             throw AttestError(.checkpointSignatureInvalid, "the cosignature does not verify")
         }
-        let h = try await PortalHarness { $0.witnesses = [wrong] }
+        let h = try await PortalHarness(configure: { $0.witnesses = [wrong] })
         #expect(PortalHarness.code(try await h.call("echo", ["text": "hi"])) == nil)
         try await h.portal.checkpoint(force: true)
         await h.portal.witnesses?.idle()
@@ -107,7 +107,7 @@ struct WitnessSubmissionTests {
 
     @Test func witnessDownNeverFailsACall() async throws {
         let down = WitnessEndpoint(url: "http://127.0.0.1:9", name: "witness.example/down") { lines, _ in lines }
-        let h = try await PortalHarness { $0.witnesses = [down] }
+        let h = try await PortalHarness(configure: { $0.witnesses = [down] })
         let start = ContinuousClock.now
         for _ in 0..<3 {
             #expect(PortalHarness.code(try await h.call("echo", ["text": "hi"])) == nil)
@@ -115,7 +115,7 @@ struct WitnessSubmissionTests {
         }
         // Signing and storing checkpoints does not wait for the witness's retries.
         #expect(ContinuousClock.now - start < .seconds(20))
-        await h.portal.witnesses?.idle()
+        // Closing waits a bounded time for the witness, then the log is exported as usual.
         let report = try await PortalLifecycleTests.verify(h)
         #expect(report.passed, "\(String(describing: report.failure))")
     }
@@ -126,14 +126,14 @@ struct WitnessSubmissionTests {
         let store = PortalFixture.temporaryDirectory()
         // A first portal run gets size 2 cosigned; the next run starts believing 0.
         do {
-            let h = try await PortalHarness(store: store) { $0.witnesses = [w.endpoint] }
+            let h = try await PortalHarness(store: store, configure: { $0.witnesses = [w.endpoint] })
             for _ in 0..<2 { #expect(PortalHarness.code(try await h.call("echo", ["text": "hi"])) == nil) }
             try await h.portal.checkpoint(force: true)
             await h.portal.witnesses?.idle()
             await h.portal.close()
         }
         let recorded = try #require(try w.service.record(origin: PortalFixture.origin)?.size)
-        let h = try await PortalHarness(store: store) { $0.witnesses = [w.endpoint] }
+        let h = try await PortalHarness(store: store, configure: { $0.witnesses = [w.endpoint] })
         #expect(PortalHarness.code(try await h.call("echo", ["text": "hi"])) == nil)
         try await h.portal.checkpoint(force: true)
         await h.portal.witnesses?.idle()

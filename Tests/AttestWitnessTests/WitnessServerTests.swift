@@ -4,6 +4,7 @@ import AttestEvidence
 @testable import AttestWitness
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Testing
 import TestSupport
 
