@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Authoring aid for the witness document's vectors (witness.add_checkpoint).
+"""Authoring aid for the witness document's vectors (witness.add-checkpoint).
 
 Every expected value is computed here with Python (hashlib, PyNaCl) from the rules of
 spec/witness.md and C2SP tlog-cosignature, sharing no code with either implementation:
@@ -16,7 +16,7 @@ import vectorlib
 
 sections = {}
 S = "witness-add-checkpoint"
-OP = "witness.add_checkpoint"
+OP = "witness.add-checkpoint"
 
 
 def sha(b): return hashlib.sha256(b).digest()

@@ -12,21 +12,22 @@ import Testing
 /// felt by a call, and one retry from the size a witness answers with 409.
 @Suite("Witness submission", .serialized)
 struct WitnessSubmissionTests {
-    /// A witness on loopback, its cosignature lines marked with its name.
+    /// A witness on loopback with its own Ed25519 cosigner key.
     final class Witness: @unchecked Sendable {
         let name: String
+        let cosigner: Cosigner
         let service: WitnessService
         let server: WitnessServer
         let task: Task<Void, any Error>
-        /// Extra lines a test makes the witness add to its answer.
-        let extra: String
 
-        init(_ name: String, extra: String = "") async throws {
+        /// `extra`: lines the witness adds to its answer; `lie`: it signs another body.
+        init(_ name: String, extra: String = "", lie: Bool = false) async throws {
             self.name = name
-            self.extra = extra
+            let cosigner = Cosigner(name: name, key: try Ed25519.PrivateKey(seed: SHA256.hash(Array(name.utf8))))
+            self.cosigner = cosigner
             let state = PortalFixture.temporaryDirectory().appendingPathComponent("witness.sqlite").path
-            let cosign: WitnessCosigner = { body, time in
-                "\u{2014} \(name) \(Data(SHA256.hash(body + Array("\(time)".utf8))).base64EncodedString())\n" + extra
+            let cosign: WitnessCosigner = { body, time throws(AttestError) in
+                try cosigner.signatureLine(body: lie ? body + Array("x\n".utf8) : body, time: time) + extra
             }
             service = try WitnessService(statePath: state, logs: [NoteVerifier(name: PortalFixture.origin, key: PortalFixture.logKey.publicKey)],
                                          cosign: cosign, clock: { 1_796_083_200 })
@@ -35,24 +36,8 @@ struct WitnessSubmissionTests {
             task = Task { try await server.run() }
         }
 
-        /// The endpoint as a portal configures it: lines by this witness's name are checked
-        /// against the digest it signs with; other names are left out.
-        var endpoint: WitnessEndpoint {
-            let name = name
-            return WitnessEndpoint(url: server.url, name: name) { lines, body throws(AttestError) in
-                var verified: [String] = []
-                for line in lines {
-                    let fields = Array(line.utf8).split(separator: 0x20, maxSplits: 2)
-                    guard fields.count == 3, Array(fields[1]) == Array(name.utf8) else { continue }
-                    let expected = Data(SHA256.hash(body + Array("1796083200".utf8))).base64EncodedString() + "\n"
-                    guard Array(fields[2]) == Array(expected.utf8) else {
-                        throw AttestError(.checkpointSignatureInvalid, "cosignature by \(name) does not verify")
-                    }
-                    verified.append(line)
-                }
-                return verified
-            }
-        }
+        /// The endpoint as a portal configures it: the URL and the witness's cosigner key.
+        var endpoint: WitnessEndpoint { WitnessEndpoint(url: server.url, key: cosigner.verifier) }
 
         func stop() { task.cancel() }
     }
@@ -85,19 +70,18 @@ struct WitnessSubmissionTests {
         let size = try #require(try w1.service.record(origin: PortalFixture.origin)?.size)
         #expect(size == (try w2.service.record(origin: PortalFixture.origin)?.size))
         #expect(note.contains("\n\(size)\n"))
+        let cosignatures = try Checkpoint.cosignatures(on: note, witnesses: [w1.cosigner.verifier, w2.cosigner.verifier])
+        #expect(cosignatures.map(\.name) == ["witness.example/w1", "witness.example/w2"] || cosignatures.map(\.name) == ["witness.example/w2", "witness.example/w1"])
         // The exported bundle carries the cosigned notes and verifies.
         let report = try await PortalLifecycleTests.verify(h)
         #expect(report.passed, "\(String(describing: report.failure))")
     }
 
     @Test func foreignCosignatureIgnored() async throws {
-        // A witness whose answer holds a line under its name that does not verify: nothing is stored.
-        let liar = try await Witness("witness.example/liar", extra: "")
+        // A witness whose line under its key does not verify (it signed another body): nothing is stored.
+        let liar = try await Witness("witness.example/liar", lie: true)
         defer { liar.stop() }
-        let wrong = WitnessEndpoint(url: liar.server.url, name: "witness.example/liar") { _, _ throws(AttestError) in
-            throw AttestError(.checkpointSignatureInvalid, "the cosignature does not verify")
-        }
-        let h = try await PortalHarness(configure: { $0.witnesses = [wrong] })
+        let h = try await PortalHarness(configure: { $0.witnesses = [liar.endpoint] })
         #expect(PortalHarness.code(try await h.call("echo", ["text": "hi"])) == nil)
         try await h.portal.checkpoint(force: true)
         await h.portal.witnesses?.idle()
@@ -106,7 +90,7 @@ struct WitnessSubmissionTests {
     }
 
     @Test func witnessDownNeverFailsACall() async throws {
-        let down = WitnessEndpoint(url: "http://127.0.0.1:9", name: "witness.example/down") { lines, _ in lines }
+        let down = WitnessEndpoint(url: "http://127.0.0.1:9", key: Cosigner(name: "witness.example/down", key: PortalFixture.logKey).verifier)
         let h = try await PortalHarness(configure: { $0.witnesses = [down] })
         let start = ContinuousClock.now
         for _ in 0..<3 {

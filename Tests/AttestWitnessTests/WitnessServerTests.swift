@@ -121,6 +121,23 @@ struct WitnessServerTests {
         #expect(try witness.service.record(origin: log.origin) == WitnessRecord(size: 7, root: log.tree.root().bytes))
     }
 
+    /// The real cosigner: the answer is a C2SP cosignature line that verifies on the note.
+    @Test func answersWithAVerifiableCosignature() async throws {
+        var log = try WitnessedLog()
+        let cosigner = Cosigner(name: "witness.example/w1", key: try Ed25519.PrivateKey(seed: [UInt8](repeating: 0xC7, count: 32)))
+        let witness = try await RunningWitness(state: temporaryState("real"), logs: [log.verifier]) { body, time throws(AttestError) in
+            try cosigner.signatureLine(body: body, time: time)
+        }
+        defer { witness.stop() }
+        log.grow(to: 4)
+        let answer = try await witness.post(log.request(old: 0))
+        #expect(answer.status == 200, "\(answer.body)")
+        let cosigned = log.note() + answer.body
+        _ = try Checkpoint.verify(cosigned, trusted: [log.verifier], origin: log.origin, cosigners: [cosigner.verifier])
+        let cosignatures = try Checkpoint.cosignatures(on: cosigned, witnesses: [cosigner.verifier])
+        #expect(cosignatures == [Cosignature(name: "witness.example/w1", time: 1_796_083_200)])
+    }
+
     @Test func refusalsOverHTTP() async throws {
         var log = try WitnessedLog()
         let other = try WitnessedLog(origin: "portal.example/log/other", seed: 0xC2)

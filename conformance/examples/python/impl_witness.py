@@ -1,19 +1,17 @@
 """witness.md: a witness's add-checkpoint algorithm as a function of its records, the
-request body, the time and its key: witness.add_checkpoint."""
+request body, the time and its key: witness.add-checkpoint."""
 import base64
 import binascii
-import hashlib
 import re
 import struct
 
 import attest_core
 from attest_core import BadRequest, OpError, field, from_hex
-from impl_log import (MAX_NOTE_BYTES, merkle_root, parse_note, parse_verifier_key, parse_verifier_keys,
-                      verify_checkpoint, verify_consistency, _int)
+from impl_log import (COSIGNATURE_TYPE, MAX_NOTE_BYTES, cosigned_message, merkle_root, note_key_id, parse_note,
+                      parse_verifier_keys, verify_checkpoint, verify_consistency, _int)
 
 MAX_BODY_BYTES = MAX_NOTE_BYTES + 4096
 MAX_PROOF_LINES = 63
-COSIGNATURE_TYPE = b"\x04"  # C2SP tlog-cosignature
 
 
 def _b64_hash(line: bytes) -> bytes | None:
@@ -63,10 +61,10 @@ def parse_request(body: bytes) -> tuple[int, list[bytes], str]:
 
 
 def cosignature_line(name: str, seed: bytes, body: bytes, t: int) -> str:
-    """C2SP tlog-cosignature: key ID (type 0x04), 8-byte big-endian time, Ed25519 signature
-    of "cosignature/v1\\ntime <t>\\n" and the checkpoint body."""
-    public_key, signature = attest_core.ed25519_sign(seed, b"cosignature/v1\ntime %d\n" % t + body)
-    key_id = hashlib.sha256(name.encode("utf-8") + b"\n" + COSIGNATURE_TYPE + public_key).digest()[:4]
+    """The witness's C2SP tlog-cosignature line (checkpoint.md §Cosignatures): key ID of type
+    0x04, 8-byte big-endian time, Ed25519 signature of the cosigned message."""
+    public_key, signature = attest_core.ed25519_sign(seed, cosigned_message(body, t))
+    key_id = note_key_id(name, public_key, COSIGNATURE_TYPE)
     return "\u2014 %s %s\n" % (name, base64.b64encode(key_id + struct.pack(">Q", t) + signature).decode())
 
 
@@ -120,4 +118,4 @@ def op_witness_add_checkpoint(context: dict, inp: dict) -> dict:
             "record": {"origin": checkpoint.origin, "size": checkpoint.size, "root": checkpoint.root.hex()}}
 
 
-OPS = {"witness.add_checkpoint": op_witness_add_checkpoint}
+OPS = {"witness.add-checkpoint": op_witness_add_checkpoint}
