@@ -129,13 +129,9 @@ public struct TrustPolicy: Sendable {
     /// The counted cosignatures on a note `Checkpoint.verify` accepted, in line order
     /// (`CKP_COSIGNATURE_INVALID` for a witness's line that does not verify).
     public func counted(note: String) throws(AttestError) -> [Counted] {
-        var found: [Counted] = []
-        for witness in witnesses {
-            for c in try Checkpoint.cosignatures(on: note, witnesses: [witness.key]) {
-                found.append(Counted(name: witness.name, time: c.time))
-            }
+        try Checkpoint.cosignatureIndices(on: note, witnesses: witnessKeys).map {
+            Counted(name: witnesses[$0.witness].name, time: $0.time)
         }
-        return found
     }
 }
 
