@@ -113,3 +113,59 @@ def test_witness_refuses_a_fork_of_a_cosigned_size(tmp_path):
     finally:
         w1.stop()
         w2.stop()
+
+
+def export_bundle(world, config, name):
+    store = json.loads(config.read_text())["store"]
+    out = world.root / name
+    attest("bundle", "export", "--store", world.root / store, "--config", config, "--out", out, "--disclose", "all")
+    return out
+
+
+def run_calls(world, config, texts):
+    portal = world.stdio(config)
+    try:
+        portal.initialize()
+        for i, text in enumerate(texts):
+            assert_allowed(portal.ask(world.attach(call(i + 1, "echo", {"text": text}), agent=AGENT, sub=SUB)))
+    finally:
+        assert portal.stop() == 0
+
+
+def test_fork_below_the_quorum_fails_the_bundle(tmp_path):
+    """THE FORK TEST. Log A (one checkpoint of size n) is cosigned by W1 and W2. The same log
+    key and origin then sign a fork B of size n over other calls; submitted to both
+    witnesses, each refuses it (each holds A's root for size n), so B's bundle carries no
+    cosignature and fails a policy that needs both witnesses with BND_QUORUM_NOT_MET, while
+    A's bundle passes under the same policy."""
+    world = World(tmp_path)
+    w1, w2 = WitnessProcess(world, "witness.example/w1"), WitnessProcess(world, "witness.example/w2")
+    try:
+        witnesses = [{"url": w1.url, "key": w1.vkey}, {"url": w2.url, "key": w2.vkey}]
+        config_a = world.config(name="a.json", store="store-a", witnesses=witnesses)
+        config_b = world.config(name="b.json", store="store-b", witnesses=witnesses)
+        run_calls(world, config_a, ["genuine 1", "genuine 2"])
+        run_calls(world, config_b, ["forked 1", "forked 2"])
+        bundle_a, bundle_b = export_bundle(world, config_a, "bundle-a"), export_bundle(world, config_b, "bundle-b")
+        note_a, note_b = checkpoint_notes(bundle_a)[-1], checkpoint_notes(bundle_b)[-1]
+        # One size, two roots, one log key: a fork.
+        assert note_a.split("\n")[:2] == note_b.split("\n")[:2] and note_a.split("\n")[2] != note_b.split("\n")[2], (note_a, note_b)
+        for w in (w1, w2):
+            assert f"\u2014 {w.name} " in note_a, note_a
+            assert f"\u2014 {w.name} " not in note_b, note_b
+        policy = world.root / "policy.txt"
+        policy.write_text(f"log {world.log_verifier}\nwitness w1 {w1.vkey}\nwitness w2 {w2.vkey}\n"
+                          "group both all w1 w2\nquorum both\n")
+
+        def verify(bundle):
+            return attest("bundle", "verify", bundle, f"--authority={world.authority}",
+                          "--policy", policy, "--now", int(time.time()), check=False)
+        passed = verify(bundle_a)
+        assert passed.returncode == 0 and passed.stdout.startswith("PASS"), f"{passed.stdout}\n{passed.stderr}"
+        failed = verify(bundle_b)
+        assert failed.returncode != 0 and failed.stdout.startswith("FAIL"), f"{failed.stdout}\n{failed.stderr}"
+        code = next((c for c in ("BND_QUORUM_NOT_MET",) if c in failed.stdout), None)
+        evidence.assert_code(code, "BND_QUORUM_NOT_MET", failed.stdout)
+    finally:
+        w1.stop()
+        w2.stop()
