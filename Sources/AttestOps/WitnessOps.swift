@@ -21,6 +21,7 @@ enum WitnessOps {
                 records[Array(origin.utf8)] = WitnessRecord(size: UInt64(size), root: root)
             }
             let time = try args.unsigned("time")
+            guard time <= Cosignature.maxTime else { throw OpInputError(description: "time is above 2^63 - 1") }
             let (request, accepted) = try WitnessAlgorithm.verify(Array(try args.string("request").utf8), logs: logs)
             let checkpoint = accepted.checkpoint
             try WitnessAlgorithm.check(request, checkpoint, against: records[Array(checkpoint.origin.utf8)] ?? .empty)

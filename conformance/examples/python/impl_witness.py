@@ -101,8 +101,8 @@ def add_checkpoint(records: dict, body: bytes, logs: list, t: int, name: str, se
             verify_consistency(size, checkpoint.size, root, checkpoint.root, proof)
         except OpError as e:
             raise OpError("WIT_CONSISTENCY_INVALID", e.code)
-    if t <= 0:
-        raise BadRequest("the time is not positive")
+    if t < 0 or t > (1 << 63) - 1:
+        raise BadRequest("the time is not a cosignature timestamp")
     return checkpoint, cosignature_line(name, seed, checkpoint.body, t)
 
 
@@ -110,7 +110,10 @@ def op_witness_add_checkpoint(context: dict, inp: dict) -> dict:
     logs = parse_verifier_keys(field(context, "logs", kind=list))
     records = {}
     for r in field(inp, "records", kind=list):
-        records[field(r, "origin").encode("utf-8")] = (_int(r, "size"), from_hex(field(r, "root"), "root"))
+        size = _int(r, "size")
+        if size < 0 or size > (1 << 63) - 1:  # the records a witness keeps hold sizes below 2^63
+            raise BadRequest("a record's size is not from 0 to 2^63 - 1")
+        records[field(r, "origin").encode("utf-8")] = (size, from_hex(field(r, "root"), "root"))
     request = field(inp, "request")
     checkpoint, line = add_checkpoint(records, request.encode("utf-8"), logs, _int(inp, "time"),
                                       field(context, "witness_name"), from_hex(field(context, "witness_seed"), "witness_seed"))
