@@ -409,6 +409,60 @@ invalid(S, "rcp-inclusion-beyond", "receipt.inclusion", "Receipt 4 against a che
         incl(4, proof=[], checkpoint=note(4, mth(canons5[:4]))), "MRK_INDEX_OUT_OF_RANGE", "rcp-inclusion",
         "receipt 4 with the checkpoint of size 4")
 
+S = "receipt-audit"
+# A client holds receipts 1, 3 and 4 of the five-receipt log above; the operator proves
+# each at its seq under a later checkpoint, or cannot.
+HELD = [1, 3, 4]
+def resigned_log(entries):
+    """Receipts renumbered from 0 and re-chained, each re-signed with the log key, as an
+    operator holding the key can: `entries` are receipts (their seq, prev and sig replaced)."""
+    out, prev = [], b"\x00" * 32
+    for i, r in enumerate(entries):
+        body = {k: v for k, v in r.items() if k != "sig"}
+        body.update(seq=i, prev=b64u(prev))
+        out.append(dict(body, sig={"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(body))))}))
+        prev = link(out[-1])
+    return out
+def audit(log_rs=None, held=None, checkpoint=None, proofs=None):
+    """The held receipts (seqs into the honest log, or receipts), the checkpoint of `log_rs`
+    (default: the honest log) and the proofs of each held seq in that log's tree."""
+    rs = log_rs if log_rs is not None else [r for r, _ in chain_rs]
+    leaves = [link(r) for r in rs]
+    held_rs = [chain_rs[h][0] if isinstance(h, int) else h for h in (held if held is not None else HELD)]
+    default_proofs = [path(r["seq"], leaves) if r["seq"] < len(leaves) else [] for r in held_rs]
+    return {"receipts": held_rs, "checkpoint": checkpoint or note(len(rs), mth(leaves)),
+            "proofs": [[x.hex() for x in p] for p in (proofs if proofs is not None else default_proofs)], "log_key": LOG.vkey(ORIGIN)}
+valid(S, "rcp-audit", "receipt.audit", "A client holds receipts 1, 3 and 4; each is proven at its seq under the checkpoint of size 5.",
+      ["RCP-032", "RCP-033"], audit(), {"audited": 3})
+def aneg(name, code, covers, inp, mutation):
+    invalid(S, f"rcp-audit-{name}", "receipt.audit", f"Rejected: {mutation}.", covers + ["ERR-001"], inp, code, "rcp-audit", mutation)
+HONEST = [r for r, _ in chain_rs]
+APPENDED = receipt(5, b"\x00" * 32, T0 + 200)[0]  # a later call, so that the rewritten log keeps size 5
+aneg("omitted", "RCP_OMITTED", ["RCP-033"], audit(log_rs=resigned_log(HONEST[:3] + HONEST[4:] + [APPENDED])),
+     "the log re-signed without receipt 3 (receipt 4 renumbered 3, a later receipt appended: size 5), each held seq proven in that log")
+altered = copy.deepcopy(HONEST); altered[3]["tool"] = "read_file"
+aneg("altered", "RCP_OMITTED", ["RCP-033"], audit(log_rs=resigned_log(altered)),
+     "the log's receipt 3 edited (tool read_file) and the log re-chained and re-signed, each held seq proven in that log")
+aneg("short-proof", "RCP_OMITTED", ["RCP-033"], audit(proofs=[path(1, canons5), path(3, canons5[:4]), path(4, canons5)]),
+     "held receipt 3 given its proof in the tree of 4: the proof is too short for the checkpoint of 5")
+aneg("not-covered", "RCP_NOT_COVERED", ["RCP-034"], audit(log_rs=HONEST[:4]),
+     "the checkpoint of size 4, which held receipt 4 is beyond")
+other_log = copy.deepcopy(HONEST[3]); other_log.pop("sig"); other_log["log"] = ORIGIN_B
+other_log["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(other_log))))}
+aneg("other-log", "RCP_LOG_MISMATCH", ["RCP-035"], audit(held=[1, other_log, 4], proofs=[path(1, canons5), path(3, canons5), path(4, canons5)]),
+     f"held receipt 3 names log {ORIGIN_B}, signed by the log key")
+forged = copy.deepcopy(HONEST[3]); forged["decision"] = "DENY"; forged["code"] = "PTL_RATE_LIMITED"
+aneg("forged", "RCP_SIGNATURE_INVALID", ["RCP-032"], audit(held=[1, forged, 4], proofs=[path(1, canons5), path(3, canons5), path(4, canons5)]),
+     "held receipt 3's decision changed to DENY after signing")
+aneg("checkpoint-key", "CKP_NO_TRUSTED_SIGNATURE", ["RCP-032"], audit(checkpoint=note(5, mth(canons5), ((OTHER, ORIGIN),))),
+     "the checkpoint signed by another key")
+forged4 = copy.deepcopy(HONEST[4]); forged4["decision"] = "DENY"; forged4["code"] = "PTL_RATE_LIMITED"
+aneg("order-signature-first", "RCP_SIGNATURE_INVALID", ["RCP-032", "ERR-002"],
+     audit(log_rs=resigned_log(HONEST[:3] + HONEST[4:] + [APPENDED]), held=[1, 3, forged4]),
+     "the log re-signed without receipt 3, and held receipt 4's decision changed to DENY after signing: every signature is checked before any proof")
+aneg("order-held", "RCP_NOT_COVERED", ["RCP-032", "RCP-034", "ERR-002"], audit(log_rs=resigned_log(HONEST[:3] + HONEST[4:]), held=[1, 4, 3]),
+     "the log re-signed without receipt 3 (size 4), receipts held in the order 1, 4, 3: held receipt 4, beyond the size, comes before receipt 3")
+
 # ---------------------------------------------------------------- bundles
 S = "bundle-verify"
 def build(n=6, times=None, decisions=None, mutate=None, checkpoints=((3,), (6,)), art_digest=None, tools=None):

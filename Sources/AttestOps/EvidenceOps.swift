@@ -107,6 +107,20 @@ enum EvidenceOps {
                                        proof: try args.array("proof").map(hexValue), root: checkpoint.root)
             return ["leaf_hash": .string(receipt.leafHash.description), "tree_size": .number(JSONNumber(Double(checkpoint.size)))]
         },
+        .init(name: "receipt.audit", document: "receipt") { args in
+            // receipt.md §Auditing held receipts: one proof per held receipt, in the same order.
+            let held = try args.array("receipts")
+            let proofs = try args.array("proofs").map { p throws -> [[UInt8]] in
+                guard let hashes = p.arrayValue else { throw OpInputError(description: "each proof is an array of hashes") }
+                return try hashes.map(hexValue)
+            }
+            guard !held.isEmpty, proofs.count == held.count else {
+                throw OpInputError(description: "at least one held receipt, and one proof per held receipt")
+            }
+            let report = try ReceiptAudit.audit(held: held, checkpoint: try args.string("checkpoint"),
+                                                logKey: try args.string("log_key")) { i, _, _ throws(AttestError) in proofs[i] }
+            return ["audited": .number(JSONNumber(Double(report.audited)))]
+        },
         .init(name: "bundle.verify", document: "bundle") { args in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-op-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: directory) }

@@ -3,7 +3,7 @@
 receipt.md), written from the text of those documents.
 
 Ops: merkle.root, merkle.inclusion, merkle.consistency, checkpoint.verify,
-checkpoint.successor, receipt.verify, receipt.inclusion, receipt.disclosure.
+checkpoint.successor, receipt.verify, receipt.inclusion, receipt.disclosure, receipt.audit.
 
 Every check raises attest_core.OpError(code) and runs in the order its document fixes,
 so that an input with several defects gets the code of the first check it fails. The
@@ -56,6 +56,9 @@ Receipts (receipt.md)
         payload line without its "seq")
     commitment(salt, payload) -> bytes           SHA-256("MCP-ATTEST-v1:commitment" 0x00 ..)
     verify_receipt_inclusion(value, note, proof, log_key) -> (Receipt, Checkpoint)
+    audit_held_receipts(values, note, log_key, proof_of) -> (count, Checkpoint)
+        receipt.md §Auditing held receipts: RCP_*, KEY_INVALID, CKP_*, then per held
+        receipt RCP_LOG_MISMATCH, RCP_NOT_COVERED, RCP_OMITTED
     disclosure_members(receipt), is_denial(response, code), upstream_is_well_formed(v)
 
 JSON helpers
@@ -736,6 +739,41 @@ def verify_receipt_inclusion(value, note, proof, log_key):
     return receipt, checkpoint
 
 
+def check_receipt_signatures(receipts, log_key: VerifierKey) -> None:
+    """The kid and signature of each receipt in the order given (RCP_KEY_UNTRUSTED, then
+    RCP_SIGNATURE_INVALID), the first that fails giving the code: a plain loop, which a
+    verifier of many signatures at once can replace if it reports the same first failure."""
+    for receipt in receipts:
+        check_receipt_signature(receipt, log_key)
+
+
+def audit_held_receipts(values, note, log_key, proof_of):
+    """receipt.md §Auditing held receipts, in order: each held receipt's shape
+    (RCP_MALFORMED), the log key (KEY_INVALID), each one's kid and signature, the
+    checkpoint with the first one's log as origin (CKP_*), then for each in the order
+    held: its log (RCP_LOG_MISMATCH), its seq below the size (RCP_NOT_COVERED) and the
+    inclusion of its leaf at index seq (any MRK_* failure is RCP_OMITTED).
+    `proof_of(i, receipt, checkpoint)` gives the i-th held receipt's inclusion proof.
+    Returns (the number audited, the checkpoint)."""
+    if not isinstance(values, list) or not values:
+        raise BadRequest("the held receipts are a non-empty list")
+    held = [parse_receipt(v) for v in values]
+    if not isinstance(log_key, VerifierKey):
+        log_key = parse_verifier_key(log_key)
+    check_receipt_signatures(held, log_key)
+    checkpoint = verify_checkpoint(note, [log_key], held[0].log)
+    for i, receipt in enumerate(held):
+        if not _same(receipt.log, checkpoint.origin):
+            raise OpError("RCP_LOG_MISMATCH", f"held receipt {receipt.seq} names another log")
+        if receipt.seq >= checkpoint.size:
+            raise OpError("RCP_NOT_COVERED", f"held receipt {receipt.seq} is beyond the checkpoint's size {checkpoint.size}")
+        try:
+            verify_inclusion(receipt.seq, checkpoint.size, receipt.leaf_hash, proof_of(i, receipt, checkpoint), checkpoint.root)
+        except OpError as error:
+            raise OpError("RCP_OMITTED", f"held receipt {receipt.seq} is not in the log at its seq ({error.code})") from None
+    return len(held), checkpoint
+
+
 # --- Ops --------------------------------------------------------------------------------
 
 
@@ -802,6 +840,20 @@ def op_receipt_inclusion(context: dict, inp: dict) -> dict:
     return {"leaf_hash": receipt.leaf_hash.hex(), "tree_size": checkpoint.size}
 
 
+def op_receipt_audit(context: dict, inp: dict) -> dict:
+    held = field(inp, "receipts", kind=list)
+    proofs = field(inp, "proofs", kind=list)
+    if not held or len(proofs) != len(held):
+        raise BadRequest("at least one held receipt, and one proof per held receipt")
+    proofs = [[from_hex(h, "proofs") for h in (p if isinstance(p, list) else _not_a_list())] for p in proofs]
+    audited, _ = audit_held_receipts(held, field(inp, "checkpoint"), field(inp, "log_key", kind=None), lambda i, r, c: proofs[i])
+    return {"audited": audited}
+
+
+def _not_a_list():
+    raise BadRequest("each proof is a list of hashes")
+
+
 def op_receipt_disclosure(context: dict, inp: dict) -> dict:
     receipt = parse_receipt(field(inp, "receipt", kind=None))
     check_disclosure(receipt, {k: v for k, v in inp.items() if k != "receipt"})
@@ -817,4 +869,5 @@ OPS = {
     "receipt.verify": op_receipt_verify,
     "receipt.inclusion": op_receipt_inclusion,
     "receipt.disclosure": op_receipt_disclosure,
+    "receipt.audit": op_receipt_audit,
 }
