@@ -1,0 +1,119 @@
+import AttestCore
+@testable import AttestEvidence
+import Foundation
+import TestSupport
+import Testing
+
+/// receipt.md §Exporting one receipt's proof, against Tests/Fixtures/receipt-proof-formats.json,
+/// whose bytes scripts/author_proof_fixtures.py computes independently with Python.
+@Suite("Exported receipt proofs: tlog-proof and COSE Receipt")
+struct ReceiptProofFormatTests {
+    struct Fixture {
+        let seed: [UInt8], logKey: String, receipt: JSONValue, checkpoint: String, proof: [[UInt8]]
+        let tlogProof: String, coseReceipt: [UInt8]
+    }
+
+    static func fixture() throws -> Fixture {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/receipt-proof-formats.json")
+        let f = try StrictJSONParser().parse(Array(try Data(contentsOf: url)))
+        return Fixture(seed: Hex.decode(f["log_seed"]?.stringValue ?? "") ?? [], logKey: f["log_key"]?.stringValue ?? "",
+                       receipt: f["receipt"] ?? .null, checkpoint: f["checkpoint"]?.stringValue ?? "",
+                       proof: (f["proof"]?.arrayValue ?? []).map { Hex.decode($0.stringValue ?? "") ?? [] },
+                       tlogProof: f["tlog_proof"]?.stringValue ?? "", coseReceipt: Hex.decode(f["cose_receipt"]?.stringValue ?? "") ?? [])
+    }
+
+    @Test("the tlog proof is the fixture's text, byte for byte, and verifies")
+    func tlogProofBytes() throws {
+        let f = try Self.fixture()
+        let text = ReceiptProofFormat.tlogProof(receipt: f.receipt, seq: 3, proof: f.proof, note: f.checkpoint)
+        #expect(Array(text.utf8) == Array(f.tlogProof.utf8))
+        let (receipt, checkpoint) = try ReceiptProofFormat.verifyTlogProof(text, logKey: f.logKey)
+        #expect(receipt.seq == 3 && checkpoint.size == 5)
+    }
+
+    @Test("a tlog proof with one defect fails with the code of its first failing step")
+    func tlogProofRejections() throws {
+        let f = try Self.fixture()
+        func edited(_ change: (inout [String]) -> Void) -> String {
+            let parts = f.tlogProof.components(separatedBy: "\n\n")
+            var lines = parts[0].components(separatedBy: "\n")
+            change(&lines)
+            return lines.joined(separator: "\n") + "\n\n" + parts.dropFirst().joined(separator: "\n\n")
+        }
+        expectCode(.receiptProofMalformed, "another header") { try ReceiptProofFormat.verifyTlogProof(edited { $0[0] = "c2sp.org/tlog-proof@v2" }, logKey: f.logKey) }
+        expectCode(.receiptProofMalformed, "index with a leading zero") { try ReceiptProofFormat.verifyTlogProof(edited { $0[2] = "index 03" }, logKey: f.logKey) }
+        expectCode(.receiptProofMalformed, "the index of another receipt") { try ReceiptProofFormat.verifyTlogProof(edited { $0[2] = "index 2" }, logKey: f.logKey) }
+        expectCode(.receiptProofMalformed, "a hash of 31 bytes") {
+            try ReceiptProofFormat.verifyTlogProof(edited { $0[3] = Data(repeating: 1, count: 31).base64EncodedString() }, logKey: f.logKey)
+        }
+        expectCode(.merkleInclusionInvalid, "a proof line dropped") { try ReceiptProofFormat.verifyTlogProof(edited { $0.removeLast() }, logKey: f.logKey) }
+        expectCode(.receiptProofMalformed, "no empty line") {
+            try ReceiptProofFormat.verifyTlogProof(f.tlogProof.replacingOccurrences(of: "\n\n", with: "\n"), logKey: f.logKey)
+        }
+    }
+
+    @Test("the COSE Receipt is the fixture's bytes, and verifies")
+    func coseReceiptBytes() throws {
+        let f = try Self.fixture()
+        let key = try Ed25519.PrivateKey(seed: f.seed)
+        let checkpoint = try Checkpoint.verify(f.checkpoint, trusted: [try NoteVerifier(text: f.logKey)])
+        let bytes = try ReceiptProofFormat.coseReceipt(index: 3, treeSize: checkpoint.size, proof: f.proof, root: checkpoint.root, key: key)
+        #expect(bytes == f.coseReceipt, "\(Hex.encode(bytes))")
+        let (receipt, size) = try ReceiptProofFormat.verifyCOSEReceipt(bytes, receipt: f.receipt, logKey: f.logKey)
+        #expect(receipt.seq == 3 && size == 5)
+    }
+
+    @Test("a COSE Receipt with one defect fails with the code of its first failing step")
+    func coseReceiptRejections() throws {
+        let f = try Self.fixture()
+        guard case .tagged(let tag, .array(let parts))? = CBOR.decode(f.coseReceipt), tag == 18 else {
+            Issue.record("the fixture is a tagged COSE_Sign1")
+            return
+        }
+        func with(_ i: Int, _ item: CBOR) -> [UInt8] {
+            var p = parts
+            p[i] = item
+            return CBOR.tagged(18, .array(p)).encoded
+        }
+        func verify(_ bytes: [UInt8], _ receipt: JSONValue? = nil) throws -> UInt64 {
+            try ReceiptProofFormat.verifyCOSEReceipt(bytes, receipt: receipt ?? f.receipt, logKey: f.logKey).1
+        }
+        // -8 (EdDSA, deprecated by RFC 9864) is not accepted, even with a valid signature.
+        let eddsa = CBOR.map([(.unsigned(1), .int(-8)), (.unsigned(395), .unsigned(1))]).encoded
+        let key = try Ed25519.PrivateKey(seed: f.seed)
+        let root = try Checkpoint.verify(f.checkpoint, trusted: [try NoteVerifier(text: f.logKey)]).root
+        let resigned = try key.signRaw(ReceiptProofFormat.signatureInput(protected: eddsa, root: root))
+        var p = parts
+        p[0] = .bytes(eddsa)
+        p[3] = .bytes(resigned)
+        expectCode(.receiptProofMalformed, "alg -8") { try verify(CBOR.tagged(18, .array(p)).encoded) }
+        expectCode(.receiptProofMalformed, "untagged") { try verify(CBOR.array(parts).encoded) }
+        expectCode(.receiptProofMalformed, "an attached payload") { try verify(with(2, .bytes(root))) }
+        expectCode(.receiptProofMalformed, "a trailing byte") { try verify(f.coseReceipt + [0]) }
+        var other = f.receipt
+        if case .object(var o) = other { o["seq"] = .number(JSONNumber(2.0)); other = .object(o) }
+        expectCode(.receiptSignatureInvalid, "the receipt's seq edited") { try verify(f.coseReceipt, other) }
+        let otherRoot = try key.signRaw(ReceiptProofFormat.signatureInput(protected: ReceiptProofFormat.protectedHeader, root: [UInt8](repeating: 7, count: 32)))
+        expectCode(.receiptProofSignatureInvalid, "signed over another root") { try verify(with(3, .bytes(otherRoot))) }
+        expectCode(.receiptProofSignatureInvalid, "one signature bit flipped") {
+            var s = parts[3].bytesValue ?? []
+            s[0] ^= 1
+            return try verify(with(3, .bytes(s)))
+        }
+    }
+
+    @Test("the CBOR decoder accepts the deterministic encoding only")
+    func cborDeterministic() {
+        #expect(CBOR.decode([0x18, 0x17]) == nil, "23 in two bytes")
+        #expect(CBOR.decode([0xA2, 0x02, 0x00, 0x01, 0x00]) == nil, "map keys out of order")
+        #expect(CBOR.decode([0xA2, 0x01, 0x00, 0x01, 0x00]) == nil, "a repeated key")
+        #expect(CBOR.decode([0x5F]) == nil, "an indefinite length")
+        #expect(CBOR.decode([0xFB, 0, 0, 0, 0, 0, 0, 0, 0]) == nil, "a float")
+        #expect(CBOR.decode([0x62, 0xC3, 0x28]) == nil, "invalid UTF-8")
+        #expect(CBOR.decode([0x5A, 0xFF, 0xFF, 0xFF, 0xFF]) == nil, "a length past the input")
+        #expect(CBOR.decode(Array(repeating: 0x81, count: 64) + [0x00]) == nil, "nested deeper than the bound")
+        #expect(CBOR.decode([0x38, 0x18]) == .int(-25))
+        #expect(CBOR.int(-19).encoded == [0x32] && CBOR.unsigned(395).encoded == [0x19, 0x01, 0x8B])
+    }
+}
