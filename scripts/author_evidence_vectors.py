@@ -463,6 +463,47 @@ aneg("order-signature-first", "RCP_SIGNATURE_INVALID", ["RCP-032", "ERR-002"],
 aneg("order-held", "RCP_NOT_COVERED", ["RCP-032", "RCP-034", "ERR-002"], audit(log_rs=resigned_log(HONEST[:3] + HONEST[4:]), held=[1, 4, 3]),
      "the log re-signed without receipt 3 (size 4), receipts held in the order 1, 4, 3: held receipt 4, beyond the size, comes before receipt 3")
 
+S = "receipt-proof"
+# receipt.md §Exporting one receipt's proof: receipt 3 of the five-receipt log above, its
+# proof in the tree of the checkpoint of size 5, in both formats (cbor2 for the CBOR).
+import cbor2
+R3, P3 = chain_rs[3][0], path(3, canons5)
+def tlog_text(r=R3, index=3, proof=P3, header="c2sp.org/tlog-proof@v1", note_text=cp5):
+    lines = [header, "extra " + base64.b64encode(jcs(r)).decode(), f"index {index}"] + [base64.b64encode(h).decode() for h in proof]
+    return "\n".join(lines) + "\n\n" + note_text
+def cose(index=3, size=5, proof=P3, root=None, protected=None, payload=None, sign_root=None):
+    protected = protected if protected is not None else cbor2.dumps({1: -19, 395: 1}, canonical=True)
+    root = root if root is not None else mth(canons5)
+    to_sign = cbor2.dumps(["Signature1", protected, b"", sign_root if sign_root is not None else root], canonical=True)
+    inclusion = cbor2.dumps([size, index, list(proof)], canonical=True)
+    return cbor2.dumps(cbor2.CBORTag(18, [protected, {396: {-1: [inclusion]}}, payload, LOG.sign(to_sign)]), canonical=True).hex()
+def tlog_input(text): return {"format": "tlog-proof", "proof": text, "log_key": LOG.vkey(ORIGIN)}
+def cose_input(hexbytes, r=R3): return {"format": "cose-receipt", "proof": hexbytes, "receipt": r, "log_key": LOG.vkey(ORIGIN)}
+valid(S, "rcp-proof-tlog", "receipt.verify-proof", "Receipt 3 of 5 as a c2sp.org/tlog-proof@v1: the receipt in extra, its index, its proof and the checkpoint of size 5.",
+      ["RCP-037"], tlog_input(tlog_text()), {"seq": 3, "tree_size": 5})
+def tneg(name, code, text, mutation, covers=("RCP-037",)):
+    invalid(S, f"rcp-proof-tlog-{name}", "receipt.verify-proof", f"Rejected: {mutation}.", list(covers) + ["ERR-001"], tlog_input(text), code, "rcp-proof-tlog", mutation)
+tneg("header", "RCP_PROOF_MALFORMED", tlog_text(header="c2sp.org/tlog-proof@v2"), "the first line names version v2")
+tneg("index", "RCP_PROOF_MALFORMED", tlog_text(index=2), "the index line names 2, not the receipt's seq 3")
+tneg("index-zero", "RCP_PROOF_MALFORMED", tlog_text().replace("\nindex 3\n", "\nindex 03\n"), "the index written with a leading zero")
+tneg("short", "MRK_INCLUSION_INVALID", tlog_text(proof=P3[:-1]), "the last proof line dropped")
+forged3 = copy.deepcopy(R3); forged3["decision"] = "DENY"; forged3["code"] = "PTL_RATE_LIMITED"
+tneg("receipt-edited", "RCP_SIGNATURE_INVALID", tlog_text(r=forged3), "the receipt in extra changed to a DENY after signing")
+tneg("checkpoint-key", "CKP_NO_TRUSTED_SIGNATURE", tlog_text(note_text=note(5, mth(canons5), ((OTHER, ORIGIN),))), "the checkpoint signed by another key")
+valid(S, "rcp-proof-cose", "receipt.verify-proof", "Receipt 3 of 5 with its COSE Receipt: alg -19, vds RFC9162_SHA256, the inclusion proof in vdp, the root of the tree of 5 signed by the log key, detached.",
+      ["RCP-039"], cose_input(cose()), {"seq": 3, "tree_size": 5})
+def cneg(name, code, inp, mutation, covers=("RCP-039",)):
+    invalid(S, f"rcp-proof-cose-{name}", "receipt.verify-proof", f"Rejected: {mutation}.", list(covers) + ["ERR-001"], inp, code, "rcp-proof-cose", mutation)
+cneg("eddsa", "RCP_PROOF_MALFORMED", cose_input(cose(protected=cbor2.dumps({1: -8, 395: 1}, canonical=True))),
+     "alg -8 (EdDSA, deprecated by RFC 9864), signed validly over that header", covers=("RCP-040",))
+cneg("unsorted", "RCP_PROOF_MALFORMED", cose_input(cose(protected=bytes([0xA2, 0x19, 0x01, 0x8B, 0x01, 0x01, 0x32])),),
+     "the protected header's keys in another order than the deterministic encoding's (signed over those bytes)")
+cneg("attached", "RCP_PROOF_MALFORMED", cose_input(cose(payload=mth(canons5))), "the root attached as the payload")
+cneg("index", "RCP_PROOF_MALFORMED", cose_input(cose(index=2)), "the leaf index 2, not the receipt's seq 3")
+cneg("other-root", "RCP_PROOF_SIGNATURE_INVALID", cose_input(cose(sign_root=mth(canons5[:4]))), "signed over the root of the tree of 4")
+cneg("short", "MRK_INCLUSION_INVALID", cose_input(cose(proof=P3[:-1])), "the last hash of the path dropped")
+cneg("receipt-edited", "RCP_SIGNATURE_INVALID", cose_input(cose(), r=forged3), "the receipt given changed to a DENY after signing")
+
 # ---------------------------------------------------------------- bundles
 S = "bundle-verify"
 def build(n=6, times=None, decisions=None, mutate=None, checkpoints=((3,), (6,)), art_digest=None, tools=None):

@@ -150,6 +150,8 @@ public enum ObjectSchemas {
                 add("checkpoint-note.schema.json", "input/\(name)", input[name])
             }
             if vector.op == "receipt.inclusion" { add("receipt.schema.json", "input/receipt", input["receipt"]) }
+        case "receipt.verify-proof":
+            add("receipt.schema.json", "input/receipt", input["receipt"])
         case "receipt.audit":
             add("checkpoint-note.schema.json", "input/checkpoint", input["checkpoint"])
             for (i, held) in (input["receipts"]?.arrayValue ?? []).enumerated() {
