@@ -2,7 +2,7 @@
 """Authoring aid for the evidence documents' vectors (merkle, checkpoint, receipt,
 artifact, mandate, bundle).
 
-Every expected value is computed here with Python (hashlib, PyNaCl, rfc8785) from the
+Every expected value is computed here with Python (hashlib, PyNaCl, rfc8785, cbor2) from the
 rules written in the spec, sharing no code with the Swift implementation. Expected
 decisions and codes follow from how each vector is built (one defect per negative).
 Rewrites the regions between `<!-- begin vectors: NAME -->` and `<!-- end vectors: NAME -->`,
@@ -15,6 +15,7 @@ Usage: python3 scripts/author_evidence_vectors.py   (from the repository root)
 """
 import base64, copy, hashlib, json, pathlib, re, sys
 
+import cbor2
 import nacl.bindings
 import rfc8785
 
@@ -466,7 +467,6 @@ aneg("order-held", "RCP_NOT_COVERED", ["RCP-032", "RCP-034", "ERR-002"], audit(l
 S = "receipt-proof"
 # receipt.md §Exporting one receipt's proof: receipt 3 of the five-receipt log above, its
 # proof in the tree of the checkpoint of size 5, in both formats (cbor2 for the CBOR).
-import cbor2
 R3, P3 = chain_rs[3][0], path(3, canons5)
 def tlog_text(r=R3, index=3, proof=P3, header="c2sp.org/tlog-proof@v1", note_text=cp5):
     lines = [header, "extra " + base64.b64encode(jcs(r)).decode(), f"index {index}"] + [base64.b64encode(h).decode() for h in proof]
