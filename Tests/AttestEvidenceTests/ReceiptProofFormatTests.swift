@@ -103,6 +103,30 @@ struct ReceiptProofFormatTests {
         }
     }
 
+    @Test("mutated COSE Receipts and tlog proofs are rejected with a code or verify, never trap")
+    func mutationsNeverTrap() throws {
+        let f = try Self.fixture()
+        var rng = SeededGenerator(state: 0xC05E)
+        var outcomes: [String: Int] = [:]
+        for _ in 0..<2000 {
+            var bytes = f.coseReceipt
+            var text = Array(f.tlogProof.utf8)
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let i = Int.random(in: 0..<bytes.count, using: &rng), j = Int.random(in: 0..<text.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: bytes[i] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng)); text[j] ^= UInt8(1 << Int.random(in: 0..<7, using: &rng))
+                case 1: bytes.remove(at: i); text.remove(at: j)
+                default: bytes.insert(UInt8.random(in: 0...255, using: &rng), at: i); text.insert(0x41, at: j)
+                }
+            }
+            for attempt in [{ _ = try ReceiptProofFormat.verifyCOSEReceipt(bytes, receipt: f.receipt, logKey: f.logKey) },
+                            { _ = try ReceiptProofFormat.verifyTlogProof(String(decoding: text, as: UTF8.self), logKey: f.logKey) }] {
+                do { try attempt(); outcomes["valid", default: 0] += 1 } catch let e as AttestError { outcomes[e.code.rawValue, default: 0] += 1 }
+            }
+        }
+        #expect(outcomes["RCP_PROOF_MALFORMED", default: 0] > 0 && outcomes["RCP_PROOF_SIGNATURE_INVALID", default: 0] > 0, "\(outcomes)")
+    }
+
     @Test("the CBOR decoder accepts the deterministic encoding only")
     func cborDeterministic() {
         #expect(CBOR.decode([0x18, 0x17]) == nil, "23 in two bytes")
