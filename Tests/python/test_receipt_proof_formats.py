@@ -7,6 +7,7 @@ is checked byte for byte against what this file builds from the same proof."""
 import base64, hashlib, json, pathlib, subprocess
 
 import cbor2
+import nacl.bindings
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -174,6 +175,12 @@ def test_portal_prove_writes_both_formats(tmp_path):
     size, root = read_cose_receipt(cose, held[1], world.log_verifier)
     _, note_size, note_root = read_checkpoint(proof["checkpoint"], public_key(world.log_verifier))
     assert (size, root) == (note_size, note_root)
+    # Byte for byte what cbor2 (deterministic) and the log key's Ed25519 signature make.
+    _, sk = nacl.bindings.crypto_sign_seed_keypair(bytes.fromhex((world.root / "log.seed").read_text().strip()))
+    protected = cbor2.dumps({1: -19, 395: 1}, canonical=True)
+    signature = nacl.bindings.crypto_sign(cbor2.dumps(["Signature1", protected, b"", root], canonical=True), sk)[:64]
+    inclusion = cbor2.dumps([size, seq, path], canonical=True)
+    assert cose == cbor2.dumps(cbor2.CBORTag(18, [protected, {396: {-1: [inclusion]}}, None, signature]), canonical=True)
     run = verify_proof(tmp_path, "cose-receipt", cose, world.log_verifier, held[1])
     assert run.returncode == 0, run.stdout + run.stderr
     run = attest("portal", "prove", "--store", store, "--seq", seq, "--format", "cose-receipt", check=False)
