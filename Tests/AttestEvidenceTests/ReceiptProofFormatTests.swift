@@ -140,4 +140,20 @@ struct ReceiptProofFormatTests {
         #expect(CBOR.decode([0x38, 0x18]) == .int(-25))
         #expect(CBOR.int(-19).encoded == [0x32] && CBOR.unsigned(395).encoded == [0x19, 0x01, 0x8B])
     }
+
+    @Test("whatever the CBOR decoder accepts, the encoder writes back byte for byte")
+    func cborRoundTrip() {
+        var rng = SeededGenerator(state: 0xCB0E)
+        var accepted = 0
+        // Short random inputs drawn from the heads the subset uses, so that many decode.
+        let alphabet: [UInt8] = [0x00, 0x01, 0x17, 0x18, 0x19, 0x20, 0x32, 0x38, 0x40, 0x41, 0x42, 0x58, 0x60, 0x61, 0x78,
+                                 0x80, 0x81, 0x82, 0x83, 0x84, 0x98, 0xA0, 0xA1, 0xA2, 0xB8, 0xC0, 0xD2, 0xD8, 0xF6, 0xF7, 0xFF, 0x0A, 0x8B]
+        for _ in 0..<20_000 {
+            let bytes = (0..<Int.random(in: 1...12, using: &rng)).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }
+            guard let item = CBOR.decode(bytes) else { continue }
+            accepted += 1
+            #expect(item.encoded == bytes, "\(Hex.encode(bytes)) decodes to \(item), which encodes to \(Hex.encode(item.encoded))")
+        }
+        #expect(accepted > 100, "\(accepted) inputs decoded")
+    }
 }
