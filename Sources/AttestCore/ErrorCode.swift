@@ -97,6 +97,10 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case receiptEffectMismatch = "RCP_EFFECT_MISMATCH"
     case receiptLogNotInArtifact = "RCP_LOG_NOT_IN_ARTIFACT"
     case receiptResultUnmatched = "RCP_RESULT_UNMATCHED"
+    case receiptOmitted = "RCP_OMITTED"
+    case receiptNotCovered = "RCP_NOT_COVERED"
+    case receiptProofMalformed = "RCP_PROOF_MALFORMED"
+    case receiptProofSignatureInvalid = "RCP_PROOF_SIGNATURE_INVALID"
 
     // Evidence bundles (spec/bundle.md)
     case bundleMalformed = "BND_MALFORMED"
