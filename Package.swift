@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "AttestMCP",
             dependencies: [
-                "AttestCore", "AttestIdentity", .product(name: "MCP", package: "swift-sdk"),
+                "AttestCore", "AttestIdentity", "AttestEvidence", .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "AttestMCPTests",
             dependencies: [
-                "AttestMCP", "AttestIdentity", "AttestCore", .product(name: "MCP", package: "swift-sdk"),
+                "AttestMCP", "AttestIdentity", "AttestCore", "AttestEvidence", "TestSupport", .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ]

@@ -7,6 +7,7 @@ A server that accepts only governed calls verifies the statement a portal attach
 each `tools/call` it forwards:
 
     ReplayCache(capacity)                      the (log, seq) pairs accepted, with expiry
+    SQLiteReplayCache(path, capacity)          the same in a SQLite file several processes share
     StatementVerifier(trusted, audience, max_age=60, leeway=5, cache=None)
         .verify(params, now) -> dict           the ten ordered steps of §Verifying a
         statement; raises OpError(STM_* or KEY_INVALID); returns {log, seq, replay_expires}
@@ -123,6 +124,34 @@ class ReplayCache:
         if len(self.entries) >= self.capacity:
             raise OpError("STM_REPLAY_CACHE_FULL", "the replay cache is full of unexpired entries")
         self.entries[key] = expires
+
+
+class SQLiteReplayCache(ReplayCache):
+    """A replay cache in one SQLite file, shared by the server processes that use it (the
+    replicas of one server, or a process started by the portal and another started around
+    it): a statement accepted by one is a replay at every other."""
+
+    def __init__(self, path, capacity: int = DEFAULT_CAPACITY):
+        import sqlite3
+        self.capacity = capacity
+        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        self.db.execute("CREATE TABLE IF NOT EXISTS statements (log BLOB NOT NULL, seq INTEGER NOT NULL, "
+                        "expires INTEGER NOT NULL, PRIMARY KEY (log, seq))")
+
+    def check_and_record(self, log: str, seq: int, expires: int, now: int) -> None:
+        key = log.encode("utf-8", "surrogatepass")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("DELETE FROM statements WHERE expires < ?", (now,))
+            if self.db.execute("SELECT 1 FROM statements WHERE log = ? AND seq = ?", (key, seq)).fetchone():
+                raise OpError("STM_REPLAY", "this statement was accepted before")
+            if self.db.execute("SELECT count(*) FROM statements").fetchone()[0] >= self.capacity:
+                raise OpError("STM_REPLAY_CACHE_FULL", "the replay cache is full of unexpired entries")
+            self.db.execute("INSERT INTO statements (log, seq, expires) VALUES (?, ?, ?)", (key, seq, expires))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
 
 class StatementVerifier:
