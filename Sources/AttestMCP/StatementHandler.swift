@@ -21,7 +21,7 @@ public func governed(_ handler: @escaping @Sendable (CallTool.Parameters) async 
     { parameters in
         do {
             _ = try verifier.verify(params: try StatementParams.json(of: parameters), now: clock())
-        } catch {
+        } catch let error as AttestError {
             throw MCPError.serverError(code: MCPBinding.errorCode, message: "\(error.code.rawValue): \(error.message)")
         }
         return try await handler(parameters)

@@ -691,7 +691,7 @@ KINDS = {
     "request": gen_request, "two-logs": two_logs,
 }
 SEEDED_OPS = ["json.parse", "jwk.thumbprint", "jwks.parse", "operator.verify", "mcp.request.verify", "merkle.inclusion",
-              "merkle.consistency", "receipt.inclusion"]
+              "merkle.consistency", "receipt.inclusion", "statement.verify"]
 KINDS.update({op: vector_seeded(op) for op in SEEDED_OPS})
 
 
