@@ -14,7 +14,7 @@ import Testing
     static let audience = "mcp://upstream.test"
 
     static func harness() async throws -> PortalHarness {
-        try await PortalHarness { $0.statementAudience = audience }
+        try await PortalHarness(configure: { $0.statementAudience = audience })
     }
 
     static func verifier(_ h: PortalHarness, audience: String = audience) -> StatementVerifier {
@@ -109,7 +109,7 @@ import Testing
 
         mutating func call(_ params: JSONObject) async throws -> JSONValue {
             next += 1
-            return try await ask(["jsonrpc": "2.0", "id": .number(JSONNumber(next)), "method": "tools/call", "params": .object(params)])
+            return try await ask(["jsonrpc": "2.0", "id": .number(JSONNumber(Double(next))), "method": "tools/call", "params": .object(params)])
         }
 
         func stop() async {
@@ -139,7 +139,7 @@ import Testing
         var peer = try await Peer.start(verifier: StatementPortalTests.verifier(h), ran: ran)
         var other = try await Peer.start(verifier: StatementPortalTests.verifier(h, audience: "mcp://other.test"), ran: ran)
         // Through the portal: the forwarded request runs.
-        #expect(try await peer.call(forwarded)["result"]?["content"]?[0]?["text"] == "echo: governed")
+        #expect(try await peer.call(forwarded)["result"]?["content"]?.arrayValue?.first?["text"] == "echo: governed")
         // Around the portal: no statement; control: the same params with a statement.
         let bare: JSONObject = ["name": "echo", "arguments": ["text": "direct"]]
         expectRegistryCode(Self.code(try await peer.call(bare)), "STM_MISSING")
