@@ -13,8 +13,8 @@ import MCP
 /// ```
 ///
 /// A refused call is answered with JSON-RPC error -31000 (mcp-binding.md). The SDK's
-/// `MCPError` carries no `data`, so the registry code starts the error's `message`
-/// (`"STM_REPLAY: …"`).
+/// `MCPError` carries no `data`, so the registry code is in the error's `message`, which
+/// the SDK writes as `Server error: STM_REPLAY: …`.
 public func governed(_ handler: @escaping @Sendable (CallTool.Parameters) async throws -> CallTool.Result,
                      verifier: StatementVerifier, clock: @escaping MCPClock = systemClock)
     -> @Sendable (CallTool.Parameters) async throws -> CallTool.Result {

@@ -118,11 +118,14 @@ import Testing
         }
     }
 
-    /// The registry code of a refusal: -31000, the code first in the message (the SDK's error has no data).
+    /// The registry code of a refusal: -31000, and the message the SDK writes for it,
+    /// `Server error: CODE: …` (the SDK's error has no data).
     static func code(_ response: JSONValue) -> String? {
         guard response["error"]?["code"]?.integerValue == Int64(MCPBinding.errorCode),
               let message = response["error"]?["message"]?.stringValue else { return nil }
-        return message.split(separator: ":").first.map(String.init)
+        let parts = message.components(separatedBy: ": ")
+        guard parts.count >= 2, parts[0].isExactly("Server error") else { return nil }
+        return parts[1]
     }
 
     static func fresh(_ params: JSONObject, seq: UInt64, audience: String = StatementPortalTests.audience,
