@@ -229,7 +229,8 @@ def op_statement_verify(context: dict, inp: dict) -> dict:
         raise BadRequest("context trusted is a list and audience a string")
     entries = []
     for e in context.get("seen", []):
-        if not isinstance(e, dict) or not isinstance(e.get("log"), str):
+        if not isinstance(e, dict) or not isinstance(e.get("log"), str) or json_integer(e.get("seq")) is None \
+                or json_integer(e.get("expires")) is None:
             raise BadRequest("seen entries are {log, seq, expires}")
         entries.append((e["log"], json_integer(e["seq"]), json_integer(e["expires"])))
     cache = ReplayCache(_context_int(context, "replay_capacity", DEFAULT_CAPACITY), entries)
