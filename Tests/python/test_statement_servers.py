@@ -9,7 +9,8 @@ without a statement, the portal's statement replayed, the statement moved to oth
 arguments, and, at a server with another audience, the statement presented there, are each
 refused with -31000 and their code, and the tool does not run. Each refusal has a positive
 control at the same server: a fresh statement signed with the log key for the same params
-runs the tool.
+runs the tool. The same with the MCP Swift SDK server (`attest mcp serve-governed`, its
+`CallTool` handler wrapped with `governed`) behind the portal.
 
 Nothing here skips: a missing package or binary fails with what to install or build.
 """
@@ -18,7 +19,7 @@ import copy, json, os, subprocess, sys, threading, time
 import pytest
 
 import evidence
-from portal_fixture import HERE, ORIGIN, World, call
+from portal_fixture import HERE, ORIGIN, World, attest_binary, call
 
 sys.path.insert(0, str(HERE.parents[1] / "conformance" / "examples" / "python"))
 from impl_statement import STATEMENT_KEY, sign_statement  # noqa: E402
@@ -30,9 +31,9 @@ AUDIENCE = "mcp://statement-peer.test"
 class Server:
     """The peer server spoken to directly in raw JSON lines over its stdio."""
 
-    def __init__(self, env):
-        self.proc = subprocess.Popen([sys.executable, str(PEER)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL)
+    def __init__(self, env, argv=None):
+        self.proc = subprocess.Popen(argv or [sys.executable, str(PEER)], env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.lines, self.cond = [], threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
         self.ask({"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {
@@ -77,9 +78,10 @@ class Server:
 class StatementWorld(World):
     """The portal tests' world with the statement peer as the upstream."""
 
-    def __init__(self, root):
+    def __init__(self, root, upstream=None):
         super().__init__(root)
         self.seen_log, self.calls_log = root / "seen.jsonl", root / "calls.jsonl"
+        self.upstream = upstream
 
     def peer_env(self, audience=AUDIENCE, replay_db="replay.db"):
         return {**os.environ, "STATEMENT_TRUSTED": self.log_verifier, "STATEMENT_AUDIENCE": audience,
@@ -90,7 +92,12 @@ class StatementWorld(World):
         return {**self.peer_env(), **extra}
 
     def upstream_command(self):
-        return [sys.executable, str(PEER)]
+        return self.upstream or [sys.executable, str(PEER)]
+
+    def swift_server(self, audience=AUDIENCE):
+        """`attest mcp serve-governed`: the MCP Swift SDK server with its CallTool handler wrapped."""
+        return [attest_binary(), "mcp", "serve-governed", "--trusted-log", self.log_verifier, "--audience", audience,
+                "--max-age", "600"]
 
     def ran(self):
         return [json.loads(l)["text"] for l in self.calls_log.read_text().splitlines()] if self.calls_log.exists() else []
@@ -111,6 +118,13 @@ def refused(reply, code):
     assert "error" in reply, reply
     assert reply["error"]["code"] == -31000, reply
     evidence.assert_code(reply["error"]["data"]["code"], code, reply)
+
+
+def refused_by_swift(reply, code):
+    """The Swift SDK's refusal: -31000, the code in the message it writes (`Server error: CODE: …`)."""
+    assert "error" in reply, reply
+    assert reply["error"]["code"] == -31000, reply
+    evidence.assert_code(reply["error"]["message"].split(": ")[1], code, reply)
 
 
 def test_python_sdk_server_accepts_only_governed_calls(tmp_path):
@@ -170,3 +184,36 @@ def test_portal_without_statement_audience_attaches_none(tmp_path):
     assert reply["error"]["code"] == -31000, reply
     evidence.assert_code(reply["error"]["data"]["code"], "STM_MISSING", reply)
     assert world.ran() == []
+
+
+def test_swift_sdk_server_accepts_only_governed_calls(tmp_path):
+    """The same with `attest mcp serve-governed` (the MCP Swift SDK server, a real process)
+    behind `attest portal stdio`; its replay cache is its process's own, so the replay is
+    sent to the process that accepted the statement."""
+    world = StatementWorld(tmp_path)
+    world.upstream = world.swift_server()
+    config = world.config(statement={"audience": AUDIENCE})
+    portal = world.stdio(config)
+    try:
+        portal.initialize()
+        through = portal.ask(world.attach(call(1, "echo", {"text": "governed"})))
+        assert through["result"]["content"][0]["text"] == "echo: governed", through
+    finally:
+        portal.stop()
+    direct = Server(os.environ, world.swift_server())
+    other = Server(os.environ, world.swift_server(audience="mcp://another-server.test"))
+    try:
+        bare = {"name": "echo", "arguments": {"text": "direct"}}
+        refused_by_swift(direct.call(2, bare), "STM_MISSING")
+        accepted = world.fresh(bare, 2000)
+        assert direct.call(3, accepted)["result"]["content"][0]["text"] == "echo: direct"
+        refused_by_swift(direct.call(4, accepted), "STM_REPLAY")
+        moved = copy.deepcopy(accepted)
+        moved["arguments"] = {"text": "moved"}
+        refused_by_swift(direct.call(5, moved), "STM_PARAMS_MISMATCH")
+        assert direct.call(6, world.fresh(moved, 2001))["result"]["content"][0]["text"] == "echo: moved"
+        refused_by_swift(other.call(7, world.fresh(bare, 2002)), "STM_AUDIENCE_MISMATCH")
+        assert "result" in other.call(8, world.fresh(bare, 2003, audience="mcp://another-server.test"))
+    finally:
+        direct.stop()
+        other.stop()
