@@ -229,6 +229,10 @@ struct MCPServeGoverned: AsyncParsableCommand {
         guard maxAge >= 0, maxAge <= 86_400, leeway >= 0, leeway <= 3_600 else {
             throw ValidationError("--max-age is 0 to 86,400 and --leeway 0 to 3,600 seconds")
         }
+        guard !trusted.isEmpty, !audience.isEmpty else { throw ValidationError("--trusted-log and a non-empty --audience are required") }
+        for key in trusted where (try? NoteVerifier(text: key)) == nil {
+            throw ValidationError("--trusted-log: not a note verifier key (name+keyid+base64 key)")
+        }
         let verifier = StatementVerifier(trusted: trusted, audience: audience, maxAge: maxAge, leeway: leeway)
         let server = Server(name: "attest-governed", version: "1.0.0", capabilities: .init(tools: .init()))
         await server.withMethodHandler(ListTools.self) { _ in
