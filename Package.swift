@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "AttestMCPTests",
             dependencies: [
-                "AttestMCP", "AttestIdentity", "AttestCore", "AttestEvidence", "TestSupport", .product(name: "MCP", package: "swift-sdk"),
+                "AttestMCP", "AttestIdentity", "AttestCore", .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ]
