@@ -1435,5 +1435,68 @@ valid(S, "bnd-drift-upstream-other-session", "bundle.verify",
 dbneg("upstream-after", "PTL_UPSTREAM_DRIFT", lambda cs: cs[1].update(session="s1"),
       "the allowed search in s1, after its PTL_UPSTREAM_DRIFT denial: the session's drift began with that code", base="bnd-drift-upstream-other-session", calls=UP_PASS)
 
+# ---------------------------------------------------------------- cosignatures (C2SP tlog-cosignature)
+# Computed here from checkpoint.md §Cosignatures: key ID over type 0x04, the signed message
+# "cosignature/v1\ntime <T>\n" || body, the blob key ID || 8-byte big-endian T || signature.
+S = "checkpoint-cosign"
+def cosigner_key_id(name, pk, sig_type=b"\x04"): return sha(name.encode() + b"\n" + sig_type + pk)[:4]
+def cosigner_vkey(key, name): return name + "+" + cosigner_key_id(name, key.pk).hex() + "+" + base64.b64encode(b"\x04" + key.pk).decode()
+def cosig_line(key, name, b, t, signed_t=None, blob=None):
+    sig = key.sign(b"cosignature/v1\ntime " + str(t if signed_t is None else signed_t).encode() + b"\n" + b.encode())
+    raw = blob if blob is not None else cosigner_key_id(name, key.pk) + t.to_bytes(8, "big") + sig
+    return f"\u2014 {name} {base64.b64encode(raw).decode()}\n"
+W1, W2 = Key(0xD1), Key(0xD2)
+W1N, W2N = "witness.example/w1", "witness.example/w2"
+WKEYS = [cosigner_vkey(W1, W1N), cosigner_vkey(W2, W2N)]
+TW1, TW2 = T0 + 100, T0 + 160
+cb = body(ORIGIN, 7, root7)
+log_line = LOG.note_sig(ORIGIN, cb)
+w1_line, w2_line = cosig_line(W1, W1N, cb, TW1), cosig_line(W2, W2N, cb, TW2)
+def cos_in(lines, trusted=TRUST, witnesses=WKEYS): return {"note": cb + "\n" + "".join(lines), "trusted": trusted, "origin": ORIGIN, "witnesses": witnesses}
+def cos_out(*cs): return {"origin": ORIGIN, "size": 7, "root": root7.hex(), "cosignatures": [{"name": n, "time": t} for n, t in cs]}
+valid(S, "ckp-cosigned", "checkpoint.cosignatures",
+      "A checkpoint signed by the log key and cosigned by two trusted witnesses: both cosignatures, with their timestamps.",
+      ["CKP-015", "CKP-016", "CKP-019", "CKP-020"], cos_in([log_line, w1_line, w2_line]), cos_out((W1N, TW1), (W2N, TW2)))
+invalid(S, "ckp-cosignature-invalid", "checkpoint.cosignatures",
+        "The second witness's timestamp changed after signing: a cosignature by a trusted witness key that does not verify.", ["CKP-018"],
+        cos_in([log_line, w1_line, cosig_line(W2, W2N, cb, TW2 + 1, signed_t=TW2)]), "CKP_COSIGNATURE_INVALID", "ckp-cosigned",
+        f"the timestamp of witness.example/w2's cosignature changed from {TW2} to {TW2 + 1}")
+invalid(S, "ckp-cosignature-no-timestamp", "checkpoint.cosignatures",
+        "A line by a trusted witness key holding a key ID and a bare 64-byte signature of the body, as a log signature would: not a cosignature.",
+        ["CKP-018"], cos_in([log_line, w1_line, f"\u2014 {W2N} " + base64.b64encode(cosigner_key_id(W2N, W2.pk) + W2.sign(cb.encode())).decode() + "\n"]),
+        "CKP_COSIGNATURE_INVALID", "ckp-cosigned", "witness.example/w2's line replaced by its key's plain signature of the body, without a timestamp")
+invalid(S, "ckp-cosignature-time-overflow", "checkpoint.cosignatures",
+        "A cosignature by a trusted witness whose timestamp is 2^63, beyond 2^63 - 1, signed so.", ["CKP-018"],
+        cos_in([log_line, w1_line, cosig_line(W2, W2N, cb, 1 << 63)]), "CKP_COSIGNATURE_INVALID", "ckp-cosigned",
+        "witness.example/w2's cosignature made at 2^63")
+invalid(S, "ckp-cosignature-only", "checkpoint.cosignatures",
+        "A note cosigned by both trusted witnesses but without the log's signature: cosignatures never make a note the log's.", ["CKP-017", "CKP-004"],
+        cos_in([w1_line, w2_line]), "CKP_NO_TRUSTED_SIGNATURE", "ckp-cosigned", "the log's signature line removed")
+mldsa_pk = bytes(range(256)) * 5 + bytes(range(32))
+mldsa_line = "\u2014 witness.example/pq " + base64.b64encode(cosigner_key_id("witness.example/pq", mldsa_pk, b"\x06") + TW1.to_bytes(8, "big") + bytes(2420)).decode() + "\n"
+valid(S, "ckp-cosigned-unknown-type", "checkpoint.cosignatures",
+      "A third cosignature line of an ML-DSA-44 cosigner (signature type 0x06), a type this verifier does not read: ignored.",
+      ["CKP-019", "CKP-004"], cos_in([log_line, w1_line, mldsa_line, w2_line]), cos_out((W1N, TW1), (W2N, TW2)))
+valid(S, "ckp-cosigned-untrusted-witness", "checkpoint.cosignatures",
+      "Only the first witness is trusted: the second one's cosignature is an unknown key's, ignored.", ["CKP-019"],
+      cos_in([log_line, w1_line, w2_line], witnesses=WKEYS[:1]), cos_out((W1N, TW1)))
+invalid(S, "ckp-cosigner-key-type", "checkpoint.cosignatures",
+        "The first witness given by its note verifier key of type 0x01 where a cosigner key (type 0x04) is required.", ["CKP-015"],
+        cos_in([log_line, w1_line, w2_line], witnesses=[W1.vkey(W1N), WKEYS[1]]), "KEY_INVALID", "ckp-cosigned",
+        "witness.example/w1's key text of type 0x04 replaced by its type-0x01 text")
+SAME = [cosigner_vkey(LOG, ORIGIN)]
+tl = cosig_line(LOG, ORIGIN, cb, TW1)
+valid(S, "ckp-cosigned-same-key", "checkpoint.cosignatures",
+      "The log's key is also trusted as a cosigner under the log's name; the note carries its log signature and its cosignature: one cosignature.",
+      ["CKP-017", "CKP-020"], cos_in([log_line, tl], witnesses=SAME), cos_out((ORIGIN, TW1)))
+invalid(S, "ckp-cosignature-role-confusion", "checkpoint.cosignatures",
+        "The same key, trusted as the log's key and as a cosigner under one name, signed the note only as a cosignature: no log signature.",
+        ["CKP-017"], cos_in([tl], witnesses=SAME), "CKP_NO_TRUSTED_SIGNATURE", "ckp-cosigned-same-key", "the log signature line removed")
+EXTB = EXT
+valid(S, "ckp-cosigned-extension", "checkpoint.cosignatures",
+      "A checkpoint with an extension line, cosigned: the cosigned message holds the extension line with the body.", ["CKP-016"],
+      {"note": EXTB + "\n" + LOG.note_sig(ORIGIN, EXTB) + cosig_line(W1, W1N, EXTB, TW1), "trusted": TRUST, "origin": ORIGIN, "witnesses": WKEYS},
+      cos_out((W1N, TW1)))
+
 # ---------------------------------------------------------------- write
 vectorlib.write(sections, strict=False)

@@ -58,6 +58,7 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case checkpointSignatureInvalid = "CKP_SIGNATURE_INVALID"
     case checkpointRollback = "CKP_ROLLBACK"
     case checkpointEquivocation = "CKP_EQUIVOCATION"
+    case checkpointCosignatureInvalid = "CKP_COSIGNATURE_INVALID"
 
     // Artifacts and mandates (spec/artifact.md, spec/mandate.md)
     case artifactMalformed = "ART_MALFORMED"

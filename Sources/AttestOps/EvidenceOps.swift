@@ -25,6 +25,18 @@ enum EvidenceOps {
             let c = try Checkpoint.verify(try args.string("note"), trusted: try verifiers(args), origin: try args.optionalString("origin"))
             return ["origin": .string(c.origin), "size": .number(JSONNumber(Double(c.size))), "root": .string(Hex.encode(c.root))]
         },
+        .init(name: "checkpoint.cosignatures", document: "checkpoint") { args in
+            // Every key is read before the note: the log's, then the witnesses'.
+            let trusted = try verifiers(args)
+            let witnesses = try args.array("witnesses").map { v throws(AttestError) in try CosignerVerifier(text: v.stringValue ?? "") }
+            let note = try args.string("note")
+            let c = try Checkpoint.verify(note, trusted: trusted, origin: try args.optionalString("origin"), cosigners: witnesses)
+            let cosignatures = try Checkpoint.cosignatures(on: note, witnesses: witnesses)
+            return ["origin": .string(c.origin), "size": .number(JSONNumber(Double(c.size))), "root": .string(Hex.encode(c.root)),
+                    "cosignatures": .array(cosignatures.map {
+                        .object(["name": .string($0.name), "time": .number(JSONNumber(Double($0.time)))])
+                    })]
+        },
         .init(name: "checkpoint.successor", document: "checkpoint") { args in
             let trusted = try verifiers(args)
             let earlier = try Checkpoint.verify(try args.string("earlier"), trusted: trusted)
