@@ -19,8 +19,8 @@ or `json.loads` give them (numbers int or float: JCS reads them as doubles).
 """
 from __future__ import annotations
 
-import copy
 import hashlib
+import threading
 
 import attest_core
 from attest_core import BadRequest, OpError, b64url_decode, b64url_encode, canonicalize, field
@@ -112,11 +112,16 @@ class ReplayCache:
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, entries=()):
         self.capacity = capacity
+        self.lock = threading.Lock()
         self.entries: dict[tuple[bytes, int], int] = {}
         for log, seq, expires in entries:
             self.entries[(log.encode("utf-8", "surrogatepass"), seq)] = expires
 
     def check_and_record(self, log: str, seq: int, expires: int, now: int) -> None:
+        with self.lock:
+            self._record(log, seq, expires, now)
+
+    def _record(self, log: str, seq: int, expires: int, now: int) -> None:
         self.entries = {k: e for k, e in self.entries.items() if e >= now}
         key = (log.encode("utf-8", "surrogatepass"), seq)
         if key in self.entries:
@@ -134,12 +139,16 @@ class SQLiteReplayCache(ReplayCache):
     def __init__(self, path, capacity: int = DEFAULT_CAPACITY):
         import sqlite3
         self.capacity = capacity
-        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        self.lock = threading.Lock()  # one connection, used by one thread at a time
+        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         self.db.execute("CREATE TABLE IF NOT EXISTS statements (log BLOB NOT NULL, seq INTEGER NOT NULL, "
                         "expires INTEGER NOT NULL, PRIMARY KEY (log, seq))")
 
     def check_and_record(self, log: str, seq: int, expires: int, now: int) -> None:
-        key = log.encode("utf-8", "surrogatepass")
+        with self.lock:
+            self._check_and_record(log.encode("utf-8", "surrogatepass"), seq, expires, now)
+
+    def _check_and_record(self, key: bytes, seq: int, expires: int, now: int) -> None:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("DELETE FROM statements WHERE expires < ?", (now,))
