@@ -219,6 +219,8 @@ valid("stm-verify-seen-expired", "A cache entry that expired before now is dropp
 full = [{"log": ORIGIN, "seq": s, "expires": T0 + 50} for s in range(3)]
 invalid("stm-replay-cache-full", "Rejected: the cache is full of unexpired entries.", ["STM-014"], PARAMS,
         "STM_REPLAY_CACHE_FULL", "cache capacity 3 with 3 unexpired entries", context=dict(CTX, seen=full, replay_capacity=3))
+valid("stm-verify-cache-full-of-expired", "A cache at its capacity whose entries all expired before now records the statement.",
+      ["STM-014"], PARAMS, context=dict(CTX, seen=[{"log": ORIGIN, "seq": s, "expires": T0 + 9} for s in range(3)], replay_capacity=3))
 valid("stm-verify-cache-room", "A cache with room for one more entry records the statement.", ["STM-014"], PARAMS,
       context=dict(CTX, seen=full, replay_capacity=4))
 

@@ -64,10 +64,12 @@ public struct StatementReplayCache: Sendable {
     public mutating func insert(log: String, seq: Int64, expires: Int64) { entries[Entry(log: ExactString(log), seq: seq)] = expires }
 
     /// statement.md §Verifying a statement, step 10.
+    /// An entry whose expiry is before now counts as dropped; the expired ones are removed
+    /// when the cache is full, so that a call costs one lookup until then.
     mutating func checkAndRecord(log: String, seq: Int64, expires: Int64, now: Int64) throws(AttestError) {
-        entries = entries.filter { $0.value >= now }
         let entry = Entry(log: ExactString(log), seq: seq)
-        if entries[entry] != nil { throw AttestError(.statementReplay, "this statement was accepted before") }
+        if let held = entries[entry], held >= now { throw AttestError(.statementReplay, "this statement was accepted before") }
+        if entries.count >= capacity { entries = entries.filter { $0.value >= now } }
         guard entries.count < capacity else {
             throw AttestError(.statementReplayCacheFull, "the replay cache is full of unexpired entries")
         }

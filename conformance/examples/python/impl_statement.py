@@ -122,10 +122,13 @@ class ReplayCache:
             self._record(log, seq, expires, now)
 
     def _record(self, log: str, seq: int, expires: int, now: int) -> None:
-        self.entries = {k: e for k, e in self.entries.items() if e >= now}
+        # An entry whose expiry is before now counts as dropped; the expired ones are removed
+        # when the cache is full, so that a call costs one lookup until then.
         key = (log.encode("utf-8", "surrogatepass"), seq)
-        if key in self.entries:
+        if self.entries.get(key, -1) >= now:
             raise OpError("STM_REPLAY", "this statement was accepted before")
+        if len(self.entries) >= self.capacity:
+            self.entries = {k: e for k, e in self.entries.items() if e >= now}
         if len(self.entries) >= self.capacity:
             raise OpError("STM_REPLAY_CACHE_FULL", "the replay cache is full of unexpired entries")
         self.entries[key] = expires
