@@ -5,7 +5,7 @@ test_statement_servers.py.
 
 Environment: STATEMENT_TRUSTED (the portal's note verifier key), STATEMENT_AUDIENCE,
 STATEMENT_REPLAY_DB (a SQLite file: the replay cache every process of this server shares),
-STATEMENT_MAX_AGE (seconds, default 60),
+STATEMENT_MAX_AGE (seconds, default 60), STATEMENT_HTTP_PORT (serve Streamable HTTP on it),
 PEER_SEEN (JSON lines: the params of every tools/call received, before verification),
 PEER_CALLS (JSON lines: one per tool that ran).
 """
@@ -45,4 +45,8 @@ def echo(text: str) -> str:
 
 
 if __name__ == "__main__":
-    app.run()
+    port = ENV.get("STATEMENT_HTTP_PORT")
+    if port:  # Streamable HTTP at http://127.0.0.1:PORT/mcp
+        app.run("streamable-http", port=int(port))
+    else:
+        app.run()

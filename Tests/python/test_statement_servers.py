@@ -19,7 +19,7 @@ import copy, json, os, subprocess, sys, threading, time
 import pytest
 
 import evidence
-from portal_fixture import HERE, ORIGIN, World, attest_binary, call
+from portal_fixture import HERE, MODERN, ORIGIN, World, attest_binary, call, http_request, stateless_meta
 
 sys.path.insert(0, str(HERE.parents[1] / "conformance" / "examples" / "python"))
 from impl_statement import STATEMENT_KEY, sign_statement  # noqa: E402
@@ -217,3 +217,49 @@ def test_swift_sdk_server_accepts_only_governed_calls(tmp_path):
     finally:
         direct.stop()
         other.stop()
+
+
+def test_http_server_behind_the_http_portal(tmp_path):
+    """Streamable HTTP at both ends: `attest portal http --upstream URL` in front of the MCP
+    Python SDK server, whose audience is its URL as the portal is configured with it. A
+    stateless call through the portal runs; the same call posted to the server's URL directly
+    is refused (STM_MISSING), and with a statement made for it, runs (the positive control)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/mcp"
+    world = StatementWorld(tmp_path)
+    server = subprocess.Popen([sys.executable, str(PEER)], env={**world.peer_env(audience=url), "STATEMENT_HTTP_PORT": str(port)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    pytest.fail("the HTTP server did not start", pytrace=False)
+                time.sleep(0.1)
+        config = world.config(statement={"audience": url})
+        portal = world.http(config, upstream_url=url)
+        try:
+            status, _, body = portal.stateless(world.attach(call(1, "echo", {"text": "over http"}, era=MODERN)))
+        finally:
+            portal.stop()
+        assert status == 200 and body["result"]["content"][0]["text"] == "echo: over http", (status, body)
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+                   "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": "echo"}
+        direct = {"name": "echo", "arguments": {"text": "direct"}, "_meta": stateless_meta()}
+
+        def post(params):
+            message = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
+            return http_request(url, "POST", json.dumps(message).encode(), headers, 60)[2]
+
+        refused(post(direct), "STM_MISSING")
+        assert post(world.fresh(direct, 3000, audience=url))["result"]["content"][0]["text"] == "echo: direct"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert world.ran() == ["over http", "direct"], world.ran()
