@@ -87,6 +87,10 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case receiptEffectMismatch = "RCP_EFFECT_MISMATCH"
     case receiptLogNotInArtifact = "RCP_LOG_NOT_IN_ARTIFACT"
     case receiptResultUnmatched = "RCP_RESULT_UNMATCHED"
+    case receiptOmitted = "RCP_OMITTED"
+    case receiptNotCovered = "RCP_NOT_COVERED"
+    case receiptProofMalformed = "RCP_PROOF_MALFORMED"
+    case receiptProofSignatureInvalid = "RCP_PROOF_SIGNATURE_INVALID"
 
     // Evidence bundles (spec/bundle.md)
     case bundleMalformed = "BND_MALFORMED"
@@ -95,6 +99,12 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case bundleSizeMismatch = "BND_SIZE_MISMATCH"
     case bundleFutureReceipt = "BND_FUTURE_RECEIPT"
     case bundleNoCheckpoint = "BND_NO_CHECKPOINT"
+    case bundlePolicyMalformed = "BND_POLICY_MALFORMED"
+    case bundleQuorumNotMet = "BND_QUORUM_NOT_MET"
+    case bundleNotFresh = "BND_NOT_FRESH"
+    case bundlePinnedTruncated = "BND_PINNED_TRUNCATED"
+    case bundlePinnedForked = "BND_PINNED_FORKED"
+    case bundleReceiptAfterCosignature = "BND_RECEIPT_AFTER_COSIGNATURE"
 
     // Portal decisions (spec/artifact.md §Evaluation; raised in DENY receipts and by bundle re-evaluation)
     case portalOutsideValidity = "PTL_OUTSIDE_VALIDITY"

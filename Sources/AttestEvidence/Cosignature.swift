@@ -157,13 +157,21 @@ extension Checkpoint {
     /// (`CKP_COSIGNATURE_INVALID`); every other line (the log's, an unknown key's, another
     /// signature type's) is ignored.
     public static func cosignatures(on note: String, witnesses: [CosignerVerifier]) throws(AttestError) -> [Cosignature] {
+        try cosignatureIndices(on: note, witnesses: witnesses).map { Cosignature(name: witnesses[$0.witness].name, time: $0.time) }
+    }
+
+    /// The valid cosignatures as the index of the witness key in `witnesses` and the timestamp.
+    static func cosignatureIndices(on note: String, witnesses: [CosignerVerifier])
+        throws(AttestError) -> [(witness: Int, time: UInt64)]
+    {
         guard let parts = CheckpointNote(note) else {
             throw AttestError(.checkpointMalformed, "note has no blank line before its signatures")
         }
-        var found: [Cosignature] = []
+        var found: [(witness: Int, time: UInt64)] = []
         for line in try parts.signatureLines() {
             let id = line.blob.prefix(4)
-            guard let witness = witnesses.first(where: { $0.matches(name: line.name, keyID: id) }) else { continue }
+            guard let index = witnesses.firstIndex(where: { $0.matches(name: line.name, keyID: id) }) else { continue }
+            let witness = witnesses[index]
             let rest = Array(line.blob.dropFirst(4))
             guard rest.count == 8 + Ed25519.signatureLength else {
                 throw AttestError(.checkpointCosignatureInvalid, "cosignature by \(witness.name) is not a timestamp and a 64-byte signature")
@@ -175,7 +183,7 @@ extension Checkpoint {
             guard witness.key.isValid(signature: Array(rest.dropFirst(8)), message: Cosignature.signedMessage(body: parts.body, time: time)) else {
                 throw AttestError(.checkpointCosignatureInvalid, "cosignature by \(witness.name) does not verify")
             }
-            found.append(Cosignature(name: witness.name, time: time))
+            found.append((witness: index, time: time))
         }
         return found
     }

@@ -151,6 +151,13 @@ public enum ObjectSchemas {
                 add("checkpoint-note.schema.json", "input/\(name)", input[name])
             }
             if vector.op == "receipt.inclusion" { add("receipt.schema.json", "input/receipt", input["receipt"]) }
+        case "receipt.verify-proof":
+            add("receipt.schema.json", "input/receipt", input["receipt"])
+        case "receipt.audit":
+            add("checkpoint-note.schema.json", "input/checkpoint", input["checkpoint"])
+            for (i, held) in (input["receipts"]?.arrayValue ?? []).enumerated() {
+                add("receipt.schema.json", "input/receipts/\(i)", held)
+            }
         case "artifact.verify":
             // Each element is an artifact or a mandate by its own shape; which kind stands
             // where is a property of the chain (mandate.md: MAN_PARENT_MISSING).
