@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "AttestMCP",
             dependencies: [
-                "AttestCore", "AttestIdentity", .product(name: "MCP", package: "swift-sdk"),
+                "AttestCore", "AttestIdentity", "AttestEvidence", .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

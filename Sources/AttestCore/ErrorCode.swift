@@ -181,4 +181,16 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case mcpCarrierInvalid = "MCP_CARRIER_INVALID"
     case mcpProtocolVersionMismatch = "MCP_PROTOCOL_VERSION_MISMATCH"
     case mcpExtensionUndeclared = "MCP_EXTENSION_UNDECLARED"
+
+    // Forwarding statements (spec/statement.md)
+    case statementMissing = "STM_MISSING"
+    case statementMalformed = "STM_MALFORMED"
+    case statementKeyUntrusted = "STM_KEY_UNTRUSTED"
+    case statementSignatureInvalid = "STM_SIGNATURE_INVALID"
+    case statementAudienceMismatch = "STM_AUDIENCE_MISMATCH"
+    case statementIssuedInFuture = "STM_IAT_IN_FUTURE"
+    case statementStale = "STM_STALE"
+    case statementParamsMismatch = "STM_PARAMS_MISMATCH"
+    case statementReplay = "STM_REPLAY"
+    case statementReplayCacheFull = "STM_REPLAY_CACHE_FULL"
 }

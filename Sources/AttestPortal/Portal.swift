@@ -342,7 +342,8 @@ public final class Portal: Sendable {
             }
             metrics.decided(method: method, code: nil)
             var forwarded = request
-            forwarded["params"] = .object(stripAttestation(params))
+            forwarded["params"] = .object(ForwardingStatement.params(stripAttestation(params), method: method, allow: receipt,
+                                                                     configuration: configuration))
             let visible = method.isExactly("tools/list") ? artifacts.last?.tools : nil
             return .forward(forwarded, Call(allow: receipt, allowLine: line, visibleTools: visible, started: started,
                                             returnsReceipts: drift.returnsReceipts))

@@ -57,6 +57,9 @@ public struct PortalConfiguration: Sendable {
     public var shadow = false
     /// The witnesses each checkpoint is submitted to (spec/witness.md §Submitting checkpoints).
     public var witnesses: [WitnessEndpoint] = []
+    /// The audience of the forwarding statements attached to every forwarded `tools/call`
+    /// (statement.md, `"statement": {"audience": "…"}`); nil attaches none.
+    public var statementAudience: String?
 
     public struct Limits: Sendable {
         /// The largest JSON-RPC message read from either side; longer lines are refused unread.
@@ -68,7 +71,7 @@ public struct PortalConfiguration: Sendable {
         public init() {}
     }
 
-    public static let members = ["audience", "policy", "artifacts", "authorities", "issuers", "log", "store", "shared_state", "checkpoint", "limits", "witnesses"]
+    public static let members = ["audience", "policy", "artifacts", "authorities", "issuers", "log", "store", "shared_state", "checkpoint", "limits", "statement", "witnesses"]
 
     public init(audience: String, issuers: [TrustedIssuer], authorities: Set<ExactString>, artifacts: [Artifact],
                 origin: String, logKey: Ed25519.PrivateKey, store: URL, checkpointEvery: Int = 1000,
@@ -201,10 +204,19 @@ public struct PortalConfiguration: Sendable {
         let authorities: Set<ExactString> = Set(authorityList.compactMap { value -> ExactString? in
             value.stringValue.map { ExactString($0) }
         })
-        return try PortalConfiguration(
+        var statementAudience: String?
+        if let st = o["statement"] {
+            guard case .object(let st) = st, st.count == 1, let aud = st["audience"]?.stringValue, !aud.isEmpty else {
+                throw PortalConfigurationError("\"statement\" is exactly {\"audience\": the upstream's audience, a non-empty string}")
+            }
+            statementAudience = aud
+        }
+        var configuration = try PortalConfiguration(
             audience: audience, issuers: issuers, authorities: authorities,
             artifacts: artifacts, origin: origin, logKey: logKey, store: path(storePath),
             checkpointEvery: every, checkpointSeconds: seconds, limits: limits, sharedState: shared, witnesses: witnesses)
+        configuration.statementAudience = statementAudience
+        return configuration
     }
 
     /// The checks `attest portal check` reports: every artifact is a root artifact signed by
