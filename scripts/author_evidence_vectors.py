@@ -491,7 +491,10 @@ forged3 = copy.deepcopy(R3); forged3["decision"] = "DENY"; forged3["code"] = "PT
 tneg("receipt-edited", "RCP_SIGNATURE_INVALID", tlog_text(r=forged3), "the receipt in extra changed to a DENY after signing")
 tneg("checkpoint-key", "CKP_NO_TRUSTED_SIGNATURE", tlog_text(note_text=note(5, mth(canons5), ((OTHER, ORIGIN),))), "the checkpoint signed by another key")
 valid(S, "rcp-proof-cose", "receipt.verify-proof", "Receipt 3 of 5 with its COSE Receipt: alg -19, vds RFC9162_SHA256, the inclusion proof in vdp, the root of the tree of 5 signed by the log key, detached.",
-      ["RCP-039"], cose_input(cose()), {"seq": 3, "tree_size": 5})
+      ["RCP-039", "RCP-046"], cose_input(cose()), {"seq": 3, "root": b64u(mth(canons5))})
+valid(S, "rcp-proof-cose-size-unauthenticated", "receipt.verify-proof",
+      "The COSE Receipt of rcp-proof-cose with the tree size in its unprotected header changed from 5 to 8: the path of leaf 3 leads to the same signed root, so it verifies and outputs the same seq and root; the size is not authenticated and not output.",
+      ["RCP-046"], cose_input(cose(size=8)), {"seq": 3, "root": b64u(mth(canons5))})
 def cneg(name, code, inp, mutation, covers=("RCP-039",)):
     invalid(S, f"rcp-proof-cose-{name}", "receipt.verify-proof", f"Rejected: {mutation}.", list(covers) + ["ERR-001"], inp, code, "rcp-proof-cose", mutation)
 cneg("eddsa", "RCP_PROOF_MALFORMED", cose_input(cose(protected=cbor2.dumps({1: -8, 395: 1}, canonical=True))),

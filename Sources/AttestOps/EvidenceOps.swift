@@ -143,9 +143,9 @@ enum EvidenceOps {
                 return ["seq": .number(JSONNumber(Double(receipt.seq))), "tree_size": .number(JSONNumber(Double(checkpoint.size)))]
             }
             guard format.isExactly("cose-receipt") else { throw OpInputError(description: "format is tlog-proof or cose-receipt") }
-            let (receipt, size) = try ReceiptProofFormat.verifyCOSEReceipt(try args.hex("proof"), receipt: try args.value("receipt"),
+            let (receipt, root) = try ReceiptProofFormat.verifyCOSEReceipt(try args.hex("proof"), receipt: try args.value("receipt"),
                                                                           logKey: try args.string("log_key"))
-            return ["seq": .number(JSONNumber(Double(receipt.seq))), "tree_size": .number(JSONNumber(Double(size)))]
+            return ["seq": .number(JSONNumber(Double(receipt.seq))), "root": .string(Base64URL.encode(root))]
         },
         .init(name: "bundle.verify", document: "bundle") { args in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-op-\(UUID().uuidString)")
