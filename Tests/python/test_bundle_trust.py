@@ -79,12 +79,16 @@ def test_a_cut_back_bundle_fails_under_a_pin_or_a_freshness_bound(demo, tmp_path
     # The auditor's pin of the newest checkpoint: the full bundle passes with its end proven, the cut one fails.
     r = run(demo, full, "--pinned", pin)
     assert r.returncode == 0 and json.loads(r.stdout)["logs"][0]["end_proven"] is True, r.stderr
+    pinned_size = int((tmp_path / "pinned.note").read_text().split("\n")[1])
+    assert json.loads(r.stdout)["logs"][0]["end_bound"] == {"pinned_size": pinned_size}
     r = run(demo, cut, "--pinned", pin)
     assert r.returncode == 12 and r.stderr.startswith("FAIL BND_PINNED_TRUNCATED"), (r.returncode, r.stderr)
     # The policy's witness and a freshness bound at its newest cosignature.
     r = run(demo, full, "--policy", policy, "--fresh-after", newest, keys=False)
     report = json.loads(r.stdout)
     assert r.returncode == 0 and report["logs"][0]["witnesses"] == ["w1"] and report["logs"][0]["end_proven"] is True, r.stderr
+    assert report["logs"][0]["end_bound"] == {"fresh_after": newest}
+    assert "end_bound" not in json.loads(run(demo, cut, "--policy", policy, keys=False).stdout)["logs"][0]
     r = run(demo, cut, "--policy", policy, keys=False)
     assert r.returncode == 0, r.stderr
     r = run(demo, cut, "--policy", policy, "--fresh-after", newest, keys=False)
