@@ -60,6 +60,16 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case checkpointEquivocation = "CKP_EQUIVOCATION"
     case checkpointCosignatureInvalid = "CKP_COSIGNATURE_INVALID"
 
+    // Witnesses (spec/witness.md)
+    case witnessRequestMalformed = "WIT_REQUEST_MALFORMED"
+    case witnessUnknownLog = "WIT_UNKNOWN_LOG"
+    case witnessLogSignatureInvalid = "WIT_LOG_SIGNATURE_INVALID"
+    case witnessOldSizeInvalid = "WIT_OLD_SIZE_INVALID"
+    case witnessOldSizeMismatch = "WIT_OLD_SIZE_MISMATCH"
+    case witnessConsistencyInvalid = "WIT_CONSISTENCY_INVALID"
+    case witnessRootConflict = "WIT_ROOT_CONFLICT"
+    case witnessStateUnavailable = "WIT_STATE_UNAVAILABLE"
+
     // Artifacts and mandates (spec/artifact.md, spec/mandate.md)
     case artifactMalformed = "ART_MALFORMED"
     case artifactSignatureInvalid = "ART_SIGNATURE_INVALID"
