@@ -1665,5 +1665,62 @@ valid(S, "bnd-policy-spacing", "bundle.verify", "The policy with tabs and runs o
       ["BND-027"], tbuild(), out(),
       context=pctx(policy_text(group="\tgroup  a any w1\t\n  # two groups\n\ngroup b all w2\ngroup witnesses 2 a b w3  ")))
 
+# ---------------------------------------------------------------- timestamp authorities (bundle.md)
+# RFC 3161 tokens on the bundle's checkpoint of size 3, made once by `openssl ts -reply` run
+# under faketime at a fixed time with the fixed authority key of spec/data/timestamp/ and its
+# certificate valid from 2025 (tsa-2025.pem), and committed: the tokens are not remade when
+# they exist. Each token's imprint is checked here against SHA-256(salt || note).
+S = "bundle-timestamp"
+def bundle_token(name, note_text, salt, at):
+    path = TSD / name
+    if not path.exists():
+        import subprocess, tempfile, shutil
+        with tempfile.TemporaryDirectory() as d:
+            for f in ("tsa.cnf", "tsa-key.pem"): shutil.copy(TSD / f, d)
+            shutil.copy(TSD / "tsa-2025.pem", pathlib.Path(d) / "tsa.pem")
+            (pathlib.Path(d) / "tsaserial").write_text("01\n")
+            subprocess.run(["openssl", "ts", "-query", "-digest", sha(salt + note_text.encode()).hex(), "-sha256", "-cert",
+                            "-out", "q.tsq"], cwd=d, check=True, capture_output=True)
+            stamp = __import__("datetime").datetime.fromtimestamp(at, __import__("datetime").timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            subprocess.run(["faketime", "-f", stamp, "openssl", "ts", "-reply", "-config", "tsa.cnf", "-queryfile", "q.tsq",
+                            "-out", str(path)], cwd=d, check=True, capture_output=True, env={"TZ": "UTC", "PATH": "/usr/bin:/bin"})
+    token = path.read_bytes()
+    assert sha(salt + note_text.encode()) in token and ts_gen_time(token) == at, name
+    return token
+BTS_SALT = bytes(range(0x80, 0xA0))
+BTS_BUNDLE = build()
+BTS_NOTE = BTS_BUNDLE["logs"][0]["checkpoints"][0]["note"]
+BTS_LATE = bundle_token("bundle-size3-t100.tsr", BTS_NOTE, BTS_SALT, T0 + 100)
+BTS_EARLY = bundle_token("bundle-size3-t60.tsr", BTS_NOTE, BTS_SALT, T0 + 60)
+TS_CERT_2025 = tsd("tsa-2025.der")
+def stamped(token, salt=BTS_SALT, value=None):
+    b = copy.deepcopy(BTS_BUNDLE)
+    b["logs"][0]["checkpoints"][0]["timestamps"] = value if value is not None else [{"token": b64u(token), "salt": b64u(salt)}]
+    return b
+TCTX = dict(CTX, tsa=[TS_CERT_2025.hex()])
+valid(S, "bnd-timestamp", "bundle.verify",
+      "The checkpoint of size 3 carries an RFC 3161 token of genTime T0+100, after its receipts (up to T0+70), by the trusted authority: PASS.",
+      ["BND-050", "BND-051", "BND-053"], stamped(BTS_LATE), {"receipts": 6}, context=TCTX)
+valid(S, "bnd-timestamp-untrusted-ignored", "bundle.verify",
+      "The checkpoint of size 3 carries a token of genTime T0+60, before receipt 2's time, but no authority certificate is given: ignored, PASS.",
+      ["BND-052"], stamped(BTS_EARLY), {"receipts": 6}, context=CTX)
+invalid(S, "bnd-receipt-after-timestamp", "bundle.verify",
+        "FAIL: the trusted authority timestamped the checkpoint of size 3 at T0+60, before receipt 2's time T0+70.", ["BND-053"],
+        stamped(BTS_EARLY), "BND_RECEIPT_AFTER_COSIGNATURE", "bnd-timestamp", "the token replaced by one of genTime T0+60", context=TCTX)
+invalid(S, "bnd-timestamp-wrong-salt", "bundle.verify",
+        "FAIL: the timestamp's salt is not the one the token was requested with: the token does not verify under the trusted authority.",
+        ["BND-054"], stamped(BTS_LATE, salt=bytes(32)), "TSA_IMPRINT_MISMATCH", "bnd-timestamp", "the salt replaced by 32 zero bytes", context=TCTX)
+invalid(S, "bnd-timestamp-other-authority", "bundle.verify",
+        "FAIL: the only trusted authority certificate is another authority's: the token's signer is not trusted.",
+        ["BND-054"], stamped(BTS_LATE), "TSA_SIGNER_UNTRUSTED", "bnd-timestamp", "the trusted certificate replaced by another authority's",
+        context=dict(CTX, tsa=[tsd("other.der").hex()]))
+valid(S, "bnd-timestamp-second-authority", "bundle.verify",
+      "Two trusted authority certificates, the token's signer second: PASS.", ["BND-054"], stamped(BTS_LATE), {"receipts": 6},
+      context=dict(CTX, tsa=[tsd("other.der").hex(), TS_CERT_2025.hex()]))
+invalid(S, "bnd-timestamp-malformed", "bundle.verify",
+        "FAIL: the checkpoint line's timestamps member is an object, not an array.", ["BND-051"],
+        stamped(BTS_LATE, value={"token": b64u(BTS_LATE), "salt": b64u(BTS_SALT)}), "BND_MALFORMED", "bnd-timestamp",
+        "the timestamps array replaced by its one element", context=TCTX)
+
 # ---------------------------------------------------------------- write
 vectorlib.write(sections, strict=False)

@@ -157,6 +157,15 @@ enum EvidenceOps {
                     throw OpInputError(description: "context \"fresh_after\" needs a policy whose quorum is not none")
                 }
             }
+            if args.context["tsa"] != nil {
+                // bundle.md §Timestamp authorities: DER certificates in hex, read before the bundle.
+                trust.tsa = try args.contextArray("tsa").map { v in
+                    guard let text = v.stringValue, let der = Hex.decode(text) else {
+                        throw OpInputError(description: "context \"tsa\" is an array of hex DER certificates")
+                    }
+                    return try TimestampToken.Certificate(der: der)
+                }
+            }
             let report = BundleVerifier(trust: trust).verify(bundle: directory)
             if let f = report.failure {
                 throw AttestError(f.code, (f.seq.map { "seq \($0): " } ?? "") + f.message)
