@@ -1500,10 +1500,10 @@ valid(S, "ckp-cosigned-extension", "checkpoint.cosignatures",
 
 # ---------------------------------------------------------------- timestamp tokens (RFC 3161)
 # A fixed token made once by `openssl ts -reply` (scripts/timestamp_data.sh) over
-# SHA-256(salt || note), with fixed keys, under spec/data/timestamp/: both implementations
+# SHA-256(salt || note), with fixed keys, under Tests/fixtures/timestamp/: both implementations
 # verify the same bytes. The expected genTime is read here from the token's TSTInfo.
 S = "checkpoint-timestamp"
-TSD = ROOT / "spec" / "data" / "timestamp"
+TSD = ROOT / "Tests" / "fixtures" / "timestamp"
 def tsd(name): return (TSD / name).read_bytes()
 TS_NOTE, TS_SALT, TS_REPLY, TS_CERT = tsd("note.txt").decode(), tsd("salt.bin"), tsd("reply.tsr"), tsd("tsa.der")
 assert sha(TS_SALT + TS_NOTE.encode()) in TS_REPLY
@@ -1667,7 +1667,7 @@ valid(S, "bnd-policy-spacing", "bundle.verify", "The policy with tabs and runs o
 
 # ---------------------------------------------------------------- timestamp authorities (bundle.md)
 # RFC 3161 tokens on the bundle's checkpoint of size 3, made once by `openssl ts -reply` run
-# under faketime at a fixed time with the fixed authority key of spec/data/timestamp/ and its
+# under faketime at a fixed time with the fixed authority key of Tests/fixtures/timestamp/ and its
 # certificate valid from 2025 (tsa-2025.pem), and committed: the tokens are not remade when
 # they exist. Each token's imprint is checked here against SHA-256(salt || note).
 S = "bundle-timestamp"
@@ -1699,7 +1699,7 @@ def stamped(token, salt=BTS_SALT, value=None):
     return b
 TCTX = dict(CTX, tsa=[TS_CERT_2025.hex()])
 valid(S, "bnd-timestamp", "bundle.verify",
-      "The checkpoint of size 3 carries an RFC 3161 token of genTime T0+100, after its receipts (up to T0+70), by the trusted authority: PASS.",
+      "The checkpoint of size 3 carries a timestamp token of genTime T0+100, after its receipts (up to T0+70), by the trusted authority: PASS.",
       ["BND-050", "BND-051", "BND-053"], stamped(BTS_LATE), {"receipts": 6}, context=TCTX)
 valid(S, "bnd-timestamp-untrusted-ignored", "bundle.verify",
       "The checkpoint of size 3 carries a token of genTime T0+60, before receipt 2's time, but no authority certificate is given: ignored, PASS.",

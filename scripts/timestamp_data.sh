@@ -2,7 +2,7 @@
 # Makes a local RFC 3161 timestamp authority with openssl: a CA, a TSA certificate (P-256,
 # critical extended key usage timeStamping) and the openssl configuration `openssl ts`
 # needs. Usage: scripts/timestamp_data.sh DIR. Used once to make the fixed test data under
-# spec/data/timestamp/ (checkpoint.md §Timestamp tokens), and by Tests/python to run
+# Tests/fixtures/timestamp/ (checkpoint.md §Timestamp tokens), and by Tests/python to run
 # `openssl ts -reply` as the authority.
 set -euo pipefail
 dir=$1

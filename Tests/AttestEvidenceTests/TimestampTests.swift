@@ -6,11 +6,11 @@ import Testing
 
 /// RFC 3161 timestamp tokens (checkpoint.md §Timestamp tokens): the request the operator
 /// sends, and the bounded DER reader under every truncation and byte flip of the fixed
-/// token of spec/data/timestamp/ (the vectors cover each verification step).
+/// token of Tests/fixtures/timestamp/ (the vectors cover each verification step).
 @Suite("Checkpoint timestamp tokens")
 struct TimestampTests {
     static let data = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("spec/data/timestamp")
+        .deletingLastPathComponent().appendingPathComponent("Tests/fixtures/timestamp")
     static func file(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: data.appendingPathComponent(name))) }
 
     @Test("the request is a DER TimeStampReq: version 1, SHA-256 of salt and note, a positive nonce, certReq true")
