@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """RFC 3161 timestamp tokens over checkpoint notes (checkpoint.md §Timestamp tokens),
-written from the text of that section with asn1crypto (DER) and cryptography (ECDSA).
+written from the text of that section: the response is read with a small DER reader that
+follows step 3 element by element (a general ASN.1 library reads more than the steps name,
+and would reject what they skip); the trusted certificate with asn1crypto; ECDSA with
+pyca/cryptography.
 
 Ops: checkpoint.timestamp.
 
@@ -10,9 +13,12 @@ Ops: checkpoint.timestamp.
         TSA_IMPRINT_MISMATCH, TSA_SIGNER_UNTRUSTED, TSA_CERT_USAGE, TSA_CERT_VALIDITY,
         TSA_ALG_UNSUPPORTED, TSA_SIGNATURE_INVALID
 """
+import calendar
+import datetime
 import hashlib
+import re
 
-from asn1crypto import cms, core, tsp, x509
+from asn1crypto import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -40,60 +46,163 @@ def _malformed(why):
     return OpError("TSA_MALFORMED", why)
 
 
+class _Der:
+    """Reads DER one element at a time as step 3 says: single-byte tags, definite and
+    minimal lengths of at most four bytes, each length within the enclosing bytes. An
+    element that the steps do not name is skipped whole, its contents unread."""
+
+    def __init__(self, data: bytes, code: str):
+        self.data, self.pos, self.code = data, 0, code
+
+    def fail(self, why):
+        return OpError(self.code, why)
+
+    def empty(self):
+        return self.pos >= len(self.data)
+
+    def next(self, tag=None):
+        d, p = self.data, self.pos
+        if p >= len(d):
+            raise self.fail("DER ends where an element was expected")
+        t = d[p]
+        if t & 0x1F == 0x1F:
+            raise self.fail("DER tag of more than one byte")
+        p += 1
+        if p >= len(d):
+            raise self.fail("DER element without a length")
+        first = d[p]
+        p += 1
+        if first < 0x80:
+            n = first
+        else:
+            k = first & 0x7F
+            if not 1 <= k <= 4 or len(d) - p < k or d[p] == 0:
+                raise self.fail("DER length indefinite, too long, cut or not minimal")
+            n = int.from_bytes(d[p:p + k], "big")
+            p += k
+            if n < 0x80:
+                raise self.fail("DER length not minimal")
+        if len(d) - p < n:
+            raise self.fail("DER element longer than its enclosing bytes")
+        encoded, value = d[self.pos:p + n], d[p:p + n]
+        self.pos = p + n
+        if tag is not None and t != tag:
+            raise self.fail(f"DER tag {t} where {tag} was expected")
+        return t, value, encoded
+
+    def optional(self, tag):
+        return self.next(tag) if not self.empty() and self.data[self.pos] == tag else None
+
+    def end(self):
+        if not self.empty():
+            raise self.fail("DER has bytes after its last element")
+
+    def inner(self, tag):
+        return _Der(self.next(tag)[1], self.code)
+
+    def algorithm(self):
+        """An AlgorithmIdentifier: (OID contents, parameters absent or NULL)."""
+        r = self.inner(0x30)
+        oid = r.next(0x06)[1]
+        params = None if r.empty() else r.next()
+        r.end()
+        return oid, params is None or (params[0] == 0x05 and params[1] == b"")
+
+
+def _small_integer(element, code):
+    tag, value, _ = element
+    if tag != 0x02 or not 1 <= len(value) <= 4 or value[0] & 0x80:
+        raise OpError(code, "DER INTEGER is not a small non-negative number")
+    return int.from_bytes(value, "big")
+
+
+def _gen_time(value: bytes) -> int:
+    """A GeneralizedTime YYYYMMDDHHMMSS[.fraction]Z in whole POSIX seconds."""
+    text = value.decode("ascii", "replace")
+    m = re.fullmatch(r"([0-9]{14})(\.[0-9]*[1-9])?Z", text)
+    if m is None or len(text) > 26 or int(text[12:14]) > 59 or text[:4] == "0000":
+        raise _malformed("genTime is not YYYYMMDDHHMMSS[.fraction]Z")
+    try:
+        return calendar.timegm(datetime.datetime.strptime(m.group(1), "%Y%m%d%H%M%S").timetuple())
+    except ValueError:
+        raise _malformed("genTime is not a valid date and time")
+
+
+OID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
+OID_TST_INFO = bytes.fromhex("2a864886f70d0109100104")
+OID_SHA256 = bytes.fromhex("608648016503040201")
+OID_ECDSA_SHA256 = bytes.fromhex("2a8648ce3d040302")
+OID_CONTENT_TYPE = bytes.fromhex("2a864886f70d010903")
+OID_MESSAGE_DIGEST = bytes.fromhex("2a864886f70d010904")
+
+
 def verify_timestamp(response: bytes, note: bytes, salt: bytes, cert) -> int:
+    M = "TSA_MALFORMED"
     # Step 1: the salt and the response's size.
     if len(salt) != SALT_LENGTH:
         raise _malformed("the salt is not 32 bytes")
     if len(response) > MAX_BYTES:
         raise _malformed("the response is over 64 KiB")
     # Step 2: TimeStampResp and its status.
-    try:
-        # Read as a plain SEQUENCE: the token is absent when the status is not granted.
-        resp = core.Sequence.load(response, strict=True)
-        if len(resp) not in (1, 2):
-            raise ValueError("a TimeStampResp has a status and an optional token")
-        status = tsp.PKIStatusInfo.load(resp[0].dump(), strict=True)["status"].native
-    except (ValueError, TypeError, KeyError) as e:
-        raise _malformed(f"not a TimeStampResp: {e}")
-    if status not in ("granted", "granted_with_mods"):
+    outer = _Der(response, M)
+    resp = outer.inner(0x30)
+    outer.end()
+    status = _small_integer(resp.inner(0x30).next(), M)
+    if status not in (0, 1):
         raise OpError("TSA_NOT_GRANTED", f"the authority's status is {status}")
     # Step 3: the token's structure.
-    try:
-        if len(resp) != 2:
-            raise ValueError("a granted response without a token")
-        token = cms.ContentInfo.load(resp[1].dump(), strict=True)
-        if token["content_type"].dotted != "1.2.840.113549.1.7.2":
-            raise ValueError("the token is not CMS SignedData")
-        signed = token["content"]
-        encap = signed["encap_content_info"]
-        if encap["content_type"].dotted != "1.2.840.113549.1.9.16.1.4":
-            raise ValueError("the encapsulated content is not id-ct-TSTInfo")
-        e_content = encap["content"].parsed
-        tst_der = encap["content"].contents  # the TSTInfo DER (the OCTET STRING's contents)
-        signers = signed["signer_infos"]
-        if len(signers) != 1:
-            raise ValueError("the token has not exactly one signer")
-        signer = signers[0]
-        if signer["signed_attrs"].native is None or len(signer["signed_attrs"]) == 0:
-            raise ValueError("the signer has no signed attributes")
-        if e_content["version"].native != "v1":
-            raise ValueError("TSTInfo version is not 1")
-        imprint = e_content["message_imprint"]
-        gen_time = e_content["gen_time"].native
-        signer.native
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
-        raise _malformed(f"the token does not parse: {e}")
+    content_info = resp.inner(0x30)
+    resp.end()
+    if content_info.next(0x06)[1] != OID_SIGNED_DATA:
+        raise _malformed("the token is not CMS SignedData")
+    explicit = content_info.inner(0xA0)
+    content_info.end()
+    signed = explicit.inner(0x30)
+    explicit.end()
+    signed.next(0x02)
+    signed.next(0x31)
+    encap = signed.inner(0x30)
+    if encap.next(0x06)[1] != OID_TST_INFO:
+        raise _malformed("the encapsulated content is not id-ct-TSTInfo")
+    wrapper = encap.inner(0xA0)
+    encap.end()
+    e_content = wrapper.next(0x04)[1]
+    wrapper.end()
+    signed.optional(0xA0)
+    signed.optional(0xA1)
+    signers = signed.inner(0x31)
+    signed.end()
+    signer = signers.inner(0x30)
+    if not signers.empty():
+        raise _malformed("the token has more than one signer")
+    signer.next(0x02)
+    sid = signer.next()
+    digest_algorithm = signer.algorithm()
+    signed_attrs = signer.optional(0xA0)
+    if signed_attrs is None:
+        raise _malformed("the signer has no signed attributes")
+    signature_algorithm = signer.algorithm()
+    signature = signer.next(0x04)[1]
+    signer.optional(0xA1)
+    signer.end()
+    tst_outer = _Der(e_content, M)
+    tst = tst_outer.inner(0x30)
+    tst_outer.end()
+    if _small_integer(tst.next(), M) != 1:
+        raise _malformed("TSTInfo version is not 1")
+    tst.next(0x06)
+    imprint = tst.inner(0x30)
+    imprint_algorithm = imprint.algorithm()
+    hashed = imprint.next(0x04)[1]
+    imprint.end()
+    tst.next(0x02)
+    seconds = _gen_time(tst.next(0x18)[1])
     # Step 4: the imprint is SHA-256(salt || note).
-    algorithm = imprint["hash_algorithm"]
-    if (algorithm["algorithm"].dotted != "2.16.840.1.101.3.4.2.1" or algorithm["parameters"].native is not None
-            or imprint["hashed_message"].native != hashlib.sha256(salt + note).digest()):
+    if imprint_algorithm != (OID_SHA256, True) or hashed != hashlib.sha256(salt + note).digest():
         raise OpError("TSA_IMPRINT_MISMATCH", "the message imprint is not SHA-256(salt || note)")
     # Step 5: the signer is the trusted certificate, by issuer and serial number (DER bytes).
-    sid = signer["sid"]
     tbs = cert["tbs_certificate"]
-    if (sid.name != "issuer_and_serial_number"
-            or sid.chosen["issuer"].dump() != tbs["issuer"].dump()
-            or sid.chosen["serial_number"].dump() != tbs["serial_number"].dump()):
+    if sid[0] != 0x30 or sid[1] != tbs["issuer"].dump() + tbs["serial_number"].dump():
         raise OpError("TSA_SIGNER_UNTRUSTED", "the signer is not the trusted authority's certificate")
     # Step 6: exactly the timeStamping purpose, in a critical extension.
     usages = [e for e in tbs["extensions"] if e["extn_id"].dotted == "2.5.29.37"] if tbs["extensions"].native else []
@@ -101,32 +210,40 @@ def verify_timestamp(response: bytes, note: bytes, salt: bytes, cert) -> int:
             or [p.dotted for p in usages[0]["extn_value"].parsed] != ["1.3.6.1.5.5.7.3.8"]):
         raise OpError("TSA_CERT_USAGE", "no critical extendedKeyUsage of timeStamping alone")
     # Step 7: genTime within the validity (whole seconds).
-    seconds = int(gen_time.timestamp())
     validity = tbs["validity"]
     if not (int(validity["not_before"].native.timestamp()) <= seconds <= int(validity["not_after"].native.timestamp())):
         raise OpError("TSA_CERT_VALIDITY", "genTime outside the certificate's validity")
     # Step 8: ECDSA P-256 with SHA-256 only.
     spki = tbs["subject_public_key_info"]
     if (spki["algorithm"]["algorithm"].dotted != "1.2.840.10045.2.1"
+            or spki["algorithm"]["parameters"].name != "named"
             or spki["algorithm"]["parameters"].chosen.dotted != "1.2.840.10045.3.1.7"
-            or signer["digest_algorithm"]["algorithm"].dotted != "2.16.840.1.101.3.4.2.1"
-            or signer["digest_algorithm"]["parameters"].native is not None
-            or signer["signature_algorithm"]["algorithm"].dotted != "1.2.840.10045.4.3.2"):
+            or digest_algorithm != (OID_SHA256, True) or signature_algorithm[0] != OID_ECDSA_SHA256):
         raise OpError("TSA_ALG_UNSUPPORTED", "only ECDSA P-256 with SHA-256 is verified")
     # Step 9: the signed attributes bind the TSTInfo; the signature over them verifies.
-    attrs = signer["signed_attrs"]
-    types = [a for a in attrs if a["type"].dotted == "1.2.840.113549.1.9.3"]
-    digests = [a for a in attrs if a["type"].dotted == "1.2.840.113549.1.9.4"]
-    if (len(types) != 1 or len(digests) != 1 or len(types[0]["values"]) != 1 or len(digests[0]["values"]) != 1
-            or types[0]["values"][0].dotted != "1.2.840.113549.1.9.16.1.4"
-            or digests[0]["values"][0].native != hashlib.sha256(tst_der).digest()):
-        raise OpError("TSA_SIGNATURE_INVALID", "the signed attributes do not carry the TSTInfo's type and digest")
-    signed_bytes = b"\x31" + attrs.dump()[1:]
+    I = "TSA_SIGNATURE_INVALID"
+    attrs = _Der(signed_attrs[1], I)
+    found = {}
+    count = 0
+    while not attrs.empty() and count < 64:
+        count += 1
+        attribute = attrs.inner(0x30)
+        kind = attribute.next(0x06)[1]
+        values = attribute.inner(0x31)
+        if kind in (OID_CONTENT_TYPE, OID_MESSAGE_DIGEST):
+            if kind in found:
+                raise OpError(I, "a content-type or message-digest attribute is repeated")
+            found[kind] = values.next(0x06 if kind == OID_CONTENT_TYPE else 0x04)[1]
+            if not values.empty():
+                raise OpError(I, "a content-type or message-digest attribute has more than one value")
+    if (not attrs.empty() or found.get(OID_CONTENT_TYPE) != OID_TST_INFO
+            or found.get(OID_MESSAGE_DIGEST) != hashlib.sha256(e_content).digest()):
+        raise OpError(I, "the signed attributes do not carry the TSTInfo's content type and digest")
     try:
         key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), spki["public_key"].native)
-        key.verify(signer["signature"].native, signed_bytes, ec.ECDSA(hashes.SHA256()))
+        key.verify(signature, b"\x31" + signed_attrs[2][1:], ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError) as e:
-        raise OpError("TSA_SIGNATURE_INVALID", f"the authority's signature does not verify: {e}")
+        raise OpError(I, f"the authority's signature does not verify: {e}")
     return seconds
 
 
