@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """RFC 3161 timestamp tokens over checkpoint notes (checkpoint.md §Timestamp tokens),
-written from the text of that section: the response is read with a small DER reader that
-follows step 3 element by element (a general ASN.1 library reads more than the steps name,
-and would reject what they skip); the trusted certificate with asn1crypto; ECDSA with
+written from the text of that section: the response and the trusted certificate are read
+with a small DER reader that follows the steps element by element (a general ASN.1
+library reads more than the steps name, and would reject what they skip); ECDSA with
 pyca/cryptography.
 
 Ops: checkpoint.timestamp.
 
-    read_certificate(der) -> asn1crypto x509.Certificate     KEY_INVALID
+    read_certificate(der) -> Certificate     KEY_INVALID
     verify_timestamp(response, note, salt, certificate) -> genTime (POSIX seconds)
         the nine ordered checks: TSA_MALFORMED, TSA_NOT_GRANTED, TSA_MALFORMED,
         TSA_IMPRINT_MISMATCH, TSA_SIGNER_UNTRUSTED, TSA_CERT_USAGE, TSA_CERT_VALIDITY,
@@ -18,7 +18,6 @@ import datetime
 import hashlib
 import re
 
-from asn1crypto import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -27,19 +26,6 @@ from attest_core import BadRequest, OpError, field, from_hex
 
 MAX_BYTES = 65536
 SALT_LENGTH = 32
-
-
-def read_certificate(der: bytes):
-    """The trusted authority's certificate, read before the token: KEY_INVALID unless it
-    is one DER X.509 certificate."""
-    if len(der) > MAX_BYTES:
-        raise OpError("KEY_INVALID", "TSA certificate over 64 KiB")
-    try:
-        cert = x509.Certificate.load(der, strict=True)
-        cert.native  # parses every field
-        return cert
-    except (ValueError, TypeError, KeyError) as e:
-        raise OpError("KEY_INVALID", f"TSA certificate does not parse: {e}")
 
 
 def _malformed(why):
@@ -100,13 +86,19 @@ class _Der:
     def inner(self, tag):
         return _Der(self.next(tag)[1], self.code)
 
-    def algorithm(self):
-        """An AlgorithmIdentifier: (OID contents, parameters absent or NULL)."""
+    def algorithm_with_parameters(self):
+        """An AlgorithmIdentifier: ((OID contents, the parameters element or None), plain):
+        plain when the parameters are absent or NULL."""
         r = self.inner(0x30)
         oid = r.next(0x06)[1]
         params = None if r.empty() else r.next()
         r.end()
-        return oid, params is None or (params[0] == 0x05 and params[1] == b"")
+        return (oid, params), params is None or (params[0] == 0x05 and params[1] == b"")
+
+    def algorithm(self):
+        """An AlgorithmIdentifier: (OID contents, parameters absent or NULL)."""
+        (oid, _), plain = self.algorithm_with_parameters()
+        return oid, plain
 
 
 def _small_integer(element, code):
@@ -116,24 +108,117 @@ def _small_integer(element, code):
     return int.from_bytes(value, "big")
 
 
-def _gen_time(value: bytes) -> int:
-    """A GeneralizedTime YYYYMMDDHHMMSS[.fraction]Z in whole POSIX seconds."""
+def _time(element, code) -> int:
+    """A UTCTime (years 1950 to 2049) or GeneralizedTime as DER writes them, in whole POSIX
+    seconds: seconds and Z always, a fraction only in a GeneralizedTime, without a trailing 0."""
+    tag, value, _ = element
     text = value.decode("ascii", "replace")
-    m = re.fullmatch(r"([0-9]{14})(\.[0-9]*[1-9])?Z", text)
-    if m is None or len(text) > 26 or int(text[12:14]) > 59 or text[:4] == "0000":
-        raise _malformed("genTime is not YYYYMMDDHHMMSS[.fraction]Z")
+    if tag == 0x17:
+        m = re.fullmatch(r"([0-9]{12})Z", text)
+    elif tag == 0x18:
+        m = re.fullmatch(r"([0-9]{14})(\.[0-9]*[1-9])?Z", text)
+    else:
+        m = None
+    if m is None or len(text) > 26:
+        raise OpError(code, "not a UTCTime or GeneralizedTime of the DER form")
+    digits = m.group(1)
+    if tag == 0x17:
+        year = int(digits[:2])
+        digits = str(year + (1900 if year >= 50 else 2000)) + digits[2:]
+    if int(digits[12:14]) > 59 or digits[:4] == "0000":
+        raise OpError(code, "not a valid date and time")
     try:
-        return calendar.timegm(datetime.datetime.strptime(m.group(1), "%Y%m%d%H%M%S").timetuple())
+        return calendar.timegm(datetime.datetime.strptime(digits, "%Y%m%d%H%M%S").timetuple())
     except ValueError:
-        raise _malformed("genTime is not a valid date and time")
+        raise OpError(code, "not a valid date and time")
 
 
+OID_EC_PUBLIC_KEY = bytes.fromhex("2a8648ce3d0201")
+OID_P256 = bytes.fromhex("2a8648ce3d030107")
+OID_EXT_KEY_USAGE = bytes.fromhex("551d25")
+OID_TIME_STAMPING = bytes.fromhex("2b06010505070308")
 OID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
 OID_TST_INFO = bytes.fromhex("2a864886f70d0109100104")
 OID_SHA256 = bytes.fromhex("608648016503040201")
 OID_ECDSA_SHA256 = bytes.fromhex("2a8648ce3d040302")
 OID_CONTENT_TYPE = bytes.fromhex("2a864886f70d010903")
 OID_MESSAGE_DIGEST = bytes.fromhex("2a864886f70d010904")
+
+
+class Certificate:
+    """The trusted authority's certificate as the steps read it: issuer and serial number
+    (DER bytes), validity, the extended key usage extension, and the P-256 key if it is one."""
+
+    def __init__(self, der: bytes):
+        K = "KEY_INVALID"
+        if len(der) > MAX_BYTES:
+            raise OpError(K, "TSA certificate over 64 KiB")
+        outer = _Der(der, K)
+        c = outer.inner(0x30)
+        outer.end()
+        tbs = c.inner(0x30)
+        c.algorithm()
+        c.next(0x03)
+        c.end()
+        tbs.optional(0xA0)
+        self.serial = tbs.next(0x02)[2]
+        tbs.algorithm()
+        self.issuer = tbs.next(0x30)[2]
+        validity = tbs.inner(0x30)
+        self.not_before = _time(validity.next(), K)
+        self.not_after = _time(validity.next(), K)
+        validity.end()
+        tbs.next(0x30)
+        spki = tbs.inner(0x30)
+        key_oid, _ = spki.algorithm_with_parameters()
+        key_bits = spki.next(0x03)[1]
+        spki.end()
+        self.p256 = None
+        if key_oid[0] == OID_EC_PUBLIC_KEY and key_oid[1] is not None and key_oid[1][0] == 0x06 and key_oid[1][1] == OID_P256:
+            point = key_bits[1:]
+            try:
+                if key_bits[:1] != b"\x00" or len(point) != 65 or point[0] != 4:
+                    raise ValueError("not an uncompressed point")
+                self.p256 = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+            except ValueError:
+                raise OpError(K, "TSA certificate's P-256 key does not decode")
+        tbs.optional(0x81)
+        tbs.optional(0x82)
+        self.usage = None
+        extensions = tbs.optional(0xA3)
+        if extensions is not None:
+            wrapper = _Der(extensions[1], K)
+            items = wrapper.inner(0x30)
+            wrapper.end()
+            while not items.empty():
+                e = items.inner(0x30)
+                oid = e.next(0x06)[1]
+                critical = False
+                flag = e.optional(0x01)
+                if flag is not None:
+                    if flag[1] != b"\xff":
+                        raise OpError(K, "extension criticality is not DER TRUE")
+                    critical = True
+                value = e.next(0x04)[1]
+                e.end()
+                if oid != OID_EXT_KEY_USAGE:
+                    continue
+                if self.usage is not None:
+                    raise OpError(K, "two extendedKeyUsage extensions")
+                inner = _Der(value, K)
+                purposes = inner.inner(0x30)
+                inner.end()
+                found = []
+                while not purposes.empty():
+                    found.append(purposes.next(0x06)[1])
+                self.usage = (critical, found)
+        tbs.end()
+
+
+def read_certificate(der: bytes) -> Certificate:
+    """The trusted authority's certificate, read before the token: KEY_INVALID unless it
+    is one DER X.509 certificate of the form read here."""
+    return Certificate(der)
 
 
 def verify_timestamp(response: bytes, note: bytes, salt: bytes, cert) -> int:
@@ -196,29 +281,21 @@ def verify_timestamp(response: bytes, note: bytes, salt: bytes, cert) -> int:
     hashed = imprint.next(0x04)[1]
     imprint.end()
     tst.next(0x02)
-    seconds = _gen_time(tst.next(0x18)[1])
+    seconds = _time(tst.next(0x18), M)
     # Step 4: the imprint is SHA-256(salt || note).
     if imprint_algorithm != (OID_SHA256, True) or hashed != hashlib.sha256(salt + note).digest():
         raise OpError("TSA_IMPRINT_MISMATCH", "the message imprint is not SHA-256(salt || note)")
     # Step 5: the signer is the trusted certificate, by issuer and serial number (DER bytes).
-    tbs = cert["tbs_certificate"]
-    if sid[0] != 0x30 or sid[1] != tbs["issuer"].dump() + tbs["serial_number"].dump():
+    if sid[0] != 0x30 or sid[1] != cert.issuer + cert.serial:
         raise OpError("TSA_SIGNER_UNTRUSTED", "the signer is not the trusted authority's certificate")
     # Step 6: exactly the timeStamping purpose, in a critical extension.
-    usages = [e for e in tbs["extensions"] if e["extn_id"].dotted == "2.5.29.37"] if tbs["extensions"].native else []
-    if (len(usages) != 1 or not usages[0]["critical"].native
-            or [p.dotted for p in usages[0]["extn_value"].parsed] != ["1.3.6.1.5.5.7.3.8"]):
+    if cert.usage is None or not cert.usage[0] or cert.usage[1] != [OID_TIME_STAMPING]:
         raise OpError("TSA_CERT_USAGE", "no critical extendedKeyUsage of timeStamping alone")
     # Step 7: genTime within the validity (whole seconds).
-    validity = tbs["validity"]
-    if not (int(validity["not_before"].native.timestamp()) <= seconds <= int(validity["not_after"].native.timestamp())):
+    if not cert.not_before <= seconds <= cert.not_after:
         raise OpError("TSA_CERT_VALIDITY", "genTime outside the certificate's validity")
     # Step 8: ECDSA P-256 with SHA-256 only.
-    spki = tbs["subject_public_key_info"]
-    if (spki["algorithm"]["algorithm"].dotted != "1.2.840.10045.2.1"
-            or spki["algorithm"]["parameters"].name != "named"
-            or spki["algorithm"]["parameters"].chosen.dotted != "1.2.840.10045.3.1.7"
-            or digest_algorithm != (OID_SHA256, True) or signature_algorithm[0] != OID_ECDSA_SHA256):
+    if cert.p256 is None or digest_algorithm != (OID_SHA256, True) or signature_algorithm[0] != OID_ECDSA_SHA256:
         raise OpError("TSA_ALG_UNSUPPORTED", "only ECDSA P-256 with SHA-256 is verified")
     # Step 9: the signed attributes bind the TSTInfo; the signature over them verifies.
     I = "TSA_SIGNATURE_INVALID"
@@ -240,8 +317,7 @@ def verify_timestamp(response: bytes, note: bytes, salt: bytes, cert) -> int:
             or found.get(OID_MESSAGE_DIGEST) != hashlib.sha256(e_content).digest()):
         raise OpError(I, "the signed attributes do not carry the TSTInfo's content type and digest")
     try:
-        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), spki["public_key"].native)
-        key.verify(signature, b"\x31" + signed_attrs[2][1:], ec.ECDSA(hashes.SHA256()))
+        cert.p256.verify(signature, b"\x31" + signed_attrs[2][1:], ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError) as e:
         raise OpError(I, f"the authority's signature does not verify: {e}")
     return seconds
