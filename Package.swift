@@ -52,7 +52,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
-        .target(name: "AttestEvidence", dependencies: ["AttestCore"]),
+        .target(name: "AttestEvidence", dependencies: ["AttestCore", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "AttestMCP",
             dependencies: [

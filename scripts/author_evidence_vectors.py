@@ -1596,6 +1596,56 @@ valid(S, "ckp-cosigned-extension", "checkpoint.cosignatures",
       {"note": EXTB + "\n" + LOG.note_sig(ORIGIN, EXTB) + cosig_line(W1, W1N, EXTB, TW1), "trusted": TRUST, "origin": ORIGIN, "witnesses": WKEYS},
       cos_out((W1N, TW1)))
 
+# ---------------------------------------------------------------- timestamp tokens (RFC 3161)
+# A fixed token made once by `openssl ts -reply` (scripts/timestamp_data.sh) over
+# SHA-256(salt || note), with fixed keys, under Tests/fixtures/timestamp/: both implementations
+# verify the same bytes. The expected genTime is read here from the token's TSTInfo.
+S = "checkpoint-timestamp"
+TSD = ROOT / "Tests" / "fixtures" / "timestamp"
+def tsd(name): return (TSD / name).read_bytes()
+TS_NOTE, TS_SALT, TS_REPLY, TS_CERT = tsd("note.txt").decode(), tsd("salt.bin"), tsd("reply.tsr"), tsd("tsa.der")
+assert sha(TS_SALT + TS_NOTE.encode()) in TS_REPLY
+def ts_gen_time(reply):
+    from asn1crypto import tsp
+    return int(tsp.TimeStampResp.load(reply)["time_stamp_token"]["content"]["encap_content_info"]["content"].parsed["gen_time"].native.timestamp())
+TS_TIME = ts_gen_time(TS_REPLY)
+def ts_in(note=TS_NOTE, salt=TS_SALT, token=TS_REPLY, cert=TS_CERT):
+    return {"note": note, "salt": salt.hex(), "token": token.hex(), "certificate": cert.hex()}
+def ts_neg(name, description, covers, inp, code, mutation):
+    invalid(S, name, "checkpoint.timestamp", description, covers + ["CKP-031"], inp, code, "ckp-timestamp", mutation)
+valid(S, "ckp-timestamp", "checkpoint.timestamp",
+      "An RFC 3161 token by openssl over SHA-256(salt || note), verified under the trusted ECDSA P-256 authority certificate: its genTime.",
+      ["CKP-030", "CKP-031", "CKP-039"], ts_in(), {"gen_time": TS_TIME})
+ts_neg("ckp-timestamp-wrong-salt", "The token verified with another 32-byte salt than the one it was requested with.", ["CKP-033"],
+       ts_in(salt=bytes(32)), "TSA_IMPRINT_MISMATCH", "the salt replaced by 32 zero bytes")
+other_note = TS_NOTE.replace("\n7\n", "\n8\n", 1)
+ts_neg("ckp-timestamp-other-note", "The token verified over another checkpoint note (size 8 instead of 7) with the right salt.", ["CKP-033"],
+       ts_in(note=other_note), "TSA_IMPRINT_MISMATCH", "the note's size line changed from 7 to 8")
+ts_neg("ckp-timestamp-other-certificate", "The token verified under another authority's certificate, issued by the same root.", ["CKP-034"],
+       ts_in(cert=tsd("other.der")), "TSA_SIGNER_UNTRUSTED", "the trusted certificate replaced by another authority's")
+ts_neg("ckp-timestamp-no-eku", "The trusted certificate has the signer's key, issuer and serial number but no extended key usage.", ["CKP-035"],
+       ts_in(cert=tsd("tsa-no-eku.der")), "TSA_CERT_USAGE", "the trusted certificate reissued without the timeStamping extended key usage")
+ts_neg("ckp-timestamp-not-yet-valid", "The trusted certificate has the signer's key, issuer and serial number but is valid only from 2030.", ["CKP-036"],
+       ts_in(cert=tsd("tsa-later.der")), "TSA_CERT_VALIDITY", "the trusted certificate reissued valid from 2030 to 2040")
+ts_neg("ckp-timestamp-rsa", "A token by an authority with an RSA key, under its own certificate: not a verified algorithm.", ["CKP-037"],
+       ts_in(token=tsd("reply-rsa.tsr"), cert=tsd("tsa-rsa.der")), "TSA_ALG_UNSUPPORTED", "the authority's key and token are RSA 2048")
+flipped = bytearray(TS_REPLY); flipped[-1] ^= 0x01
+ts_neg("ckp-timestamp-signature-flipped", "The last byte of the token's ECDSA signature flipped.", ["CKP-038"],
+       ts_in(token=bytes(flipped)), "TSA_SIGNATURE_INVALID", "the signature's last byte XOR 0x01")
+gen = TS_REPLY.index(b"\x18\x0f") + 2
+altered = bytearray(TS_REPLY); altered[gen + 13] = altered[gen + 13] ^ 0x01
+assert ts_gen_time(bytes(altered)) != TS_TIME
+ts_neg("ckp-timestamp-tstinfo-altered", "The TSTInfo's genTime changed by one second after signing: the message-digest attribute no longer matches.", ["CKP-038"],
+       ts_in(token=bytes(altered)), "TSA_SIGNATURE_INVALID", "the last digit of genTime's seconds XOR 0x01")
+ts_neg("ckp-timestamp-not-granted", "The authority's response with status rejection (2) and no token.", ["CKP-032"],
+       ts_in(token=tsd("reply-rejected.tsr")), "TSA_NOT_GRANTED", "the response replaced by a rejection")
+ts_neg("ckp-timestamp-truncated", "The response cut by its last byte.", ["CKP-039"],
+       ts_in(token=TS_REPLY[:-1]), "TSA_MALFORMED", "the response's last byte removed")
+ts_neg("ckp-timestamp-short-salt", "A salt of 31 bytes, the right one without its last byte.", ["CKP-039"],
+       ts_in(salt=TS_SALT[:-1]), "TSA_MALFORMED", "the salt's last byte removed")
+ts_neg("ckp-timestamp-certificate-invalid", "The trusted certificate cut by its last byte: a trust input that does not read.", [],
+       ts_in(cert=TS_CERT[:-1]), "KEY_INVALID", "the certificate's last byte removed")
+
 # ---------------------------------------------------------------- trust policy (bundle.md §Trust policy)
 # Computed here from bundle.md: the policy grammar of C2SP tlog-policy, the quorum over the
 # newest checkpoint's cosignatures, freshness, pinned checkpoints, the receipt time bound.
@@ -1725,6 +1775,63 @@ pol("witness-log-key", "with w3 given a log key (type 0x01) where a cosigner key
 valid(S, "bnd-policy-spacing", "bundle.verify", "The policy with tabs and runs of spaces between items, indented comments and blank lines, and group thresholds any and all: PASS.",
       ["BND-027"], tbuild(), out(),
       context=pctx(policy_text(group="\tgroup  a any w1\t\n  # two groups\n\ngroup b all w2\ngroup witnesses 2 a b w3  ")))
+
+# ---------------------------------------------------------------- timestamp authorities (bundle.md)
+# RFC 3161 tokens on the bundle's checkpoint of size 3, made once by `openssl ts -reply` run
+# under faketime at a fixed time with the fixed authority key of Tests/fixtures/timestamp/ and its
+# certificate valid from 2025 (tsa-2025.pem), and committed: the tokens are not remade when
+# they exist. Each token's imprint is checked here against SHA-256(salt || note).
+S = "bundle-timestamp"
+def bundle_token(name, note_text, salt, at):
+    path = TSD / name
+    if not path.exists():
+        import subprocess, tempfile, shutil
+        with tempfile.TemporaryDirectory() as d:
+            for f in ("tsa.cnf", "tsa-key.pem"): shutil.copy(TSD / f, d)
+            shutil.copy(TSD / "tsa-2025.pem", pathlib.Path(d) / "tsa.pem")
+            (pathlib.Path(d) / "tsaserial").write_text("01\n")
+            subprocess.run(["openssl", "ts", "-query", "-digest", sha(salt + note_text.encode()).hex(), "-sha256", "-cert",
+                            "-out", "q.tsq"], cwd=d, check=True, capture_output=True)
+            stamp = __import__("datetime").datetime.fromtimestamp(at, __import__("datetime").timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            subprocess.run(["faketime", "-f", stamp, "openssl", "ts", "-reply", "-config", "tsa.cnf", "-queryfile", "q.tsq",
+                            "-out", str(path)], cwd=d, check=True, capture_output=True, env={"TZ": "UTC", "PATH": "/usr/bin:/bin"})
+    token = path.read_bytes()
+    assert sha(salt + note_text.encode()) in token and ts_gen_time(token) == at, name
+    return token
+BTS_SALT = bytes(range(0x80, 0xA0))
+BTS_BUNDLE = build()
+BTS_NOTE = BTS_BUNDLE["logs"][0]["checkpoints"][0]["note"]
+BTS_LATE = bundle_token("bundle-size3-t100.tsr", BTS_NOTE, BTS_SALT, T0 + 100)
+BTS_EARLY = bundle_token("bundle-size3-t60.tsr", BTS_NOTE, BTS_SALT, T0 + 60)
+TS_CERT_2025 = tsd("tsa-2025.der")
+def stamped(token, salt=BTS_SALT, value=None):
+    b = copy.deepcopy(BTS_BUNDLE)
+    b["logs"][0]["checkpoints"][0]["timestamps"] = value if value is not None else [{"token": b64u(token), "salt": b64u(salt)}]
+    return b
+TCTX = dict(CTX, tsa=[TS_CERT_2025.hex()])
+valid(S, "bnd-timestamp", "bundle.verify",
+      "The checkpoint of size 3 carries a timestamp token of genTime T0+100, after its receipts (up to T0+70), by the trusted authority: PASS.",
+      ["BND-050", "BND-051", "BND-053"], stamped(BTS_LATE), {"receipts": 6}, context=TCTX)
+valid(S, "bnd-timestamp-untrusted-ignored", "bundle.verify",
+      "The checkpoint of size 3 carries a token of genTime T0+60, before receipt 2's time, but no authority certificate is given: ignored, PASS.",
+      ["BND-052"], stamped(BTS_EARLY), {"receipts": 6}, context=CTX)
+invalid(S, "bnd-receipt-after-timestamp", "bundle.verify",
+        "FAIL: the trusted authority timestamped the checkpoint of size 3 at T0+60, before receipt 2's time T0+70.", ["BND-053"],
+        stamped(BTS_EARLY), "BND_RECEIPT_AFTER_COSIGNATURE", "bnd-timestamp", "the token replaced by one of genTime T0+60", context=TCTX)
+invalid(S, "bnd-timestamp-wrong-salt", "bundle.verify",
+        "FAIL: the timestamp's salt is not the one the token was requested with: the token does not verify under the trusted authority.",
+        ["BND-054"], stamped(BTS_LATE, salt=bytes(32)), "TSA_IMPRINT_MISMATCH", "bnd-timestamp", "the salt replaced by 32 zero bytes", context=TCTX)
+invalid(S, "bnd-timestamp-other-authority", "bundle.verify",
+        "FAIL: the only trusted authority certificate is another authority's: the token's signer is not trusted.",
+        ["BND-054"], stamped(BTS_LATE), "TSA_SIGNER_UNTRUSTED", "bnd-timestamp", "the trusted certificate replaced by another authority's",
+        context=dict(CTX, tsa=[tsd("other.der").hex()]))
+valid(S, "bnd-timestamp-second-authority", "bundle.verify",
+      "Two trusted authority certificates, the token's signer second: PASS.", ["BND-054"], stamped(BTS_LATE), {"receipts": 6},
+      context=dict(CTX, tsa=[tsd("other.der").hex(), TS_CERT_2025.hex()]))
+invalid(S, "bnd-timestamp-malformed", "bundle.verify",
+        "FAIL: the checkpoint line's timestamps member is an object, not an array.", ["BND-051"],
+        stamped(BTS_LATE, value={"token": b64u(BTS_LATE), "salt": b64u(BTS_SALT)}), "BND_MALFORMED", "bnd-timestamp",
+        "the timestamps array replaced by its one element", context=TCTX)
 
 # ---------------------------------------------------------------- write
 vectorlib.write(sections, strict=False)

@@ -60,6 +60,16 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case checkpointEquivocation = "CKP_EQUIVOCATION"
     case checkpointCosignatureInvalid = "CKP_COSIGNATURE_INVALID"
 
+    // RFC 3161 timestamp tokens over checkpoints (spec/checkpoint.md §Timestamp tokens)
+    case timestampMalformed = "TSA_MALFORMED"
+    case timestampNotGranted = "TSA_NOT_GRANTED"
+    case timestampImprintMismatch = "TSA_IMPRINT_MISMATCH"
+    case timestampSignerUntrusted = "TSA_SIGNER_UNTRUSTED"
+    case timestampCertificateUsage = "TSA_CERT_USAGE"
+    case timestampCertificateValidity = "TSA_CERT_VALIDITY"
+    case timestampAlgorithmUnsupported = "TSA_ALG_UNSUPPORTED"
+    case timestampSignatureInvalid = "TSA_SIGNATURE_INVALID"
+
     // Witnesses (spec/witness.md)
     case witnessRequestMalformed = "WIT_REQUEST_MALFORMED"
     case witnessUnknownLog = "WIT_UNKNOWN_LOG"

@@ -24,6 +24,8 @@ public struct BundleVerifier: Sendable {
         public var policy: TrustPolicy?
         public var pinned: [(origin: String, note: String)] = []
         public var freshAfter: Int64?
+        /// The trusted timestamp authorities' certificates (bundle.md §Timestamp authorities).
+        public var tsa: [TimestampToken.Certificate] = []
 
         public init(authorities: Set<ExactString>, logKeys: [NoteVerifier], now: Int64) {
             self.authorities = authorities
@@ -317,8 +319,9 @@ private struct Run {
                 } catch {
                     throw AttestError(.bundleMalformed, "a checkpoint line is not a JSON object: \(error.message)")
                 }
-                guard let note = o["note"]?.stringValue, o.count == (o["consistency"] == nil ? 1 : 2) else {
-                    throw AttestError(.bundleMalformed, "a checkpoint line is {note, consistency?}")
+                guard let note = o["note"]?.stringValue,
+                      o.count == 1 + (o["consistency"] == nil ? 0 : 1) + (o["timestamps"] == nil ? 0 : 1) else {
+                    throw AttestError(.bundleMalformed, "a checkpoint line is {note, consistency?, timestamps?}")
                 }
                 var proof: [[UInt8]] = []
                 if let c = o["consistency"] {
@@ -332,8 +335,10 @@ private struct Run {
                         proof.append(bytes)
                     }
                 }
+                let stamps = try CheckpointTimestamps.parse(o["timestamps"])
                 let checkpoint = try Checkpoint.verify(note, trusted: [key], origin: entry.origin, cosigners: trust.policy?.witnessKeys ?? [])
                 try logTrust.read(note: note, policy: trust.policy, now: trust.now)
+                try logTrust.read(timestamps: try CheckpointTimestamps.verify(stamps, note: note, certificates: trust.tsa))
                 if let previous = checkpoints.last {
                     try CheckpointHistory.checkSuccessor(previous, checkpoint, consistency: proof)
                 }

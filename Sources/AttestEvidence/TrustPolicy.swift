@@ -140,6 +140,8 @@ public struct TrustPolicy: Sendable {
 /// receipt times, and the pinned checkpoint the tree must reach with its root.
 struct LogTrust {
     private var counted: [[TrustPolicy.Counted]] = []
+    /// Per checkpoint, the genTimes of its timestamps verified under a trusted authority.
+    private var stamped: [[UInt64]] = []
     /// Per checkpoint, in order: its size and the earliest counted cosignature on it or on a later one.
     private var bounds: [(size: UInt64, time: UInt64?)] = []
     private var nextBound = 0
@@ -154,6 +156,11 @@ struct LogTrust {
     /// after the verification time is not counted.
     mutating func read(note: String, policy: TrustPolicy?, now: Int64) throws(AttestError) {
         counted.append(try (policy?.counted(note: note) ?? []).filter { now >= 0 && $0.time <= UInt64(now) })
+    }
+
+    /// Step 3, for each checkpoint: its verified timestamps' genTimes (bundle.md §Timestamp authorities).
+    mutating func read(timestamps: [Int64]) {
+        stamped.append(timestamps.map { UInt64(max($0, 0)) })
     }
 
     /// Step 3, after the last checkpoint line: the quorum, freshness and the pinned checkpoint.
@@ -188,19 +195,21 @@ struct LogTrust {
         endPinnedSize = pinned?.size
         endFreshAfter = trust.freshAfter
         var earliest: UInt64?
-        for (checkpoint, cosignatures) in zip(checkpoints, counted).reversed() {
+        for ((checkpoint, cosignatures), stamps) in zip(zip(checkpoints, counted), stamped).reversed() {
             for c in cosignatures { earliest = min(earliest ?? c.time, c.time) }
+            for t in stamps { earliest = min(earliest ?? t, t) }
             bounds.append((checkpoint.size, earliest))
         }
         bounds.reverse()
     }
 
-    /// Step 4, after the future-receipt check: not later than a witness saw it.
+    /// Step 4, after the future-receipt check: not later than a witness or a trusted
+    /// timestamp authority saw it.
     mutating func checkReceipt(seq: UInt64, time: Int64) throws(AttestError) {
         while nextBound < bounds.count && bounds[nextBound].size <= seq { nextBound += 1 }
         if nextBound < bounds.count, let bound = bounds[nextBound].time, time > 0, UInt64(time) > bound {
             throw AttestError(.bundleReceiptAfterCosignature,
-                              "time \(time) is after a witness cosigned a tree holding the receipt at \(bound)")
+                              "time \(time) is after a witness or a timestamp authority saw a tree holding the receipt at \(bound)")
         }
     }
 

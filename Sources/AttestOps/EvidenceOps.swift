@@ -38,6 +38,13 @@ enum EvidenceOps {
                         .object(["name": .string($0.name), "time": .number(JSONNumber(source: String($0.time), value: Double($0.time)))])
                     })]
         },
+        .init(name: "checkpoint.timestamp", document: "checkpoint") { args in
+            // The trusted certificate is read before the token (checkpoint.md §Timestamp tokens).
+            let certificate = try TimestampToken.Certificate(der: try args.hex("certificate"))
+            let genTime = try TimestampToken.verify(response: try args.hex("token"), note: Array(try args.string("note").utf8),
+                                                    salt: try args.hex("salt"), certificate: certificate)
+            return ["gen_time": .number(JSONNumber(Double(genTime)))]
+        },
         .init(name: "checkpoint.successor", document: "checkpoint") { args in
             let trusted = try verifiers(args)
             let earlier = try Checkpoint.verify(try args.string("earlier"), trusted: trusted)
@@ -175,6 +182,15 @@ enum EvidenceOps {
                 trust.freshAfter = try args.contextInt64("fresh_after")
                 guard let policy, !policy.quorumIsNone else {
                     throw OpInputError(description: "context \"fresh_after\" needs a policy whose quorum is not none")
+                }
+            }
+            if args.context["tsa"] != nil {
+                // bundle.md §Timestamp authorities: DER certificates in hex, read before the bundle.
+                trust.tsa = try args.contextArray("tsa").map { v in
+                    guard let text = v.stringValue, let der = Hex.decode(text) else {
+                        throw OpInputError(description: "context \"tsa\" is an array of hex DER certificates")
+                    }
+                    return try TimestampToken.Certificate(der: der)
                 }
             }
             if let why = trust.inputProblem { throw OpInputError(description: why) }

@@ -12,7 +12,8 @@ struct Attest: AsyncParsableCommand {
         discussion: CLIExit.discussion,
         subcommands: [Check.self, Vectors.self, Impl.self, Conformance.self, Bench.self, Site.self, WitnessCommand.self,
                       ArtifactCommand.self, MandateCommand.self, LogCommand.self, BundleCommand.self,
-                      TokenCommand.self, KeysCommand.self, KeyCommand.self, MCPCommand.self, PortalCommand.self, ReceiptsCommand.self, ConformanceUpstream.self])
+                      TokenCommand.self, KeysCommand.self, KeyCommand.self, MCPCommand.self, PortalCommand.self, ReceiptsCommand.self, ConformanceUpstream.self,
+                      CheckpointCommand.self])
 }
 
 /// Options shared by the commands that read the spec.

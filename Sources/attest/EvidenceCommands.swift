@@ -439,6 +439,11 @@ struct BundleCommand: ParsableCommand {
                 if freshAfter != nil, trust.policy?.quorumIsNone == true { throw ValidationError("--fresh-after needs a policy whose quorum is not none") }
             }
             trust.freshAfter = freshAfter
+            for path in tsaCerts {
+                do { trust.tsa.append(try readTSACertificate(path, option: "--tsa-cert")) } catch let error as CLIError {
+                    throw ValidationError(error.description)
+                }
+            }
             for p in pinned {
                 guard let eq = p.firstIndex(of: "=") else { throw ValidationError("--pinned is ORIGIN=FILE") }
                 let origin = String(p[..<eq]), path = String(p[p.index(after: eq)...])
@@ -474,6 +479,9 @@ struct BundleCommand: ParsableCommand {
         var pinned: [String] = []
         @Option(name: .customLong("fresh-after"), help: "Seconds since the epoch: each log's newest checkpoint needs a quorum of cosignatures made then or later.")
         var freshAfter: Int64?
+        @Option(name: .customLong("tsa-cert"),
+                help: "A trusted RFC 3161 timestamp authority's certificate, DER or PEM (repeatable): checkpoint timestamps by it bound receipt times.")
+        var tsaCerts: [String] = []
         @Option(help: "Write the JSON report here (- for standard output).") var report: String?
         @Flag(help: "Write the JSON report to standard output (the verdict line goes to standard error).") var json = false
 

@@ -756,7 +756,7 @@ KINDS = {
 }
 SEEDED_OPS = ["json.parse", "jwk.thumbprint", "jwks.parse", "operator.verify", "mcp.request.verify", "merkle.inclusion",
               "merkle.consistency", "receipt.inclusion", "receipt.audit", "receipt.verify-proof", "statement.verify",
-              "witness.add-checkpoint"]
+              "witness.add-checkpoint", "checkpoint.timestamp"]
 KINDS.update({op: vector_seeded(op) for op in SEEDED_OPS})
 
 

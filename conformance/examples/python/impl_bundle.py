@@ -18,7 +18,9 @@ import heapq
 import json
 
 from attest_core import BadRequest, NumberLiteral, OpError, field, first_inexact_number, from_hex, parse_strict_json
+import attest_core
 import impl_log
+import impl_timestamp
 import impl_policy
 import trust_policy
 from impl_log import _same, json_integer
@@ -60,6 +62,7 @@ class TrustInputs:
         self.policy = policy
         self.pinned = pinned or {}
         self.fresh_after = fresh_after
+        self.tsa = []  # trusted timestamp authority certificates (bundle.md §Timestamp authorities)
 
 
 class Report:
@@ -106,14 +109,57 @@ def read_artifacts(values) -> dict:
 # --- Step 3 ------------------------------------------------------------------------------
 
 
-def read_checkpoints(lines, key, origin: str, policy=None, now=None) -> list:
+MAX_TIMESTAMPS = 16
+
+
+def _timestamps(value, origin):
+    """The shape of a checkpoint line's timestamps (BND_MALFORMED): [(token, salt)]."""
+    if not isinstance(value, list) or len(value) > MAX_TIMESTAMPS:
+        raise BundleFailure("BND_MALFORMED", f"timestamps is an array of at most {MAX_TIMESTAMPS}", origin)
+    stamps = []
+    for item in value:
+        try:
+            if not isinstance(item, dict) or set(item) != {"token", "salt"}:
+                raise ValueError("not {token, salt}")
+            token, salt = attest_core.b64url_decode(item["token"]), attest_core.b64url_decode(item["salt"])
+            if len(token) > impl_timestamp.MAX_BYTES:
+                raise ValueError("token over 64 KiB")
+        except (OpError, ValueError, TypeError) as e:
+            raise BundleFailure("BND_MALFORMED", f"a timestamp is {{token, salt}}, each base64url: {e}", origin)
+        stamps.append((token, salt))
+    return stamps
+
+
+def _verify_timestamps(stamps, note: str, tsa: list) -> list:
+    """The genTimes of the timestamps under one of the trusted certificates; none without
+    certificates. A timestamp verified by none fails with the code of a certificate that got
+    past the signer check, else the first certificate's code."""
+    if not tsa:
+        return []
+    times = []
+    for token, salt in stamps:
+        failure, time = None, None
+        for cert in tsa:
+            try:
+                time = impl_timestamp.verify_timestamp(token, note.encode("utf-8"), salt, cert)
+                break
+            except OpError as e:
+                if failure is None or failure.code == "TSA_SIGNER_UNTRUSTED":
+                    failure = e
+        if time is None:
+            raise failure
+        times.append(time)
+    return times
+
+
+def read_checkpoints(lines, key, origin: str, policy=None, now=None, tsa=()) -> list:
     """Line by line: the line's shape (BND_MALFORMED), the note with the log key for the
     log's origin (CKP_*), then consistency with the checkpoint before (CKP_*, MRK_*).
     Returns the checkpoints; BND_NO_CHECKPOINT when there is none."""
     checkpoints = []
     for line in lines:
-        if not isinstance(line, dict) or "note" not in line or not set(line) <= {"note", "consistency"}:
-            raise BundleFailure("BND_MALFORMED", "a checkpoint line is {note, consistency?}", origin)
+        if not isinstance(line, dict) or "note" not in line or not set(line) <= {"note", "consistency", "timestamps"}:
+            raise BundleFailure("BND_MALFORMED", "a checkpoint line is {note, consistency?, timestamps?}", origin)
         if not isinstance(line["note"], str):
             raise BundleFailure("BND_MALFORMED", "a checkpoint's note is a string", origin)
         proof = []
@@ -126,6 +172,7 @@ def read_checkpoints(lines, key, origin: str, policy=None, now=None) -> list:
                 if raw is None:
                     raise BundleFailure("BND_MALFORMED", "a consistency hash is the base64url of 32 bytes", origin)
                 proof.append(raw)
+        stamps = _timestamps(line["timestamps"], origin) if "timestamps" in line else []
         if policy is None:
             checkpoint = impl_log.verify_checkpoint(line["note"], [key], origin)
         else:
@@ -133,6 +180,8 @@ def read_checkpoints(lines, key, origin: str, policy=None, now=None) -> list:
             checkpoint = impl_log.verify_checkpoint(line["note"], [key], origin, list(policy.witnesses.values()))
             # A cosignature dated after the verification time is not counted.
             checkpoint.counted = [(n, t) for n, t in policy.counted(checkpoint) if now is None or t <= now]
+        # bundle.md §Timestamp authorities: each timestamp verifies under a trusted authority.
+        checkpoint.stamped = _verify_timestamps(stamps, line["note"], list(tsa))
         if checkpoints:
             impl_log.check_successor(checkpoints[-1], checkpoint, proof)
         checkpoints.append(checkpoint)
@@ -244,7 +293,7 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
         raise BundleFailure("BND_LOG_UNTRUSTED", "no key was given for the log", origin)
     # Step 3: checkpoints.
     try:
-        checkpoints = read_checkpoints(log.checkpoints(), key, origin, trust.policy, now)
+        checkpoints = read_checkpoints(log.checkpoints(), key, origin, trust.policy, now, trust.tsa)
         pinned = check_trust(checkpoints, key, origin, trust, report)
     except BundleFailure:
         raise
@@ -255,6 +304,9 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
     earliest = None
     for checkpoint in reversed(checkpoints):
         for _, t in getattr(checkpoint, "counted", ()):
+            earliest = t if earliest is None else min(earliest, t)
+        for t in getattr(checkpoint, "stamped", ()):
+            t = max(t, 0)
             earliest = t if earliest is None else min(earliest, t)
         bounds.append((checkpoint.size, earliest))
     bounds.reverse()
@@ -566,6 +618,9 @@ def op_bundle_verify(context: dict, inp: dict) -> dict:
         trust.fresh_after = json_integer(field(context, "fresh_after", kind=None))
         if trust.fresh_after is None or trust.policy is None or trust.policy.quorum == trust_policy.NONE:
             raise BadRequest("fresh_after is an integer, given with a policy whose quorum is not none")
+    if "tsa" in context:
+        certs = field(context, "tsa", kind=list)
+        trust.tsa = [impl_timestamp.read_certificate(from_hex(c, "tsa")) for c in certs]
     now = json_integer(field(context, "now", kind=None))
     if now is None:
         raise BadRequest("now is not an integer")
