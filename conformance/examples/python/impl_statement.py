@@ -239,6 +239,8 @@ def op_statement_verify(context: dict, inp: dict) -> dict:
     trusted = context.get("trusted", [])
     if not isinstance(trusted, list) or not isinstance(context.get("audience"), str):
         raise BadRequest("context trusted is a list and audience a string")
+    if not all(isinstance(k, str) for k in trusted):
+        raise BadRequest("a trusted key is not a string")
     entries = []
     for e in context.get("seen", []):
         if not isinstance(e, dict) or not isinstance(e.get("log"), str) or json_integer(e.get("seq")) is None \
