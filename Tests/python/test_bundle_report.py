@@ -95,7 +95,7 @@ def test_json_report_is_the_same_report(demo, tmp_path):
     assert report["bundle"]["digest"] == sha256sum_digest(demo["bundle"])[0]
     assert report["trust"]["now"] == demo["now"] and report["trust"]["authorities"] == [demo["authority"]]
     assert report["trust"]["log_keys"][0]["verifier_key"] == demo["log_key"]
-    assert report["tool"]["name"] == "attest" and report["specification"]["bundle_format"] == "mcp-attest/bundle/v1"
+    assert report["tool"]["name"] == "attest" and report["specification"]["bundle_format"] == "mcp-attest/bundle/v2"
 
 
 def test_skipped_checks_say_why(demo, tmp_path):
