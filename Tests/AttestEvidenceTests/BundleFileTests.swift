@@ -43,6 +43,17 @@ struct BundleFileTests {
         #expect(f.verify(b).passed)
     }
 
+    @Test("a manifest of another format, the v1 whose receipt lines carried sig included, is BND_MALFORMED")
+    func refusesAnotherFormat() {
+        for format in ["mcp-attest/bundle/v1", "mcp-attest/bundle/v3", "MCP-ATTEST/BUNDLE/V2"] {
+            let b = f.copy()
+            var o = parse(lines(manifest(b)).joined())
+            o["format"] = .string(format)
+            write([serialize(o)], manifest(b))
+            expectFail(b, .bundleMalformed, "manifest")
+        }
+    }
+
     @Test("a FIFO is refused at once, not waited on")
     func fifo() {
         let b = f.copy()
