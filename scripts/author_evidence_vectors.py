@@ -748,9 +748,9 @@ def keep_sig(index, value=None):
         r = b["logs"][0]["receipts"][index]; r[SIG_KEPT] = True
         if value is not None: r["sig"] = dict(r["sig"], value=value)
     return mutate
-bneg("receipt-signed", "RCP_MALFORMED", ["BND-040"], build(mutate=keep_sig(2)),
+bneg("receipt-signed", "RCP_MALFORMED", ["BND-040", "BND-044"], build(mutate=keep_sig(2)),
      "receipt 2's line carrying its sig, a valid signature by the log key: a receipt line of a bundle has no sig")
-bneg("receipt-signed-invalid", "RCP_MALFORMED", ["BND-040"], build(mutate=keep_sig(2, b64u(bytes(64)))),
+bneg("receipt-signed-invalid", "RCP_MALFORMED", ["BND-040", "BND-044"], build(mutate=keep_sig(2, b64u(bytes(64)))),
      "receipt 2's line carrying a sig that does not verify: the same code as a valid one, so no option can change the verdict")
 # What a receipt's own signature caught inside a bundle, its checkpoints catch (BND-041).
 def tamper_last_tool(b):

@@ -189,6 +189,17 @@ private struct Run {
     var logsByRoot: [ExactString: Set<Int>] = [:]
     /// The manifest, once read (for the digest of the files it names).
     var manifest: BundleFormat.Manifest?
+    /// The JCS bytes of each artifact's pinned upstream, by digest, so that each ALLOW
+    /// compares bytes the parallel stage made against bytes made once per artifact.
+    var pinnedUpstreams: [ExactString: [UInt8]] = [:]
+
+    mutating func pinnedUpstream(_ artifact: Artifact, _ upstream: JSONValue) -> [UInt8] {
+        let key = ExactString(artifact.digest)
+        if let bytes = pinnedUpstreams[key] { return bytes }
+        let bytes = JCS.canonicalize(upstream)
+        pinnedUpstreams[key] = bytes
+        return bytes
+    }
 
     init(verifier: BundleVerifier, directory: BundleDirectory) {
         self.verifier = verifier
@@ -449,7 +460,8 @@ private struct Run {
                         // it changes neither the rate state nor the drift state.
                         if r.shadow == nil {
                             if let pinned = artifact.upstream {
-                                guard let observed = r.upstream, JCS.canonicalize(observed) == JCS.canonicalize(pinned) else {
+                                let pinnedBytes = pinnedUpstream(artifact, pinned)
+                                guard let observed = item.upstreamCanonical, observed == pinnedBytes else {
                                     throw fail(.portalUpstreamDrift, "ALLOW forwarded to an upstream other than the artifact pins", r.seq)
                                 }
                             }
@@ -686,6 +698,8 @@ private struct Prepared: @unchecked Sendable {
     var disclosureError: AttestError?
     /// An allowed `tools/call` whose disclosed request holds a number that is not exact.
     var requestInexact = false
+    /// The JCS bytes of the receipt's `upstream`, made in the parallel stage.
+    var upstreamCanonical: [UInt8]?
 }
 
 /// A bounded hand-off of batches between the producer thread and the in-order stage.
@@ -928,6 +942,7 @@ private final class Producer: @unchecked Sendable {
                 receipt = try Receipt(bundleJSON: value)
             }
             item.receipt = receipt
+            if let upstream = receipt.upstream { item.upstreamCanonical = JCS.canonicalize(upstream) }
         } catch {
             item.error = error as? AttestError ?? AttestError(.receiptMalformed, "\(error)")
         }

@@ -32,7 +32,7 @@ public enum ReceiptBatchVerifier {
             nonisolated(unsafe) let out = out
             receipts.withUnsafeBufferPointer { input in
                 nonisolated(unsafe) let input = input
-                let run = { (c: Int) in
+                let run: @Sendable (Int) -> Void = { c in
                     var message: [UInt8] = []
                     for i in (c * chunk)..<min(input.count, (c + 1) * chunk) {
                         out[i] = check(input[i], key: key, keyID: keyID, message: &message)
