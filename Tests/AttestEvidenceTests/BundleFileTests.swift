@@ -111,11 +111,11 @@ struct BundleFileTests {
         let b = f.copy()
         edit(b.appendingPathComponent("logs/0/receipts.jsonl")) { l in
             var o = parse(l[1])
-            o["session"] = "altered after signing"
+            o["session"] = "altered after the log was written"
             l[1] = serialize(o)
         }
         edit(b.appendingPathComponent("logs/0/payloads.jsonl")) { $0[2000] = "not json" }
-        expectFail(b, .receiptSignatureInvalid, seq: 1)
+        expectFail(b, .receiptChainBroken, seq: 2)
     }
 
     @Test("two verifications at once share no position: each names its own log and seq")
