@@ -91,7 +91,7 @@ let package = Package(
             name: "attest",
             dependencies: [
                 "AttestCore", "AttestIdentity", "AttestDiscovery", "AttestEvidence", "AttestMCP", "AttestPortal", "SpecKit", "AttestOps",
-                "CSodium",
+                "CSodium", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

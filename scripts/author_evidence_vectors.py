@@ -1483,5 +1483,185 @@ valid(S, "bnd-drift-upstream-other-session", "bundle.verify",
 dbneg("upstream-after", "PTL_UPSTREAM_DRIFT", lambda cs: cs[1].update(session="s1"),
       "the allowed search in s1, after its PTL_UPSTREAM_DRIFT denial: the session's drift began with that code", base="bnd-drift-upstream-other-session", calls=UP_PASS)
 
+# ---------------------------------------------------------------- cosignatures (C2SP tlog-cosignature)
+# Computed here from checkpoint.md §Cosignatures: key ID over type 0x04, the signed message
+# "cosignature/v1\ntime <T>\n" || body, the blob key ID || 8-byte big-endian T || signature.
+S = "checkpoint-cosign"
+def cosigner_key_id(name, pk, sig_type=b"\x04"): return sha(name.encode() + b"\n" + sig_type + pk)[:4]
+def cosigner_vkey(key, name): return name + "+" + cosigner_key_id(name, key.pk).hex() + "+" + base64.b64encode(b"\x04" + key.pk).decode()
+def cosig_line(key, name, b, t, signed_t=None, blob=None):
+    sig = key.sign(b"cosignature/v1\ntime " + str(t if signed_t is None else signed_t).encode() + b"\n" + b.encode())
+    raw = blob if blob is not None else cosigner_key_id(name, key.pk) + t.to_bytes(8, "big") + sig
+    return f"\u2014 {name} {base64.b64encode(raw).decode()}\n"
+W1, W2 = Key(0xD1), Key(0xD2)
+W1N, W2N = "witness.example/w1", "witness.example/w2"
+WKEYS = [cosigner_vkey(W1, W1N), cosigner_vkey(W2, W2N)]
+TW1, TW2 = T0 + 100, T0 + 160
+cb = body(ORIGIN, 7, root7)
+log_line = LOG.note_sig(ORIGIN, cb)
+w1_line, w2_line = cosig_line(W1, W1N, cb, TW1), cosig_line(W2, W2N, cb, TW2)
+def cos_in(lines, trusted=TRUST, witnesses=WKEYS): return {"note": cb + "\n" + "".join(lines), "trusted": trusted, "origin": ORIGIN, "witnesses": witnesses}
+def cos_out(*cs): return {"origin": ORIGIN, "size": 7, "root": root7.hex(), "cosignatures": [{"name": n, "time": t} for n, t in cs]}
+valid(S, "ckp-cosigned", "checkpoint.cosignatures",
+      "A checkpoint signed by the log key and cosigned by two trusted witnesses: both cosignatures, with their timestamps.",
+      ["CKP-015", "CKP-016", "CKP-019", "CKP-020"], cos_in([log_line, w1_line, w2_line]), cos_out((W1N, TW1), (W2N, TW2)))
+invalid(S, "ckp-cosignature-invalid", "checkpoint.cosignatures",
+        "The second witness's timestamp changed after signing: a cosignature by a trusted witness key that does not verify.", ["CKP-018"],
+        cos_in([log_line, w1_line, cosig_line(W2, W2N, cb, TW2 + 1, signed_t=TW2)]), "CKP_COSIGNATURE_INVALID", "ckp-cosigned",
+        f"the timestamp of witness.example/w2's cosignature changed from {TW2} to {TW2 + 1}")
+invalid(S, "ckp-cosignature-no-timestamp", "checkpoint.cosignatures",
+        "A line by a trusted witness key holding a key ID and a bare 64-byte signature of the body, as a log signature would: not a cosignature.",
+        ["CKP-018"], cos_in([log_line, w1_line, f"\u2014 {W2N} " + base64.b64encode(cosigner_key_id(W2N, W2.pk) + W2.sign(cb.encode())).decode() + "\n"]),
+        "CKP_COSIGNATURE_INVALID", "ckp-cosigned", "witness.example/w2's line replaced by its key's plain signature of the body, without a timestamp")
+invalid(S, "ckp-cosignature-time-overflow", "checkpoint.cosignatures",
+        "A cosignature by a trusted witness whose timestamp is 2^63, beyond 2^63 - 1, signed so.", ["CKP-018"],
+        cos_in([log_line, w1_line, cosig_line(W2, W2N, cb, 1 << 63)]), "CKP_COSIGNATURE_INVALID", "ckp-cosigned",
+        "witness.example/w2's cosignature made at 2^63")
+invalid(S, "ckp-cosignature-only", "checkpoint.cosignatures",
+        "A note cosigned by both trusted witnesses but without the log's signature: cosignatures never make a note the log's.", ["CKP-017", "CKP-004"],
+        cos_in([w1_line, w2_line]), "CKP_NO_TRUSTED_SIGNATURE", "ckp-cosigned", "the log's signature line removed")
+mldsa_pk = bytes(range(256)) * 5 + bytes(range(32))
+mldsa_line = "\u2014 witness.example/pq " + base64.b64encode(cosigner_key_id("witness.example/pq", mldsa_pk, b"\x06") + TW1.to_bytes(8, "big") + bytes(2420)).decode() + "\n"
+valid(S, "ckp-cosigned-unknown-type", "checkpoint.cosignatures",
+      "A third cosignature line of an ML-DSA-44 cosigner (signature type 0x06), a type this verifier does not read: ignored.",
+      ["CKP-019", "CKP-004"], cos_in([log_line, w1_line, mldsa_line, w2_line]), cos_out((W1N, TW1), (W2N, TW2)))
+valid(S, "ckp-cosigned-untrusted-witness", "checkpoint.cosignatures",
+      "Only the first witness is trusted: the second one's cosignature is an unknown key's, ignored.", ["CKP-019"],
+      cos_in([log_line, w1_line, w2_line], witnesses=WKEYS[:1]), cos_out((W1N, TW1)))
+invalid(S, "ckp-cosigner-key-type", "checkpoint.cosignatures",
+        "The first witness given by its note verifier key of type 0x01 where a cosigner key (type 0x04) is required.", ["CKP-015"],
+        cos_in([log_line, w1_line, w2_line], witnesses=[W1.vkey(W1N), WKEYS[1]]), "KEY_INVALID", "ckp-cosigned",
+        "witness.example/w1's key text of type 0x04 replaced by its type-0x01 text")
+SAME = [cosigner_vkey(LOG, ORIGIN)]
+tl = cosig_line(LOG, ORIGIN, cb, TW1)
+valid(S, "ckp-cosigned-same-key", "checkpoint.cosignatures",
+      "The log's key is also trusted as a cosigner under the log's name; the note carries its log signature and its cosignature: one cosignature.",
+      ["CKP-017", "CKP-020"], cos_in([log_line, tl], witnesses=SAME), cos_out((ORIGIN, TW1)))
+invalid(S, "ckp-cosignature-role-confusion", "checkpoint.cosignatures",
+        "The same key, trusted as the log's key and as a cosigner under one name, signed the note only as a cosignature: no log signature.",
+        ["CKP-017"], cos_in([tl], witnesses=SAME), "CKP_NO_TRUSTED_SIGNATURE", "ckp-cosigned-same-key", "the log signature line removed")
+EXTB = EXT
+valid(S, "ckp-cosigned-extension", "checkpoint.cosignatures",
+      "A checkpoint with an extension line, cosigned: the cosigned message holds the extension line with the body.", ["CKP-016"],
+      {"note": EXTB + "\n" + LOG.note_sig(ORIGIN, EXTB) + cosig_line(W1, W1N, EXTB, TW1), "trusted": TRUST, "origin": ORIGIN, "witnesses": WKEYS},
+      cos_out((W1N, TW1)))
+
+# ---------------------------------------------------------------- trust policy (bundle.md §Trust policy)
+# Computed here from bundle.md: the policy grammar of C2SP tlog-policy, the quorum over the
+# newest checkpoint's cosignatures, freshness, pinned checkpoints, the receipt time bound.
+S = "bundle-trust"
+W3 = Key(0xD3); W3N = "witness.example/w3"
+def policy_text(log=True, witnesses=((W1, W1N, "w1"), (W2, W2N, "w2"), (W3, W3N, "w3")), group="group witnesses 2 w1 w2 w3", quorum="quorum witnesses", extra=""):
+    lines = ["# the auditor's policy"]
+    if log: lines.append("log " + LOG.vkey(ORIGIN) + " https://portal.example/log")
+    lines += [f"witness {n} {cosigner_vkey(k, kn)}" for k, kn, n in witnesses]
+    if group: lines.append(group)
+    if quorum: lines.append(quorum)
+    return "\n".join(lines) + "\n" + extra
+POLICY = policy_text()
+def pctx(policy=POLICY, **more): return dict({"authorities": AUTHS, "policy": policy, "now": T0 + 100000}, **more)
+def note_body(n): return n[:n.index("\n\n") + 1]
+def cosign(cps, i, *signers):
+    """Adds cosignature lines (key, name, time) to checkpoint i of a bundle's checkpoint list."""
+    b = note_body(cps[i]["note"])
+    cps[i]["note"] += "".join(cosig_line(k, n, b, t) for k, n, t in signers)
+STD = {0: [(W1, W1N, T0 + 100), (W2, W2N, T0 + 110)], 1: [(W1, W1N, T0 + 200), (W2, W2N, T0 + 260)]}
+def tbuild(cos=STD, cut=False, mutate=None):
+    def m(b):
+        cps = b["logs"][0]["checkpoints"]
+        for i, signers in cos.items():
+            if i < len(cps): cosign(cps, i, *signers)
+        if mutate: mutate(b)
+    return build(n=3 if cut else 6, checkpoints=((3,),) if cut else ((3,), (6,)), mutate=m)
+def out(witnesses=("w1", "w2"), end=False, receipts=6):
+    return {"receipts": receipts, "open_calls": 0, "revocations": 0, "shadow_calls": 0,
+            "logs": [{"origin": ORIGIN, "witnesses": list(witnesses), "end_proven": end}]}
+def tneg(name, code, covers, b, mutation, context, base="bnd-policy"):
+    invalid(S, f"bnd-{name}", "bundle.verify", f"FAIL: {mutation}.", covers, b, code, base, mutation, context=context)
+
+valid(S, "bnd-policy", "bundle.verify",
+      "A trust policy of three witnesses and a quorum of two; each checkpoint cosigned by w1 and w2 after its receipts: PASS, the end not proven.",
+      ["BND-027", "BND-028", "BND-029", "BND-034"], tbuild(), out(), context=pctx())
+tneg("policy-quorum", "BND_QUORUM_NOT_MET", ["BND-029"], tbuild(cos={0: STD[0], 1: STD[1][:1]}),
+     "the newest checkpoint cosigned by w1 alone, one of the two the quorum needs", pctx())
+valid(S, "bnd-policy-earlier-quorum-only", "bundle.verify",
+      "The checkpoint of size 3 cosigned by w1 alone: only the newest checkpoint must meet the quorum: PASS.", ["BND-029"],
+      tbuild(cos={0: STD[0][:1], 1: STD[1]}), out(), context=pctx())
+tneg("policy-cosignature-invalid", "CKP_COSIGNATURE_INVALID", ["BND-028"],
+     tbuild(mutate=lambda b: b["logs"][0]["checkpoints"][0].update(note=b["logs"][0]["checkpoints"][0]["note"].replace(
+         cosig_line(W1, W1N, note_body(b["logs"][0]["checkpoints"][0]["note"]), T0 + 100),
+         cosig_line(W1, W1N, note_body(b["logs"][0]["checkpoints"][0]["note"]), T0 + 101, signed_t=T0 + 100)))),
+     "w1's cosignature on the checkpoint of size 3 with its timestamp changed after signing", pctx())
+tneg("policy-log-untrusted", "BND_LOG_UNTRUSTED", ["BND-028"], tbuild(),
+     "the policy without its log line: the log's key comes only from the policy", pctx(policy_text(log=False)))
+valid(S, "bnd-policy-quorum-none", "bundle.verify", "A policy whose quorum is none, and checkpoints without cosignatures: PASS.", ["BND-029", "BND-034"],
+      tbuild(cos={}), out(witnesses=()), context=pctx(policy_text(group=None, quorum="quorum none")))
+# Freshness, and a bundle cut back at its checkpoint of size 3.
+valid(S, "bnd-policy-fresh", "bundle.verify", "Freshness bound T0+200: w1 and w2 cosigned the newest checkpoint at T0+200 and T0+260: PASS, the end proven.",
+      ["BND-030", "BND-034"], tbuild(), out(end=True), context=pctx(fresh_after=T0 + 200))
+tneg("policy-stale", "BND_NOT_FRESH", ["BND-030"], tbuild(), "freshness bound T0+201: w1's cosignature at T0+200 is older, w2's alone is no quorum",
+     pctx(fresh_after=T0 + 201), base="bnd-policy-fresh")
+valid(S, "bnd-cut-no-bound", "bundle.verify",
+      "The bundle cut back at its checkpoint of size 3 (receipts 3 to 5 and the checkpoint of size 6 dropped), under the policy without a bound: PASS, the end not proven.",
+      ["BND-034"], tbuild(cut=True), out(receipts=3), context=pctx())
+tneg("cut-fresh", "BND_NOT_FRESH", ["BND-030"], tbuild(cut=True),
+     "the bundle cut back at its checkpoint of size 3, whose cosignatures are older than the freshness bound T0+200",
+     pctx(fresh_after=T0 + 200), base="bnd-policy-fresh")
+# Pinned checkpoints.
+full = tbuild()
+c6 = full["logs"][0]["checkpoints"][1]["note"]
+canons6 = [link(r) for r in full["logs"][0]["receipts"]]
+valid(S, "bnd-pinned", "bundle.verify", "The auditor's pinned checkpoint is the bundle's newest: PASS, the end proven.", ["BND-031", "BND-034"],
+      tbuild(), out(end=True), context=pctx(pinned={ORIGIN: note(6, mth(canons6))}))
+tneg("pinned-cut", "BND_PINNED_TRUNCATED", ["BND-031"], tbuild(cut=True), "the bundle cut back at size 3, below the pinned checkpoint of size 6",
+     pctx(pinned={ORIGIN: note(6, mth(canons6))}), base="bnd-pinned")
+tneg("pinned-forked", "BND_PINNED_FORKED", ["BND-032"], tbuild(), "the pinned checkpoint of size 6 carries another root (the log signed a fork)",
+     pctx(pinned={ORIGIN: note(6, mth(canons6[:5] + [b"fork"]))}), base="bnd-pinned")
+valid(S, "bnd-pinned-between", "bundle.verify", "A pinned checkpoint of size 4, between the bundle's checkpoints: the receipts give the root at size 4: PASS.",
+      ["BND-032"], tbuild(), out(end=True), context=pctx(pinned={ORIGIN: note(4, mth(canons6[:4]))}))
+tneg("pinned-between-forked", "BND_PINNED_FORKED", ["BND-032"], tbuild(), "the pinned checkpoint of size 4 carries the root of another fourth receipt",
+     pctx(pinned={ORIGIN: note(4, mth(canons6[:3] + [b"fork"]))}), base="bnd-pinned-between")
+tneg("pinned-unsigned", "CKP_NO_TRUSTED_SIGNATURE", ["BND-031"], tbuild(), "the pinned checkpoint signed by another key under the log's name",
+     pctx(pinned={ORIGIN: note(6, mth(canons6), ((OTHER, ORIGIN),))}), base="bnd-pinned")
+tneg("pinned-other-log", "BND_PINNED_TRUNCATED", ["BND-031"], tbuild(), "the pinned checkpoint is of a log the bundle does not hold",
+     pctx(pinned={ORIGIN: note(6, mth(canons6)), "portal.example/log/other": note(6, mth(canons6), ((LOG, "portal.example/log/other"),), origin="portal.example/log/other")}),
+     base="bnd-pinned")
+valid(S, "bnd-pinned-no-policy", "bundle.verify", "A pinned checkpoint with the log key given alone, no policy: PASS, the end proven.", ["BND-031", "BND-034"],
+      build(), {"receipts": 6, "open_calls": 0, "revocations": 0, "shadow_calls": 0, "logs": [{"origin": ORIGIN, "witnesses": [], "end_proven": True}]},
+      context=dict(CTX, pinned={ORIGIN: note(6, mth([link(r) for r in build()["logs"][0]["receipts"]]))}))
+# Receipt times bounded by cosignatures.
+valid(S, "bnd-cosigned-at-receipt", "bundle.verify", "w1 cosigned the checkpoint of size 3 at T0+70, the time of its last receipt: PASS.", ["BND-033"],
+      tbuild(cos={0: [(W1, W1N, T0 + 70), (W2, W2N, T0 + 110)], 1: STD[1]}), out(), context=pctx())
+tneg("receipt-after-cosignature", "BND_RECEIPT_AFTER_COSIGNATURE", ["BND-033"],
+     tbuild(cos={0: [(W1, W1N, T0 + 69), (W2, W2N, T0 + 110)], 1: STD[1]}),
+     "w1 cosigned the checkpoint of size 3 at T0+69, before receipt 2's time T0+70", pctx(), base="bnd-cosigned-at-receipt")
+tneg("receipt-after-later-cosignature", "BND_RECEIPT_AFTER_COSIGNATURE", ["BND-033"],
+     tbuild(cos={0: STD[0], 1: [(W1, W1N, T0 + 60), (W2, W2N, T0 + 260)]}),
+     "w1 cosigned the checkpoint of size 6 at T0+60: receipt 2 (T0+70), in that tree too, is later", pctx())
+# The policy file.
+def pol(name, mutation, text, code="BND_POLICY_MALFORMED", covers=("BND-027",)):
+    tneg(f"policy-{name}", code, list(covers), tbuild(), f"the policy {mutation}", pctx(text))
+pol("unknown-line", "with a line 'witnesses 2 w1 w2' of no known kind", POLICY.replace("group witnesses", "witnesses"))
+pol("threshold-zero", "with the group's threshold 0", POLICY.replace("witnesses 2 w1", "witnesses 0 w1"))
+pol("threshold-above", "with the group's threshold 4 of three members", POLICY.replace("witnesses 2 w1", "witnesses 4 w1"))
+pol("threshold-leading-zero", "with the group's threshold written 02", POLICY.replace("witnesses 2 w1", "witnesses 02 w1"))
+pol("member-undefined", "with a group member w4 that no line defines", POLICY.replace("w2 w3\n", "w2 w4\n"))
+pol("member-twice", "with the group member w3 written w2, naming w2 twice", POLICY.replace("w2 w3\n", "w2 w2\n"))
+pol("member-later", "with the group line before the line of its member w3",
+    "\n".join(["log " + LOG.vkey(ORIGIN), "witness w1 " + cosigner_vkey(W1, W1N), "witness w2 " + cosigner_vkey(W2, W2N),
+               "group witnesses 2 w1 w2 w3", "witness w3 " + cosigner_vkey(W3, W3N), "quorum witnesses"]) + "\n")
+pol("no-quorum", "without its quorum line", policy_text(quorum=None))
+pol("two-quorums", "with a second quorum line", POLICY + "quorum w1\n")
+pol("quorum-undefined", "whose quorum names no witness or group", policy_text(quorum="quorum everyone"))
+pol("witness-none", "with a witness named none", POLICY.replace("witness w3 ", "witness none "))
+pol("witness-name-twice", "with the witness w3 named w2", POLICY.replace("witness w3 ", "witness w2 "))
+pol("witness-key-twice", "with the witness w3 holding w2's key (under w3's key name)",
+    POLICY.replace(cosigner_vkey(W3, W3N), cosigner_vkey(W2, W3N)))
+pol("carriage-return", "with its lines ended by CR LF", POLICY.replace("\n", "\r\n"))
+pol("witness-log-key", "with w3 given a log key (type 0x01) where a cosigner key is required", POLICY.replace(cosigner_vkey(W3, W3N), W3.vkey(W3N)), code="KEY_INVALID")
+valid(S, "bnd-policy-spacing", "bundle.verify", "The policy with tabs and runs of spaces between items, indented comments and blank lines, and group thresholds any and all: PASS.",
+      ["BND-027"], tbuild(), out(),
+      context=pctx(policy_text(group="\tgroup  a any w1\t\n  # two groups\n\ngroup b all w2\ngroup witnesses 2 a b w3  ")))
+
 # ---------------------------------------------------------------- write
 vectorlib.write(sections, strict=False)

@@ -51,6 +51,20 @@ extension FuzzTargets {
             }
             try check(again == checkpoint, "a re-signed checkpoint verifies to another checkpoint")
         }
+        // Cosignatures (checkpoint.md §Cosignatures): on a note that verifies, reading them
+        // fails only with CKP_COSIGNATURE_INVALID; any text read as a trust policy gets a
+        // verdict (bundle.md §The policy file).
+        let witness = CosignerVerifier(name: "witness.example", key: EvidenceFixture.otherKey.publicKey)
+        if (try? Checkpoint.verify(note, trusted: trusted, cosigners: [witness])) != nil {
+            do {
+                _ = try Checkpoint.cosignatures(on: note, witnesses: [witness])
+            } catch {
+                try check(error.code == .checkpointCosignatureInvalid, "a verified note's cosignatures fail with \(error.code)")
+            }
+        }
+        do { _ = try TrustPolicy(text: note) } catch {
+            try check(error.code == .bundlePolicyMalformed || error.code == .keyInvalid, "a policy fails with \(error.code)")
+        }
     }
 
     /// Differential: the canonical receipt-line reader against the generic path

@@ -58,6 +58,7 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case checkpointSignatureInvalid = "CKP_SIGNATURE_INVALID"
     case checkpointRollback = "CKP_ROLLBACK"
     case checkpointEquivocation = "CKP_EQUIVOCATION"
+    case checkpointCosignatureInvalid = "CKP_COSIGNATURE_INVALID"
 
     // Artifacts and mandates (spec/artifact.md, spec/mandate.md)
     case artifactMalformed = "ART_MALFORMED"
@@ -94,6 +95,12 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case bundleSizeMismatch = "BND_SIZE_MISMATCH"
     case bundleFutureReceipt = "BND_FUTURE_RECEIPT"
     case bundleNoCheckpoint = "BND_NO_CHECKPOINT"
+    case bundlePolicyMalformed = "BND_POLICY_MALFORMED"
+    case bundleQuorumNotMet = "BND_QUORUM_NOT_MET"
+    case bundleNotFresh = "BND_NOT_FRESH"
+    case bundlePinnedTruncated = "BND_PINNED_TRUNCATED"
+    case bundlePinnedForked = "BND_PINNED_FORKED"
+    case bundleReceiptAfterCosignature = "BND_RECEIPT_AFTER_COSIGNATURE"
 
     // Portal decisions (spec/artifact.md §Evaluation; raised in DENY receipts and by bundle re-evaluation)
     case portalOutsideValidity = "PTL_OUTSIDE_VALIDITY"

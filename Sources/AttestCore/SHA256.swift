@@ -1,53 +1,59 @@
+import CCryptoBoringSSL
 import CSodium
 
-/// SHA-256 through libsodium (`crypto_hash_sha256`), the one hash of the protocol.
+/// SHA-256, the one hash of the protocol (link hashes, Merkle leaves and nodes,
+/// commitments, thumbprints, the params and token hashes), through BoringSSL's C API as
+/// swift-crypto builds it (`CCryptoBoringSSL_SHA256`); every entry point below uses it.
+///
+/// Why this backend: BoringSSL picks the CPU's SHA extensions at run time (SHA-NI on
+/// x86_64, the ARMv8 SHA instructions), where libsodium's SHA-256 is portable C.
+/// `attest bench core` measures both, and swift-crypto's `SHA256` type, in the same run
+/// at the sizes the protocol hashes (Benchmarks/README.md §Core). The C function is
+/// called directly rather than through swift-crypto's `SHA256` type, which allocates a
+/// context object per call: on the 65-byte Merkle node inputs that costs as much as the
+/// hash. `CCryptoBoringSSL` is the module swift-crypto's `Crypto` product builds and
+/// links (it is not a product of its own); the package pins swift-crypto exactly.
 public enum SHA256 {
     public static let byteCount = 32
 
     public static func hash(_ bytes: [UInt8]) -> [UInt8] {
-        Sodium.ensureInitialized()
-        var out = [UInt8](repeating: 0, count: byteCount)
-        _ = bytes.withUnsafeBufferPointer { input in
-            crypto_hash_sha256(&out, input.baseAddress, UInt64(input.count))
-        }
-        return out
+        bytes.withUnsafeBytes { hash($0) }
     }
 
     public static func hash(_ buffer: UnsafeRawBufferPointer) -> [UInt8] {
-        Sodium.ensureInitialized()
-        var out = [UInt8](repeating: 0, count: byteCount)
-        crypto_hash_sha256(&out, buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(buffer.count))
-        return out
+        [UInt8](unsafeUninitializedCapacity: byteCount) { out, initialized in
+            _ = CCryptoBoringSSL_SHA256(buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), buffer.count, out.baseAddress)
+            initialized = byteCount
+        }
     }
 
     /// Hashes `input` into the 32 bytes at `output`, without allocating: for hot paths
     /// that keep digests inline (Merkle leaf and node hashes).
     @inline(__always)
     public static func hash(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer) {
-        Sodium.ensureInitialized()
-        crypto_hash_sha256(output.assumingMemoryBound(to: UInt8.self), input.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                           UInt64(input.count))
+        _ = CCryptoBoringSSL_SHA256(input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
+                                    output.assumingMemoryBound(to: UInt8.self))
     }
 
     /// Incremental hashing for streams.
     public struct Hasher: ~Copyable {
-        private var state = crypto_hash_sha256_state()
+        private var state = SHA256_CTX()
 
         public init() {
-            Sodium.ensureInitialized()
-            crypto_hash_sha256_init(&state)
+            _ = CCryptoBoringSSL_SHA256_Init(&state)
         }
 
         public mutating func update(_ bytes: [UInt8]) {
-            bytes.withUnsafeBufferPointer { b in
-                _ = crypto_hash_sha256_update(&state, b.baseAddress, UInt64(b.count))
+            bytes.withUnsafeBytes { b in
+                _ = CCryptoBoringSSL_SHA256_Update(&state, b.baseAddress, b.count)
             }
         }
 
         public consuming func finalize() -> [UInt8] {
-            var out = [UInt8](repeating: 0, count: SHA256.byteCount)
-            crypto_hash_sha256_final(&state, &out)
-            return out
+            [UInt8](unsafeUninitializedCapacity: SHA256.byteCount) { out, initialized in
+                _ = CCryptoBoringSSL_SHA256_Final(out.baseAddress, &state)
+                initialized = SHA256.byteCount
+            }
         }
     }
 }

@@ -21,6 +21,11 @@ public struct BundleVerifier: Sendable {
         public var logKeys: [NoteVerifier]
         /// Verification time, seconds since the epoch.
         public var now: Int64
+        /// The optional inputs of bundle.md §Trust policy: a policy (whose log keys are then
+        /// `logKeys`), pinned checkpoints by origin, and a freshness bound.
+        public var policy: TrustPolicy?
+        public var pinned: [(origin: String, note: String)] = []
+        public var freshAfter: Int64?
 
         public init(authorities: Set<ExactString>, logKeys: [NoteVerifier], now: Int64) {
             self.authorities = authorities
@@ -61,6 +66,10 @@ public struct BundleVerifier: Sendable {
         public var allowedCalls = 0
         public var allowedCallsWithArguments = 0
         public var openCalls = 0
+        /// bundle.md §Trust policy: the witnesses (policy names) whose cosignatures counted on
+        /// the newest checkpoint, and whether the log's end is proven (a pin or a freshness bound).
+        public var witnesses: [String] = []
+        public var endProven = false
     }
 
     /// A check that did not run, and why.
@@ -213,6 +222,11 @@ private struct Run {
         let manifest = try readManifest()
         self.manifest = manifest
         report.checks.append(("manifest", "pass", 1))
+        // bundle.md §Verification with a trust policy, step 1: every pinned log is in the bundle.
+        if let missing = trust.pinned.first(where: { p in !manifest.logs.contains(where: { $0.origin.isExactly(p.origin) }) }) {
+            throw BundleVerifier.Failure(code: .bundlePinnedTruncated, message: "the bundle holds no log of the pinned checkpoint",
+                                         log: missing.origin, seq: nil)
+        }
         try readArtifacts(manifest.artifacts)
         report.artifacts = artifacts.count
         report.checks.append(("artifacts parsed", "pass", artifacts.count))
@@ -298,7 +312,7 @@ private struct Run {
         return try verified.get()
     }
 
-    private func readCheckpoints(_ entry: BundleFormat.LogEntry, key: NoteVerifier) throws -> [Checkpoint] {
+    private func readCheckpoints(_ entry: BundleFormat.LogEntry, key: NoteVerifier, logTrust: inout LogTrust) throws -> [Checkpoint] {
         var checkpoints: [Checkpoint] = []
         var reader = try directory.lines(entry.checkpoints, maxLineBytes: Limits.checkpointLineBytes)
         while case let lines = reader.next(256), !lines.isEmpty {
@@ -325,7 +339,8 @@ private struct Run {
                         proof.append(bytes)
                     }
                 }
-                let checkpoint = try Checkpoint.verify(note, trusted: [key], origin: entry.origin)
+                let checkpoint = try Checkpoint.verify(note, trusted: [key], origin: entry.origin, cosigners: trust.policy?.witnessKeys ?? [])
+                try logTrust.read(note: note, policy: trust.policy)
                 if let previous = checkpoints.last {
                     try CheckpointHistory.checkSuccessor(previous, checkpoint, consistency: proof)
                 }
@@ -357,9 +372,13 @@ private struct Run {
         }
 
         // Checkpoints: each signed by the log key, each consistent with the one before.
-        let checkpoints = try readCheckpoints(entry, key: logKey)
+        var logTrust = LogTrust()
+        let checkpoints = try readCheckpoints(entry, key: logKey, logTrust: &logTrust)
         summary.checkpoints = checkpoints
         guard let last = checkpoints.last else { throw fail(.bundleNoCheckpoint, "log \(origin) has no checkpoint") }
+        try logTrust.checkNewest(checkpoints, key: logKey, origin: origin, trust: trust)
+        summary.witnesses = logTrust.witnesses
+        summary.endProven = logTrust.endProven
         report.checks.append(("\(origin): checkpoints signed and consistent", "pass", checkpoints.count))
 
         var engine = PolicyEngine()
@@ -414,6 +433,7 @@ private struct Run {
                 guard r.time <= trust.now else {
                     throw fail(.bundleFutureReceipt, "time \(r.time) is after the verification time \(trust.now)", r.seq)
                 }
+                try logTrust.checkReceipt(seq: r.seq, time: r.time)
                 previousLink = r.link
                 previousTime = r.time
                 expectedSeq += 1
@@ -510,6 +530,7 @@ private struct Run {
                     }
                     checkpointIndex += 1
                 }
+                try logTrust.checkTree(size: frontier.size, root: frontier.root.bytes)
                 guard content == nil else { continue }
                 summary.receipts += 1
                 switch r.decision {

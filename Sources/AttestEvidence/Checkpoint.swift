@@ -56,7 +56,11 @@ public struct Checkpoint: Equatable, Sendable {
     /// Parses and verifies a signed checkpoint: at least one signature by a trusted
     /// key for this origin must verify; signatures by unknown keys are ignored (C2SP
     /// signed-note rule); a signature by a trusted key that does not verify is an error.
-    public static func verify(_ note: String, trusted: [NoteVerifier], origin expectedOrigin: String? = nil)
+    /// `trusted` are the log's keys, the only ones whose signature makes the note the
+    /// log's: a line whose name and key ID are those of one of `cosigners` is a
+    /// cosignature (read by `cosignatures(on:witnesses:)`), never the log's signature.
+    public static func verify(_ note: String, trusted: [NoteVerifier], origin expectedOrigin: String? = nil,
+                              cosigners: [CosignerVerifier] = [])
         throws(AttestError) -> Checkpoint
     {
         // The note is read as bytes, as C2SP defines it: Swift's String operations work on
@@ -98,6 +102,7 @@ public struct Checkpoint: Equatable, Sendable {
             }
             let name = String(decoding: parts[0], as: UTF8.self)
             let keyID = Array(blob.prefix(4))
+            if cosigners.contains(where: { $0.matches(name: parts[0], keyID: keyID) }) { continue }
             guard let verifier = trusted.first(where: { $0.name.isExactly(name) && $0.keyID == keyID }) else { continue }
             do {
                 try verifier.key.verifyRaw(signature: Array(blob.dropFirst(4)), message: body)

@@ -25,6 +25,19 @@ enum EvidenceOps {
             let c = try Checkpoint.verify(try args.string("note"), trusted: try verifiers(args), origin: try args.optionalString("origin"))
             return ["origin": .string(c.origin), "size": .number(JSONNumber(Double(c.size))), "root": .string(Hex.encode(c.root))]
         },
+        .init(name: "checkpoint.cosignatures", document: "checkpoint") { args in
+            // Every key is read before the note: the log's, then the witnesses'.
+            let trusted = try verifiers(args)
+            let witnesses = try args.array("witnesses").map { v throws(AttestError) in try CosignerVerifier(text: v.stringValue ?? "") }
+            let note = try args.string("note")
+            let c = try Checkpoint.verify(note, trusted: trusted, origin: try args.optionalString("origin"), cosigners: witnesses)
+            let cosignatures = try Checkpoint.cosignatures(on: note, witnesses: witnesses)
+            return ["origin": .string(c.origin), "size": .number(JSONNumber(Double(c.size))), "root": .string(Hex.encode(c.root)),
+                    "cosignatures": .array(cosignatures.map {
+                        // The time in its exact decimal digits: a timestamp may exceed 2^53.
+                        .object(["name": .string($0.name), "time": .number(JSONNumber(source: String($0.time), value: Double($0.time)))])
+                    })]
+        },
         .init(name: "checkpoint.successor", document: "checkpoint") { args in
             let trusted = try verifiers(args)
             let earlier = try Checkpoint.verify(try args.string("earlier"), trusted: trusted)
@@ -111,16 +124,46 @@ enum EvidenceOps {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-op-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: directory) }
             try writeBundle(args, to: directory)
-            let trust = BundleVerifier.Trust(
+            // bundle.md §Trust policy: with a policy, the log keys are its log lines' (read before the bundle).
+            var policy: TrustPolicy?
+            if let text = args.context["policy"] {
+                guard let text = text.stringValue, args.context["log_keys"] == nil else {
+                    throw OpInputError(description: "context \"policy\" is text, given without \"log_keys\"")
+                }
+                policy = try TrustPolicy(text: text)
+            }
+            var trust = BundleVerifier.Trust(
                 authorities: exactStrings(try args.contextArray("authorities")),
-                logKeys: try args.contextArray("log_keys").map { v throws(AttestError) in try NoteVerifier(text: v.stringValue ?? "") },
+                logKeys: try policy?.logs
+                    ?? args.contextArray("log_keys").map { v throws(AttestError) in try NoteVerifier(text: v.stringValue ?? "") },
                 now: try args.contextInt64("now"))
+            trust.policy = policy
+            if let pinned = args.context["pinned"] {
+                guard case .object(let o) = pinned, o.allSatisfy({ $0.value.stringValue != nil }) else {
+                    throw OpInputError(description: "context \"pinned\" maps origins to notes")
+                }
+                trust.pinned = o.map { (origin: $0.name, note: $0.value.stringValue ?? "") }
+            }
+            if args.context["fresh_after"] != nil {
+                trust.freshAfter = try args.contextInt64("fresh_after")
+                guard let policy, !policy.quorumIsNone else {
+                    throw OpInputError(description: "context \"fresh_after\" needs a policy whose quorum is not none")
+                }
+            }
             let report = BundleVerifier(trust: trust).verify(bundle: directory)
             if let f = report.failure {
                 throw AttestError(f.code, (f.seq.map { "seq \($0): " } ?? "") + f.message)
             }
-            return ["receipts": .number(JSONNumber(report.receipts)), "open_calls": .number(JSONNumber(report.openCalls)),
-                    "revocations": .number(JSONNumber(report.revocations)), "shadow_calls": .number(JSONNumber(report.shadowCalls))]
+            var output: JSONObject = [
+                "receipts": .number(JSONNumber(report.receipts)), "open_calls": .number(JSONNumber(report.openCalls)),
+                "revocations": .number(JSONNumber(report.revocations)), "shadow_calls": .number(JSONNumber(report.shadowCalls))]
+            if policy != nil || !trust.pinned.isEmpty || trust.freshAfter != nil {
+                output["logs"] = .array(report.logs.map { log in
+                    .object(["origin": .string(log.origin), "witnesses": .array(log.witnesses.map { .string($0) }),
+                             "end_proven": .bool(log.endProven)])
+                })
+            }
+            return output
         },
     ]
 

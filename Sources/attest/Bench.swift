@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttestCore
 import CSodium
+import Crypto
 import Foundation
 
 /// `attest bench`: throughput of the core against raw libsodium, measured in the same
@@ -53,15 +54,6 @@ struct CoreBench: ParsableCommand {
             { precondition(crypto_sign_verify_detached(signature, message, UInt64(message.count), pk) == 0) })
         add("Ed25519 verify (256 B message), ops/s", verifyOurs, verifyRaw, unit: "ops")
 
-        let megabyte = [UInt8](repeating: 0x5a, count: 1 << 20)
-        let (hashOurs, hashRaw) = pair(
-            { _ = SHA256.hash(megabyte) },
-            {
-                var out = [UInt8](repeating: 0, count: 32)
-                crypto_hash_sha256(&out, megabyte, UInt64(megabyte.count))
-            })
-        add("SHA-256 (1 MiB), MB/s", hashOurs, hashRaw, unit: "MB")
-
         for size in [2_000, 200_000] {
             let document = Array(Self.document(approximateBytes: size).utf8)
             let value = try StrictJSONParser().parse(document)
@@ -83,6 +75,8 @@ struct CoreBench: ParsableCommand {
         print("| " + widths.map { String(repeating: "-", count: $0) }.joined(separator: " | ") + " |")
         rows.forEach { print(line($0)) }
         print("\n\(rounds) rounds of \(seconds) s each, median; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print()
+        try backends(seed: seed, message: message, signature: signature, publicKey: pk)
     }
 
     func format(_ v: Double, _ unit: String) -> String {
@@ -98,12 +92,76 @@ struct CoreBench: ParsableCommand {
 
     /// Two bodies in alternating rounds; the median rate of each.
     func pair(_ a: () -> Void, _ b: () -> Void) -> (Double, Double) {
-        var ra: [Double] = [], rb: [Double] = []
-        for _ in 0..<rounds {
-            ra.append(round(a))
-            rb.append(round(b))
+        withoutActuallyEscaping(a) { a in
+            withoutActuallyEscaping(b) { b in
+                let r = alternate([a, b])
+                return (r[0], r[1])
+            }
         }
-        return (ra.sorted()[rounds / 2], rb.sorted()[rounds / 2])
+    }
+
+    /// Bodies in alternating rounds (one round of each in turn); the median rate of each.
+    func alternate(_ bodies: [() -> Void]) -> [Double] {
+        var rates = [[Double]](repeating: [], count: bodies.count)
+        for _ in 0..<rounds {
+            for (i, body) in bodies.enumerated() { rates[i].append(round(body)) }
+        }
+        return rates.map { $0.sorted()[rounds / 2] }
+    }
+
+    /// The backends behind `SHA256` and `Ed25519`, measured against each other in the same
+    /// run: SHA-256 through AttestCore (BoringSSL's C API), raw libsodium and swift-crypto's
+    /// `SHA256` type (BoringSSL behind a per-call context) at the input sizes the protocol
+    /// hashes (32-64 B: keys and digests; 65 B: a Merkle node; 256-600 B: receipts and
+    /// tokens; 1 MiB: streams); Ed25519 verification through libsodium and swift-crypto.
+    func backends(seed: [UInt8], message: [UInt8], signature: [UInt8], publicKey: [UInt8]) throws {
+        var rows: [[String]] = []
+        for size in [32, 64, 65, 128, 256, 600, 1 << 20] {
+            let input = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            var out = [UInt8](repeating: 0, count: 32)
+            let expected = AttestCore.SHA256.hash(input)
+            var check = [UInt8](repeating: 0, count: 32)
+            crypto_hash_sha256(&check, input, UInt64(size))
+            guard check == expected, Array(Crypto.SHA256.hash(data: input)) == expected else {
+                throw CLIError.rejected("SHA-256 backends disagree on \(size) bytes")
+            }
+            let r = input.withUnsafeBytes { buffer in
+                out.withUnsafeMutableBytes { o in
+                    alternate([
+                        { AttestCore.SHA256.hash(buffer, into: o.baseAddress!) },
+                        { crypto_hash_sha256(o.baseAddress!.assumingMemoryBound(to: UInt8.self), input, UInt64(size)) },
+                        { Crypto.SHA256.hash(data: buffer).withUnsafeBytes { o.copyMemory(from: $0) } },
+                    ])
+                }
+            }
+            let mb = Double(size) / 1_000_000
+            let label = size >= 1 << 20 ? "SHA-256 (1 MiB), MB/s" : "SHA-256 (\(size) B), MB/s (ns per hash)"
+            func cell(_ rate: Double) -> String {
+                size >= 1 << 20 ? String(format: "%.1f", rate * mb) : String(format: "%.1f (%.0f)", rate * mb, 1e9 / rate)
+            }
+            rows.append([label, cell(r[0]), cell(r[1]), cell(r[2]), String(format: "%.2f", r[0] / r[1]), String(format: "%.2f", r[2] / r[1])])
+        }
+        let cryptoKey = try Curve25519.Signing.PublicKey(rawRepresentation: publicKey)
+        let ours = try Ed25519.PublicKey(raw: publicKey)
+        guard cryptoKey.isValidSignature(signature, for: message) else { throw CLIError.rejected("swift-crypto rejects the signature") }
+        let v = alternate([
+            { try! ours.verifyRaw(signature: signature, message: message) },
+            { precondition(crypto_sign_verify_detached(signature, message, UInt64(message.count), publicKey) == 0) },
+            { precondition(cryptoKey.isValidSignature(signature, for: message)) },
+        ])
+        rows.append(["Ed25519 verify (256 B message), ops/s", String(format: "%.0f", v[0]), String(format: "%.0f", v[1]),
+                     String(format: "%.0f", v[2]), String(format: "%.2f", v[0] / v[1]), String(format: "%.2f", v[2] / v[1])])
+        let header = ["backend", "AttestCore", "libsodium", "swift-crypto", "ours/sodium", "crypto/sodium"]
+        let widths = [40, 14, 14, 14, 11, 13]
+        func line(_ r: [String]) -> String {
+            "| " + r.enumerated().map { $1.padding(toLength: max(widths[$0], $1.count), withPad: " ", startingAt: 0) }
+                .joined(separator: " | ") + " |"
+        }
+        print(line(header))
+        print("| " + widths.map { String(repeating: "-", count: $0) }.joined(separator: " | ") + " |")
+        rows.forEach { print(line($0)) }
+        print("\nAttestCore: SHA256 (BoringSSL's C API) and Ed25519 (libsodium); swift-crypto: its SHA256 type and")
+        print("Curve25519.Signing.PublicKey; the three alternate, \(rounds) rounds of \(seconds) s each, median")
     }
 
     func round(_ body: () -> Void) -> Double {

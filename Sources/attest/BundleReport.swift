@@ -66,6 +66,12 @@ struct BundleReport {
             line("  checkpoints \(log.checkpoints.count) verified (signed by the log key, each consistent with the one before)"
                  + (shown.count < log.checkpoints.count ? "; the last \(shown.count) (all in the JSON report):" : ":"))
             for c in shown { line("    size \(c.size) root \(Data(c.root).base64EncodedString())") }
+            if trust.policy != nil {
+                line("  witnesses  " + (log.witnesses.isEmpty ? "none cosigned the newest checkpoint" : log.witnesses.joined(separator: ", "))
+                     + " (counted for the policy's quorum)")
+            }
+            line("  end        " + (log.endProven ? "proven (a pinned checkpoint or a freshness bound)"
+                                                  : "not proven: later receipts could have been cut off (no pinned checkpoint or freshness bound)"))
         }
         line("checks")
         for c in result.checks { line("  \(c.result)  \(c.check) (\(c.count))") }
@@ -98,6 +104,12 @@ struct BundleReport {
             "log_keys": .array(zip(trust.logKeys, logKeyTexts).map { key, text in
                 ["name": .string(key.name), "thumbprint": .string(key.key.thumbprint), "verifier_key": .string(text)]
             }),
+            "policy": trust.policy.map { p in
+                ["witnesses": .array(p.witnesses.map { .string(String(decoding: $0.name, as: UTF8.self)) }),
+                 "quorum": .string(String(decoding: p.quorum, as: UTF8.self))]
+            } ?? .null,
+            "pinned": .array(trust.pinned.map { JSONValue.string($0.origin) }),
+            "fresh_after": trust.freshAfter.map(n64) ?? .null,
         ]
         o["artifacts"] = n(result.artifacts)
         o["logs"] = .array(result.logs.map { log in
@@ -114,6 +126,8 @@ struct BundleReport {
                 "checkpoints": .array(log.checkpoints.map {
                     ["size": n64(Int64($0.size)), "root": .string(Data($0.root).base64EncodedString())]
                 }),
+                "witnesses": .array(log.witnesses.map(JSONValue.string)),
+                "end_proven": .bool(log.endProven),
             ]
         })
         o["skipped"] = .array(result.skipped.map { ["check": .string($0.check), "reason": .string($0.reason), "count": n($0.count)] })

@@ -413,6 +413,34 @@ struct BundleCommand: ParsableCommand {
     }
 
     struct VerifyBundle: ParsableCommand {
+        /// bundle.md §Trust policy: the policy file (its log lines become the log keys), the
+        /// pinned notes and the freshness bound. A trust input that cannot be read is a usage error.
+        func readTrustPolicyInputs(into trust: inout BundleVerifier.Trust, keyTexts: inout [String]) throws {
+            if let path = policy {
+                guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                    throw ValidationError("--policy \(path): cannot read it as UTF-8 text")
+                }
+                do {
+                    let parsed = try TrustPolicy(text: text)
+                    trust.policy = parsed
+                    trust.logKeys = parsed.logs
+                    keyTexts = parsed.logs.map(\.text)
+                } catch {
+                    throw ValidationError("--policy \(path): \(error.code.rawValue): \(error.message)")
+                }
+                if freshAfter != nil, trust.policy?.quorumIsNone == true { throw ValidationError("--fresh-after needs a policy whose quorum is not none") }
+            }
+            trust.freshAfter = freshAfter
+            for p in pinned {
+                guard let eq = p.firstIndex(of: "=") else { throw ValidationError("--pinned is ORIGIN=FILE") }
+                let origin = String(p[..<eq]), path = String(p[p.index(after: eq)...])
+                guard let data = FileManager.default.contents(atPath: path), let note = String(data: data, encoding: .utf8) else {
+                    throw ValidationError("--pinned \(origin): cannot read \(path) as UTF-8 text")
+                }
+                trust.pinned.append((origin: origin, note: note))
+            }
+        }
+
         static let configuration = CommandConfiguration(
             commandName: "verify",
             abstract: "Verify a bundle offline: prints PASS or FAIL and what was verified, exits 0 on PASS.",
@@ -429,8 +457,14 @@ struct BundleCommand: ParsableCommand {
         @Argument(help: "Bundle directory.") var bundle: String
         @Option(help: "Thumbprint of a trusted policy authority key (repeatable).") var authority: [String]
         @Option(name: .customLong("log-key"), help: "Trusted log key as a C2SP note verifier key name+id+key (repeatable).")
-        var logKeys: [String]
+        var logKeys: [String] = []
         @Option(help: "Verification time, seconds since the epoch.") var now: Int64
+        @Option(help: "A C2SP tlog-policy file: the logs' keys (instead of --log-key), the witnesses and their quorum.")
+        var policy: String?
+        @Option(help: "ORIGIN=FILE: a signed checkpoint of that log, held by the auditor, that the bundle must extend (repeatable).")
+        var pinned: [String] = []
+        @Option(name: .customLong("fresh-after"), help: "Seconds since the epoch: each log's newest checkpoint needs a quorum of cosignatures made then or later.")
+        var freshAfter: Int64?
         @Option(help: "Write the JSON report here (- for standard output).") var report: String?
         @Flag(help: "Write the JSON report to standard output (the verdict line goes to standard error).") var json = false
 
@@ -443,6 +477,11 @@ struct BundleCommand: ParsableCommand {
                 }
             }
             guard !bundle.isEmpty else { throw ValidationError("the bundle directory is not empty") }
+            if policy != nil, !logKeys.isEmpty { throw ValidationError("--policy names the log keys; --log-key goes without it") }
+            if policy == nil, logKeys.isEmpty { throw ValidationError("give the log keys with --log-key or --policy") }
+            if freshAfter != nil, policy == nil { throw ValidationError("--fresh-after needs --policy") }
+            if let freshAfter { try requireRange(freshAfter, epochSeconds, "--fresh-after", "seconds since the epoch") }
+            for p in pinned where !p.contains("=") { throw ValidationError("--pinned is ORIGIN=FILE") }
             if json, let report, report != "-" { throw ValidationError("--json writes the report to standard output; --report goes without it") }
         }
 
@@ -452,8 +491,10 @@ struct BundleCommand: ParsableCommand {
                 throw CLIError.io("cannot read \(bundle): no such file or directory")
             }
             guard isDirectory.boolValue else { throw CLIError.io("cannot read \(bundle): not a directory (a bundle is a directory)") }
-            let keys = try logKeys.map { try NoteVerifier(text: $0) }
-            let trust = BundleVerifier.Trust(authorities: Set(authority.map { ExactString($0) }), logKeys: keys, now: now)
+            var trust = BundleVerifier.Trust(authorities: Set(authority.map { ExactString($0) }),
+                                             logKeys: try logKeys.map { try NoteVerifier(text: $0) }, now: now)
+            var keyTexts = logKeys
+            try readTrustPolicyInputs(into: &trust, keyTexts: &keyTexts)
             var verifier = BundleVerifier(trust: trust)
             let toStdout = json || report == "-"
             let progress = ProgressLine.onTerminal(enabled: !toStdout)
@@ -467,7 +508,7 @@ struct BundleCommand: ParsableCommand {
             }
             let result = verifier.verify(bundle: URL(fileURLWithPath: bundle))
             progress?.clear()
-            let document = BundleReport(bundle: bundle, trust: trust, logKeyTexts: logKeys, result: result)
+            let document = BundleReport(bundle: bundle, trust: trust, logKeyTexts: keyTexts, result: result)
             let verdict = document.verdictLine
             if toStdout {
                 FileHandle.standardError.write(Data((verdict + "\n").utf8))

@@ -553,6 +553,70 @@ def gen_bundle(rng):
     return "bundle.verify", context, bundle_form(b, rng)
 
 
+def gen_cosignatures(rng):
+    """checkpoint.cosignatures: a log-signed checkpoint with cosignature lines of trusted,
+    untrusted and unknown-type witnesses, then one random defect (or none)."""
+    size = rng.choice([1, 7, 16])
+    body, signers = note_text(rng, size, ev.mth(LEAVES[:size]), extensions=rng.choice([(), ("ext",)]))
+    if rng.random() < 0.15:
+        signers = []
+    lines = [k.note_sig(n, body) for k, n in signers]
+    witnesses = [(ev.W1, ev.W1N), (ev.W2, ev.W2N), (ev.W3, ev.W3N)]
+    for k, n in witnesses:
+        if rng.random() < 0.7:
+            t = rng.choice([ev.T0, ev.T0 + 1, (1 << 63) - 1, 1 << 63, 0])
+            lines.append(ev.cosig_line(k, n, body, t, signed_t=t + 1 if rng.random() < 0.1 else None))
+    if rng.random() < 0.2:
+        lines.append(ev.mldsa_line)
+    if rng.random() < 0.1:
+        k, n = rng.choice(witnesses)
+        lines.append("\u2014 " + n + " " + ev.base64.b64encode(ev.cosigner_key_id(n, k.pk) + k.sign(body.encode())).decode() + "\n")
+    if rng.random() < 0.15:
+        lines.append(ev.cosig_line(ev.LOG, ev.ORIGIN, body, ev.T0))
+    rng.shuffle(lines)
+    trusted_witnesses = [ev.cosigner_vkey(k, n) for k, n in witnesses if rng.random() < 0.7]
+    roll = rng.random()
+    if roll < 0.05:
+        trusted_witnesses.append(ev.W1.vkey(ev.W1N))
+    elif roll < 0.1:
+        trusted_witnesses.append(ev.cosigner_vkey(ev.LOG, ev.ORIGIN))
+    elif roll < 0.13:
+        trusted_witnesses.append(ev.cosigner_vkey(ev.W1, ev.W1N).upper())
+    note = body + "\n" + "".join(lines)
+    if rng.random() < 0.1:
+        note = note.replace("\n7\n", "\n8\n", 1)
+    return "checkpoint.cosignatures", {}, {"note": note, "trusted": [ev.LOG.vkey(ev.ORIGIN)], "origin": ev.ORIGIN,
+                                           "witnesses": trusted_witnesses}
+
+
+def gen_trust(rng):
+    """bundle.verify under a trust policy, a pin or a freshness bound (bundle.md §Trust
+    policy): random cosignature times, policy edits, cuts and pins."""
+    cos = {}
+    for i in (0, 1):
+        cos[i] = [(k, n, ev.T0 + rng.choice([50, 69, 70, 100, 160, 200, 300])) for k, n in
+                  [(ev.W1, ev.W1N), (ev.W2, ev.W2N), (ev.W3, ev.W3N)] if rng.random() < 0.7]
+    cut = rng.random() < 0.3
+    b = copy.deepcopy(ev.tbuild(cos=cos, cut=cut))
+    context = ev.pctx()
+    roll = rng.random()
+    if roll < 0.3:
+        edit = rng.choice([("2 w1", "1 w1"), ("2 w1", "all w1"), ("2 w1", "any w1"), ("2 w1", "3 w1"), ("quorum witnesses", "quorum w3"),
+                           ("quorum witnesses", "quorum none"), ("witness w3", "witness w1"), ("\n", "\r\n"), ("group", "\tgroup"),
+                           ("# the", "#the"), ("w2 w3\n", "w2 w3 w3\n"), ("log ", "log  ")])
+        context["policy"] = ev.POLICY.replace(*edit)
+    if rng.random() < 0.4 and "quorum none" not in context["policy"]:
+        context["fresh_after"] = ev.T0 + rng.choice([0, 100, 200, 201, 300, 301])
+    if rng.random() < 0.4:
+        size = rng.choice([0, 2, 3, 4, 6, 7])
+        canons = [ev.link(r) for r in ev.build()["logs"][0]["receipts"]]
+        root = ev.mth(canons[:size]) if size <= 6 else ev.mth(canons + [b"x"])
+        if rng.random() < 0.2:
+            root = ev.sha(b"fork")
+        context["pinned"] = {ev.ORIGIN: ev.note(size, root)}
+    return "bundle.verify", context, b
+
+
 def rechain(log, start):
     rs = log["receipts"]
     for i in range(max(start, 1), len(rs)):
@@ -701,7 +765,7 @@ def vector_seeded(op):
 KINDS = {
     "receipt": gen_receipt, "disclosure": gen_disclosure, "checkpoint": gen_checkpoint, "successor": gen_successor,
     "artifact": gen_artifact, "evaluate": gen_evaluate, "bundle": gen_bundle, "token": gen_token, "proof": gen_proof,
-    "request": gen_request, "two-logs": two_logs,
+    "request": gen_request, "two-logs": two_logs, "cosignatures": gen_cosignatures, "trust": gen_trust,
 }
 SEEDED_OPS = ["json.parse", "jwk.thumbprint", "jwks.parse", "operator.verify", "mcp.request.verify", "merkle.inclusion",
               "merkle.consistency", "receipt.inclusion"]

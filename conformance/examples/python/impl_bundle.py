@@ -20,6 +20,7 @@ import json
 from attest_core import BadRequest, NumberLiteral, OpError, field, first_inexact_number, from_hex, parse_strict_json
 import impl_log
 import impl_policy
+import trust_policy
 from impl_log import _same, json_integer
 
 MAX_LOGS = 1024
@@ -51,8 +52,19 @@ class LogInput:
         self.payloads = payloads
 
 
+class TrustInputs:
+    """The optional trust inputs of bundle.md §Trust policy: a parsed policy, pinned notes
+    by origin, a freshness bound."""
+
+    def __init__(self, policy=None, pinned=None, fresh_after=None):
+        self.policy = policy
+        self.pinned = pinned or {}
+        self.fresh_after = fresh_after
+
+
 class Report:
     def __init__(self):
+        self.logs = []  # per log: {"origin", "witnesses", "end_proven"}
         self.receipts = 0
         self.open_calls = 0
         self.decisions_rechecked_with_payload = 0
@@ -94,7 +106,7 @@ def read_artifacts(values) -> dict:
 # --- Step 3 ------------------------------------------------------------------------------
 
 
-def read_checkpoints(lines, key, origin: str) -> list:
+def read_checkpoints(lines, key, origin: str, policy=None) -> list:
     """Line by line: the line's shape (BND_MALFORMED), the note with the log key for the
     log's origin (CKP_*), then consistency with the checkpoint before (CKP_*, MRK_*).
     Returns the checkpoints; BND_NO_CHECKPOINT when there is none."""
@@ -114,7 +126,12 @@ def read_checkpoints(lines, key, origin: str) -> list:
                 if raw is None:
                     raise BundleFailure("BND_MALFORMED", "a consistency hash is the base64url of 32 bytes", origin)
                 proof.append(raw)
-        checkpoint = impl_log.verify_checkpoint(line["note"], [key], origin)
+        if policy is None:
+            checkpoint = impl_log.verify_checkpoint(line["note"], [key], origin)
+        else:
+            # bundle.md §Verification with a trust policy, step 3: the witnesses' cosignatures too.
+            checkpoint = impl_log.verify_checkpoint(line["note"], [key], origin, list(policy.witnesses.values()))
+            checkpoint.counted = policy.counted(checkpoint)
         if checkpoints:
             impl_log.check_successor(checkpoints[-1], checkpoint, proof)
         checkpoints.append(checkpoint)
@@ -218,7 +235,7 @@ def _same_identity(a: tuple, b: tuple) -> bool:
 
 
 def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: int, report: Report,
-               roots_by_log: dict) -> None:
+               roots_by_log: dict, trust: TrustInputs = TrustInputs()) -> None:
     origin = log.origin
     # Step 2: the log has a trusted key.
     key = next((k for k in keys if _same(k.name, origin)), None)
@@ -226,11 +243,21 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
         raise BundleFailure("BND_LOG_UNTRUSTED", "no key was given for the log", origin)
     # Step 3: checkpoints.
     try:
-        checkpoints = read_checkpoints(log.checkpoints(), key, origin)
+        checkpoints = read_checkpoints(log.checkpoints(), key, origin, trust.policy)
+        pinned = check_trust(checkpoints, key, origin, trust, report)
     except BundleFailure:
         raise
     except OpError as e:
         raise BundleFailure(e.code, str(e), origin)
+    # Step 4's bound: per checkpoint, the earliest counted cosignature on it or a later one.
+    bounds = []
+    earliest = None
+    for checkpoint in reversed(checkpoints):
+        for _, t in getattr(checkpoint, "counted", ()):
+            earliest = t if earliest is None else min(earliest, t)
+        bounds.append((checkpoint.size, earliest))
+    bounds.reverse()
+    next_bound = 0
 
     tree = impl_log.MerkleTree()
     next_checkpoint = 0
@@ -268,6 +295,11 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
                 raise OpError("RCP_TIME_REGRESSION", f"time {receipt.time} before {previous_time}")
             if receipt.time > now:
                 raise OpError("BND_FUTURE_RECEIPT", f"time {receipt.time} after the verification time {now}")
+            while next_bound < len(bounds) and bounds[next_bound][0] <= receipt.seq:
+                next_bound += 1
+            if next_bound < len(bounds) and bounds[next_bound][1] is not None and receipt.time > bounds[next_bound][1]:
+                raise OpError("BND_RECEIPT_AFTER_COSIGNATURE",
+                              f"time {receipt.time} after a witness cosigned a tree holding it at {bounds[next_bound][1]}")
             previous_link, previous_time = receipt.link, receipt.time
             expected_seq += 1
             if receipt.is_open:
@@ -293,6 +325,8 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
                 if tree.root() != checkpoints[next_checkpoint].root:
                     raise OpError("BND_ROOT_MISMATCH", f"receipts 0..{tree.size - 1} do not hash to the checkpoint's root")
                 next_checkpoint += 1
+            if pinned is not None and pinned.size == tree.size and tree.root() != pinned.root:
+                raise OpError("BND_PINNED_FORKED", f"the tree of size {tree.size} has another root than the pinned checkpoint")
         except BundleFailure:
             raise
         except OpError as e:
@@ -347,6 +381,34 @@ def check_content(receipt, origin: str, payloads, chains, rates, drift, report: 
             roots.add(chain[0].digest)
     elif receipt.decision in ("DENY", "PHANTOM") and receipt.code in impl_policy.DRIFT_CODES:
         drift.record(chain, receipt.session, receipt.tool, receipt.time, receipt.code)
+
+
+def check_trust(checkpoints: list, key, origin: str, trust: TrustInputs, report: Report):
+    """bundle.md §Verification with a trust policy, step 3, for the newest checkpoint:
+    the quorum (BND_QUORUM_NOT_MET), freshness (BND_NOT_FRESH), the pinned checkpoint
+    (CKP_*, BND_PINNED_TRUNCATED, BND_PINNED_FORKED for size 0). Returns the pinned
+    checkpoint, if any, for step 8."""
+    newest = checkpoints[-1]
+    policy = trust.policy
+    witnesses = []
+    if policy is not None:
+        counted = newest.counted
+        witnesses = list(dict.fromkeys(name for name, _ in counted))
+        if not policy.meets(set(witnesses)):
+            raise OpError("BND_QUORUM_NOT_MET", "the newest checkpoint's cosignatures do not meet the quorum")
+        if trust.fresh_after is not None and not policy.meets({n for n, t in counted if t >= trust.fresh_after}):
+            raise OpError("BND_NOT_FRESH", f"no quorum of cosignatures at or after {trust.fresh_after}")
+    pinned = None
+    note = next((n for o, n in trust.pinned.items() if _same(o, origin)), None)
+    if note is not None:
+        pinned = impl_log.verify_checkpoint(note, [key], origin)
+        if pinned.size > newest.size:
+            raise OpError("BND_PINNED_TRUNCATED", f"the log ends at {newest.size}, before the pinned size {pinned.size}")
+        if pinned.size == 0 and pinned.root != impl_log.EMPTY_ROOT:
+            raise OpError("BND_PINNED_FORKED", "a pinned checkpoint of size 0 without the empty tree's root")
+    report.logs.append({"origin": origin, "witnesses": [w.decode("utf-8") for w in witnesses],
+                        "end_proven": note is not None or trust.fresh_after is not None})
+    return pinned
 
 
 def check_allow(receipt, chain: list, disclosure, rates, drift, report: Report, revoked=frozenset()) -> None:
@@ -432,18 +494,21 @@ def recount_across_logs(logs: list, chains: ChainCache, roots_by_log: dict) -> N
 # --- The whole bundle --------------------------------------------------------------------
 
 
-def verify_bundle(artifacts, logs: list, authorities, log_keys: list, now: int) -> Report:
+def verify_bundle(artifacts, logs: list, authorities, log_keys: list, now: int, trust: TrustInputs = TrustInputs()) -> Report:
     """bundle.md §Verification, steps 1 to 10 in order. `artifacts` iterates over the
     artifact lines' values; `logs` is a list of LogInput in manifest order;
     `authorities` the trusted thumbprints; `log_keys` impl_log.VerifierKey values; `now`
     the verification time. Returns the Report or raises BundleFailure."""
     report = Report()
     check_manifest(logs)
+    for origin in trust.pinned:
+        if not any(_same(origin, log.origin) for log in logs):
+            raise BundleFailure("BND_PINNED_TRUNCATED", "the bundle holds no log of a pinned checkpoint's origin", origin)
     by_digest = read_artifacts(artifacts)
     chains = ChainCache(by_digest, authorities)
     roots_by_log = {}
     for index, log in enumerate(logs):
-        verify_log(log, index, log_keys, chains, now, report, roots_by_log)
+        verify_log(log, index, log_keys, chains, now, report, roots_by_log, trust)
     recount_across_logs(logs, chains, roots_by_log)
     return report
 
@@ -492,7 +557,24 @@ def _file(log, name: str, optional=False):
 
 def op_bundle_verify(context: dict, inp: dict) -> dict:
     authorities = {a for a in field(context, "authorities", kind=list) if isinstance(a, str)}
-    log_keys = [impl_log.parse_verifier_key(k) for k in field(context, "log_keys", kind=list)]
+    trust = TrustInputs()
+    if "policy" in context:
+        # bundle.md §Trust policy: the log keys are the policy's, read before the bundle.
+        if "log_keys" in context:
+            raise BadRequest("a policy and log_keys are not given together")
+        trust.policy = trust_policy.parse_policy(field(context, "policy"))
+        log_keys = trust.policy.logs
+    else:
+        log_keys = [impl_log.parse_verifier_key(k) for k in field(context, "log_keys", kind=list)]
+    if "pinned" in context:
+        pinned = field(context, "pinned", kind=dict)
+        if not all(isinstance(v, str) for v in pinned.values()):
+            raise BadRequest("pinned maps origins to notes")
+        trust.pinned = pinned
+    if "fresh_after" in context:
+        trust.fresh_after = json_integer(field(context, "fresh_after", kind=None))
+        if trust.fresh_after is None or trust.policy is None or trust.policy.quorum == trust_policy.NONE:
+            raise BadRequest("fresh_after is an integer, given with a policy whose quorum is not none")
     now = json_integer(field(context, "now", kind=None))
     if now is None:
         raise BadRequest("now is not an integer")
@@ -502,9 +584,12 @@ def op_bundle_verify(context: dict, inp: dict) -> dict:
         origin = log.get("origin") if isinstance(log, dict) else None
         logs.append(LogInput(origin, _file(log, "receipts"), _file(log, "checkpoints"),
                              _file(log, "payloads", optional=True)))
-    report = verify_bundle(artifacts, logs, authorities, log_keys, now)
-    return {"receipts": report.receipts, "open_calls": report.open_calls, "revocations": report.revocations,
-            "shadow_calls": report.shadow_calls}
+    report = verify_bundle(artifacts, logs, authorities, log_keys, now, trust)
+    output = {"receipts": report.receipts, "open_calls": report.open_calls, "revocations": report.revocations,
+              "shadow_calls": report.shadow_calls}
+    if trust.policy is not None or trust.pinned or trust.fresh_after is not None:
+        output["logs"] = report.logs
+    return output
 
 
 OPS = {"bundle.verify": op_bundle_verify}

@@ -3,7 +3,7 @@
 receipt.md), written from the text of those documents.
 
 Ops: merkle.root, merkle.inclusion, merkle.consistency, checkpoint.verify,
-checkpoint.successor, receipt.verify, receipt.inclusion, receipt.disclosure.
+checkpoint.cosignatures, checkpoint.successor, receipt.verify, receipt.inclusion, receipt.disclosure.
 
 Every check raises attest_core.OpError(code) and runs in the order its document fixes,
 so that an input with several defects gets the code of the first check it fails. The
@@ -33,6 +33,13 @@ Checkpoints (checkpoint.md, C2SP tlog-checkpoint in a C2SP signed note)
         Checkpoint has .origin (str), .size (int), .root (32 bytes), .body (the signed
         bytes) and .signatures [(key name, key ID, signature)]
     parse_note(note) -> Checkpoint        a complete parse, no origin or signature checked
+    parse_cosigner_key(text) -> VerifierKey   a witness key `name+hex(key ID)+base64(0x04 ||
+        key)` (C2SP tlog-cosignature); KEY_INVALID for any other text or signature type
+    verify_cosignatures(checkpoint, witnesses) -> [(name, time)]   step 8 of checkpoint.md
+        on a verified checkpoint: each line by a trusted witness key holds a timestamp of at
+        most 2^63 - 1 and a signature of the cosigned message (CKP_COSIGNATURE_INVALID);
+        other lines are ignored. verify_checkpoint(..., cosigners=witnesses) never counts
+        such a line as the log's signature
     check_successor(earlier: Checkpoint, later: Checkpoint, proof: list[bytes])
         two verified checkpoints of one log: CKP_ROLLBACK, CKP_EQUIVOCATION, then for
         a larger size the consistency proof (MRK_*); equal sizes and roots read no proof
@@ -210,9 +217,9 @@ ED25519_NOTE_TYPE = b"\x01"  # the signed-note signature type of Ed25519
 MAX_NOTE_BYTES = 65536
 
 
-def note_key_id(name: str, public_key: bytes) -> bytes:
-    """The first four bytes of SHA-256(name || 0x0A || 0x01 || public key)."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + ED25519_NOTE_TYPE + public_key).digest()[:4]
+def note_key_id(name: str, public_key: bytes, sig_type: bytes = ED25519_NOTE_TYPE) -> bytes:
+    """The first four bytes of SHA-256(name || 0x0A || type || public key)."""
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass") + b"\n" + sig_type + public_key).digest()[:4]
 
 
 def _std_b64decode(text: str) -> bytes | None:
@@ -238,10 +245,11 @@ class VerifierKey:
         self.thumbprint = attest_core.b64url_encode(hashlib.sha256(canonicalize(jwk)).digest())
 
 
-def parse_verifier_key(text) -> VerifierKey:
+def parse_verifier_key(text, sig_type: bytes = ED25519_NOTE_TYPE) -> VerifierKey:
     """`name+hex(key ID)+base64(0x01 || public key)` (checkpoint.md). A key that is not of
     this form, whose key ID is not computed from its name and key, or whose key does not
-    decode (signatures.md) is refused with KEY_INVALID."""
+    decode (signatures.md) is refused with KEY_INVALID. With sig_type 0x04, a cosigner
+    key (checkpoint.md §Cosignatures)."""
     if not isinstance(text, str):
         raise OpError("KEY_INVALID", "a note verifier key is a string")
     parts = text.split("+")
@@ -250,14 +258,14 @@ def parse_verifier_key(text) -> VerifierKey:
         raise OpError("KEY_INVALID", "a note verifier key is name+keyid+key")
     name, hex_id, b64 = parts[0], parts[1], "+".join(parts[2:])
     raw = _std_b64decode(b64)
-    if not re.fullmatch(r"[0-9a-f]{8}", hex_id) or raw is None or len(raw) != 33 or raw[:1] != ED25519_NOTE_TYPE:
+    if not re.fullmatch(r"[0-9a-f]{8}", hex_id) or raw is None or len(raw) != 33 or raw[:1] != sig_type:
         raise OpError("KEY_INVALID", "a note verifier key is name+keyid+base64(0x01 || Ed25519 key)")
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
         raise OpError("KEY_INVALID", "the key name is not UTF-8 text")
     key = VerifierKey(name, bytes.fromhex(hex_id), raw[1:])
-    if note_key_id(name, key.public_key) != key.key_id:
+    if note_key_id(name, key.public_key, sig_type) != key.key_id:
         raise OpError("KEY_INVALID", "the key ID is not computed from the name and key")
     if not attest_core.ed25519_key_decodes(key.public_key):
         raise OpError("KEY_INVALID", "the Ed25519 key is the encoding of no curve point")
@@ -343,14 +351,16 @@ def parse_note(note) -> Checkpoint:
     return checkpoint
 
 
-def verify_checkpoint(note, trusted: list[VerifierKey], origin: str | None = None) -> Checkpoint:
+def verify_checkpoint(note, trusted: list[VerifierKey], origin: str | None = None,
+                      cosigners: list[VerifierKey] = ()) -> Checkpoint:
     """checkpoint.md §Verifying a checkpoint, in order: the note's size and bytes and its
     body (CKP_MALFORMED); its origin is the expected one, when given, compared by bytes
     (CKP_ORIGIN_MISMATCH); the signature block ends with a line feed (CKP_MALFORMED);
     then each signature line in turn is well formed (CKP_MALFORMED) and, when its key
     name and key ID are those of a trusted key, verifies over the body
     (CKP_SIGNATURE_INVALID); at least one line is by a trusted key
-    (CKP_NO_TRUSTED_SIGNATURE). Lines of other keys are otherwise ignored."""
+    (CKP_NO_TRUSTED_SIGNATURE). Lines of other keys are otherwise ignored; a line whose
+    key name and key ID are a cosigner's is a cosignature, never the log's signature."""
     checkpoint = parse_body(note)
     if origin is not None and checkpoint.origin.encode("utf-8") != origin.encode("utf-8", "surrogatepass"):
         raise OpError("CKP_ORIGIN_MISMATCH", f"{checkpoint.origin!r} is not {origin!r}")
@@ -358,6 +368,8 @@ def verify_checkpoint(note, trusted: list[VerifierKey], origin: str | None = Non
     for line in _signature_block_lines(checkpoint):
         name, key_id, signature = _signature_line(line)
         checkpoint.signatures.append((name, key_id, signature))
+        if any(_is_key(key, name, key_id) for key in cosigners):
+            continue
         for key in trusted:
             if key.key_id == key_id and key.name.encode("utf-8", "surrogatepass") == name.encode("utf-8"):
                 ok = len(signature) == 64 and attest_core.ed25519_verify_libsodium_policy(
@@ -368,6 +380,48 @@ def verify_checkpoint(note, trusted: list[VerifierKey], origin: str | None = Non
     if not verified:
         raise OpError("CKP_NO_TRUSTED_SIGNATURE")
     return checkpoint
+
+
+def _is_key(key: VerifierKey, name: str, key_id: bytes) -> bool:
+    return key.key_id == key_id and key.name.encode("utf-8", "surrogatepass") == name.encode("utf-8")
+
+
+COSIGNATURE_TYPE = b"\x04"  # C2SP tlog-cosignature, Ed25519
+MAX_COSIGNATURE_TIME = (1 << 63) - 1
+
+
+def parse_cosigner_key(text) -> VerifierKey:
+    """A witness key `name+hex(key ID)+base64(0x04 || Ed25519 key)`: a text of any other
+    signature type is KEY_INVALID where a cosigner key is required."""
+    key = parse_verifier_key(text, COSIGNATURE_TYPE)
+    if key.name == "":
+        raise OpError("KEY_INVALID", "a cosigner key has a name")
+    return key
+
+
+def cosigned_message(body: bytes, time: int) -> bytes:
+    return b"cosignature/v1\ntime " + str(time).encode("ascii") + b"\n" + body
+
+
+def verify_cosignatures(checkpoint: Checkpoint, witnesses: list[VerifierKey]) -> list[tuple[str, int]]:
+    """checkpoint.md step 8: the cosignatures of trusted witness keys on a verified
+    checkpoint, in line order, as (witness name, timestamp); each must be an 8-byte
+    big-endian timestamp of at most 2^63 - 1 and a 64-byte Ed25519 signature of
+    `cosignature/v1\ntime <T>\n` and the body (CKP_COSIGNATURE_INVALID)."""
+    found = []
+    for name, key_id, rest in checkpoint.signatures:
+        witness = next((w for w in witnesses if _is_key(w, name, key_id)), None)
+        if witness is None:
+            continue
+        if len(rest) != 8 + 64:
+            raise OpError("CKP_COSIGNATURE_INVALID", f"cosignature by {name!r} is not a timestamp and a signature")
+        time = int.from_bytes(rest[:8], "big")
+        if time > MAX_COSIGNATURE_TIME:
+            raise OpError("CKP_COSIGNATURE_INVALID", f"cosignature by {name!r} has a timestamp beyond 2^63 - 1")
+        if not attest_core.ed25519_verify_libsodium_policy(witness.public_key, cosigned_message(checkpoint.body, time), rest[8:]):
+            raise OpError("CKP_COSIGNATURE_INVALID", f"cosignature by {name!r} does not verify")
+        found.append((witness.name, time))
+    return found
 
 
 def check_successor(earlier: Checkpoint, later: Checkpoint, proof: list[bytes]) -> None:
@@ -801,6 +855,20 @@ def op_checkpoint_verify(context: dict, inp: dict) -> dict:
     return {"origin": checkpoint.origin, "size": checkpoint.size, "root": checkpoint.root.hex()}
 
 
+def op_checkpoint_cosignatures(context: dict, inp: dict) -> dict:
+    origin = inp.get("origin")
+    if origin is not None and not isinstance(origin, str):
+        raise BadRequest("origin is not a string")
+    trusted = _trusted(inp, "trusted")
+    values = field(inp, "witnesses", kind=None)
+    if not isinstance(values, list):
+        raise BadRequest("witnesses are a list")
+    witnesses = [parse_cosigner_key(v) for v in values]
+    checkpoint = verify_checkpoint(field(inp, "note"), trusted, origin, witnesses)
+    return {"origin": checkpoint.origin, "size": checkpoint.size, "root": checkpoint.root.hex(),
+            "cosignatures": [{"name": n, "time": t} for n, t in verify_cosignatures(checkpoint, witnesses)]}
+
+
 def op_checkpoint_successor(context: dict, inp: dict) -> dict:
     trusted = _trusted(inp, "trusted")
     earlier = verify_checkpoint(field(inp, "earlier"), trusted)
@@ -832,6 +900,7 @@ OPS = {
     "merkle.inclusion": op_merkle_inclusion,
     "merkle.consistency": op_merkle_consistency,
     "checkpoint.verify": op_checkpoint_verify,
+    "checkpoint.cosignatures": op_checkpoint_cosignatures,
     "checkpoint.successor": op_checkpoint_successor,
     "receipt.verify": op_receipt_verify,
     "receipt.inclusion": op_receipt_inclusion,
