@@ -391,6 +391,7 @@ private struct Run {
         var open: [UInt64: OpenCall] = [:]
         /// The first failure of steps 5 to 7, reported once the log is authenticated.
         var content: BundleVerifier.Failure?
+        var contentFailed = false
         /// The digests this log's REVOKE entries named so far.
         var revoked = Set<ExactString>()
         let started = Date()
@@ -452,7 +453,7 @@ private struct Run {
                 // Steps 5 to 7 read what the receipt says, and run only while no earlier
                 // receipt of the log failed them: their first failure waits until steps 4, 8
                 // and 9 have authenticated the whole log (bundle.md §Verification).
-                if content == nil {
+                if !contentFailed {
                 do {
                 // Step 5: the disclosed payload, read in step with the receipts.
                 if let error = item.disclosureError { throw fail(error.code, error.message, r.seq) }
@@ -519,6 +520,7 @@ private struct Run {
                 }
                 } catch let failure as BundleVerifier.Failure {
                     content = failure
+                    contentFailed = true
                 }
                 }
 
@@ -531,7 +533,7 @@ private struct Run {
                     checkpointIndex += 1
                 }
                 try logTrust.checkTree(size: frontier.size, root: frontier.root.bytes)
-                guard content == nil else { continue }
+                guard !contentFailed else { continue }
                 summary.receipts += 1
                 switch r.decision {
                 case .allow:
