@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "AttestEvidence", targets: ["AttestEvidence"]),
         .library(name: "AttestMCP", targets: ["AttestMCP"]),
         .library(name: "AttestPortal", targets: ["AttestPortal"]),
+        .library(name: "AttestWitness", targets: ["AttestWitness"]),
         .library(name: "SpecKit", targets: ["SpecKit"]),
         .executable(name: "attest", targets: ["attest"]),
     ],
@@ -55,7 +56,7 @@ let package = Package(
         .target(
             name: "AttestMCP",
             dependencies: [
-                "AttestCore", "AttestIdentity", .product(name: "MCP", package: "swift-sdk"),
+                "AttestCore", "AttestIdentity", "AttestEvidence", .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -84,6 +85,13 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
         .target(
+            name: "AttestWitness",
+            dependencies: [
+                "AttestCore", "AttestEvidence", "AttestMCP",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
+        .target(
             name: "SpecKit",
             dependencies: ["AttestCore", "CCmarkGFM", .product(name: "Mustache", package: "swift-mustache")]),
         .target(name: "AttestOps", dependencies: ["AttestCore", "AttestIdentity", "AttestDiscovery", "AttestEvidence", "AttestMCP", "AttestPortal", "SpecKit"]),
@@ -91,7 +99,7 @@ let package = Package(
             name: "attest",
             dependencies: [
                 "AttestCore", "AttestIdentity", "AttestDiscovery", "AttestEvidence", "AttestMCP", "AttestPortal", "SpecKit", "AttestOps",
-                "CSodium", .product(name: "Crypto", package: "swift-crypto"),
+                "AttestWitness", "CSodium", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -119,10 +127,15 @@ let package = Package(
         .testTarget(name: "SpecKitTests", dependencies: ["SpecKit", "AttestOps", "AttestCore", "AttestEvidence"]),
         .testTarget(
             name: "AttestPortalTests",
-            dependencies: ["AttestPortal", "AttestPortalFraming", "AttestEvidence", "AttestIdentity", "AttestMCP", "AttestCore", "TestSupport",
+            dependencies: ["AttestPortal", "AttestPortalFraming", "AttestEvidence", "AttestIdentity", "AttestMCP", "AttestCore", "TestSupport", "AttestWitness",
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "MCP", package: "swift-sdk"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")]),
+        .testTarget(
+            name: "AttestWitnessTests",
+            dependencies: ["AttestWitness", "AttestEvidence", "AttestCore", "TestSupport",
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(
             name: "AttestMCPTests",
             dependencies: [

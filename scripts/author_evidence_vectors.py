@@ -2,7 +2,7 @@
 """Authoring aid for the evidence documents' vectors (merkle, checkpoint, receipt,
 artifact, mandate, bundle).
 
-Every expected value is computed here with Python (hashlib, PyNaCl, rfc8785) from the
+Every expected value is computed here with Python (hashlib, PyNaCl, rfc8785, cbor2) from the
 rules written in the spec, sharing no code with the Swift implementation. Expected
 decisions and codes follow from how each vector is built (one defect per negative).
 Rewrites the regions between `<!-- begin vectors: NAME -->` and `<!-- end vectors: NAME -->`,
@@ -15,6 +15,7 @@ Usage: python3 scripts/author_evidence_vectors.py   (from the repository root)
 """
 import base64, copy, hashlib, json, pathlib, re, sys
 
+import cbor2
 import nacl.bindings
 import rfc8785
 
@@ -433,6 +434,100 @@ invalid(S, "rcp-inclusion-checkpoint-key", "receipt.inclusion", "A checkpoint no
 invalid(S, "rcp-inclusion-beyond", "receipt.inclusion", "Receipt 4 against a checkpoint of size 4.", ["RCP-011"],
         incl(4, proof=[], checkpoint=note(4, mth(canons5[:4]))), "MRK_INDEX_OUT_OF_RANGE", "rcp-inclusion",
         "receipt 4 with the checkpoint of size 4")
+
+S = "receipt-audit"
+# A client holds receipts 1, 3 and 4 of the five-receipt log above; the operator proves
+# each at its seq under a later checkpoint, or cannot.
+HELD = [1, 3, 4]
+def resigned_log(entries):
+    """Receipts renumbered from 0 and re-chained, each re-signed with the log key, as an
+    operator holding the key can: `entries` are receipts (their seq, prev and sig replaced)."""
+    out, prev = [], b"\x00" * 32
+    for i, r in enumerate(entries):
+        body = {k: v for k, v in r.items() if k != "sig"}
+        body.update(seq=i, prev=b64u(prev))
+        out.append(dict(body, sig={"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(body))))}))
+        prev = link(out[-1])
+    return out
+def audit(log_rs=None, held=None, checkpoint=None, proofs=None):
+    """The held receipts (seqs into the honest log, or receipts), the checkpoint of `log_rs`
+    (default: the honest log) and the proofs of each held seq in that log's tree."""
+    rs = log_rs if log_rs is not None else [r for r, _ in chain_rs]
+    leaves = [link(r) for r in rs]
+    held_rs = [chain_rs[h][0] if isinstance(h, int) else h for h in (held if held is not None else HELD)]
+    default_proofs = [path(r["seq"], leaves) if r["seq"] < len(leaves) else [] for r in held_rs]
+    return {"receipts": held_rs, "checkpoint": checkpoint or note(len(rs), mth(leaves)),
+            "proofs": [[x.hex() for x in p] for p in (proofs if proofs is not None else default_proofs)], "log_key": LOG.vkey(ORIGIN)}
+valid(S, "rcp-audit", "receipt.audit", "A client holds receipts 1, 3 and 4; each is proven at its seq under the checkpoint of size 5.",
+      ["RCP-032", "RCP-033"], audit(), {"audited": 3})
+def aneg(name, code, covers, inp, mutation):
+    invalid(S, f"rcp-audit-{name}", "receipt.audit", f"Rejected: {mutation}.", covers + ["ERR-001"], inp, code, "rcp-audit", mutation)
+HONEST = [r for r, _ in chain_rs]
+APPENDED = receipt(5, b"\x00" * 32, T0 + 200)[0]  # a later call, so that the rewritten log keeps size 5
+aneg("omitted", "RCP_OMITTED", ["RCP-033"], audit(log_rs=resigned_log(HONEST[:3] + HONEST[4:] + [APPENDED])),
+     "the log re-signed without receipt 3 (receipt 4 renumbered 3, a later receipt appended: size 5), each held seq proven in that log")
+altered = copy.deepcopy(HONEST); altered[3]["tool"] = "read_file"
+aneg("altered", "RCP_OMITTED", ["RCP-033"], audit(log_rs=resigned_log(altered)),
+     "the log's receipt 3 edited (tool read_file) and the log re-chained and re-signed, each held seq proven in that log")
+aneg("short-proof", "RCP_OMITTED", ["RCP-033"], audit(proofs=[path(1, canons5), path(3, canons5[:4]), path(4, canons5)]),
+     "held receipt 3 given its proof in the tree of 4: the proof is too short for the checkpoint of 5")
+aneg("not-covered", "RCP_NOT_COVERED", ["RCP-034"], audit(log_rs=HONEST[:4]),
+     "the checkpoint of size 4, which held receipt 4 is beyond")
+other_log = copy.deepcopy(HONEST[3]); other_log.pop("sig"); other_log["log"] = ORIGIN_B
+other_log["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(other_log))))}
+aneg("other-log", "RCP_LOG_MISMATCH", ["RCP-035"], audit(held=[1, other_log, 4], proofs=[path(1, canons5), path(3, canons5), path(4, canons5)]),
+     f"held receipt 3 names log {ORIGIN_B}, signed by the log key")
+forged = copy.deepcopy(HONEST[3]); forged["decision"] = "DENY"; forged["code"] = "PTL_RATE_LIMITED"
+aneg("forged", "RCP_SIGNATURE_INVALID", ["RCP-032"], audit(held=[1, forged, 4], proofs=[path(1, canons5), path(3, canons5), path(4, canons5)]),
+     "held receipt 3's decision changed to DENY after signing")
+aneg("checkpoint-key", "CKP_NO_TRUSTED_SIGNATURE", ["RCP-032"], audit(checkpoint=note(5, mth(canons5), ((OTHER, ORIGIN),))),
+     "the checkpoint signed by another key")
+forged4 = copy.deepcopy(HONEST[4]); forged4["decision"] = "DENY"; forged4["code"] = "PTL_RATE_LIMITED"
+aneg("order-signature-first", "RCP_SIGNATURE_INVALID", ["RCP-032", "ERR-002"],
+     audit(log_rs=resigned_log(HONEST[:3] + HONEST[4:] + [APPENDED]), held=[1, 3, forged4]),
+     "the log re-signed without receipt 3, and held receipt 4's decision changed to DENY after signing: every signature is checked before any proof")
+aneg("order-held", "RCP_NOT_COVERED", ["RCP-032", "RCP-034", "ERR-002"], audit(log_rs=resigned_log(HONEST[:3] + HONEST[4:]), held=[1, 4, 3]),
+     "the log re-signed without receipt 3 (size 4), receipts held in the order 1, 4, 3: held receipt 4, beyond the size, comes before receipt 3")
+
+S = "receipt-proof"
+# receipt.md §Exporting one receipt's proof: receipt 3 of the five-receipt log above, its
+# proof in the tree of the checkpoint of size 5, in both formats (cbor2 for the CBOR).
+R3, P3 = chain_rs[3][0], path(3, canons5)
+def tlog_text(r=R3, index=3, proof=P3, header="c2sp.org/tlog-proof@v1", note_text=cp5):
+    lines = [header, "extra " + base64.b64encode(jcs(r)).decode(), f"index {index}"] + [base64.b64encode(h).decode() for h in proof]
+    return "\n".join(lines) + "\n\n" + note_text
+def cose(index=3, size=5, proof=P3, root=None, protected=None, payload=None, sign_root=None):
+    protected = protected if protected is not None else cbor2.dumps({1: -19, 395: 1}, canonical=True)
+    root = root if root is not None else mth(canons5)
+    to_sign = cbor2.dumps(["Signature1", protected, b"", sign_root if sign_root is not None else root], canonical=True)
+    inclusion = cbor2.dumps([size, index, list(proof)], canonical=True)
+    return cbor2.dumps(cbor2.CBORTag(18, [protected, {396: {-1: [inclusion]}}, payload, LOG.sign(to_sign)]), canonical=True).hex()
+def tlog_input(text): return {"format": "tlog-proof", "proof": text, "log_key": LOG.vkey(ORIGIN)}
+def cose_input(hexbytes, r=R3): return {"format": "cose-receipt", "proof": hexbytes, "receipt": r, "log_key": LOG.vkey(ORIGIN)}
+valid(S, "rcp-proof-tlog", "receipt.verify-proof", "Receipt 3 of 5 as a c2sp.org/tlog-proof@v1: the receipt in extra, its index, its proof and the checkpoint of size 5.",
+      ["RCP-037"], tlog_input(tlog_text()), {"seq": 3, "tree_size": 5})
+def tneg(name, code, text, mutation, covers=("RCP-037",)):
+    invalid(S, f"rcp-proof-tlog-{name}", "receipt.verify-proof", f"Rejected: {mutation}.", list(covers) + ["ERR-001"], tlog_input(text), code, "rcp-proof-tlog", mutation)
+tneg("header", "RCP_PROOF_MALFORMED", tlog_text(header="c2sp.org/tlog-proof@v2"), "the first line names version v2")
+tneg("index", "RCP_PROOF_MALFORMED", tlog_text(index=2), "the index line names 2, not the receipt's seq 3")
+tneg("index-zero", "RCP_PROOF_MALFORMED", tlog_text().replace("\nindex 3\n", "\nindex 03\n"), "the index written with a leading zero")
+tneg("short", "MRK_INCLUSION_INVALID", tlog_text(proof=P3[:-1]), "the last proof line dropped")
+forged3 = copy.deepcopy(R3); forged3["decision"] = "DENY"; forged3["code"] = "PTL_RATE_LIMITED"
+tneg("receipt-edited", "RCP_SIGNATURE_INVALID", tlog_text(r=forged3), "the receipt in extra changed to a DENY after signing")
+tneg("checkpoint-key", "CKP_NO_TRUSTED_SIGNATURE", tlog_text(note_text=note(5, mth(canons5), ((OTHER, ORIGIN),))), "the checkpoint signed by another key")
+valid(S, "rcp-proof-cose", "receipt.verify-proof", "Receipt 3 of 5 with its COSE Receipt: alg -19, vds RFC9162_SHA256, the inclusion proof in vdp, the root of the tree of 5 signed by the log key, detached.",
+      ["RCP-039"], cose_input(cose()), {"seq": 3, "tree_size": 5})
+def cneg(name, code, inp, mutation, covers=("RCP-039",)):
+    invalid(S, f"rcp-proof-cose-{name}", "receipt.verify-proof", f"Rejected: {mutation}.", list(covers) + ["ERR-001"], inp, code, "rcp-proof-cose", mutation)
+cneg("eddsa", "RCP_PROOF_MALFORMED", cose_input(cose(protected=cbor2.dumps({1: -8, 395: 1}, canonical=True))),
+     "alg -8 (EdDSA, deprecated by RFC 9864), signed validly over that header", covers=("RCP-040",))
+cneg("unsorted", "RCP_PROOF_MALFORMED", cose_input(cose(protected=bytes([0xA2, 0x19, 0x01, 0x8B, 0x01, 0x01, 0x32])),),
+     "the protected header's keys in another order than the deterministic encoding's (signed over those bytes)")
+cneg("attached", "RCP_PROOF_MALFORMED", cose_input(cose(payload=mth(canons5))), "the root attached as the payload")
+cneg("index", "RCP_PROOF_MALFORMED", cose_input(cose(index=2)), "the leaf index 2, not the receipt's seq 3")
+cneg("other-root", "RCP_PROOF_SIGNATURE_INVALID", cose_input(cose(sign_root=mth(canons5[:4]))), "signed over the root of the tree of 4")
+cneg("short", "MRK_INCLUSION_INVALID", cose_input(cose(proof=P3[:-1])), "the last hash of the path dropped")
+cneg("receipt-edited", "RCP_SIGNATURE_INVALID", cose_input(cose(), r=forged3), "the receipt given changed to a DENY after signing")
 
 # ---------------------------------------------------------------- bundles
 S = "bundle-verify"

@@ -15,7 +15,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODULES = ["AttestCore", "AttestIdentity", "AttestEvidence", "AttestMCP", "AttestDiscovery", "AttestOps", "AttestPortal",
-           "AttestPortalFraming"]
+           "AttestPortalFraming", "AttestWitness"]
 ALLOW = re.compile(r"//\s*trap-free:\s*\S")
 
 

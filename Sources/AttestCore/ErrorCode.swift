@@ -60,6 +60,16 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case checkpointEquivocation = "CKP_EQUIVOCATION"
     case checkpointCosignatureInvalid = "CKP_COSIGNATURE_INVALID"
 
+    // Witnesses (spec/witness.md)
+    case witnessRequestMalformed = "WIT_REQUEST_MALFORMED"
+    case witnessUnknownLog = "WIT_UNKNOWN_LOG"
+    case witnessLogSignatureInvalid = "WIT_LOG_SIGNATURE_INVALID"
+    case witnessOldSizeInvalid = "WIT_OLD_SIZE_INVALID"
+    case witnessOldSizeMismatch = "WIT_OLD_SIZE_MISMATCH"
+    case witnessConsistencyInvalid = "WIT_CONSISTENCY_INVALID"
+    case witnessRootConflict = "WIT_ROOT_CONFLICT"
+    case witnessStateUnavailable = "WIT_STATE_UNAVAILABLE"
+
     // Artifacts and mandates (spec/artifact.md, spec/mandate.md)
     case artifactMalformed = "ART_MALFORMED"
     case artifactSignatureInvalid = "ART_SIGNATURE_INVALID"
@@ -87,6 +97,10 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case receiptEffectMismatch = "RCP_EFFECT_MISMATCH"
     case receiptLogNotInArtifact = "RCP_LOG_NOT_IN_ARTIFACT"
     case receiptResultUnmatched = "RCP_RESULT_UNMATCHED"
+    case receiptOmitted = "RCP_OMITTED"
+    case receiptNotCovered = "RCP_NOT_COVERED"
+    case receiptProofMalformed = "RCP_PROOF_MALFORMED"
+    case receiptProofSignatureInvalid = "RCP_PROOF_SIGNATURE_INVALID"
 
     // Evidence bundles (spec/bundle.md)
     case bundleMalformed = "BND_MALFORMED"
@@ -167,4 +181,16 @@ public enum ErrorCode: String, CaseIterable, Sendable, Codable {
     case mcpCarrierInvalid = "MCP_CARRIER_INVALID"
     case mcpProtocolVersionMismatch = "MCP_PROTOCOL_VERSION_MISMATCH"
     case mcpExtensionUndeclared = "MCP_EXTENSION_UNDECLARED"
+
+    // Forwarding statements (spec/statement.md)
+    case statementMissing = "STM_MISSING"
+    case statementMalformed = "STM_MALFORMED"
+    case statementKeyUntrusted = "STM_KEY_UNTRUSTED"
+    case statementSignatureInvalid = "STM_SIGNATURE_INVALID"
+    case statementAudienceMismatch = "STM_AUDIENCE_MISMATCH"
+    case statementIssuedInFuture = "STM_IAT_IN_FUTURE"
+    case statementStale = "STM_STALE"
+    case statementParamsMismatch = "STM_PARAMS_MISMATCH"
+    case statementReplay = "STM_REPLAY"
+    case statementReplayCacheFull = "STM_REPLAY_CACHE_FULL"
 }

@@ -67,6 +67,7 @@ public struct SignatureDomain: RawRepresentable, Hashable, Sendable {
     public static let artifact = SignatureDomain(rawValue: "artifact")
     public static let mandate = SignatureDomain(rawValue: "mandate")
     public static let receipt = SignatureDomain(rawValue: "receipt")
+    public static let statement = SignatureDomain(rawValue: "statement")
     public static let bundle = SignatureDomain(rawValue: "bundle")
     public static let operatorAttestation = SignatureDomain(rawValue: "operator-attestation")
     /// Used only by test vectors, so no production object can be signed by a vector key.

@@ -49,6 +49,21 @@ public enum Merkle {
             throw AttestError(.merkleIndexOutOfRange, "leaf index \(index) is not below the tree size \(treeSize)")
         }
         try checkLengths([leafHash, root] + proof)
+        guard try inclusionRoot(index: index, treeSize: treeSize, leafHash: leafHash, proof: proof) == MerkleHash(root) else {
+            throw AttestError(.merkleInclusionInvalid, "inclusion proof does not lead to the root")
+        }
+    }
+
+    /// The root an inclusion proof leads to from `leafHash` at `index` in the tree of
+    /// `treeSize` (RFC 9162 §2.1.3.2 without its final comparison): `MRK_INDEX_OUT_OF_RANGE`,
+    /// `MRK_HASH_LENGTH`, or `MRK_INCLUSION_INVALID` for a proof of the wrong length.
+    public static func inclusionRoot(index: UInt64, treeSize: UInt64, leafHash: [UInt8], proof: [[UInt8]])
+        throws(AttestError) -> MerkleHash
+    {
+        guard index < treeSize else {
+            throw AttestError(.merkleIndexOutOfRange, "leaf index \(index) is not below the tree size \(treeSize)")
+        }
+        try checkLengths([leafHash] + proof)
         var fn = index, sn = treeSize - 1
         var r = MerkleHash(leafHash)
         for p in proof.map(MerkleHash.init) {
@@ -64,9 +79,7 @@ public enum Merkle {
             fn >>= 1; sn >>= 1
         }
         guard sn == 0 else { throw AttestError(.merkleInclusionInvalid, "inclusion proof is too short") }
-        guard r == MerkleHash(root) else {
-            throw AttestError(.merkleInclusionInvalid, "inclusion proof does not lead to the root")
-        }
+        return r
     }
 
     public static func verifyConsistency(size1: UInt64, size2: UInt64, root1: [UInt8], root2: [UInt8],

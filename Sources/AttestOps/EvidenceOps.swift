@@ -120,6 +120,33 @@ enum EvidenceOps {
                                        proof: try args.array("proof").map(hexValue), root: checkpoint.root)
             return ["leaf_hash": .string(receipt.leafHash.description), "tree_size": .number(JSONNumber(Double(checkpoint.size)))]
         },
+        .init(name: "receipt.audit", document: "receipt") { args in
+            // receipt.md §Auditing held receipts: one proof per held receipt, in the same order.
+            let held = try args.array("receipts")
+            let proofs = try args.array("proofs").map { p throws -> [[UInt8]] in
+                guard let hashes = p.arrayValue else { throw OpInputError(description: "each proof is an array of hashes") }
+                return try hashes.map(hexValue)
+            }
+            guard !held.isEmpty, proofs.count == held.count else {
+                throw OpInputError(description: "at least one held receipt, and one proof per held receipt")
+            }
+            let report = try ReceiptAudit.audit(held: held, checkpoint: try args.string("checkpoint"),
+                                                logKey: try args.string("log_key")) { i, _, _ throws(AttestError) in proofs[i] }
+            return ["audited": .number(JSONNumber(Double(report.audited)))]
+        },
+        .init(name: "receipt.verify-proof", document: "receipt") { args in
+            // receipt.md §Exporting one receipt's proof: a tlog proof (text), or a COSE
+            // Receipt (hex) with the receipt it proves.
+            let format = try args.string("format")
+            if format.isExactly("tlog-proof") {
+                let (receipt, checkpoint) = try ReceiptProofFormat.verifyTlogProof(try args.string("proof"), logKey: try args.string("log_key"))
+                return ["seq": .number(JSONNumber(Double(receipt.seq))), "tree_size": .number(JSONNumber(Double(checkpoint.size)))]
+            }
+            guard format.isExactly("cose-receipt") else { throw OpInputError(description: "format is tlog-proof or cose-receipt") }
+            let (receipt, size) = try ReceiptProofFormat.verifyCOSEReceipt(try args.hex("proof"), receipt: try args.value("receipt"),
+                                                                          logKey: try args.string("log_key"))
+            return ["seq": .number(JSONNumber(Double(receipt.seq))), "tree_size": .number(JSONNumber(Double(size)))]
+        },
         .init(name: "bundle.verify", document: "bundle") { args in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-op-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: directory) }

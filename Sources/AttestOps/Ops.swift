@@ -11,7 +11,7 @@ public struct ReferenceOps: OpExecutor {
         let run: @Sendable (OpArguments) throws -> JSONObject
     }
 
-    public static let all: [Op] = CoreOps.ops + DiscoveryOps.ops + IdentityOps.ops + EvidenceOps.ops + MCPOps.ops
+    public static let all: [Op] = CoreOps.ops + DiscoveryOps.ops + IdentityOps.ops + EvidenceOps.ops + MCPOps.ops + StatementOps.ops + WitnessOps.ops
 
     private static let byName: [String: Op] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 

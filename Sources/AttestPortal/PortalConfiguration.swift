@@ -17,8 +17,13 @@ import Foundation
 ///  "log": {"origin": "portal.example/log/0", "key": "log.seed"},
 ///  "store": "store",
 ///  "shared_state": "env:ATTEST_SHARED_STATE",
-///  "checkpoint": {"every": 1000, "seconds": 60}}
+///  "checkpoint": {"every": 1000, "seconds": 60},
+///  "witnesses": [{"url": "https://witness.example", "key": "witness.example/w1+<keyid>+<base64>"}]}
 /// ```
+///
+/// `witnesses` (optional) are the witnesses each checkpoint is submitted to (witness.md
+/// §Submitting checkpoints): each the submission prefix URL and the witness's cosigner
+/// verifier key, whose cosignatures alone are stored.
 ///
 /// `shared_state` (optional) is where replicas keep the state they share (portal.md
 /// §Replicas): a `postgres://` URL, or the path of one SQLite file for replicas on one
@@ -50,6 +55,11 @@ public struct PortalConfiguration: Sendable {
     /// Shadow mode (portal.md §Shadow mode): a call that enforcement denies in steps 7 and
     /// 8 is forwarded, and its `ALLOW` names the code in `shadow`.
     public var shadow = false
+    /// The witnesses each checkpoint is submitted to (spec/witness.md §Submitting checkpoints).
+    public var witnesses: [WitnessEndpoint] = []
+    /// The audience of the forwarding statements attached to every forwarded `tools/call`
+    /// (statement.md, `"statement": {"audience": "…"}`); nil attaches none.
+    public var statementAudience: String?
 
     public struct Limits: Sendable {
         /// The largest JSON-RPC message read from either side; longer lines are refused unread.
@@ -61,12 +71,12 @@ public struct PortalConfiguration: Sendable {
         public init() {}
     }
 
-    public static let members = ["audience", "policy", "artifacts", "authorities", "issuers", "log", "store", "shared_state", "checkpoint", "limits"]
+    public static let members = ["audience", "policy", "artifacts", "authorities", "issuers", "log", "store", "shared_state", "checkpoint", "limits", "statement", "witnesses"]
 
     public init(audience: String, issuers: [TrustedIssuer], authorities: Set<ExactString>, artifacts: [Artifact],
                 origin: String, logKey: Ed25519.PrivateKey, store: URL, checkpointEvery: Int = 1000,
                 checkpointSeconds: Int = 60, limits: Limits = Limits(),
-                sharedState: SharedStateLocation? = nil) throws(PortalConfigurationError) {
+                sharedState: SharedStateLocation? = nil, witnesses: [WitnessEndpoint] = []) throws(PortalConfigurationError) {
         self.audience = audience
         self.issuers = issuers
         self.authorities = authorities
@@ -78,6 +88,7 @@ public struct PortalConfiguration: Sendable {
         self.checkpointSeconds = checkpointSeconds
         self.limits = limits
         self.sharedState = sharedState
+        self.witnesses = witnesses
         try validate()
     }
 
@@ -189,13 +200,23 @@ public struct PortalConfiguration: Sendable {
             if let v = l["max_open_calls"] { guard let n = v.integerValue, n >= 1, n <= 65_536 else { throw PortalConfigurationError("limits.max_open_calls is 1 to 65,536") }; limits.maxOpenCalls = Int(n) }
             if let v = l["upstream_timeout_seconds"] { guard let n = v.integerValue, n >= 1, n <= 86_400 else { throw PortalConfigurationError("limits.upstream_timeout_seconds is 1 to 86,400") }; limits.upstreamTimeoutSeconds = Int(n) }
         }
+        let witnesses = try WitnessEndpoint.configured(o["witnesses"])
         let authorities: Set<ExactString> = Set(authorityList.compactMap { value -> ExactString? in
             value.stringValue.map { ExactString($0) }
         })
-        return try PortalConfiguration(
+        var statementAudience: String?
+        if let st = o["statement"] {
+            guard case .object(let st) = st, st.count == 1, let aud = st["audience"]?.stringValue, !aud.isEmpty else {
+                throw PortalConfigurationError("\"statement\" is exactly {\"audience\": the upstream's audience, a non-empty string}")
+            }
+            statementAudience = aud
+        }
+        var configuration = try PortalConfiguration(
             audience: audience, issuers: issuers, authorities: authorities,
             artifacts: artifacts, origin: origin, logKey: logKey, store: path(storePath),
-            checkpointEvery: every, checkpointSeconds: seconds, limits: limits, sharedState: shared)
+            checkpointEvery: every, checkpointSeconds: seconds, limits: limits, sharedState: shared, witnesses: witnesses)
+        configuration.statementAudience = statementAudience
+        return configuration
     }
 
     /// The checks `attest portal check` reports: every artifact is a root artifact signed by

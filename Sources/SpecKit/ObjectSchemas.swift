@@ -43,6 +43,7 @@ public enum ObjectSchemas {
         "bundle-checkpoint-line.schema.json": ["BND_MALFORMED", "CKP_MALFORMED"],
         "checkpoint-note.schema.json": ["CKP_MALFORMED"],
         "bundle-payload-line.schema.json": ["BND_MALFORMED", "RCP_DISCLOSURE_MALFORMED"],
+        "statement.schema.json": ["STM_MALFORMED"],
     ]
 
     public static func isStructural(_ code: String, for schema: String) -> Bool {
@@ -150,6 +151,13 @@ public enum ObjectSchemas {
                 add("checkpoint-note.schema.json", "input/\(name)", input[name])
             }
             if vector.op == "receipt.inclusion" { add("receipt.schema.json", "input/receipt", input["receipt"]) }
+        case "receipt.verify-proof":
+            add("receipt.schema.json", "input/receipt", input["receipt"])
+        case "receipt.audit":
+            add("checkpoint-note.schema.json", "input/checkpoint", input["checkpoint"])
+            for (i, held) in (input["receipts"]?.arrayValue ?? []).enumerated() {
+                add("receipt.schema.json", "input/receipts/\(i)", held)
+            }
         case "artifact.verify":
             // Each element is an artifact or a mandate by its own shape; which kind stands
             // where is a property of the chain (mandate.md: MAN_PARENT_MISSING).
@@ -158,6 +166,10 @@ public enum ObjectSchemas {
             }
         case "artifact.evaluate":
             add("bundle-artifact-line.schema.json", "input/artifact", input["artifact"])
+        case "statement.verify":
+            if let statement = input["params"]?["_meta"]?["dev.agent-attestation/statement"] {
+                add("statement.schema.json", "input/params/_meta/statement", statement)
+            }
         case "receipt.verify", "receipt.disclosure":
             add("receipt.schema.json", "input/receipt", input["receipt"])
             if vector.op == "receipt.disclosure" {

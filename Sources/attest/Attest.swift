@@ -10,9 +10,9 @@ struct Attest: AsyncParsableCommand {
         commandName: "attest",
         abstract: "MCP agent attestation and enforcement evidence: the executable spec and its reference implementation.",
         discussion: CLIExit.discussion,
-        subcommands: [Check.self, Vectors.self, Impl.self, Conformance.self, Bench.self, Site.self,
+        subcommands: [Check.self, Vectors.self, Impl.self, Conformance.self, Bench.self, Site.self, WitnessCommand.self,
                       ArtifactCommand.self, MandateCommand.self, LogCommand.self, BundleCommand.self,
-                      TokenCommand.self, KeysCommand.self, KeyCommand.self, MCPCommand.self, PortalCommand.self, ConformanceUpstream.self])
+                      TokenCommand.self, KeysCommand.self, KeyCommand.self, MCPCommand.self, PortalCommand.self, ReceiptsCommand.self, ConformanceUpstream.self])
 }
 
 /// Options shared by the commands that read the spec.

@@ -223,6 +223,8 @@ struct LogCommand: ParsableCommand {
         @Option(help: "Receipt sequence number.") var seq: Int?
         @Option(help: "Earlier tree size for a consistency proof.") var from: Int?
         @Option(help: "Tree size for a consistency proof (default: the current size).") var size: Int?
+        @Option(help: "With --seq: json (the receipt.inclusion op's input), tlog-proof or cose-receipt (receipt.md §Exporting one receipt's proof).") var format: ProofFormat = .json
+        @Option(help: "With --format cose-receipt: the log key's seed, a file or env:NAME.") var key: String?
 
         func validate() throws {
             if let seq, seq < 0 { throw ValidationError("--seq is a receipt's sequence number, 0 or more") }
@@ -232,6 +234,7 @@ struct LogCommand: ParsableCommand {
             if size != nil && from == nil { throw ValidationError("--size goes with --from") }
             if seq != nil && from != nil { throw ValidationError("give --seq or --from, not both") }
             if seq == nil && from == nil { throw ValidationError("give --seq (inclusion) or --from (consistency)") }
+            if format != .json && seq == nil { throw ValidationError("--format goes with --seq") }
         }
 
         func run() throws {
@@ -253,8 +256,13 @@ struct LogCommand: ParsableCommand {
                 guard seq < size else { throw CLIError.usage("--seq \(seq): receipt \(seq) is not covered by the latest checkpoint (size \(size))") }
                 guard size <= tree.size else { throw CLIError.rejected("the log holds fewer receipts than its latest checkpoint covers") }
                 let proof = tree.tree.inclusionProof(index: seq, size: size)
-                try writeJSON(["receipt": tree.receipts[seq], "checkpoint": .string(note),
-                               "proof": .array(proof.map { .string($0.description) })], to: nil)
+                let object: JSONObject = ["receipt": tree.receipts[seq], "checkpoint": .string(note),
+                                          "proof": .array(proof.map { .string($0.description) })]
+                if format == .json {
+                    try writeJSON(.object(object), to: nil)
+                } else {
+                    ProofExport.write(try ProofExport.render(object, format: format, seed: try key.map { try SecretSeed.read($0, option: "--key") }))
+                }
             } else if let from {
                 let n = size ?? tree.size
                 guard from <= n, n <= tree.size else {

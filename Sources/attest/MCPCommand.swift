@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttestCore
 import AttestDiscovery
+import AttestEvidence
 import AttestIdentity
 import AttestMCP
 import Foundation
@@ -11,7 +12,7 @@ import MCP
 struct MCPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcp", abstract: "Attach, verify and serve attested MCP requests (spec/mcp-binding.md).",
-        subcommands: [MCPAttach.self, MCPVerify.self, MCPServeDemo.self, MCPServeHTTP.self])
+        subcommands: [MCPAttach.self, MCPVerify.self, MCPServeDemo.self, MCPServeHTTP.self, MCPServeGoverned.self])
 }
 
 /// The MCP revisions the binding knows (spec/mcp-binding.md): the handshake revisions,
@@ -207,6 +208,42 @@ struct MCPServeDemo: AsyncParsableCommand {
         let transport = AttestingServerTransport(wrapping: StdioTransport(), gate: gate)
         let server = await DemoTool().server { await transport.attestation(in: Server.currentHandlerContext) }
         try await server.start(transport: transport)
+        await server.waitUntilCompleted()
+    }
+}
+
+/// A server on the Swift SDK over stdio that accepts only governed calls: its one tool,
+/// `echo`, runs only when the call's forwarding statement (statement.md) verifies.
+struct MCPServeGoverned: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve-governed",
+        abstract: "Serve an MCP server on stdio (Swift SDK) that runs a tools/call only with a valid forwarding statement.")
+
+    @Option(name: .customLong("trusted-log"), help: "A trusted portal's log key as a note verifier key (repeatable).")
+    var trusted: [String]
+    @Option(help: "This server's audience, as the portal's configuration names it.") var audience: String
+    @Option(name: .customLong("max-age"), help: "The largest age of a statement, in seconds.") var maxAge: Int64 = 60
+    @Option(help: "The clock skew tolerated, in seconds.") var leeway: Int64 = 5
+
+    func run() async throws {
+        guard maxAge >= 0, maxAge <= 86_400, leeway >= 0, leeway <= 3_600 else {
+            throw ValidationError("--max-age is 0 to 86,400 and --leeway 0 to 3,600 seconds")
+        }
+        guard !trusted.isEmpty, !audience.isEmpty else { throw ValidationError("--trusted-log and a non-empty --audience are required") }
+        for key in trusted where (try? NoteVerifier(text: key)) == nil {
+            throw ValidationError("--trusted-log: not a note verifier key (name+keyid+base64 key)")
+        }
+        let verifier = StatementVerifier(trusted: trusted, audience: audience, maxAge: maxAge, leeway: leeway)
+        let server = Server(name: "attest-governed", version: "1.0.0", capabilities: .init(tools: .init()))
+        await server.withMethodHandler(ListTools.self) { _ in
+            ListTools.Result(tools: [Tool(name: "echo", description: "Returns its text.",
+                                          inputSchema: ["type": "object", "properties": ["text": ["type": "string"]]])])
+        }
+        await server.withMethodHandler(CallTool.self, handler: governed({ params in
+            let text = params.arguments?["text"]?.stringValue ?? ""
+            return CallTool.Result(content: [.text(text: "echo: \(text)", annotations: nil, _meta: nil)], isError: false)
+        }, verifier: verifier))
+        try await server.start(transport: StdioTransport())
         await server.waitUntilCompleted()
     }
 }

@@ -217,6 +217,8 @@ struct PortalProve: ParsableCommand {
         discussion: "An agent checks a receipt it was given in _meta with it and the log key: a log that omits the receipt cannot produce one.")
     @Option(help: "The portal's store directory.") var store: String
     @Option(help: "The receipt's seq.") var seq: UInt64
+    @Option(help: "json (the receipt.inclusion op's input), tlog-proof or cose-receipt (receipt.md §Exporting one receipt's proof).") var format: ProofFormat = .json
+    @Option(help: "With cose-receipt: the log key's seed, a file or env:NAME.") var key: String?
 
     func run() throws {
         guard CLIFiles.isDirectory(store) else { throw CLIError.io("cannot read \(store): no such directory") }
@@ -225,7 +227,7 @@ struct PortalProve: ParsableCommand {
             throw CLIError.io("cannot read \(database): no such file (not a portal store)")
         }
         let proof = try PortalStore(directory: URL(fileURLWithPath: store), readOnly: true).inclusionProof(seq: seq)
-        print(JSONValue.object(proof).serialized(pretty: true), terminator: "")
+        ProofExport.write(try ProofExport.render(proof, format: format, seed: try key.map { try SecretSeed.read($0, option: "--key") }))
     }
 }
 

@@ -768,7 +768,8 @@ KINDS = {
     "request": gen_request, "two-logs": two_logs, "cosignatures": gen_cosignatures, "trust": gen_trust,
 }
 SEEDED_OPS = ["json.parse", "jwk.thumbprint", "jwks.parse", "operator.verify", "mcp.request.verify", "merkle.inclusion",
-              "merkle.consistency", "receipt.inclusion"]
+              "merkle.consistency", "receipt.inclusion", "receipt.audit", "receipt.verify-proof", "statement.verify",
+              "witness.add-checkpoint"]
 KINDS.update({op: vector_seeded(op) for op in SEEDED_OPS})
 
 

@@ -75,9 +75,23 @@ def test_operator_and_auditor_flow(work):
     request = json.dumps({"context": {}, "input": dict(proof, log_key=vkey)})
     r = subprocess.run([ATTEST, "impl", "receipt.inclusion"], input=request, capture_output=True, text=True)
     assert json.loads(r.stdout)["result"] == "valid", r.stdout
+    # The same proof in the export formats (receipt.md §Exporting one receipt's proof).
+    tlog = run("log", "prove", "--dir", str(work / "log"), "--origin", origin, "--seq", "3", "--format", "tlog-proof").stdout
+    assert tlog.startswith("c2sp.org/tlog-proof@v1\nextra ") and tlog.endswith(note)
+    (work / "r3.tlog-proof").write_text(tlog)
+    assert run("receipts", "verify-proof", "--format", "tlog-proof", "--proof", str(work / "r3.tlog-proof"), "--log-key", vkey).stdout.startswith("VALID")
+    cose = subprocess.run([ATTEST, "log", "prove", "--dir", str(work / "log"), "--origin", origin, "--seq", "3", "--format", "cose-receipt",
+                           "--key", str(work / "log.key")], capture_output=True, timeout=60, check=True).stdout
+    (work / "r3.cose").write_bytes(cose)
+    (work / "r3.json").write_text(json.dumps(proof["receipt"]))
+    assert run("receipts", "verify-proof", "--format", "cose-receipt", "--proof", str(work / "r3.cose"), "--receipt", str(work / "r3.json"),
+               "--log-key", vkey).stdout.startswith("VALID")
 
     bundle = work / "bundle"
     run("bundle", "export", "--log", f"{origin}={work / 'log'}", "--artifact", str(work / "art.sealed.json"), "--out", str(bundle))
+    (work / "held.jsonl").write_text(json.dumps(proof["receipt"]) + "\n")
+    audit = run("receipts", "audit", "--receipts", str(work / "held.jsonl"), "--log-key", vkey, "--bundle", str(bundle)).stdout
+    assert audit.startswith("PASS: 1 held receipt(s)"), audit
     verify = ["bundle", "verify", str(bundle), "--authority", auth_tp, "--log-key", vkey, "--now", "1000"]
     report = work / "report.json"
     out = run(*verify, "--report", str(report)).stdout

@@ -34,7 +34,7 @@ from attest_core import BadRequest, NumberLiteral, OpError, Unsupported, _dump  
 
 # Modules holding the ops of the other documents; each defines OPS = {name: function}.
 # A module that is absent is skipped, so its ops are answered as unsupported.
-OP_MODULES = ("impl_identity", "impl_mcp", "impl_log", "impl_policy", "impl_bundle")
+OP_MODULES = ("impl_identity", "impl_mcp", "impl_log", "impl_policy", "impl_bundle", "impl_statement", "impl_witness")
 
 
 def _op_table() -> dict:

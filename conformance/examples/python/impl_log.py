@@ -3,7 +3,8 @@
 receipt.md), written from the text of those documents.
 
 Ops: merkle.root, merkle.inclusion, merkle.consistency, checkpoint.verify,
-checkpoint.cosignatures, checkpoint.successor, receipt.verify, receipt.inclusion, receipt.disclosure.
+checkpoint.cosignatures, checkpoint.successor, receipt.verify, receipt.inclusion, receipt.disclosure,
+receipt.audit, receipt.verify-proof.
 
 Every check raises attest_core.OpError(code) and runs in the order its document fixes,
 so that an input with several defects gets the code of the first check it fails. The
@@ -63,6 +64,9 @@ Receipts (receipt.md)
         payload line without its "seq")
     commitment(salt, payload) -> bytes           SHA-256("MCP-ATTEST-v1:commitment" 0x00 ..)
     verify_receipt_inclusion(value, note, proof, log_key) -> (Receipt, Checkpoint)
+    audit_held_receipts(values, note, log_key, proof_of) -> (count, Checkpoint)
+        receipt.md §Auditing held receipts: RCP_*, KEY_INVALID, CKP_*, then per held
+        receipt RCP_LOG_MISMATCH, RCP_NOT_COVERED, RCP_OMITTED
     disclosure_members(receipt), is_denial(response, code), upstream_is_well_formed(v)
 
 JSON helpers
@@ -169,6 +173,31 @@ def verify_inclusion(index: int, tree_size: int, leaf: bytes, proof: list[bytes]
         sn >>= 1
     if sn != 0 or r != root:
         raise OpError("MRK_INCLUSION_INVALID", "the proof does not lead to the root")
+
+
+def inclusion_root(index: int, tree_size: int, leaf: bytes, proof: list[bytes]) -> bytes:
+    """The root an inclusion proof leads to (RFC 9162 §2.1.3.2 without its final
+    comparison): MRK_INDEX_OUT_OF_RANGE, MRK_HASH_LENGTH, MRK_INCLUSION_INVALID for a
+    proof of the wrong length."""
+    if not 0 <= index < tree_size:
+        raise OpError("MRK_INDEX_OUT_OF_RANGE", f"leaf {index} of a tree of {tree_size}")
+    _check_hash_lengths(leaf, *proof)
+    fn, sn, r = index, tree_size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            raise OpError("MRK_INCLUSION_INVALID", "the proof is longer than the path")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise OpError("MRK_INCLUSION_INVALID", "the proof is shorter than the path")
+    return r
 
 
 def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: list[bytes]) -> None:
@@ -809,6 +838,230 @@ def verify_receipt_inclusion(value, note, proof, log_key):
     return receipt, checkpoint
 
 
+def check_receipt_signatures(receipts, log_key: VerifierKey) -> None:
+    """The kid and signature of each receipt in the order given (RCP_KEY_UNTRUSTED, then
+    RCP_SIGNATURE_INVALID), the first that fails giving the code: a plain loop, which a
+    verifier of many signatures at once can replace if it reports the same first failure."""
+    for receipt in receipts:
+        check_receipt_signature(receipt, log_key)
+
+
+def audit_held_receipts(values, note, log_key, proof_of):
+    """receipt.md §Auditing held receipts, in order: each held receipt's shape
+    (RCP_MALFORMED), the log key (KEY_INVALID), each one's kid and signature, the
+    checkpoint with the first one's log as origin (CKP_*), then for each in the order
+    held: its log (RCP_LOG_MISMATCH), its seq below the size (RCP_NOT_COVERED) and the
+    inclusion of its leaf at index seq (any MRK_* failure is RCP_OMITTED).
+    `proof_of(i, receipt, checkpoint)` gives the i-th held receipt's inclusion proof.
+    Returns (the number audited, the checkpoint)."""
+    if not isinstance(values, list) or not values:
+        raise BadRequest("the held receipts are a non-empty list")
+    held = [parse_receipt(v) for v in values]
+    if not isinstance(log_key, VerifierKey):
+        log_key = parse_verifier_key(log_key)
+    check_receipt_signatures(held, log_key)
+    checkpoint = verify_checkpoint(note, [log_key], held[0].log)
+    for i, receipt in enumerate(held):
+        if not _same(receipt.log, checkpoint.origin):
+            raise OpError("RCP_LOG_MISMATCH", f"held receipt {receipt.seq} names another log")
+        if receipt.seq >= checkpoint.size:
+            raise OpError("RCP_NOT_COVERED", f"held receipt {receipt.seq} is beyond the checkpoint's size {checkpoint.size}")
+        try:
+            verify_inclusion(receipt.seq, checkpoint.size, receipt.leaf_hash, proof_of(i, receipt, checkpoint), checkpoint.root)
+        except OpError as error:
+            raise OpError("RCP_OMITTED", f"held receipt {receipt.seq} is not in the log at its seq ({error.code})") from None
+    return len(held), checkpoint
+
+
+# --- Exported proofs (receipt.md §Exporting one receipt's proof) ----------------------
+
+TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+MAX_PROOF_HASHES = 64
+
+
+def _proof_malformed(why: str) -> OpError:
+    return OpError("RCP_PROOF_MALFORMED", why)
+
+
+def _std_b64(text: str):
+    """Standard padded base64 in its one canonical spelling, or None."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if text and base64.b64encode(raw).decode() == text else None
+
+
+def verify_tlog_proof(text: str, log_key):
+    """The four ordered steps for a tlog proof: its format (RCP_PROOF_MALFORMED), the
+    receipt in extra (JSON_*, RCP_*, KEY_INVALID), the index against seq
+    (RCP_PROOF_MALFORMED), then the checkpoint and the inclusion (CKP_*, MRK_*)."""
+    data = text.encode("utf-8")
+    if len(data) > 1 << 20:
+        raise _proof_malformed("a tlog proof is at most 1 MiB")
+    blank = data.find(b"\n\n")
+    if blank < 0:
+        raise _proof_malformed("no empty line before the checkpoint")
+    lines = data[:blank].split(b"\n")
+    note = data[blank + 2:].decode("utf-8", errors="replace")
+    if len(lines) < 3 or lines[0] != TLOG_PROOF_HEADER.encode():
+        raise _proof_malformed("not a tlog-proof@v1")
+    extra = _std_b64(lines[1][6:].decode("latin-1")) if lines[1].startswith(b"extra ") else None
+    if extra is None:
+        raise _proof_malformed("the extra line")
+    digits = lines[2][6:] if lines[2].startswith(b"index ") else b""
+    if not (re.fullmatch(rb"0|[1-9][0-9]{0,18}", digits) and int(digits) < 1 << 64):
+        raise _proof_malformed("the index line")
+    if len(lines) - 3 > MAX_PROOF_HASHES:
+        raise _proof_malformed("too many proof lines")
+    proof = []
+    for line in lines[3:]:
+        h = _std_b64(line.decode("latin-1"))
+        if h is None or len(h) != HASH_SIZE:
+            raise _proof_malformed("a proof line is not the base64 of 32 bytes")
+        proof.append(h)
+    receipt = verify_receipt(attest_core.parse_strict_json(extra), log_key)
+    if int(digits) != receipt.seq:
+        raise _proof_malformed("the index is not the receipt's seq")
+    if not isinstance(log_key, VerifierKey):
+        log_key = parse_verifier_key(log_key)
+    checkpoint = verify_checkpoint(note, [log_key], receipt.log)
+    verify_inclusion(receipt.seq, checkpoint.size, receipt.leaf_hash, proof, checkpoint.root)
+    return receipt, checkpoint.size
+
+
+class _CBORReader:
+    """The deterministic CBOR subset of a COSE Receipt (RFC 8949 §4.2.1): integers,
+    byte and text strings, arrays, maps with keys in increasing bytewise order, tags and
+    null; shortest arguments only. Values: int, bytes, str, list, dict (key -> value, in
+    order), ("tag", n, value) and None. Any other byte raises ValueError."""
+
+    def __init__(self, data: bytes):
+        self.data, self.at = data, 0
+
+    def take(self, n):
+        if n > len(self.data) - self.at:
+            raise ValueError("past the end")
+        chunk = self.data[self.at:self.at + n]
+        self.at += n
+        return chunk
+
+    def item(self, depth=0):
+        if depth > 8:
+            raise ValueError("too deep")
+        first = self.take(1)[0]
+        major, info = first >> 5, first & 0x1F
+        if major == 7:
+            if info == 22:
+                return None
+            raise ValueError("simple value")
+        if info < 24:
+            n = info
+        elif info in (24, 25, 26, 27):
+            width = {24: 1, 25: 2, 26: 4, 27: 8}[info]
+            n = int.from_bytes(self.take(width), "big")
+            if n < {1: 24, 2: 0x100, 4: 0x10000, 8: 0x100000000}[width]:
+                raise ValueError("argument not in its shortest form")
+        else:
+            raise ValueError("indefinite or reserved")
+        if major == 0:
+            return n
+        if major == 1:
+            return -1 - n
+        if major in (2, 3):
+            if n > 1 << 16:
+                raise ValueError("too long")
+            raw = self.take(n)
+            return raw if major == 2 else raw.decode("utf-8")
+        if major == 4:
+            if n > 1024:
+                raise ValueError("too many items")
+            return [self.item(depth + 1) for _ in range(n)]
+        if major == 5:
+            if n > 1024:
+                raise ValueError("too many items")
+            out, previous = {}, None
+            for _ in range(n):
+                start = self.at
+                key = self.item(depth + 1)
+                encoded = self.data[start:self.at]
+                if previous is not None and not previous < encoded:
+                    raise ValueError("map keys not in increasing order")
+                previous = encoded
+                if isinstance(key, (list, dict, tuple)):
+                    raise ValueError("a key of another kind")
+                out[key] = self.item(depth + 1)
+            return out
+        return ("tag", n, self.item(depth + 1))
+
+
+def _cbor(data: bytes):
+    reader = _CBORReader(data)
+    value = reader.item()
+    if reader.at != len(data):
+        raise ValueError("trailing bytes")
+    return value
+
+
+def _cbor_head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    for info, width in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if n < 1 << (8 * width):
+            return bytes([major << 5 | info]) + n.to_bytes(width, "big")
+    raise ValueError("too large")
+
+
+def _sig_structure(protected: bytes, root: bytes) -> bytes:
+    """["Signature1", protected, h'', root] in CBOR."""
+    out = _cbor_head(4, 4) + _cbor_head(3, 10) + b"Signature1"
+    for b in (protected, b"", root):
+        out += _cbor_head(2, len(b)) + b
+    return out
+
+
+def verify_cose_receipt(data: bytes, receipt_value, log_key):
+    """The five ordered steps for a COSE Receipt: structure, headers and alg -19
+    (RCP_PROOF_MALFORMED), the receipt (RCP_*, KEY_INVALID), the leaf index against seq
+    (RCP_PROOF_MALFORMED), the root of the path (MRK_*), the signature over it
+    (RCP_PROOF_SIGNATURE_INVALID)."""
+    try:
+        if len(data) > 1 << 16:
+            raise ValueError("too large")
+        sign1 = _cbor(data)
+        if not (isinstance(sign1, tuple) and sign1[1] == 18 and isinstance(sign1[2], list) and len(sign1[2]) == 4):
+            raise ValueError("not a tagged COSE_Sign1")
+        protected, unprotected, payload, signature = sign1[2]
+        header = _cbor(protected) if isinstance(protected, bytes) else None
+        if not (isinstance(header, dict) and len(header) == 2 and header.get(395) == 1 and 1 in header):
+            raise ValueError("the protected header")
+        if header[1] != -19 or isinstance(header[1], bool):
+            raise ValueError("alg is not -19")
+        vdp = unprotected.get(396) if isinstance(unprotected, dict) and len(unprotected) == 1 else None
+        proofs = vdp.get(-1) if isinstance(vdp, dict) and len(vdp) == 1 else None
+        if not (isinstance(proofs, list) and len(proofs) == 1 and isinstance(proofs[0], bytes)):
+            raise ValueError("the unprotected header")
+        inclusion = _cbor(proofs[0])
+        if not (isinstance(inclusion, list) and len(inclusion) == 3 and all(isinstance(x, int) and x >= 0 for x in inclusion[:2])
+                and isinstance(inclusion[2], list) and len(inclusion[2]) <= MAX_PROOF_HASHES
+                and all(isinstance(h, bytes) and len(h) == HASH_SIZE for h in inclusion[2])):
+            raise ValueError("the inclusion proof")
+        if payload is not None or not isinstance(signature, bytes) or len(signature) != 64:
+            raise ValueError("payload or signature")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise _proof_malformed(str(error)) from None
+    size, index, path = inclusion
+    receipt = verify_receipt(receipt_value, log_key)
+    if not isinstance(log_key, VerifierKey):
+        log_key = parse_verifier_key(log_key)
+    if index != receipt.seq:
+        raise _proof_malformed("the leaf index is not the receipt's seq")
+    root = inclusion_root(index, size, receipt.leaf_hash, path)
+    if not attest_core.ed25519_verify_libsodium_policy(log_key.public_key, _sig_structure(protected, root), signature):
+        raise OpError("RCP_PROOF_SIGNATURE_INVALID", "the signature does not verify over the root")
+    return receipt, size
+
+
 # --- Ops --------------------------------------------------------------------------------
 
 
@@ -889,6 +1142,32 @@ def op_receipt_inclusion(context: dict, inp: dict) -> dict:
     return {"leaf_hash": receipt.leaf_hash.hex(), "tree_size": checkpoint.size}
 
 
+def op_receipt_audit(context: dict, inp: dict) -> dict:
+    held = field(inp, "receipts", kind=list)
+    proofs = field(inp, "proofs", kind=list)
+    if not held or len(proofs) != len(held):
+        raise BadRequest("at least one held receipt, and one proof per held receipt")
+    proofs = [[from_hex(h, "proofs") for h in (p if isinstance(p, list) else _not_a_list())] for p in proofs]
+    audited, _ = audit_held_receipts(held, field(inp, "checkpoint"), field(inp, "log_key", kind=None), lambda i, r, c: proofs[i])
+    return {"audited": audited}
+
+
+def _not_a_list():
+    raise BadRequest("each proof is a list of hashes")
+
+
+def op_receipt_verify_proof(context: dict, inp: dict) -> dict:
+    fmt = field(inp, "format")
+    if fmt == "tlog-proof":
+        receipt, size = verify_tlog_proof(field(inp, "proof"), field(inp, "log_key", kind=None))
+    elif fmt == "cose-receipt":
+        receipt, size = verify_cose_receipt(from_hex(field(inp, "proof"), "proof"), field(inp, "receipt", kind=None),
+                                            field(inp, "log_key", kind=None))
+    else:
+        raise BadRequest("format is tlog-proof or cose-receipt")
+    return {"seq": receipt.seq, "tree_size": size}
+
+
 def op_receipt_disclosure(context: dict, inp: dict) -> dict:
     receipt = parse_receipt(field(inp, "receipt", kind=None))
     check_disclosure(receipt, {k: v for k, v in inp.items() if k != "receipt"})
@@ -905,4 +1184,6 @@ OPS = {
     "receipt.verify": op_receipt_verify,
     "receipt.inclusion": op_receipt_inclusion,
     "receipt.disclosure": op_receipt_disclosure,
+    "receipt.audit": op_receipt_audit,
+    "receipt.verify-proof": op_receipt_verify_proof,
 }

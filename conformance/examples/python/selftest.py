@@ -902,6 +902,15 @@ def test_receipt_order() -> None:
     expect_invalid("inclusion: the receipt's log is the origin", "receipt.inclusion",
                    dict(inclusion, receipt=_receipt(log="log.example/b")), "CKP_ORIGIN_MISMATCH")
 
+    audit = {"receipts": [good], "checkpoint": checkpoint, "proofs": [[]], "log_key": log_key}
+    expect_valid("audit", "receipt.audit", audit, {"audited": 1})
+    expect_invalid("audit: another receipt at the held seq", "receipt.audit",
+                   dict(audit, receipts=[_receipt("DENY", code="PTL_RATE_LIMITED")]), "RCP_OMITTED")
+    expect_invalid("audit: a held seq beyond the checkpoint", "receipt.audit",
+                   dict(audit, receipts=[good, _receipt(seq=5)], proofs=[[], []]), "RCP_NOT_COVERED")
+    expect_invalid("audit: every signature before any proof", "receipt.audit",
+                   dict(audit, receipts=[_receipt(seq=5), short], proofs=[[], []]), "RCP_SIGNATURE_INVALID")
+
 
 # --- The stdin/stdout protocol, in both modes ----------------------------------------------
 
