@@ -19,6 +19,7 @@ PYTHON_IMPL  := python3 conformance/examples/python/attest_impl.py
 E2E_RECEIPTS ?= 1000000
 
 .PHONY: all deps build release check site test conformance conformance-quick evidence-e2e discovery-differential differential python-test pg-test bench bench-portal bench-replicas load-replicas \
+        bench-check bench-check-update bench-jose \
         fuzz fuzz-one fuzz-build asan tsan clean
 
 all: check conformance-quick site
@@ -50,7 +51,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	ATTEST_EVIDENCE_DIR=$(abspath $(EVIDENCE))/tests scripts/postgres.sh run \
 	    $(SWIFT) test --xunit-output $(EVIDENCE)/junit/swift.xml
-	$(MAKE) --no-print-directory conformance evidence-e2e discovery-differential differential python-test
+	$(MAKE) --no-print-directory conformance evidence-e2e bench-check discovery-differential differential python-test
 	$(ATTEST) check --evidence $(EVIDENCE)
 
 # The state portal replicas share, on a throwaway PostgreSQL server (scripts/postgres.sh:
@@ -123,6 +124,27 @@ bench: release
 	.build/release/attest bench core
 	.build/release/attest bench identity
 	.build/release/attest bench evidence
+
+# Instruction counts of the hot paths under callgrind against the committed baselines in
+# Benchmarks/instruction-counts.json (Benchmarks/README.md §Regression gate): fails when a
+# path costs more than 10% above its baseline, tells when one is more than 10% below.
+# Counts, not times, so the machine's load does not move them. Part of `make test`.
+bench-check: release
+	@scripts/ensure-deps.sh --bench-check
+	python3 scripts/bench_check.py
+
+# Rewrites the baselines from a run on this machine: commit the file's change for review.
+bench-check-update: release
+	@scripts/ensure-deps.sh --bench-check
+	python3 scripts/bench_check.py --update
+
+# Token verification against jwt-kit, joserfc and PyJWT in alternating rounds
+# (Benchmarks/README.md §Identity): a benchmark executable of its own, so that `attest`
+# does not link jwt-kit. Not part of `make bench` or `make test`.
+bench-jose: deps
+	@python3 -c 'import joserfc, jwt' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check -r Tests/python/requirements.txt
+	$(SWIFT) build -c release --product bench-jose
+	.build/release/bench-jose
 
 # The portal's added latency, throughput and CPU bound (Benchmarks/README.md §Portal). Its
 # store is a temporary directory under the current one, on this disk. Not part of `make test`.

@@ -105,6 +105,12 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
+        // Token verification against general JWT libraries (`make bench-jose`): apart from
+        // `attest`, so that the shipped CLI does not link jwt-kit.
+        .executableTarget(
+            name: "bench-jose",
+            dependencies: ["AttestCore", "AttestIdentity", "CSodium", .product(name: "JWTKit", package: "jwt-kit")],
+            path: "Sources/bench-jose"),
         .target(name: "TestSupport", dependencies: ["AttestCore"], path: "Tests/TestSupport"),
         .testTarget(name: "AttestCoreTests", dependencies: ["AttestCore", "TestSupport"]),
         .testTarget(name: "AttestIdentityTests", dependencies: ["AttestIdentity", "AttestCore", "TestSupport"]),

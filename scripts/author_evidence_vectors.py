@@ -516,7 +516,10 @@ forged3 = copy.deepcopy(R3); forged3["decision"] = "DENY"; forged3["code"] = "PT
 tneg("receipt-edited", "RCP_SIGNATURE_INVALID", tlog_text(r=forged3), "the receipt in extra changed to a DENY after signing")
 tneg("checkpoint-key", "CKP_NO_TRUSTED_SIGNATURE", tlog_text(note_text=note(5, mth(canons5), ((OTHER, ORIGIN),))), "the checkpoint signed by another key")
 valid(S, "rcp-proof-cose", "receipt.verify-proof", "Receipt 3 of 5 with its COSE Receipt: alg -19, vds RFC9162_SHA256, the inclusion proof in vdp, the root of the tree of 5 signed by the log key, detached.",
-      ["RCP-039"], cose_input(cose()), {"seq": 3, "tree_size": 5})
+      ["RCP-039", "RCP-046"], cose_input(cose()), {"seq": 3, "root": b64u(mth(canons5))})
+valid(S, "rcp-proof-cose-size-unauthenticated", "receipt.verify-proof",
+      "The COSE Receipt of rcp-proof-cose with the tree size in its unprotected header changed from 5 to 8: the path of leaf 3 leads to the same signed root, so it verifies and outputs the same seq and root; the size is not authenticated and not output.",
+      ["RCP-046"], cose_input(cose(size=8)), {"seq": 3, "root": b64u(mth(canons5))})
 def cneg(name, code, inp, mutation, covers=("RCP-039",)):
     invalid(S, f"rcp-proof-cose-{name}", "receipt.verify-proof", f"Rejected: {mutation}.", list(covers) + ["ERR-001"], inp, code, "rcp-proof-cose", mutation)
 cneg("eddsa", "RCP_PROOF_MALFORMED", cose_input(cose(protected=cbor2.dumps({1: -8, 395: 1}, canonical=True))),
@@ -1668,9 +1671,10 @@ def tbuild(cos=STD, cut=False, mutate=None):
             if i < len(cps): cosign(cps, i, *signers)
         if mutate: mutate(b)
     return build(n=3 if cut else 6, checkpoints=((3,),) if cut else ((3,), (6,)), mutate=m)
-def out(witnesses=("w1", "w2"), end=False, receipts=6):
-    return {"receipts": receipts, "open_calls": 0, "revocations": 0, "shadow_calls": 0,
-            "logs": [{"origin": ORIGIN, "witnesses": list(witnesses), "end_proven": end}]}
+def out(witnesses=("w1", "w2"), end=False, receipts=6, bound=None):
+    log = {"origin": ORIGIN, "witnesses": list(witnesses), "end_proven": end}
+    if end: log["end_bound"] = bound
+    return {"receipts": receipts, "open_calls": 0, "revocations": 0, "shadow_calls": 0, "logs": [log]}
 def tneg(name, code, covers, b, mutation, context, base="bnd-policy"):
     invalid(S, f"bnd-{name}", "bundle.verify", f"FAIL: {mutation}.", covers, b, code, base, mutation, context=context)
 
@@ -1693,7 +1697,7 @@ valid(S, "bnd-policy-quorum-none", "bundle.verify", "A policy whose quorum is no
       tbuild(cos={}), out(witnesses=()), context=pctx(policy_text(group=None, quorum="quorum none")))
 # Freshness, and a bundle cut back at its checkpoint of size 3.
 valid(S, "bnd-policy-fresh", "bundle.verify", "Freshness bound T0+200: w1 and w2 cosigned the newest checkpoint at T0+200 and T0+260: PASS, the end proven.",
-      ["BND-030", "BND-034"], tbuild(), out(end=True), context=pctx(fresh_after=T0 + 200))
+      ["BND-030", "BND-034", "BND-058"], tbuild(), out(end=True, bound={"fresh_after": T0 + 200}), context=pctx(fresh_after=T0 + 200))
 tneg("policy-stale", "BND_NOT_FRESH", ["BND-030"], tbuild(), "freshness bound T0+201: w1's cosignature at T0+200 is older, w2's alone is no quorum",
      pctx(fresh_after=T0 + 201), base="bnd-policy-fresh")
 valid(S, "bnd-cut-no-bound", "bundle.verify",
@@ -1702,18 +1706,30 @@ valid(S, "bnd-cut-no-bound", "bundle.verify",
 tneg("cut-fresh", "BND_NOT_FRESH", ["BND-030"], tbuild(cut=True),
      "the bundle cut back at its checkpoint of size 3, whose cosignatures are older than the freshness bound T0+200",
      pctx(fresh_after=T0 + 200), base="bnd-policy-fresh")
+# Cosignatures dated after the verification time are not counted.
+NOW = T0 + 100000
+valid(S, "bnd-cut-cosigned-now", "bundle.verify",
+      "The bundle cut back at its checkpoint of size 3, which w1 and w2 cosigned at the verification time: PASS under the freshness bound T0+200, the end proven.",
+      ["BND-030", "BND-057", "BND-058"], tbuild(cut=True, cos={0: [(W1, W1N, NOW), (W2, W2N, NOW)]}),
+      out(receipts=3, end=True, bound={"fresh_after": T0 + 200}), context=pctx(fresh_after=T0 + 200))
+tneg("cut-cosigned-future", "BND_QUORUM_NOT_MET", ["BND-057"], tbuild(cut=True, cos={0: [(W1, W1N, NOW + 1), (W2, W2N, NOW + 1)]}),
+     "the bundle cut back at its checkpoint of size 3, which w1 and w2 cosigned one second after the verification time: those cosignatures are not counted",
+     pctx(fresh_after=T0 + 200), base="bnd-cut-cosigned-now")
+valid(S, "bnd-policy-witness-order", "bundle.verify",
+      "The newest checkpoint's w2 cosignature line before w1's: the witnesses reported in the policy's order, w1 then w2: PASS.",
+      ["BND-034", "BND-059"], tbuild(cos={0: STD[0], 1: STD[1][::-1]}), out(), context=pctx())
 # Pinned checkpoints.
 full = tbuild()
 c6 = full["logs"][0]["checkpoints"][1]["note"]
 canons6 = [link(r) for r in full["logs"][0]["receipts"]]
-valid(S, "bnd-pinned", "bundle.verify", "The auditor's pinned checkpoint is the bundle's newest: PASS, the end proven.", ["BND-031", "BND-034"],
-      tbuild(), out(end=True), context=pctx(pinned={ORIGIN: note(6, mth(canons6))}))
+valid(S, "bnd-pinned", "bundle.verify", "The auditor's pinned checkpoint is the bundle's newest: PASS, the end proven.", ["BND-031", "BND-034", "BND-058"],
+      tbuild(), out(end=True, bound={"pinned_size": 6}), context=pctx(pinned={ORIGIN: note(6, mth(canons6))}))
 tneg("pinned-cut", "BND_PINNED_TRUNCATED", ["BND-031"], tbuild(cut=True), "the bundle cut back at size 3, below the pinned checkpoint of size 6",
      pctx(pinned={ORIGIN: note(6, mth(canons6))}), base="bnd-pinned")
 tneg("pinned-forked", "BND_PINNED_FORKED", ["BND-032"], tbuild(), "the pinned checkpoint of size 6 carries another root (the log signed a fork)",
      pctx(pinned={ORIGIN: note(6, mth(canons6[:5] + [b"fork"]))}), base="bnd-pinned")
 valid(S, "bnd-pinned-between", "bundle.verify", "A pinned checkpoint of size 4, between the bundle's checkpoints: the receipts give the root at size 4: PASS.",
-      ["BND-032"], tbuild(), out(end=True), context=pctx(pinned={ORIGIN: note(4, mth(canons6[:4]))}))
+      ["BND-032", "BND-058"], tbuild(), out(end=True, bound={"pinned_size": 4}), context=pctx(pinned={ORIGIN: note(4, mth(canons6[:4]))}))
 tneg("pinned-between-forked", "BND_PINNED_FORKED", ["BND-032"], tbuild(), "the pinned checkpoint of size 4 carries the root of another fourth receipt",
      pctx(pinned={ORIGIN: note(4, mth(canons6[:3] + [b"fork"]))}), base="bnd-pinned-between")
 tneg("pinned-unsigned", "CKP_NO_TRUSTED_SIGNATURE", ["BND-031"], tbuild(), "the pinned checkpoint signed by another key under the log's name",
@@ -1722,7 +1738,7 @@ tneg("pinned-other-log", "BND_PINNED_TRUNCATED", ["BND-031"], tbuild(), "the pin
      pctx(pinned={ORIGIN: note(6, mth(canons6)), "portal.example/log/other": note(6, mth(canons6), ((LOG, "portal.example/log/other"),), origin="portal.example/log/other")}),
      base="bnd-pinned")
 valid(S, "bnd-pinned-no-policy", "bundle.verify", "A pinned checkpoint with the log key given alone, no policy: PASS, the end proven.", ["BND-031", "BND-034"],
-      build(), {"receipts": 6, "open_calls": 0, "revocations": 0, "shadow_calls": 0, "logs": [{"origin": ORIGIN, "witnesses": [], "end_proven": True}]},
+      build(), {"receipts": 6, "open_calls": 0, "revocations": 0, "shadow_calls": 0, "logs": [{"origin": ORIGIN, "witnesses": [], "end_proven": True, "end_bound": {"pinned_size": 6}}]},
       context=dict(CTX, pinned={ORIGIN: note(6, mth([link(r) for r in build()["logs"][0]["receipts"]]))}))
 # Receipt times bounded by cosignatures.
 valid(S, "bnd-cosigned-at-receipt", "bundle.verify", "w1 cosigned the checkpoint of size 3 at T0+70, the time of its last receipt: PASS.", ["BND-033"],

@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 system_packages=(libsodium-dev libcmark-gfm-dev libcmark-gfm-extensions-dev libsqlite3-dev pkg-config)
 python_packages=()
+# The instruction-count gate (make bench-check, part of make test) counts under callgrind,
+# on a copy of the binary that objcopy strips of its debug sections.
+if [[ "${1:-}" == "--python" || "${1:-}" == "--bench-check" ]]; then
+  system_packages+=(valgrind binutils)
+fi
 if [[ "${1:-}" == "--python" ]]; then
   system_packages+=(chromium chromium-driver)
   # The HTML validator of the site tests runs on Java; any runtime on PATH will do.

@@ -70,6 +70,9 @@ public struct BundleVerifier: Sendable {
         /// the newest checkpoint, and whether the log's end is proven (a pin or a freshness bound).
         public var witnesses: [String] = []
         public var endProven = false
+        /// When the end is proven: the pinned checkpoint's size and the freshness bound that proved it.
+        public var endPinnedSize: UInt64?
+        public var endFreshAfter: Int64?
     }
 
     /// A check that did not run, and why.
@@ -219,6 +222,9 @@ private struct Run {
     typealias Limits = BundleVerifier.Limits
 
     mutating func verify() throws {
+        if let why = trust.inputProblem {  // bundle.md §Trust policy: unusable trust inputs
+            throw BundleVerifier.Failure(code: .bundlePolicyMalformed, message: why, log: nil, seq: nil)
+        }
         let manifest = try readManifest()
         self.manifest = manifest
         report.checks.append(("manifest", "pass", 1))
@@ -340,7 +346,7 @@ private struct Run {
                     }
                 }
                 let checkpoint = try Checkpoint.verify(note, trusted: [key], origin: entry.origin, cosigners: trust.policy?.witnessKeys ?? [])
-                try logTrust.read(note: note, policy: trust.policy)
+                try logTrust.read(note: note, policy: trust.policy, now: trust.now)
                 if let previous = checkpoints.last {
                     try CheckpointHistory.checkSuccessor(previous, checkpoint, consistency: proof)
                 }
@@ -379,6 +385,7 @@ private struct Run {
         try logTrust.checkNewest(checkpoints, key: logKey, origin: origin, trust: trust)
         summary.witnesses = logTrust.witnesses
         summary.endProven = logTrust.endProven
+        (summary.endPinnedSize, summary.endFreshAfter) = (logTrust.endPinnedSize, logTrust.endFreshAfter)
         report.checks.append(("\(origin): checkpoints signed and consistent", "pass", checkpoints.count))
 
         var engine = PolicyEngine()

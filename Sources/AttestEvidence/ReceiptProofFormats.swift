@@ -115,9 +115,11 @@ public enum ReceiptProofFormat {
     /// receipt (`RCP_*`, `KEY_INVALID`), its leaf index against the receipt's `seq`
     /// (`RCP_PROOF_MALFORMED`), the root its inclusion proof leads to (`MRK_*`), then the
     /// log key's signature over that root (`RCP_PROOF_SIGNATURE_INVALID`). Returns the
-    /// verified receipt and the tree size.
+    /// verified receipt and the root the log key signed. The tree size sits in the
+    /// unprotected header, and several sizes can lead a path to the same root, so it is not
+    /// authenticated and not returned.
     public static func verifyCOSEReceipt(_ bytes: [UInt8], receipt value: JSONValue, logKey keyText: String)
-        throws(AttestError) -> (Receipt, UInt64)
+        throws(AttestError) -> (Receipt, [UInt8])
     {
         guard bytes.count <= 1 << 16, case .tagged(coseSign1Tag, let sign1)? = CBOR.decode(bytes),
               let parts = sign1.arrayValue, parts.count == 4 else {
@@ -153,6 +155,6 @@ public enum ReceiptProofFormat {
         guard logKey.key.isValid(signature: signature, message: signatureInput(protected: protected, root: root.bytes)) else {
             throw AttestError(.receiptProofSignatureInvalid, "the COSE Receipt's signature does not verify with the log key over the root its proof leads to")
         }
-        return (receipt, treeSize)
+        return (receipt, root.bytes)
     }
 }

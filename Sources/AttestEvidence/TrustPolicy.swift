@@ -146,10 +146,14 @@ struct LogTrust {
     private(set) var pinned: Checkpoint?
     private(set) var witnesses: [String] = []
     private(set) var endProven = false
+    /// The bounds that proved the end: the pinned size, the freshness bound.
+    private(set) var endPinnedSize: UInt64?
+    private(set) var endFreshAfter: Int64?
 
-    /// Step 3, for each checkpoint: its cosignatures by the policy's witnesses.
-    mutating func read(note: String, policy: TrustPolicy?) throws(AttestError) {
-        counted.append(try policy?.counted(note: note) ?? [])
+    /// Step 3, for each checkpoint: its cosignatures by the policy's witnesses; one dated
+    /// after the verification time is not counted.
+    mutating func read(note: String, policy: TrustPolicy?, now: Int64) throws(AttestError) {
+        counted.append(try (policy?.counted(note: note) ?? []).filter { now >= 0 && $0.time <= UInt64(now) })
     }
 
     /// Step 3, after the last checkpoint line: the quorum, freshness and the pinned checkpoint.
@@ -181,6 +185,8 @@ struct LogTrust {
             pinned = p
         }
         endProven = pinned != nil || trust.freshAfter != nil
+        endPinnedSize = pinned?.size
+        endFreshAfter = trust.freshAfter
         var earliest: UInt64?
         for (checkpoint, cosignatures) in zip(checkpoints, counted).reversed() {
             for c in cosignatures { earliest = min(earliest ?? c.time, c.time) }
@@ -205,5 +211,32 @@ struct LogTrust {
         if let pinned, pinned.size == size, pinned.root != root() {
             throw AttestError(.bundlePinnedForked, "the tree of size \(size) has another root than the pinned checkpoint")
         }
+    }
+}
+
+extension BundleVerifier.Trust {
+    /// What makes the trust inputs unusable (bundle.md §Trust policy), or nil: two pinned
+    /// checkpoints for one origin (origins compared as bytes), or a freshness bound after
+    /// the verification time.
+    public var inputProblem: String? {
+        for (i, p) in pinned.enumerated() where pinned[..<i].contains(where: { $0.origin.isExactly(p.origin) }) {
+            return "two pinned checkpoints for the origin \(p.origin)"
+        }
+        if let freshAfter, freshAfter > now {
+            return "the freshness bound \(freshAfter) is after the verification time \(now)"
+        }
+        return nil
+    }
+}
+
+extension BundleVerifier.LogSummary {
+    /// The report's `end_bound` (bundle.md §Verification with a trust policy): the bounds
+    /// that proved the log's end, `pinned_size` and `fresh_after`; nil when it is not proven.
+    public var endBound: JSONValue? {
+        guard endProven else { return nil }
+        var o = JSONObject()
+        if let endPinnedSize { o["pinned_size"] = .number(JSONNumber(source: String(endPinnedSize), value: Double(endPinnedSize))) }
+        if let endFreshAfter { o["fresh_after"] = .number(JSONNumber(source: String(endFreshAfter), value: Double(endFreshAfter))) }
+        return .object(o)
     }
 }

@@ -143,9 +143,9 @@ enum EvidenceOps {
                 return ["seq": .number(JSONNumber(Double(receipt.seq))), "tree_size": .number(JSONNumber(Double(checkpoint.size)))]
             }
             guard format.isExactly("cose-receipt") else { throw OpInputError(description: "format is tlog-proof or cose-receipt") }
-            let (receipt, size) = try ReceiptProofFormat.verifyCOSEReceipt(try args.hex("proof"), receipt: try args.value("receipt"),
+            let (receipt, root) = try ReceiptProofFormat.verifyCOSEReceipt(try args.hex("proof"), receipt: try args.value("receipt"),
                                                                           logKey: try args.string("log_key"))
-            return ["seq": .number(JSONNumber(Double(receipt.seq))), "tree_size": .number(JSONNumber(Double(size)))]
+            return ["seq": .number(JSONNumber(Double(receipt.seq))), "root": .string(Base64URL.encode(root))]
         },
         .init(name: "bundle.verify", document: "bundle") { args in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-op-\(UUID().uuidString)")
@@ -177,6 +177,7 @@ enum EvidenceOps {
                     throw OpInputError(description: "context \"fresh_after\" needs a policy whose quorum is not none")
                 }
             }
+            if let why = trust.inputProblem { throw OpInputError(description: why) }
             let report = BundleVerifier(trust: trust).verify(bundle: directory)
             if let f = report.failure {
                 throw AttestError(f.code, (f.seq.map { "seq \($0): " } ?? "") + f.message)
@@ -186,8 +187,10 @@ enum EvidenceOps {
                 "revocations": .number(JSONNumber(report.revocations)), "shadow_calls": .number(JSONNumber(report.shadowCalls))]
             if policy != nil || !trust.pinned.isEmpty || trust.freshAfter != nil {
                 output["logs"] = .array(report.logs.map { log in
-                    .object(["origin": .string(log.origin), "witnesses": .array(log.witnesses.map { .string($0) }),
-                             "end_proven": .bool(log.endProven)])
+                    var entry: JSONObject = ["origin": .string(log.origin), "witnesses": .array(log.witnesses.map { .string($0) }),
+                                             "end_proven": .bool(log.endProven)]
+                    if let bound = log.endBound { entry["end_bound"] = bound }
+                    return .object(entry)
                 })
             }
             return output

@@ -10,7 +10,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the benchmarks (build with -c release for real numbers).",
-        subcommands: [CoreBench.self, IdentityBench.self, EvidenceBench.self, PortalBench.self, ReplicaBench.self, PortalBenchUpstream.self], defaultSubcommand: CoreBench.self)
+        subcommands: [CoreBench.self, IdentityBench.self, EvidenceBench.self, PortalBench.self, ReplicaBench.self, PortalBenchUpstream.self, CountBench.self], defaultSubcommand: CoreBench.self)
 }
 
 struct CoreBench: ParsableCommand {

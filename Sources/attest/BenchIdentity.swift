@@ -5,32 +5,19 @@ import CSodium
 import Foundation
 
 /// `attest bench identity`: token and full request verification against raw libsodium
-/// verification of the same signature, the same tokens through joserfc and PyJWT
-/// (a Python child process, same machine, same run), and verification with the replay
-/// store holding 0, 100,000 and 1,000,000 live entries.
+/// verification of the same signature, and verification with the replay store holding
+/// 0, 100,000 and 1,000,000 live entries. The comparison with general JWT libraries
+/// (jwt-kit, joserfc, PyJWT) is `bench-jose` (`make bench-jose`), apart from `attest`
+/// so that the CLI does not link jwt-kit.
 struct IdentityBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "identity", abstract: "Tokens, proofs and replay stores.")
 
     @Option(help: "Operations per measurement.") var count: Int = 20_000
-    @Option(help: "Python interpreter for the JOSE library comparison (empty to skip).") var python: String = "python3"
     @Flag(inversion: .prefixedNo, help: "Measure the replay stores at 0, 100,000 and 1,000,000 live entries (skip for profiling).")
     var scaling: Bool = true
 
     func validate() throws {
         try requireRange(count, 1...100_000_000, "--count", "operations per measurement")
-        guard python.isEmpty || Self.executable(python) else {
-            throw ValidationError("--python \(python) is not an executable (a path, or a name on PATH); empty skips the comparison")
-        }
-    }
-
-    /// Whether `name` is an executable file, as a path or a name on PATH.
-    static func executable(_ name: String) -> Bool {
-        if name.contains("/") { return access(name, X_OK) == 0 && !CLIFiles.isDirectory(name) }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        return path.split(separator: ":").contains { dir in
-            let candidate = "\(dir)/\(name)"
-            return access(candidate, X_OK) == 0 && !CLIFiles.isDirectory(candidate)
-        }
     }
 
     func run() throws {
@@ -96,28 +83,36 @@ struct IdentityBench: ParsableCommand {
         rows.append(String(format: "| token + proof (request verify, in-memory replay store) | %.0f /s | raw libsodium verify %.0f /s | %.3f |",
                            fullRate, raw2, fullRate / raw2))
 
-        // Replay store at scale: prefill with live entries, then verify fresh requests.
-        for (label, store) in !scaling ? [] : [("in-memory", memory as any ReplayStore),
-                               ("SQLite", try SQLiteReplayStore(path: NSTemporaryDirectory() + "bench-replay-\(getpid()).sqlite",
-                                                                capacity: 2_000_000) as any ReplayStore)] {
-            var filled = label == "in-memory" ? count : 0
+        // Replay store at scale: fresh stores, filled with unexpired entries to each size,
+        // then fresh requests verified. Each row names the entries the store holds when its
+        // measurement starts, read from the store (every entry's expiry is after the fixed
+        // `now`, so all of them are live).
+        let sqlitePath = NSTemporaryDirectory() + "bench-replay-\(getpid()).sqlite"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: sqlitePath + suffix) } }
+        let memoryAtScale = InMemoryReplayStore(capacity: 2_000_000)
+        var stores: [(String, any ReplayStore, () throws -> Int)] = []
+        if scaling {
+            let sqlite = try SQLiteReplayStore(path: sqlitePath, capacity: 2_000_000)
+            stores = [("in-memory", memoryAtScale, { memoryAtScale.count }), ("SQLite", sqlite, { try sqlite.count() })]
+        }
+        for (label, store, liveEntries) in stores {
+            var fill = 0
             for target in [0, 100_000, 1_000_000] {
                 if label == "SQLite" && target > 100_000 { continue }
-                while filled < target {
-                    try store.insert(issuer: "https://provider.example", tokenID: "fill-\(filled)", expires: now + 10_000, now: now)
-                    filled += 1
+                for _ in 0..<max(0, target - (try liveEntries())) {
+                    try store.insert(issuer: "https://provider.example", tokenID: "fill-\(fill)", expires: now + 10_000, now: now)
+                    fill += 1
                 }
+                let live = try liveEntries()
                 let n = label == "SQLite" ? min(count, 2_000) : count
                 let r = requestRate(store, try requests(n, prefix: "\(label)-\(target)"))
-                filled += n
-                rows.append(String(format: "| request verify, %@ store with %d live entries | %.0f /s | | |", label, target, r))
+                rows.append(String(format: "| request verify, %@ store holding %d live entries | %.0f /s | | |", label, live, r))
             }
         }
 
         print("| benchmark | ours | baseline | ratio |")
         print("| --- | --- | --- | --- |")
         rows.forEach { print($0) }
-        if !python.isEmpty { try compareWithPython(token: token, publicKey: pk, ours: tokenRate) }
     }
 
     /// `a` and `b` in five alternating rounds of n/5 runs each; the median rate of each,
@@ -136,23 +131,5 @@ struct IdentityBench: ParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<n { body() }
         return Double(n) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-    }
-
-    func compareWithPython(token: String, publicKey: [UInt8], ours: Double) throws {
-        let script = URL(fileURLWithPath: "Benchmarks/jose_verify_rate.py")
-        guard FileManager.default.fileExists(atPath: script.path) else { return }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script.path, token, Base64URL.encode(publicKey), String(min(count, 20_000))]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        for line in output.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            guard fields.count == 2, let theirs = Double(fields[1]) else { continue }
-            print(String(format: "| token verify vs %@ (same token, same machine) | %.0f /s | %.0f /s | %.2f |", String(fields[0]), ours, theirs, ours / theirs))
-        }
     }
 }

@@ -70,7 +70,9 @@ struct BundleReport {
                 line("  witnesses  " + (log.witnesses.isEmpty ? "none cosigned the newest checkpoint" : log.witnesses.joined(separator: ", "))
                      + " (counted for the policy's quorum)")
             }
-            line("  end        " + (log.endProven ? "proven (a pinned checkpoint or a freshness bound)"
+            let bounds = [log.endPinnedSize.map { "a pinned checkpoint of size \($0)" },
+                          log.endFreshAfter.map { "a quorum of cosignatures at or after \($0)" }].compactMap { $0 }
+            line("  end        " + (log.endProven ? "proven by " + bounds.joined(separator: " and ")
                                                   : "not proven: later receipts could have been cut off (no pinned checkpoint or freshness bound)"))
         }
         line("checks")
@@ -112,8 +114,8 @@ struct BundleReport {
             "fresh_after": trust.freshAfter.map(n64) ?? .null,
         ]
         o["artifacts"] = n(result.artifacts)
-        o["logs"] = .array(result.logs.map { log in
-            [
+        o["logs"] = .array(result.logs.map { log -> JSONValue in
+            var entry: JSONObject = [
                 "origin": .string(log.origin), "log_key": .string(log.logKey), "receipts": n(log.receipts),
                 "decisions": ["ALLOW": n(log.allow - log.shadow), "DENY": n(log.deny), "PHANTOM": n(log.phantom), "RESULT": n(log.result),
                               "REVOKE": n(log.revoke)],
@@ -129,6 +131,8 @@ struct BundleReport {
                 "witnesses": .array(log.witnesses.map(JSONValue.string)),
                 "end_proven": .bool(log.endProven),
             ]
+            if let bound = log.endBound { entry["end_bound"] = bound }
+            return .object(entry)
         })
         o["skipped"] = .array(result.skipped.map { ["check": .string($0.check), "reason": .string($0.reason), "count": n($0.count)] })
         return .object(o)

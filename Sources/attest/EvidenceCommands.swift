@@ -447,6 +447,7 @@ struct BundleCommand: ParsableCommand {
                 }
                 trust.pinned.append((origin: origin, note: note))
             }
+            if let why = trust.inputProblem { throw ValidationError(why) }
         }
 
         static let configuration = CommandConfiguration(
@@ -489,6 +490,7 @@ struct BundleCommand: ParsableCommand {
             if policy == nil, logKeys.isEmpty { throw ValidationError("give the log keys with --log-key or --policy") }
             if freshAfter != nil, policy == nil { throw ValidationError("--fresh-after needs --policy") }
             if let freshAfter { try requireRange(freshAfter, epochSeconds, "--fresh-after", "seconds since the epoch") }
+            if let freshAfter, freshAfter > now { throw ValidationError("--fresh-after \(freshAfter) is after --now \(now)") }
             for p in pinned where !p.contains("=") { throw ValidationError("--pinned is ORIGIN=FILE") }
             if json, let report, report != "-" { throw ValidationError("--json writes the report to standard output; --report goes without it") }
         }

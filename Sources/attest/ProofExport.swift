@@ -68,8 +68,9 @@ struct VerifyProof: ParsableCommand {
             print("VALID: receipt \(r.seq) of log \(r.log) is in its checkpoint of size \(c.size)")
         case .coseReceipt:
             let value = try StrictJSONParser().parse(try CLIFiles.read(receipt ?? "", option: "--receipt", limit: 1 << 20))
-            let (r, size) = try ReceiptProofFormat.verifyCOSEReceipt(bytes, receipt: value, logKey: logKey)
-            print("VALID: receipt \(r.seq) of log \(r.log) is in the tree of size \(size) whose root the log key signed")
+            let (r, root) = try ReceiptProofFormat.verifyCOSEReceipt(bytes, receipt: value, logKey: logKey)
+            // The COSE Receipt's tree size is not authenticated: only the leaf index and the signed root are.
+            print("VALID: receipt \(r.seq) of log \(r.log) is leaf \(r.seq) of a tree whose root \(Base64URL.encode(root)) the log key signed")
         case .json:
             throw CLIError.usage("--format is tlog-proof or cose-receipt")
         }

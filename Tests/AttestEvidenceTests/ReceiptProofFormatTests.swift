@@ -60,8 +60,8 @@ struct ReceiptProofFormatTests {
         let checkpoint = try Checkpoint.verify(f.checkpoint, trusted: [try NoteVerifier(text: f.logKey)])
         let bytes = try ReceiptProofFormat.coseReceipt(index: 3, treeSize: checkpoint.size, proof: f.proof, root: checkpoint.root, key: key)
         #expect(bytes == f.coseReceipt, "\(Hex.encode(bytes))")
-        let (receipt, size) = try ReceiptProofFormat.verifyCOSEReceipt(bytes, receipt: f.receipt, logKey: f.logKey)
-        #expect(receipt.seq == 3 && size == 5)
+        let (receipt, root) = try ReceiptProofFormat.verifyCOSEReceipt(bytes, receipt: f.receipt, logKey: f.logKey)
+        #expect(receipt.seq == 3 && root == checkpoint.root)
     }
 
     @Test("a COSE Receipt with one defect fails with the code of its first failing step")
@@ -76,7 +76,7 @@ struct ReceiptProofFormatTests {
             p[i] = item
             return CBOR.tagged(18, .array(p)).encoded
         }
-        func verify(_ bytes: [UInt8], _ receipt: JSONValue? = nil) throws -> UInt64 {
+        func verify(_ bytes: [UInt8], _ receipt: JSONValue? = nil) throws -> [UInt8] {
             try ReceiptProofFormat.verifyCOSEReceipt(bytes, receipt: receipt ?? f.receipt, logKey: f.logKey).1
         }
         // -8 (EdDSA, deprecated by RFC 9864) is not accepted, even with a valid signature.

@@ -97,6 +97,23 @@ struct TrustPolicyTests {
         expectFail(f.verify(short, trust: try trust(pinned: lastNote)), .bundlePinnedTruncated)
     }
 
+    @Test("two pins for one origin, or a freshness bound after now: BND_POLICY_MALFORMED, after their controls (BND-056)")
+    func unusableTrustInputs() throws {
+        let full = try cosigned()
+        let lastNote = parse(lines(file(full, "checkpoints"))[2])["note"]?.stringValue ?? ""
+        let firstNote = parse(lines(file(full, "checkpoints"))[0])["note"]?.stringValue ?? ""
+        // One pin per origin passes; the same origin pinned twice (an earlier pin first) is refused.
+        #expect(f.verify(full, trust: try trust(pinned: lastNote)).passed)
+        var twice = try trust(pinned: firstNote)
+        twice.pinned.append((origin: f.demo.origin, note: lastNote))
+        expectFail(f.verify(full, trust: twice), .bundlePolicyMalformed)
+        // A freshness bound at now passes the pinned-free check; one second later is refused.
+        var atNow = try trust(freshAfter: f.demo.start + 30_000)
+        #expect(atNow.inputProblem == nil)
+        atNow.freshAfter = atNow.now + 1
+        expectFail(f.verify(full, trust: atNow), .bundlePolicyMalformed)
+    }
+
     @Test("below quorum, a receipt later than a cosignature, a pin of another root: each its code, after its control")
     func policyFailures() throws {
         let good = try cosigned()

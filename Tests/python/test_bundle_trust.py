@@ -79,12 +79,16 @@ def test_a_cut_back_bundle_fails_under_a_pin_or_a_freshness_bound(demo, tmp_path
     # The auditor's pin of the newest checkpoint: the full bundle passes with its end proven, the cut one fails.
     r = run(demo, full, "--pinned", pin)
     assert r.returncode == 0 and json.loads(r.stdout)["logs"][0]["end_proven"] is True, r.stderr
+    pinned_size = int((tmp_path / "pinned.note").read_text().split("\n")[1])
+    assert json.loads(r.stdout)["logs"][0]["end_bound"] == {"pinned_size": pinned_size}
     r = run(demo, cut, "--pinned", pin)
     assert r.returncode == 12 and r.stderr.startswith("FAIL BND_PINNED_TRUNCATED"), (r.returncode, r.stderr)
     # The policy's witness and a freshness bound at its newest cosignature.
     r = run(demo, full, "--policy", policy, "--fresh-after", newest, keys=False)
     report = json.loads(r.stdout)
     assert r.returncode == 0 and report["logs"][0]["witnesses"] == ["w1"] and report["logs"][0]["end_proven"] is True, r.stderr
+    assert report["logs"][0]["end_bound"] == {"fresh_after": newest}
+    assert "end_bound" not in json.loads(run(demo, cut, "--policy", policy, keys=False).stdout)["logs"][0]
     r = run(demo, cut, "--policy", policy, keys=False)
     assert r.returncode == 0, r.stderr
     r = run(demo, cut, "--policy", policy, "--fresh-after", newest, keys=False)
@@ -92,3 +96,20 @@ def test_a_cut_back_bundle_fails_under_a_pin_or_a_freshness_bound(demo, tmp_path
     # A policy and --log-key together, or a freshness bound without a policy: usage errors.
     assert run(demo, full, "--policy", policy).returncode == 64
     assert run(demo, full, "--fresh-after", newest).returncode == 64
+
+
+def test_two_pins_for_one_origin_or_a_bound_after_now_are_usage_errors(demo, tmp_path):  # noqa: F811
+    """bundle.md §Trust policy (BND-056): one pinned checkpoint per origin and a freshness
+    bound at most --now; the controls pass."""
+    full, cut, origin, policy, newest = prepare(demo, tmp_path)
+    earlier = tmp_path / "earlier.note"
+    earlier.write_text(jsonl(full / "logs/0/checkpoints.jsonl")[0]["note"])
+    pin = f"{origin}={tmp_path / 'pinned.note'}"
+    assert run(demo, cut, "--pinned", f"{origin}={earlier}").returncode == 0
+    r = run(demo, cut, "--pinned", f"{origin}={earlier}", "--pinned", pin)
+    assert r.returncode == 64 and origin in r.stderr and len(r.stderr.strip().splitlines()) == 1, (r.returncode, r.stderr)
+    now = int(demo["now"])
+    assert newest <= now
+    assert run(demo, full, "--policy", policy, "--fresh-after", now, keys=False).returncode == 12
+    r = run(demo, full, "--policy", policy, "--fresh-after", now + 1, keys=False)
+    assert r.returncode == 64 and "--fresh-after" in r.stderr, (r.returncode, r.stderr)

@@ -106,7 +106,7 @@ def read_artifacts(values) -> dict:
 # --- Step 3 ------------------------------------------------------------------------------
 
 
-def read_checkpoints(lines, key, origin: str, policy=None) -> list:
+def read_checkpoints(lines, key, origin: str, policy=None, now=None) -> list:
     """Line by line: the line's shape (BND_MALFORMED), the note with the log key for the
     log's origin (CKP_*), then consistency with the checkpoint before (CKP_*, MRK_*).
     Returns the checkpoints; BND_NO_CHECKPOINT when there is none."""
@@ -131,7 +131,8 @@ def read_checkpoints(lines, key, origin: str, policy=None) -> list:
         else:
             # bundle.md §Verification with a trust policy, step 3: the witnesses' cosignatures too.
             checkpoint = impl_log.verify_checkpoint(line["note"], [key], origin, list(policy.witnesses.values()))
-            checkpoint.counted = policy.counted(checkpoint)
+            # A cosignature dated after the verification time is not counted.
+            checkpoint.counted = [(n, t) for n, t in policy.counted(checkpoint) if now is None or t <= now]
         if checkpoints:
             impl_log.check_successor(checkpoints[-1], checkpoint, proof)
         checkpoints.append(checkpoint)
@@ -243,7 +244,7 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
         raise BundleFailure("BND_LOG_UNTRUSTED", "no key was given for the log", origin)
     # Step 3: checkpoints.
     try:
-        checkpoints = read_checkpoints(log.checkpoints(), key, origin, trust.policy)
+        checkpoints = read_checkpoints(log.checkpoints(), key, origin, trust.policy, now)
         pinned = check_trust(checkpoints, key, origin, trust, report)
     except BundleFailure:
         raise
@@ -393,8 +394,9 @@ def check_trust(checkpoints: list, key, origin: str, trust: TrustInputs, report:
     witnesses = []
     if policy is not None:
         counted = newest.counted
-        witnesses = list(dict.fromkeys(name for name, _ in counted))
-        if not policy.meets(set(witnesses)):
+        seen = {name for name, _ in counted}
+        witnesses = [name for name in policy.witnesses if name in seen]  # in the policy's order
+        if not policy.meets(seen):
             raise OpError("BND_QUORUM_NOT_MET", "the newest checkpoint's cosignatures do not meet the quorum")
         if trust.fresh_after is not None and not policy.meets({n for n, t in counted if t >= trust.fresh_after}):
             raise OpError("BND_NOT_FRESH", f"no quorum of cosignatures at or after {trust.fresh_after}")
@@ -406,8 +408,15 @@ def check_trust(checkpoints: list, key, origin: str, trust: TrustInputs, report:
             raise OpError("BND_PINNED_TRUNCATED", f"the log ends at {newest.size}, before the pinned size {pinned.size}")
         if pinned.size == 0 and pinned.root != impl_log.EMPTY_ROOT:
             raise OpError("BND_PINNED_FORKED", "a pinned checkpoint of size 0 without the empty tree's root")
-    report.logs.append({"origin": origin, "witnesses": [w.decode("utf-8") for w in witnesses],
-                        "end_proven": note is not None or trust.fresh_after is not None})
+    entry = {"origin": origin, "witnesses": [w.decode("utf-8") for w in witnesses],
+             "end_proven": note is not None or trust.fresh_after is not None}
+    if entry["end_proven"]:
+        entry["end_bound"] = {}
+        if pinned is not None:
+            entry["end_bound"]["pinned_size"] = pinned.size
+        if trust.fresh_after is not None:
+            entry["end_bound"]["fresh_after"] = trust.fresh_after
+    report.logs.append(entry)
     return pinned
 
 
@@ -578,6 +587,8 @@ def op_bundle_verify(context: dict, inp: dict) -> dict:
     now = json_integer(field(context, "now", kind=None))
     if now is None:
         raise BadRequest("now is not an integer")
+    if trust.fresh_after is not None and trust.fresh_after > now:
+        raise BadRequest("fresh_after is after now")
     artifacts = file_lines(from_hex(field(inp, "artifacts"), "artifacts"), "artifacts")
     logs = []
     for log in field(inp, "logs", kind=list):

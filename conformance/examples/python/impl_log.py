@@ -1059,7 +1059,8 @@ def verify_cose_receipt(data: bytes, receipt_value, log_key):
     root = inclusion_root(index, size, receipt.leaf_hash, path)
     if not attest_core.ed25519_verify_libsodium_policy(log_key.public_key, _sig_structure(protected, root), signature):
         raise OpError("RCP_PROOF_SIGNATURE_INVALID", "the signature does not verify over the root")
-    return receipt, size
+    # The tree size is in the unprotected header and not authenticated: the signed root is returned.
+    return receipt, root
 
 
 # --- Ops --------------------------------------------------------------------------------
@@ -1160,12 +1161,12 @@ def op_receipt_verify_proof(context: dict, inp: dict) -> dict:
     fmt = field(inp, "format")
     if fmt == "tlog-proof":
         receipt, size = verify_tlog_proof(field(inp, "proof"), field(inp, "log_key", kind=None))
-    elif fmt == "cose-receipt":
-        receipt, size = verify_cose_receipt(from_hex(field(inp, "proof"), "proof"), field(inp, "receipt", kind=None),
+        return {"seq": receipt.seq, "tree_size": size}
+    if fmt == "cose-receipt":
+        receipt, root = verify_cose_receipt(from_hex(field(inp, "proof"), "proof"), field(inp, "receipt", kind=None),
                                             field(inp, "log_key", kind=None))
-    else:
-        raise BadRequest("format is tlog-proof or cose-receipt")
-    return {"seq": receipt.seq, "tree_size": size}
+        return {"seq": receipt.seq, "root": attest_core.b64url_encode(root)}
+    raise BadRequest("format is tlog-proof or cose-receipt")
 
 
 def op_receipt_disclosure(context: dict, inp: dict) -> dict:
