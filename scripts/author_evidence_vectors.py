@@ -28,11 +28,34 @@ sections = {}
 
 
 def valid(section, *args, **kwargs):
-    vectorlib.valid(sections, section, *args, **kwargs)
+    vectorlib.valid(sections, section, *bundle_form(args), **kwargs)
 
 
 def invalid(section, *args, **kwargs):
-    vectorlib.invalid(sections, section, *args, **kwargs)
+    vectorlib.invalid(sections, section, *bundle_form(args), **kwargs)
+
+
+SIG_KEPT = "_sig_kept"  # marks a receipt whose bundle line keeps its sig (a vector of BND-040)
+
+
+def unsigned_receipts(b):
+    """A bundle's receipts in their bundle form (bundle.md §Layout, BND-040): without
+    sig, except a receipt marked SIG_KEPT, which keeps it (and loses the mark)."""
+    b = copy.deepcopy(b)
+    for log in b.get("logs", []):
+        if isinstance(log, dict) and isinstance(log.get("receipts"), list):
+            for r in log["receipts"]:
+                if isinstance(r, dict) and not r.pop(SIG_KEPT, False):
+                    r.pop("sig", None)
+    return b
+
+
+def bundle_form(args):
+    """The arguments of valid()/invalid() with a bundle.verify input's receipts unsigned."""
+    args = list(args)
+    if len(args) > 4 and args[1] == "bundle.verify" and isinstance(args[4], dict):
+        args[4] = unsigned_receipts(args[4])
+    return args
 
 
 def sha(b): return hashlib.sha256(b).digest()
@@ -361,6 +384,8 @@ t = copy.deepcopy(R0); t["sig"]["kid"] = OTHER.thumbprint
 rneg("kid-other", "RCP_KEY_UNTRUSTED", ["RCP-005"], t, "kid changed to another key's thumbprint")
 t = copy.deepcopy(R0); t["extra"] = 1
 rneg("unknown-member", "RCP_MALFORMED", ["RCP-002"], t, "member extra added")
+rneg("unsigned", "RCP_MALFORMED", ["RCP-028"], {k: v for k, v in R0.items() if k != "sig"},
+     "sig removed, as a bundle's receipt line has it: a receipt handed out alone carries its signature")
 rneg("allow-with-code", "RCP_MALFORMED", ["RCP-003"], receipt(0, b"\x00" * 32, T0 + 5, code="PTL_RATE_LIMITED")[0], "a code on an ALLOW")
 rneg("deny-without-code", "RCP_MALFORMED", ["RCP-003"], receipt(0, b"\x00" * 32, T0 + 5, decision="DENY")[0], "a DENY without a code")
 t = copy.deepcopy(R0); t["seq"] = -1
@@ -547,10 +572,20 @@ def rewrite_before_checkpoint(b):
     r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
 bneg("rewritten-before-checkpoint", "BND_ROOT_MISMATCH", ["BND-004", "BND-002"], build(mutate=rewrite_before_checkpoint),
      "receipt 2 rewritten and re-signed: the checkpoint of size 3 is reached before receipt 3's link is checked")
+def rechain_from(b, start):
+    rs = b["logs"][0]["receipts"]
+    for i in range(start, len(rs)):
+        r = rs[i]; r["prev"] = b64u(link(rs[i - 1])); r.pop("sig")
+        r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
+    leaves = [link(r) for r in rs]
+    b["logs"][0]["checkpoints"] = [{"note": note(len(rs), mth(leaves))}]
 def resign_edit(index, change):
+    # The log written with receipt `index` changed: the receipts after it re-chained and the
+    # log checkpointed again, as a portal holding the log key would write it.
     def mutate(b):
         r = b["logs"][0]["receipts"][index]; change(r); r.pop("sig")
         r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
+        rechain_from(b, index + 1)
     return mutate
 bneg("no-agent", "PTL_SUBJECT_MISMATCH", ["BND-003"], build(mutate=resign_edit(1, lambda r: r.pop("agent"))),
      "receipt 1, an ALLOW, re-signed without its agent (an unattested call allowed under an artifact)")
@@ -753,13 +788,6 @@ def deny_forwarded(b):
     r = b["logs"][0]["receipts"][2]; r.update(decision="DENY", code="PTL_RATE_LIMITED"); r.pop("sig"); r.pop("upstream")
     r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
     rechain_from(b, 3)
-def rechain_from(b, start):
-    rs = b["logs"][0]["receipts"]
-    for i in range(start, len(rs)):
-        r = rs[i]; r["prev"] = b64u(link(rs[i - 1])); r.pop("sig")
-        r["sig"] = {"alg": "Ed25519", "kid": LOG.thumbprint, "value": b64u(LOG.sign(domain("receipt", jcs(r))))}
-    leaves = [link(r) for r in rs]
-    b["logs"][0]["checkpoints"] = [{"note": note(len(rs), mth(leaves))}]
 bneg("deny-forwarded", "RCP_EFFECT_MISMATCH", ["RCP-014", "BND-002"], build(mutate=deny_forwarded),
      "receipt 2 relabelled DENY and the log re-signed and re-checkpointed: its disclosed response is the tool's result")
 def method_space(b):
@@ -806,11 +834,36 @@ bneg("payload-order", "BND_MALFORMED", ["BND-011"], build(mutate=payloads(lambda
 bneg("payload-beyond", "BND_MALFORMED", ["BND-011"], build(mutate=payloads(lambda p: p.append(dict(copy.deepcopy(p[5]), seq=6)))),
      "a payload line for seq 6, a receipt the log does not hold")
 def receipt_before_payload(b):
-    b["logs"][0]["receipts"][1]["decision"] = "DENY"; b["logs"][0]["receipts"][1]["code"] = "PTL_RATE_LIMITED"
-    b["logs"][0]["receipts"][1].pop("upstream")
-    b["logs"][0]["payloads"][3].pop("seq")
-bneg("order-receipt-before-payload", "RCP_SIGNATURE_INVALID", ["BND-011", "BND-002", "ERR-002"], build(mutate=receipt_before_payload),
-     "receipt 1 altered after signing and payload line 3 without seq: the receipt comes first")
+    b["logs"][0]["receipts"][3]["decision"] = "DENY"; b["logs"][0]["receipts"][3]["code"] = "PTL_RATE_LIMITED"
+    b["logs"][0]["receipts"][3].pop("upstream")
+    b["logs"][0]["payloads"][1].pop("seq")
+bneg("order-receipt-before-payload", "RCP_CHAIN_BROKEN", ["BND-011", "BND-002", "BND-041", "ERR-002"], build(mutate=receipt_before_payload),
+     "payload line 1 without seq and receipt 3 altered after the log was written: the log is authenticated first, "
+     "so receipt 4's chain fails before the payload line of receipt 1")
+# A receipt line keeps no signature (BND-040): one code whether or not the signature verifies.
+def keep_sig(index, value=None):
+    def mutate(b):
+        r = b["logs"][0]["receipts"][index]; r[SIG_KEPT] = True
+        if value is not None: r["sig"] = dict(r["sig"], value=value)
+    return mutate
+bneg("receipt-signed", "RCP_MALFORMED", ["BND-040", "BND-044"], build(mutate=keep_sig(2)),
+     "receipt 2's line carrying its sig, a valid signature by the log key: a receipt line of a bundle has no sig")
+bneg("receipt-signed-invalid", "RCP_MALFORMED", ["BND-040", "BND-044"], build(mutate=keep_sig(2, b64u(bytes(64)))),
+     "receipt 2's line carrying a sig that does not verify: the same code as a valid one, so no option can change the verdict")
+# What a receipt's own signature caught inside a bundle, its checkpoints catch (BND-041).
+def tamper_last_tool(b):
+    b["logs"][0]["receipts"][5]["tool"] = "delete_file"
+bneg("tampered-allow", "BND_ROOT_MISMATCH", ["BND-004", "BND-041"], build(mutate=tamper_last_tool),
+     "the last receipt, an ALLOW, rewritten to call delete_file (which the artifact forbids) after the log was written: "
+     "no later receipt's chain names it, and the checkpoint of size 6 fails before the ALLOW is re-evaluated")
+def append_allow(b):
+    log = b["logs"][0]; rs = log["receipts"]
+    r, _, p = receipt(6, link(rs[5]), T0 + 10 + 30 * 6, tool="delete_file", upstream=UPSTREAM,
+                      req={"name": "delete_file", "arguments": {}}, salts=(bytes([6]) * 32, bytes([106]) * 32))
+    rs.append(r); log["payloads"].append(p)
+bneg("appended-allow", "BND_SIZE_MISMATCH", ["BND-005", "BND-041"], build(mutate=append_allow),
+     "an ALLOW of delete_file (which the artifact forbids) chained after the last receipt, beyond the last checkpoint: "
+     "no checkpoint authenticates it, so the log's size fails before the ALLOW is re-evaluated")
 copies = [ART, resealed(lambda j: j.pop("kid")), resealed(lambda j: j.update(use="sig")), MAN]
 bneg("rate-resealed-copies", "PTL_RATE_LIMITED", ["ART-007", "BND-003"],
      build(times={i: T0 + 10 for i in range(6)}, mutate=lambda b: b.update(artifacts=copies)),
@@ -980,9 +1033,9 @@ valid(S, "bnd-phantom", "bundle.verify",
       ["BND-003", "POR-024"], files_history(PHANTOM_CALL), {"receipts": 2}, context=CTX)
 def relabel(b):
     r = b["logs"][0]["receipts"][1]; r["decision"] = "ALLOW"; r.pop("code")
-invalid(S, "bnd-phantom-relabelled", "bundle.verify", "FAIL: the PHANTOM relabelled an ALLOW (code removed) after signing.",
-        ["BND-002", "POR-024"], (lambda b: (relabel(b), b)[1])(files_history(PHANTOM_CALL)), "RCP_SIGNATURE_INVALID", "bnd-phantom",
-        "receipt 1 relabelled from PHANTOM to ALLOW, not re-signed", context=CTX)
+invalid(S, "bnd-phantom-relabelled", "bundle.verify", "FAIL: the PHANTOM relabelled an ALLOW (code removed) after the log was written.",
+        ["BND-002", "BND-041", "POR-024"], (lambda b: (relabel(b), b)[1])(files_history(PHANTOM_CALL)), "BND_ROOT_MISMATCH", "bnd-phantom",
+        "receipt 1 relabelled from PHANTOM to ALLOW after the log was written: the checkpoint over it fails before the ALLOW is re-evaluated", context=CTX)
 invalid(S, "bnd-phantom-resigned", "bundle.verify",
         "FAIL: the PHANTOM rewritten as an ALLOW and re-signed by the log key: it names no upstream the artifact pins.",
         ["BND-017", "POR-024"], files_history({"t": T0 + 11, "art": digest(ART_FILES), "upstream": None}), "PTL_UPSTREAM_DRIFT",
@@ -1205,11 +1258,6 @@ valid(S, "bnd-empty-log", "bundle.verify", "A log with no receipt and one checkp
 invalid(S, "bnd-empty-log-root", "bundle.verify", "FAIL: the only checkpoint, of size 0, carries another root than the empty tree's.",
         ["BND-004"], empty_log(sha(b"x")), "BND_ROOT_MISMATCH", "bnd-empty-log", "the size-0 checkpoint's root replaced by SHA-256(\"x\")",
         context=CTX)
-def other_signer(b):
-    r = b["logs"][0]["receipts"][1]; r.pop("sig")
-    r["sig"] = {"alg": "Ed25519", "kid": OTHER.thumbprint, "value": b64u(OTHER.sign(domain("receipt", jcs(r))))}
-bneg("order-kid-before-signature", "RCP_KEY_UNTRUSTED", ["BND-002", "RCP-025", "ERR-002"], build(mutate=other_signer),
-     "receipt 1 re-signed by another key, its sig.kid naming that key: the kid is checked before the signature")
 # ---------------------------------------------------------------- exact bytes of the bundle files
 S = "bundle-verify"
 def as_files(b):
@@ -1224,7 +1272,7 @@ def as_files(b):
 def lines(values): return [externalize_vectors.dumps_line(v).encode() for v in values]
 def edit(file, change):
     """The files of build() with one file's lines (a list of bytes, without line feeds) changed."""
-    b = build(); f = as_files(b)
+    b = unsigned_receipts(build()); f = as_files(b)
     log = b["logs"][0]
     ls = lines(b["artifacts"] if file == "artifacts" else log[file])
     data = change(ls)
@@ -1239,7 +1287,7 @@ def replace_line(i, new):
         ls[i] = changed
         return joined(ls)
     return change
-R = build()["logs"][0]["receipts"]
+R = unsigned_receipts(build())["logs"][0]["receipts"]
 valid(S, "bnd-bytes-whitespace", "bundle.verify",
       "Receipt 1's line with a space after every colon and comma and its members in the order they were built, not JCS order: "
       "the canonical form, link and leaf do not change: PASS.", ["BND-020", "JSON-004"],
@@ -1248,7 +1296,7 @@ valid(S, "bnd-bytes-crlf", "bundle.verify",
       "Every line of every file ended by a carriage return and a line feed: the carriage return is JSON whitespace: PASS.",
       ["BND-019", "BND-020", "JSON-004"],
       {"artifacts": joined(lines(build()["artifacts"]), b"\r\n"),
-       "logs": [{"origin": ORIGIN, **{m: joined(lines(build()["logs"][0][m]), b"\r\n") for m in ("receipts", "checkpoints", "payloads")}}]},
+       "logs": [{"origin": ORIGIN, **{m: joined(lines(unsigned_receipts(build())["logs"][0][m]), b"\r\n") for m in ("receipts", "checkpoints", "payloads")}}]},
       {"receipts": 6}, context=CTX)
 valid(S, "bnd-bytes-no-final-newline", "bundle.verify", "The receipt file's last line without its line feed: it is still a line: PASS.",
       ["BND-019"], edit("receipts", lambda ls: b"\n".join(ls)), {"receipts": 6}, context=CTX)

@@ -32,6 +32,7 @@ import os
 import pathlib
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,8 +105,11 @@ def prepare_bundles(attest, paths):
             continue
         for n in PATHS[path]:
             bundle = CACHE / f"bundle-{n}"
-            if (bundle / "manifest.json").exists():
+            manifest = bundle / "manifest.json"
+            # A bundle written by an earlier format (bundle.md §Layout) is written anew.
+            if manifest.exists() and '"mcp-attest/bundle/v2"' in manifest.read_text():
                 continue
+            shutil.rmtree(bundle, ignore_errors=True)
             CACHE.mkdir(parents=True, exist_ok=True)
             subprocess.run([str(attest), "bench", "count", "--path", path, "--n", str(n), "--write-bundle", str(bundle)],
                            check=True, env=env(), capture_output=True)

@@ -133,7 +133,7 @@ def evidence(c):
     for v in vectors("bundle"):
         i = v["input"]
         log = i["logs"][0]
-        manifest = {"format": "mcp-attest/bundle/v1", "artifacts": "artifacts.jsonl", "logs": [{
+        manifest = {"format": "mcp-attest/bundle/v2", "artifacts": "artifacts.jsonl", "logs": [{
             "origin": log["origin"], "receipts": "logs/0/receipts.jsonl", "checkpoints": "logs/0/checkpoints.jsonl",
             "payloads": "logs/0/payloads.jsonl"}]}
         # The files exactly as the vector gives them.

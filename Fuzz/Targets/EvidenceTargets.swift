@@ -70,7 +70,8 @@ extension FuzzTargets {
     /// Differential: the canonical receipt-line reader against the generic path
     /// (StrictJSONParser, then Receipt(json:)). Whenever the reader returns a receipt,
     /// the generic path accepts the line with exactly the same fields and signed bytes.
-    /// The line is read twice with one string cache, so cached strings are compared too.
+    /// The line is read twice with one string cache, so cached strings are compared too;
+    /// then as a bundle's line, without `sig` (``bundleReceiptLine(_:)``).
     @Sendable public static func receiptLine(_ data: [UInt8]) throws(OracleFailure) {
         #if DEBUG
         let cache = Receipt.StringCache()
@@ -78,6 +79,7 @@ extension FuzzTargets {
         let first = Receipt.read(canonicalLine: data[...], maxBytes: maxBytes, cache: cache)
         let second = Receipt.read(canonicalLine: data[...], maxBytes: maxBytes, cache: cache)
         try check((first == nil) == (second == nil), "the reader's answer depends on its cache")
+        try bundleReceiptLine(data)
         guard let fast = first, let cached = second else { return }
         let generic: Receipt
         do { generic = try Receipt(json: try StrictJSONParser().parse(data)) } catch {
@@ -96,6 +98,26 @@ extension FuzzTargets {
             try check(r.link == generic.link && r.leafHash == generic.leafHash, "different link or leaf hash")
             try check(r.json == generic.json, "the rebuilt JSON object differs from the parsed one")
         }
+        #endif
+    }
+
+    /// Differential for a bundle's receipt lines, which carry no `sig`: whenever the
+    /// canonical reader returns a receipt, `Receipt(bundleJSON:)` accepts the line with the
+    /// same canonical form, link and fields, and the line is its own canonical form.
+    static func bundleReceiptLine(_ data: [UInt8]) throws(OracleFailure) {
+        #if DEBUG
+        let maxBytes = StrictJSONParser.Limits.default.maxBytes
+        guard let fast = Receipt.read(canonicalLine: data[...], maxBytes: maxBytes, cache: Receipt.StringCache(), signed: false) else { return }
+        let generic: Receipt
+        do { generic = try Receipt(bundleJSON: try StrictJSONParser().parse(data)) } catch {
+            throw OracleFailure("the canonical reader accepts a bundle line the generic path rejects with \(error)")
+        }
+        try check(fast.canonical == data && generic.canonical == data, "a canonical bundle line is not its own canonical form")
+        try check(fast.link == generic.link && fast.leafHash == generic.leafHash && !fast.isSigned && !generic.isSigned,
+                  "different link, leaf or signing state")
+        try check(fast.log == generic.log && fast.seq == generic.seq && fast.time == generic.time && fast.prev == generic.prev
+                  && fast.artifact == generic.artifact && fast.decision == generic.decision && fast.code == generic.code
+                  && fast.tool == generic.tool && fast.method == generic.method, "the two readers read different fields")
         #endif
     }
 

@@ -6,14 +6,14 @@ import Foundation
 /// proofs, and optionally disclosed payloads.
 ///
 /// ```
-/// manifest.json                 {"format": "mcp-attest/bundle/v1", "artifacts": "artifacts.jsonl", "logs": [...]}
+/// manifest.json                 {"format": "mcp-attest/bundle/v2", "artifacts": "artifacts.jsonl", "logs": [...]}
 /// artifacts.jsonl               one signed artifact or mandate per line
 /// logs/N/receipts.jsonl         every receipt of the log from seq 0, in order
 /// logs/N/checkpoints.jsonl      {"note": signed checkpoint, "consistency": [proof from the previous one]}
 /// logs/N/payloads.jsonl         optional: {"seq", "request", "request_salt", "response", "response_salt"}
 /// ```
 public enum BundleFormat {
-    public static let name = "mcp-attest/bundle/v1"
+    public static let name = "mcp-attest/bundle/v2"
 
     public struct LogEntry: Sendable {
         public let origin: String

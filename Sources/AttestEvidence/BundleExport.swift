@@ -23,7 +23,11 @@ public enum BundleExporter {
             for name in names {
                 let target = dir.appendingPathComponent(name)
                 try? fm.removeItem(at: target)
-                try fm.copyItem(at: log.directory.appendingPathComponent(name), to: target)
+                if name == "receipts.jsonl" {
+                    try writeBundleReceipts(from: log.directory.appendingPathComponent(name), to: target)
+                } else {
+                    try fm.copyItem(at: log.directory.appendingPathComponent(name), to: target)
+                }
             }
             entries.append(.init(origin: log.origin, receipts: "logs/\(i)/receipts.jsonl",
                                  checkpoints: "logs/\(i)/checkpoints.jsonl",
@@ -31,6 +35,27 @@ public enum BundleExporter {
         }
         let manifest = BundleFormat.Manifest(artifacts: "artifacts.jsonl", logs: entries)
         try Data(manifest.json.serialized(pretty: true).utf8).write(to: out.appendingPathComponent("manifest.json"))
+    }
+
+    /// Copies a log's receipt lines in their bundle form (``Receipt/bundleLine(fromLogLine:)``),
+    /// streaming, so memory does not grow with the log.
+    static func writeBundleReceipts(from source: URL, to target: URL) throws {
+        guard FileManager.default.createFile(atPath: target.path, contents: nil),
+              let handle = try? FileHandle(forWritingTo: target) else {
+            throw AttestError(.bundleMalformed, "cannot write \(target.path)")
+        }
+        defer { try? handle.close() }
+        var reader = try LineReader(url: source, maxLineBytes: BundleVerifier.Limits.receiptLineBytes)
+        var out: [UInt8] = []
+        while case let lines = reader.next(4096), !lines.isEmpty {
+            out.removeAll(keepingCapacity: true)
+            for line in lines where !line.isEmpty {
+                out += try Receipt.bundleLine(fromLogLine: line)
+                out.append(0x0A)
+            }
+            try handle.write(contentsOf: out)
+        }
+        if let failure = reader.failure { throw AttestError(.receiptMalformed, "\(source.path): \(failure)") }
     }
 }
 

@@ -6,9 +6,11 @@ import Foundation
 /// verdict depends only on the bundle and the inputs (trusted policy authorities,
 /// trusted log keys, the time), never on the keys a bundle names for itself.
 ///
-/// Receipts are streamed in batches: each batch is parsed, canonicalized and its
-/// signatures verified on all cores, then checked in order (sequence, chain, time,
-/// disclosures, artifact chain, re-evaluation of every decision, Merkle roots). Memory
+/// Receipts are streamed in batches: each batch is parsed, canonicalized, hashed and its
+/// disclosures checked on all cores, then checked in order (sequence, chain, time,
+/// disclosures, artifact chain, re-evaluation of every decision, Merkle roots). A bundle's
+/// receipt lines carry no signature: the log key's checkpoints over their Merkle root
+/// authenticate them, and a content failure is reported only once the log is authenticated. Memory
 /// is bounded by the batch size and the line limits, whatever the size of the bundle,
 /// and time is linear in the receipts, whatever the artifacts say.
 public struct BundleVerifier: Sendable {
@@ -201,6 +203,17 @@ private struct Run {
     var logsByRoot: [ExactString: Set<Int>] = [:]
     /// The manifest, once read (for the digest of the files it names).
     var manifest: BundleFormat.Manifest?
+    /// The JCS bytes of each artifact's pinned upstream, by digest, so that each ALLOW
+    /// compares bytes the parallel stage made against bytes made once per artifact.
+    var pinnedUpstreams: [ExactString: [UInt8]] = [:]
+
+    mutating func pinnedUpstream(_ artifact: Artifact, _ upstream: JSONValue) -> [UInt8] {
+        let key = ExactString(artifact.digest)
+        if let bytes = pinnedUpstreams[key] { return bytes }
+        let bytes = JCS.canonicalize(upstream)
+        pinnedUpstreams[key] = bytes
+        return bytes
+    }
 
     init(verifier: BundleVerifier, directory: BundleDirectory) {
         self.verifier = verifier
@@ -380,7 +393,6 @@ private struct Run {
         (summary.endPinnedSize, summary.endFreshAfter) = (logTrust.endPinnedSize, logTrust.endFreshAfter)
         report.checks.append(("\(origin): checkpoints signed and consistent", "pass", checkpoints.count))
 
-        let keyID = logKey.key.thumbprint
         var engine = PolicyEngine()
         var drift = DriftTracker()
         var frontier = MerkleFrontier()
@@ -389,6 +401,9 @@ private struct Run {
         var expectedSeq: UInt64 = 0
         var checkpointIndex = 0
         var open: [UInt64: OpenCall] = [:]
+        /// The first failure of steps 5 to 7, reported once the log is authenticated.
+        var content: BundleVerifier.Failure?
+        var contentFailed = false
         /// The digests this log's REVOKE entries named so far.
         var revoked = Set<ExactString>()
         let started = Date()
@@ -399,7 +414,7 @@ private struct Run {
         let pipeline = Pipeline()
         let receipts = try directory.lines(entry.receipts, maxLineBytes: Limits.receiptLineBytes)
         let payloads = try entry.payloads.map { p throws(AttestError) in try directory.lines(p, maxLineBytes: Limits.payloadLineBytes) }
-        let producer = Producer(receipts: receipts, payloads: payloads, key: logKey.key, batchSize: verifier.batchSize,
+        let producer = Producer(receipts: receipts, payloads: payloads, batchSize: verifier.batchSize,
                                 workers: verifier.workers, pipeline: pipeline)
         let thread = Thread { producer.run() }
         thread.stackSize = 1 << 22
@@ -420,9 +435,6 @@ private struct Run {
                 }
                 guard r.seq == expectedSeq else {
                     throw fail(.receiptSequenceGap, "expected seq \(expectedSeq), found \(r.seq)", r.seq)
-                }
-                guard r.keyID.isExactly(keyID) else {
-                    throw fail(.receiptKeyUntrusted, "receipt is signed by \(r.keyID), not the log key", r.seq)
                 }
                 if let error = item.error { throw fail(error.code, error.message, r.seq) }
                 guard r.prev == previousLink else {
@@ -450,6 +462,11 @@ private struct Run {
                     }
                 }
 
+                // Steps 5 to 7 read what the receipt says, and run only while no earlier
+                // receipt of the log failed them: their first failure waits until steps 4, 8
+                // and 9 have authenticated the whole log (bundle.md §Verification).
+                if !contentFailed {
+                do {
                 // Step 5: the disclosed payload, read in step with the receipts.
                 if let error = item.disclosureError { throw fail(error.code, error.message, r.seq) }
 
@@ -476,7 +493,8 @@ private struct Run {
                         // it changes neither the rate state nor the drift state.
                         if r.shadow == nil {
                             if let pinned = artifact.upstream {
-                                guard let observed = r.upstream, JCS.canonicalize(observed) == JCS.canonicalize(pinned) else {
+                                let pinnedBytes = pinnedUpstream(artifact, pinned)
+                                guard let observed = item.upstreamCanonical, observed == pinnedBytes else {
                                     throw fail(.portalUpstreamDrift, "ALLOW forwarded to an upstream other than the artifact pins", r.seq)
                                 }
                             }
@@ -512,6 +530,11 @@ private struct Run {
                         drift.begin(session: r.session, code: began)
                     }
                 }
+                } catch let failure as BundleVerifier.Failure {
+                    content = failure
+                    contentFailed = true
+                }
+                }
 
                 // Step 8: the Merkle tree against every checkpoint of its size.
                 frontier.append(r.leafHash)
@@ -522,6 +545,7 @@ private struct Run {
                     checkpointIndex += 1
                 }
                 try logTrust.checkTree(size: frontier.size, root: frontier.root.bytes)
+                guard !contentFailed else { continue }
                 summary.receipts += 1
                 switch r.decision {
                 case .allow:
@@ -549,10 +573,11 @@ private struct Run {
         guard frontier.size == last.size else {
             throw fail(.bundleSizeMismatch, "the log holds \(frontier.size) receipts, its last checkpoint \(last.size)")
         }
+        if let content { throw content }
         if let leftover = producer.leftoverPayload { throw fail(leftover.code, leftover.message) }
         report.openCalls += open.count
         summary.openCalls = open.count
-        report.checks.append(("\(origin): receipts parsed, signed by the log key, in sequence, hash-linked", "pass", Int(frontier.size)))
+        report.checks.append(("\(origin): receipts parsed, in sequence, hash-linked", "pass", Int(frontier.size)))
         report.checks.append(("\(origin): Merkle roots equal every checkpoint", "pass", checkpoints.count))
         report.checks.append(("\(origin): artifact chains verified", "pass", chains.count - chainsBefore))
         report.checks.append(("\(origin): ALLOW decisions re-evaluated against the artifact", "pass", summary.allowedCalls))
@@ -677,8 +702,8 @@ private struct AllowedCalls {
             position += 1
             let receipt: Receipt
             do {
-                receipt = try Receipt.read(canonicalLine: line, maxBytes: BundleVerifier.Limits.receiptLineBytes, cache: cache)
-                    ?? Receipt(json: try StrictJSONParser(limits: Producer.receiptLimits).parse(line))
+                receipt = try Receipt.read(canonicalLine: line, maxBytes: BundleVerifier.Limits.receiptLineBytes, cache: cache, signed: false)
+                    ?? Receipt(bundleJSON: try StrictJSONParser(limits: Producer.receiptLimits).parse(line))
             } catch {
                 throw changed()
             }
@@ -696,8 +721,8 @@ private struct AllowedCalls {
     }
 }
 
-/// One receipt line after the parallel stage: parsed, canonicalized, hashed, its
-/// signature checked (`error` holds the first failure), and its disclosed payload, if
+/// One receipt line after the parallel stage: parsed, canonicalized and hashed (`error`
+/// holds why it is not a receipt), and its disclosed payload, if
 /// any, with the result of checking it (`disclosureError` also holds a defect of the
 /// payload lines read at this receipt). Failures are only reported when the in-order
 /// stage reaches the receipt, so the verdict is the same as a sequential verifier's.
@@ -708,6 +733,8 @@ private struct Prepared: @unchecked Sendable {
     var disclosureError: AttestError?
     /// An allowed `tools/call` whose disclosed request holds a number that is not exact.
     var requestInexact = false
+    /// The JCS bytes of the receipt's `upstream`, made in the parallel stage.
+    var upstreamCanonical: [UInt8]?
 }
 
 /// A bounded hand-off of batches between the producer thread and the in-order stage.
@@ -768,8 +795,6 @@ private typealias PayloadLine = Result<(seq: UInt64, disclosure: Result<Disclosu
 private final class Producer: @unchecked Sendable {
     var receipts: LineReader
     var payloads: LineReader?
-    let key: Ed25519.PublicKey
-    let keyID: String
     let batchSize: Int
     let workers: Int
     let pipeline: Pipeline
@@ -788,11 +813,9 @@ private final class Producer: @unchecked Sendable {
     static let receiptLimits = StrictJSONParser.Limits(maxBytes: BundleVerifier.Limits.receiptLineBytes, maxDepth: 16)
     private static let payloadLimits = StrictJSONParser.Limits(maxBytes: BundleVerifier.Limits.payloadLineBytes, maxDepth: 64)
 
-    init(receipts: LineReader, payloads: LineReader?, key: Ed25519.PublicKey, batchSize: Int, workers: Int, pipeline: Pipeline) {
+    init(receipts: LineReader, payloads: LineReader?, batchSize: Int, workers: Int, pipeline: Pipeline) {
         self.receipts = receipts
         self.payloads = payloads
-        self.key = key
-        self.keyID = key.thumbprint
         self.batchSize = batchSize
         self.workers = workers
         self.pipeline = pipeline
@@ -937,12 +960,12 @@ private final class Producer: @unchecked Sendable {
         return attached
     }
 
-    /// Parses one receipt line (the canonical layout directly, anything else through the
-    /// strict parser) and checks its signature when it names the log key.
+    /// Parses one receipt line of the bundle form, without `sig` (the canonical layout
+    /// directly, anything else through the strict parser).
     private func prepare(_ line: ArraySlice<UInt8>, into item: inout Prepared, cache: Receipt.StringCache) {
         do {
             let receipt: Receipt
-            if let fast = Receipt.read(canonicalLine: line, maxBytes: Self.receiptLimits.maxBytes, cache: cache) {
+            if let fast = Receipt.read(canonicalLine: line, maxBytes: Self.receiptLimits.maxBytes, cache: cache, signed: false) {
                 receipt = fast
             } else {
                 let value: JSONValue
@@ -951,10 +974,10 @@ private final class Producer: @unchecked Sendable {
                 } catch {
                     throw AttestError(.receiptMalformed, "the receipt line is not JSON: \(error.message)")
                 }
-                receipt = try Receipt(json: value)
+                receipt = try Receipt(bundleJSON: value)
             }
             item.receipt = receipt
-            if receipt.keyID.isExactly(keyID) { try receipt.verifySignature(key) }
+            if let upstream = receipt.upstream { item.upstreamCanonical = JCS.canonicalize(upstream) }
         } catch {
             item.error = error as? AttestError ?? AttestError(.receiptMalformed, "\(error)")
         }

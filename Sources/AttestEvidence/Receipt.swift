@@ -30,6 +30,7 @@ public struct Receipt: Sendable {
         // The canonical bytes were read from a line that parsed, so they parse again.
         var o = JSONObject()
         let parsed = (try? StrictJSONParser().parse(canonical))?.objectValue ?? JSONObject()
+        guard isSigned else { return parsed }
         // `sig` goes where JCS order puts it: before the first member that sorts after it.
         let sig: JSONValue = ["alg": "Ed25519", "kid": .string(keyID), "value": .string(Base64URL.encode(signature))]
         var placed = false
@@ -76,22 +77,38 @@ public struct Receipt: Sendable {
     public let responseCommitment: [UInt8]?
     /// An `ALLOW` without a response, completed by a later `RESULT`.
     public var isOpenCall: Bool { decision == .allow && responseCommitment == nil }
+    /// Empty on a receipt in its bundle form (``init(bundleJSON:)``), which carries no `sig`.
     public let signature: [UInt8]
+    /// Empty on a receipt in its bundle form.
     public let keyID: String
+    /// Whether the receipt carries `sig`: a receipt handed out alone does; a receipt line
+    /// of a bundle does not (bundle.md §Layout), its checkpoints authenticate it.
+    public let isSigned: Bool
     /// JCS of the receipt without `sig`: the signed payload and the chain link preimage.
-    public var canonical: [UInt8] { Array(signedMessage[Self.messagePrefix.count...]) }
+    public var canonical: [UInt8] { Array(canonicalBytes) }
+    let canonicalBytes: ArraySlice<UInt8>
     /// The bytes the signature is over: the `receipt` domain prefix, then ``canonical``.
-    let signedMessage: [UInt8]
+    var signedMessage: [UInt8] { Self.messagePrefix + canonicalBytes }
     static let messagePrefix = SignatureDomain.receipt.signedBytes([])
 
     public init(json value: JSONValue) throws(AttestError) {
         try self.init(json: value, canonical: nil)
     }
 
+    /// A receipt line of a bundle (bundle.md §Layout): the receipt without `sig`. A line
+    /// that carries `sig` is `RCP_MALFORMED`, so a bundle has one verdict whatever the
+    /// signature says.
+    public init(bundleJSON value: JSONValue) throws(AttestError) {
+        try self.init(json: value, canonical: nil, signed: false)
+    }
+
     /// `canonical`, when the caller has just computed it, saves computing it again.
-    init(json value: JSONValue, canonical precomputed: [UInt8]?) throws(AttestError) {
+    init(json value: JSONValue, canonical precomputed: [UInt8]?, signed: Bool = true) throws(AttestError) {
         guard case .object(let o) = value else { throw malformed("a receipt is a JSON object") }
         for name in o.names where !Self.members.containsExactly(name) { throw malformed("unknown member \"\(name)\"") }
+        if !signed, o["sig"] != nil {
+            throw malformed("a receipt line of a bundle carries no \"sig\": the bundle's checkpoints authenticate it")
+        }
         guard o["type"]?.stringValue?.isExactly(Self.typeName) == true else { throw malformed("\"type\" is \(Self.typeName)") }
         object = o
         log = try text(o, "log")
@@ -156,13 +173,19 @@ public struct Receipt: Sendable {
             throw malformed(why)
         }
         }
-        guard let sig = o["sig"]?.objectValue, sig.count == 3, sig["alg"]?.stringValue?.isExactly("Ed25519") == true,
-              let kid = sig["kid"]?.stringValue, let value = sig["value"]?.stringValue,
-              let signature = try? Base64URL.decode(value) else {
-            throw malformed("\"sig\" is {alg: Ed25519, kid, value}")
+        if signed {
+            guard let sig = o["sig"]?.objectValue, sig.count == 3, sig["alg"]?.stringValue?.isExactly("Ed25519") == true,
+                  let kid = sig["kid"]?.stringValue, let value = sig["value"]?.stringValue,
+                  let signature = try? Base64URL.decode(value) else {
+                throw malformed("\"sig\" is {alg: Ed25519, kid, value}")
+            }
+            keyID = kid
+            self.signature = signature
+        } else {
+            keyID = ""
+            signature = []
         }
-        keyID = kid
-        self.signature = signature
+        isSigned = signed
         let canonical: [UInt8]
         if let precomputed {
             canonical = precomputed
@@ -171,7 +194,7 @@ public struct Receipt: Sendable {
             unsigned["sig"] = nil
             canonical = JCS.canonicalize(.object(unsigned))
         }
-        signedMessage = SignatureDomain.receipt.signedBytes(canonical)
+        canonicalBytes = canonical[...]
         link = SHA256.hash(canonical)
         leafHash = Merkle.leafHash(link)
     }
@@ -180,7 +203,8 @@ public struct Receipt: Sendable {
     init(log: String, seq: UInt64, time: Int64, prev: [UInt8], artifact: String, session: String, tool: String?, method: String,
          agentSubject: String?, agentKey: String?, decision: Decision, code: String?, call: UInt64?, upstream: JSONValue?,
          toolsDigest: String? = nil, shadow: String? = nil,
-         requestCommitment: [UInt8]?, responseCommitment: [UInt8]?, signature: [UInt8], keyID: String, signedMessage: [UInt8]) {
+         requestCommitment: [UInt8]?, responseCommitment: [UInt8]?, signature: [UInt8], keyID: String, isSigned: Bool,
+         canonical: ArraySlice<UInt8>) {
         object = nil
         self.log = log
         self.seq = seq
@@ -202,9 +226,9 @@ public struct Receipt: Sendable {
         self.responseCommitment = responseCommitment
         self.signature = signature
         self.keyID = keyID
-        self.signedMessage = signedMessage
-        let prefix = Self.messagePrefix.count
-        link = signedMessage.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[prefix...])) }
+        self.isSigned = isSigned
+        canonicalBytes = canonical
+        link = canonical.withUnsafeBytes { SHA256.hash($0) }
         leafHash = Merkle.leafHash(link)
     }
 
@@ -214,7 +238,7 @@ public struct Receipt: Sendable {
     public let leafHash: MerkleHash
 
     public func verifySignature(_ key: Ed25519.PublicKey) throws(AttestError) {
-        guard signature.count == Ed25519.signatureLength,
+        guard isSigned, signature.count == Ed25519.signatureLength,
               key.isValid(signature: signature, message: signedMessage) else {
             throw AttestError(.receiptSignatureInvalid, "receipt \(seq): signature does not verify with the log key")
         }

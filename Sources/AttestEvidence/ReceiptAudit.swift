@@ -44,16 +44,12 @@ public enum ReceiptAudit {
     }
 
     /// Step 3: for each held receipt in order, its `sig.kid` names the log key
-    /// (`RCP_KEY_UNTRUSTED`), then its signature verifies (`RCP_SIGNATURE_INVALID`). A plain
-    /// loop: a verifier of many signatures at once can take its place if it reports the
-    /// first receipt in this order that fails.
+    /// (`RCP_KEY_UNTRUSTED`), then its signature verifies (`RCP_SIGNATURE_INVALID`); the
+    /// signatures are verified on all cores (``ReceiptBatchVerifier``), and the first
+    /// receipt in this order that fails is reported.
     public static func verifySignatures(_ held: [Receipt], key: Ed25519.PublicKey) throws(AttestError) {
-        let thumbprint = key.thumbprint
-        for receipt in held {
-            guard receipt.keyID.isExactly(thumbprint) else {
-                throw AttestError(.receiptKeyUntrusted, "held receipt \(receipt.seq) is not signed by the log key")
-            }
-            try receipt.verifySignature(key)
+        if let failure = ReceiptBatchVerifier.firstFailure(held, key: key) {
+            throw AttestError(failure.error.code, "held \(failure.error.message)")
         }
     }
 

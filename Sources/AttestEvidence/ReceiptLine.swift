@@ -39,12 +39,17 @@ extension Receipt {
     /// The receipt of a canonical log line, or nil when the line is not in that form or
     /// is not a valid receipt (the caller then parses it generically). `maxBytes` is the
     /// size limit of the generic parser the caller would use.
-    static func read(canonicalLine line: ArraySlice<UInt8>, maxBytes: Int, cache: StringCache) -> Receipt? {
+    ///
+    /// `signed` false reads a receipt line of a bundle, which has no `sig` member (a line
+    /// with one is not in this form); the line is then its own canonical form, kept as
+    /// the slice it is, without a copy.
+    static func read(canonicalLine line: ArraySlice<UInt8>, maxBytes: Int, cache: StringCache, signed: Bool = true) -> Receipt? {
         guard line.count <= maxBytes else { return nil }
-        return line.withUnsafeBufferPointer { read(canonicalLine: $0, cache: cache) }
+        return line.withUnsafeBufferPointer { read(canonicalLine: $0, cache: cache, signed: signed, line: line) }
     }
 
-    private static func read(canonicalLine b: UnsafeBufferPointer<UInt8>, cache: StringCache) -> Receipt? {
+    private static func read(canonicalLine b: UnsafeBufferPointer<UInt8>, cache: StringCache, signed: Bool,
+                             line: ArraySlice<UInt8>) -> Receipt? {
         var scanner = CanonicalScanner(b)
         guard scanner.literal("{") else { return nil }
         var agentSubject: String? = nil, agentKey: String? = nil
@@ -89,9 +94,14 @@ extension Receipt {
             shadow = cache.string(c, .code)
         }
         let sigStart = scanner.position
-        guard scanner.literal(",\"sig\":{\"alg\":\"Ed25519\",\"kid\":"), let kid = scanner.string(),
-              scanner.literal(",\"value\":"), let value = scanner.string(), scanner.literal("}"),
-              let signature = try? Base64URL.decode(buffer: value) else { return nil }
+        var kid: UnsafeBufferPointer<UInt8>? = nil, signature: [UInt8] = []
+        if signed {
+            guard scanner.literal(",\"sig\":{\"alg\":\"Ed25519\",\"kid\":"), let k = scanner.string(),
+                  scanner.literal(",\"value\":"), let value = scanner.string(), scanner.literal("}"),
+                  let s = try? Base64URL.decode(buffer: value) else { return nil }
+            kid = k
+            signature = s
+        }
         let sigEnd = scanner.position
         guard scanner.literal(",\"time\":"), let time = scanner.integer() else { return nil }
         var tool: String? = nil
@@ -116,21 +126,24 @@ extension Receipt {
         guard formDefect(decision: decision, code: code, call: call, seq: UInt64(seq), hasUpstream: upstream != nil || toolsDigest != nil,
                          hasShadow: shadow != nil, hasRequest: request != nil, hasResponse: response != nil) == nil else { return nil }
 
-        // The signed bytes: the domain prefix, then the line without its sig member.
-        let prefix = messagePrefix
-        let total = prefix.count + b.count - (sigEnd - sigStart)
-        let message = [UInt8](unsafeUninitializedCapacity: total) { out, count in
-            let base = out.baseAddress!  // trap-free: the message holds the domain prefix and a line that parsed, so no buffer is empty
-            prefix.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: $0.count) }  // trap-free: the message holds the domain prefix and a line that parsed, so no buffer is empty
-            (base + prefix.count).update(from: b.baseAddress!, count: sigStart)  // trap-free: the message holds the domain prefix and a line that parsed, so no buffer is empty
-            (base + prefix.count + sigStart).update(from: b.baseAddress! + sigEnd, count: b.count - sigEnd)  // trap-free: the message holds the domain prefix and a line that parsed, so no buffer is empty
-            count = total
+        // The canonical form: the line itself when it has no sig, else the line without it.
+        let canonical: ArraySlice<UInt8>
+        if sigEnd == sigStart {
+            canonical = line
+        } else {
+            let total = b.count - (sigEnd - sigStart)
+            canonical = [UInt8](unsafeUninitializedCapacity: total) { out, count in
+                let base = out.baseAddress!  // trap-free: a line that parsed is not empty, nor is its canonical form
+                base.update(from: b.baseAddress!, count: sigStart)  // trap-free: a line that parsed is not empty
+                (base + sigStart).update(from: b.baseAddress! + sigEnd, count: b.count - sigEnd)  // trap-free: a line that parsed is not empty
+                count = total
+            }[...]
         }
         return Receipt(log: cache.string(log, .log), seq: UInt64(seq), time: time, prev: prev,
                        artifact: cache.string(artifact, .artifact), session: cache.string(session, .session), tool: tool,
                        method: methodName, agentSubject: agentSubject, agentKey: agentKey, decision: decision, code: code,
                        call: call, upstream: upstream, toolsDigest: toolsDigest, shadow: shadow, requestCommitment: request, responseCommitment: response, signature: signature,
-                       keyID: cache.string(kid, .kid), signedMessage: message)
+                       keyID: kid.map { cache.string($0, .kid) } ?? "", isSigned: signed, canonical: canonical)
     }
 
     private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: StaticString) -> Bool {

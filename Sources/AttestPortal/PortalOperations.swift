@@ -61,7 +61,7 @@ extension PortalStore {
             }
         }
         try Data(artifactLines).write(to: staging.appendingPathComponent("artifacts.jsonl"))
-        let manifest: JSONObject = ["format": "mcp-attest/bundle/v1", "artifacts": "artifacts.jsonl", "logs": .array(entries)]
+        let manifest: JSONObject = ["format": "mcp-attest/bundle/v2", "artifacts": "artifacts.jsonl", "logs": .array(entries)]
         try Data((JSONValue.object(manifest).serialized(pretty: true) + "\n").utf8).write(to: staging.appendingPathComponent("manifest.json"))
         try fm.moveItem(at: staging, to: out)
         return exported
@@ -100,7 +100,7 @@ extension PortalStore {
                 """, arguments: [size])
             while let row = try rows.next() {
                 let seq: Int64 = row["seq"], time: Int64 = row["time"]
-                try receiptsOut.write(Array(row["line"] as Data) + [0x0A])
+                try receiptsOut.write(try Receipt.bundleLine(fromLogLine: Array(row["line"] as Data)[...]) + [0x0A])
                 frontier.append(MerkleHash(Array(row["leaf"] as Data)))
                 count += 1
                 let disclosed: Bool

@@ -43,6 +43,17 @@ struct BundleFileTests {
         #expect(f.verify(b).passed)
     }
 
+    @Test("a manifest of another format, the v1 whose receipt lines carried sig included, is BND_MALFORMED")
+    func refusesAnotherFormat() {
+        for format in ["mcp-attest/bundle/v1", "mcp-attest/bundle/v3", "MCP-ATTEST/BUNDLE/V2"] {
+            let b = f.copy()
+            var o = parse(lines(manifest(b)).joined())
+            o["format"] = .string(format)
+            write([serialize(o)], manifest(b))
+            expectFail(b, .bundleMalformed, "manifest")
+        }
+    }
+
     @Test("a FIFO is refused at once, not waited on")
     func fifo() {
         let b = f.copy()
@@ -100,11 +111,11 @@ struct BundleFileTests {
         let b = f.copy()
         edit(b.appendingPathComponent("logs/0/receipts.jsonl")) { l in
             var o = parse(l[1])
-            o["session"] = "altered after signing"
+            o["session"] = "altered after the log was written"
             l[1] = serialize(o)
         }
         edit(b.appendingPathComponent("logs/0/payloads.jsonl")) { $0[2000] = "not json" }
-        expectFail(b, .receiptSignatureInvalid, seq: 1)
+        expectFail(b, .receiptChainBroken, seq: 2)
     }
 
     @Test("two verifications at once share no position: each names its own log and seq")

@@ -53,11 +53,24 @@ struct BundleTests {
     func checkpoints(_ b: URL) -> URL { b.appendingPathComponent("logs/0/checkpoints.jsonl") }
     func payloads(_ b: URL) -> URL { b.appendingPathComponent("logs/0/payloads.jsonl") }
 
-    /// Re-signs a receipt with the log key, as a portal that rewrites its own history would.
-    func resign(_ o: JSONObject, key: Ed25519.PrivateKey? = nil) -> String {
+    /// A receipt rewritten in its bundle form (no `sig`), as a portal that rewrites its own
+    /// history would write it: the line is valid, only the chain and checkpoints can tell.
+    func rewrite(_ o: JSONObject) -> String {
         var fields = o
         fields["sig"] = nil
-        return serialize(try! Receipt.sign(fields, key: key ?? f.demo.logKey).json)
+        return String(decoding: JCS.canonicalize(.object(fields)), as: UTF8.self)
+    }
+
+    /// A receipt line with a signature: the receipt signed by `key`, `sig.kid` naming `kid`.
+    func signedLine(_ o: JSONObject, key: Ed25519.PrivateKey, kid: String? = nil) -> String {
+        var fields = o
+        fields["sig"] = nil
+        var signed = try! Receipt.sign(fields, key: key).json
+        if let kid, var sig = signed["sig"]?.objectValue {
+            sig["kid"] = .string(kid)
+            signed["sig"] = .object(sig)
+        }
+        return serialize(signed)
     }
 
     func expectFail(_ b: URL, _ code: ErrorCode, seq: UInt64? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -87,43 +100,71 @@ struct BundleTests {
         expectFail(duplicated, .receiptSequenceDuplicate, seq: 10)
     }
 
-    @Test("a receipt inserted under the log's kid but signed by another key")
-    func inserted() {
-        let b = f.copy()
+    @Test("a receipt line carrying a signature, by the log key, forged under its kid, or by another key: RCP_MALFORMED alike")
+    func signedLines() {
         let attacker = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 0xEE, count: 32))
-        edit(receipts(b)) { l in
-            var o = parse(l[10])
-            o["decision"] = "ALLOW"; o["code"] = nil
-            var forged = parse(resign(o, key: attacker))
-            var sig = forged["sig"]!.objectValue!
-            sig["kid"] = .string(f.demo.logKey.publicKey.thumbprint)
-            forged["sig"] = .object(sig)
-            l[10] = serialize(forged)
+        let logKid = f.demo.logKey.publicKey.thumbprint
+        for (key, kid) in [(f.demo.logKey, nil), (attacker, logKid), (attacker, nil)] as [(Ed25519.PrivateKey, String?)] {
+            let b = f.copy()
+            edit(receipts(b)) { l in l[10] = signedLine(parse(l[10]), key: key, kid: kid) }
+            expectFail(b, .receiptMalformed, seq: 10)
         }
-        expectFail(b, .receiptSignatureInvalid, seq: 10)
     }
 
-    @Test("a field changed after signing, and a receipt signed by an unknown key")
+    @Test("a field changed in place: the next receipt's chain, or the checkpoint over the last one")
     func tampered() {
         let b = f.copy()
         edit(receipts(b)) { l in
             var o = parse(l[3]); o["session"] = "another-session"; l[3] = serialize(o)
         }
-        expectFail(b, .receiptSignatureInvalid, seq: 3)
-        let untrusted = f.copy()
-        let other = try! Ed25519.PrivateKey(seed: [UInt8](repeating: 0xEF, count: 32))
-        edit(receipts(untrusted)) { l in l[3] = resign(parse(l[3]), key: other) }
-        expectFail(untrusted, .receiptKeyUntrusted, seq: 3)
+        expectFail(b, .receiptChainBroken, seq: 4)
+        // The last receipt, an ALLOW of a call the artifact forbids: the root fails first.
+        let last = f.copy()
+        edit(receipts(last)) { l in
+            var o = parse(l[2999]); o["decision"] = "ALLOW"; o["code"] = nil; o["tool"] = "delete_file"; l[2999] = serialize(o)
+        }
+        expectFail(last, .bundleRootMismatch, seq: 2999)
     }
 
     @Test("history rewritten by the log key: chain break, or root mismatch at the checkpoint")
     func rewritten() {
         let b = f.copy()
-        edit(receipts(b)) { l in var o = parse(l[5]); o["session"] = "rewritten"; l[5] = resign(o) }
+        edit(receipts(b)) { l in var o = parse(l[5]); o["session"] = "rewritten"; l[5] = rewrite(o) }
         expectFail(b, .receiptChainBroken, seq: 6)
         let last = f.copy()
-        edit(receipts(last)) { l in var o = parse(l[2999]); o["session"] = "rewritten"; l[2999] = resign(o) }
+        edit(receipts(last)) { l in var o = parse(l[2999]); o["session"] = "rewritten"; l[2999] = rewrite(o) }
         expectFail(last, .bundleRootMismatch, seq: 2999)
+    }
+
+    @Test("a content failure waits for the log's authentication: a chain break later in the log comes first")
+    func authenticationFirst() {
+        let b = f.copy()
+        // Payload line of receipt 5 dropped its salt (content, step 5); receipt 20 edited in place (chain, step 4 at 21).
+        edit(payloads(b)) { l in var o = parse(l[5]); o["request_salt"] = nil; l[5] = serialize(o) }
+        let contentOnly = f.copy()
+        edit(payloads(contentOnly)) { l in var o = parse(l[5]); o["request_salt"] = nil; l[5] = serialize(o) }
+        expectFail(contentOnly, .receiptDisclosureMalformed)
+        edit(receipts(b)) { l in var o = parse(l[20]); o["session"] = "edited"; l[20] = serialize(o) }
+        expectFail(b, .receiptChainBroken, seq: 21)
+    }
+
+    @Test("the exporter writes each receipt as its canonical form without sig, and the bundle verifies")
+    func exportWritesReceiptsWithoutSignatures() throws {
+        let logLines = lines(f.base.appendingPathComponent("logs/0/receipts.jsonl"))
+        #expect(logLines.count == 3000)
+        for line in logLines.prefix(50) {
+            let o = parse(line)
+            #expect(o["sig"] == nil)
+            #expect(Array(line.utf8) == JCS.canonicalize(.object(o)))
+        }
+        // A log line, signed, and its bundle line: the canonical form of the one is the other.
+        let signed = try Receipt.sign(["log": "portal.example/log/0", "seq": 0, "time": 1, "prev": .string(Base64URL.encode(Receipt.genesis)),
+                                       "artifact": "a", "session": "s", "method": "tools/list", "decision": "ALLOW",
+                                       "request": .string(Base64URL.encode([UInt8](repeating: 1, count: 32)))], key: f.demo.logKey)
+        let logLine = Array(serialize(signed.json).utf8)
+        #expect(try Receipt.bundleLine(fromLogLine: logLine[...]) == signed.canonical)
+        let bundled = try Receipt(bundleJSON: try StrictJSONParser().parse(try Receipt.bundleLine(fromLogLine: logLine[...])))
+        #expect(bundled.link == signed.link && !bundled.isSigned)
     }
 
     @Test("truncated log: fewer receipts than the last checkpoint")

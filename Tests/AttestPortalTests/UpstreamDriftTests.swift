@@ -206,10 +206,10 @@ import Testing
         let payload = try h.payload(seq: 2)
         #expect(payload["response"] == phantom["result"])
         try h.verifyBundle()
-        // A PHANTOM edited into an ALLOW fails the bundle; re-signed by the log key, it names
-        // no pinned upstream.
-        try h.verifyBundle(editing: 2, resign: false, expect: "RCP_SIGNATURE_INVALID")
-        try h.verifyBundle(editing: 2, resign: true, expect: "PTL_UPSTREAM_DRIFT")
+        // A PHANTOM edited into an ALLOW fails the bundle at the next receipt's chain, before
+        // the ALLOW is re-evaluated; with a signature added to its line it is malformed.
+        try h.verifyBundle(editing: 2, resign: false, expect: "RCP_CHAIN_BROKEN")
+        try h.verifyBundle(editing: 2, resign: true, expect: "RCP_MALFORMED")
     }
 
     /// A stateless request is a session of its own on the shared upstream session: it is

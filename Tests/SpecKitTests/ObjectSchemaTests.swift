@@ -359,7 +359,7 @@ import Testing
     func manifestMutations() throws {
         let (_, set) = try Self.load()
         let manifest: JSONValue = [
-            "format": "mcp-attest/bundle/v1", "artifacts": "artifacts.jsonl",
+            "format": "mcp-attest/bundle/v2", "artifacts": "artifacts.jsonl",
             "logs": [["origin": "portal.example/log/0", "receipts": "logs/0/receipts.jsonl",
                       "checkpoints": "logs/0/checkpoints.jsonl", "payloads": "logs/0/payloads.jsonl"]],
         ]

@@ -4,8 +4,9 @@
 the expected registry code, receipt and exit class.
 
 Copies share unchanged files by hard link; a changed file is rewritten as a stream, so
-memory stays flat whatever the bundle size. Receipts are re-signed (where an attack
-needs a validly signed lie) with the demo log key, whose seed is public: the demo
+memory stays flat whatever the bundle size. A bundle's receipt lines carry no signature
+(bundle.md §Receipts without signatures): a lie the log key's holder tells is a log
+re-chained and checkpointed again with the demo log key, whose seed is public: the demo
 history's keys are fixed (DemoHistory in AttestEvidence).
 
 Usage: bundle_attacks.py ATTEST_BINARY RECEIPTS WORKDIR
@@ -40,11 +41,41 @@ def vkey(name, pk):
     return name + "+" + key_id.hex() + "+" + base64.b64encode(bytes([1]) + pk).decode()
 
 
-def resign(receipt):
+def sign(receipt):
+    """The receipt with its sig by the log key: the log's line, which a bundle line never is."""
     r = {k: v for k, v in receipt.items() if k != "sig"}
     msg = b"MCP-ATTEST-v1:receipt\x00" + rfc8785.dumps(r)
     r["sig"] = {"alg": "Ed25519", "kid": thumbprint(LOG_PK), "value": b64u(nacl.bindings.crypto_sign(msg, LOG_SK)[:64])}
     return r
+
+
+def bundle_line(receipt):
+    """A receipt's bundle line: its canonical form, without sig."""
+    return rfc8785.dumps({k: v for k, v in receipt.items() if k != "sig"}).decode()
+
+
+def note(size, root):
+    """A checkpoint of the demo log signed by the log key."""
+    body = f"{ORIGIN}\n{size}\n{base64.b64encode(root).decode()}\n"
+    key_id = hashlib.sha256(ORIGIN.encode() + b"\n\x01" + LOG_PK).digest()[:4]
+    sig = nacl.bindings.crypto_sign(body.encode(), LOG_SK)[:64]
+    return body + "\n\u2014 " + ORIGIN + " " + base64.b64encode(key_id + sig).decode() + "\n"
+
+
+def merkle_root(links):
+    """RFC 6962 root over the leaves of `links` (merkle.md), folding a frontier."""
+    stack = []
+    for link in links:
+        h, height = hashlib.sha256(b"\x00" + link).digest(), 0
+        while stack and stack[-1][0] == height:
+            h, height = hashlib.sha256(b"\x01" + stack.pop()[1] + h).digest(), height + 1
+        stack.append((height, h))
+    if not stack:
+        return hashlib.sha256(b"").digest()
+    h = stack.pop()[1]
+    while stack:
+        h = hashlib.sha256(b"\x01" + stack.pop()[1] + h).digest()
+    return h
 
 
 def ensure_base():
@@ -110,6 +141,37 @@ def first_denied():
                 return i, r["code"]
 
 
+def last_denied():
+    found = None
+    with open(os.path.join(base, R)) as f:
+        for i, line in enumerate(f):
+            if '"decision":"DENY"' in line:
+                r = json.loads(line)
+                if r["code"] != "PTL_RATE_LIMITED":
+                    found = i, r["code"]
+    return found
+
+
+def relog(out, k, change):
+    """The log the log key's holder would write with receipt k changed: the receipts after
+    it re-chained, and one checkpoint over them all signed by the log key."""
+    links = []
+    with open(os.path.join(base, R)) as src, open(os.path.join(out, R), "w") as dst:
+        for i, line in enumerate(src):
+            line = line.rstrip("\n")
+            if i >= k:
+                r = json.loads(line)
+                if i == k:
+                    change(r)
+                else:
+                    r["prev"] = b64u(links[-1])
+                line = bundle_line(r)
+            links.append(hashlib.sha256(line.encode()).digest())
+            dst.write(line + "\n")
+    with open(os.path.join(out, C), "w") as f:
+        f.write(json.dumps({"note": note(len(links), merkle_root(links))}) + "\n")
+
+
 def checkpoints():
     with open(os.path.join(base, C)) as f:
         return [json.loads(l) for l in f]
@@ -131,18 +193,27 @@ def attacks():
     yield "reordered", {R}, swap_10_11, 12, "RCP_SEQUENCE_GAP", 11
     yield "deleted", {R}, lambda o: rewrite(o, R, lambda i, l: [] if i == 10 else [l]), 12, "RCP_SEQUENCE_GAP", 11
     yield "duplicated", {R}, lambda o: rewrite(o, R, lambda i, l: [l, l] if i == 10 else [l]), 12, "RCP_SEQUENCE_DUPLICATE", 10
-    yield "field-tampered", {R}, lambda o: rewrite(o, R, line_edit(20, set_field("session", "x"))), 11, "RCP_SIGNATURE_INVALID", 20
-    yield "rewritten-by-log-key", {R}, lambda o: rewrite(o, R, line_edit(30, lambda l: [json.dumps(resign(dict(json.loads(l), session="x")), separators=(",", ":"))])), 12, "RCP_CHAIN_BROKEN", 31
+    # Receipt lines carry no signature: a field edited in place changes the receipt's link,
+    # which the next receipt's prev no longer names (it was RCP_SIGNATURE_INVALID at 20).
+    yield "field-tampered", {R}, lambda o: rewrite(o, R, line_edit(20, set_field("session", "x"))), 12, "RCP_CHAIN_BROKEN", 21
+    yield "rewritten-by-log-key", {R}, lambda o: rewrite(o, R, line_edit(30, lambda l: [bundle_line(dict(json.loads(l), session="x"))])), 12, "RCP_CHAIN_BROKEN", 31
+    # A line carrying its sig, valid and by the log key: malformed in a bundle (BND-040).
+    yield "receipt-line-signed", {R}, lambda o: rewrite(o, R, line_edit(50, lambda l: [json.dumps(sign(json.loads(l)), separators=(",", ":"))])), 10, "RCP_MALFORMED", 50
     def swap_payload(line):
         p = json.loads(line); p["request"]["arguments"]["query"] = "swapped"; return [json.dumps(p)]
     yield "payload-swapped", {P}, lambda o: rewrite(o, P, line_edit(40, swap_payload)), 15, "RCP_COMMITMENT_MISMATCH", 40
     yield "wrong-salt", {P}, lambda o: rewrite(o, P, line_edit(41, set_field("request_salt", b64u(bytes(32))))), 15, "RCP_COMMITMENT_MISMATCH", 41
-    k, code = first_denied()
-    def flip(line):
+    def flip(r):
         # The lying portal also records the pinned upstream, so that only the re-evaluation catches it.
-        r = json.loads(line); r["decision"] = "ALLOW"; r.pop("code"); r["upstream"] = DEMO_UPSTREAM
-        return [json.dumps(resign(r), separators=(",", ":"))]
-    yield f"allow-forbidden-{code.lower()}", {R}, lambda o: rewrite(o, R, line_edit(k, flip)), 14, code, k
+        r["decision"] = "ALLOW"; r.pop("code"); r["upstream"] = DEMO_UPSTREAM
+    k, code = first_denied()
+    # Flipped in place, not re-chained: the log is not authenticated, and that is reported
+    # first (BND-041), not the enforcement code (it was the enforcement code with a re-signed line).
+    yield "allow-flipped-in-place", {R}, lambda o: rewrite(o, R, line_edit(k, lambda l: [bundle_line((lambda r: (flip(r), r)[1])(json.loads(l)))])), 12, "RCP_CHAIN_BROKEN", k + 1
+    # Flipped by the log key's holder, the log re-chained and checkpointed again: only the
+    # re-evaluation catches it (the last such denial, so that little is re-chained).
+    k2, code2 = last_denied()
+    yield f"allow-forbidden-{code2.lower()}", {R, C}, lambda o: relog(o, k2, flip), 14, code2, k2
     cps = checkpoints()
     first, last = cps[0]["note"], cps[-1]["note"]
     def cp_append(entry):

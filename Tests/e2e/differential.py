@@ -484,6 +484,19 @@ def gen_evaluate_drift(rng):
     return "artifact.evaluate", {}, inp
 
 
+def bundle_form(b, rng):
+    """The bundle with its receipt lines in their bundle form, without sig (bundle.md
+    BND-040); now and then one line keeps its sig, which both must refuse alike."""
+    b = ev.unsigned_receipts(b) if rng.random() < 0.95 else b
+    for log in b.get("logs", []) if isinstance(b, dict) else []:
+        rs = log.get("receipts") if isinstance(log, dict) else None
+        if isinstance(rs, list) and rs and all(isinstance(r, dict) for r in rs) and not any("sig" in r for r in rs):
+            if rng.random() < 0.03:
+                i = rng.randrange(len(rs))
+                resign_receipt(rs[i])
+    return b
+
+
 def gen_bundle_drift(rng):
     """A log of calls of two sessions under drift rules: allowed, denied (a drift code or
     another), PHANTOM, of tools/call and tools/list; whether each ALLOW is one the rules
@@ -496,7 +509,7 @@ def gen_bundle_drift(rng):
         code = None if decision == "ALLOW" else rng.choice(["PTL_BEHAVIOUR_DRIFT", "PTL_UPSTREAM_DRIFT", "PTL_RATE_LIMITED"])
         calls.append(ev.dcall(t, rng.choice(kinds), session=rng.choice(["s1", "s2"]), decision=decision, code=code,
                               art=rng.choice([ev.D_SEQ, ev.D_BURST])))
-    return "bundle.verify", copy.deepcopy(ev.CTX), ev.dbundle(calls, (ev.D_SEQ, ev.D_BURST))
+    return "bundle.verify", copy.deepcopy(ev.CTX), bundle_form(ev.dbundle(calls, (ev.D_SEQ, ev.D_BURST)), rng)
 
 
 def gen_bundle(rng):
@@ -537,7 +550,7 @@ def gen_bundle(rng):
     elif roll < 0.9:
         mutate(b, rng, skip=("artifacts",))
         what = "bundle member mutated"
-    return "bundle.verify", context, b
+    return "bundle.verify", context, bundle_form(b, rng)
 
 
 def gen_cosignatures(rng):
@@ -680,7 +693,7 @@ def two_logs(rng):
     bundle = copy.deepcopy({"artifacts": [ev.ART], "logs": logs})
     if rng.random() < 0.3:
         mutate(bundle["logs"][rng.randrange(2)], rng, skip=("receipts", "payloads"))
-    return "bundle.verify", copy.deepcopy(ev.CTX2), bundle
+    return "bundle.verify", copy.deepcopy(ev.CTX2), bundle_form(bundle, rng)
 
 
 HEX = re.compile(r"(?:[0-9a-f]{2})+")

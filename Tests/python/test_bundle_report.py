@@ -95,7 +95,7 @@ def test_json_report_is_the_same_report(demo, tmp_path):
     assert report["bundle"]["digest"] == sha256sum_digest(demo["bundle"])[0]
     assert report["trust"]["now"] == demo["now"] and report["trust"]["authorities"] == [demo["authority"]]
     assert report["trust"]["log_keys"][0]["verifier_key"] == demo["log_key"]
-    assert report["tool"]["name"] == "attest" and report["specification"]["bundle_format"] == "mcp-attest/bundle/v1"
+    assert report["tool"]["name"] == "attest" and report["specification"]["bundle_format"] == "mcp-attest/bundle/v2"
 
 
 def test_skipped_checks_say_why(demo, tmp_path):
@@ -121,15 +121,16 @@ def test_fail_report_counts_what_it_read(demo, tmp_path):
     tampered["time"] += 1
     lines[250] = json.dumps(tampered)
     path.write_text("\n".join(lines) + "\n")
+    # Receipt 250 edited in place: receipt 251's prev no longer names it, so 251 receipts pass.
     r = verify(demo, bundle, ok=False)
-    assert r.returncode == 11 and r.stdout.startswith("FAIL RCP_SIGNATURE_INVALID") and "seq 250" in r.stdout
-    assert "250 receipts verified" in r.stdout, r.stdout
+    assert r.returncode == 12 and r.stdout.startswith("FAIL RCP_CHAIN_BROKEN") and "seq 251" in r.stdout
+    assert "251 receipts verified" in r.stdout, r.stdout
     assert "digest  " + sha256sum_digest(bundle)[0] in r.stdout
     assert "checkpoints 5 verified" in r.stdout
     report = json.loads(verify(demo, bundle, "--json", ok=False).stdout)
-    assert report["verdict"] == "FAIL" and report["receipts"] == 250 and report["logs"][0]["receipts"] == 250
-    assert report["failure"]["code"] == "RCP_SIGNATURE_INVALID" and report["failure"]["seq"] == 250
-    assert sum(report["logs"][0]["decisions"].values()) == 250
+    assert report["verdict"] == "FAIL" and report["receipts"] == 251 and report["logs"][0]["receipts"] == 251
+    assert report["failure"]["code"] == "RCP_CHAIN_BROKEN" and report["failure"]["seq"] == 251
+    assert sum(report["logs"][0]["decisions"].values()) == 251
 
 
 def test_progress_stays_quiet_when_not_a_terminal(demo):

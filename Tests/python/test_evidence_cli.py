@@ -105,10 +105,12 @@ def test_operator_and_auditor_flow(work):
     receipts.write_text("\n".join(lines[:2] + lines[3:]) + "\n")
     r = run(*verify, ok=False)
     assert r.returncode == 12 and r.stdout.startswith("FAIL RCP_SEQUENCE_GAP") and "seq 3" in r.stdout
+    # A receipt edited in place: its line carries no signature, the next receipt's prev names
+    # the original link (bundle.md §Receipts without signatures).
     tampered = json.loads(lines[1]); tampered["time"] = 250
     receipts.write_text("\n".join([lines[0], json.dumps(tampered)] + lines[2:]) + "\n")
     r = run(*verify, ok=False)
-    assert r.returncode == 11 and r.stdout.startswith("FAIL RCP_SIGNATURE_INVALID")
+    assert r.returncode == 12 and r.stdout.startswith("FAIL RCP_CHAIN_BROKEN") and "seq 2" in r.stdout
     receipts.write_text(original)
     payloads = bundle / "logs" / "0" / "payloads.jsonl"
     p = payloads.read_text().splitlines()

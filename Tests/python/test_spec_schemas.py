@@ -161,7 +161,7 @@ def test_valid_vectors_objects_conform():
     ("jwk.schema.json", {"kty": "OKP", "crv": "Ed25519", "x": "A" * 42 + "B"}),
     ("jwk.schema.json", {"kty": "OKP", "crv": "Ed25519", "x": "A" * 44}),
     ("receipt.schema.json", {}),
-    ("bundle-manifest.schema.json", {"format": "mcp-attest/bundle/v1", "artifacts": "a.jsonl", "logs": []}),
+    ("bundle-manifest.schema.json", {"format": "mcp-attest/bundle/v2", "artifacts": "a.jsonl", "logs": []}),
 ])
 def test_the_schemas_reject_a_malformed_object(schema, value):
     assert list(validator(schema).iter_errors(value))

@@ -326,11 +326,15 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
     roots = set()
     revoked = set()  # the digests this log's REVOKE entries named so far
 
+    # Steps 5 to 7 read what each receipt says; their first failure is raised only after
+    # steps 4, 8 and 9 have authenticated the whole log (bundle.md §Verification), and
+    # later receipts go through steps 4 and 8 only.
+    content_failure = None
     for value in log.receipts():
         seq = expected_seq
         try:
             # Step 4: the receipt and its place in the log.
-            receipt = impl_log.parse_receipt(value)
+            receipt = impl_log.parse_bundle_receipt(value)
             seq = receipt.seq
             if not _same(receipt.log, origin):
                 raise OpError("RCP_LOG_MISMATCH", f"the receipt names log {receipt.log!r}")
@@ -338,7 +342,6 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
                 raise OpError("RCP_SEQUENCE_DUPLICATE", f"seq {receipt.seq} again")
             if receipt.seq != expected_seq:
                 raise OpError("RCP_SEQUENCE_GAP", f"seq {receipt.seq} where {expected_seq} was due")
-            impl_log.check_receipt_signature(receipt, key)
             if receipt.prev != previous_link:
                 raise OpError("RCP_CHAIN_BROKEN", "prev is not the previous receipt's link")
             if previous_time is not None and receipt.time < previous_time:
@@ -361,28 +364,13 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
                 if opened is None or not _same_identity(opened, _call_identity(receipt)):
                     raise OpError("RCP_RESULT_UNMATCHED", f"RESULT for seq {receipt.call}, no open call of its own")
 
-            # Step 5: the payload line of this receipt, if any.
-            disclosure = payloads.disclosure_for(receipt.seq)
-            if disclosure is not None:
-                impl_log.check_disclosure(receipt, disclosure)
-
-            if receipt.decision == "REVOKE":
-                # A REVOKE names a digest, not an artifact in force: no chain, no re-evaluation.
-                revoked.add(receipt.artifact)
-            else:
-                # Step 6: the artifact chain, and the log among the in-force artifact's.
-                chain = chains.chain(receipt.artifact)
-                in_force = chain[-1]
-                if origin not in in_force.origins:
-                    raise OpError("RCP_LOG_NOT_IN_ARTIFACT", f"the artifact in force does not name log {origin!r}")
-
-                # Step 7: an ALLOW re-evaluated.
-                if receipt.decision == "ALLOW":
-                    check_allow(receipt, chain, disclosure, rates, drift, report, revoked)
-                    if receipt.tool is not None and receipt.shadow is None:
-                        roots.add(chain[0].digest)
-                elif receipt.decision in ("DENY", "PHANTOM") and receipt.code in impl_policy.DRIFT_CODES:
-                    drift.record(chain, receipt.session, receipt.tool, receipt.time, receipt.code)
+            if content_failure is None:
+                try:
+                    check_content(receipt, origin, payloads, chains, rates, drift, report, revoked, roots)
+                except BundleFailure:
+                    raise
+                except OpError as e:
+                    content_failure = BundleFailure(e.code, str(e), origin, receipt.seq)
 
             # Step 8: the Merkle tree against every checkpoint of its size.
             tree.append_hash(receipt.leaf_hash)
@@ -396,6 +384,8 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
             raise
         except OpError as e:
             raise BundleFailure(e.code, str(e), origin, seq)
+        if content_failure is not None:
+            continue
         report.receipts += 1
         if receipt.decision == "REVOKE":
             report.revocations += 1
@@ -408,6 +398,8 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
     if tree.size != checkpoints[-1].size:
         raise BundleFailure("BND_SIZE_MISMATCH", f"{tree.size} receipts, the last checkpoint {checkpoints[-1].size}",
                             origin)
+    if content_failure is not None:
+        raise content_failure
     try:
         left = payloads.left_over()
     except OpError as e:
@@ -416,6 +408,32 @@ def verify_log(log: LogInput, index: int, keys: list, chains: ChainCache, now: i
         raise BundleFailure("BND_MALFORMED", "a payload line names no receipt of the log", origin)
     report.open_calls += len(open_calls)
     roots_by_log[index] = roots
+
+
+def check_content(receipt, origin: str, payloads, chains, rates, drift, report: Report, revoked: set, roots: set) -> None:
+    """Steps 5 to 7 for one receipt: its payload line, its artifact chain, its decision."""
+    # Step 5: the payload line of this receipt, if any.
+    disclosure = payloads.disclosure_for(receipt.seq)
+    if disclosure is not None:
+        impl_log.check_disclosure(receipt, disclosure)
+
+    if receipt.decision == "REVOKE":
+        # A REVOKE names a digest, not an artifact in force: no chain, no re-evaluation.
+        revoked.add(receipt.artifact)
+        return
+    # Step 6: the artifact chain, and the log among the in-force artifact's.
+    chain = chains.chain(receipt.artifact)
+    in_force = chain[-1]
+    if origin not in in_force.origins:
+        raise OpError("RCP_LOG_NOT_IN_ARTIFACT", f"the artifact in force does not name log {origin!r}")
+
+    # Step 7: an ALLOW re-evaluated.
+    if receipt.decision == "ALLOW":
+        check_allow(receipt, chain, disclosure, rates, drift, report, revoked)
+        if receipt.tool is not None and receipt.shadow is None:
+            roots.add(chain[0].digest)
+    elif receipt.decision in ("DENY", "PHANTOM") and receipt.code in impl_policy.DRIFT_CODES:
+        drift.record(chain, receipt.session, receipt.tool, receipt.time, receipt.code)
 
 
 def check_trust(checkpoints: list, key, origin: str, trust: TrustInputs, report: Report):

@@ -594,7 +594,7 @@ class Receipt:
         self.upstream = value.get("upstream")
         self.tools_sha256 = value.get("tools_sha256")
         self.shadow = value.get("shadow")
-        self.sig = value["sig"]
+        self.sig = value.get("sig")  # absent on a receipt line of a bundle
         body = {k: v for k, v in value.items() if k != "sig"}
         self.canonical = canonicalize(to_model(body))
         self.link = hashlib.sha256(self.canonical).digest()
@@ -610,11 +610,22 @@ def _rcp_malformed(why: str) -> OpError:
     return OpError("RCP_MALFORMED", why)
 
 
-def parse_receipt(value) -> Receipt:
+def parse_bundle_receipt(value) -> Receipt:
+    """A receipt line of a bundle (bundle.md §Layout, BND-040): the receipt without
+    `sig`; a line with `sig` is RCP_MALFORMED. The other members as parse_receipt."""
+    if isinstance(value, dict) and "sig" in value:
+        raise _rcp_malformed("a receipt line of a bundle carries no sig")
+    return parse_receipt(value, signed=False)
+
+
+def parse_receipt(value, signed: bool = True) -> Receipt:
     """receipt.md §Fields and RCP-002, -003, -012, -016, -017, -018, -024, -026, -027;
-    every failure is RCP_MALFORMED, so their order does not matter."""
+    every failure is RCP_MALFORMED, so their order does not matter. `signed` False reads
+    the bundle form, without `sig` (parse_bundle_receipt)."""
     if not isinstance(value, dict):
         raise _rcp_malformed("a receipt is a JSON object")
+    if not signed:
+        return _parse_unsigned(value)
     for name in value:
         if name not in REQUIRED_MEMBERS and name not in OPTIONAL_MEMBERS:
             raise _rcp_malformed(f"unknown member {name!r}")
@@ -690,6 +701,14 @@ def parse_receipt(value) -> Receipt:
     if has["shadow"] and decision != "ALLOW":
         raise _rcp_malformed("shadow on a receipt other than an ALLOW")
     return _check_sig(value)
+
+
+def _parse_unsigned(value: dict) -> Receipt:
+    """parse_receipt's checks on a receipt without `sig`: they run on the value with a
+    well-formed placeholder `sig`, which the returned Receipt does not keep."""
+    placeholder = {"alg": attest_core.ED25519, "kid": "-", "value": ""}
+    parse_receipt(dict(value, sig=placeholder))
+    return Receipt(value)
 
 
 def _check_sig(value: dict) -> Receipt:
