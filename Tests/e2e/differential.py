@@ -597,7 +597,7 @@ def gen_trust(rng):
         cos[i] = [(k, n, ev.T0 + rng.choice([50, 69, 70, 100, 160, 200, 300])) for k, n in
                   [(ev.W1, ev.W1N), (ev.W2, ev.W2N), (ev.W3, ev.W3N)] if rng.random() < 0.7]
     cut = rng.random() < 0.3
-    b = copy.deepcopy(ev.tbuild(cos=cos, cut=cut))
+    b = ev.unsigned_receipts(copy.deepcopy(ev.tbuild(cos=cos, cut=cut)))
     context = ev.pctx()
     roll = rng.random()
     if roll < 0.3:
