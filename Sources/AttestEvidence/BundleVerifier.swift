@@ -152,7 +152,9 @@ public struct BundleVerifier: Sendable {
     }
 
     public let trust: Trust
-    public var batchSize = 8192
+    /// Receipts per batch: small enough that a batch and its payloads stay in the caches
+    /// and little memory is in flight, large enough to keep every core busy (16 chunks).
+    public var batchSize = 1024
     public var workers = ProcessInfo.processInfo.activeProcessorCount
     /// Called after each batch of receipts.
     public var progress: (@Sendable (Progress) -> Void)?
