@@ -64,7 +64,9 @@ public final class PostgresSharedState: SharedState, Sendable {
     /// Creates the tables if missing (under an advisory lock, so that replicas starting
     /// together do not race on the catalog).
     public func prepare() async throws(AttestError) {
-        try await run("the shared state's tables cannot be created") { connection, logger in
+        // Once, at start-up, off every decision path: a busy server gets longer than an
+        // operation's bound before the portal gives up starting.
+        try await run("the shared state's tables cannot be created", within: max(timeout, .seconds(60))) { connection, logger in
             try await connection.query("BEGIN", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(7316458)", logger: logger)
             try await connection.query("""
@@ -204,9 +206,9 @@ public final class PostgresSharedState: SharedState, Sendable {
     /// Runs `body` on a pooled connection. Any error is an outage: the connection is
     /// closed rather than returned (it may be mid-transaction), and the error is thrown
     /// as `PRF_REPLAY_STORE_UNAVAILABLE`.
-    private func run<T: Sendable>(_ what: String,
+    private func run<T: Sendable>(_ what: String, within bound: Duration? = nil,
                                   _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws(AttestError) -> T {
-        let pool = pool, logger = logger, timeout = timeout
+        let pool = pool, logger = logger, timeout = bound ?? timeout
         do {
             return try await Self.withDeadline(timeout) {
                 let connection = try await pool.acquire()
@@ -316,6 +318,16 @@ actor PostgresConnectionPool {
         let waiting = waiters
         waiters = []
         for waiter in waiting { waiter.resume() }
+    }
+
+    /// Connections still idle when the pool goes away (its owner dropped it without
+    /// ``close()``, as after a failed start) are closed, not merely released: the driver
+    /// requires every connection to be closed before it is deinitialized.
+    deinit {
+        let connections = idle
+        if !connections.isEmpty {
+            Task { for connection in connections { try? await connection.close() } }
+        }
     }
 
     private func wakeOne() {

@@ -38,7 +38,12 @@ final class SharedStateGate: Sendable {
             return SharedStateGate(try SQLiteSharedState(path: url.path))
         case .postgres(let url):
             let store = try PostgresSharedState(url: url)
-            try await store.prepare()
+            do {
+                try await store.prepare()
+            } catch {
+                await store.close()
+                throw error
+            }
             return SharedStateGate(store)
         }
     }
