@@ -152,7 +152,9 @@ public struct BundleVerifier: Sendable {
     }
 
     public let trust: Trust
-    public var batchSize = 8192
+    /// Receipts per batch: small enough that a batch and its payloads stay in the caches
+    /// and little memory is in flight, large enough to keep every core busy (16 chunks).
+    public var batchSize = 1024
     public var workers = ProcessInfo.processInfo.activeProcessorCount
     /// Called after each batch of receipts.
     public var progress: (@Sendable (Progress) -> Void)?
@@ -507,7 +509,7 @@ private struct Run {
                                 if item.requestInexact {
                                     throw fail(.jsonNumberInexact, "ALLOW of a request with a number that is not exact", r.seq)
                                 }
-                                let arguments = item.disclosure?.request.map { $0["arguments"] ?? .object(JSONObject()) }
+                                let arguments = item.arguments
                                 if arguments != nil { report.payloadsChecked += 1 }
                                 summary.allowedCalls += 1
                                 if arguments != nil { summary.allowedCallsWithArguments += 1 }
@@ -558,7 +560,7 @@ private struct Run {
                 }
                 if summary.firstTime == nil { summary.firstTime = r.time }
                 summary.lastTime = r.time
-                if item.disclosure != nil { summary.disclosed += 1 }
+                if item.disclosed { summary.disclosed += 1 }
             }
             if let progress = verifier.progress {
                 progress(BundleVerifier.Progress(log: origin, logIndex: index, logs: logCount, receipts: summary.receipts,
@@ -729,8 +731,15 @@ private struct AllowedCalls {
 private struct Prepared: @unchecked Sendable {
     var receipt: Receipt?
     var error: AttestError?
+    /// The disclosure attached to the receipt until the parallel stage has checked it;
+    /// then dropped, and only what the in-order stage reads is kept.
     var disclosure: Disclosure?
     var disclosureError: AttestError?
+    /// Whether a payload line disclosed this receipt.
+    var disclosed = false
+    /// The `arguments` of the disclosed request of an `ALLOW` of a tool (an empty object
+    /// when the request has none); nil without a disclosed request.
+    var arguments: JSONValue?
     /// An allowed `tools/call` whose disclosed request holds a number that is not exact.
     var requestInexact = false
     /// The JCS bytes of the receipt's `upstream`, made in the parallel stage.
@@ -862,9 +871,14 @@ private final class Producer: @unchecked Sendable {
                     nonisolated(unsafe) let items = items
                     DispatchQueue.concurrentPerform(iterations: chunks) { c in
                         for i in (c * Self.chunk)..<min(count, (c + 1) * Self.chunk) {
-                            guard let r = items[i].receipt, let disclosure = items[i].disclosure,
-                                  items[i].disclosureError == nil else { continue }
+                            guard let disclosure = items[i].disclosure else { continue }
+                            items[i].disclosure = nil
+                            items[i].disclosed = true
+                            guard let r = items[i].receipt, items[i].disclosureError == nil else { continue }
                             Self.checkDisclosure(r, disclosure, into: &items[i])
+                            if r.decision == .allow && r.tool != nil {
+                                items[i].arguments = disclosure.request.map { $0["arguments"] ?? .object(JSONObject()) }
+                            }
                         }
                     }
                 }
