@@ -79,7 +79,7 @@ def bundle_from_vector(vector_id, out):
     data = ROOT / "spec" / "data" / "bundle" / vector_id
     shutil.copytree(data, out)
     origin = vector["input"]["logs"][0]["origin"]
-    (out / "manifest.json").write_text(json.dumps({"format": "mcp-attest/bundle/v1", "artifacts": "artifacts.jsonl", "logs": [
+    (out / "manifest.json").write_text(json.dumps({"format": "mcp-attest/bundle/v2", "artifacts": "artifacts.jsonl", "logs": [
         {"origin": origin, "receipts": "logs/0/receipts.jsonl", "checkpoints": "logs/0/checkpoints.jsonl",
          "payloads": "logs/0/payloads.jsonl"}]}))
     return vector["context"]
